@@ -1,0 +1,89 @@
+// The cost graph: everything the planner and the simulator need to know
+// about a model on a given client, server and link, in milliseconds.
+//
+// Tensors are numbered: model inputs 0..num_inputs()-1, then the output of
+// layer k is tensor num_inputs()+k. Layers are in a topological order.
+// A CostGraph is immutable once created and safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ionn/status.h"
+
+namespace ionn {
+
+// One byte per layer, 1 = member. Indexed by layer position.
+using LayerMask = std::vector<uint8_t>;
+
+struct CostInput {
+  std::string name;
+  double up_ms = 0;  // time to send this model input client -> server
+};
+
+struct CostLayer {
+  std::string name;
+  std::vector<std::string> inputs;  // names of model inputs or layers
+  double client_ms = 0;             // execution time on the client
+  double server_ms = 0;             // execution time on the server
+  double upload_ms = 0;             // time to upload its weights
+  double up_ms = 0;                 // time to send its output client -> server
+  double down_ms = 0;               // time to send its output server -> client
+};
+
+class CostGraph {
+ public:
+  // Validates and resolves names: unique names, inputs that name a model
+  // input or an earlier layer, outputs that name a layer, finite
+  // non-negative times. Errors name the layer and the field.
+  static Result<CostGraph> Create(std::vector<CostInput> inputs,
+                                  std::vector<CostLayer> layers,
+                                  std::vector<std::string> outputs,
+                                  double partition_overhead_ms = 0);
+
+  int num_layers() const { return static_cast<int>(layers_.size()); }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  int num_tensors() const { return num_inputs() + num_layers(); }
+  const std::vector<CostInput>& inputs() const { return inputs_; }
+  const std::vector<CostLayer>& layers() const { return layers_; }
+  const CostLayer& layer(int k) const { return layers_[k]; }
+  const std::vector<std::string>& output_names() const { return output_names_; }
+  double partition_overhead_ms() const { return partition_overhead_ms_; }
+
+  int tensor_of_layer(int k) const { return num_inputs() + k; }
+  // The layer producing tensor t, or -1 for a model input.
+  int producer(int t) const { return t < num_inputs() ? -1 : t - num_inputs(); }
+  const std::vector<int>& layer_inputs(int k) const { return layer_inputs_[k]; }
+  const std::vector<int>& consumers(int t) const { return consumers_[t]; }
+  bool is_output(int t) const { return is_output_[t] != 0; }
+  double tensor_up_ms(int t) const;
+  double tensor_down_ms(int t) const;
+  // Layer position by name, or -1.
+  int FindLayer(const std::string& name) const;
+
+  // One model input, one output (the last layer), every layer fed by the
+  // previous one only and feeding the next one only: IONN's NN chain.
+  bool is_chain() const { return is_chain_; }
+
+  // Upload time of a partition: overhead + its layers' weight times.
+  double UploadMs(const LayerMask& layers) const;
+  double UploadMs(const std::vector<int>& layers) const;
+
+ private:
+  std::vector<CostInput> inputs_;
+  std::vector<CostLayer> layers_;
+  std::vector<std::string> output_names_;
+  double partition_overhead_ms_ = 0;
+  std::vector<std::vector<int>> layer_inputs_;
+  std::vector<std::vector<int>> consumers_;
+  std::vector<uint8_t> is_output_;
+  bool is_chain_ = false;
+};
+
+// ionn-costs/1 JSON (see DESIGN.md). Parse errors name the JSON path.
+Result<CostGraph> ParseCostGraphJson(const std::string& text);
+Result<CostGraph> ReadCostGraphFile(const std::string& path);
+std::string CostGraphToJson(const CostGraph& graph);
+
+}  // namespace ionn

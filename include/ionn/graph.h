@@ -1,0 +1,110 @@
+// The layer graph IR: layers with their kind, attributes and weights, one
+// output tensor per layer (named like the layer), in one topological order.
+// A Graph is plain data; Finalize() validates it and infers every shape, and
+// the rest of ionn only reads graphs that passed it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ionn/status.h"
+
+namespace ionn {
+
+// One list of layer kinds: enum name, ONNX operator, IONN/Caffe layer type
+// (which per-type server prediction function applies).
+#define IONN_LAYER_KINDS(X)                            \
+  X(kConv, "Conv", "Convolution")                      \
+  X(kRelu, "Relu", "ReLU")                             \
+  X(kClip, "Clip", "ReLU")                             \
+  X(kLrn, "LRN", "LRN")                                \
+  X(kMaxPool, "MaxPool", "Pooling")                    \
+  X(kAvgPool, "AveragePool", "Pooling")                \
+  X(kGlobalAvgPool, "GlobalAveragePool", "Pooling")    \
+  X(kFc, "Gemm", "InnerProduct")                       \
+  X(kFlatten, "Flatten", "Flatten")                    \
+  X(kReshape, "Reshape", "Reshape")                    \
+  X(kDropout, "Dropout", "Dropout")                    \
+  X(kSoftmax, "Softmax", "Softmax")                    \
+  X(kConcat, "Concat", "Concat")                       \
+  X(kAdd, "Add", "Eltwise")                            \
+  X(kBatchNorm, "BatchNormalization", "BatchNorm")     \
+  X(kScale, "BatchNormalization", "Scale")
+
+enum class LayerKind {
+#define IONN_KIND_ENUM(e, onnx, caffe) e,
+  IONN_LAYER_KINDS(IONN_KIND_ENUM)
+#undef IONN_KIND_ENUM
+};
+
+const char* LayerKindName(LayerKind kind);  // "Conv", ... (kScale: "Scale")
+const char* LayerKindCaffeType(LayerKind kind);
+
+using Shape = std::vector<int64_t>;
+int64_t ElementCount(const Shape& shape);
+std::string ShapeToString(const Shape& shape);
+
+struct Weight {
+  std::string name;
+  Shape shape;
+  std::vector<float> data;  // row-major, ElementCount(shape) values; empty = shape only
+};
+
+struct Layer {
+  std::string name;  // also the name of its output tensor
+  LayerKind kind = LayerKind::kRelu;
+  std::vector<std::string> inputs;  // graph inputs or earlier layers
+
+  // Convolution and pooling (2-D, NCHW).
+  int kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int dilation_h = 1, dilation_w = 1, group = 1;
+  bool ceil_mode = false;
+  bool count_include_pad = false;  // average pooling
+  int out_channels = 0;            // convolution and fully connected
+  // LRN, batch normalization, clip, softmax/concat/flatten axis, reshape.
+  int lrn_size = 5;
+  float lrn_alpha = 1e-4f, lrn_beta = 0.75f, lrn_bias = 1.0f;
+  float epsilon = 1e-5f;
+  float clip_min = 0, clip_max = 6;
+  int axis = 1;
+  bool softmax_coerce_2d = false;  // ONNX opset < 13 semantics
+  Shape reshape_to;
+
+  // Convolution: W [out, in/group, kh, kw], optional B [out].
+  // Fully connected: W [out, in], optional B [out].
+  // Batch norm and scale: gamma, beta, mean, var [C].
+  std::vector<Weight> weights;
+
+  Shape output_shape;  // set by Graph::Finalize
+};
+
+struct GraphInput {
+  std::string name;
+  Shape shape;
+};
+
+struct Graph {
+  std::string name;
+  std::vector<GraphInput> inputs;
+  std::vector<Layer> layers;
+  std::vector<std::string> outputs;  // layer names
+
+  // Checks names, references, order, attributes and weight shapes, and
+  // infers every output shape. Errors name the layer and what is wrong.
+  Status Finalize();
+
+  int FindLayer(const std::string& name) const;  // -1 when absent
+  // The shape of a graph input or a layer output; nullptr when unknown.
+  const Shape* TensorShape(const std::string& name) const;
+  int64_t ParameterCount() const;
+};
+
+// Parameters as Caffe stores them (what a client uploads): BatchNorm counts
+// its mean and variance, Scale its gamma and beta.
+int64_t LayerParameterCount(const Layer& layer);
+int64_t LayerWeightBytes(const Layer& layer);  // float32 parameters
+int64_t TensorBytes(const Shape& shape);  // float32
+
+}  // namespace ionn

@@ -1,0 +1,75 @@
+// Query latency under the shared execution semantics (DESIGN.md): every
+// layer runs on one side, a tensor crosses each direction at most once,
+// latency = execution times + transfer times. Pure code: no I/O, no clocks.
+#pragma once
+
+#include <vector>
+
+#include "ionn/cost_graph.h"
+
+namespace ionn {
+
+// Where each layer runs in one query, and what that query costs.
+struct Placement {
+  double latency_ms = 0;
+  LayerMask on_server;  // 1 = the layer runs on the server
+};
+
+// The latency of one given placement. `server_extra_ms` (optional, one value
+// per layer) is added to the server time of layers on the server.
+double PlacementLatencyMs(const CostGraph& graph, const LayerMask& on_server,
+                          const std::vector<double>* server_extra_ms = nullptr);
+
+// Exact best placement. Chains use IONN's shortest path (dynamic programming
+// over the NN execution graph); other DAGs a minimum s-t cut, which is exact
+// for these semantics. Among equally fast placements the one with fewer
+// server layers is preferred. Holds a reference to `graph`.
+class LatencyModel {
+ public:
+  explicit LatencyModel(const CostGraph& graph) : graph_(graph) {}
+  const CostGraph& graph() const { return graph_; }
+
+  // L(S; X): layers in `allowed` (S) may run on the server, layers in
+  // `forced` (X, may be null) must. X need not be a subset of S.
+  Placement Best(const LayerMask& allowed, const LayerMask* forced = nullptr,
+                 const std::vector<double>* server_extra_ms = nullptr) const;
+  double LatencyMs(const LayerMask& allowed, const LayerMask* forced = nullptr) const {
+    return Best(allowed, forced).latency_ms;
+  }
+  // Everything on the client.
+  double LocalMs() const;
+  // Everything allowed on the server (L of the whole model uploaded).
+  double OptimalMs() const;
+
+  // The two engines, exposed so tests can compare them.
+  Placement BestByChainPath(const LayerMask& allowed, const LayerMask* forced,
+                            const std::vector<double>* server_extra_ms) const;
+  Placement BestByMinCut(const LayerMask& allowed, const LayerMask* forced,
+                         const std::vector<double>* server_extra_ms) const;
+
+ private:
+  const CostGraph& graph_;
+};
+
+// L(S; run) for many runs first..last (positions in topological order)
+// against one uploaded set S: what the efficiency planners ask thousands of
+// times per step. On chains each query is O(1) from prefix and suffix
+// shortest-path distances; on other DAGs it solves one minimum cut.
+class RunLatency {
+ public:
+  RunLatency(const LatencyModel& model, const LayerMask& uploaded);
+  double base_ms() const { return base_ms_; }  // L(S)
+  double ForcedRunMs(int first, int last) const;
+
+ private:
+  const LatencyModel& model_;
+  LayerMask uploaded_;
+  double base_ms_ = 0;
+  bool chain_ = false;
+  // Chain only: best cost up to and including layer k with layer k on side
+  // s (0 client, 1 server), best cost after layer k given layer k on side s,
+  // and prefix sums of server times.
+  std::vector<double> fwd_[2], bwd_[2], server_prefix_;
+};
+
+}  // namespace ionn

@@ -1,0 +1,72 @@
+// From a model and measurements to a cost graph: per-layer profiles (CSV,
+// `layer,client_ms,server_ms`), IONN's per-layer-type server prediction
+// functions (`layer_type,a_ms_per_unit,b_ms`), and the link.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ionn/cost_graph.h"
+#include "ionn/graph.h"
+
+namespace ionn {
+
+struct ProfileRow {
+  std::optional<double> client_ms, server_ms;  // empty cell = not measured
+};
+
+struct Profile {
+  std::vector<std::string> order;  // row names as in the file
+  std::map<std::string, ProfileRow> rows;
+};
+
+Result<Profile> ParseProfileCsv(const std::string& text);
+Result<Profile> ReadProfileCsv(const std::string& path);
+std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_ms,
+                         const std::vector<double>& server_ms);
+
+// t = a * X + b (ms), per Caffe layer type.
+struct ServerRegression {
+  std::map<std::string, std::pair<double, double>> by_type;  // type -> (a, b)
+};
+Result<ServerRegression> ParseRegressionCsv(const std::string& text);
+Result<ServerRegression> ReadRegressionCsv(const std::string& path);
+
+// IONN's regression variable X for one layer: convolution MACs
+// (out_h*out_w*out_c*k_h*k_w*in_c/group), pooling out_count*k_h*k_w,
+// inner product in_count*num_output (its MACs), eltwise out_count*inputs,
+// others the output element count.
+double RegressionX(const Graph& graph, const Layer& layer);
+// Predicted server time, or an error naming the layer when its type has no function.
+Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const ServerRegression& regression);
+
+// The paper's authors' unit: 1 Mbps = 1024*1024/8000 bytes per ms.
+constexpr double kBytesPerMsPerMbps = 1024.0 * 1024.0 / 8000.0;
+
+struct LinkSpec {
+  double uplink_mbps = 80;
+  double downlink_mbps = 80;
+  double rtt_ms = 0;  // each transfer costs rtt/2 + bytes / bandwidth
+  double partition_overhead_ms = 0;
+  double UpMs(int64_t bytes) const;
+  double DownMs(int64_t bytes) const;
+  double UploadMs(int64_t bytes) const;  // weights, uplink, no per-message cost
+};
+
+// Profile rows that did not join a layer, and why.
+struct JoinReport {
+  std::vector<std::pair<std::string, std::string>> unjoined;  // row, reason
+};
+
+// Builds the cost graph of `graph`: client times from `client`, server
+// times from `server` (its server_ms column) or, when null, predicted by
+// `regression`; weight bytes for uploads and tensor bytes for transfers.
+// A layer without a row, or a row without the needed column, is an error
+// naming the layer.
+Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, const Profile* server,
+                                 const ServerRegression* regression, const LinkSpec& link,
+                                 JoinReport* report = nullptr);
+
+}  // namespace ionn

@@ -1,0 +1,61 @@
+// Upload planners: which layers to upload in which order. Pure code: no
+// I/O, no threads, no clocks. Definitions and tie-breaking: DESIGN.md.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ionn/cost_graph.h"
+#include "ionn/granularity.h"
+#include "ionn/latency.h"
+
+namespace ionn {
+
+struct Partition {
+  std::vector<int> layers;  // layer positions, ascending
+  double upload_ms = 0;     // overhead + weight upload time
+  double latency_ms = 0;    // best query latency once this and all earlier are uploaded
+};
+
+struct UploadPlan {
+  std::string algorithm;
+  Granularity granularity = Granularity::kLayer;
+  std::vector<Partition> partitions;  // upload order; together they hold every layer once
+  double latency_local_ms = 0;
+  double latency_optimal_ms = 0;
+  double total_upload_ms() const;
+};
+
+struct PlannerOptions {
+  std::string algorithm = "recursive-efficiency";
+  Granularity granularity = Granularity::kLayer;
+  // IONN's penalty schedule for "original"; 0 is appended when missing so
+  // that the schedule ends at the optimal set.
+  std::vector<double> penalties = {1, 0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0};
+};
+
+// The names MakePlan accepts, in the order tables list them.
+const std::vector<std::string>& PlannerNames();
+
+// Plans `graph`. Every layer ends in exactly one partition; layers outside
+// the optimal set form the last partition. Each partition's upload_ms and
+// latency_ms are evaluated on the layer graph, exactly.
+Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& options);
+
+// The planners themselves, on a graph of units; they return the partitions
+// up to the optimal set (unit positions, in upload order).
+using UnitPartitions = std::vector<std::vector<int>>;
+UnitPartitions PlanOriginal(const LatencyModel& model, const std::vector<double>& penalties);
+UnitPartitions PlanEfficiency(const LatencyModel& model, bool recursive);
+UnitPartitions PlanAllAtOnce(const LatencyModel& model);
+
+// The efficiency of uploading `run` on top of `uploaded`:
+// (L(S) - L(S; run)) / upload_ms(run), with +/-inf or 0 for a free upload.
+double Efficiency(double gain_ms, double upload_ms);
+
+// Plan as JSON (the format in DESIGN.md, plus granularity and per
+// partition cumulative upload) and as a human-readable table.
+std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan);
+std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan);
+
+}  // namespace ionn

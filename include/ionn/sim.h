@@ -1,0 +1,66 @@
+// Discrete-event replay of the paper's experiment (section 4.1) on a cost
+// graph and an upload plan: partitions upload one after another, queries
+// run back to back from the moment the first partition has arrived, each
+// with the layers uploaded when it started, placed by the exact planner
+// semantics. Deterministic; no wall clock.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ionn/cost_graph.h"
+#include "ionn/plan.h"
+
+namespace ionn {
+
+// How a query's client-to-server tensors share the uplink with the upload.
+enum class LinkSharing {
+  kNone,      // independent, as the planner assumes
+  kFair,      // each gets half the rate while both send (two TCP flows)
+  kPriority,  // query tensors first; the upload pauses meanwhile
+};
+const char* LinkSharingName(LinkSharing s);
+Result<LinkSharing> ParseLinkSharing(const std::string& name);
+
+struct SimOptions {
+  LinkSharing sharing = LinkSharing::kNone;
+  int queries_after_upload = 5;  // raised once the whole model is uploaded
+  int min_queries = 0;           // keep raising queries until this many finished
+  double window_ms = -1;         // for queries_in_window; < 0: the all-at-once upload time
+  int max_queries = 10000000;    // guard against degenerate zero-latency graphs
+};
+
+struct SimQuery {
+  double start_ms = 0, end_ms = 0, latency_ms = 0;
+  int partitions_uploaded = 0;  // when it started
+  bool during_upload = false;   // finished no later than the upload
+};
+
+struct SimResult {
+  std::vector<SimQuery> queries;
+  std::vector<double> partition_done_ms;  // arrival time of each partition
+  double upload_ms = 0;                   // arrival of the last partition
+  int queries_during_upload = 0;
+  // + the share of the query in flight when the upload ended that was done.
+  double queries_during_upload_fractional = 0;
+  double first_query_end_ms = 0;
+  double window_ms = 0;
+  int queries_in_window = 0;
+  int partitions = 0, partitions_first_half = 0, partitions_second_half = 0;
+  double largest_partition_share = 0;  // of all weight upload time
+};
+
+Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);
+
+// The transfer and execution steps of one query in order, for a placement:
+// (uses the uplink, ms at full rate), consecutive steps of one kind merged.
+struct QueryStep {
+  bool uplink = false;
+  double ms = 0;
+};
+std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);
+
+std::string SimResultToJson(const SimResult& result, const UploadPlan& plan, bool with_queries = true);
+std::string SimResultToTable(const SimResult& result, const UploadPlan& plan);
+
+}  // namespace ionn

@@ -1,0 +1,76 @@
+// Status and Result<T>: how every ionn function that parses, does I/O or
+// talks to the network reports failure. No exceptions cross part boundaries.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace ionn {
+
+enum class StatusCode {
+  kOk = 0,
+  kInvalidArgument,  // bad input: malformed file, unknown name, bad value
+  kNotFound,         // a file or a named thing that does not exist
+  kUnsupported,      // well-formed but outside what ionn handles
+  kIoError,          // the OS refused a read or a write
+  kInternal,         // a broken invariant: a bug in ionn
+};
+
+class Status {
+ public:
+  Status() = default;  // OK
+  Status(StatusCode code, std::string message)
+      : code_(code), message_(std::move(message)) {}
+
+  static Status Ok() { return Status(); }
+  static Status Invalid(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+  static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
+  static Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
+  static Status Io(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
+  static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+
+  bool ok() const { return code_ == StatusCode::kOk; }
+  StatusCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+
+  // Prefixes the message with where it happened: "reading x.onnx: ...".
+  Status WithContext(const std::string& context) const {
+    if (ok()) return *this;
+    return Status(code_, context + ": " + message_);
+  }
+
+ private:
+  StatusCode code_ = StatusCode::kOk;
+  std::string message_;
+};
+
+// A value or the Status that explains why there is none.
+template <typename T>
+class Result {
+ public:
+  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+
+  bool ok() const { return value_.has_value(); }
+  const Status& status() const { return status_; }
+  T& value() & { return *value_; }
+  const T& value() const& { return *value_; }
+  T&& value() && { return std::move(*value_); }
+  T* operator->() { return &*value_; }
+  const T* operator->() const { return &*value_; }
+  T& operator*() { return *value_; }
+  const T& operator*() const { return *value_; }
+
+ private:
+  std::optional<T> value_;
+  Status status_;
+};
+
+}  // namespace ionn
+
+#define IONN_RETURN_IF_ERROR(expr)          \
+  do {                                      \
+    ::ionn::Status ionn_status_ = (expr);   \
+    if (!ionn_status_.ok()) return ionn_status_; \
+  } while (0)

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Quick start 2: set up, build, and run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh -DIONN_WERROR=ON
+cd build && ctest --output-on-failure -j"$(nproc)"

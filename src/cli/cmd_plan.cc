@@ -1,0 +1,30 @@
+#include <iostream>
+
+#include "commands.h"
+
+namespace ionn::cli {
+
+Action RegisterPlan(CLI::App& app) {
+  struct Args {
+    CostOptions costs;
+    PlanOptions plan;
+    std::string format = "table";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("plan", "Plan the upload: partitions, their order, and the latency after each");
+  args->costs.Add(cmd);
+  args->plan.Add(cmd);
+  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  return [args]() {
+    auto g = args->costs.Load();
+    if (!g.ok()) return Fail(g.status());
+    auto options = args->plan.Get();
+    if (!options.ok()) return Fail(options.status());
+    auto plan = MakePlan(*g, *options);
+    if (!plan.ok()) return Fail(plan.status());
+    std::cout << (args->format == "json" ? PlanToJson(*g, *plan) : PlanToTable(*g, *plan));
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli

@@ -1,0 +1,82 @@
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+#include "ionn/model_costs.h"
+#include "ionn/onnx_io.h"
+#include "ionn/zoo.h"
+
+namespace ionn::cli {
+
+Action RegisterPredict(CLI::App& app) {
+  struct Args {
+    std::string model, zoo, regression, compare, format = "table";
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("predict", "Predict server layer times with per-layer-type functions t = a*X + b");
+  cmd->add_option("model", args->model, "Model file (.onnx)");
+  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  cmd->add_option("--regression", args->regression, "CSV layer_type,a_ms_per_unit,b_ms")->required();
+  cmd->add_option("--compare", args->compare, "A profile with measured server_ms: report the error per layer type");
+  cmd->add_option("--format", args->format, "table or csv")->capture_default_str()->check(CLI::IsMember({"table", "csv"}));
+  return [args]() {
+    if (args->model.empty() == args->zoo.empty()) return Fail(Status::Invalid("give a model file or --zoo NAME"));
+    auto g = args->model.empty() ? BuildZooModel(args->zoo, 1, false) : ReadOnnxFile(args->model);
+    if (!g.ok()) return Fail(g.status());
+    auto reg = ReadRegressionCsv(args->regression);
+    if (!reg.ok()) return Fail(reg.status());
+    std::optional<Profile> measured;
+    if (!args->compare.empty()) {
+      auto p = ReadProfileCsv(args->compare);
+      if (!p.ok()) return Fail(p.status());
+      measured = std::move(p).value();
+    }
+    std::vector<double> predicted;
+    for (const auto& l : g->layers) {
+      auto t = PredictServerMs(*g, l, *reg);
+      if (!t.ok()) return Fail(t.status());
+      predicted.push_back(*t);
+    }
+    if (args->format == "csv") {
+      std::cout << ProfileToCsv(*g, {}, predicted);
+    } else {
+      std::printf("%-36s %-12s %14s %12s %12s\n", "layer", "type", "X", "predicted ms", "measured ms");
+      for (size_t k = 0; k < g->layers.size(); ++k) {
+        const Layer& l = g->layers[k];
+        std::string m = "-";
+        if (measured) {
+          auto it = measured->rows.find(l.name);
+          if (it != measured->rows.end() && it->second.server_ms) m = std::to_string(*it->second.server_ms);
+        }
+        std::printf("%-36s %-12s %14.4g %12.5f %12s\n", l.name.c_str(), LayerKindCaffeType(l.kind),
+                    RegressionX(*g, l), predicted[k], m.c_str());
+      }
+    }
+    if (measured) {
+      struct Err { int n = 0; double abs = 0, rel = 0, measured = 0, predicted = 0; };
+      std::map<std::string, Err> by_type;
+      for (size_t k = 0; k < g->layers.size(); ++k) {
+        auto it = measured->rows.find(g->layers[k].name);
+        if (it == measured->rows.end() || !it->second.server_ms) continue;
+        const double m = *it->second.server_ms;
+        Err& e = by_type[LayerKindCaffeType(g->layers[k].kind)];
+        ++e.n;
+        e.abs += std::fabs(predicted[k] - m);
+        e.rel += m > 0 ? std::fabs(predicted[k] - m) / m : 0;
+        e.measured += m, e.predicted += predicted[k];
+      }
+      std::fprintf(stderr, "\nprediction error per layer type against %s\n", args->compare.c_str());
+      std::fprintf(stderr, "%-14s %6s %14s %16s %14s %14s\n", "type", "layers", "mean abs ms", "mean rel error",
+                   "sum measured", "sum predicted");
+      for (const auto& [type, e] : by_type) {
+        std::fprintf(stderr, "%-14s %6d %14.5f %15.1f%% %14.4f %14.4f\n", type.c_str(), e.n, e.abs / e.n,
+                     100 * e.rel / e.n, e.measured, e.predicted);
+      }
+    }
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli

@@ -1,0 +1,41 @@
+#include <iostream>
+
+#include "commands.h"
+#include "ionn/sim.h"
+
+namespace ionn::cli {
+
+Action RegisterSimulate(CLI::App& app) {
+  struct Args {
+    CostOptions costs;
+    PlanOptions plan;
+    std::string format = "table", sharing = "none";
+    SimOptions sim;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("simulate", "Replay the paper's experiment for one plan: upload + back-to-back queries");
+  args->costs.Add(cmd);
+  args->plan.Add(cmd);
+  cmd->add_option("--link-sharing", args->sharing, "How query tensors share the uplink with the upload: none, fair or priority")
+      ->capture_default_str();
+  cmd->add_option("--window-ms", args->sim.window_ms, "Count queries finished within this time (default: the all-at-once upload time)");
+  cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")->capture_default_str();
+  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  return [args]() {
+    auto g = args->costs.Load();
+    if (!g.ok()) return Fail(g.status());
+    auto options = args->plan.Get();
+    if (!options.ok()) return Fail(options.status());
+    auto sharing = ParseLinkSharing(args->sharing);
+    if (!sharing.ok()) return Fail(sharing.status());
+    args->sim.sharing = *sharing;
+    auto plan = MakePlan(*g, *options);
+    if (!plan.ok()) return Fail(plan.status());
+    auto r = Simulate(*g, *plan, args->sim);
+    if (!r.ok()) return Fail(r.status());
+    std::cout << (args->format == "json" ? SimResultToJson(*r, *plan) : SimResultToTable(*r, *plan));
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli

@@ -1,0 +1,55 @@
+// The `ionn` subcommands. Each Register* adds its subcommand to the app and
+// leaves an action that returns the process exit code: 0 success, 2 bad
+// input (with a message on stderr), 1 an internal error.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ionn/cost_graph.h"
+#include "ionn/plan.h"
+#include "ionn/status.h"
+
+namespace ionn::cli {
+
+using Action = std::function<int()>;
+
+// Prints `status` as "ionn: error: ..." and returns its exit code.
+int Fail(const Status& status);
+// Where the shipped data (profiles, cases) lives: $IONN_DATA_DIR or the
+// source tree's data/ folder.
+std::string DataDir();
+std::string PaperProfileDir();
+Status WriteTextFile(const std::string& path, const std::string& text);
+
+// The options every command that needs a cost graph shares: either
+// --costs FILE, or a model (--model FILE.onnx or --zoo NAME) with profiles
+// and a link.
+struct CostOptions {
+  std::string costs_file, model_file, zoo_name;
+  std::string client_profile, server_profile, server_regression;
+  double uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, partition_overhead_ms = 0;
+  bool paper_profiles = false;
+  void Add(CLI::App* app);
+  Result<CostGraph> Load() const;
+};
+
+struct PlanOptions {
+  std::string algorithm = "recursive-efficiency";
+  std::string granularity = "layer";
+  std::string penalties;
+  void Add(CLI::App* app, bool with_algorithm = true);
+  Result<PlannerOptions> Get() const;
+};
+
+Action RegisterZoo(CLI::App& app);
+Action RegisterCosts(CLI::App& app);
+Action RegisterPlan(CLI::App& app);
+Action RegisterSimulate(CLI::App& app);
+Action RegisterPredict(CLI::App& app);
+Action RegisterExperiment(CLI::App& app);
+Action RegisterDemo(CLI::App& app);
+
+}  // namespace ionn::cli

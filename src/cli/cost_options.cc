@@ -1,0 +1,136 @@
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.h"
+#include "ionn/granularity.h"
+#include "ionn/model_costs.h"
+#include "ionn/onnx_io.h"
+#include "ionn/zoo.h"
+
+namespace ionn::cli {
+
+int Fail(const Status& status) {
+  std::cerr << "ionn: error: " << status.message() << "\n";
+  return status.code() == StatusCode::kInternal || status.code() == StatusCode::kIoError ? 1 : 2;
+}
+
+std::string DataDir() {
+  if (const char* env = std::getenv("IONN_DATA_DIR")) return env;
+  return IONN_DEFAULT_DATA_DIR;
+}
+
+std::string PaperProfileDir() { return DataDir() + "/profiles/odroid-xu4_gtx1080ti/"; }
+
+Status WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path);
+  if (!out) return Status::Io("cannot write '" + path + "'");
+  out << text;
+  return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+}
+
+void CostOptions::Add(CLI::App* app) {
+  auto* costs = app->add_option("--costs", costs_file, "Cost graph (ionn-costs/1 JSON) instead of a model");
+  auto* model = app->add_option("--model", model_file, "Model file (.onnx)");
+  auto* zoo = app->add_option("--zoo", zoo_name, "A zoo model by name instead of a file (alexnet, googlenet, resnet50, inception_bn, mobilenet)");
+  costs->excludes(model)->excludes(zoo);
+  model->excludes(zoo);
+  app->add_option("--client-profile", client_profile, "CSV layer,client_ms,server_ms with the client's times");
+  app->add_option("--server-profile", server_profile, "CSV with the server's times (its server_ms column)");
+  app->add_option("--server-regression", server_regression,
+                  "CSV layer_type,a_ms_per_unit,b_ms: predict server times per layer type");
+  app->add_flag("--paper-profiles", paper_profiles,
+                "Use the paper's published profiles for a zoo model (ODROID XU4 client, GTX 1080 Ti server; "
+                "MobileNet's server times from the published regression)");
+  app->add_option("--uplink-mbps", uplink_mbps, "Uplink bandwidth, Mbps (1 Mbps = 1024*1024/8000 bytes/ms)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--downlink-mbps", downlink_mbps, "Downlink bandwidth, Mbps (default: the uplink's)");
+  app->add_option("--rtt-ms", rtt_ms, "Round-trip time; each transfer costs rtt/2 + bytes/bandwidth")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  app->add_option("--partition-overhead-ms", partition_overhead_ms, "Fixed cost of uploading one partition")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+}
+
+Result<CostGraph> CostOptions::Load() const {
+  if (!costs_file.empty()) return ReadCostGraphFile(costs_file);
+  if (model_file.empty() && zoo_name.empty()) {
+    return Status::Invalid("give a cost graph (--costs FILE) or a model (--model FILE.onnx or --zoo NAME)");
+  }
+  Result<Graph> graph = model_file.empty() ? BuildZooModel(zoo_name, 1, /*with_weights=*/false)
+                                           : ReadOnnxFile(model_file);
+  if (!graph.ok()) return graph.status();
+  std::string client = client_profile, server = server_profile, regression = server_regression;
+  if (paper_profiles) {
+    const ZooEntry* entry = nullptr;
+    for (const auto& e : ZooModels()) {
+      if (e.name == zoo_name || e.name == graph->name) entry = &e;
+    }
+    if (!entry) return Status::Invalid("--paper-profiles needs a zoo model (--zoo NAME)");
+    if (client.empty()) client = PaperProfileDir() + entry->profile_file;
+    if (server.empty() && regression.empty()) {
+      if (entry->name == "mobilenet") {
+        regression = PaperProfileDir() + "server_regression.csv";
+      } else {
+        server = PaperProfileDir() + entry->profile_file;
+      }
+    }
+  }
+  if (client.empty()) return Status::Invalid("a model needs --client-profile CSV (or --paper-profiles)");
+  if (server.empty() == regression.empty()) {
+    return Status::Invalid("give exactly one of --server-profile CSV and --server-regression CSV");
+  }
+  auto client_rows = ReadProfileCsv(client);
+  if (!client_rows.ok()) return client_rows.status();
+  std::optional<Profile> server_rows;
+  std::optional<ServerRegression> reg;
+  if (!server.empty()) {
+    auto s = ReadProfileCsv(server);
+    if (!s.ok()) return s.status();
+    server_rows = std::move(s).value();
+  } else {
+    auto r = ReadRegressionCsv(regression);
+    if (!r.ok()) return r.status();
+    reg = std::move(r).value();
+  }
+  LinkSpec link;
+  link.uplink_mbps = uplink_mbps;
+  link.downlink_mbps = downlink_mbps > 0 ? downlink_mbps : uplink_mbps;
+  link.rtt_ms = rtt_ms;
+  link.partition_overhead_ms = partition_overhead_ms;
+  return BuildCostGraph(*graph, *client_rows, server_rows ? &*server_rows : nullptr, reg ? &*reg : nullptr, link);
+}
+
+void PlanOptions::Add(CLI::App* app, bool with_algorithm) {
+  if (with_algorithm) {
+    app->add_option("--algorithm,-a", algorithm, "all-at-once, original, efficiency or recursive-efficiency")
+        ->capture_default_str();
+  }
+  app->add_option("--granularity", granularity, "layer (every layer a unit) or block (IONN's blocks)")
+      ->capture_default_str();
+  app->add_option("--penalties", penalties, "Penalty schedule for original, e.g. 1,0.5,0.25,0 (default: 1 to 1/64, 0)");
+}
+
+Result<PlannerOptions> PlanOptions::Get() const {
+  PlannerOptions o;
+  o.algorithm = algorithm;
+  auto g = ParseGranularity(granularity);
+  if (!g.ok()) return g.status();
+  o.granularity = *g;
+  if (!penalties.empty()) {
+    o.penalties.clear();
+    std::stringstream ss(penalties);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) {
+      char* end = nullptr;
+      const double p = std::strtod(cell.c_str(), &end);
+      if (cell.empty() || *end != '\0' || !(p >= 0)) {
+        return Status::Invalid("--penalties: '" + cell + "' is not a number >= 0");
+      }
+      o.penalties.push_back(p);
+    }
+  }
+  return o;
+}
+
+}  // namespace ionn::cli

@@ -1,0 +1,36 @@
+#include <iostream>
+#include <vector>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ionn: incremental offloading of neural networks to edge servers.\n"
+      "Plans the upload of a DNN model partition by partition (IONN's penalty method and the\n"
+      "efficiency-based planners of Shin et al., EMDL'19) and predicts what each plan does."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "ionn 0.1.0");
+  std::vector<std::pair<CLI::App*, ionn::cli::Action>> actions;
+  auto reg = [&](ionn::cli::Action (*f)(CLI::App&)) {
+    const size_t before = app.get_subcommands({}).size();
+    ionn::cli::Action a = f(app);
+    actions.emplace_back(app.get_subcommands({})[before], std::move(a));
+  };
+  reg(ionn::cli::RegisterDemo);
+  reg(ionn::cli::RegisterZoo);
+  reg(ionn::cli::RegisterCosts);
+  reg(ionn::cli::RegisterPlan);
+  reg(ionn::cli::RegisterSimulate);
+  reg(ionn::cli::RegisterPredict);
+  // reg(ionn::cli::RegisterExperiment);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  for (auto& [sub, action] : actions) {
+    if (sub->parsed()) return action();
+  }
+  return 2;
+}

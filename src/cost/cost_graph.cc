@@ -1,0 +1,123 @@
+#include "ionn/cost_graph.h"
+
+#include <cmath>
+#include <unordered_map>
+
+namespace ionn {
+namespace {
+
+Status CheckTime(double v, const std::string& what) {
+  if (!std::isfinite(v) || v < 0) {
+    return Status::Invalid(what + " must be a finite number >= 0, got " + std::to_string(v));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CostGraph> CostGraph::Create(std::vector<CostInput> inputs, std::vector<CostLayer> layers,
+                                    std::vector<std::string> outputs,
+                                    double partition_overhead_ms) {
+  if (layers.empty()) return Status::Invalid("the model has no layers");
+  if (inputs.empty()) return Status::Invalid("the model has no inputs");
+  if (outputs.empty()) return Status::Invalid("the model has no outputs");
+  IONN_RETURN_IF_ERROR(CheckTime(partition_overhead_ms, "partition_overhead_ms"));
+
+  CostGraph g;
+  std::unordered_map<std::string, int> tensor_by_name;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& in = inputs[i];
+    if (in.name.empty()) return Status::Invalid("input " + std::to_string(i) + " has no name");
+    IONN_RETURN_IF_ERROR(CheckTime(in.up_ms, "input '" + in.name + "' up_ms"));
+    if (!tensor_by_name.emplace(in.name, static_cast<int>(i)).second) {
+      return Status::Invalid("duplicate input name '" + in.name + "'");
+    }
+  }
+  const int num_inputs = static_cast<int>(inputs.size());
+  g.layer_inputs_.resize(layers.size());
+  for (size_t k = 0; k < layers.size(); ++k) {
+    const auto& l = layers[k];
+    const std::string where = "layer '" + l.name + "' (index " + std::to_string(k) + ")";
+    if (l.name.empty()) return Status::Invalid("layer " + std::to_string(k) + " has no name");
+    IONN_RETURN_IF_ERROR(CheckTime(l.client_ms, where + " client_ms"));
+    IONN_RETURN_IF_ERROR(CheckTime(l.server_ms, where + " server_ms"));
+    IONN_RETURN_IF_ERROR(CheckTime(l.upload_ms, where + " upload_ms"));
+    IONN_RETURN_IF_ERROR(CheckTime(l.up_ms, where + " up_ms"));
+    IONN_RETURN_IF_ERROR(CheckTime(l.down_ms, where + " down_ms"));
+    if (l.inputs.empty()) return Status::Invalid(where + " has no inputs");
+    for (const auto& name : l.inputs) {
+      auto it = tensor_by_name.find(name);
+      if (it == tensor_by_name.end()) {
+        bool later = false;
+        for (size_t m = k; m < layers.size(); ++m) later = later || layers[m].name == name;
+        return Status::Invalid(where + " reads '" + name + "', " +
+                               (later ? "which is not earlier in the list: layers must be in "
+                                        "topological order (is there a cycle?)"
+                                      : "which is neither a model input nor a layer"));
+      }
+      g.layer_inputs_[k].push_back(it->second);
+    }
+    if (!tensor_by_name.emplace(l.name, num_inputs + static_cast<int>(k)).second) {
+      return Status::Invalid("duplicate name '" + l.name + "' at layer index " + std::to_string(k));
+    }
+  }
+  g.is_output_.assign(inputs.size() + layers.size(), 0);
+  for (const auto& name : outputs) {
+    auto it = tensor_by_name.find(name);
+    if (it == tensor_by_name.end() || it->second < num_inputs) {
+      return Status::Invalid("output '" + name + "' does not name a layer");
+    }
+    g.is_output_[it->second] = 1;
+  }
+  g.consumers_.resize(inputs.size() + layers.size());
+  for (size_t k = 0; k < layers.size(); ++k) {
+    for (int t : g.layer_inputs_[k]) {
+      auto& c = g.consumers_[t];
+      if (c.empty() || c.back() != static_cast<int>(k)) c.push_back(static_cast<int>(k));
+    }
+  }
+  bool chain = num_inputs == 1 && outputs.size() == 1 &&
+               g.is_output_[num_inputs + layers.size() - 1];
+  for (size_t k = 0; chain && k < layers.size(); ++k) {
+    const int expected = static_cast<int>(k);  // tensor of layer k-1, or input 0
+    chain = g.layer_inputs_[k].size() == 1 && g.layer_inputs_[k][0] == expected &&
+            g.consumers_[expected].size() == 1;
+  }
+  g.is_chain_ = chain;
+  g.inputs_ = std::move(inputs);
+  g.layers_ = std::move(layers);
+  g.output_names_ = std::move(outputs);
+  g.partition_overhead_ms_ = partition_overhead_ms;
+  return g;
+}
+
+double CostGraph::tensor_up_ms(int t) const {
+  return t < num_inputs() ? inputs_[t].up_ms : layers_[t - num_inputs()].up_ms;
+}
+
+double CostGraph::tensor_down_ms(int t) const {
+  return t < num_inputs() ? 0.0 : layers_[t - num_inputs()].down_ms;
+}
+
+int CostGraph::FindLayer(const std::string& name) const {
+  for (int k = 0; k < num_layers(); ++k) {
+    if (layers_[k].name == name) return k;
+  }
+  return -1;
+}
+
+double CostGraph::UploadMs(const LayerMask& layers) const {
+  double ms = partition_overhead_ms_;
+  for (int k = 0; k < num_layers(); ++k) {
+    if (layers[k]) ms += layers_[k].upload_ms;
+  }
+  return ms;
+}
+
+double CostGraph::UploadMs(const std::vector<int>& layers) const {
+  double ms = partition_overhead_ms_;
+  for (int k : layers) ms += layers_[k].upload_ms;
+  return ms;
+}
+
+}  // namespace ionn

@@ -1,0 +1,251 @@
+#include "ionn/latency.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <queue>
+
+namespace ionn {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kCapInf = 1e18;  // "cannot be cut"; far above any finite cut
+constexpr double kEps = 1e-9;
+
+double Extra(const std::vector<double>* extra, int k) { return extra ? (*extra)[k] : 0.0; }
+
+// Dinic's maximum flow on a small graph, capacities in ms.
+class MaxFlow {
+ public:
+  explicit MaxFlow(int nodes) : head_(nodes, -1), level_(nodes), it_(nodes) {}
+  void AddEdge(int u, int v, double cap) {
+    if (cap <= 0) return;
+    to_.push_back(v), cap_.push_back(cap), next_.push_back(head_[u]), head_[u] = int(to_.size()) - 1;
+    to_.push_back(u), cap_.push_back(0), next_.push_back(head_[v]), head_[v] = int(to_.size()) - 1;
+  }
+  void Run(int s, int t) {
+    while (Bfs(s, t)) {
+      it_ = head_;
+      while (Dfs(s, t, kCapInf * 4) > kEps) {
+      }
+    }
+  }
+  // Nodes that can still reach t in the residual graph: the smallest sink side.
+  std::vector<uint8_t> SinkSide(int t) const {
+    std::vector<uint8_t> seen(head_.size(), 0);
+    std::vector<int> stack{t};
+    seen[t] = 1;
+    while (!stack.empty()) {
+      int v = stack.back();
+      stack.pop_back();
+      for (int e = head_[v]; e != -1; e = next_[e]) {
+        // Edge e is v->u; its reverse u->v has residual cap_[e ^ 1].
+        int u = to_[e];
+        if (!seen[u] && cap_[e ^ 1] > kEps) seen[u] = 1, stack.push_back(u);
+      }
+    }
+    return seen;
+  }
+
+ private:
+  bool Bfs(int s, int t) {
+    std::fill(level_.begin(), level_.end(), -1);
+    std::queue<int> q;
+    level_[s] = 0;
+    q.push(s);
+    while (!q.empty()) {
+      int v = q.front();
+      q.pop();
+      for (int e = head_[v]; e != -1; e = next_[e]) {
+        if (cap_[e] > kEps && level_[to_[e]] < 0) level_[to_[e]] = level_[v] + 1, q.push(to_[e]);
+      }
+    }
+    return level_[t] >= 0;
+  }
+  double Dfs(int v, int t, double f) {
+    if (v == t) return f;
+    for (int& e = it_[v]; e != -1; e = next_[e]) {
+      int u = to_[e];
+      if (cap_[e] > kEps && level_[u] == level_[v] + 1) {
+        double d = Dfs(u, t, std::min(f, cap_[e]));
+        if (d > kEps) {
+          cap_[e] -= d;
+          cap_[e ^ 1] += d;
+          return d;
+        }
+      }
+    }
+    return 0;
+  }
+  std::vector<int> head_, level_, it_, to_, next_;
+  std::vector<double> cap_;
+};
+
+}  // namespace
+
+double PlacementLatencyMs(const CostGraph& g, const LayerMask& on_server,
+                          const std::vector<double>* extra) {
+  double ms = 0;
+  for (int k = 0; k < g.num_layers(); ++k) {
+    ms += on_server[k] ? g.layer(k).server_ms + Extra(extra, k) : g.layer(k).client_ms;
+  }
+  for (int t = 0; t < g.num_tensors(); ++t) {
+    const int p = g.producer(t);
+    const bool made_on_server = p >= 0 && on_server[p];
+    bool needed_on_server = false, needed_on_client = g.is_output(t);
+    for (int c : g.consumers(t)) (on_server[c] ? needed_on_server : needed_on_client) = true;
+    if (!made_on_server && needed_on_server) ms += g.tensor_up_ms(t);
+    if (made_on_server && needed_on_client) ms += g.tensor_down_ms(t);
+  }
+  return ms;
+}
+
+Placement LatencyModel::Best(const LayerMask& allowed, const LayerMask* forced,
+                             const std::vector<double>* extra) const {
+  return graph_.is_chain() ? BestByChainPath(allowed, forced, extra)
+                           : BestByMinCut(allowed, forced, extra);
+}
+
+double LatencyModel::LocalMs() const {
+  return Best(LayerMask(graph_.num_layers(), 0)).latency_ms;
+}
+
+double LatencyModel::OptimalMs() const {
+  return Best(LayerMask(graph_.num_layers(), 1)).latency_ms;
+}
+
+Placement LatencyModel::BestByChainPath(const LayerMask& allowed, const LayerMask* forced,
+                                        const std::vector<double>* extra) const {
+  const CostGraph& g = graph_;
+  const int n = g.num_layers();
+  // dist[k][s]: best cost through layer k with layer k on side s.
+  std::vector<double> dist[2] = {std::vector<double>(n), std::vector<double>(n)};
+  std::vector<uint8_t> from[2] = {std::vector<uint8_t>(n), std::vector<uint8_t>(n)};
+  for (int k = 0; k < n; ++k) {
+    const CostLayer& l = g.layer(k);
+    const double exec[2] = {forced && (*forced)[k] ? kInf : l.client_ms,
+                            allowed[k] || (forced && (*forced)[k]) ? l.server_ms + Extra(extra, k)
+                                                                   : kInf};
+    const int t = k;  // tensor consumed by layer k (see CostGraph::is_chain)
+    const double prev[2] = {k ? dist[0][k - 1] : 0.0, k ? dist[1][k - 1] : kInf};
+    const double up = g.tensor_up_ms(t), down = g.tensor_down_ms(t);
+    // to client: stay (prev client) or come down; to server: come up or stay
+    const double c_stay = prev[0], c_down = prev[1] + down;
+    const double s_up = prev[0] + up, s_stay = prev[1];
+    dist[0][k] = (c_down < c_stay ? c_down : c_stay) + exec[0];
+    from[0][k] = c_down < c_stay ? 1 : 0;
+    dist[1][k] = (s_stay < s_up ? s_stay : s_up) + exec[1];
+    from[1][k] = s_stay < s_up ? 1 : 0;
+  }
+  const double end_client = dist[0][n - 1], end_server = dist[1][n - 1] + g.layer(n - 1).down_ms;
+  Placement p;
+  p.on_server.assign(n, 0);
+  int side = end_server < end_client ? 1 : 0;
+  p.latency_ms = side ? end_server : end_client;
+  for (int k = n - 1; k >= 0; --k) {
+    p.on_server[k] = static_cast<uint8_t>(side);
+    side = from[side][k];
+  }
+  return p;
+}
+
+Placement LatencyModel::BestByMinCut(const LayerMask& allowed, const LayerMask* forced,
+                                     const std::vector<double>* extra) const {
+  const CostGraph& g = graph_;
+  const int n = g.num_layers();
+  // Source side = client, sink side = server. Node ids: 0 source, 1 sink,
+  // 2 + k layer k, then auxiliary tensor nodes.
+  const int source = 0, sink = 1;
+  auto layer_node = [](int k) { return 2 + k; };
+  int next_node = 2 + n;
+  std::vector<std::array<int, 3>> edges;  // u, v, cap index into caps
+  std::vector<double> caps;
+  auto edge = [&](int u, int v, double cap) {
+    edges.push_back({u, v, static_cast<int>(caps.size())});
+    caps.push_back(cap);
+  };
+  for (int k = 0; k < n; ++k) {
+    const bool must = forced && (*forced)[k];
+    const bool may = allowed[k] || must;
+    edge(source, layer_node(k), may ? g.layer(k).server_ms + Extra(extra, k) : kCapInf);
+    edge(layer_node(k), sink, must ? kCapInf : g.layer(k).client_ms);
+  }
+  for (int t = 0; t < g.num_tensors(); ++t) {
+    const auto& cons = g.consumers(t);
+    const int p = g.producer(t);
+    const int pnode = p < 0 ? source : layer_node(p);
+    const double up = g.tensor_up_ms(t), down = g.tensor_down_ms(t);
+    if (cons.size() == 1 && !g.is_output(t)) {
+      edge(pnode, layer_node(cons[0]), up);  // producer client, consumer server
+      if (p >= 0) edge(layer_node(cons[0]), pnode, down);
+      continue;
+    }
+    if (!cons.empty()) {
+      const int on_server = next_node++;  // sink side iff the tensor is sent up
+      edge(pnode, on_server, up);
+      for (int c : cons) edge(on_server, layer_node(c), kCapInf);
+    }
+    if (p >= 0) {
+      const int on_client = next_node++;  // source side iff the tensor comes down
+      edge(on_client, pnode, down);
+      for (int c : cons) edge(layer_node(c), on_client, kCapInf);
+      if (g.is_output(t)) edge(source, on_client, kCapInf);
+    }
+  }
+  MaxFlow flow(next_node);
+  for (const auto& e : edges) flow.AddEdge(e[0], e[1], caps[e[2]]);
+  flow.Run(source, sink);
+  const std::vector<uint8_t> server_side = flow.SinkSide(sink);
+  Placement pl;
+  pl.on_server.assign(n, 0);
+  for (int k = 0; k < n; ++k) pl.on_server[k] = server_side[layer_node(k)];
+  pl.latency_ms = PlacementLatencyMs(g, pl.on_server, extra);
+  return pl;
+}
+
+RunLatency::RunLatency(const LatencyModel& model, const LayerMask& uploaded)
+    : model_(model), uploaded_(uploaded), chain_(model.graph().is_chain()) {
+  const CostGraph& g = model.graph();
+  const int n = g.num_layers();
+  if (!chain_) {
+    base_ms_ = model.LatencyMs(uploaded_);
+    return;
+  }
+  for (int s = 0; s < 2; ++s) fwd_[s].assign(n, kInf), bwd_[s].assign(n, kInf);
+  server_prefix_.assign(n + 1, 0);
+  for (int k = 0; k < n; ++k) server_prefix_[k + 1] = server_prefix_[k] + g.layer(k).server_ms;
+  for (int k = 0; k < n; ++k) {
+    const CostLayer& l = g.layer(k);
+    const double exec_server = uploaded_[k] ? l.server_ms : kInf;
+    const double prev_c = k ? fwd_[0][k - 1] : 0.0, prev_s = k ? fwd_[1][k - 1] : kInf;
+    const double up = g.tensor_up_ms(k), down = g.tensor_down_ms(k);
+    fwd_[0][k] = std::min(prev_c, prev_s + down) + l.client_ms;
+    fwd_[1][k] = std::min(prev_s, prev_c + up) + exec_server;
+  }
+  bwd_[0][n - 1] = 0;
+  bwd_[1][n - 1] = g.layer(n - 1).down_ms;
+  for (int k = n - 2; k >= 0; --k) {
+    const CostLayer& next = g.layer(k + 1);
+    const double next_c = next.client_ms + bwd_[0][k + 1];
+    const double next_s = (uploaded_[k + 1] ? next.server_ms : kInf) + bwd_[1][k + 1];
+    const double up = g.tensor_up_ms(k + 1), down = g.tensor_down_ms(k + 1);
+    bwd_[0][k] = std::min(next_c, up + next_s);
+    bwd_[1][k] = std::min(next_s, down + next_c);
+  }
+  base_ms_ = std::min(fwd_[0][n - 1] + bwd_[0][n - 1], fwd_[1][n - 1] + bwd_[1][n - 1]);
+}
+
+double RunLatency::ForcedRunMs(int first, int last) const {
+  if (!chain_) {
+    LayerMask forced(uploaded_.size(), 0);
+    std::fill(forced.begin() + first, forced.begin() + last + 1, 1);
+    return model_.LatencyMs(uploaded_, &forced);
+  }
+  const CostGraph& g = model_.graph();
+  const double enter = first == 0 ? g.tensor_up_ms(0)
+                                  : std::min(fwd_[1][first - 1],
+                                             fwd_[0][first - 1] + g.tensor_up_ms(first));
+  return enter + (server_prefix_[last + 1] - server_prefix_[first]) + bwd_[1][last];
+}
+
+}  // namespace ionn

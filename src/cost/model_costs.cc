@@ -1,0 +1,105 @@
+#include <algorithm>
+#include <set>
+
+#include "ionn/model_costs.h"
+
+namespace ionn {
+
+double LinkSpec::UpMs(int64_t bytes) const {
+  return rtt_ms / 2 + static_cast<double>(bytes) / (uplink_mbps * kBytesPerMsPerMbps);
+}
+double LinkSpec::DownMs(int64_t bytes) const {
+  return rtt_ms / 2 + static_cast<double>(bytes) / (downlink_mbps * kBytesPerMsPerMbps);
+}
+double LinkSpec::UploadMs(int64_t bytes) const {
+  return static_cast<double>(bytes) / (uplink_mbps * kBytesPerMsPerMbps);
+}
+
+double RegressionX(const Graph& graph, const Layer& l) {
+  const double out = static_cast<double>(ElementCount(l.output_shape));
+  const Shape* in = l.inputs.empty() ? nullptr : graph.TensorShape(l.inputs[0]);
+  switch (l.kind) {
+    case LayerKind::kConv:
+      return out * l.kernel_h * l.kernel_w * static_cast<double>((*in)[1] / l.group);
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool:
+      return out * l.kernel_h * l.kernel_w;
+    case LayerKind::kGlobalAvgPool:
+      return out * static_cast<double>((*in)[2] * (*in)[3]);
+    case LayerKind::kFc:
+      return static_cast<double>(ElementCount(*in) / (*in)[0]) * l.out_channels;
+    case LayerKind::kAdd:
+      return out * static_cast<double>(l.inputs.size());
+    default:
+      return out;
+  }
+}
+
+Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const ServerRegression& regression) {
+  const std::string type = LayerKindCaffeType(layer.kind);
+  auto it = regression.by_type.find(type);
+  if (it == regression.by_type.end()) {
+    return Status::Invalid("layer '" + layer.name + "': the server regression has no function for type " + type);
+  }
+  return std::max(0.0, it->second.first * RegressionX(graph, layer) + it->second.second);
+}
+
+Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, const Profile* server,
+                                 const ServerRegression* regression, const LinkSpec& link, JoinReport* report) {
+  if (!(link.uplink_mbps > 0) || !(link.downlink_mbps > 0)) {
+    return Status::Invalid("link bandwidths must be > 0 Mbps");
+  }
+  if (!(link.rtt_ms >= 0) || !(link.partition_overhead_ms >= 0)) {
+    return Status::Invalid("rtt and partition overhead must be >= 0 ms");
+  }
+  if (!server && !regression) return Status::Invalid("need a server profile or a server regression");
+  std::vector<CostInput> inputs;
+  for (const auto& in : graph.inputs) inputs.push_back({in.name, link.UpMs(TensorBytes(in.shape))});
+  std::vector<CostLayer> layers;
+  for (const Layer& l : graph.layers) {
+    CostLayer c;
+    c.name = l.name;
+    c.inputs = l.inputs;
+    auto row = client.rows.find(l.name);
+    if (row == client.rows.end() || !row->second.client_ms) {
+      return Status::Invalid("client profile has no client_ms for layer '" + l.name + "' (" + LayerKindName(l.kind) + ")");
+    }
+    c.client_ms = *row->second.client_ms;
+    if (server) {
+      auto srow = server->rows.find(l.name);
+      if (srow == server->rows.end() || !srow->second.server_ms) {
+        return Status::Invalid("server profile has no server_ms for layer '" + l.name +
+                               "' (use --server-regression for predicted server times)");
+      }
+      c.server_ms = *srow->second.server_ms;
+    } else {
+      auto t = PredictServerMs(graph, l, *regression);
+      if (!t.ok()) return t.status();
+      c.server_ms = *t;
+    }
+    c.upload_ms = link.UploadMs(LayerWeightBytes(l));
+    c.up_ms = link.UpMs(TensorBytes(l.output_shape));
+    c.down_ms = link.DownMs(TensorBytes(l.output_shape));
+    layers.push_back(std::move(c));
+  }
+  if (report) {
+    std::set<std::string> names;
+    for (const auto& in : graph.inputs) names.insert(in.name);
+    for (const auto& l : graph.layers) names.insert(l.name);
+    for (const auto& name : client.order) {
+      if (graph.FindLayer(name) >= 0) continue;
+      std::string why;
+      if (name == "data" || name == "input" || names.count(name)) {
+        why = "the model input (a Caffe Input layer), not a layer: its time is not counted";
+      } else if (name.size() > 6 && name.compare(name.size() - 6, 6, "_split") == 0) {
+        why = "a Caffe Split layer (fans a blob out to several readers); ionn reads tensors in place";
+      } else {
+        why = "no layer of this name in the model";
+      }
+      report->unjoined.emplace_back(name, why);
+    }
+  }
+  return CostGraph::Create(std::move(inputs), std::move(layers), graph.outputs, link.partition_overhead_ms);
+}
+
+}  // namespace ionn

@@ -1,0 +1,125 @@
+#include "ionn/graph.h"
+
+#include "shape.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+namespace ionn {
+
+const char* LayerKindName(LayerKind kind) {
+  switch (kind) {
+#define IONN_KIND_NAME(e, onnx, caffe) \
+  case LayerKind::e:                   \
+    return LayerKind::e == LayerKind::kScale ? "Scale" : onnx;
+    IONN_LAYER_KINDS(IONN_KIND_NAME)
+#undef IONN_KIND_NAME
+  }
+  return "?";
+}
+
+const char* LayerKindCaffeType(LayerKind kind) {
+  switch (kind) {
+#define IONN_KIND_CAFFE(e, onnx, caffe) \
+  case LayerKind::e:                    \
+    return caffe;
+    IONN_LAYER_KINDS(IONN_KIND_CAFFE)
+#undef IONN_KIND_CAFFE
+  }
+  return "?";
+}
+
+int64_t ElementCount(const Shape& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string ShapeToString(const Shape& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+int64_t TensorBytes(const Shape& shape) { return ElementCount(shape) * 4; }
+
+int64_t LayerParameterCount(const Layer& layer) {
+  // Caffe keeps only the running mean and variance in BatchNorm and only
+  // gamma and beta in Scale; the ONNX encoding stores constants for the rest.
+  if (layer.kind == LayerKind::kBatchNorm) return 2 * ElementCount(layer.weights[2].shape);
+  if (layer.kind == LayerKind::kScale) return 2 * ElementCount(layer.weights[0].shape);
+  int64_t n = 0;
+  for (const auto& w : layer.weights) n += ElementCount(w.shape);
+  return n;
+}
+
+int64_t LayerWeightBytes(const Layer& layer) { return LayerParameterCount(layer) * 4; }
+
+int Graph::FindLayer(const std::string& name) const {
+  for (size_t k = 0; k < layers.size(); ++k) {
+    if (layers[k].name == name) return static_cast<int>(k);
+  }
+  return -1;
+}
+
+const Shape* Graph::TensorShape(const std::string& name) const {
+  for (const auto& in : inputs) {
+    if (in.name == name) return &in.shape;
+  }
+  int k = FindLayer(name);
+  return k < 0 ? nullptr : &layers[k].output_shape;
+}
+
+int64_t Graph::ParameterCount() const {
+  int64_t n = 0;
+  for (const auto& l : layers) n += LayerParameterCount(l);
+  return n;
+}
+
+Status Graph::Finalize() {
+  if (layers.empty()) return Status::Invalid("graph '" + name + "' has no layers");
+  if (inputs.empty()) return Status::Invalid("graph '" + name + "' has no inputs");
+  if (outputs.empty()) return Status::Invalid("graph '" + name + "' has no outputs");
+  std::unordered_map<std::string, const Shape*> known;
+  for (const auto& in : inputs) {
+    if (in.name.empty()) return Status::Invalid("a graph input has no name");
+    for (int64_t d : in.shape) {
+      if (d <= 0) return Status::Invalid("graph input '" + in.name + "' has shape " + ShapeToString(in.shape) + "; every dimension must be > 0");
+    }
+    if (!known.emplace(in.name, &in.shape).second) return Status::Invalid("duplicate graph input '" + in.name + "'");
+  }
+  std::unordered_set<std::string> names;
+  for (const auto& l : layers) names.insert(l.name);
+  for (size_t k = 0; k < layers.size(); ++k) {
+    Layer& l = layers[k];
+    const std::string where = "layer '" + l.name + "' (" + LayerKindName(l.kind) + ", index " + std::to_string(k) + ")";
+    if (l.name.empty()) return Status::Invalid("layer " + std::to_string(k) + " has no name");
+    std::vector<const Shape*> in;
+    for (const auto& name : l.inputs) {
+      auto it = known.find(name);
+      if (it == known.end()) {
+        return Status::Invalid(where + " reads tensor '" + name + "', " +
+                               (names.count(name) ? "which comes later: layers must be in topological order"
+                                                  : "which no layer produces and is not a graph input"));
+      }
+      in.push_back(it->second);
+    }
+    for (const auto& w : l.weights) {
+      if (!w.data.empty() && static_cast<int64_t>(w.data.size()) != ElementCount(w.shape)) {
+        return Status::Invalid(where + ": weight '" + w.name + "' has " + std::to_string(w.data.size()) +
+                               " values for shape " + ShapeToString(w.shape));
+      }
+    }
+    Status s = InferLayerShape(l, in, &l.output_shape);
+    if (!s.ok()) return s.WithContext(where);
+    if (!known.emplace(l.name, &l.output_shape).second) {
+      return Status::Invalid("duplicate tensor name '" + l.name + "' at " + where);
+    }
+  }
+  for (const auto& o : outputs) {
+    if (FindLayer(o) < 0) return Status::Invalid("graph output '" + o + "' is not produced by any layer");
+  }
+  return Status::Ok();
+}
+
+}  // namespace ionn

@@ -1,0 +1,114 @@
+// The paper's efficiency-based planners (section 3): upload the run of
+// consecutive optimal layers with the best latency gain per upload time;
+// the recursive variant first narrows the run to its best sub-run while
+// some sub-run still gains.
+#include <algorithm>
+#include <cmath>
+
+#include "ionn/plan.h"
+
+namespace ionn {
+namespace {
+
+struct Candidate {
+  int first = -1, last = -1;  // positions, inclusive
+  double efficiency = 0;
+  bool valid() const { return first >= 0; }
+  int size() const { return last - first + 1; }
+};
+
+bool SameEfficiency(double a, double b) {
+  if (a == b) return true;  // also equal infinities
+  if (std::isinf(a) || std::isinf(b)) return false;
+  return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)});
+}
+
+// DESIGN.md: higher efficiency, then the earlier first layer, then fewer layers.
+bool Better(const Candidate& a, const Candidate& b) {
+  if (!b.valid()) return true;
+  if (!SameEfficiency(a.efficiency, b.efficiency)) return a.efficiency > b.efficiency;
+  if (a.first != b.first) return a.first < b.first;
+  return a.size() < b.size();
+}
+
+class CandidateScorer {
+ public:
+  CandidateScorer(const LatencyModel& model, const LayerMask& uploaded)
+      : graph_(model.graph()), runs_(model, uploaded) {
+    upload_prefix_.assign(graph_.num_layers() + 1, 0);
+    for (int k = 0; k < graph_.num_layers(); ++k) {
+      upload_prefix_[k + 1] = upload_prefix_[k] + graph_.layer(k).upload_ms;
+    }
+  }
+  Candidate Score(int first, int last) const {
+    const double gain = runs_.base_ms() - runs_.ForcedRunMs(first, last);
+    const double upload = graph_.partition_overhead_ms() + upload_prefix_[last + 1] - upload_prefix_[first];
+    return {first, last, Efficiency(gain, upload)};
+  }
+  // The best run inside [lo, hi], skipping [lo, hi] itself when proper.
+  Candidate BestWithin(int lo, int hi, bool proper) const {
+    Candidate best;
+    for (int i = lo; i <= hi; ++i) {
+      for (int j = i; j <= hi; ++j) {
+        if (proper && i == lo && j == hi) continue;
+        Candidate c = Score(i, j);
+        if (Better(c, best)) best = c;
+      }
+    }
+    return best;
+  }
+
+ private:
+  const CostGraph& graph_;
+  RunLatency runs_;
+  std::vector<double> upload_prefix_;
+};
+
+}  // namespace
+
+UnitPartitions PlanEfficiency(const LatencyModel& model, bool recursive) {
+  const CostGraph& g = model.graph();
+  const int n = g.num_layers();
+  const LayerMask all(n, 1);
+  const LayerMask optimal = model.Best(all).on_server;
+
+  UnitPartitions parts;
+  LayerMask uploaded(n, 0);
+  // Initial partition: the server side with penalty 1 (benefit > cost).
+  std::vector<double> extra(n);
+  for (int k = 0; k < n; ++k) extra[k] = g.layer(k).upload_ms;
+  const Placement initial = model.Best(all, nullptr, &extra);
+  std::vector<int> first;
+  for (int k = 0; k < n; ++k) {
+    if (initial.on_server[k]) first.push_back(k), uploaded[k] = 1;
+  }
+  if (!first.empty()) parts.push_back(std::move(first));
+
+  while (true) {
+    const CandidateScorer scorer(model, uploaded);
+    Candidate best;
+    for (int i = 0; i < n;) {  // each maximal run of optimal, not-uploaded layers
+      if (!optimal[i] || uploaded[i]) {
+        ++i;
+        continue;
+      }
+      int j = i;
+      while (j + 1 < n && optimal[j + 1] && !uploaded[j + 1]) ++j;
+      Candidate c = scorer.BestWithin(i, j, /*proper=*/false);
+      if (Better(c, best)) best = c;
+      i = j + 1;
+    }
+    if (!best.valid()) break;
+    while (recursive && best.size() > 1) {
+      Candidate sub = scorer.BestWithin(best.first, best.last, /*proper=*/true);
+      if (!(sub.efficiency > 0)) break;
+      best = sub;
+    }
+    std::vector<int> part;
+    for (int k = best.first; k <= best.last; ++k) part.push_back(k), uploaded[k] = 1;
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
+}  // namespace ionn

@@ -1,0 +1,68 @@
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ionn/plan.h"
+
+namespace ionn {
+
+std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan) {
+  nlohmann::json doc;
+  doc["algorithm"] = plan.algorithm;
+  doc["granularity"] = GranularityName(plan.granularity);
+  doc["partitions"] = nlohmann::json::array();
+  double cumulative = 0;
+  for (const auto& p : plan.partitions) {
+    std::vector<std::string> names;
+    for (int k : p.layers) names.push_back(graph.layer(k).name);
+    cumulative += p.upload_ms;
+    doc["partitions"].push_back({{"layers", names},
+                                 {"upload_ms", p.upload_ms},
+                                 {"uploaded_at_ms", cumulative},
+                                 {"latency_ms", p.latency_ms}});
+  }
+  doc["latency_local_ms"] = plan.latency_local_ms;
+  doc["latency_optimal_ms"] = plan.latency_optimal_ms;
+  doc["upload_total_ms"] = cumulative;
+  return doc.dump(1) + "\n";
+}
+
+namespace {
+
+std::string LayerList(const CostGraph& graph, const std::vector<int>& layers, size_t width) {
+  std::string s;
+  for (int k : layers) s += (s.empty() ? "" : ",") + graph.layer(k).name;
+  if (s.size() > width) {
+    s = graph.layer(layers.front()).name + ".." + graph.layer(layers.back()).name + " (" +
+        std::to_string(layers.size()) + " layers)";
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line, "plan: %s, %s granularity, %zu partitions\n",
+                plan.algorithm.c_str(), GranularityName(plan.granularity), plan.partitions.size());
+  out << line;
+  std::snprintf(line, sizeof line, "latency: local %.3f ms, optimal %.3f ms\n\n",
+                plan.latency_local_ms, plan.latency_optimal_ms);
+  out << line;
+  std::snprintf(line, sizeof line, "%4s  %12s  %14s  %12s  %s\n", "#", "upload ms", "uploaded at ms",
+                "latency ms", "layers");
+  out << line;
+  double cumulative = 0;
+  for (size_t i = 0; i < plan.partitions.size(); ++i) {
+    const auto& p = plan.partitions[i];
+    cumulative += p.upload_ms;
+    std::snprintf(line, sizeof line, "%4zu  %12.3f  %14.3f  %12.3f  %s\n", i, p.upload_ms, cumulative,
+                  p.latency_ms, LayerList(graph, p.layers, 60).c_str());
+    out << line;
+  }
+  return out.str();
+}
+
+}  // namespace ionn

@@ -1,0 +1,63 @@
+#include <cstdio>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ionn/sim.h"
+
+namespace ionn {
+
+std::string SimResultToJson(const SimResult& r, const UploadPlan& plan, bool with_queries) {
+  nlohmann::json doc;
+  doc["algorithm"] = plan.algorithm;
+  doc["granularity"] = GranularityName(plan.granularity);
+  doc["queries_during_upload"] = r.queries_during_upload;
+  doc["queries_during_upload_fractional"] = r.queries_during_upload_fractional;
+  doc["upload_ms"] = r.upload_ms;
+  doc["first_query_end_ms"] = r.first_query_end_ms;
+  doc["window_ms"] = r.window_ms;
+  doc["queries_in_first_ms"] = r.queries_in_window;
+  doc["partitions"] = r.partitions;
+  doc["partitions_first_half"] = r.partitions_first_half;
+  doc["partitions_second_half"] = r.partitions_second_half;
+  doc["largest_partition_share"] = r.largest_partition_share;
+  doc["partition_done_ms"] = r.partition_done_ms;
+  doc["latency_local_ms"] = plan.latency_local_ms;
+  doc["latency_optimal_ms"] = plan.latency_optimal_ms;
+  if (with_queries) {
+    doc["queries"] = nlohmann::json::array();
+    for (const auto& q : r.queries) {
+      doc["queries"].push_back({{"start_ms", q.start_ms},
+                                {"end_ms", q.end_ms},
+                                {"latency_ms", q.latency_ms},
+                                {"partitions_uploaded", q.partitions_uploaded},
+                                {"during_upload", q.during_upload}});
+    }
+  }
+  return doc.dump(1) + "\n";
+}
+
+std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
+  std::ostringstream out;
+  char line[256];
+  std::snprintf(line, sizeof line, "%s (%s granularity)\n", plan.algorithm.c_str(), GranularityName(plan.granularity));
+  out << line;
+  std::snprintf(line, sizeof line, "  queries during upload   %d (%.2f with the share of the one in flight)\n",
+                r.queries_during_upload, r.queries_during_upload_fractional);
+  out << line;
+  std::snprintf(line, sizeof line, "  upload                  %.1f ms in %d partitions (%d in the first half, %d in the second)\n",
+                r.upload_ms, r.partitions, r.partitions_first_half, r.partitions_second_half);
+  out << line;
+  std::snprintf(line, sizeof line, "  largest partition       %.1f%% of the weights\n", 100 * r.largest_partition_share);
+  out << line;
+  std::snprintf(line, sizeof line, "  first query ends at     %.1f ms\n", r.first_query_end_ms);
+  out << line;
+  std::snprintf(line, sizeof line, "  queries in first %.0f ms  %d\n", r.window_ms, r.queries_in_window);
+  out << line;
+  std::snprintf(line, sizeof line, "  latency                 local %.1f ms, optimal %.1f ms\n", plan.latency_local_ms,
+                plan.latency_optimal_ms);
+  out << line;
+  return out.str();
+}
+
+}  // namespace ionn

@@ -1,0 +1,67 @@
+// Seeded random cost graphs for the cost, plan and sim tests.
+#pragma once
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ionn/cost_graph.h"
+
+namespace ionn::testing {
+
+enum class Shape { kChain, kResidual, kBranches, kAny };
+
+// A random cost graph of `n` layers with times in [0, 20) ms. kResidual adds
+// skip connections, kBranches fans out to parallel branches and joins them,
+// kAny mixes arbitrary earlier inputs and an extra output.
+inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> ms(0.0, 20.0);
+  std::uniform_int_distribution<int> coin(0, 3);
+  std::vector<CostInput> inputs = {{"in", ms(rng)}};
+  std::vector<CostLayer> layers;
+  std::vector<std::string> outputs;
+  auto name = [](int k) { return "L" + std::to_string(k); };
+  int branch_root = -1;
+  for (int k = 0; k < n; ++k) {
+    CostLayer l;
+    l.name = name(k);
+    l.client_ms = ms(rng);
+    l.server_ms = ms(rng) / 4;
+    l.upload_ms = coin(rng) == 0 ? 0.0 : ms(rng);
+    l.up_ms = ms(rng) / 2;
+    l.down_ms = ms(rng) / 2;
+    const std::string prev = k ? name(k - 1) : "in";
+    switch (shape) {
+      case Shape::kChain:
+        l.inputs = {prev};
+        break;
+      case Shape::kResidual:
+        l.inputs = {prev};
+        if (k >= 3 && coin(rng) == 0) l.inputs.push_back(name(k - 3));
+        break;
+      case Shape::kBranches:
+        if (branch_root < 0 || coin(rng) == 0) {
+          l.inputs = {prev};
+          if (branch_root >= 0 && branch_root + 1 < k - 1) l.inputs.push_back(name(branch_root + 1));
+          branch_root = k;
+        } else {
+          l.inputs = {coin(rng) < 2 ? name(branch_root) : prev};
+        }
+        break;
+      case Shape::kAny: {
+        std::uniform_int_distribution<int> pick(-1, k - 1);
+        l.inputs = {prev};
+        int extra = pick(rng);
+        if (coin(rng) < 2 && extra != k - 1) l.inputs.push_back(extra < 0 ? "in" : name(extra));
+        break;
+      }
+    }
+    layers.push_back(l);
+  }
+  outputs.push_back(name(n - 1));
+  if (shape == Shape::kAny && n > 3) outputs.push_back(name(n / 2));
+  return CostGraph::Create(inputs, layers, outputs).value();
+}
+
+}  // namespace ionn::testing
