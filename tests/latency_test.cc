@@ -56,7 +56,7 @@ LayerMask RandomMask(int n, std::mt19937& rng, int one_in) {
 
 TEST(Latency, MinCutEqualsEnumerationOnRandomDags) {
   int checked = 0;
-  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny}) {
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny, Shape::kModules}) {
     for (uint32_t seed = 1; seed <= 25; ++seed) {
       const int n = 2 + static_cast<int>(seed % 13);  // 2..14 layers
       const CostGraph g = RandomCostGraph(n, shape, seed * 7919 + static_cast<int>(shape));
@@ -75,7 +75,7 @@ TEST(Latency, MinCutEqualsEnumerationOnRandomDags) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 100);
+  EXPECT_EQ(checked, 125);
 }
 
 TEST(Latency, ChainPathEqualsMinCutAndEnumeration) {
@@ -93,7 +93,7 @@ TEST(Latency, ChainPathEqualsMinCutAndEnumeration) {
 }
 
 TEST(Latency, ForcedRunsMatchFullSolveOnChainsAndDags) {
-  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kAny}) {
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny, Shape::kModules}) {
     for (uint32_t seed = 1; seed <= 10; ++seed) {
       const int n = 3 + static_cast<int>(seed % 10);
       const CostGraph g = RandomCostGraph(n, shape, seed + 100);
@@ -112,6 +112,34 @@ TEST(Latency, ForcedRunsMatchFullSolveOnChainsAndDags) {
       }
     }
   }
+}
+
+// The block decomposition against minimum cuts on larger residual and
+// multi-branch graphs, with random uploaded sets and every forced run.
+TEST(Latency, BlockDecompositionMatchesMinCutOnLargerDags) {
+  int fast = 0, non_chain = 0;
+  for (Shape shape : {Shape::kModules}) {
+    for (uint32_t seed = 1; seed <= 12; ++seed) {
+      const CostGraph g = RandomCostGraph(20 + 3 * seed, shape, seed + 500);
+      const LatencyModel model(g);
+      std::mt19937 rng(seed);
+      const LayerMask uploaded = RandomMask(g.num_layers(), rng, 2);
+      const RunLatency runs(model, uploaded);
+      fast += runs.fast();
+      non_chain += !g.is_chain();
+      EXPECT_NEAR(runs.base_ms(), model.BestByMinCut(uploaded, nullptr, nullptr).latency_ms, 1e-9);
+      for (int i = 0; i < g.num_layers(); ++i) {
+        for (int j = i; j < g.num_layers(); ++j) {
+          LayerMask forced(g.num_layers(), 0);
+          for (int k = i; k <= j; ++k) forced[k] = 1;
+          ASSERT_NEAR(runs.ForcedRunMs(i, j), model.BestByMinCut(uploaded, &forced, nullptr).latency_ms, 1e-9)
+              << "shape " << int(shape) << " seed " << seed << " run " << i << ".." << j;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(fast, 12);  // every one of these graphs decomposes
+  EXPECT_EQ(non_chain, 12);
 }
 
 TEST(Latency, LocalIsSumOfClientTimes) {

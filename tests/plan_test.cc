@@ -95,7 +95,7 @@ TEST(Plan, RejectsUnknownAlgorithm) {
 // is optimal once the optimal set is uploaded.
 TEST(PlanProperties, PartitionCoverageAndLatencyBounds) {
   int plans = 0;
-  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny}) {
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny, Shape::kModules}) {
     for (uint32_t seed = 1; seed <= 12; ++seed) {
       const CostGraph g = RandomCostGraph(4 + seed % 11, shape, seed * 31 + int(shape));
       const LatencyModel model(g);
@@ -124,13 +124,13 @@ TEST(PlanProperties, PartitionCoverageAndLatencyBounds) {
       }
     }
   }
-  EXPECT_EQ(plans, 4 * 12 * 2 * 4);
+  EXPECT_EQ(plans, 5 * 12 * 2 * 4);
 }
 
 // The chosen candidate's efficiency is the maximum, recomputed by brute
 // force with full solves over every run of optimal, not-uploaded layers.
 TEST(PlanProperties, EfficiencyChoosesTheBestRun) {
-  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kAny}) {
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kAny, Shape::kModules}) {
     for (uint32_t seed = 1; seed <= 15; ++seed) {
       const CostGraph g = RandomCostGraph(3 + seed % 9, shape, seed * 97 + int(shape));
       const LatencyModel model(g);

@@ -1,6 +1,7 @@
 // Seeded random cost graphs for the cost, plan and sim tests.
 #pragma once
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -9,11 +10,12 @@
 
 namespace ionn::testing {
 
-enum class Shape { kChain, kResidual, kBranches, kAny };
+enum class Shape { kChain, kResidual, kBranches, kAny, kModules };
 
 // A random cost graph of `n` layers with times in [0, 20) ms. kResidual adds
 // skip connections, kBranches fans out to parallel branches and joins them,
-// kAny mixes arbitrary earlier inputs and an extra output.
+// kAny mixes arbitrary earlier inputs and an extra output, kModules chains
+// inception-like modules: 1 to 3 branches of 0 to 3 layers into a merge.
 inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> ms(0.0, 20.0);
@@ -23,6 +25,7 @@ inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
   std::vector<std::string> outputs;
   auto name = [](int k) { return "L" + std::to_string(k); };
   int branch_root = -1;
+  std::vector<int> open;  // kModules: the last layer of each open branch
   for (int k = 0; k < n; ++k) {
     CostLayer l;
     l.name = name(k);
@@ -49,6 +52,24 @@ inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
           l.inputs = {coin(rng) < 2 ? name(branch_root) : prev};
         }
         break;
+      case Shape::kModules: {
+        if (branch_root < 0 || coin(rng) == 0 || k == n - 1) {  // a merge (or a plain layer)
+          l.inputs = {};
+          for (int b = k - 1; b > branch_root; --b) {
+            if (layers[b].name != "" && std::find(open.begin(), open.end(), b) != open.end()) l.inputs.push_back(name(b));
+          }
+          if (l.inputs.empty() || coin(rng) == 0) l.inputs.push_back(branch_root < 0 ? "in" : name(branch_root));
+          open.clear();
+          branch_root = k;
+        } else if (open.empty() || coin(rng) < 2) {  // start a branch at the module's entry
+          l.inputs = {branch_root < 0 ? "in" : name(branch_root)};
+          open.push_back(k);
+        } else {  // extend the latest branch
+          l.inputs = {name(open.back())};
+          open.back() = k;
+        }
+        break;
+      }
       case Shape::kAny: {
         std::uniform_int_distribution<int> pick(-1, k - 1);
         l.inputs = {prev};

@@ -3,6 +3,7 @@
 // latency = execution times + transfer times. Pure code: no I/O, no clocks.
 #pragma once
 
+#include <memory>
 #include <vector>
 
 #include "ionn/cost_graph.h"
@@ -51,15 +52,21 @@ class LatencyModel {
   const CostGraph& graph_;
 };
 
+class BlockChainLatency;
+
 // L(S; run) for many runs first..last (positions in topological order)
 // against one uploaded set S: what the efficiency planners ask thousands of
 // times per step. On chains each query is O(1) from prefix and suffix
-// shortest-path distances; on other DAGs it solves one minimum cut.
+// shortest-path distances; on DAGs of IONN blocks (inception modules,
+// residual blocks) O(branches) from per-block and per-branch programs; on
+// other DAGs it solves one minimum cut.
 class RunLatency {
  public:
   RunLatency(const LatencyModel& model, const LayerMask& uploaded);
   double base_ms() const { return base_ms_; }  // L(S)
   double ForcedRunMs(int first, int last) const;
+  // Whether queries avoid minimum cuts (chain or block decomposition).
+  bool fast() const { return chain_ || blocks_ != nullptr; }
 
  private:
   const LatencyModel& model_;
@@ -70,6 +77,7 @@ class RunLatency {
   // s (0 client, 1 server), best cost after layer k given layer k on side s,
   // and prefix sums of server times.
   std::vector<double> fwd_[2], bwd_[2], server_prefix_;
+  std::shared_ptr<BlockChainLatency> blocks_;  // DAGs of parallel blocks
 };
 
 }  // namespace ionn

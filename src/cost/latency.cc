@@ -1,5 +1,7 @@
 #include "ionn/latency.h"
 
+#include "block_latency.h"
+
 #include <algorithm>
 #include <array>
 #include <limits>
@@ -208,7 +210,13 @@ RunLatency::RunLatency(const LatencyModel& model, const LayerMask& uploaded)
   const CostGraph& g = model.graph();
   const int n = g.num_layers();
   if (!chain_) {
-    base_ms_ = model.LatencyMs(uploaded_);
+    blocks_ = BlockChainLatency::Decompose(g);
+    if (blocks_) {
+      blocks_->Prepare(uploaded_);
+      base_ms_ = blocks_->BaseMs();
+    } else {
+      base_ms_ = model.LatencyMs(uploaded_);
+    }
     return;
   }
   for (int s = 0; s < 2; ++s) fwd_[s].assign(n, kInf), bwd_[s].assign(n, kInf);
@@ -236,6 +244,7 @@ RunLatency::RunLatency(const LatencyModel& model, const LayerMask& uploaded)
 }
 
 double RunLatency::ForcedRunMs(int first, int last) const {
+  if (blocks_) return blocks_->ForcedRunMs(first, last);
   if (!chain_) {
     LayerMask forced(uploaded_.size(), 0);
     std::fill(forced.begin() + first, forced.begin() + last + 1, 1);

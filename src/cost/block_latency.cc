@@ -1,0 +1,191 @@
+#include "block_latency.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "ionn/granularity.h"
+
+namespace ionn {
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+}  // namespace
+
+std::unique_ptr<BlockChainLatency> BlockChainLatency::Decompose(const CostGraph& g) {
+  const int n = g.num_layers();
+  if (g.num_inputs() != 1) return nullptr;
+  for (int t = 0; t < g.num_tensors(); ++t) {
+    if (g.is_output(t) && t != g.tensor_of_layer(n - 1)) return nullptr;
+  }
+  std::unique_ptr<BlockChainLatency> bc(new BlockChainLatency(g));
+  bc->block_of_.assign(n, -1);
+  int begin = 0;
+  for (int cut : ChainCutPoints(g)) {
+    Block b;
+    b.first = begin;
+    b.merge = cut;
+    b.entry_tensor = begin == 0 ? 0 : g.tensor_of_layer(begin - 1);
+    std::vector<uint8_t> seen(cut - begin, 0);
+    const auto& merge_inputs = g.layer_inputs(cut);
+    for (size_t i = 0; i < merge_inputs.size(); ++i) {
+      const int t = merge_inputs[i];
+      if (std::count(merge_inputs.begin(), merge_inputs.end(), t) != 1) return nullptr;
+      if (t == b.entry_tensor) {
+        b.merge_reads_entry = true;
+        continue;
+      }
+      Branch br;
+      int p = g.producer(t);
+      while (true) {
+        if (p < begin || p >= cut || seen[p - begin]) return nullptr;
+        if (g.layer_inputs(p).size() != 1 || g.consumers(g.tensor_of_layer(p)).size() != 1) return nullptr;
+        seen[p - begin] = 1;
+        br.layers.push_back(p);
+        const int in = g.layer_inputs(p)[0];
+        if (in == b.entry_tensor) break;
+        p = g.producer(in);
+      }
+      std::reverse(br.layers.begin(), br.layers.end());
+      br.server_prefix.assign(br.layers.size() + 1, 0);
+      for (size_t k = 0; k < br.layers.size(); ++k) {
+        br.server_prefix[k + 1] = br.server_prefix[k] + g.layer(br.layers[k]).server_ms;
+      }
+      b.branches.push_back(std::move(br));
+    }
+    for (uint8_t s : seen) {
+      if (!s) return nullptr;
+    }
+    for (int k = begin; k <= cut; ++k) bc->block_of_[k] = static_cast<int>(bc->blocks_.size());
+    bc->blocks_.push_back(std::move(b));
+    begin = cut + 1;
+  }
+  return bc;
+}
+
+double BlockChainLatency::Exec(int layer, int side, bool forced) const {
+  if (side == 0) return forced ? kInf : g_.layer(layer).client_ms;
+  return allowed_[layer] || forced ? g_.layer(layer).server_ms : kInf;
+}
+
+double BlockChainLatency::Cross(int tensor, int from, int to) const {
+  if (from == to) return 0;
+  return to == 1 ? g_.tensor_up_ms(tensor) : g_.tensor_down_ms(tensor);
+}
+
+void BlockChainLatency::Prepare(const LayerMask& allowed) {
+  allowed_ = allowed;
+  for (Block& b : blocks_) {
+    for (Branch& br : b.branches) {
+      const int r = static_cast<int>(br.layers.size());
+      for (int avail = 0; avail < 3; ++avail) {
+        auto& f = br.forward[avail];
+        f.assign(r, {kInf, kInf});
+        for (int s = 0; s < 2; ++s) {
+          const bool present = avail == kBoth || avail == s;
+          f[0][s] = present ? Exec(br.layers[0], s, false) : kInf;
+        }
+        for (int k = 1; k < r; ++k) {
+          const int t = g_.tensor_of_layer(br.layers[k - 1]);
+          for (int s = 0; s < 2; ++s) {
+            f[k][s] = std::min(f[k - 1][0] + Cross(t, 0, s), f[k - 1][1] + Cross(t, 1, s)) +
+                      Exec(br.layers[k], s, false);
+          }
+        }
+      }
+      for (int end = 0; end < 2; ++end) {
+        auto& bw = br.backward[end];
+        bw.assign(r, {kInf, kInf});
+        bw[r - 1][end] = 0;
+        for (int k = r - 2; k >= 0; --k) {
+          const int t = g_.tensor_of_layer(br.layers[k]);
+          for (int s = 0; s < 2; ++s) {
+            double best = kInf;
+            for (int s2 = 0; s2 < 2; ++s2) {
+              best = std::min(best, Cross(t, s, s2) + Exec(br.layers[k + 1], s2, false) + bw[k + 1][s2]);
+            }
+            bw[k][s] = best;
+          }
+        }
+      }
+    }
+    for (int a = 0; a < 2; ++a) {
+      for (int c = 0; c < 2; ++c) b.cost[a][c] = BlockMs(b, a, c, 0, -1);
+    }
+    b.all_forced = BlockMs(b, 1, 1, b.first, b.merge);
+  }
+  const size_t nb = blocks_.size();
+  const int last = g_.num_layers() - 1;
+  const Pair final_cost = {0, g_.is_output(g_.tensor_of_layer(last)) ? g_.layer(last).down_ms : 0};
+  prefix_.assign(nb + 1, {kInf, kInf});
+  suffix_.assign(nb + 1, {kInf, kInf});
+  all_forced_prefix_.assign(nb + 1, 0);
+  prefix_[0] = {0, kInf};  // the model input is on the client
+  for (size_t b = 0; b < nb; ++b) {
+    for (int c = 0; c < 2; ++c) {
+      prefix_[b + 1][c] = std::min(prefix_[b][0] + blocks_[b].cost[0][c], prefix_[b][1] + blocks_[b].cost[1][c]);
+    }
+    all_forced_prefix_[b + 1] = all_forced_prefix_[b] + blocks_[b].all_forced;
+  }
+  suffix_[nb] = final_cost;
+  for (size_t b = nb; b-- > 0;) {
+    for (int a = 0; a < 2; ++a) {
+      suffix_[b][a] = std::min(blocks_[b].cost[a][0] + suffix_[b + 1][0], blocks_[b].cost[a][1] + suffix_[b + 1][1]);
+    }
+  }
+  base_ms_ = std::min(prefix_[nb][0] + final_cost[0], prefix_[nb][1] + final_cost[1]);
+}
+
+double BlockChainLatency::BranchMs(const Branch& br, int avail, int end, int first, int last) const {
+  const int r = static_cast<int>(br.layers.size());
+  const int p = static_cast<int>(std::lower_bound(br.layers.begin(), br.layers.end(), first) - br.layers.begin());
+  const int q = static_cast<int>(std::upper_bound(br.layers.begin(), br.layers.end(), last) - br.layers.begin()) - 1;
+  if (p > q) return br.forward[avail][r - 1][end];
+  double enter;
+  if (p == 0) {
+    enter = avail == kClientOnly ? kInf : 0;
+  } else {
+    const auto& f = br.forward[avail][p - 1];
+    enter = std::min(f[1], f[0] + g_.tensor_up_ms(g_.tensor_of_layer(br.layers[p - 1])));
+  }
+  return enter + (br.server_prefix[q + 1] - br.server_prefix[p]) + br.backward[end][q][1];
+}
+
+double BlockChainLatency::BlockMs(const Block& b, int a, int c, int first, int last) const {
+  const bool merge_forced = first <= b.merge && b.merge <= last;
+  const double merge_ms = Exec(b.merge, c, merge_forced);
+  if (merge_ms == kInf) return kInf;
+  double best = kInf;
+  for (int both = 0; both < 2; ++both) {
+    const int avail = both ? kBoth : a;
+    if (b.merge_reads_entry && !(avail == kBoth || avail == c)) continue;
+    double ms = both ? Cross(b.entry_tensor, a, 1 - a) : 0;
+    for (const Branch& br : b.branches) {
+      const int out = g_.tensor_of_layer(br.layers.back());
+      ms += std::min(BranchMs(br, avail, 0, first, last) + Cross(out, 0, c),
+                     BranchMs(br, avail, 1, first, last) + Cross(out, 1, c));
+    }
+    best = std::min(best, ms);
+  }
+  return best + merge_ms;
+}
+
+double BlockChainLatency::ForcedRunMs(int first, int last) const {
+  const int bi = block_of_[first], bj = block_of_[last];
+  double best = kInf;
+  if (bi == bj) {
+    for (int a = 0; a < 2; ++a) {
+      if (prefix_[bi][a] == kInf) continue;
+      for (int c = 0; c < 2; ++c) {
+        best = std::min(best, prefix_[bi][a] + BlockMs(blocks_[bi], a, c, first, last) + suffix_[bi + 1][c]);
+      }
+    }
+    return best;
+  }
+  double head = kInf, tail = kInf;
+  for (int a = 0; a < 2; ++a) {
+    if (prefix_[bi][a] < kInf) head = std::min(head, prefix_[bi][a] + BlockMs(blocks_[bi], a, 1, first, last));
+  }
+  for (int c = 0; c < 2; ++c) tail = std::min(tail, BlockMs(blocks_[bj], 1, c, first, last) + suffix_[bj + 1][c]);
+  return head + (all_forced_prefix_[bj] - all_forced_prefix_[bi + 1]) + tail;
+}
+
+}  // namespace ionn

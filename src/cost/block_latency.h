@@ -1,0 +1,67 @@
+// Internal to the cost part: fast L(S; run) on DAGs made of IONN blocks.
+//
+// The graph is cut at ChainCutPoints into blocks. A block is "parallel"
+// when its entry tensor (the previous block's last layer, or the model
+// input) feeds chains of single-input, single-reader layers that all end in
+// the block's last layer (the merge: a concat, an eltwise add or, for a
+// one-layer block, the layer itself). Inception modules, residual blocks
+// and plain chains are parallel. For such graphs the exact semantics
+// decompose: blocks interact only through the side of their last layer,
+// chains within a block only through whether the entry tensor was sent
+// across once. Prefix/suffix dynamic programs per chain and per block then
+// answer each forced-run query in O(chains) instead of a minimum cut.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <vector>
+
+#include "ionn/cost_graph.h"
+
+namespace ionn {
+
+class BlockChainLatency {
+ public:
+  // Null when some block is not parallel (callers fall back to min cuts).
+  static std::unique_ptr<BlockChainLatency> Decompose(const CostGraph& graph);
+
+  // Sets the uploaded set S; O(layers).
+  void Prepare(const LayerMask& allowed);
+  double BaseMs() const { return base_ms_; }
+  // L(S; layers first..last forced to the server).
+  double ForcedRunMs(int first, int last) const;
+
+ private:
+  explicit BlockChainLatency(const CostGraph& graph) : g_(graph) {}
+  using Pair = std::array<double, 2>;  // by side: 0 client, 1 server
+  enum Avail { kClientOnly = 0, kServerOnly = 1, kBoth = 2 };
+  struct Branch {
+    std::vector<int> layers;                     // positions, in order
+    std::vector<double> server_prefix;           // sums of server_ms
+    std::array<std::vector<Pair>, 3> forward;    // [avail][k][side]
+    std::array<std::vector<Pair>, 2> backward;   // [end side][k][side]
+  };
+  struct Block {
+    int entry_tensor = 0;
+    int merge = 0;  // position of the block's last layer
+    int first = 0;  // position of its first layer
+    bool merge_reads_entry = false;
+    std::vector<Branch> branches;
+    std::array<Pair, 2> cost{};  // [entry side][exit side], nothing forced
+    double all_forced = 0;       // entry and exit on the server, every layer forced
+  };
+  double Exec(int layer, int side, bool forced) const;
+  double Cross(int tensor, int from, int to) const;
+  double BranchMs(const Branch& br, int avail, int end_side, int first, int last) const;
+  double BlockMs(const Block& b, int entry_side, int exit_side, int first, int last) const;
+
+  const CostGraph& g_;
+  LayerMask allowed_;
+  std::vector<Block> blocks_;
+  std::vector<int> block_of_;          // layer position -> block
+  std::vector<Pair> prefix_, suffix_;  // best cost before block b by side of its entry; after
+  std::vector<double> all_forced_prefix_;
+  double base_ms_ = 0;
+};
+
+}  // namespace ionn
