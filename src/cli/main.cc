@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterPlan);
   reg(ionn::cli::RegisterSimulate);
   reg(ionn::cli::RegisterPredict);
-  // reg(ionn::cli::RegisterExperiment);
+  reg(ionn::cli::RegisterExperiment);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

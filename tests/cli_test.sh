@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# End-to-end checks of the ionn command: help, the documented examples, and
+# exit code 2 with a message naming the problem for bad input.
+# Usage: cli_test.sh path/to/ionn source-dir
+set -u
+ionn=$1
+src=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect CODE PATTERN -- command...: exit code and a pattern in stdout+stderr
+expect() {
+  local code=$1 pattern=$2
+  shift 3
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  [ "$rc" -eq "$code" ] || fail "exit $rc (want $code): $*"$'\n'"$out"
+  grep -qE -- "$pattern" <<<"$out" || fail "no /$pattern/ in output of: $*"$'\n'"$out"
+}
+
+profiles=$src/data/profiles/odroid-xu4_gtx1080ti
+fig2=$src/data/cases/paper_fig2.json
+
+expect 0 "Subcommands" -- "$ionn" --help
+for cmd in demo zoo costs plan simulate predict experiment; do
+  expect 0 "Usage|Options" -- "$ionn" "$cmd" --help
+done
+
+# The paper's worked example.
+out=$("$ionn" plan --costs "$fig2" --algorithm recursive-efficiency --format json | tr -d ' \n')
+grep -q '"latency_local_ms":52' <<<"$out" || fail "fig2 local latency: $out"
+grep -q '"latency_optimal_ms":21' <<<"$out" || fail "fig2 optimal latency: $out"
+grep -qF '"layers":["B"],"upload_ms":8.0,"uploaded_at_ms":8.0},{"latency_ms":37.0,"layers":["A"]' <<<"$out" || fail "fig2: [B] then [A]: $out"
+grep -qF '"layers":["C"],"upload_ms":16.0,"uploaded_at_ms":32.0},{"latency_ms":21.0,"layers":["D"]' <<<"$out" || fail "fig2: [C] then [D]: $out"
+expect 0 "latency ms" -- "$ionn" plan --costs "$fig2" --algorithm original
+
+# zoo -> ONNX -> costs -> plan and simulate, as in the README.
+expect 0 "wrote" -- "$ionn" zoo mobilenet -o "$tmp/m.onnx"
+expect 0 "" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
+  --server-regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
+expect 0 "ionn-costs/1" -- cat "$tmp/costs.json"
+expect 0 "partitions" -- "$ionn" plan --costs "$tmp/costs.json" --granularity block
+expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" --format json --link-sharing fair
+expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
+expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
+
+# Bad input: exit 2 and a message that names the problem.
+echo '{"format": "ionn-costs/1", "inputs": [' >"$tmp/bad.json"
+expect 2 "not valid JSON" -- "$ionn" plan --costs "$tmp/bad.json"
+sed 's/"inputs": \["A"\]/"inputs": ["C"]/' "$fig2" >"$tmp/cycle.json"
+expect 2 "topological order" -- "$ionn" plan --costs "$tmp/cycle.json"
+sed 's/"inputs": \["A"\]/"inputs": ["nothing"]/' "$fig2" >"$tmp/unknown.json"
+expect 2 "'nothing'" -- "$ionn" plan --costs "$tmp/unknown.json"
+sed 's/"name": "B"/"name": "A"/' "$fig2" >"$tmp/dup.json"
+expect 2 "duplicate" -- "$ionn" plan --costs "$tmp/dup.json"
+sed 's/"client_ms": 19/"client_ms": -19/' "$fig2" >"$tmp/neg.json"
+expect 2 "client_ms must be" -- "$ionn" plan --costs "$tmp/neg.json"
+echo '{"format": "ionn-costs/1", "inputs": [{"name": "x"}], "layers": [], "outputs": []}' >"$tmp/empty.json"
+expect 2 "no layers" -- "$ionn" plan --costs "$tmp/empty.json"
+expect 2 "unknown algorithm 'fastest'" -- "$ionn" plan --costs "$fig2" --algorithm fastest
+expect 2 "cannot open" -- "$ionn" plan --costs "$tmp/missing.json"
+expect 2 "no zoo model 'vgg'" -- "$ionn" zoo vgg -o "$tmp/v.onnx"
+head -c 1000 "$tmp/m.onnx" >"$tmp/truncated.onnx"
+expect 2 "truncated|not a valid ONNX" -- "$ionn" costs --model "$tmp/truncated.onnx" \
+  --client-profile "$profiles/mobilenet.csv" --server-regression "$profiles/server_regression.csv"
+grep -v '^conv6/sep,' "$profiles/mobilenet.csv" >"$tmp/short.csv"
+expect 2 "layer 'conv6/sep'" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$tmp/short.csv" \
+  --server-regression "$profiles/server_regression.csv"
+expect 2 "no server_ms for layer 'conv1'" -- "$ionn" costs --model "$tmp/m.onnx" \
+  --client-profile "$profiles/mobilenet.csv" --server-profile "$profiles/mobilenet.csv"
+sed 's/^conv1,11.3888,/conv1,fast,/' "$profiles/mobilenet.csv" >"$tmp/nan.csv"
+expect 2 "'conv1'.*not a number" -- "$ionn" costs --zoo mobilenet --client-profile "$tmp/nan.csv" \
+  --server-regression "$profiles/server_regression.csv"
+expect 2 "" -- "$ionn" plan --costs "$fig2" --format yaml
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "cli: all checks passed"
