@@ -57,8 +57,10 @@ class CostGraph {
   const std::vector<int>& layer_inputs(int k) const { return layer_inputs_[k]; }
   const std::vector<int>& consumers(int t) const { return consumers_[t]; }
   bool is_output(int t) const { return is_output_[t] != 0; }
-  double tensor_up_ms(int t) const;
-  double tensor_down_ms(int t) const;
+  double tensor_up_ms(int t) const {
+    return t < num_inputs() ? inputs_[t].up_ms : layers_[t - num_inputs()].up_ms;
+  }
+  double tensor_down_ms(int t) const { return t < num_inputs() ? 0.0 : layers_[t - num_inputs()].down_ms; }
   // Layer position by name, or -1.
   int FindLayer(const std::string& name) const;
 

@@ -107,10 +107,10 @@ void BlockChainLatency::Prepare(const LayerMask& allowed) {
         }
       }
     }
-    for (int a = 0; a < 2; ++a) {
-      for (int c = 0; c < 2; ++c) b.cost[a][c] = BlockMs(b, a, c, 0, -1);
-    }
-    b.all_forced = BlockMs(b, 1, 1, b.first, b.merge);
+    BlockMs(b, 0, -1, b.cost.data());
+    Pair forced[2];
+    BlockMs(b, b.first, b.merge, forced);
+    b.all_forced = forced[1][1];
   }
   const size_t nb = blocks_.size();
   const int last = g_.num_layers() - 1;
@@ -132,60 +132,86 @@ void BlockChainLatency::Prepare(const LayerMask& allowed) {
     }
   }
   base_ms_ = std::min(prefix_[nb][0] + final_cost[0], prefix_[nb][1] + final_cost[1]);
+  // A run that leaves its first block forces that block from `first` to its
+  // end and ends in a later block forced from its start to `last`: both
+  // halves depend on one end of the run only.
+  const int n = g_.num_layers();
+  run_head_.assign(n, kInf);
+  run_tail_.assign(n, kInf);
+  Pair m[2];
+  for (int k = 0; k < n; ++k) {
+    const int b = block_of_[k];
+    const Block& blk = blocks_[b];
+    BlockMs(blk, k, blk.merge, m);
+    for (int a = 0; a < 2; ++a) run_head_[k] = std::min(run_head_[k], prefix_[b][a] + m[a][1]);
+    BlockMs(blk, blk.first, k, m);
+    for (int c = 0; c < 2; ++c) run_tail_[k] = std::min(run_tail_[k], m[1][c] + suffix_[b + 1][c]);
+  }
 }
 
-double BlockChainLatency::BranchMs(const Branch& br, int avail, int end, int first, int last) const {
+void BlockChainLatency::BranchMs(const Branch& br, int first, int last, double out[3][2]) const {
   const int r = static_cast<int>(br.layers.size());
-  const int p = static_cast<int>(std::lower_bound(br.layers.begin(), br.layers.end(), first) - br.layers.begin());
-  const int q = static_cast<int>(std::upper_bound(br.layers.begin(), br.layers.end(), last) - br.layers.begin()) - 1;
-  if (p > q) return br.forward[avail][r - 1][end];
-  double enter;
-  if (p == 0) {
-    enter = avail == kClientOnly ? kInf : 0;
-  } else {
-    const auto& f = br.forward[avail][p - 1];
-    enter = std::min(f[1], f[0] + g_.tensor_up_ms(g_.tensor_of_layer(br.layers[p - 1])));
+  int p = 0, q = -1;
+  if (first <= br.layers.back() && last >= br.layers.front()) {
+    p = static_cast<int>(std::lower_bound(br.layers.begin(), br.layers.end(), first) - br.layers.begin());
+    q = static_cast<int>(std::upper_bound(br.layers.begin(), br.layers.end(), last) - br.layers.begin()) - 1;
   }
-  return enter + (br.server_prefix[q + 1] - br.server_prefix[p]) + br.backward[end][q][1];
+  for (int avail = 0; avail < 3; ++avail) {
+    if (p > q) {
+      out[avail][0] = br.forward[avail][r - 1][0];
+      out[avail][1] = br.forward[avail][r - 1][1];
+      continue;
+    }
+    double enter;
+    if (p == 0) {
+      enter = avail == kClientOnly ? kInf : 0;
+    } else {
+      const auto& f = br.forward[avail][p - 1];
+      enter = std::min(f[1], f[0] + g_.tensor_up_ms(g_.tensor_of_layer(br.layers[p - 1])));
+    }
+    const double forced = enter + (br.server_prefix[q + 1] - br.server_prefix[p]);
+    out[avail][0] = forced + br.backward[0][q][1];
+    out[avail][1] = forced + br.backward[1][q][1];
+  }
 }
 
-double BlockChainLatency::BlockMs(const Block& b, int a, int c, int first, int last) const {
+void BlockChainLatency::BlockMs(const Block& b, int first, int last, Pair out[2]) const {
   const bool merge_forced = first <= b.merge && b.merge <= last;
-  const double merge_ms = Exec(b.merge, c, merge_forced);
-  if (merge_ms == kInf) return kInf;
-  double best = kInf;
-  for (int both = 0; both < 2; ++both) {
-    const int avail = both ? kBoth : a;
-    if (b.merge_reads_entry && !(avail == kBoth || avail == c)) continue;
-    double ms = both ? Cross(b.entry_tensor, a, 1 - a) : 0;
-    for (const Branch& br : b.branches) {
-      const int out = g_.tensor_of_layer(br.layers.back());
-      ms += std::min(BranchMs(br, avail, 0, first, last) + Cross(out, 0, c),
-                     BranchMs(br, avail, 1, first, last) + Cross(out, 1, c));
+  // branch_sum[avail][c]: every branch, its output delivered to side c.
+  double branch_sum[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+  double br_ms[3][2];
+  for (const Branch& br : b.branches) {
+    BranchMs(br, first, last, br_ms);
+    const int t = g_.tensor_of_layer(br.layers.back());
+    for (int avail = 0; avail < 3; ++avail) {
+      for (int c = 0; c < 2; ++c) {
+        branch_sum[avail][c] += std::min(br_ms[avail][0] + Cross(t, 0, c), br_ms[avail][1] + Cross(t, 1, c));
+      }
     }
-    best = std::min(best, ms);
   }
-  return best + merge_ms;
+  for (int c = 0; c < 2; ++c) {
+    const double merge_ms = Exec(b.merge, c, merge_forced);
+    for (int a = 0; a < 2; ++a) {
+      double best = kInf;
+      if (!b.merge_reads_entry || a == c) best = branch_sum[a][c];
+      best = std::min(best, Cross(b.entry_tensor, a, 1 - a) + branch_sum[kBoth][c]);
+      out[a][c] = best + merge_ms;
+    }
+  }
 }
 
 double BlockChainLatency::ForcedRunMs(int first, int last) const {
   const int bi = block_of_[first], bj = block_of_[last];
   double best = kInf;
   if (bi == bj) {
+    Pair m[2];
+    BlockMs(blocks_[bi], first, last, m);
     for (int a = 0; a < 2; ++a) {
-      if (prefix_[bi][a] == kInf) continue;
-      for (int c = 0; c < 2; ++c) {
-        best = std::min(best, prefix_[bi][a] + BlockMs(blocks_[bi], a, c, first, last) + suffix_[bi + 1][c]);
-      }
+      for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + m[a][c] + suffix_[bi + 1][c]);
     }
     return best;
   }
-  double head = kInf, tail = kInf;
-  for (int a = 0; a < 2; ++a) {
-    if (prefix_[bi][a] < kInf) head = std::min(head, prefix_[bi][a] + BlockMs(blocks_[bi], a, 1, first, last));
-  }
-  for (int c = 0; c < 2; ++c) tail = std::min(tail, BlockMs(blocks_[bj], 1, c, first, last) + suffix_[bj + 1][c]);
-  return head + (all_forced_prefix_[bj] - all_forced_prefix_[bi + 1]) + tail;
+  return run_head_[first] + (all_forced_prefix_[bj] - all_forced_prefix_[bi + 1]) + run_tail_[last];
 }
 
 }  // namespace ionn

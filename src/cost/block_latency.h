@@ -52,8 +52,10 @@ class BlockChainLatency {
   };
   double Exec(int layer, int side, bool forced) const;
   double Cross(int tensor, int from, int to) const;
-  double BranchMs(const Branch& br, int avail, int end_side, int first, int last) const;
-  double BlockMs(const Block& b, int entry_side, int exit_side, int first, int last) const;
+  // A branch's cost with layers first..last forced, [entry availability][end side].
+  void BranchMs(const Branch& br, int first, int last, double out[3][2]) const;
+  // A block's cost with layers first..last forced, [entry side][exit side].
+  void BlockMs(const Block& b, int first, int last, Pair out[2]) const;
 
   const CostGraph& g_;
   LayerMask allowed_;
@@ -61,6 +63,10 @@ class BlockChainLatency {
   std::vector<int> block_of_;          // layer position -> block
   std::vector<Pair> prefix_, suffix_;  // best cost before block b by side of its entry; after
   std::vector<double> all_forced_prefix_;
+  // For runs spanning blocks: best cost up to the end of the first block
+  // when the run starts at layer k, and from the start of the last block on
+  // when it ends at layer k.
+  std::vector<double> run_head_, run_tail_;
   double base_ms_ = 0;
 };
 

@@ -91,14 +91,6 @@ Result<CostGraph> CostGraph::Create(std::vector<CostInput> inputs, std::vector<C
   return g;
 }
 
-double CostGraph::tensor_up_ms(int t) const {
-  return t < num_inputs() ? inputs_[t].up_ms : layers_[t - num_inputs()].up_ms;
-}
-
-double CostGraph::tensor_down_ms(int t) const {
-  return t < num_inputs() ? 0.0 : layers_[t - num_inputs()].down_ms;
-}
-
 int CostGraph::FindLayer(const std::string& name) const {
   for (int k = 0; k < num_layers(); ++k) {
     if (layers_[k].name == name) return k;

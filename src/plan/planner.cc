@@ -68,7 +68,7 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
     for (int k : layers) uploaded[k] = 1;
     Partition p;
     p.upload_ms = graph.UploadMs(layers);
-    p.latency_ms = model.LatencyMs(uploaded);
+    p.latency_ms = RunLatency(model, uploaded).base_ms();
     p.layers = std::move(layers);
     plan.partitions.push_back(std::move(p));
   }

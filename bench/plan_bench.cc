@@ -1,0 +1,115 @@
+// Planning time of every planner on the five zoo models (paper profiles,
+// 80 Mbps, both granularities) and on synthetic chains and module DAGs of
+// growing size. Prints a table; --json FILE writes the rows as JSON.
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "bench_util.h"
+#include "ionn/plan.h"
+
+using namespace ionn;
+
+namespace {
+
+// A synthetic model with AlexNet-like magnitudes: n layers, each with
+// weights every third layer; `modules` makes inception-like blocks of four
+// branches of two layers instead of a chain.
+CostGraph Synthetic(int n, bool modules, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<CostLayer> layers;
+  std::string entry = "in";
+  for (int k = 0; static_cast<int>(layers.size()) < n; ++k) {
+    auto layer = [&](const std::string& name, const std::string& input) {
+      CostLayer l;
+      l.name = name;
+      l.inputs = {input};
+      l.client_ms = 1 + 50 * u(rng);
+      l.server_ms = 0.01 + 0.1 * u(rng);
+      l.upload_ms = layers.size() % 3 == 0 ? 500 * u(rng) : 0;
+      l.up_ms = l.down_ms = 1 + 60 * u(rng);
+      return l;
+    };
+    const std::string id = std::to_string(k);
+    if (!modules || n - static_cast<int>(layers.size()) < 9) {
+      layers.push_back(layer("L" + id, entry));
+      entry = layers.back().name;
+      continue;
+    }
+    CostLayer merge = layer("M" + id, entry);
+    merge.inputs.clear();
+    for (int b = 0; b < 4; ++b) {
+      const std::string bid = id + "_" + std::to_string(b);
+      layers.push_back(layer("B" + bid + "a", entry));
+      layers.push_back(layer("B" + bid + "b", layers.back().name));
+      merge.inputs.push_back(layers.back().name);
+    }
+    layers.push_back(merge);
+    entry = merge.name;
+  }
+  return CostGraph::Create({{"in", 60}}, layers, {layers.back().name}).value();
+}
+
+struct Row {
+  std::string graph, granularity;
+  int layers = 0, units = 0;
+  std::vector<int> partitions;
+  std::vector<double> us;
+};
+
+Row Measure(const std::string& name, const CostGraph& g, Granularity gran, double min_seconds) {
+  Row row{name, GranularityName(gran), g.num_layers(), MakeUnits(g, gran).units.num_layers(), {}, {}};
+  for (const auto& alg : PlannerNames()) {
+    PlannerOptions o;
+    o.algorithm = alg;
+    o.granularity = gran;
+    UploadPlan plan = MakePlan(g, o).value();
+    row.partitions.push_back(static_cast<int>(plan.partitions.size()));
+    row.us.push_back(bench::MedianUs([&] { MakePlan(g, o); }, 3, min_seconds));
+  }
+  return row;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path;
+  double min_seconds = 0.2;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
+    if (!std::strcmp(argv[i], "--quick")) min_seconds = 0.02;
+  }
+  std::vector<Row> rows;
+  for (const auto& e : ZooModels()) {
+    const CostGraph g = bench::PaperCosts(e.name);
+    for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) rows.push_back(Measure(e.name, g, gran, min_seconds));
+  }
+  for (int n : {100, 250, 500, 1000}) {
+    rows.push_back(Measure("chain-" + std::to_string(n), Synthetic(n, false, n), Granularity::kLayer, min_seconds));
+  }
+  for (int n : {100, 250, 500, 1000}) {
+    rows.push_back(Measure("modules-" + std::to_string(n), Synthetic(n, true, n), Granularity::kLayer, min_seconds));
+  }
+  std::printf("planning time, median of repeated runs (us); partitions in brackets\n");
+  std::printf("%-14s %-6s %6s %6s", "graph", "gran", "layers", "units");
+  for (const auto& alg : PlannerNames()) std::printf(" %24s", alg.c_str());
+  std::printf("\n");
+  nlohmann::json out = nlohmann::json::array();
+  for (const Row& r : rows) {
+    std::printf("%-14s %-6s %6d %6d", r.graph.c_str(), r.granularity.c_str(), r.layers, r.units);
+    nlohmann::json j = {{"graph", r.graph}, {"granularity", r.granularity}, {"layers", r.layers}, {"units", r.units}};
+    for (size_t a = 0; a < r.us.size(); ++a) {
+      char cell[64];
+      std::snprintf(cell, sizeof cell, "%.1f [%d]", r.us[a], r.partitions[a]);
+      std::printf(" %24s", cell);
+      j[PlannerNames()[a]] = {{"us", r.us[a]}, {"partitions", r.partitions[a]}};
+    }
+    std::printf("\n");
+    out.push_back(j);
+  }
+  if (!json_path.empty()) std::ofstream(json_path) << out.dump(1) << "\n";
+  return 0;
+}
