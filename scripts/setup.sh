@@ -7,6 +7,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgtest-dev
+  libdnnl-dev
+  libopencv-dnn-dev
   gnuplot-nox
 )
 missing=()

@@ -1,0 +1,291 @@
+// Every layer kind against a naive reference on seeded random shapes, and
+// split execution against whole execution on the zoo models.
+#include "ionn/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+
+#include "ionn/zoo.h"
+
+namespace ionn {
+namespace {
+
+std::vector<float> Random(int64_t n, std::mt19937& rng, float lo = -1, float hi = 1) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// One-layer graph around `l` reading input "x" of shape `x`; returns the output.
+Tensor RunOne(Layer l, const Shape& x, const Tensor& input, const std::vector<Shape>& more = {},
+              const std::vector<Tensor>& more_in = {}) {
+  Graph g;
+  g.inputs = {{"x", x}};
+  l.inputs.insert(l.inputs.begin(), "x");
+  for (size_t i = 0; i < more.size(); ++i) {
+    g.inputs.push_back({"x" + std::to_string(i + 1), more[i]});
+    l.inputs.push_back("x" + std::to_string(i + 1));
+  }
+  l.name = "y";
+  g.layers = {l};
+  g.outputs = {"y"};
+  Status s = g.Finalize();
+  EXPECT_TRUE(s.ok()) << s.message();
+  if (!s.ok()) return {};
+  auto e = Engine::Create(g);
+  EXPECT_TRUE(e.ok()) << e.status().message();
+  if (!e.ok()) return {};
+  TensorMap in = {{"x", input}};
+  for (size_t i = 0; i < more_in.size(); ++i) in["x" + std::to_string(i + 1)] = more_in[i];
+  auto out = (*e)->RunAll(in);
+  EXPECT_TRUE(out.ok()) << out.status().message();
+  if (!out.ok()) return {};
+  return out->at("y");
+}
+
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, double tol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_NEAR(got[i], want[i], tol * (1 + std::fabs(want[i]))) << what << " at " << i;
+  }
+}
+
+TEST(EngineKernels, ConvolutionMatchesNaive) {
+  std::mt19937 rng(1);
+  for (int trial = 0; trial < 12; ++trial) {
+    const int group = (trial % 3 == 2) ? 4 : (trial % 3 == 1 ? 2 : 1);
+    const int ic = group * (1 + rng() % 3), oc = group * (1 + rng() % 3);
+    const int dil = 1 + (trial % 5 == 4);
+    const int kernels[] = {1, 2, 3, 5};
+    const int k = dil == 2 ? 3 : kernels[rng() % 4], stride = 1 + rng() % 2, pad = rng() % 2;
+    const Shape x = {1, ic, 7 + static_cast<int>(rng() % 5), 6 + static_cast<int>(rng() % 5)};
+    Layer l;
+    l.kind = LayerKind::kConv;
+    l.out_channels = oc, l.group = group, l.kernel_h = l.kernel_w = k, l.stride_h = l.stride_w = stride;
+    l.pad_top = l.pad_left = pad, l.pad_bottom = l.pad_right = pad + (trial % 2), l.dilation_h = l.dilation_w = dil;
+    l.weights = {{"w", {oc, ic / group, k, k}, Random(int64_t(oc) * (ic / group) * k * k, rng)},
+                 {"b", {oc}, Random(oc, rng)}};
+    const Tensor in{x, Random(ElementCount(x), rng)};
+    const Tensor out = RunOne(l, x, in);
+    ASSERT_EQ(out.shape.size(), 4u);
+    const int64_t OH = out.shape[2], OW = out.shape[3], H = x[2], W = x[3];
+    std::vector<float> want(out.data.size());
+    for (int o = 0; o < oc; ++o) {
+      const int g = o / (oc / group);
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double acc = l.weights[1].data[o];
+          for (int c = 0; c < ic / group; ++c)
+            for (int i = 0; i < k; ++i)
+              for (int j = 0; j < k; ++j) {
+                const int64_t h = oh * stride - pad + i * dil, w = ow * stride - pad + j * dil;
+                if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                acc += double(in.data[((g * (ic / group) + c) * H + h) * W + w]) *
+                       l.weights[0].data[((o * (ic / group) + c) * k + i) * k + j];
+              }
+          want[(o * OH + oh) * OW + ow] = float(acc);
+        }
+    }
+    ExpectClose(out.data, want, 1e-4, "conv trial " + std::to_string(trial));
+  }
+}
+
+TEST(EngineKernels, FullyConnectedMatchesNaiveOn2dAnd4dInputs) {
+  std::mt19937 rng(2);
+  for (const Shape& x : {Shape{1, 37}, Shape{1, 5, 3, 2}}) {
+    const int64_t in_features = ElementCount(x);
+    const int oc = 11;
+    Layer l;
+    l.kind = LayerKind::kFc;
+    l.out_channels = oc;
+    l.weights = {{"w", {oc, in_features}, Random(oc * in_features, rng)}, {"b", {oc}, Random(oc, rng)}};
+    const Tensor in{x, Random(in_features, rng)};
+    const Tensor out = RunOne(l, x, in);
+    std::vector<float> want(oc);
+    for (int o = 0; o < oc; ++o) {
+      double acc = l.weights[1].data[o];
+      for (int64_t i = 0; i < in_features; ++i) acc += double(in.data[i]) * l.weights[0].data[o * in_features + i];
+      want[o] = float(acc);
+    }
+    ExpectClose(out.data, want, 1e-4, "fc " + ShapeToString(x));
+  }
+}
+
+TEST(EngineKernels, LrnMatchesNaive) {
+  std::mt19937 rng(3);
+  const Shape x = {1, 9, 5, 4};
+  Layer l;
+  l.kind = LayerKind::kLrn;
+  l.lrn_size = 5, l.lrn_alpha = 0.3f, l.lrn_beta = 0.75f, l.lrn_bias = 1.5f;
+  const Tensor in{x, Random(ElementCount(x), rng, -2, 2)};
+  const Tensor out = RunOne(l, x, in);
+  std::vector<float> want(in.data.size());
+  const int64_t C = x[1], HW = x[2] * x[3];
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t p = 0; p < HW; ++p) {
+      double sum = 0;
+      for (int64_t d = c - 2; d <= c + 2; ++d)
+        if (d >= 0 && d < C) sum += double(in.data[d * HW + p]) * in.data[d * HW + p];
+      want[c * HW + p] = float(in.data[c * HW + p] / std::pow(1.5 + 0.3 / 5 * sum, 0.75));
+    }
+  ExpectClose(out.data, want, 1e-4, "lrn");
+}
+
+TEST(EngineKernels, PoolingMatchesNaiveIncludingCeilMode) {
+  std::mt19937 rng(4);
+  for (int trial = 0; trial < 16; ++trial) {
+    const bool is_max = trial % 2 == 0;
+    const Shape x = {1, 3, 6 + static_cast<int>(rng() % 6), 5 + static_cast<int>(rng() % 6)};
+    Layer l;
+    l.kind = is_max ? LayerKind::kMaxPool : LayerKind::kAvgPool;
+    l.kernel_h = l.kernel_w = 2 + rng() % 2;
+    l.stride_h = l.stride_w = 1 + rng() % 2;
+    l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = (trial / 2) % 2;
+    l.ceil_mode = (trial / 4) % 2;
+    l.count_include_pad = (trial / 8) % 2;
+    const Tensor in{x, Random(ElementCount(x), rng)};
+    const Tensor out = RunOne(l, x, in);
+    ASSERT_EQ(out.shape.size(), 4u);
+    const int64_t H = x[2], W = x[3], OH = out.shape[2], OW = out.shape[3];
+    std::vector<float> want(out.data.size());
+    for (int64_t c = 0; c < x[1]; ++c)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          // Caffe: the window, clipped to the padded input, then to the input.
+          int64_t hs = oh * l.stride_h - l.pad_top, ws = ow * l.stride_w - l.pad_left;
+          int64_t he = std::min<int64_t>(hs + l.kernel_h, H + l.pad_bottom), we = std::min<int64_t>(ws + l.kernel_w, W + l.pad_right);
+          const int64_t padded = (he - hs) * (we - ws);
+          hs = std::max<int64_t>(hs, 0), ws = std::max<int64_t>(ws, 0), he = std::min(he, H), we = std::min(we, W);
+          double acc = is_max ? -1e30 : 0;
+          for (int64_t h = hs; h < he; ++h)
+            for (int64_t w = ws; w < we; ++w)
+              acc = is_max ? std::max(acc, double(in.data[(c * H + h) * W + w])) : acc + in.data[(c * H + h) * W + w];
+          if (!is_max) acc /= l.count_include_pad ? padded : (he - hs) * (we - ws);
+          want[(c * OH + oh) * OW + ow] = float(acc);
+        }
+    ExpectClose(out.data, want, 1e-5, "pool trial " + std::to_string(trial));
+  }
+  Layer g;
+  g.kind = LayerKind::kGlobalAvgPool;
+  const Shape x = {1, 4, 3, 5};
+  const Tensor in{x, Random(60, rng)};
+  const Tensor out = RunOne(g, x, in);
+  for (int c = 0; c < 4; ++c) {
+    double sum = 0;
+    for (int i = 0; i < 15; ++i) sum += in.data[c * 15 + i];
+    EXPECT_NEAR(out.data[c], sum / 15, 1e-5);
+  }
+}
+
+TEST(EngineKernels, ElementwiseKindsMatchNaive) {
+  std::mt19937 rng(5);
+  const Shape x = {1, 6, 4, 3};
+  const int64_t n = ElementCount(x);
+  const Tensor in{x, Random(n, rng, -8, 8)};
+  Layer relu;
+  relu.kind = LayerKind::kRelu;
+  Layer clip;
+  clip.kind = LayerKind::kClip;
+  clip.clip_min = 0, clip.clip_max = 6;
+  const Tensor r = RunOne(relu, x, in), c = RunOne(clip, x, in);
+  for (int64_t i = 0; i < n; ++i) {
+    EXPECT_EQ(r.data[i], std::max(in.data[i], 0.0f));
+    EXPECT_EQ(c.data[i], std::min(std::max(in.data[i], 0.0f), 6.0f));
+  }
+  Layer bn;
+  bn.kind = LayerKind::kBatchNorm;
+  bn.epsilon = 1e-3f;
+  bn.weights = {{"g", {6}, Random(6, rng)}, {"b", {6}, Random(6, rng)}, {"m", {6}, Random(6, rng)},
+                {"v", {6}, Random(6, rng, 0.5f, 2)}};
+  const Tensor b = RunOne(bn, x, in);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t ch = i / 12;
+    const double want = (in.data[i] - bn.weights[2].data[ch]) / std::sqrt(bn.weights[3].data[ch] + 1e-3) *
+                            bn.weights[0].data[ch] + bn.weights[1].data[ch];
+    EXPECT_NEAR(b.data[i], want, 1e-4);
+  }
+  Layer add;
+  add.kind = LayerKind::kAdd;
+  const Tensor other{x, Random(n, rng)};
+  const Tensor a = RunOne(add, x, in, {x}, {other});
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(a.data[i], in.data[i] + other.data[i]);
+  Layer cat;
+  cat.kind = LayerKind::kConcat;
+  cat.axis = 1;
+  const Shape y = {1, 2, 4, 3};
+  const Tensor second{y, Random(ElementCount(y), rng)};
+  const Tensor cc = RunOne(cat, x, in, {y}, {second});
+  ASSERT_EQ(cc.shape, (Shape{1, 8, 4, 3}));
+  for (int64_t i = 0; i < n; ++i) EXPECT_EQ(cc.data[i], in.data[i]);
+  for (int64_t i = 0; i < ElementCount(y); ++i) EXPECT_EQ(cc.data[n + i], second.data[i]);
+  Layer sm;
+  sm.kind = LayerKind::kSoftmax;
+  sm.axis = 1;
+  const Tensor s = RunOne(sm, x, in);
+  for (int64_t p = 0; p < 12; ++p) {  // per spatial position, over the 6 channels
+    double sum = 0, mx = -1e30;
+    for (int ch = 0; ch < 6; ++ch) mx = std::max(mx, double(in.data[ch * 12 + p]));
+    for (int ch = 0; ch < 6; ++ch) sum += std::exp(in.data[ch * 12 + p] - mx);
+    for (int ch = 0; ch < 6; ++ch) EXPECT_NEAR(s.data[ch * 12 + p], std::exp(in.data[ch * 12 + p] - mx) / sum, 1e-6);
+  }
+  Layer flat;
+  flat.kind = LayerKind::kFlatten;
+  const Tensor f = RunOne(flat, x, in);
+  EXPECT_EQ(f.shape, (Shape{1, n}));
+  EXPECT_EQ(f.data, in.data);
+}
+
+// Executing a model in two or three pieces, passing the boundary tensors,
+// gives exactly the output of one piece.
+TEST(EngineSplit, PiecesEqualWhole) {
+  for (const char* name : {"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}) {
+    auto g = BuildZooModel(name, 5);
+    ASSERT_TRUE(g.ok());
+    auto e = Engine::Create(*g);
+    ASSERT_TRUE(e.ok()) << e.status().message();
+    const TensorMap input = {{"data", SeededInput(g->inputs[0].shape, 9)}};
+    auto whole = (*e)->RunAll(input);
+    ASSERT_TRUE(whole.ok()) << whole.status().message();
+    const int n = static_cast<int>(g->layers.size());
+    const std::string out = g->outputs[0];
+    for (const std::vector<int>& cuts : {std::vector<int>{n / 2}, std::vector<int>{n / 3, 2 * n / 3}}) {
+      TensorMap available = input;
+      int begin = 0;
+      for (size_t piece = 0; piece <= cuts.size(); ++piece) {
+        const int end = piece < cuts.size() ? cuts[piece] : n;
+        std::vector<int> layers;
+        for (int k = begin; k < end; ++k) layers.push_back(k);
+        // Boundary: every tensor a later layer reads.
+        std::vector<std::string> wanted;
+        for (int k = end; k < n; ++k)
+          for (const auto& in : g->layers[k].inputs)
+            if (g->FindLayer(in) >= begin && g->FindLayer(in) < end) wanted.push_back(in);
+        if (end == n) wanted.push_back(out);
+        auto part = (*e)->Run(layers, available, wanted);
+        ASSERT_TRUE(part.ok()) << part.status().message();
+        for (auto& [k, t] : *part) available[k] = t;
+        begin = end;
+      }
+      EXPECT_EQ(available.at(out).data, whole->at(out).data) << name << " in " << cuts.size() + 1 << " pieces";
+    }
+  }
+}
+
+TEST(EngineSplit, MissingBoundaryTensorIsAnError) {
+  auto g = BuildZooModel("alexnet", 1);
+  auto e = Engine::Create(*g);
+  ASSERT_TRUE(e.ok());
+  auto r = (*e)->Run({4}, {}, {"conv2"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("reads tensor 'pool1'"), std::string::npos) << r.status().message();
+  auto bad = (*e)->Run({0}, {{"data", Tensor{{1, 3, 10, 10}, std::vector<float>(300)}}}, {"conv1"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("expected [1,3,227,227]"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ionn
