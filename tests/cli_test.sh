@@ -25,7 +25,7 @@ profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 fig2=$src/data/cases/paper_fig2.json
 
 expect 0 "Subcommands" -- "$ionn" --help
-for cmd in demo zoo costs plan simulate predict experiment; do
+for cmd in demo zoo costs plan simulate predict profile calibrate experiment; do
   expect 0 "Usage|Options" -- "$ionn" "$cmd" --help
 done
 
@@ -46,6 +46,12 @@ expect 0 "partitions" -- "$ionn" plan --costs "$tmp/costs.json" --granularity bl
 expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" --format json --link-sharing fair
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
+
+# The engine: per-layer profile and the calibration of prediction functions.
+expect 0 "^conv1,[0-9.e-]+,$" -- "$ionn" profile "$tmp/m.onnx" --repeats 2 --warmup 1
+expect 0 "^conv1,,[0-9.e-]+$" -- "$ionn" profile --zoo alexnet --column server --repeats 1 --warmup 0
+expect 0 "^Convolution,[0-9.e-]+,[-0-9.e]+$" -- "$ionn" calibrate --quick --repeats 1
+expect 2 "give a model" -- "$ionn" profile
 
 # Bad input: exit 2 and a message that names the problem.
 echo '{"format": "ionn-costs/1", "inputs": [' >"$tmp/bad.json"

@@ -23,7 +23,11 @@ struct Tensor {
 using TensorMap = std::map<std::string, Tensor>;
 
 struct EngineOptions {
-  int threads = 1;  // oneDNN (OpenMP) threads used by Run
+  int threads = 1;    // oneDNN (OpenMP) threads used by Run
+  bool fuse = true;   // run convolution + batch norm/scale + ReLU as one kernel
+                      // when a Run covers all of them (same result up to rounding)
+  bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs
+                                // and adds between them) in oneDNN's blocked layout
 };
 
 class Kernel;

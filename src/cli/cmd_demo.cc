@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "ionn/engine.h"
 #include "ionn/model_costs.h"
 #include "ionn/onnx_io.h"
 #include "ionn/sim.h"
@@ -35,22 +36,39 @@ Action RegisterDemo(CLI::App& app) {
     std::printf("   wrote and re-read %s: %zu layers, %lld parameters (%.1f MB)\n\n", path.c_str(), g->layers.size(),
                 static_cast<long long>(g->ParameterCount()), g->ParameterCount() * 4 / 1e6);
 
-    std::printf("== 2. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n", args->uplink_mbps);
+    std::printf("== 2. engine: profiling every layer on this machine (1 thread, median of 9 runs)\n");
+    auto engine = Engine::Create(*g, EngineOptions{1});
+    if (!engine.ok()) return Fail(engine.status());
+    TensorMap input;
+    for (const auto& in : g->inputs) input[in.name] = SeededInput(in.shape, 1);
+    auto here = (*engine)->ProfileLayers(input, 2, 9);
+    if (!here.ok()) return Fail(here.status());
+    auto whole = (*engine)->RunAll(input);
+    if (!whole.ok()) return Fail(whole.status());
+    const Tensor& out = whole->at(g->outputs[0]);
+    size_t top = 0;
+    for (size_t i = 1; i < out.data.size(); ++i) top = out.data[i] > out.data[top] ? i : top;
+    std::printf("   whole model ran: output %s, top class %zu (p = %.4f; the weights are random)\n\n",
+                ShapeToString(out.shape).c_str(), top, out.data[top]);
+
+    std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n", args->uplink_mbps);
     CostOptions co;
     co.zoo_name = args->model;
     co.paper_profiles = true;
     co.uplink_mbps = args->uplink_mbps;
     auto costs = co.Load();
     if (!costs.ok()) return Fail(costs.status());
-    std::printf("   %-22s %-12s %-18s %10s %11s %11s %11s\n", "layer", "kind", "output", "weights MB", "client ms",
-                "server ms", "upload ms");
+    std::printf("   %-10s %-10s %-15s %10s %10s %11s %11s %11s\n", "layer", "kind", "output", "weights MB",
+                "here ms", "client ms", "server ms", "upload ms");
     for (size_t k = 0; k < g->layers.size(); ++k) {
       const Layer& l = g->layers[k];
       const CostLayer& c = costs->layer(static_cast<int>(k));
-      std::printf("   %-22s %-12s %-18s %10.2f %11.3f %11.4f %11.1f\n", l.name.c_str(), LayerKindName(l.kind),
-                  ShapeToString(l.output_shape).c_str(), LayerWeightBytes(l) / 1e6, c.client_ms, c.server_ms, c.upload_ms);
+      std::printf("   %-10s %-10s %-15s %10.2f %10.3f %11.3f %11.4f %11.1f\n", l.name.c_str(), LayerKindName(l.kind),
+                  ShapeToString(l.output_shape).c_str(), LayerWeightBytes(l) / 1e6, (*here)[k].median_ms, c.client_ms,
+                  c.server_ms, c.upload_ms);
     }
-    std::printf("\n== 3. plans and 4. simulated experiment (queries back to back while uploading)\n");
+    std::printf("   (here: measured now by ionn's engine; client and server: the paper's published profiles)\n");
+    std::printf("\n== 4. plans and 5. simulated experiment (queries back to back while uploading)\n");
     std::printf("   %-22s %10s %10s %14s %16s %14s\n", "algorithm", "partitions", "largest", "upload ms",
                 "queries (upload)", "first query ms");
     for (const auto& name : PlannerNames()) {

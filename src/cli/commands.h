@@ -49,6 +49,8 @@ Action RegisterCosts(CLI::App& app);
 Action RegisterPlan(CLI::App& app);
 Action RegisterSimulate(CLI::App& app);
 Action RegisterPredict(CLI::App& app);
+Action RegisterProfile(CLI::App& app);
+Action RegisterCalibrate(CLI::App& app);
 Action RegisterExperiment(CLI::App& app);
 Action RegisterDemo(CLI::App& app);
 

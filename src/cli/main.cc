@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterCosts);
   reg(ionn::cli::RegisterPlan);
   reg(ionn::cli::RegisterSimulate);
+  reg(ionn::cli::RegisterProfile);
+  reg(ionn::cli::RegisterCalibrate);
   reg(ionn::cli::RegisterPredict);
   reg(ionn::cli::RegisterExperiment);
   try {

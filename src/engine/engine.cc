@@ -13,7 +13,48 @@ namespace ionn {
 struct Engine::Impl {
   dnnl::engine cpu{dnnl::engine::kind::cpu, 0};
   std::unordered_map<std::string, int> layer_by_name;
+  // A convolution and the batch norms, scales and ReLU that follow it alone,
+  // run as one kernel when a Run covers all of them.
+  struct Fusion {
+    std::vector<int> members;  // the convolution first
+    std::unique_ptr<Kernel> kernel;
+  };
+  std::vector<Fusion> fusions;
+  std::vector<int> fusion_at;  // layer position -> fusion whose head it is, or -1
 };
+
+namespace {
+
+// The layers after convolution `k` that can fold into it: a chain of batch
+// norm, scale and ReLU/Clip, each the only reader of the previous output.
+std::vector<int> FusibleFollowers(const Graph& g, int k, const std::vector<std::vector<int>>& readers) {
+  std::vector<int> chain;
+  int cur = k;
+  int stage = 0;  // 0: after conv, 1: after batch norm, 2: after scale
+  while (true) {
+    const auto& r = readers[cur];
+    if (r.size() != 1 || std::count(g.outputs.begin(), g.outputs.end(), g.layers[cur].name)) break;
+    const Layer& next = g.layers[r[0]];
+    if (next.inputs.size() != 1) break;
+    int next_stage;
+    if (next.kind == LayerKind::kBatchNorm && stage < 1) {
+      next_stage = 1;
+    } else if (next.kind == LayerKind::kScale && stage < 2) {
+      next_stage = 2;
+    } else if (next.kind == LayerKind::kRelu || next.kind == LayerKind::kClip) {
+      next_stage = 3;
+    } else {
+      break;
+    }
+    chain.push_back(r[0]);
+    cur = r[0];
+    stage = next_stage;
+    if (stage == 3) break;
+  }
+  return chain;
+}
+
+}  // namespace
 
 Engine::~Engine() = default;
 
@@ -31,6 +72,41 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
   e->graph_ = graph;
   KernelContext ctx{e->impl_->cpu};
   omp_set_num_threads(options.threads);
+  const int n = static_cast<int>(e->graph_.layers.size());
+  std::vector<std::vector<int>> readers(n);
+  for (int k = 0; k < n; ++k) {
+    e->impl_->layer_by_name[e->graph_.layers[k].name] = k;
+  }
+  for (int k = 0; k < n; ++k) {
+    for (const auto& in : e->graph_.layers[k].inputs) {
+      auto it = e->impl_->layer_by_name.find(in);
+      if (it != e->impl_->layer_by_name.end()) readers[it->second].push_back(k);
+    }
+  }
+  e->impl_->fusion_at.assign(n, -1);
+  for (int k = 0; k < n && options.fuse; ++k) {
+    const Layer& l = e->graph_.layers[k];
+    if (l.kind != LayerKind::kConv) continue;
+    const std::vector<int> followers = FusibleFollowers(e->graph_, k, readers);
+    if (followers.empty()) continue;
+    bool has_data = l.weights[0].data.size() == static_cast<size_t>(ElementCount(l.weights[0].shape));
+    std::vector<const Layer*> f;
+    for (int m : followers) {
+      f.push_back(&e->graph_.layers[m]);
+      for (const auto& w : e->graph_.layers[m].weights) has_data = has_data && !w.data.empty();
+    }
+    if (!has_data) continue;  // reported below, layer by layer
+    Impl::Fusion fusion;
+    fusion.members.push_back(k);
+    fusion.members.insert(fusion.members.end(), followers.begin(), followers.end());
+    try {
+      fusion.kernel = MakeFusedConvKernel(l, f, *e->graph_.TensorShape(l.inputs[0]), ctx);
+    } catch (const dnnl::error&) {
+      continue;  // run unfused
+    }
+    e->impl_->fusion_at[k] = static_cast<int>(e->impl_->fusions.size());
+    e->impl_->fusions.push_back(std::move(fusion));
+  }
   for (size_t k = 0; k < e->graph_.layers.size(); ++k) {
     Layer& l = e->graph_.layers[k];
     for (const auto& w : l.weights) {
@@ -64,7 +140,6 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
       return Status::Unsupported("layer '" + l.name + "': oneDNN cannot run it: " + err.what());
     }
     e->kernels_.push_back(std::move(kernel));
-    e->impl_->layer_by_name[l.name] = static_cast<int>(k);
   }
   return e;
 }
@@ -92,10 +167,91 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
     }
   }
   omp_set_num_threads(options_.threads);
+  // Plan: which kernel runs for which layers (fusions when a Run covers all
+  // their layers and wants none of their intermediate tensors).
+  struct Step {
+    const Kernel* kernel;
+    int first, last;  // the layer whose inputs it reads, the layer whose output it writes
+    bool native_in = false, native_out = false;
+  };
+  std::vector<Step> steps;
+  std::vector<uint8_t> requested(n, 0), done(n, 0);
+  for (int k : order) requested[k] = 1;
+  auto is_wanted = [&](const std::string& name) { return std::find(wanted.begin(), wanted.end(), name) != wanted.end(); };
+  for (int k : order) {
+    if (done[k]) continue;
+    Step step{kernels_[k].get(), k, k};
+    if (impl_->fusion_at[k] >= 0) {
+      const Impl::Fusion& f = impl_->fusions[impl_->fusion_at[k]];
+      bool whole = true;
+      for (size_t i = 0; i < f.members.size(); ++i) {
+        whole = whole && requested[f.members[i]] && (i + 1 == f.members.size() || !is_wanted(graph_.layers[f.members[i]].name));
+      }
+      if (whole) {
+        step = Step{f.kernel.get(), k, f.members.back()};
+        for (int m : f.members) done[m] = 1;
+      }
+    }
+    steps.push_back(step);
+  }
+  // A tensor stays in a convolution's blocked layout when every reader in
+  // this Run takes that layout: convolutions that compute in it, and
+  // element-wise kernels whose inputs all share it. Start from every
+  // candidate and drop those a reader cannot take, until none changes.
+  std::unordered_map<std::string, std::vector<size_t>> readers;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (const auto& name : graph_.layers[steps[i].first].inputs) readers[name].push_back(i);
+  }
+  std::unordered_map<std::string, const dnnl::memory::desc*> native;
+  auto shared_layout = [&](const Step& st) -> const dnnl::memory::desc* {
+    const dnnl::memory::desc* d = nullptr;
+    for (const auto& name : graph_.layers[st.first].inputs) {
+      auto it = native.find(name);
+      if (it == native.end() || (d && !(*d == *it->second))) return nullptr;
+      d = it->second;
+    }
+    return d;
+  };
+  for (const Step& st : steps) {
+    const std::string& name = graph_.layers[st.last].name;
+    if (!options_.blocked_layouts || is_wanted(name) || !readers.count(name)) continue;
+    const dnnl::memory::desc* d = st.kernel->native_dst();
+    if (!d && st.kernel->elementwise()) d = shared_layout(st);
+    if (d) native[name] = d;
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<std::string> drop;
+    for (const Step& st : steps) {
+      const std::string& name = graph_.layers[st.last].name;
+      auto it = native.find(name);
+      if (it == native.end()) continue;
+      bool ok = st.kernel->native_dst() || (shared_layout(st) && *shared_layout(st) == *it->second);
+      for (size_t i : readers[name]) {
+        const Step& r = steps[i];
+        if (const dnnl::memory::desc* src = r.kernel->native_src()) {
+          ok = ok && *src == *it->second && graph_.layers[r.first].inputs.size() == 1;
+        } else {
+          // An element-wise reader writes in its inputs' layout, so its
+          // output must stay in this layout too.
+          auto out = native.find(graph_.layers[r.last].name);
+          ok = ok && r.kernel->elementwise() && shared_layout(r) && *shared_layout(r) == *it->second &&
+               out != native.end() && *out->second == *it->second;
+        }
+      }
+      if (!ok) drop.push_back(name);
+    }
+    for (const auto& name : drop) native.erase(name), changed = true;
+  }
+  for (Step& st : steps) {
+    st.native_out = native.count(graph_.layers[st.last].name) > 0;
+    st.native_in = native.count(graph_.layers[st.first].inputs[0]) > 0;
+  }
+
   std::unordered_map<std::string, Tensor> produced;
   dnnl::stream stream(impl_->cpu);
-  for (int k : order) {
-    const Layer& l = graph_.layers[k];
+  for (const Step& step : steps) {
+    const Layer& l = graph_.layers[step.first];
     std::vector<const Tensor*> in;
     for (const auto& name : l.inputs) {
       auto p = produced.find(name);
@@ -110,9 +266,18 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
       }
       in.push_back(&g->second);
     }
-    Tensor out{l.output_shape, std::vector<float>(ElementCount(l.output_shape))};
-    kernels_[k]->Run(in, &out, stream);
-    produced[l.name] = std::move(out);
+    const Layer& last = graph_.layers[step.last];
+    Tensor out{last.output_shape, {}};
+    out.data.resize(step.native_out ? native.at(last.name)->get_size() / sizeof(float)
+                                    : static_cast<size_t>(ElementCount(last.output_shape)));
+    if (step.kernel->elementwise()) {
+      step.kernel->Run(in, &out, stream);  // inputs and output share one layout
+    } else if (step.native_in || step.native_out) {
+      step.kernel->RunNative(in[0]->data.data(), step.native_in, out.data.data(), step.native_out, stream);
+    } else {
+      step.kernel->Run(in, &out, stream);
+    }
+    produced[last.name] = std::move(out);
   }
   TensorMap result;
   for (const auto& name : wanted) {

@@ -22,6 +22,19 @@ class Kernel {
   // `in` holds one tensor per layer input with the shapes given to the
   // factory; `out` is already sized to the layer's output shape.
   virtual void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const = 0;
+
+  // Kernels that compute in a blocked activation layout of their own
+  // (convolutions) expose it, so that a tensor passed from one such kernel
+  // to the next can skip the reorders to and from NCHW. Null: plain only.
+  virtual const dnnl::memory::desc* native_src() const { return nullptr; }
+  // Element-wise kernels (ReLU, add) compute the same in any layout shared
+  // by all their inputs, padding included; Run then gets buffers of that size.
+  virtual bool elementwise() const { return false; }
+  virtual const dnnl::memory::desc* native_dst() const { return nullptr; }
+  // As Run, with the single input and/or the output in the native layout.
+  virtual void RunNative(const float* src, bool src_native, float* dst, bool dst_native, dnnl::stream& stream) const {
+    (void)src, (void)src_native, (void)dst, (void)dst_native, (void)stream;
+  }
 };
 
 // One factory per layer kind (kernels/<kind>.cc). `layer` may be moved
@@ -36,6 +49,11 @@ std::unique_ptr<Kernel> MakeConcatKernel(Layer& layer, const std::vector<Shape>&
 std::unique_ptr<Kernel> MakeAddKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeSoftmaxKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeCopyKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+
+// A convolution with the batch norms and scales that follow it folded into
+// its weights and a trailing ReLU/Clip as a post-op; copies the weights.
+std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
+                                            const Shape& in, const KernelContext& ctx);
 
 // Plain NCHW (or NC) memory descriptor of a shape.
 dnnl::memory::desc PlainDesc(const Shape& shape);

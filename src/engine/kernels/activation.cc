@@ -9,6 +9,7 @@ namespace {
 class ActivationKernel : public Kernel {
  public:
   ActivationKernel(float lo, float hi) : lo_(lo), hi_(hi) {}
+  bool elementwise() const override { return true; }
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float* x = in[0]->data.data();
     float* y = out->data.data();

@@ -6,6 +6,7 @@ namespace {
 
 class AddKernel : public Kernel {
  public:
+  bool elementwise() const override { return true; }
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float *a = in[0]->data.data(), *b = in[1]->data.data();
     float* y = out->data.data();
