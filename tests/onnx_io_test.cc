@@ -121,6 +121,90 @@ TEST(OnnxIo, RejectsMalformedModels) {
   ExpectRejected(Bytes(m), "graph output 'nowhere'");
 }
 
+// x [1,4] -> Gemm (transB=0, alpha 2) -> Clip -> Dropout -> Identity -> Softmax,
+// in the encoding of a given opset.
+onnx::ModelProto HeadModel(int opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(opset >= 13 ? 7 : 3);
+  m.add_opset_import()->set_version(opset);
+  auto* g = m.mutable_graph();
+  auto* in = g->add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int d : {1, 4}) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  auto add_float = [&](const std::string& name, std::vector<int64_t> dims, std::vector<float> values) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : dims) t->add_dims(d);
+    for (float v : values) t->add_float_data(v);
+  };
+  add_float("W", {4, 3}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});  // [in, out]
+  add_float("B", {3}, {0.5f, 0.25f, 0.125f});
+  auto node = [&](const char* op, std::vector<std::string> ins, const char* out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(out);
+    for (auto& i : ins) n->add_input(i);
+    n->add_output(out);
+    return n;
+  };
+  auto attr_f = [](onnx::NodeProto* n, const char* name, float v) {
+    auto* a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::FLOAT), a->set_f(v);
+  };
+  auto* gemm = node("Gemm", {"x", "W", "B"}, "fc");
+  attr_f(gemm, "alpha", 2);
+  if (opset < 11) {
+    auto* clip = node("Clip", {"fc"}, "clip");
+    attr_f(clip, "min", -1), attr_f(clip, "max", 5);
+    auto* drop = node("Dropout", {"clip"}, "drop");
+    attr_f(drop, "ratio", 0.3f);
+  } else {
+    add_float("lo", {}, {-1});
+    add_float("hi", {}, {5});
+    node("Clip", {"fc", "lo", "hi"}, "clip");
+    node("Dropout", {"clip"}, "drop");
+  }
+  node("Identity", {"drop"}, "same");
+  node("Softmax", {"same"}, "prob");
+  g->add_output()->set_name("prob");
+  return m;
+}
+
+TEST(OnnxIo, ImportsOpsetSpecificEncodings) {
+  for (int opset : {7, 9, 11, 13, 17}) {
+    auto g = ParseOnnx(HeadModel(opset).SerializeAsString());
+    ASSERT_TRUE(g.ok()) << "opset " << opset << ": " << g.status().message();
+    ASSERT_EQ(g->layers.size(), 4u) << "Identity is an alias, not a layer";
+    const Layer& fc = g->layers[0];
+    EXPECT_EQ(fc.kind, LayerKind::kFc);
+    EXPECT_EQ(fc.weights[0].shape, (Shape{3, 4}));  // transposed to [out, in]
+    EXPECT_EQ(fc.weights[0].data, (std::vector<float>{2, 8, 14, 20, 4, 10, 16, 22, 6, 12, 18, 24}));  // x alpha
+    EXPECT_EQ(g->layers[1].clip_min, -1);
+    EXPECT_EQ(g->layers[1].clip_max, 5);
+    EXPECT_EQ(g->layers[2].kind, LayerKind::kDropout);
+    const Layer& sm = g->layers[3];
+    EXPECT_EQ(sm.inputs, (std::vector<std::string>{"drop"}));
+    EXPECT_EQ(sm.softmax_coerce_2d, opset < 13);
+    EXPECT_EQ(sm.axis, opset < 13 ? 1 : -1);
+    EXPECT_EQ(sm.output_shape, (Shape{1, 3}));
+  }
+}
+
+TEST(OnnxIo, FoldsFlattenIntoTheFullyConnectedLayerAfterIt) {
+  auto g = BuildZooModel("alexnet", 1);
+  auto bytes = SerializeOnnx(*g);
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(*bytes));
+  int flattens = 0;
+  for (const auto& n : m.graph().node()) flattens += n.op_type() == "Flatten";
+  EXPECT_EQ(flattens, 1);  // fc6 reads pool5 [1,256,6,6]
+  auto back = ParseOnnx(*bytes);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->layers[back->FindLayer("fc6")].inputs, (std::vector<std::string>{"pool5"}));
+}
+
 TEST(OnnxIo, TruncatedZooFileNamesTheProblem) {
   auto g = BuildZooModel("alexnet", 1);
   auto bytes = SerializeOnnx(*g);
