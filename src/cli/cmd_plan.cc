@@ -16,13 +16,9 @@ Action RegisterPlan(CLI::App& app) {
   args->plan.Add(cmd);
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   return [args]() {
-    auto g = args->costs.Load();
-    if (!g.ok()) return Fail(g.status());
-    auto options = args->plan.Get();
-    if (!options.ok()) return Fail(options.status());
-    auto plan = MakePlan(*g, *options);
-    if (!plan.ok()) return Fail(plan.status());
-    std::cout << (args->format == "json" ? PlanToJson(*g, *plan) : PlanToTable(*g, *plan));
+    auto m = LoadAndPlan(args->costs, args->plan);
+    if (!m.ok()) return Fail(m.status());
+    std::cout << (args->format == "json" ? PlanToJson(m->costs, m->plan) : PlanToTable(m->costs, m->plan));
     return 0;
   };
 }

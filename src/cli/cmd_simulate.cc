@@ -22,18 +22,14 @@ Action RegisterSimulate(CLI::App& app) {
   cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")->capture_default_str();
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   return [args]() {
-    auto g = args->costs.Load();
-    if (!g.ok()) return Fail(g.status());
-    auto options = args->plan.Get();
-    if (!options.ok()) return Fail(options.status());
     auto sharing = ParseLinkSharing(args->sharing);
     if (!sharing.ok()) return Fail(sharing.status());
     args->sim.sharing = *sharing;
-    auto plan = MakePlan(*g, *options);
-    if (!plan.ok()) return Fail(plan.status());
-    auto r = Simulate(*g, *plan, args->sim);
+    auto m = LoadAndPlan(args->costs, args->plan);
+    if (!m.ok()) return Fail(m.status());
+    auto r = Simulate(m->costs, m->plan, args->sim);
     if (!r.ok()) return Fail(r.status());
-    std::cout << (args->format == "json" ? SimResultToJson(*r, *plan) : SimResultToTable(*r, *plan));
+    std::cout << (args->format == "json" ? SimResultToJson(*r, m->plan) : SimResultToTable(*r, m->plan));
     return 0;
   };
 }

@@ -44,6 +44,13 @@ struct PlanOptions {
   Result<PlannerOptions> Get() const;
 };
 
+// A cost graph and its plan, as `plan` and `simulate` make them.
+struct PlannedModel {
+  CostGraph costs;
+  UploadPlan plan;
+};
+Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan);
+
 Action RegisterZoo(CLI::App& app);
 Action RegisterCosts(CLI::App& app);
 Action RegisterPlan(CLI::App& app);

@@ -32,12 +32,16 @@ Result<std::optional<double>> Number(const std::string& cell, const std::string&
   return std::optional<double>(v);
 }
 
-Result<std::string> ReadText(const std::string& path) {
+// Reads `path` and parses it, naming the file in any error.
+template <typename T>
+Result<T> ParseFile(const std::string& path, Result<T> (*parse)(const std::string&)) {
   std::ifstream in(path);
   if (!in) return Status::NotFound("cannot open '" + path + "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  return ss.str();
+  auto parsed = parse(ss.str());
+  if (!parsed.ok()) return parsed.status().WithContext(path);
+  return parsed;
 }
 
 }  // namespace
@@ -74,13 +78,7 @@ Result<Profile> ParseProfileCsv(const std::string& text) {
   return p;
 }
 
-Result<Profile> ReadProfileCsv(const std::string& path) {
-  auto text = ReadText(path);
-  if (!text.ok()) return text.status();
-  auto p = ParseProfileCsv(*text);
-  if (!p.ok()) return p.status().WithContext(path);
-  return p;
-}
+Result<Profile> ReadProfileCsv(const std::string& path) { return ParseFile(path, ParseProfileCsv); }
 
 std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_ms,
                          const std::vector<double>& server_ms) {
@@ -117,12 +115,6 @@ Result<ServerRegression> ParseRegressionCsv(const std::string& text) {
   return r;
 }
 
-Result<ServerRegression> ReadRegressionCsv(const std::string& path) {
-  auto text = ReadText(path);
-  if (!text.ok()) return text.status();
-  auto r = ParseRegressionCsv(*text);
-  if (!r.ok()) return r.status().WithContext(path);
-  return r;
-}
+Result<ServerRegression> ReadRegressionCsv(const std::string& path) { return ParseFile(path, ParseRegressionCsv); }
 
 }  // namespace ionn

@@ -124,19 +124,22 @@ class ZooBuilder {
     return l;
   }
   std::string Add(Layer l) {
-    std::vector<const Shape*> in;
-    for (const auto& name : l.inputs) in.push_back(g_.TensorShape(name));
-    g_.layers.push_back(std::move(l));
-    Layer& added = g_.layers.back();
-    for (const Shape* s : in) {
-      if (!s && status_.ok()) status_ = Status::Internal("zoo: '" + added.name + "' reads an unknown tensor");
-    }
     // Shapes are needed while building; Finalize checks everything again.
-    if (status_.ok()) {
-      Status s = InferLayerShape(added, in, &added.output_shape);
-      if (!s.ok()) status_ = s.WithContext("zoo layer '" + added.name + "'");
+    // Copies: pushing the layer may move the shapes the pointers point into.
+    std::vector<Shape> shapes;
+    for (const auto& name : l.inputs) {
+      const Shape* s = g_.TensorShape(name);
+      if (!s && status_.ok()) status_ = Status::Internal("zoo: '" + l.name + "' reads unknown tensor '" + name + "'");
+      shapes.push_back(s ? *s : Shape{});
     }
-    return added.name;
+    std::vector<const Shape*> in;
+    for (const Shape& s : shapes) in.push_back(&s);
+    if (status_.ok()) {
+      Status s = InferLayerShape(l, in, &l.output_shape);
+      if (!s.ok()) status_ = s.WithContext("zoo layer '" + l.name + "'");
+    }
+    g_.layers.push_back(std::move(l));
+    return g_.layers.back().name;
   }
   int64_t Channels(const std::string& tensor) const { return (*g_.TensorShape(tensor))[1]; }
   Weight Random(const std::string& name, Shape shape, double scale) {
