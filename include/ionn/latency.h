@@ -63,8 +63,14 @@ class BlockChainLatency;
 class RunLatency {
  public:
   RunLatency(const LatencyModel& model, const LayerMask& uploaded);
+  // Without an uploaded set yet: call Update before any query.
+  explicit RunLatency(const LatencyModel& model);
+  // Sets the uploaded set S, reusing the structures of the graph; O(layers).
+  void Update(const LayerMask& uploaded);
   double base_ms() const { return base_ms_; }  // L(S)
   double ForcedRunMs(int first, int last) const;
+  // ForcedRunMs(first, j) for j = first..last, into out[0..last-first].
+  void ForcedRunRowMs(int first, int last, double* out) const;
   // Whether queries avoid minimum cuts (chain or block decomposition).
   bool fast() const { return chain_ || blocks_ != nullptr; }
 

@@ -2,6 +2,7 @@
 // I/O, no threads, no clocks. Definitions and tie-breaking: DESIGN.md.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,13 @@ UnitPartitions PlanAllAtOnce(const LatencyModel& model);
 
 // The efficiency of uploading `run` on top of `uploaded`:
 // (L(S) - L(S; run)) / upload_ms(run), with +/-inf or 0 for a free upload.
-double Efficiency(double gain_ms, double upload_ms);
+inline double Efficiency(double gain_ms, double upload_ms) {
+  constexpr double kEps = 1e-9;
+  if (upload_ms > 0) return gain_ms / upload_ms;
+  if (gain_ms > kEps) return std::numeric_limits<double>::infinity();
+  if (gain_ms < -kEps) return -std::numeric_limits<double>::infinity();
+  return 0;
+}
 
 // Plan as JSON (the format in DESIGN.md, plus granularity and per
 // partition cumulative upload) and as a human-readable table.

@@ -215,3 +215,17 @@ double BlockChainLatency::ForcedRunMs(int first, int last) const {
 }
 
 }  // namespace ionn
+
+namespace ionn {
+
+void BlockChainLatency::ForcedRunRowMs(int first, int last, double* out) const {
+  const int bi = block_of_[first];
+  const int block_end = std::min(last, blocks_[bi].merge);
+  for (int j = first; j <= block_end; ++j) out[j - first] = ForcedRunMs(first, j);
+  const double head = run_head_[first], skipped = all_forced_prefix_[bi + 1];
+  for (int j = block_end + 1; j <= last; ++j) {
+    out[j - first] = head + (all_forced_prefix_[block_of_[j]] - skipped) + run_tail_[j];
+  }
+}
+
+}  // namespace ionn

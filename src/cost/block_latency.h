@@ -30,6 +30,8 @@ class BlockChainLatency {
   double BaseMs() const { return base_ms_; }
   // L(S; layers first..last forced to the server).
   double ForcedRunMs(int first, int last) const;
+  // ForcedRunMs(first, j) for j = first..last into out[j - first].
+  void ForcedRunRowMs(int first, int last, double* out) const;
 
  private:
   explicit BlockChainLatency(const CostGraph& graph) : g_(graph) {}

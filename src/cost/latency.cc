@@ -205,17 +205,24 @@ Placement LatencyModel::BestByMinCut(const LayerMask& allowed, const LayerMask* 
   return pl;
 }
 
-RunLatency::RunLatency(const LatencyModel& model, const LayerMask& uploaded)
-    : model_(model), uploaded_(uploaded), chain_(model.graph().is_chain()) {
-  const CostGraph& g = model.graph();
+RunLatency::RunLatency(const LatencyModel& model) : model_(model), chain_(model.graph().is_chain()) {
+  if (!chain_) blocks_ = BlockChainLatency::Decompose(model.graph());
+}
+
+RunLatency::RunLatency(const LatencyModel& model, const LayerMask& uploaded) : RunLatency(model) {
+  Update(uploaded);
+}
+
+void RunLatency::Update(const LayerMask& uploaded) {
+  uploaded_ = uploaded;
+  const CostGraph& g = model_.graph();
   const int n = g.num_layers();
   if (!chain_) {
-    blocks_ = BlockChainLatency::Decompose(g);
     if (blocks_) {
       blocks_->Prepare(uploaded_);
       base_ms_ = blocks_->BaseMs();
     } else {
-      base_ms_ = model.LatencyMs(uploaded_);
+      base_ms_ = model_.LatencyMs(uploaded_);
     }
     return;
   }
@@ -255,6 +262,25 @@ double RunLatency::ForcedRunMs(int first, int last) const {
                                   : std::min(fwd_[1][first - 1],
                                              fwd_[0][first - 1] + g.tensor_up_ms(first));
   return enter + (server_prefix_[last + 1] - server_prefix_[first]) + bwd_[1][last];
+}
+
+}  // namespace ionn
+
+namespace ionn {
+
+void RunLatency::ForcedRunRowMs(int first, int last, double* out) const {
+  if (blocks_) return blocks_->ForcedRunRowMs(first, last, out);
+  if (!chain_) {
+    for (int j = first; j <= last; ++j) out[j - first] = ForcedRunMs(first, j);
+    return;
+  }
+  const CostGraph& g = model_.graph();
+  const double enter =
+      first == 0 ? g.tensor_up_ms(0) : std::min(fwd_[1][first - 1], fwd_[0][first - 1] + g.tensor_up_ms(first));
+  const double before = server_prefix_[first];
+  const double* prefix = server_prefix_.data() + 1;
+  const double* tail = bwd_[1].data();
+  for (int j = first; j <= last; ++j) out[j - first] = enter + (prefix[j] - before) + tail[j];
 }
 
 }  // namespace ionn

@@ -17,14 +17,14 @@ struct Candidate {
   int size() const { return last - first + 1; }
 };
 
-bool SameEfficiency(double a, double b) {
+inline bool SameEfficiency(double a, double b) {
   if (a == b) return true;  // also equal infinities
   if (std::isinf(a) || std::isinf(b)) return false;
   return std::fabs(a - b) <= 1e-9 * std::max({1.0, std::fabs(a), std::fabs(b)});
 }
 
 // DESIGN.md: higher efficiency, then the earlier first layer, then fewer layers.
-bool Better(const Candidate& a, const Candidate& b) {
+inline bool Better(const Candidate& a, const Candidate& b) {
   if (!b.valid()) return true;
   if (!SameEfficiency(a.efficiency, b.efficiency)) return a.efficiency > b.efficiency;
   if (a.first != b.first) return a.first < b.first;
@@ -33,25 +33,26 @@ bool Better(const Candidate& a, const Candidate& b) {
 
 class CandidateScorer {
  public:
-  CandidateScorer(const LatencyModel& model, const LayerMask& uploaded)
-      : graph_(model.graph()), runs_(model, uploaded) {
+  explicit CandidateScorer(const LatencyModel& model) : graph_(model.graph()), runs_(model) {
     upload_prefix_.assign(graph_.num_layers() + 1, 0);
     for (int k = 0; k < graph_.num_layers(); ++k) {
       upload_prefix_[k + 1] = upload_prefix_[k] + graph_.layer(k).upload_ms;
     }
+    row_.resize(graph_.num_layers());
   }
-  Candidate Score(int first, int last) const {
-    const double gain = runs_.base_ms() - runs_.ForcedRunMs(first, last);
-    const double upload = graph_.partition_overhead_ms() + upload_prefix_[last + 1] - upload_prefix_[first];
-    return {first, last, Efficiency(gain, upload)};
-  }
+  void SetUploaded(const LayerMask& uploaded) { runs_.Update(uploaded); }
   // The best run inside [lo, hi], skipping [lo, hi] itself when proper.
-  Candidate BestWithin(int lo, int hi, bool proper) const {
+  // Scores a row of runs (one first layer, every last) at a time.
+  Candidate BestWithin(int lo, int hi, bool proper) {
     Candidate best;
+    double* row = row_.data();
+    const double base = runs_.base_ms(), overhead = graph_.partition_overhead_ms();
     for (int i = lo; i <= hi; ++i) {
-      for (int j = i; j <= hi; ++j) {
-        if (proper && i == lo && j == hi) continue;
-        Candidate c = Score(i, j);
+      runs_.ForcedRunRowMs(i, hi, row);
+      const int last = proper && i == lo ? hi - 1 : hi;
+      for (int j = i; j <= last; ++j) {
+        const double upload = overhead + upload_prefix_[j + 1] - upload_prefix_[i];
+        const Candidate c{i, j, Efficiency(base - row[j - i], upload)};
         if (Better(c, best)) best = c;
       }
     }
@@ -62,6 +63,7 @@ class CandidateScorer {
   const CostGraph& graph_;
   RunLatency runs_;
   std::vector<double> upload_prefix_;
+  std::vector<double> row_;  // scratch for one row of runs
 };
 
 }  // namespace
@@ -84,8 +86,9 @@ UnitPartitions PlanEfficiency(const LatencyModel& model, bool recursive) {
   }
   if (!first.empty()) parts.push_back(std::move(first));
 
+  CandidateScorer scorer(model);
   while (true) {
-    const CandidateScorer scorer(model, uploaded);
+    scorer.SetUploaded(uploaded);
     Candidate best;
     for (int i = 0; i < n;) {  // each maximal run of optimal, not-uploaded layers
       if (!optimal[i] || uploaded[i]) {

@@ -64,11 +64,13 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   plan.latency_local_ms = model.LocalMs();
   plan.latency_optimal_ms = model.OptimalMs();
   LayerMask uploaded(n, 0);
+  RunLatency latency(model);
   for (auto& layers : layer_parts) {
     for (int k : layers) uploaded[k] = 1;
     Partition p;
     p.upload_ms = graph.UploadMs(layers);
-    p.latency_ms = RunLatency(model, uploaded).base_ms();
+    latency.Update(uploaded);
+    p.latency_ms = latency.base_ms();
     p.layers = std::move(layers);
     plan.partitions.push_back(std::move(p));
   }
