@@ -142,6 +142,36 @@ TEST(Latency, BlockDecompositionMatchesMinCutOnLargerDags) {
   EXPECT_EQ(non_chain, 12);
 }
 
+// One RunLatency updated through a sequence of uploaded sets (as a planner
+// uses it, with per-block caches kept for unchanged blocks) answers as a
+// fresh minimum cut for each.
+TEST(Latency, UpdatedRunLatencyMatchesMinCut) {
+  for (uint32_t seed = 1; seed <= 4; ++seed) {
+    const CostGraph g = RandomCostGraph(30, Shape::kModules, seed + 900);
+    const LatencyModel model(g);
+    RunLatency runs(model);
+    std::mt19937 rng(seed);
+    LayerMask uploaded(g.num_layers(), 0);
+    for (int step = 0; step < 8; ++step) {
+      // Grow the set by a few layers, sometimes in one block only.
+      for (int t = 0; t < 3; ++t) uploaded[rng() % g.num_layers()] = 1;
+      runs.Update(uploaded);
+      ASSERT_NEAR(runs.base_ms(), model.BestByMinCut(uploaded, nullptr, nullptr).latency_ms, 1e-9);
+      std::vector<double> row(g.num_layers());
+      for (int i = 0; i < g.num_layers(); ++i) {
+        runs.ForcedRunRowMs(i, g.num_layers() - 1, row.data());
+        for (int j = i; j < g.num_layers(); ++j) {
+          LayerMask forced(g.num_layers(), 0);
+          for (int k = i; k <= j; ++k) forced[k] = 1;
+          const double want = model.BestByMinCut(uploaded, &forced, nullptr).latency_ms;
+          ASSERT_NEAR(runs.ForcedRunMs(i, j), want, 1e-9) << "seed " << seed << " step " << step;
+          ASSERT_NEAR(row[j - i], want, 1e-9) << "row, seed " << seed << " step " << step;
+        }
+      }
+    }
+  }
+}
+
 TEST(Latency, LocalIsSumOfClientTimes) {
   const CostGraph g = RandomCostGraph(12, Shape::kAny, 5);
   double sum = 0;

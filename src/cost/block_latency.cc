@@ -18,6 +18,8 @@ std::unique_ptr<BlockChainLatency> BlockChainLatency::Decompose(const CostGraph&
   }
   std::unique_ptr<BlockChainLatency> bc(new BlockChainLatency(g));
   bc->block_of_.assign(n, -1);
+  bc->head_block_.resize(n);
+  bc->tail_block_.resize(n);
   int begin = 0;
   for (int cut : ChainCutPoints(g)) {
     Block b;
@@ -72,8 +74,19 @@ double BlockChainLatency::Cross(int tensor, int from, int to) const {
 }
 
 void BlockChainLatency::Prepare(const LayerMask& allowed) {
+  const bool first_time = allowed_.size() != allowed.size();
+  std::vector<uint8_t> changed(blocks_.size(), first_time);
+  for (size_t k = 0; !first_time && k < allowed.size(); ++k) {
+    if (allowed[k] != allowed_[k]) changed[block_of_[k]] = 1;
+  }
   allowed_ = allowed;
-  for (Block& b : blocks_) {
+  for (size_t bi = 0; bi < blocks_.size(); ++bi) {
+    if (!changed[bi]) continue;  // a block's own costs depend on its layers only
+    Block& b = blocks_[bi];
+    const size_t size = static_cast<size_t>(b.merge - b.first + 1);
+    b.within_cache.clear();
+    if (size <= kMaxCachedBlock) b.within_cache.assign(size * size, {{{kInf, kInf}, {kInf, kInf}}});
+    b.within_valid.assign(b.within_cache.size(), 0);
     for (Branch& br : b.branches) {
       const int r = static_cast<int>(br.layers.size());
       for (int avail = 0; avail < 3; ++avail) {
@@ -111,6 +124,10 @@ void BlockChainLatency::Prepare(const LayerMask& allowed) {
     Pair forced[2];
     BlockMs(b, b.first, b.merge, forced);
     b.all_forced = forced[1][1];
+    for (int k = b.first; k <= b.merge; ++k) {
+      BlockMs(b, k, b.merge, head_block_[k].data());
+      BlockMs(b, b.first, k, tail_block_[k].data());
+    }
   }
   const size_t nb = blocks_.size();
   const int last = g_.num_layers() - 1;
@@ -138,14 +155,10 @@ void BlockChainLatency::Prepare(const LayerMask& allowed) {
   const int n = g_.num_layers();
   run_head_.assign(n, kInf);
   run_tail_.assign(n, kInf);
-  Pair m[2];
   for (int k = 0; k < n; ++k) {
     const int b = block_of_[k];
-    const Block& blk = blocks_[b];
-    BlockMs(blk, k, blk.merge, m);
-    for (int a = 0; a < 2; ++a) run_head_[k] = std::min(run_head_[k], prefix_[b][a] + m[a][1]);
-    BlockMs(blk, blk.first, k, m);
-    for (int c = 0; c < 2; ++c) run_tail_[k] = std::min(run_tail_[k], m[1][c] + suffix_[b + 1][c]);
+    for (int a = 0; a < 2; ++a) run_head_[k] = std::min(run_head_[k], prefix_[b][a] + head_block_[k][a][1]);
+    for (int c = 0; c < 2; ++c) run_tail_[k] = std::min(run_tail_[k], tail_block_[k][1][c] + suffix_[b + 1][c]);
   }
 }
 
@@ -204,8 +217,16 @@ double BlockChainLatency::ForcedRunMs(int first, int last) const {
   const int bi = block_of_[first], bj = block_of_[last];
   double best = kInf;
   if (bi == bj) {
-    Pair m[2];
-    BlockMs(blocks_[bi], first, last, m);
+    const Block& b = blocks_[bi];
+    Pair computed[2];
+    const Pair* m = computed;
+    if (!b.within_cache.empty()) {
+      const size_t at = static_cast<size_t>(first - b.first) * (b.merge - b.first + 1) + (last - b.first);
+      if (!b.within_valid[at]) BlockMs(b, first, last, b.within_cache[at].data()), b.within_valid[at] = 1;
+      m = b.within_cache[at].data();
+    } else {
+      BlockMs(b, first, last, computed);
+    }
     for (int a = 0; a < 2; ++a) {
       for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + m[a][c] + suffix_[bi + 1][c]);
     }

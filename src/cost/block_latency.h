@@ -25,7 +25,9 @@ class BlockChainLatency {
   // Null when some block is not parallel (callers fall back to min cuts).
   static std::unique_ptr<BlockChainLatency> Decompose(const CostGraph& graph);
 
-  // Sets the uploaded set S; O(layers).
+  // Sets the uploaded set S; recomputes only the blocks whose uploaded
+  // layers changed since the last call, then O(blocks + layers).
+  // Not thread-safe: queries fill caches.
   void Prepare(const LayerMask& allowed);
   double BaseMs() const { return base_ms_; }
   // L(S; layers first..last forced to the server).
@@ -51,7 +53,12 @@ class BlockChainLatency {
     std::vector<Branch> branches;
     std::array<Pair, 2> cost{};  // [entry side][exit side], nothing forced
     double all_forced = 0;       // entry and exit on the server, every layer forced
+    // Costs of runs inside the block, [first][last] flattened, filled on
+    // demand and kept while the block's uploaded layers do not change.
+    mutable std::vector<std::array<Pair, 2>> within_cache;
+    mutable std::vector<uint8_t> within_valid;
   };
+  static constexpr size_t kMaxCachedBlock = 512;  // layers; larger blocks are not cached
   double Exec(int layer, int side, bool forced) const;
   double Cross(int tensor, int from, int to) const;
   // A branch's cost with layers first..last forced, [entry availability][end side].
@@ -69,6 +76,9 @@ class BlockChainLatency {
   // when the run starts at layer k, and from the start of the last block on
   // when it ends at layer k.
   std::vector<double> run_head_, run_tail_;
+  // The block parts of those: the block of layer k forced from k to its end,
+  // and from its start to k ([entry side][exit side]); kept per block.
+  std::vector<std::array<Pair, 2>> head_block_, tail_block_;
   double base_ms_ = 0;
 };
 
