@@ -3,7 +3,10 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
+#include <cstdlib>
+#include <mutex>
 #include <unordered_map>
 
 #include "kernel.h"
@@ -21,7 +24,50 @@ struct Engine::Impl {
   };
   std::vector<Fusion> fusions;
   std::vector<int> fusion_at;  // layer position -> fusion whose head it is, or -1
+
+  // Output buffers of one Run, one per layer, kept for the next Run so that
+  // queries after the first allocate (and page-fault) nothing.
+  struct Workspace {
+    std::vector<Tensor> tensors;
+  };
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<Workspace>> pool;
+
+  std::unique_ptr<Workspace> Acquire(size_t layers) {
+    {
+      std::lock_guard<std::mutex> lock(pool_mu);
+      if (!pool.empty()) {
+        auto ws = std::move(pool.back());
+        pool.pop_back();
+        return ws;
+      }
+    }
+    auto ws = std::make_unique<Workspace>();
+    ws->tensors.resize(layers);
+    return ws;
+  }
+  void Release(std::unique_ptr<Workspace> ws) {
+    std::lock_guard<std::mutex> lock(pool_mu);
+    pool.push_back(std::move(ws));
+  }
 };
+
+float* ThreadScratch(int slot, size_t bytes) {
+  struct Buffers {
+    std::array<std::pair<void*, size_t>, 4> slots{};
+    ~Buffers() {
+      for (auto& s : slots) std::free(s.first);
+    }
+  };
+  thread_local Buffers buffers;
+  auto& [data, capacity] = buffers.slots[slot];
+  if (capacity < bytes) {
+    std::free(data);
+    capacity = (bytes + 63) / 64 * 64;
+    data = std::aligned_alloc(64, capacity);
+  }
+  return static_cast<float*>(data);
+}
 
 namespace {
 
@@ -248,15 +294,24 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
     st.native_in = native.count(graph_.layers[st.first].inputs[0]) > 0;
   }
 
-  std::unordered_map<std::string, Tensor> produced;
+  std::unique_ptr<Impl::Workspace> ws = impl_->Acquire(n);
+  struct Return {
+    Impl* impl;
+    std::unique_ptr<Impl::Workspace>& ws;
+    ~Return() { impl->Release(std::move(ws)); }
+  } give_back{impl_.get(), ws};
+  std::vector<const Tensor*> produced(n, nullptr);
+  auto find_produced = [&](const std::string& name) -> const Tensor* {
+    auto it = impl_->layer_by_name.find(name);
+    return it == impl_->layer_by_name.end() ? nullptr : produced[it->second];
+  };
   dnnl::stream stream(impl_->cpu);
   for (const Step& step : steps) {
     const Layer& l = graph_.layers[step.first];
     std::vector<const Tensor*> in;
     for (const auto& name : l.inputs) {
-      auto p = produced.find(name);
-      if (p != produced.end()) {
-        in.push_back(&p->second);
+      if (const Tensor* p = find_produced(name)) {
+        in.push_back(p);
         continue;
       }
       auto g = inputs.find(name);
@@ -267,7 +322,8 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
       in.push_back(&g->second);
     }
     const Layer& last = graph_.layers[step.last];
-    Tensor out{last.output_shape, {}};
+    Tensor& out = ws->tensors[step.last];  // capacity kept from earlier Runs
+    out.shape = last.output_shape;
     out.data.resize(step.native_out ? native.at(last.name)->get_size() / sizeof(float)
                                     : static_cast<size_t>(ElementCount(last.output_shape)));
     if (step.kernel->elementwise()) {
@@ -277,13 +333,12 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
     } else {
       step.kernel->Run(in, &out, stream);
     }
-    produced[last.name] = std::move(out);
+    produced[step.last] = &out;
   }
   TensorMap result;
   for (const auto& name : wanted) {
-    auto p = produced.find(name);
-    if (p != produced.end()) {
-      result[name] = p->second;
+    if (const Tensor* p = find_produced(name)) {
+      result[name] = *p;
       continue;
     }
     auto g = inputs.find(name);

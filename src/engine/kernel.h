@@ -55,6 +55,10 @@ std::unique_ptr<Kernel> MakeCopyKernel(Layer& layer, const std::vector<Shape>& i
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
                                             const Shape& in, const KernelContext& ctx);
 
+// A 64-byte aligned buffer of at least `bytes`, one per slot (0-3) and
+// thread, grown as needed and reused by later calls on the same thread.
+float* ThreadScratch(int slot, size_t bytes);
+
 // Plain NCHW (or NC) memory descriptor of a shape.
 dnnl::memory::desc PlainDesc(const Shape& shape);
 

@@ -72,10 +72,12 @@ class ConvKernel : public Kernel {
     memory dst_user(dst_native ? dst_native_ : dst_plain_, cpu_, dst_data);
     memory src_used = src, dst_used = dst_user;
     if (!src_native && src_native_ != src_plain_) {
-      src_used = memory(src_native_, cpu_);
+      src_used = memory(src_native_, cpu_, ThreadScratch(0, src_native_.get_size()));
       dnnl::reorder(src, src_used).execute(s, src, src_used);
     }
-    if (!dst_native && dst_native_ != dst_plain_) dst_used = memory(dst_native_, cpu_);
+    if (!dst_native && dst_native_ != dst_plain_) {
+      dst_used = memory(dst_native_, cpu_, ThreadScratch(1, dst_native_.get_size()));
+    }
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src_used}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_used}};
     if (bias_) args[DNNL_ARG_BIAS] = bias_;
