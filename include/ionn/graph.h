@@ -42,6 +42,10 @@ const char* LayerKindName(LayerKind kind);  // "Conv", ... (kScale: "Scale")
 const char* LayerKindCaffeType(LayerKind kind);
 
 using Shape = std::vector<int64_t>;
+// Tensors and weights larger than this are rejected (2^32 floats, 16 GiB).
+constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
+// The number of elements, or -1 for a negative dimension or more than
+// kMaxTensorElements.
 int64_t ElementCount(const Shape& shape);
 std::string ShapeToString(const Shape& shape);
 

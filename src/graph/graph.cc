@@ -31,7 +31,10 @@ const char* LayerKindCaffeType(LayerKind kind) {
 
 int64_t ElementCount(const Shape& shape) {
   int64_t n = 1;
-  for (int64_t d : shape) n *= d;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && n > kMaxTensorElements / d)) return -1;  // negative or too large
+    n *= d;
+  }
   return n;
 }
 
@@ -86,6 +89,9 @@ Status Graph::Finalize() {
     for (int64_t d : in.shape) {
       if (d <= 0) return Status::Invalid("graph input '" + in.name + "' has shape " + ShapeToString(in.shape) + "; every dimension must be > 0");
     }
+    if (ElementCount(in.shape) < 0) {
+      return Status::Invalid("graph input '" + in.name + "' has shape " + ShapeToString(in.shape) + ": too large");
+    }
     if (!known.emplace(in.name, &in.shape).second) return Status::Invalid("duplicate graph input '" + in.name + "'");
   }
   std::unordered_set<std::string> names;
@@ -105,6 +111,10 @@ Status Graph::Finalize() {
       in.push_back(it->second);
     }
     for (const auto& w : l.weights) {
+      if (ElementCount(w.shape) < 0) {
+        return Status::Invalid(where + ": weight '" + w.name + "' has shape " + ShapeToString(w.shape) +
+                               ": negative or too large");
+      }
       if (!w.data.empty() && static_cast<int64_t>(w.data.size()) != ElementCount(w.shape)) {
         return Status::Invalid(where + ": weight '" + w.name + "' has " + std::to_string(w.data.size()) +
                                " values for shape " + ShapeToString(w.shape));
@@ -112,6 +122,9 @@ Status Graph::Finalize() {
     }
     Status s = InferLayerShape(l, in, &l.output_shape);
     if (!s.ok()) return s.WithContext(where);
+    if (ElementCount(l.output_shape) <= 0) {
+      return Status::Invalid(where + ": output shape " + ShapeToString(l.output_shape) + " is empty or too large");
+    }
     if (!known.emplace(l.name, &l.output_shape).second) {
       return Status::Invalid("duplicate tensor name '" + l.name + "' at " + where);
     }

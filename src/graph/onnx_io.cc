@@ -45,8 +45,8 @@ struct Importer {
   }
 
   static Result<std::vector<int64_t>> Ints(const onnx::TensorProto& t) {
-    int64_t count = 1;
-    for (auto d : t.dims()) count *= d;
+    const int64_t count = ElementCount(Shape(t.dims().begin(), t.dims().end()));
+    if (count < 0 || count > 64) return Status::Invalid("initializer '" + t.name() + "' has a bad shape for a shape");
     if (t.data_type() != onnx::TensorProto::INT64) {
       return Status::Unsupported("initializer '" + t.name() + "' must be int64");
     }
@@ -71,6 +71,9 @@ struct Importer {
     Weight w;
     w.name = name;
     for (auto d : it->second->dims()) w.shape.push_back(d);
+    if (ElementCount(w.shape) < 0) {
+      return Status::Invalid(role + " '" + name + "' has shape " + ShapeToString(w.shape) + ": negative or too large");
+    }
     auto data = Floats(*it->second, ElementCount(w.shape));
     if (!data.ok()) return data.status();
     w.data = std::move(data).value();
