@@ -61,9 +61,9 @@ float* ThreadScratch(int slot, size_t bytes) {
   };
   thread_local Buffers buffers;
   auto& [data, capacity] = buffers.slots[slot];
-  if (capacity < bytes) {
+  if (!data || capacity < bytes) {
     std::free(data);
-    capacity = (bytes + 63) / 64 * 64;
+    capacity = std::max<size_t>(64, (bytes + 63) / 64 * 64);
     data = std::aligned_alloc(64, capacity);
   }
   return static_cast<float*>(data);

@@ -32,6 +32,9 @@ class ConvKernel : public Kernel {
     const bool has_bias = !bias.empty();
     const memory::desc b_md({oc}, memory::data_type::f32, tag::x);
     dnnl::primitive_attr attr;
+    // Our own per-thread scratchpad: with oneDNN's default (library) mode a
+    // primitive must not run in two threads at once.
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (clip) {
       dnnl::post_ops ops;
       if (clip->first == 0 && clip->second > 3e38f) {
@@ -81,6 +84,7 @@ class ConvKernel : public Kernel {
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src_used}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_used}};
     if (bias_) args[DNNL_ARG_BIAS] = bias_;
+    args[DNNL_ARG_SCRATCHPAD] = memory(pd_.scratchpad_desc(), cpu_, ThreadScratch(2, pd_.scratchpad_desc().get_size()));
     prim_.execute(s, args);
     if (dst_used != dst_user) dnnl::reorder(dst_used, dst_user).execute(s, dst_used, dst_user);
     s.wait();

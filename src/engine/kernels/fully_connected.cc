@@ -23,7 +23,9 @@ class FullyConnectedKernel : public Kernel {
     dnnl::inner_product_forward::desc d(dnnl::prop_kind::forward_inference, src_plain_,
                                         memory::desc(w_dims, memory::data_type::f32, tag::any),
                                         has_bias ? b_md : memory::desc(), dst_plain_);
-    pd_ = dnnl::inner_product_forward::primitive_desc(d, cpu_);
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv.cc
+    pd_ = dnnl::inner_product_forward::primitive_desc(d, attr, cpu_);
     prim_ = dnnl::inner_product_forward(pd_);
     dnnl::stream s(cpu_);
     memory w_user(w_plain, cpu_, l.weights[0].data.data());
@@ -42,6 +44,7 @@ class FullyConnectedKernel : public Kernel {
     memory dst(pd_.dst_desc(), cpu_, out->data.data());
     std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
     if (bias_) args[DNNL_ARG_BIAS] = bias_;
+    args[DNNL_ARG_SCRATCHPAD] = memory(pd_.scratchpad_desc(), cpu_, ThreadScratch(2, pd_.scratchpad_desc().get_size()));
     prim_.execute(s, args);
     s.wait();
   }
