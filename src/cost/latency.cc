@@ -226,9 +226,11 @@ void RunLatency::Update(const LayerMask& uploaded) {
     }
     return;
   }
-  for (int s = 0; s < 2; ++s) fwd_[s].assign(n, kInf), bwd_[s].assign(n, kInf);
-  server_prefix_.assign(n + 1, 0);
-  for (int k = 0; k < n; ++k) server_prefix_[k + 1] = server_prefix_[k] + g.layer(k).server_ms;
+  if (server_prefix_.empty()) {  // first Update: sizes and the uploaded-independent prefix sums
+    for (int s = 0; s < 2; ++s) fwd_[s].resize(n), bwd_[s].resize(n);
+    server_prefix_.assign(n + 1, 0);
+    for (int k = 0; k < n; ++k) server_prefix_[k + 1] = server_prefix_[k] + g.layer(k).server_ms;
+  }
   for (int k = 0; k < n; ++k) {
     const CostLayer& l = g.layer(k);
     const double exec_server = uploaded_[k] ? l.server_ms : kInf;

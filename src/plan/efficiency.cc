@@ -4,6 +4,7 @@
 // some sub-run still gains.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ionn/plan.h"
 
@@ -26,6 +27,9 @@ inline bool SameEfficiency(double a, double b) {
 // DESIGN.md: higher efficiency, then the earlier first layer, then fewer layers.
 inline bool Better(const Candidate& a, const Candidate& b) {
   if (!b.valid()) return true;
+  // Fast rejection of the clearly worse (most candidates); SameEfficiency's
+  // tolerance is 1e-9 relative, so this never rejects a tie.
+  if (a.efficiency < b.efficiency - 2e-9 * std::max(1.0, std::fabs(b.efficiency))) return false;
   if (!SameEfficiency(a.efficiency, b.efficiency)) return a.efficiency > b.efficiency;
   if (a.first != b.first) return a.first < b.first;
   return a.size() < b.size();
@@ -47,13 +51,21 @@ class CandidateScorer {
     Candidate best;
     double* row = row_.data();
     const double base = runs_.base_ms(), overhead = graph_.partition_overhead_ms();
+    // Runs whose efficiency is clearly below the best so far are skipped
+    // without a division: gain < threshold * upload (upload > 0).
+    double threshold = -std::numeric_limits<double>::infinity();
     for (int i = lo; i <= hi; ++i) {
       runs_.ForcedRunRowMs(i, hi, row);
       const int last = proper && i == lo ? hi - 1 : hi;
       for (int j = i; j <= last; ++j) {
         const double upload = overhead + upload_prefix_[j + 1] - upload_prefix_[i];
-        const Candidate c{i, j, Efficiency(base - row[j - i], upload)};
-        if (Better(c, best)) best = c;
+        const double gain = base - row[j - i];
+        if (upload > 0 && gain < threshold * upload) continue;
+        const Candidate c{i, j, Efficiency(gain, upload)};
+        if (Better(c, best)) {
+          best = c;
+          threshold = best.efficiency - 2e-9 * std::max(1.0, std::fabs(best.efficiency));
+        }
       }
     }
     return best;
