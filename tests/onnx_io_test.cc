@@ -205,6 +205,54 @@ TEST(OnnxIo, FoldsFlattenIntoTheFullyConnectedLayerAfterIt) {
   EXPECT_EQ(back->layers[back->FindLayer("fc6")].inputs, (std::vector<std::string>{"pool5"}));
 }
 
+// The kinds the zoo does not use: Reshape, a Flatten that stays a layer,
+// Clip, average pooling without padding in the divisor, an element-wise add.
+TEST(OnnxIo, RoundTripsTheOtherKinds) {
+  Graph g;
+  g.name = "others";
+  g.inputs = {{"x", {1, 4, 6, 6}}};
+  Layer clip;
+  clip.name = "clip", clip.kind = LayerKind::kClip, clip.inputs = {"x"}, clip.clip_min = -0.5f, clip.clip_max = 6;
+  Layer pool;
+  pool.name = "pool", pool.kind = LayerKind::kAvgPool, pool.inputs = {"clip"};
+  pool.kernel_h = pool.kernel_w = 3, pool.stride_h = pool.stride_w = 1;
+  pool.pad_top = pool.pad_left = pool.pad_bottom = pool.pad_right = 1, pool.count_include_pad = false;
+  Layer add;
+  add.name = "add", add.kind = LayerKind::kAdd, add.inputs = {"pool", "clip"};
+  Layer reshape;
+  reshape.name = "reshape", reshape.kind = LayerKind::kReshape, reshape.inputs = {"add"}, reshape.reshape_to = {0, 16, -1};
+  Layer flat;
+  flat.name = "flat", flat.kind = LayerKind::kFlatten, flat.inputs = {"reshape"}, flat.axis = 1;
+  Layer sm;
+  sm.name = "sm", sm.kind = LayerKind::kSoftmax, sm.inputs = {"flat"}, sm.softmax_coerce_2d = true;
+  g.layers = {clip, pool, add, reshape, flat, sm};
+  g.outputs = {"sm"};
+  ASSERT_TRUE(g.Finalize().ok());
+  EXPECT_EQ(g.layers[3].output_shape, (Shape{1, 16, 9}));
+  auto bytes = SerializeOnnx(g);
+  ASSERT_TRUE(bytes.ok());
+  auto back = ParseOnnx(*bytes);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ExpectSameGraph(g, *back);
+  EXPECT_EQ(back->layers[0].clip_min, -0.5f);
+  EXPECT_FALSE(back->layers[1].count_include_pad);
+  EXPECT_EQ(back->layers[3].reshape_to, (Shape{0, 16, -1}));
+  EXPECT_EQ(back->layers[4].kind, LayerKind::kFlatten);  // not folded: no fully connected layer after it
+}
+
+TEST(OnnxIo, ImportsMatMulAsAFullyConnectedLayer) {
+  onnx::ModelProto m = HeadModel(13);
+  auto* gemm = m.mutable_graph()->mutable_node(0);
+  gemm->set_op_type("MatMul");
+  gemm->clear_attribute();
+  gemm->mutable_input()->RemoveLast();  // no bias
+  auto g = ParseOnnx(m.SerializeAsString());
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->layers[0].kind, LayerKind::kFc);
+  ASSERT_EQ(g->layers[0].weights.size(), 1u);
+  EXPECT_EQ(g->layers[0].weights[0].data, (std::vector<float>{1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12}));
+}
+
 TEST(OnnxIo, TruncatedZooFileNamesTheProblem) {
   auto g = BuildZooModel("alexnet", 1);
   auto bytes = SerializeOnnx(*g);
