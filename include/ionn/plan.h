@@ -49,6 +49,16 @@ using UnitPartitions = std::vector<std::vector<int>>;
 UnitPartitions PlanOriginal(const LatencyModel& model, const std::vector<double>& penalties);
 UnitPartitions PlanEfficiency(const LatencyModel& model, bool recursive);
 UnitPartitions PlanAllAtOnce(const LatencyModel& model);
+// ionn's own: `start` (recursive-efficiency's partitions) reordered by
+// adjacent swaps while they raise ExpectedQueriesDuringUpload.
+UnitPartitions PlanThroughputSearch(const LatencyModel& model, UnitPartitions start);
+
+// Queries a client raising them back to back serves before the last
+// partition arrives (the one in flight counted by its done share), from the
+// latency after each partition and the partitions' upload times: the
+// paper's protocol on the planner's numbers, without link contention.
+double ExpectedQueriesDuringUpload(const std::vector<double>& latency_ms, const std::vector<double>& upload_ms);
+double PlanThroughput(const CostGraph& graph, const UploadPlan& plan);
 
 // The efficiency of uploading `run` on top of `uploaded`:
 // (L(S) - L(S; run)) / upload_ms(run), with +/-inf or 0 for a free upload.

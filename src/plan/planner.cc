@@ -12,7 +12,7 @@ double UploadPlan::total_upload_ms() const {
 
 const std::vector<std::string>& PlannerNames() {
   static const std::vector<std::string> names = {"all-at-once", "original", "efficiency",
-                                                 "recursive-efficiency"};
+                                                 "recursive-efficiency", "throughput-search"};
   return names;
 }
 
@@ -35,6 +35,8 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
     unit_parts = PlanEfficiency(unit_model, /*recursive=*/false);
   } else if (options.algorithm == "recursive-efficiency") {
     unit_parts = PlanEfficiency(unit_model, /*recursive=*/true);
+  } else if (options.algorithm == "throughput-search") {
+    unit_parts = PlanThroughputSearch(unit_model, PlanEfficiency(unit_model, /*recursive=*/true));
   } else {
     unit_parts = PlanAllAtOnce(unit_model);
   }
