@@ -176,9 +176,11 @@ do for [i=1:2] {
   set xtics rotate by -45 noenhanced
   set ylabel 'partitions'
   set key top left
+  set rmargin 12
   plot 'data/partitions.csv' using 2:xtic(1) title 'first half', '' using 3 title 'second half'
   set style data lines
   set xtics norotate
+  unset rmargin
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -191,9 +193,11 @@ do for [i=1:2] {
   set boxwidth 0.7
   set xtics rotate by -45 noenhanced
   set ylabel 'share of all weights'
+  set rmargin 12
   set yrange [0:1.05]
   plot 'data/partitions.csv' using 4:xtic(1) notitle
   set yrange [*:*]
   set style data lines
   set xtics norotate
+  unset rmargin
 }

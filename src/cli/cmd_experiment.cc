@@ -217,14 +217,16 @@ class Experiment {
               "  set title 'partitions uploaded in the first and second half of the upload (80 Mbps, layer granularity)'\n"
               "  set style data histograms\n  set style histogram rowstacked\n  set style fill solid 0.8 border -1\n"
               "  set boxwidth 0.7\n  set xtics rotate by -45 noenhanced\n  set ylabel 'partitions'\n  set key top left\n"
+              "  set rmargin 12\n"
               "  plot 'data/partitions.csv' using 2:xtic(1) title 'first half', '' using 3 title 'second half'\n"
-              "  set style data lines\n  set xtics norotate\n");
+              "  set style data lines\n  set xtics norotate\n  unset rmargin\n");
     each_term("fig6_largest_partition",
               "  set title 'largest partition, share of the model (80 Mbps, layer granularity)'\n"
               "  set style data histograms\n  set style histogram clustered\n  set style fill solid 0.8 border -1\n"
               "  set boxwidth 0.7\n  set xtics rotate by -45 noenhanced\n  set ylabel 'share of all weights'\n"
+              "  set rmargin 12\n"
               "  set yrange [0:1.05]\n  plot 'data/partitions.csv' using 4:xtic(1) notitle\n"
-              "  set yrange [*:*]\n  set style data lines\n  set xtics norotate\n");
+              "  set yrange [*:*]\n  set style data lines\n  set xtics norotate\n  unset rmargin\n");
     return WriteTextFile(out_ + "/plots.gp", gp.str());
   }
 
