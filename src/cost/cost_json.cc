@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ionn/cost_graph.h"
+#include "ionn/file.h"
 
 namespace ionn {
 namespace {
@@ -95,15 +96,7 @@ Result<CostGraph> ParseCostGraphJson(const std::string& text) {
   return CostGraph::Create(std::move(inputs), std::move(layers), std::move(outputs), overhead);
 }
 
-Result<CostGraph> ReadCostGraphFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot open cost graph '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto g = ParseCostGraphJson(ss.str());
-  if (!g.ok()) return g.status().WithContext(path);
-  return g;
-}
+Result<CostGraph> ReadCostGraphFile(const std::string& path) { return ParseFile(path, ParseCostGraphJson); }
 
 std::string CostGraphToJson(const CostGraph& graph) {
   json doc;

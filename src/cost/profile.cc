@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "ionn/file.h"
 #include "ionn/model_costs.h"
 
 namespace ionn {
@@ -30,18 +31,6 @@ Result<std::optional<double>> Number(const std::string& cell, const std::string&
   }
   if (!allow_negative && v < 0) return Status::Invalid(where + ": negative time " + cell);
   return std::optional<double>(v);
-}
-
-// Reads `path` and parses it, naming the file in any error.
-template <typename T>
-Result<T> ParseFile(const std::string& path, Result<T> (*parse)(const std::string&)) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto parsed = parse(ss.str());
-  if (!parsed.ok()) return parsed.status().WithContext(path);
-  return parsed;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "ionn/onnx_io.h"
 
+#include "ionn/file.h"
+
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -378,15 +380,7 @@ Result<Graph> ParseOnnx(const std::string& bytes) {
   return std::move(im.graph);
 }
 
-Result<Graph> ReadOnnxFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto g = ParseOnnx(ss.str());
-  if (!g.ok()) return g.status().WithContext(path);
-  return g;
-}
+Result<Graph> ReadOnnxFile(const std::string& path) { return ParseFile(path, ParseOnnx); }
 
 namespace {
 

@@ -1,0 +1,23 @@
+// Reading a whole file and parsing it, with the file named in any error.
+#pragma once
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "ionn/status.h"
+
+namespace ionn {
+
+template <typename T>
+Result<T> ParseFile(const std::string& path, Result<T> (*parse)(const std::string& bytes)) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto parsed = parse(ss.str());
+  if (!parsed.ok()) return parsed.status().WithContext(path);
+  return parsed;
+}
+
+}  // namespace ionn
