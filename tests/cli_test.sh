@@ -42,6 +42,13 @@ expect 0 "wrote" -- "$ionn" zoo mobilenet -o "$tmp/m.onnx"
 expect 0 "" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
   --server-regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
 expect 0 "ionn-costs/1" -- cat "$tmp/costs.json"
+# The spelling: the model as a positional argument; block granularity.
+expect 0 '"name": "prob"' -- "$ionn" costs "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
+  --server-regression "$profiles/server_regression.csv" --granularity block
+"$ionn" zoo googlenet -o "$tmp/g.onnx" 2>/dev/null
+blocks=$("$ionn" costs "$tmp/g.onnx" --client-profile "$profiles/googlenet.csv" --server-profile "$profiles/googlenet.csv" \
+  --granularity block | grep -c '"client_ms"')
+[ "$blocks" -eq 25 ] || fail "GoogLeNet should collapse to 25 blocks, got $blocks"
 expect 0 "partitions" -- "$ionn" plan --costs "$tmp/costs.json" --granularity block
 expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" --format json --link-sharing fair
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original

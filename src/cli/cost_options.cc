@@ -32,7 +32,7 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
 
 void CostOptions::Add(CLI::App* app) {
   auto* costs = app->add_option("--costs", costs_file, "Cost graph (ionn-costs/1 JSON) instead of a model");
-  auto* model = app->add_option("--model", model_file, "Model file (.onnx)");
+  auto* model = app->add_option("model,--model", model_file, "Model file (.onnx)");
   auto* zoo = app->add_option("--zoo", zoo_name, "A zoo model by name instead of a file (alexnet, googlenet, resnet50, inception_bn, mobilenet)");
   costs->excludes(model)->excludes(zoo);
   model->excludes(zoo);
