@@ -25,7 +25,7 @@ profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 fig2=$src/data/cases/paper_fig2.json
 
 expect 0 "Subcommands" -- "$ionn" --help
-for cmd in demo zoo costs plan simulate predict profile calibrate experiment; do
+for cmd in demo zoo costs plan simulate predict run profile calibrate experiment; do
   expect 0 "Usage|Options" -- "$ionn" "$cmd" --help
 done
 
@@ -54,10 +54,15 @@ expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" -
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
 
-# The engine: per-layer profile and the calibration of prediction functions.
+# The engine: a whole run with a given input, then per-layer profile and the calibration of prediction functions.
 expect 0 "^conv1,[0-9.e-]+,$" -- "$ionn" profile "$tmp/m.onnx" --repeats 2 --warmup 1
 expect 0 "^conv1,,[0-9.e-]+$" -- "$ionn" profile --zoo alexnet --column server --repeats 1 --warmup 0
 expect 0 "^Convolution,[0-9.e-]+,[-0-9.e]+$" -- "$ionn" calibrate --quick --repeats 1
+head -c $((3 * 224 * 224 * 4)) /dev/zero >"$tmp/zeros.bin"
+expect 0 "#1  index" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/zeros.bin" --repeats 1
+expect 0 '"median_ms"' -- "$ionn" run --zoo mobilenet --repeats 1 --format json
+head -c 100 /dev/zero >"$tmp/short.bin"
+expect 2 "must hold exactly 150528 float32" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/short.bin"
 expect 2 "give a model" -- "$ionn" profile
 
 # Bad input: exit 2 and a message that names the problem.

@@ -57,6 +57,7 @@ Action RegisterPlan(CLI::App& app);
 Action RegisterSimulate(CLI::App& app);
 Action RegisterPredict(CLI::App& app);
 Action RegisterProfile(CLI::App& app);
+Action RegisterRun(CLI::App& app);
 Action RegisterCalibrate(CLI::App& app);
 Action RegisterExperiment(CLI::App& app);
 Action RegisterDemo(CLI::App& app);

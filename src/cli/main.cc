@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterCosts);
   reg(ionn::cli::RegisterPlan);
   reg(ionn::cli::RegisterSimulate);
+  reg(ionn::cli::RegisterRun);
   reg(ionn::cli::RegisterProfile);
   reg(ionn::cli::RegisterCalibrate);
   reg(ionn::cli::RegisterPredict);

@@ -1,0 +1,81 @@
+// `ionn run`: whole-model inference on this machine, with a seeded input or
+// raw float32 NCHW bytes from a file; prints the top classes and latency.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "ionn/engine.h"
+#include "ionn/onnx_io.h"
+#include "ionn/zoo.h"
+
+namespace ionn::cli {
+
+Action RegisterRun(CLI::App& app) {
+  struct Args {
+    std::string model, zoo, input, format = "table";
+    int threads = 1, repeats = 10, top = 5;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("run", "Run a whole model here: top classes and latency (median of repeats)");
+  cmd->add_option("model", args->model, "Model file (.onnx)");
+  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  cmd->add_option("--input", args->input, "Raw float32 NCHW input (default: a seeded random input)");
+  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  return [args]() {
+    if (args->model.empty() == args->zoo.empty()) return Fail(Status::Invalid("give a model file or --zoo NAME"));
+    auto g = args->model.empty() ? BuildZooModel(args->zoo, 1) : ReadOnnxFile(args->model);
+    if (!g.ok()) return Fail(g.status());
+    if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
+    Tensor input = SeededInput(g->inputs[0].shape, 1);
+    if (!args->input.empty()) {
+      std::ifstream in(args->input, std::ios::binary);
+      if (!in) return Fail(Status::NotFound("cannot open '" + args->input + "'"));
+      in.read(reinterpret_cast<char*>(input.data.data()), static_cast<std::streamsize>(input.data.size() * 4));
+      if (in.gcount() != static_cast<std::streamsize>(input.data.size() * 4) || in.peek() != EOF) {
+        return Fail(Status::Invalid("'" + args->input + "' must hold exactly " + std::to_string(input.data.size()) +
+                                    " float32 values (" + ShapeToString(input.shape) + ")"));
+      }
+    }
+    auto engine = Engine::Create(*g, EngineOptions{args->threads});
+    if (!engine.ok()) return Fail(engine.status());
+    const TensorMap inputs = {{g->inputs[0].name, input}};
+    Result<TensorMap> out = (*engine)->RunAll(inputs);  // warm-up, and the result
+    if (!out.ok()) return Fail(out.status());
+    std::vector<double> ms;
+    for (int r = 0; r < args->repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      (*engine)->RunAll(inputs);
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const Tensor& y = out->at(g->outputs[0]);
+    std::vector<int> order(y.data.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+    const int top = std::min<int>(args->top, static_cast<int>(order.size()));
+    std::partial_sort(order.begin(), order.begin() + top, order.end(),
+                      [&](int a, int b) { return y.data[a] > y.data[b]; });
+    if (args->format == "json") {
+      nlohmann::json doc = {{"model", g->name}, {"output", g->outputs[0]}, {"shape", y.shape},
+                            {"threads", args->threads}, {"median_ms", ms[ms.size() / 2]},
+                            {"min_ms", ms.front()}, {"max_ms", ms.back()}};
+      for (int i = 0; i < top; ++i) doc["top"].push_back({{"index", order[i]}, {"value", y.data[order[i]]}});
+      std::cout << doc.dump(1) << "\n";
+      return 0;
+    }
+    std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
+                g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->threads, ms[ms.size() / 2], ms.front(),
+                ms.back(), args->repeats);
+    for (int i = 0; i < top; ++i) std::printf("  #%d  index %6d  %.6f\n", i + 1, order[i], y.data[order[i]]);
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli
