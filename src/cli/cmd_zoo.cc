@@ -28,7 +28,8 @@ Action RegisterZoo(CLI::App& app) {
         std::printf("%-14s %8zu %12lld  %s\n", e.name.c_str(), g->layers.size(),
                     static_cast<long long>(g->ParameterCount()), e.description.c_str());
       }
-      return args->name.empty() && !args->list ? 2 : 0;
+      if (!args->list) std::fprintf(stderr, "\nto write one: ionn zoo NAME -o FILE.onnx\n");
+      return 0;
     }
     if (args->out.empty()) return Fail(Status::Invalid("give an output file: ionn zoo " + args->name + " -o FILE.onnx"));
     auto g = BuildZooModel(args->name, args->seed);
