@@ -69,7 +69,6 @@ class CostGraph {
   bool is_chain() const { return is_chain_; }
 
   // Upload time of a partition: overhead + its layers' weight times.
-  double UploadMs(const LayerMask& layers) const;
   double UploadMs(const std::vector<int>& layers) const;
 
  private:

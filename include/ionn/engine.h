@@ -59,7 +59,6 @@ class Engine {
 
  private:
   Engine() = default;
-  void RunLayer(int k, const std::vector<const Tensor*>& in, Tensor* out) const;
   Graph graph_;  // shapes and attributes (weights moved into the kernels)
   EngineOptions options_;
   std::vector<std::unique_ptr<Kernel>> kernels_;

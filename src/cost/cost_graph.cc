@@ -98,14 +98,6 @@ int CostGraph::FindLayer(const std::string& name) const {
   return -1;
 }
 
-double CostGraph::UploadMs(const LayerMask& layers) const {
-  double ms = partition_overhead_ms_;
-  for (int k = 0; k < num_layers(); ++k) {
-    if (layers[k]) ms += layers_[k].upload_ms;
-  }
-  return ms;
-}
-
 double CostGraph::UploadMs(const std::vector<int>& layers) const {
   double ms = partition_overhead_ms_;
   for (int k : layers) ms += layers_[k].upload_ms;

@@ -190,11 +190,6 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
   return e;
 }
 
-void Engine::RunLayer(int k, const std::vector<const Tensor*>& in, Tensor* out) const {
-  dnnl::stream s(impl_->cpu);
-  kernels_[k]->Run(in, out, s);
-}
-
 Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& inputs,
                               const std::vector<std::string>& wanted) const {
   std::vector<int> order = layers;
