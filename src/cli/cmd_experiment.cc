@@ -185,33 +185,31 @@ class Experiment {
          << "  unset xlabel; unset ylabel; unset logscale; set yrange [*:*]; set xtics norotate; set style data lines\n"
          << body << "}\n";
     };
+    // One plot line per planner (from `first` on) reading data/<model>_<planner>_<kind>.csv.
+    auto lines = [&](const std::string& m, const std::string& kind, const std::string& how, size_t first) {
+      std::string out;
+      for (size_t a = first; a < PlannerNames().size(); ++a) {
+        const std::string& alg = PlannerNames()[a];
+        out += std::string(a > first ? ", " : "") + "'data/" + m + "_" + alg + "_" + kind + ".csv' " + how + " " +
+               styles[a % styles.size()] + " title '" + alg + "'";
+      }
+      return out;
+    };
     for (const auto& entry : ZooModels()) {
       const std::string& m = entry.name;
-      std::string body = "  set title '" + m + ": latency improvement while uploading (80 Mbps, layer granularity)' noenhanced\n"
-                         "  set xlabel 'time since the upload started (s)'\n  set ylabel 'latency improvement (ms)'\n"
-                         "  set key bottom right\n  plot ";
-      for (size_t a = 0; a < PlannerNames().size(); ++a) {
-        const std::string& alg = PlannerNames()[a];
-        body += std::string(a ? ", " : "") + "'data/" + m + "_" + alg + "_improvement.csv' using ($1/1000):2 with lines " +
-                styles[a % styles.size()] + " title '" + alg + "'";
-      }
-      each_term("fig3_improvement_" + m, body + "\n");
-      body = "  set title '" + m + ": query latency over time (80 Mbps, layer granularity)' noenhanced\n"
-             "  set xlabel 'query end (s)'\n  set ylabel 'query latency (ms)'\n  set key top right\n  set logscale y\n  plot ";
-      for (size_t a = 1; a < PlannerNames().size(); ++a) {
-        const std::string& alg = PlannerNames()[a];
-        body += std::string(a > 1 ? ", " : "") + "'data/" + m + "_" + alg + "_queries.csv' using ($3/1000):4 with steps " +
-                styles[a % styles.size()] + " title '" + alg + "'";
-      }
-      each_term("fig7_query_latency_" + m, body + "\n  unset logscale y\n");
-      body = "  set title '" + m + ": queries during upload over bandwidth (layer granularity)' noenhanced\n"
-             "  set xlabel 'uplink (Mbps)'\n  set ylabel 'queries during upload'\n  set key top right\n  plot ";
-      for (size_t a = 0; a < PlannerNames().size(); ++a) {
-        const std::string& alg = PlannerNames()[a];
-        body += std::string(a ? ", " : "") + "'data/" + m + "_" + alg + "_sweep.csv' using 1:2 with linespoints " +
-                styles[a % styles.size()] + " title '" + alg + "'";
-      }
-      each_term("sweep_" + m, body + "\n");
+      each_term("fig3_improvement_" + m,
+                "  set title '" + m + ": latency improvement while uploading (80 Mbps, layer granularity)' noenhanced\n"
+                "  set xlabel 'time since the upload started (s)'\n  set ylabel 'latency improvement (ms)'\n"
+                "  set key bottom right\n  plot " + lines(m, "improvement", "using ($1/1000):2 with lines", 0) + "\n");
+      each_term("fig7_query_latency_" + m,
+                "  set title '" + m + ": query latency over time (80 Mbps, layer granularity)' noenhanced\n"
+                "  set xlabel 'query end (s)'\n  set ylabel 'query latency (ms)'\n  set key top right\n"
+                "  set logscale y\n  plot " + lines(m, "queries", "using ($3/1000):4 with steps", 1) +
+                "\n  unset logscale y\n");
+      each_term("sweep_" + m,
+                "  set title '" + m + ": queries during upload over bandwidth (layer granularity)' noenhanced\n"
+                "  set xlabel 'uplink (Mbps)'\n  set ylabel 'queries during upload'\n  set key top right\n  plot " +
+                lines(m, "sweep", "using 1:2 with linespoints", 0) + "\n");
     }
     each_term("fig5_partitions",
               "  set title 'partitions uploaded in the first and second half of the upload (80 Mbps, layer granularity)'\n"
