@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       o.sharing = s;
       o.min_queries = queries;
       const size_t n = Simulate(g, plan, o)->queries.size();
-      const double us = bench::MedianUs([&] { Simulate(g, plan, o); });
+      const double us = bench::MedianUs([&] { (void)Simulate(g, plan, o); });
       std::printf(" %10.2f", us / 1000);
       if (static_cast<int>(n) < queries) std::printf("(!%zu)", n);
     }

@@ -7,7 +7,7 @@ packages=(
   nlohmann-json3-dev libcli11-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgtest-dev
-  libdnnl-dev
+  libdnnl-dev ocl-icd-opencl-dev
   libopencv-dnn-dev
   gnuplot-nox
 )

@@ -52,7 +52,8 @@ Action RegisterRun(CLI::App& app) {
     std::vector<double> ms;
     for (int r = 0; r < args->repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      (*engine)->RunAll(inputs);
+      Result<TensorMap> again = (*engine)->RunAll(inputs);
+      if (!again.ok()) return Fail(again.status());
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(ms.begin(), ms.end());

@@ -13,7 +13,14 @@ namespace ionn::cli {
 
 int Fail(const Status& status) {
   std::cerr << "ionn: error: " << status.message() << "\n";
-  return status.code() == StatusCode::kInternal || status.code() == StatusCode::kIoError ? 1 : 2;
+  switch (status.code()) {
+    case StatusCode::kInternal:
+    case StatusCode::kIoError:
+    case StatusCode::kUnavailable:
+    case StatusCode::kDeadlineExceeded:
+    case StatusCode::kCancelled: return 1;  // not the input's fault
+    default: return 2;
+  }
 }
 
 std::string DataDir() {
