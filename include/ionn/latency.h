@@ -16,8 +16,9 @@ struct Placement {
   LayerMask on_server;  // 1 = the layer runs on the server
 };
 
-// The latency of one given placement. `server_extra_ms` (optional, one value
-// per layer) is added to the server time of layers on the server.
+// The latency of one given placement: its schedule's (ScheduleQuery in
+// include/ionn/schedule.h). `server_extra_ms` (optional, one value per
+// layer) is added to the server time of layers on the server.
 double PlacementLatencyMs(const CostGraph& graph, const LayerMask& on_server,
                           const std::vector<double>* server_extra_ms = nullptr);
 

@@ -2,7 +2,9 @@
 // graph and an upload plan: partitions upload one after another, queries
 // run back to back from the moment the first partition has arrived, each
 // with the layers uploaded when it started, placed by the exact planner
-// semantics. Deterministic; no wall clock.
+// semantics and executed as the query's schedule (include/ionn/schedule.h)
+// says; the protocol loop is ReplayProtocol (include/ionn/protocol.h).
+// Deterministic; no wall clock.
 #pragma once
 
 #include <string>
@@ -10,17 +12,9 @@
 
 #include "ionn/cost_graph.h"
 #include "ionn/plan.h"
+#include "ionn/protocol.h"
 
 namespace ionn {
-
-// How a query's client-to-server tensors share the uplink with the upload.
-enum class LinkSharing {
-  kNone,      // independent, as the planner assumes
-  kFair,      // each gets half the rate while both send (two TCP flows)
-  kPriority,  // query tensors first; the upload pauses meanwhile
-};
-const char* LinkSharingName(LinkSharing s);
-Result<LinkSharing> ParseLinkSharing(const std::string& name);
 
 struct SimOptions {
   LinkSharing sharing = LinkSharing::kNone;
@@ -52,12 +46,8 @@ struct SimResult {
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);
 
-// The transfer and execution steps of one query in order, for a placement:
-// (uses the uplink, ms at full rate), consecutive steps of one kind merged.
-struct QueryStep {
-  bool uplink = false;
-  double ms = 0;
-};
+// The steps of one query with `on_server` on the server: the schedule's
+// (ScheduleQuery, ScheduleSteps), which the runtime executes too.
 std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);
 
 std::string SimResultToJson(const SimResult& result, const UploadPlan& plan, bool with_queries = true);

@@ -1,6 +1,7 @@
 #include "ionn/latency.h"
 
 #include "block_latency.h"
+#include "ionn/schedule.h"
 
 #include <algorithm>
 #include <array>
@@ -87,19 +88,7 @@ class MaxFlow {
 
 double PlacementLatencyMs(const CostGraph& g, const LayerMask& on_server,
                           const std::vector<double>* extra) {
-  double ms = 0;
-  for (int k = 0; k < g.num_layers(); ++k) {
-    ms += on_server[k] ? g.layer(k).server_ms + Extra(extra, k) : g.layer(k).client_ms;
-  }
-  for (int t = 0; t < g.num_tensors(); ++t) {
-    const int p = g.producer(t);
-    const bool made_on_server = p >= 0 && on_server[p];
-    bool needed_on_server = false, needed_on_client = g.is_output(t);
-    for (int c : g.consumers(t)) (on_server[c] ? needed_on_server : needed_on_client) = true;
-    if (!made_on_server && needed_on_server) ms += g.tensor_up_ms(t);
-    if (made_on_server && needed_on_client) ms += g.tensor_down_ms(t);
-  }
-  return ms;
+  return ScheduleQuery(g, on_server, extra).latency_ms;
 }
 
 Placement LatencyModel::Best(const LayerMask& allowed, const LayerMask* forced,

@@ -3,34 +3,32 @@
 // The objective replays the paper's protocol on the planner's own numbers
 // (no link contention): queries back to back from the first arrival, each
 // with the latency of the set uploaded when it starts, counted up to the
-// last arrival, the one in flight by its done share. A swap of two adjacent
+// last arrival, the one in flight by its done share -- the simulator's own
+// loop (ReplayProtocol) with one step per query. A swap of two adjacent
 // partitions changes one prefix set (one latency update) and two arrival
 // times; passes repeat until no swap raises the count.
 #include <algorithm>
 
 #include "ionn/plan.h"
+#include "ionn/protocol.h"
 
 namespace ionn {
 
 double ExpectedQueriesDuringUpload(const std::vector<double>& latency_ms, const std::vector<double>& upload_ms) {
   const size_t count = latency_ms.size();
   if (count == 0) return 0;
-  std::vector<double> arrival(count);
-  double t = 0;
-  for (size_t k = 0; k < count; ++k) arrival[k] = (t += upload_ms[k]);
-  const double end = arrival.back();
-  double queries = 0;
-  size_t k = 0;
-  t = arrival[0];
-  for (int guard = 0; guard < 10000000; ++guard) {
-    while (k + 1 < count && arrival[k + 1] <= t) ++k;
-    const double latency = latency_ms[k];
-    if (!(latency > 0)) break;
-    if (t + latency > end) return queries + (end - t) / latency;
-    queries += 1;
-    t += latency;
+  for (double latency : latency_ms) {
+    if (!(latency > 0)) return 0;  // queries that take no time: no meaningful count
   }
-  return queries;
+  // One step per query: the latency after the partitions arrived when it
+  // started. Kept per thread: the search calls this once per tried swap.
+  thread_local std::vector<std::vector<QueryStep>> steps_after;
+  steps_after.resize(count + 1);
+  for (size_t p = 1; p <= count; ++p) steps_after[p].assign(1, QueryStep{false, latency_ms[p - 1]});
+  ProtocolOptions options;
+  options.queries_after_upload = 0;
+  auto run = ReplayProtocol(upload_ms, steps_after, options);
+  return run.ok() ? run->queries_during_upload_fractional : 0;
 }
 
 double PlanThroughput(const CostGraph& graph, const UploadPlan& plan) {

@@ -1,0 +1,55 @@
+// The paper's experiment protocol (section 4.1) replayed on numbers: the
+// partitions upload back to back; queries are raised back to back from the
+// moment the first partition has arrived, each with the partitions that had
+// arrived when it started. The one loop behind the simulator (full query
+// steps, link sharing) and the planner's own count of queries during upload
+// (one step per query, no sharing). Pure code: no I/O, no clocks.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ionn/schedule.h"
+#include "ionn/status.h"
+
+namespace ionn {
+
+// How a query's client-to-server tensors share the uplink with the upload.
+enum class LinkSharing {
+  kNone,      // independent, as the planner assumes
+  kFair,      // each gets half the rate while both send (two TCP flows)
+  kPriority,  // query tensors first; the upload pauses meanwhile
+};
+const char* LinkSharingName(LinkSharing s);
+Result<LinkSharing> ParseLinkSharing(const std::string& name);
+
+struct ProtocolOptions {
+  LinkSharing sharing = LinkSharing::kNone;
+  int queries_after_upload = 5;  // raised once the whole model is uploaded
+  int min_queries = 0;           // keep raising queries until this many finished
+  int max_queries = 10000000;    // guard against degenerate zero-latency graphs
+};
+
+struct ProtocolQuery {
+  double start_ms = 0, end_ms = 0;
+  int partitions_uploaded = 0;  // when it started
+};
+
+struct ProtocolRun {
+  std::vector<ProtocolQuery> queries;
+  std::vector<double> partition_done_ms;  // arrival time of each partition
+  double upload_ms = 0;                   // arrival of the last partition
+  int queries_during_upload = 0;          // finished no later than upload_ms
+  // + the done share of the query in flight when the upload ended.
+  double queries_during_upload_fractional = 0;
+};
+
+// `upload_ms[p]`: partition p's upload time at full uplink rate (>= 1
+// partition). `steps_after[p]` (p = 1..partitions; [0] unused): the steps
+// of a query that starts with partitions 0..p-1 arrived. Errors when a
+// query takes no time or more than max_queries are raised.
+Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
+                                   const std::vector<std::vector<QueryStep>>& steps_after,
+                                   const ProtocolOptions& options);
+
+}  // namespace ionn

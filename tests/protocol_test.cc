@@ -1,0 +1,77 @@
+// The protocol replay against a direct count of back-to-back queries, and
+// the planner's expected count as that replay with one step per query.
+#include "ionn/protocol.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "ionn/plan.h"
+
+namespace ionn {
+namespace {
+
+// Queries back to back from the first arrival, each as long as the latency
+// after the partitions that had arrived at its start; counted up to the
+// last arrival, the one in flight by its done share.
+double DirectCount(const std::vector<double>& latency, const std::vector<double>& upload) {
+  std::vector<double> arrival;
+  double t = 0;
+  for (double u : upload) arrival.push_back(t += u);
+  const double end = arrival.back();
+  t = arrival[0];
+  double queries = 0;
+  while (true) {
+    size_t arrived = 0;
+    while (arrived < arrival.size() && arrival[arrived] <= t) ++arrived;
+    const double l = latency[arrived - 1];
+    if (t + l > end) return queries + (end - t) / l;
+    queries += 1;
+    t += l;
+  }
+}
+
+TEST(Protocol, ExpectedQueriesMatchADirectCount) {
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> ms(0.5, 40);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int parts = 1 + trial % 12;
+    std::vector<double> latency(parts), upload(parts);
+    for (int p = 0; p < parts; ++p) latency[p] = ms(rng), upload[p] = trial % 3 == 0 && p % 2 ? 0.0 : ms(rng) * 10;
+    EXPECT_NEAR(ExpectedQueriesDuringUpload(latency, upload), DirectCount(latency, upload), 1e-9) << trial;
+  }
+}
+
+TEST(Protocol, HandWorkedCounts) {
+  // Partitions arrive at 10 and 40; queries take 7 ms with one partition,
+  // 3 ms with both: 10-17, 17-24, 24-31, 31-38, 38-45 (the one in flight,
+  // 2/7 done at 40).
+  EXPECT_NEAR(ExpectedQueriesDuringUpload({7, 3}, {10, 30}), 4 + 2.0 / 7, 1e-12);
+  std::vector<std::vector<QueryStep>> steps = {{}, {{false, 7}}, {{false, 3}}};
+  ProtocolOptions o;
+  o.queries_after_upload = 2;
+  auto run = ReplayProtocol({10, 30}, steps, o);
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  EXPECT_EQ(run->partition_done_ms, (std::vector<double>{10, 40}));
+  ASSERT_EQ(run->queries.size(), 7u);  // 5 raised during the upload + 2 after
+  EXPECT_DOUBLE_EQ(run->queries[5].start_ms, 45);
+  EXPECT_DOUBLE_EQ(run->queries[5].end_ms, 48);
+  EXPECT_EQ(run->queries[5].partitions_uploaded, 2);
+  EXPECT_EQ(run->queries_during_upload, 4);
+}
+
+TEST(Protocol, RejectsQueriesThatTakeNoTimeAndEmptyPlans) {
+  EXPECT_FALSE(ReplayProtocol({}, {{}}, {}).ok());
+  EXPECT_FALSE(ReplayProtocol({5}, {{}, {}}, {}).ok());
+  EXPECT_EQ(ExpectedQueriesDuringUpload({0}, {5}), 0);
+}
+
+TEST(Protocol, LinkSharingNames) {
+  for (LinkSharing s : {LinkSharing::kNone, LinkSharing::kFair, LinkSharing::kPriority}) {
+    EXPECT_EQ(*ParseLinkSharing(LinkSharingName(s)), s);
+  }
+  EXPECT_FALSE(ParseLinkSharing("fastest").ok());
+}
+
+}  // namespace
+}  // namespace ionn
