@@ -2,9 +2,14 @@
 // given tensors (the boundary tensors of a partition), with oneDNN
 // primitives where they pay off. Also measures per-layer latency.
 //
-// An Engine is built once per graph (kernels, primitives and reordered
-// weights are made in Create) and is then immutable: Run may be called from
-// several threads at once; each call owns its intermediate tensors.
+// An Engine is made from a graph's architecture and grows: layers whose
+// weights are in the graph are built at once, the others when AddLayer
+// brings their weights (a server building a client's model partition by
+// partition). Running is split as in ncnn's Net/Extractor or TFLite Micro's
+// Prepare/Invoke: Prepare checks a layer set once and fixes its kernels,
+// fusions and tensor layouts in a PreparedRun; Execute then runs it as often
+// as wanted. Threading: AddLayer, Prepare and Execute may be called from
+// several threads at once; Execute calls own their intermediate tensors.
 #pragma once
 
 #include <map>
@@ -31,27 +36,75 @@ struct EngineOptions {
 };
 
 class Kernel;
+class Engine;
+
+// A layer set made ready to run: which kernel runs which layers (fusions
+// included), which tensors stay in oneDNN's blocked layouts, and which
+// tensors the caller must give. Immutable; valid while its Engine lives.
+class PreparedRun {
+ public:
+  const std::vector<int>& layers() const { return layers_; }  // ascending
+  // Tensors the layers read (or `wanted` names) that none of them produce:
+  // Execute's `inputs` must hold each, with the shape given here.
+  const std::vector<std::string>& given() const { return given_; }
+  const std::vector<Shape>& given_shapes() const { return given_shapes_; }
+  const std::vector<std::string>& wanted() const { return wanted_; }
+  int kernels() const { return static_cast<int>(steps_.size()); }  // fewer than layers when fused
+
+ private:
+  friend class Engine;
+  struct Step {
+    const Kernel* kernel = nullptr;
+    int first = 0, last = 0;  // the layer whose inputs it reads, the layer whose output it writes
+    bool native_in = false, native_out = false;
+    size_t out_floats = 0;   // output buffer size (a blocked layout may pad)
+    std::vector<int> reads;  // per input: layer position (>= 0) or -1 - index into given()
+  };
+  std::vector<int> layers_;
+  std::vector<Step> steps_;
+  std::vector<std::string> given_;
+  std::vector<Shape> given_shapes_;
+  std::vector<std::string> given_reader_;  // the first layer reading it, or "" when only wanted
+  std::vector<std::string> wanted_;
+  std::vector<int> wanted_from_;  // layer position (>= 0) or -1 - index into given()
+};
 
 class Engine {
  public:
-  // `graph` must have passed Finalize() and hold its weight data; the engine
-  // keeps its own copy of what it needs, not a reference to `graph`.
+  // `graph` must have passed Finalize(). Its weights may be present (the
+  // layer is built now) or shapes only (the layer waits for AddLayer). The
+  // engine keeps its own copy of what it needs, not a reference to `graph`.
   static Result<std::unique_ptr<Engine>> Create(const Graph& graph, const EngineOptions& options = {});
   ~Engine();
 
+  // The architecture: shapes and attributes, no weight data.
   const Graph& graph() const { return graph_; }
 
-  // Runs the layers at positions `layers` (any subset; run in topological
-  // order). `inputs` must hold every tensor they read that none of them
-  // produces, with the right shape. Returns the tensors named in `wanted`
-  // (produced by `layers` or given in `inputs`).
+  // Builds layer `layer` from `weights`, which must match the declared
+  // weights one for one (names, shapes, exactly ElementCount(shape) values).
+  // A layer is built once; layers already built are never rebuilt.
+  Status AddLayer(int layer, std::vector<Weight> weights);
+  bool is_built(int layer) const;
+  int num_built() const;
+
+  // Checks and prepares running the layers at positions `layers` (any
+  // subset of built layers, run in topological order) and returning the
+  // tensors named in `wanted` (produced by `layers`, or given).
+  Result<std::shared_ptr<const PreparedRun>> Prepare(const std::vector<int>& layers,
+                                                     const std::vector<std::string>& wanted) const;
+  // Runs `run` (made by this engine). `inputs` must hold run.given() with
+  // their shapes; other entries are ignored.
+  Result<TensorMap> Execute(const PreparedRun& run, const TensorMap& inputs) const;
+
+  // Prepare + Execute, for a one-off run.
   Result<TensorMap> Run(const std::vector<int>& layers, const TensorMap& inputs,
                         const std::vector<std::string>& wanted) const;
   // The whole model: graph inputs in, graph outputs out.
   Result<TensorMap> RunAll(const TensorMap& inputs) const;
 
   // Median and spread of one layer's latency, over `repeats` runs after
-  // `warmup` runs, on inputs recorded from one full run of `inputs`.
+  // `warmup` runs, on inputs recorded from one full run of `inputs`. Needs
+  // every layer built.
   struct LayerTiming {
     double median_ms = 0, min_ms = 0, max_ms = 0;
   };
@@ -59,9 +112,9 @@ class Engine {
 
  private:
   Engine() = default;
+  Status BuildLayer(int k, Layer layer);  // holds mu_
   Graph graph_;  // shapes and attributes (weights moved into the kernels)
   EngineOptions options_;
-  std::vector<std::unique_ptr<Kernel>> kernels_;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -16,16 +16,25 @@ namespace ionn {
 struct Engine::Impl {
   dnnl::engine cpu{dnnl::engine::kind::cpu, 0};
   std::unordered_map<std::string, int> layer_by_name;
+  std::vector<std::vector<int>> readers;  // layer position -> the layers reading its output
+
+  mutable std::mutex mu;  // guards kernels, fusions' kernels and held weights
+  std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null until built
+  int built = 0;
   // A convolution and the batch norms, scales and ReLU that follow it alone,
-  // run as one kernel when a Run covers all of them.
+  // run as one kernel when a Run covers all of them. Found from the
+  // architecture; its kernel is made once every member is built.
   struct Fusion {
     std::vector<int> members;  // the convolution first
     std::unique_ptr<Kernel> kernel;
+    bool failed = false;  // oneDNN cannot fuse it: run the members one by one
   };
   std::vector<Fusion> fusions;
-  std::vector<int> fusion_at;  // layer position -> fusion whose head it is, or -1
+  std::vector<int> fusion_of;  // layer position -> its fusion, or -1
+  // Weights of built members of a fusion whose kernel is not made yet.
+  std::unordered_map<int, std::vector<Weight>> held_for_fusion;
 
-  // Output buffers of one Run, one per layer, kept for the next Run so that
+  // Output buffers of one Execute, one per layer, kept for the next so that
   // queries after the first allocate (and page-fault) nothing.
   struct Workspace {
     std::vector<Tensor> tensors;
@@ -114,129 +123,229 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
   if (options.threads < 1) return Status::Invalid("threads must be >= 1");
   std::unique_ptr<Engine> e(new Engine());
   e->impl_ = std::make_unique<Impl>();
+  Impl& impl = *e->impl_;
   e->options_ = options;
   e->graph_ = graph;
-  KernelContext ctx{e->impl_->cpu};
-  omp_set_num_threads(options.threads);
   const int n = static_cast<int>(e->graph_.layers.size());
-  std::vector<std::vector<int>> readers(n);
-  for (int k = 0; k < n; ++k) {
-    e->impl_->layer_by_name[e->graph_.layers[k].name] = k;
-  }
+  impl.readers.resize(n);
+  for (int k = 0; k < n; ++k) impl.layer_by_name[e->graph_.layers[k].name] = k;
   for (int k = 0; k < n; ++k) {
     for (const auto& in : e->graph_.layers[k].inputs) {
-      auto it = e->impl_->layer_by_name.find(in);
-      if (it != e->impl_->layer_by_name.end()) readers[it->second].push_back(k);
+      auto it = impl.layer_by_name.find(in);
+      if (it != impl.layer_by_name.end()) impl.readers[it->second].push_back(k);
     }
   }
-  e->impl_->fusion_at.assign(n, -1);
+  impl.kernels.resize(n);
+  impl.fusion_of.assign(n, -1);
   for (int k = 0; k < n && options.fuse; ++k) {
-    const Layer& l = e->graph_.layers[k];
-    if (l.kind != LayerKind::kConv) continue;
-    const std::vector<int> followers = FusibleFollowers(e->graph_, k, readers);
+    if (e->graph_.layers[k].kind != LayerKind::kConv) continue;
+    const std::vector<int> followers = FusibleFollowers(e->graph_, k, impl.readers);
     if (followers.empty()) continue;
-    bool has_data = l.weights[0].data.size() == static_cast<size_t>(ElementCount(l.weights[0].shape));
-    std::vector<const Layer*> f;
-    for (int m : followers) {
-      f.push_back(&e->graph_.layers[m]);
-      for (const auto& w : e->graph_.layers[m].weights) has_data = has_data && !w.data.empty();
-    }
-    if (!has_data) continue;  // reported below, layer by layer
     Impl::Fusion fusion;
     fusion.members.push_back(k);
     fusion.members.insert(fusion.members.end(), followers.begin(), followers.end());
-    try {
-      fusion.kernel = MakeFusedConvKernel(l, f, *e->graph_.TensorShape(l.inputs[0]), ctx);
-    } catch (const dnnl::error&) {
-      continue;  // run unfused
-    }
-    e->impl_->fusion_at[k] = static_cast<int>(e->impl_->fusions.size());
-    e->impl_->fusions.push_back(std::move(fusion));
+    for (int m : fusion.members) impl.fusion_of[m] = static_cast<int>(impl.fusions.size());
+    impl.fusions.push_back(std::move(fusion));
   }
-  for (size_t k = 0; k < e->graph_.layers.size(); ++k) {
+  // Layers whose weights are all here are built now; a layer with some
+  // weight data but not all is malformed.
+  for (int k = 0; k < n; ++k) {
     Layer& l = e->graph_.layers[k];
-    for (const auto& w : l.weights) {
-      if (static_cast<int64_t>(w.data.size()) != ElementCount(w.shape)) {
-        return Status::Invalid("layer '" + l.name + "': weight '" + w.name + "' holds no data (a shapes-only graph)");
-      }
+    size_t with_data = 0;
+    for (const auto& w : l.weights) with_data += !w.data.empty();
+    if (with_data != 0 && with_data != l.weights.size()) {
+      return Status::Invalid("layer '" + l.name + "': some of its weights hold data and some do not");
     }
-    std::vector<Shape> in;
-    for (const auto& name : l.inputs) in.push_back(*e->graph_.TensorShape(name));
-    std::unique_ptr<Kernel> kernel;
-    try {
-      switch (l.kind) {
-        case LayerKind::kConv: kernel = MakeConvKernel(l, in, ctx); break;
-        case LayerKind::kFc: kernel = MakeFullyConnectedKernel(l, in, ctx); break;
-        case LayerKind::kLrn: kernel = MakeLrnKernel(l, in, ctx); break;
-        case LayerKind::kMaxPool:
-        case LayerKind::kAvgPool:
-        case LayerKind::kGlobalAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
-        case LayerKind::kRelu:
-        case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
-        case LayerKind::kBatchNorm:
-        case LayerKind::kScale: kernel = MakeBatchNormKernel(l, in, ctx); break;
-        case LayerKind::kConcat: kernel = MakeConcatKernel(l, in, ctx); break;
-        case LayerKind::kAdd: kernel = MakeAddKernel(l, in, ctx); break;
-        case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
-        case LayerKind::kFlatten:
-        case LayerKind::kReshape:
-        case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
-      }
-    } catch (const dnnl::error& err) {
-      return Status::Unsupported("layer '" + l.name + "': oneDNN cannot run it: " + err.what());
-    }
-    e->kernels_.push_back(std::move(kernel));
+    Layer full = l;
+    for (auto& w : l.weights) std::vector<float>().swap(w.data);  // the architecture keeps shapes only
+    if (with_data == l.weights.size()) IONN_RETURN_IF_ERROR(e->BuildLayer(k, std::move(full)));
   }
   return e;
 }
 
-Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& inputs,
-                              const std::vector<std::string>& wanted) const {
-  std::vector<int> order = layers;
+Status Engine::AddLayer(int k, std::vector<Weight> weights) {
+  const int n = static_cast<int>(graph_.layers.size());
+  if (k < 0 || k >= n) return Status::Invalid("layer index " + std::to_string(k) + " out of range");
+  const Layer& decl = graph_.layers[k];
+  const std::string where = "layer '" + decl.name + "' (" + LayerKindName(decl.kind) + ", index " + std::to_string(k) + ")";
+  if (weights.size() != decl.weights.size()) {
+    return Status::Invalid(where + ": " + std::to_string(weights.size()) + " weights given, expected " +
+                           std::to_string(decl.weights.size()));
+  }
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const Weight& w = weights[i];
+    const Weight& d = decl.weights[i];
+    if (w.name != d.name) return Status::Invalid(where + ": weight " + std::to_string(i) + " is '" + w.name + "', expected '" + d.name + "'");
+    if (w.shape != d.shape) {
+      return Status::Invalid(where + ": weight '" + d.name + "' has shape " + ShapeToString(w.shape) + ", expected " +
+                             ShapeToString(d.shape));
+    }
+    if (static_cast<int64_t>(w.data.size()) != ElementCount(d.shape)) {
+      return Status::Invalid(where + ": weight '" + d.name + "' holds " + std::to_string(w.data.size()) +
+                             " values, its shape needs " + std::to_string(ElementCount(d.shape)));
+    }
+  }
+  Layer full = decl;
+  full.weights = std::move(weights);
+  return BuildLayer(k, std::move(full));
+}
+
+Status Engine::BuildLayer(int k, Layer l) {
+  Impl& impl = *impl_;
+  std::vector<Shape> in;
+  for (const auto& name : l.inputs) in.push_back(*graph_.TensorShape(name));
+  const int f = impl.fusion_of[k];
+  std::vector<Weight> keep;
+  if (f >= 0) keep = l.weights;  // the fused kernel needs them once every member is here
+  KernelContext ctx{impl.cpu};
+  std::unique_ptr<Kernel> kernel;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (impl.kernels[k]) return Status::Invalid("layer '" + l.name + "' is already built");
+  }
+  try {
+    switch (l.kind) {
+      case LayerKind::kConv: kernel = MakeConvKernel(l, in, ctx); break;
+      case LayerKind::kFc: kernel = MakeFullyConnectedKernel(l, in, ctx); break;
+      case LayerKind::kLrn: kernel = MakeLrnKernel(l, in, ctx); break;
+      case LayerKind::kMaxPool:
+      case LayerKind::kAvgPool:
+      case LayerKind::kGlobalAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
+      case LayerKind::kRelu:
+      case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
+      case LayerKind::kBatchNorm:
+      case LayerKind::kScale: kernel = MakeBatchNormKernel(l, in, ctx); break;
+      case LayerKind::kConcat: kernel = MakeConcatKernel(l, in, ctx); break;
+      case LayerKind::kAdd: kernel = MakeAddKernel(l, in, ctx); break;
+      case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
+      case LayerKind::kFlatten:
+      case LayerKind::kReshape:
+      case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
+    }
+  } catch (const dnnl::error& err) {
+    return Status::Unsupported("layer '" + l.name + "': oneDNN cannot run it: " + err.what());
+  }
+  std::lock_guard<std::mutex> lock(impl.mu);
+  if (impl.kernels[k]) return Status::Invalid("layer '" + l.name + "' is already built");
+  impl.kernels[k] = std::move(kernel);
+  ++impl.built;
+  if (f < 0) return Status::Ok();
+  Impl::Fusion& fusion = impl.fusions[f];
+  impl.held_for_fusion[k] = std::move(keep);
+  for (int m : fusion.members) {
+    if (!impl.kernels[m]) return Status::Ok();  // the rest has not arrived yet
+  }
+  std::vector<Layer> members;
+  for (int m : fusion.members) {
+    members.push_back(graph_.layers[m]);
+    members.back().weights = std::move(impl.held_for_fusion[m]);
+    impl.held_for_fusion.erase(m);
+  }
+  std::vector<const Layer*> followers;
+  for (size_t i = 1; i < members.size(); ++i) followers.push_back(&members[i]);
+  try {
+    fusion.kernel = MakeFusedConvKernel(members[0], followers, *graph_.TensorShape(members[0].inputs[0]), ctx);
+  } catch (const dnnl::error&) {
+    fusion.failed = true;  // run unfused
+  }
+  return Status::Ok();
+}
+
+bool Engine::is_built(int layer) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return layer >= 0 && layer < static_cast<int>(impl_->kernels.size()) && impl_->kernels[layer] != nullptr;
+}
+
+int Engine::num_built() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->built;
+}
+
+Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int>& layers,
+                                                          const std::vector<std::string>& wanted) const {
+  auto run = std::make_shared<PreparedRun>();
+  std::vector<int>& order = run->layers_;
+  order = layers;
   std::sort(order.begin(), order.end());
   order.erase(std::unique(order.begin(), order.end()), order.end());
   const int n = static_cast<int>(graph_.layers.size());
   for (int k : order) {
     if (k < 0 || k >= n) return Status::Invalid("layer index " + std::to_string(k) + " out of range");
   }
-  for (const auto& [name, t] : inputs) {
-    const Shape* s = graph_.TensorShape(name);
-    if (!s) return Status::Invalid("input tensor '" + name + "' is not a tensor of the model");
-    if (t.shape != *s || static_cast<int64_t>(t.data.size()) != ElementCount(*s)) {
-      return Status::Invalid("input tensor '" + name + "' has shape " + ShapeToString(t.shape) + ", expected " +
-                             ShapeToString(*s));
-    }
-  }
-  omp_set_num_threads(options_.threads);
-  // Plan: which kernel runs for which layers (fusions when a Run covers all
-  // their layers and wants none of their intermediate tensors).
-  struct Step {
-    const Kernel* kernel;
-    int first, last;  // the layer whose inputs it reads, the layer whose output it writes
-    bool native_in = false, native_out = false;
-  };
-  std::vector<Step> steps;
+  using Step = PreparedRun::Step;
+  std::vector<Step>& steps = run->steps_;
   std::vector<uint8_t> requested(n, 0), done(n, 0);
   for (int k : order) requested[k] = 1;
   auto is_wanted = [&](const std::string& name) { return std::find(wanted.begin(), wanted.end(), name) != wanted.end(); };
-  for (int k : order) {
-    if (done[k]) continue;
-    Step step{kernels_[k].get(), k, k};
-    if (impl_->fusion_at[k] >= 0) {
-      const Impl::Fusion& f = impl_->fusions[impl_->fusion_at[k]];
-      bool whole = true;
-      for (size_t i = 0; i < f.members.size(); ++i) {
-        whole = whole && requested[f.members[i]] && (i + 1 == f.members.size() || !is_wanted(graph_.layers[f.members[i]].name));
-      }
-      if (whole) {
-        step = Step{f.kernel.get(), k, f.members.back()};
-        for (int m : f.members) done[m] = 1;
+  {
+    // Which kernel runs which layers: a fusion when the run covers all its
+    // layers and wants none of their intermediate tensors.
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (int k : order) {
+      if (!impl_->kernels[k]) {
+        return Status::Invalid("layer '" + graph_.layers[k].name + "' is not built yet (its weights have not arrived)");
       }
     }
-    steps.push_back(step);
+    for (int k : order) {
+      if (done[k]) continue;
+      Step step;
+      step.kernel = impl_->kernels[k].get();
+      step.first = step.last = k;
+      const int f = impl_->fusion_of[k];
+      if (f >= 0 && impl_->fusions[f].members[0] == k && impl_->fusions[f].kernel) {
+        const Impl::Fusion& fusion = impl_->fusions[f];
+        bool whole = true;
+        for (size_t i = 0; i < fusion.members.size(); ++i) {
+          whole = whole && requested[fusion.members[i]] &&
+                  (i + 1 == fusion.members.size() || !is_wanted(graph_.layers[fusion.members[i]].name));
+        }
+        if (whole) {
+          step.kernel = fusion.kernel.get();
+          step.last = fusion.members.back();
+          for (int m : fusion.members) done[m] = 1;
+        }
+      }
+      steps.push_back(std::move(step));
+    }
   }
+  // Where every step reads from: a layer of this run, or a given tensor.
+  std::vector<uint8_t> produced(n, 0);
+  auto given_index = [&](const std::string& name, const std::string& reader) -> Result<int> {
+    for (size_t i = 0; i < run->given_.size(); ++i) {
+      if (run->given_[i] == name) return static_cast<int>(i);
+    }
+    const Shape* shape = graph_.TensorShape(name);
+    if (!shape) return Status::Invalid("tensor '" + name + "' is not a tensor of the model");
+    run->given_.push_back(name);
+    run->given_shapes_.push_back(*shape);
+    run->given_reader_.push_back(reader);
+    return static_cast<int>(run->given_.size()) - 1;
+  };
+  for (Step& step : steps) {
+    for (const auto& name : graph_.layers[step.first].inputs) {
+      auto it = impl_->layer_by_name.find(name);
+      if (it != impl_->layer_by_name.end() && produced[it->second]) {
+        step.reads.push_back(it->second);
+        continue;
+      }
+      IONN_ASSIGN_OR_RETURN(const int g, given_index(name, graph_.layers[step.first].name));
+      step.reads.push_back(-1 - g);
+    }
+    produced[step.last] = 1;
+  }
+  for (const auto& name : wanted) {
+    auto it = impl_->layer_by_name.find(name);
+    if (it != impl_->layer_by_name.end() && produced[it->second]) {
+      run->wanted_from_.push_back(it->second);
+    } else {
+      IONN_ASSIGN_OR_RETURN(const int g, given_index(name, ""));
+      run->wanted_from_.push_back(-1 - g);
+    }
+    run->wanted_.push_back(name);
+  }
+
   // A tensor stays in a convolution's blocked layout when every reader in
-  // this Run takes that layout: convolutions that compute in it, and
+  // this run takes that layout: convolutions that compute in it, and
   // element-wise kernels whose inputs all share it. Start from every
   // candidate and drop those a reader cannot take, until none changes.
   std::unordered_map<std::string, std::vector<size_t>> readers;
@@ -285,62 +394,76 @@ Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& i
     for (const auto& name : drop) native.erase(name), changed = true;
   }
   for (Step& st : steps) {
-    st.native_out = native.count(graph_.layers[st.last].name) > 0;
+    const Layer& last = graph_.layers[st.last];
+    st.native_out = native.count(last.name) > 0;
     st.native_in = native.count(graph_.layers[st.first].inputs[0]) > 0;
+    st.out_floats = st.native_out ? native.at(last.name)->get_size() / sizeof(float)
+                                  : static_cast<size_t>(ElementCount(last.output_shape));
   }
+  return std::shared_ptr<const PreparedRun>(std::move(run));
+}
 
+Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& inputs) const {
+  for (const auto& [name, t] : inputs) {
+    const Shape* s = graph_.TensorShape(name);
+    if (!s) return Status::Invalid("input tensor '" + name + "' is not a tensor of the model");
+    if (t.shape != *s || static_cast<int64_t>(t.data.size()) != ElementCount(*s)) {
+      return Status::Invalid("input tensor '" + name + "' has shape " + ShapeToString(t.shape) + ", expected " +
+                             ShapeToString(*s));
+    }
+  }
+  std::vector<const Tensor*> given(run.given_.size());
+  for (size_t i = 0; i < given.size(); ++i) {
+    auto it = inputs.find(run.given_[i]);
+    if (it == inputs.end()) {
+      const std::string& reader = run.given_reader_[i];
+      if (reader.empty()) return Status::Invalid("wanted tensor '" + run.given_[i] + "' was neither given nor produced");
+      return Status::Invalid("layer '" + reader + "' reads tensor '" + run.given_[i] +
+                             "', which is neither given nor produced by the layers run");
+    }
+    given[i] = &it->second;
+  }
+  omp_set_num_threads(options_.threads);
+  const int n = static_cast<int>(graph_.layers.size());
   std::unique_ptr<Impl::Workspace> ws = impl_->Acquire(n);
   struct Return {
     Impl* impl;
     std::unique_ptr<Impl::Workspace>& ws;
     ~Return() { impl->Release(std::move(ws)); }
   } give_back{impl_.get(), ws};
-  std::vector<const Tensor*> produced(n, nullptr);
-  auto find_produced = [&](const std::string& name) -> const Tensor* {
-    auto it = impl_->layer_by_name.find(name);
-    return it == impl_->layer_by_name.end() ? nullptr : produced[it->second];
-  };
-  dnnl::stream stream(impl_->cpu);
-  for (const Step& step : steps) {
-    const Layer& l = graph_.layers[step.first];
+  auto tensor = [&](int from) -> const Tensor* { return from >= 0 ? &ws->tensors[from] : given[-1 - from]; };
+  const PreparedRun::Step* current = nullptr;
+  try {
+    dnnl::stream stream(impl_->cpu);
     std::vector<const Tensor*> in;
-    for (const auto& name : l.inputs) {
-      if (const Tensor* p = find_produced(name)) {
-        in.push_back(p);
-        continue;
+    for (const auto& step : run.steps_) {
+      current = &step;
+      in.clear();
+      for (int from : step.reads) in.push_back(tensor(from));
+      Tensor& out = ws->tensors[step.last];  // capacity kept from earlier runs
+      out.shape = graph_.layers[step.last].output_shape;
+      out.data.resize(step.out_floats);
+      if (step.kernel->elementwise()) {
+        step.kernel->Run(in, &out, stream);  // inputs and output share one layout
+      } else if (step.native_in || step.native_out) {
+        step.kernel->RunNative(in[0]->data.data(), step.native_in, out.data.data(), step.native_out, stream);
+      } else {
+        step.kernel->Run(in, &out, stream);
       }
-      auto g = inputs.find(name);
-      if (g == inputs.end()) {
-        return Status::Invalid("layer '" + l.name + "' reads tensor '" + name +
-                               "', which is neither given nor produced by the layers run");
-      }
-      in.push_back(&g->second);
     }
-    const Layer& last = graph_.layers[step.last];
-    Tensor& out = ws->tensors[step.last];  // capacity kept from earlier Runs
-    out.shape = last.output_shape;
-    out.data.resize(step.native_out ? native.at(last.name)->get_size() / sizeof(float)
-                                    : static_cast<size_t>(ElementCount(last.output_shape)));
-    if (step.kernel->elementwise()) {
-      step.kernel->Run(in, &out, stream);  // inputs and output share one layout
-    } else if (step.native_in || step.native_out) {
-      step.kernel->RunNative(in[0]->data.data(), step.native_in, out.data.data(), step.native_out, stream);
-    } else {
-      step.kernel->Run(in, &out, stream);
-    }
-    produced[step.last] = &out;
+  } catch (const std::exception& err) {
+    return Status::Internal("layer '" + graph_.layers[current ? current->first : 0].name + "': execution failed: " +
+                            err.what());
   }
   TensorMap result;
-  for (const auto& name : wanted) {
-    if (const Tensor* p = find_produced(name)) {
-      result[name] = *p;
-      continue;
-    }
-    auto g = inputs.find(name);
-    if (g == inputs.end()) return Status::Invalid("wanted tensor '" + name + "' was neither given nor produced");
-    result[name] = g->second;
-  }
+  for (size_t i = 0; i < run.wanted_.size(); ++i) result[run.wanted_[i]] = *tensor(run.wanted_from_[i]);
   return result;
+}
+
+Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& inputs,
+                              const std::vector<std::string>& wanted) const {
+  IONN_ASSIGN_OR_RETURN(auto run, Prepare(layers, wanted));
+  return Execute(*run, inputs);
 }
 
 Result<TensorMap> Engine::RunAll(const TensorMap& inputs) const {
@@ -358,6 +481,11 @@ Result<std::vector<Engine::LayerTiming>> Engine::ProfileLayers(const TensorMap& 
   for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
   auto tensors = Run(all, inputs, every);
   if (!tensors.ok()) return tensors.status();
+  std::vector<const Kernel*> kernels;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (const auto& k : impl_->kernels) kernels.push_back(k.get());
+  }
   omp_set_num_threads(options_.threads);
   dnnl::stream stream(impl_->cpu);
   std::vector<LayerTiming> timings;
@@ -372,7 +500,7 @@ Result<std::vector<Engine::LayerTiming>> Engine::ProfileLayers(const TensorMap& 
     std::vector<double> ms;
     for (int r = 0; r < warmup + repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      kernels_[k]->Run(in, &out, stream);
+      kernels[k]->Run(in, &out, stream);
       const auto t1 = std::chrono::steady_clock::now();
       if (r >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     }

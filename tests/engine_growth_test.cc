@@ -1,0 +1,129 @@
+// An engine built from the architecture alone, grown layer by layer as
+// partitions arrive, and prepared runs executed repeatedly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "ionn/engine.h"
+#include "ionn/zoo.h"
+
+namespace ionn {
+namespace {
+
+std::vector<int> AllLayers(const Graph& g) {
+  std::vector<int> all(g.layers.size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+  return all;
+}
+
+TEST(EngineGrowth, ArchitectureAloneGrowsIntoTheWholeModel) {
+  for (const char* name : {"alexnet", "resnet50"}) {
+    SCOPED_TRACE(name);
+    auto arch = BuildZooModel(name, 3, /*with_weights=*/false);
+    auto full = BuildZooModel(name, 3);
+    ASSERT_TRUE(arch.ok() && full.ok());
+    auto grown = Engine::Create(*arch);
+    ASSERT_TRUE(grown.ok()) << grown.status().message();
+    auto reference = Engine::Create(*full);
+    ASSERT_TRUE(reference.ok());
+    Engine& e = **grown;
+    const int n = static_cast<int>(full->layers.size());
+    int weightless = 0;
+    for (const auto& l : full->layers) weightless += l.weights.empty();
+    EXPECT_EQ(e.num_built(), weightless);  // only layers without weights are built at once
+
+    const TensorMap input = {{"data", SeededInput(full->inputs[0].shape, 5)}};
+    auto missing = e.RunAll(input);
+    ASSERT_FALSE(missing.ok());
+    EXPECT_NE(missing.status().message().find("is not built yet"), std::string::npos) << missing.status().message();
+
+    // Partitions of seeded random sizes, in a shuffled order, so fusion
+    // groups arrive split across partitions and out of order.
+    std::vector<int> order = AllLayers(*full);
+    std::shuffle(order.begin(), order.end(), std::mt19937(11));
+    std::mt19937 rng(2);
+    size_t next = 0;
+    while (next < order.size()) {
+      const size_t size = 1 + rng() % 40;
+      for (size_t i = next; i < std::min(order.size(), next + size); ++i) {
+        const int k = order[i];
+        if (e.is_built(k)) continue;
+        Status s = e.AddLayer(k, full->layers[k].weights);
+        ASSERT_TRUE(s.ok()) << s.message();
+        EXPECT_TRUE(e.is_built(k));
+      }
+      next += size;
+    }
+    EXPECT_EQ(e.num_built(), n);
+    auto got = e.RunAll(input);
+    auto want = (*reference)->RunAll(input);
+    ASSERT_TRUE(got.ok() && want.ok()) << got.status().message();
+    // Same kernels, fusions and layouts once every layer is here: bit-identical.
+    EXPECT_EQ(got->at(full->outputs[0]).data, want->at(full->outputs[0]).data);
+    Status again = e.AddLayer(0, full->layers[0].weights);
+    EXPECT_FALSE(again.ok());
+    EXPECT_NE(again.message().find("already built"), std::string::npos) << again.message();
+  }
+}
+
+TEST(EngineGrowth, AddLayerRejectsWeightsThatDoNotMatchTheArchitecture) {
+  auto arch = BuildZooModel("alexnet", 1, false);
+  auto full = BuildZooModel("alexnet", 1);
+  ASSERT_TRUE(arch.ok() && full.ok());
+  auto e = Engine::Create(*arch);
+  ASSERT_TRUE(e.ok());
+  const int conv1 = full->FindLayer("conv1");
+  std::vector<Weight> w = full->layers[conv1].weights;
+  auto expect_error = [&](int layer, std::vector<Weight> weights, const std::string& part) {
+    Status s = (*e)->AddLayer(layer, std::move(weights));
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find(part), std::string::npos) << s.message();
+    EXPECT_EQ(s.message().find('\n'), std::string::npos);
+  };
+  expect_error(-1, w, "out of range");
+  expect_error(int(full->layers.size()), w, "out of range");
+  expect_error(conv1, {w[0]}, "1 weights given, expected 2");
+  auto wrong_shape = w;
+  wrong_shape[0].shape[0] += 1;
+  expect_error(conv1, wrong_shape, "has shape");
+  auto short_data = w;
+  short_data[1].data.pop_back();
+  expect_error(conv1, short_data, "holds 95 values, its shape needs 96");
+  auto renamed = w;
+  renamed[0].name = "other";
+  expect_error(conv1, renamed, "expected '" + w[0].name + "'");
+  EXPECT_FALSE((*e)->is_built(conv1));
+  EXPECT_TRUE((*e)->AddLayer(conv1, w).ok());
+}
+
+TEST(EngineGrowth, APreparedRunExecutesRepeatedlyAndFusesOnce) {
+  auto g = BuildZooModel("resnet50", 2);
+  ASSERT_TRUE(g.ok());
+  auto e = Engine::Create(*g);
+  ASSERT_TRUE(e.ok());
+  const int first = g->FindLayer("res2a_branch1"), last = g->FindLayer("res2b");
+  ASSERT_GE(first, 0);
+  ASSERT_GT(last, first);
+  std::vector<int> layers;
+  for (int k = first; k <= last; ++k) layers.push_back(k);
+  auto run = (*e)->Prepare(layers, {g->layers[last].name});
+  ASSERT_TRUE(run.ok()) << run.status().message();
+  EXPECT_LT((*run)->kernels(), int(layers.size()));  // conv + BN + scale (+ ReLU) fused
+  ASSERT_EQ((*run)->given().size(), 1u);             // the block's input only
+  const Shape& shape = (*run)->given_shapes()[0];
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    const TensorMap in = {{(*run)->given()[0], SeededInput(shape, seed)}};
+    auto a = (*e)->Execute(**run, in);
+    auto b = (*e)->Run(layers, in, {g->layers[last].name});
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->at(g->layers[last].name).data, b->at(g->layers[last].name).data);
+  }
+  auto missing = (*e)->Execute(**run, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("neither given nor produced"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ionn
