@@ -125,5 +125,21 @@ TEST(EngineGrowth, APreparedRunExecutesRepeatedlyAndFusesOnce) {
   EXPECT_NE(missing.status().message().find("neither given nor produced"), std::string::npos);
 }
 
+// Profiling reads the clock it is given: a clock that never moves gives 0 ms.
+TEST(EngineClock, ProfilingTimesWithTheGivenClock) {
+  auto g = BuildZooModel("alexnet", 1);
+  ASSERT_TRUE(g.ok());
+  ManualClock frozen(100);
+  EngineOptions options;
+  options.clock = &frozen;
+  auto e = Engine::Create(*g, options);
+  ASSERT_TRUE(e.ok());
+  auto t = (*e)->ProfileLayers({{"data", SeededInput(g->inputs[0].shape, 1)}}, 0, 2);
+  ASSERT_TRUE(t.ok());
+  for (const auto& layer : *t) EXPECT_EQ(layer.max_ms, 0);
+  frozen.SleepMs(2.5);
+  EXPECT_DOUBLE_EQ(frozen.NowMs(), 102.5);
+}
+
 }  // namespace
 }  // namespace ionn

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "ionn/clock.h"
 #include "ionn/graph.h"
 
 namespace ionn {
@@ -33,6 +34,7 @@ struct EngineOptions {
                       // when a Run covers all of them (same result up to rounding)
   bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs
                                 // and adds between them) in oneDNN's blocked layout
+  Clock* clock = nullptr;       // what ProfileLayers times with; null: Clock::System()
 };
 
 class Kernel;

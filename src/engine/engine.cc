@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <chrono>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -488,6 +487,7 @@ Result<std::vector<Engine::LayerTiming>> Engine::ProfileLayers(const TensorMap& 
   }
   omp_set_num_threads(options_.threads);
   dnnl::stream stream(impl_->cpu);
+  Clock& clock = options_.clock ? *options_.clock : Clock::System();
   std::vector<LayerTiming> timings;
   for (size_t k = 0; k < graph_.layers.size(); ++k) {
     const Layer& l = graph_.layers[k];
@@ -499,10 +499,10 @@ Result<std::vector<Engine::LayerTiming>> Engine::ProfileLayers(const TensorMap& 
     Tensor out{l.output_shape, std::vector<float>(ElementCount(l.output_shape))};
     std::vector<double> ms;
     for (int r = 0; r < warmup + repeats; ++r) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = clock.NowMs();
       kernels[k]->Run(in, &out, stream);
-      const auto t1 = std::chrono::steady_clock::now();
-      if (r >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      const double t1 = clock.NowMs();
+      if (r >= warmup) ms.push_back(t1 - t0);
     }
     std::sort(ms.begin(), ms.end());
     timings.push_back({ms[ms.size() / 2], ms.front(), ms.back()});
