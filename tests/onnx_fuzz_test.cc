@@ -1,10 +1,12 @@
-// Seeded mutations of small valid ONNX files: import, engine creation and a
-// run must each either succeed or return an error, never crash (CI also
-// runs this under ASan and UBSan).
+// Seeded mutations of small valid ONNX files, of their bytes and of their
+// nodes: import, engine creation and a run must each either succeed or return
+// an error, never crash (CI also runs this under ASan and UBSan).
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <random>
+
+#include <onnx/onnx_pb.h>
 
 #include "ionn/engine.h"
 #include "ionn/onnx_io.h"
@@ -92,6 +94,87 @@ TEST(OnnxFuzz, MutatedFilesNeverCrash) {
   // Most byte flips land in weight data and still parse and run.
   EXPECT_GT(parsed, 300);
   EXPECT_GT(ran, 300);
+}
+
+// Seeded structural mutations of the same model: inputs and outputs of a
+// node dropped, duplicated, emptied or all removed, its operator swapped for
+// another that import accepts, an attribute given another type. Each import
+// either succeeds or returns a one-line error that names the node.
+TEST(OnnxFuzz, MutatedNodesNeverCrash) {
+  onnx::ModelProto good;
+  ASSERT_TRUE(good.ParseFromString(SerializeOnnx(SmallModel()).value()));
+  std::mt19937 rng(2027);
+  int parsed = 0, ran = 0, node_errors = 0;
+  constexpr int kTrials = 3000;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    onnx::ModelProto m = good;
+    for (int k = 1 + rng() % 2; k > 0; --k) {
+      onnx::NodeProto* n = m.mutable_graph()->mutable_node(rng() % m.graph().node_size());
+      auto* inputs = n->mutable_input();
+      auto* outputs = n->mutable_output();
+      switch (rng() % 9) {
+        case 0:  // drop an input
+          if (!inputs->empty()) inputs->erase(inputs->begin() + rng() % inputs->size());
+          break;
+        case 1:  // duplicate an input, at the end
+          if (!inputs->empty()) n->add_input(n->input(rng() % n->input_size()));
+          break;
+        case 2:  // drop an output
+          if (!outputs->empty()) outputs->erase(outputs->begin() + rng() % outputs->size());
+          break;
+        case 3:  // duplicate an output, or add a new one
+          if (!outputs->empty() && rng() % 2)
+            n->add_output(n->output(rng() % n->output_size()));
+          else
+            n->add_output("extra" + std::to_string(trial));
+          break;
+        case 4:  // no inputs, or no outputs
+          if (rng() % 2)
+            n->clear_input();
+          else
+            n->clear_output();
+          break;
+        case 5:  // an input or an output without a name
+          if (rng() % 2 && !inputs->empty())
+            n->set_input(rng() % n->input_size(), "");
+          else if (!outputs->empty())
+            n->set_output(rng() % n->output_size(), "");
+          break;
+        case 6:  // another operator
+          n->set_op_type(kOnnxOpArities[rng() % (sizeof kOnnxOpArities / sizeof kOnnxOpArities[0])].op_type);
+          break;
+        case 7:  // an attribute of another type
+          if (n->attribute_size()) {
+            n->mutable_attribute(rng() % n->attribute_size())
+                ->set_type(static_cast<onnx::AttributeProto::AttributeType>(rng() % 11));
+          }
+          break;
+        case 8:  // a graph input without its type or shape
+          if (rng() % 2)
+            m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->clear_shape();
+          else
+            m.mutable_graph()->mutable_input(0)->clear_type();
+          break;
+      }
+    }
+    auto g = ParseOnnx(m.SerializeAsString());
+    if (!g.ok()) {
+      const std::string& msg = g.status().message();
+      EXPECT_FALSE(msg.empty());
+      EXPECT_EQ(msg.find_first_of("\n\r"), std::string::npos) << msg;
+      node_errors += msg.rfind("node ", 0) == 0;
+      continue;
+    }
+    ++parsed;
+    auto e = Engine::Create(*g);
+    if (!e.ok()) continue;
+    TensorMap in;
+    for (const auto& i : g->inputs) in[i.name] = SeededInput(i.shape, 1);
+    if ((*e)->RunAll(in).ok()) ++ran;
+  }
+  std::printf("structural mutations: %d of %d parsed, %d ran, %d errors named a node\n", parsed, kTrials, ran,
+              node_errors);
+  EXPECT_GT(node_errors, kTrials / 2);
 }
 
 }  // namespace

@@ -1,14 +1,63 @@
 // ONNX import and export (the ModelProto schema of Debian's libonnx-dev).
-// Import accepts opsets 7 to 17 for the layer kinds of graph.h; anything
-// else, a dangling tensor, a bad shape or a truncated file is an error that
-// names the node. The result has passed Graph::Finalize.
+// Import accepts opsets 7 to 17 for the operators of kOnnxOpArities below;
+// anything else, a dangling tensor, a bad shape, a node with the wrong number
+// of inputs or outputs, an attribute of the wrong type or a truncated file is
+// an error (never a crash) with a one-line message that names the node:
+// "node 3 'conv1' (Conv): has 1 input, expects 2 to 3". The result has
+// passed Graph::Finalize.
 #pragma once
 
+#include <climits>
 #include <string>
 
 #include "ionn/graph.h"
 
 namespace ionn {
+
+// How many inputs and outputs a node of an ONNX operator may list, as the
+// ONNX spec counts them (optional trailing ones included; an optional one in
+// the middle is listed as ""). A row holds from its opset until the next row
+// of the same operator.
+struct OnnxOpArity {
+  const char* op_type;
+  int since_opset;
+  int min_inputs, max_inputs;  // max_inputs kOnnxVariadic: no upper bound
+  int min_outputs, max_outputs;
+};
+constexpr int kOnnxVariadic = INT_MAX;
+
+// The operators import accepts, in opsets 7 to 17. Import checks every node
+// against its row before it reads any input, output or attribute.
+inline constexpr OnnxOpArity kOnnxOpArities[] = {
+    // op_type, since opset, inputs min and max, outputs min and max
+    {"Conv", 7, 2, 3, 1, 1},
+    {"Relu", 7, 1, 1, 1, 1},
+    {"Clip", 7, 1, 1, 1, 1},   // min and max are attributes
+    {"Clip", 11, 1, 3, 1, 1},  // min and max are inputs
+    {"LRN", 7, 1, 1, 1, 1},
+    {"MaxPool", 7, 1, 1, 1, 1},
+    {"MaxPool", 8, 1, 1, 1, 2},  // + Indices (rejected when named)
+    {"AveragePool", 7, 1, 1, 1, 1},
+    {"GlobalAveragePool", 7, 1, 1, 1, 1},
+    {"Gemm", 7, 3, 3, 1, 1},  // C is required
+    {"Gemm", 11, 2, 3, 1, 1},
+    {"MatMul", 7, 2, 2, 1, 1},
+    {"Flatten", 7, 1, 1, 1, 1},
+    {"Reshape", 7, 2, 2, 1, 1},
+    {"Dropout", 7, 1, 1, 1, 2},   // + mask (rejected when named)
+    {"Dropout", 12, 1, 3, 1, 2},  // + ratio, training_mode (ignored)
+    {"Softmax", 7, 1, 1, 1, 1},
+    {"Concat", 7, 1, kOnnxVariadic, 1, 1},
+    {"Add", 7, 2, 2, 1, 1},
+    {"Sum", 7, 1, kOnnxVariadic, 1, 1},     // import supports exactly 2
+    {"BatchNormalization", 7, 5, 5, 1, 5},  // + training outputs (rejected when named)
+    {"BatchNormalization", 14, 5, 5, 1, 3},
+    {"Identity", 7, 1, 1, 1, 1},
+};
+
+// The row of kOnnxOpArities for op_type at opset; nullptr when import does
+// not accept the operator or the opset is below its first row.
+const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset);
 
 Result<Graph> ParseOnnx(const std::string& bytes);
 Result<Graph> ReadOnnxFile(const std::string& path);

@@ -130,7 +130,7 @@ Status Graph::Finalize() {
     }
   }
   for (const auto& o : outputs) {
-    if (FindLayer(o) < 0) return Status::Invalid("graph output '" + o + "' is not produced by any layer");
+    if (!names.count(o)) return Status::Invalid("graph output '" + o + "' is not produced by any layer");
   }
   return Status::Ok();
 }

@@ -116,7 +116,8 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
           IONN_RETURN_IF_ERROR(Expect(infer < 0, "more than one -1 in the target shape"));
           infer = static_cast<int>(i);
         } else {
-          IONN_RETURN_IF_ERROR(Expect(s[i] > 0, "bad target shape " + ShapeToString(l.reshape_to)));
+          IONN_RETURN_IF_ERROR(Expect(s[i] > 0 && known <= kMaxTensorElements / s[i],
+                                      "bad target shape " + ShapeToString(l.reshape_to)));
           known *= s[i];
         }
       }
