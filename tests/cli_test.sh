@@ -94,6 +94,14 @@ expect 2 "'conv1'.*not a number" -- "$ionn" costs --zoo mobilenet --client-profi
   --server-regression "$profiles/server_regression.csv"
 expect 2 "" -- "$ionn" plan --costs "$fig2" --format yaml
 
+# A one-node model whose Identity has no input (hand-encoded ModelProto):
+# once an uncaught protobuf CHECK that aborted the process.
+printf '\x08\x08\x3a\x1b\x0a\x11\x12\x01y\x1a\x02id\x22\x08Identity\x12\x01g\x62\x03\x0a\x01y\x42\x02\x10\x0d' \
+  >"$tmp/noinput.onnx"
+for cmd in run profile; do
+  expect 2 "node 0 'id' \(Identity\): has 0 inputs, expects 1" -- "$ionn" "$cmd" "$tmp/noinput.onnx"
+done
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"
   exit 1
