@@ -12,18 +12,9 @@
 #include "commands.h"
 #include "ionn/engine.h"
 #include "ionn/model_costs.h"
-#include "ionn/onnx_io.h"
-#include "ionn/zoo.h"
+#include "ionn/model_source.h"
 
 namespace ionn::cli {
-namespace {
-
-Result<Graph> LoadModel(const std::string& file, const std::string& zoo) {
-  if (file.empty() == zoo.empty()) return Status::Invalid("give a model file or --zoo NAME");
-  return file.empty() ? BuildZooModel(zoo, 1) : ReadOnnxFile(file);
-}
-
-}  // namespace
 
 Action RegisterProfile(CLI::App& app) {
   struct Args {
@@ -43,7 +34,7 @@ Action RegisterProfile(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"csv", "json", "table"}));
   cmd->add_option("-o,--output", args->out, "Output file (default: standard output)");
   return [args]() {
-    auto g = LoadModel(args->model, args->zoo);
+    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
     std::fprintf(stderr, "profile: %s, %zu layers, %d thread(s), %d warm-up + %d timed runs per layer\n",
                  g->name.c_str(), g->layers.size(), args->threads, args->warmup, args->repeats);

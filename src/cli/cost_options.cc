@@ -6,7 +6,7 @@
 #include "commands.h"
 #include "ionn/granularity.h"
 #include "ionn/model_costs.h"
-#include "ionn/onnx_io.h"
+#include "ionn/model_source.h"
 #include "ionn/zoo.h"
 
 namespace ionn::cli {
@@ -64,8 +64,7 @@ Result<CostGraph> CostOptions::Load() const {
   if (model_file.empty() && zoo_name.empty()) {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (--model FILE.onnx or --zoo NAME)");
   }
-  Result<Graph> graph = model_file.empty() ? BuildZooModel(zoo_name, 1, /*with_weights=*/false)
-                                           : ReadOnnxFile(model_file);
+  Result<Graph> graph = LoadModel(model_file, zoo_name, /*with_weights=*/false);
   if (!graph.ok()) return graph.status();
   std::string client = client_profile, server = server_profile, regression = server_regression;
   if (paper_profiles) {
