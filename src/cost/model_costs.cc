@@ -2,6 +2,7 @@
 #include <set>
 
 #include "ionn/model_costs.h"
+#include "ionn/zoo.h"
 
 namespace ionn {
 
@@ -13,6 +14,15 @@ double LinkSpec::DownMs(int64_t bytes) const {
 }
 double LinkSpec::UploadMs(int64_t bytes) const {
   return static_cast<double>(bytes) / (uplink_mbps * kBytesPerMsPerMbps);
+}
+
+LinkSpec MakeLinkSpec(double uplink_mbps, double downlink_mbps, double rtt_ms, double partition_overhead_ms) {
+  LinkSpec link;
+  link.uplink_mbps = uplink_mbps;
+  link.downlink_mbps = downlink_mbps > 0 ? downlink_mbps : uplink_mbps;
+  link.rtt_ms = rtt_ms;
+  link.partition_overhead_ms = partition_overhead_ms;
+  return link;
 }
 
 double RegressionX(const Graph& graph, const Layer& l) {
@@ -100,6 +110,48 @@ Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, cons
     }
   }
   return CostGraph::Create(std::move(inputs), std::move(layers), graph.outputs, link.partition_overhead_ms);
+}
+
+Result<CostSources> PaperCostSources(const std::string& model, const std::string& dir) {
+  for (const auto& e : ZooModels()) {
+    if (e.name != model) continue;
+    const std::string base = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+    CostSources s;
+    s.client_profile = base + e.profile_file;
+    if (e.name == "mobilenet") {
+      s.server_regression = base + "server_regression.csv";
+    } else {
+      s.server_profile = base + e.profile_file;
+    }
+    return s;
+  }
+  return Status::NotFound("the paper's profiles cover the zoo models only, not '" + model + "'");
+}
+
+Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources, const LinkSpec& link) {
+  CostSources s = sources;
+  if (s.paper_profiles) {
+    auto paper = PaperCostSources(graph.name, s.paper_profile_dir);
+    if (!paper.ok()) return Status::Invalid("--paper-profiles needs a zoo model (--zoo NAME)");
+    if (s.client_profile.empty()) s.client_profile = paper->client_profile;
+    if (s.server_profile.empty() && s.server_regression.empty()) {
+      s.server_profile = paper->server_profile;
+      s.server_regression = paper->server_regression;
+    }
+  }
+  if (s.client_profile.empty()) return Status::Invalid("a model needs --client-profile CSV (or --paper-profiles)");
+  if (s.server_profile.empty() == s.server_regression.empty()) {
+    return Status::Invalid("give exactly one of --server-profile CSV and --server-regression CSV");
+  }
+  IONN_ASSIGN_OR_RETURN(const Profile client, ReadProfileCsv(s.client_profile));
+  std::optional<Profile> server;
+  std::optional<ServerRegression> regression;
+  if (!s.server_profile.empty()) {
+    IONN_ASSIGN_OR_RETURN(server, ReadProfileCsv(s.server_profile));
+  } else {
+    IONN_ASSIGN_OR_RETURN(regression, ReadRegressionCsv(s.server_regression));
+  }
+  return BuildCostGraph(graph, client, server ? &*server : nullptr, regression ? &*regression : nullptr, link);
 }
 
 }  // namespace ionn
