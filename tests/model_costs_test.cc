@@ -1,4 +1,5 @@
-// Loading a model's costs from profile files, the paper rule included.
+// Loading a model's costs from profile files (the paper rule included),
+// and fitting the per-type server prediction functions.
 #include "ionn/model_costs.h"
 
 #include <gtest/gtest.h>
@@ -103,6 +104,47 @@ TEST(MakeLinkSpec, DownlinkDefaultsToTheUplink) {
   EXPECT_DOUBLE_EQ(own.rtt_ms, 2);
   EXPECT_DOUBLE_EQ(own.partition_overhead_ms, 3);
   EXPECT_DOUBLE_EQ(MakeLinkSpec(40, -1).downlink_mbps, 40);
+}
+
+TEST(FitServerRegression, RecoversExactLines) {
+  std::map<std::string, std::vector<RegressionSample>> samples;
+  for (double x : {1.0, 2.0, 5.0, 1000.0, 123456.0}) {
+    samples["Convolution"].push_back({x, 2e-6 * x + 0.25});
+    samples["ReLU"].push_back({x, -0.5 * x + 7});
+  }
+  const ServerRegressionFit fit = FitServerRegression(samples);
+  ASSERT_EQ(fit.regression.by_type.size(), 2u);
+  EXPECT_NEAR(fit.regression.by_type.at("Convolution").first, 2e-6, 1e-15);
+  EXPECT_NEAR(fit.regression.by_type.at("Convolution").second, 0.25, 1e-9);
+  EXPECT_NEAR(fit.regression.by_type.at("ReLU").first, -0.5, 1e-12);
+  EXPECT_NEAR(fit.regression.by_type.at("ReLU").second, 7, 1e-6);
+  for (const char* type : {"Convolution", "ReLU"}) {
+    EXPECT_EQ(fit.stats.at(type).samples, 5);
+    EXPECT_NEAR(fit.stats.at(type).r_squared, 1.0, 1e-12) << type;
+  }
+}
+
+TEST(FitServerRegression, ConstantXGivesTheMeanAndEmptyTypesAreLeftOut) {
+  std::map<std::string, std::vector<RegressionSample>> samples;
+  samples["Pooling"] = {{10, 1}, {10, 3}};
+  samples["LRN"] = {};
+  const ServerRegressionFit fit = FitServerRegression(samples);
+  EXPECT_EQ(fit.regression.by_type.count("LRN"), 0u);
+  EXPECT_EQ(fit.stats.count("LRN"), 0u);
+  EXPECT_DOUBLE_EQ(fit.regression.by_type.at("Pooling").first, 0);
+  EXPECT_DOUBLE_EQ(fit.regression.by_type.at("Pooling").second, 2);
+  EXPECT_DOUBLE_EQ(fit.stats.at("Pooling").r_squared, 0);
+}
+
+TEST(RegressionCsv, WritesWhatItReads) {
+  ServerRegression r;
+  r.by_type["Convolution"] = {1.5e-9, 0.0123};
+  r.by_type["InnerProduct"] = {2e-7, -0.001};
+  const std::string csv = RegressionToCsv(r);
+  EXPECT_EQ(csv, "layer_type,a_ms_per_unit,b_ms\nConvolution,1.5e-09,0.0123\nInnerProduct,2e-07,-0.001\n");
+  auto back = ParseRegressionCsv(csv);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->by_type, r.by_type);
 }
 
 }  // namespace

@@ -33,6 +33,27 @@ struct ServerRegression {
 };
 Result<ServerRegression> ParseRegressionCsv(const std::string& text);
 Result<ServerRegression> ReadRegressionCsv(const std::string& path);
+// The CSV ParseRegressionCsv reads, one row per type in name order, a and b
+// with 6 significant digits.
+std::string RegressionToCsv(const ServerRegression& regression);
+
+// Fitting t = a * X + b by least squares, per Caffe layer type, to
+// measurements (what `ionn calibrate` and a server calibrating itself do).
+struct RegressionSample {
+  double x = 0;   // RegressionX of the measured layer
+  double ms = 0;  // its measured time
+};
+struct RegressionFitStats {
+  int samples = 0;
+  double r_squared = 0;  // 0 when X or t does not vary
+};
+struct ServerRegressionFit {
+  ServerRegression regression;
+  std::map<std::string, RegressionFitStats> stats;  // same types as regression.by_type
+};
+// Types with no samples are left out. When every sample of a type has the
+// same X, its a is 0 and b the mean time. Pure: no I/O.
+ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<RegressionSample>>& samples);
 
 // IONN's regression variable X for one layer: convolution MACs
 // (out_h*out_w*out_c*k_h*k_w*in_c/group), pooling out_count*k_h*k_w,

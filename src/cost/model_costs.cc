@@ -54,6 +54,24 @@ Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const Ser
   return std::max(0.0, it->second.first * RegressionX(graph, layer) + it->second.second);
 }
 
+ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<RegressionSample>>& samples) {
+  ServerRegressionFit fit;
+  for (const auto& [type, pts] : samples) {
+    if (pts.empty()) continue;
+    double mx = 0, mt = 0;
+    for (const auto& p : pts) mx += p.x, mt += p.ms;
+    mx /= pts.size(), mt /= pts.size();
+    double sxx = 0, sxt = 0, stt = 0;
+    for (const auto& p : pts) {
+      sxx += (p.x - mx) * (p.x - mx), sxt += (p.x - mx) * (p.ms - mt), stt += (p.ms - mt) * (p.ms - mt);
+    }
+    const double a = sxx > 0 ? sxt / sxx : 0, b = mt - a * mx;
+    fit.regression.by_type[type] = {a, b};
+    fit.stats[type] = {static_cast<int>(pts.size()), sxx > 0 && stt > 0 ? sxt * sxt / (sxx * stt) : 0};
+  }
+  return fit;
+}
+
 Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, const Profile* server,
                                  const ServerRegression* regression, const LinkSpec& link, JoinReport* report) {
   if (!(link.uplink_mbps > 0) || !(link.downlink_mbps > 0)) {
