@@ -33,6 +33,27 @@ struct ServerRegression {
 };
 Result<ServerRegression> ParseRegressionCsv(const std::string& text);
 Result<ServerRegression> ReadRegressionCsv(const std::string& path);
+// The CSV ParseRegressionCsv reads, one row per type in name order, a and b
+// with 6 significant digits.
+std::string RegressionToCsv(const ServerRegression& regression);
+
+// Fitting t = a * X + b by least squares, per Caffe layer type, to
+// measurements (what `ionn calibrate` and a server calibrating itself do).
+struct RegressionSample {
+  double x = 0;   // RegressionX of the measured layer
+  double ms = 0;  // its measured time
+};
+struct RegressionFitStats {
+  int samples = 0;
+  double r_squared = 0;  // 0 when X or t does not vary
+};
+struct ServerRegressionFit {
+  ServerRegression regression;
+  std::map<std::string, RegressionFitStats> stats;  // same types as regression.by_type
+};
+// Types with no samples are left out. When every sample of a type has the
+// same X, its a is 0 and b the mean time. Pure: no I/O.
+ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<RegressionSample>>& samples);
 
 // IONN's regression variable X for one layer: convolution MACs
 // (out_h*out_w*out_c*k_h*k_w*in_c/group), pooling out_count*k_h*k_w,
@@ -54,6 +75,10 @@ struct LinkSpec {
   double DownMs(int64_t bytes) const;
   double UploadMs(int64_t bytes) const;  // weights, uplink, no per-message cost
 };
+// A link as the command line gives it: `downlink_mbps` <= 0 means the
+// uplink's bandwidth. Checked by BuildCostGraph, not here.
+LinkSpec MakeLinkSpec(double uplink_mbps, double downlink_mbps = 0, double rtt_ms = 0,
+                      double partition_overhead_ms = 0);
 
 // Profile rows that did not join a layer, and why.
 struct JoinReport {
@@ -68,5 +93,31 @@ struct JoinReport {
 Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, const Profile* server,
                                  const ServerRegression* regression, const LinkSpec& link,
                                  JoinReport* report = nullptr);
+
+// Which files give a model's per-layer times (paths of the CSVs above).
+struct CostSources {
+  std::string client_profile;     // client_ms column
+  std::string server_profile;     // server_ms column; or else
+  std::string server_regression;  // per-type functions predicting server times
+  // Fill the empty ones from the paper setup (PaperCostSources) of the zoo
+  // model the graph is named after.
+  bool paper_profiles = false;
+  std::string paper_profile_dir;  // the published profiles' folder (data/profiles/odroid-xu4_gtx1080ti)
+};
+
+// The paper setup's files for zoo model `model` in `dir` (ODROID XU4
+// client, GTX 1080 Ti server): the model's published profile for client and
+// server times, except MobileNet, whose published profile has no server
+// column: its server times come from the published regression
+// (server_regression.csv). NotFound for a model outside the zoo.
+Result<CostSources> PaperCostSources(const std::string& model, const std::string& dir);
+
+// Reads the CSVs `sources` names (after the paper rule when
+// sources.paper_profiles) and builds the cost graph of `graph` on `link`.
+// Needs a client profile and exactly one of server profile and server
+// regression; errors are worded for the command line's flags
+// (--client-profile, --server-profile, --server-regression, --paper-profiles,
+// --zoo) and name the file that failed to read.
+Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources, const LinkSpec& link);
 
 }  // namespace ionn

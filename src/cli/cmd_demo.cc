@@ -52,11 +52,12 @@ Action RegisterDemo(CLI::App& app) {
                 ShapeToString(out.shape).c_str(), top, out.data[top]);
 
     std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n", args->uplink_mbps);
-    CostOptions co;
-    co.zoo_name = args->model;
-    co.paper_profiles = true;
-    co.uplink_mbps = args->uplink_mbps;
-    auto costs = co.Load();
+    CostSources sources;
+    sources.paper_profiles = true;
+    sources.paper_profile_dir = PaperProfileDir();
+    auto shapes = BuildZooModel(args->model, 1, /*with_weights=*/false);
+    if (!shapes.ok()) return Fail(shapes.status());
+    auto costs = LoadModelCosts(*shapes, sources, MakeLinkSpec(args->uplink_mbps));
     if (!costs.ok()) return Fail(costs.status());
     std::printf("   %-10s %-10s %-15s %10s %10s %11s %11s %11s\n", "layer", "kind", "output", "weights MB",
                 "here ms", "client ms", "server ms", "upload ms");

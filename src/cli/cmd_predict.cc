@@ -5,8 +5,7 @@
 
 #include "commands.h"
 #include "ionn/model_costs.h"
-#include "ionn/onnx_io.h"
-#include "ionn/zoo.h"
+#include "ionn/model_source.h"
 
 namespace ionn::cli {
 
@@ -22,8 +21,7 @@ Action RegisterPredict(CLI::App& app) {
   cmd->add_option("--compare", args->compare, "A profile with measured server_ms: report the error per layer type");
   cmd->add_option("--format", args->format, "table or csv")->capture_default_str()->check(CLI::IsMember({"table", "csv"}));
   return [args]() {
-    if (args->model.empty() == args->zoo.empty()) return Fail(Status::Invalid("give a model file or --zoo NAME"));
-    auto g = args->model.empty() ? BuildZooModel(args->zoo, 1, false) : ReadOnnxFile(args->model);
+    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/false);
     if (!g.ok()) return Fail(g.status());
     auto reg = ReadRegressionCsv(args->regression);
     if (!reg.ok()) return Fail(reg.status());

@@ -10,8 +10,7 @@
 
 #include "commands.h"
 #include "ionn/engine.h"
-#include "ionn/onnx_io.h"
-#include "ionn/zoo.h"
+#include "ionn/model_source.h"
 
 namespace ionn::cli {
 
@@ -30,8 +29,7 @@ Action RegisterRun(CLI::App& app) {
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   return [args]() {
-    if (args->model.empty() == args->zoo.empty()) return Fail(Status::Invalid("give a model file or --zoo NAME"));
-    auto g = args->model.empty() ? BuildZooModel(args->zoo, 1) : ReadOnnxFile(args->model);
+    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
     if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
     Tensor input = SeededInput(g->inputs[0].shape, 1);

@@ -6,8 +6,7 @@
 #include "commands.h"
 #include "ionn/granularity.h"
 #include "ionn/model_costs.h"
-#include "ionn/onnx_io.h"
-#include "ionn/zoo.h"
+#include "ionn/model_source.h"
 
 namespace ionn::cli {
 
@@ -64,48 +63,14 @@ Result<CostGraph> CostOptions::Load() const {
   if (model_file.empty() && zoo_name.empty()) {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (--model FILE.onnx or --zoo NAME)");
   }
-  Result<Graph> graph = model_file.empty() ? BuildZooModel(zoo_name, 1, /*with_weights=*/false)
-                                           : ReadOnnxFile(model_file);
-  if (!graph.ok()) return graph.status();
-  std::string client = client_profile, server = server_profile, regression = server_regression;
-  if (paper_profiles) {
-    const ZooEntry* entry = nullptr;
-    for (const auto& e : ZooModels()) {
-      if (e.name == zoo_name || e.name == graph->name) entry = &e;
-    }
-    if (!entry) return Status::Invalid("--paper-profiles needs a zoo model (--zoo NAME)");
-    if (client.empty()) client = PaperProfileDir() + entry->profile_file;
-    if (server.empty() && regression.empty()) {
-      if (entry->name == "mobilenet") {
-        regression = PaperProfileDir() + "server_regression.csv";
-      } else {
-        server = PaperProfileDir() + entry->profile_file;
-      }
-    }
-  }
-  if (client.empty()) return Status::Invalid("a model needs --client-profile CSV (or --paper-profiles)");
-  if (server.empty() == regression.empty()) {
-    return Status::Invalid("give exactly one of --server-profile CSV and --server-regression CSV");
-  }
-  auto client_rows = ReadProfileCsv(client);
-  if (!client_rows.ok()) return client_rows.status();
-  std::optional<Profile> server_rows;
-  std::optional<ServerRegression> reg;
-  if (!server.empty()) {
-    auto s = ReadProfileCsv(server);
-    if (!s.ok()) return s.status();
-    server_rows = std::move(s).value();
-  } else {
-    auto r = ReadRegressionCsv(regression);
-    if (!r.ok()) return r.status();
-    reg = std::move(r).value();
-  }
-  LinkSpec link;
-  link.uplink_mbps = uplink_mbps;
-  link.downlink_mbps = downlink_mbps > 0 ? downlink_mbps : uplink_mbps;
-  link.rtt_ms = rtt_ms;
-  link.partition_overhead_ms = partition_overhead_ms;
-  return BuildCostGraph(*graph, *client_rows, server_rows ? &*server_rows : nullptr, reg ? &*reg : nullptr, link);
+  IONN_ASSIGN_OR_RETURN(const Graph graph, LoadModel(model_file, zoo_name, /*with_weights=*/false));
+  CostSources sources;
+  sources.client_profile = client_profile;
+  sources.server_profile = server_profile;
+  sources.server_regression = server_regression;
+  sources.paper_profiles = paper_profiles;
+  sources.paper_profile_dir = PaperProfileDir();
+  return LoadModelCosts(graph, sources, MakeLinkSpec(uplink_mbps, downlink_mbps, rtt_ms, partition_overhead_ms));
 }
 
 void PlanOptions::Add(CLI::App* app, bool with_algorithm) {

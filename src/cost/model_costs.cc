@@ -2,6 +2,7 @@
 #include <set>
 
 #include "ionn/model_costs.h"
+#include "ionn/zoo.h"
 
 namespace ionn {
 
@@ -13,6 +14,15 @@ double LinkSpec::DownMs(int64_t bytes) const {
 }
 double LinkSpec::UploadMs(int64_t bytes) const {
   return static_cast<double>(bytes) / (uplink_mbps * kBytesPerMsPerMbps);
+}
+
+LinkSpec MakeLinkSpec(double uplink_mbps, double downlink_mbps, double rtt_ms, double partition_overhead_ms) {
+  LinkSpec link;
+  link.uplink_mbps = uplink_mbps;
+  link.downlink_mbps = downlink_mbps > 0 ? downlink_mbps : uplink_mbps;
+  link.rtt_ms = rtt_ms;
+  link.partition_overhead_ms = partition_overhead_ms;
+  return link;
 }
 
 double RegressionX(const Graph& graph, const Layer& l) {
@@ -42,6 +52,24 @@ Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const Ser
     return Status::Invalid("layer '" + layer.name + "': the server regression has no function for type " + type);
   }
   return std::max(0.0, it->second.first * RegressionX(graph, layer) + it->second.second);
+}
+
+ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<RegressionSample>>& samples) {
+  ServerRegressionFit fit;
+  for (const auto& [type, pts] : samples) {
+    if (pts.empty()) continue;
+    double mx = 0, mt = 0;
+    for (const auto& p : pts) mx += p.x, mt += p.ms;
+    mx /= pts.size(), mt /= pts.size();
+    double sxx = 0, sxt = 0, stt = 0;
+    for (const auto& p : pts) {
+      sxx += (p.x - mx) * (p.x - mx), sxt += (p.x - mx) * (p.ms - mt), stt += (p.ms - mt) * (p.ms - mt);
+    }
+    const double a = sxx > 0 ? sxt / sxx : 0, b = mt - a * mx;
+    fit.regression.by_type[type] = {a, b};
+    fit.stats[type] = {static_cast<int>(pts.size()), sxx > 0 && stt > 0 ? sxt * sxt / (sxx * stt) : 0};
+  }
+  return fit;
 }
 
 Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, const Profile* server,
@@ -100,6 +128,48 @@ Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, cons
     }
   }
   return CostGraph::Create(std::move(inputs), std::move(layers), graph.outputs, link.partition_overhead_ms);
+}
+
+Result<CostSources> PaperCostSources(const std::string& model, const std::string& dir) {
+  for (const auto& e : ZooModels()) {
+    if (e.name != model) continue;
+    const std::string base = dir.empty() || dir.back() == '/' ? dir : dir + "/";
+    CostSources s;
+    s.client_profile = base + e.profile_file;
+    if (e.name == "mobilenet") {
+      s.server_regression = base + "server_regression.csv";
+    } else {
+      s.server_profile = base + e.profile_file;
+    }
+    return s;
+  }
+  return Status::NotFound("the paper's profiles cover the zoo models only, not '" + model + "'");
+}
+
+Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources, const LinkSpec& link) {
+  CostSources s = sources;
+  if (s.paper_profiles) {
+    auto paper = PaperCostSources(graph.name, s.paper_profile_dir);
+    if (!paper.ok()) return Status::Invalid("--paper-profiles needs a zoo model (--zoo NAME)");
+    if (s.client_profile.empty()) s.client_profile = paper->client_profile;
+    if (s.server_profile.empty() && s.server_regression.empty()) {
+      s.server_profile = paper->server_profile;
+      s.server_regression = paper->server_regression;
+    }
+  }
+  if (s.client_profile.empty()) return Status::Invalid("a model needs --client-profile CSV (or --paper-profiles)");
+  if (s.server_profile.empty() == s.server_regression.empty()) {
+    return Status::Invalid("give exactly one of --server-profile CSV and --server-regression CSV");
+  }
+  IONN_ASSIGN_OR_RETURN(const Profile client, ReadProfileCsv(s.client_profile));
+  std::optional<Profile> server;
+  std::optional<ServerRegression> regression;
+  if (!s.server_profile.empty()) {
+    IONN_ASSIGN_OR_RETURN(server, ReadProfileCsv(s.server_profile));
+  } else {
+    IONN_ASSIGN_OR_RETURN(regression, ReadRegressionCsv(s.server_regression));
+  }
+  return BuildCostGraph(graph, client, server ? &*server : nullptr, regression ? &*regression : nullptr, link);
 }
 
 }  // namespace ionn

@@ -106,4 +106,14 @@ Result<ServerRegression> ParseRegressionCsv(const std::string& text) {
 
 Result<ServerRegression> ReadRegressionCsv(const std::string& path) { return ParseFile(path, ParseRegressionCsv); }
 
+std::string RegressionToCsv(const ServerRegression& regression) {
+  std::string out = "layer_type,a_ms_per_unit,b_ms\n";
+  char line[128];
+  for (const auto& [type, ab] : regression.by_type) {
+    std::snprintf(line, sizeof line, "%s,%.6g,%.6g\n", type.c_str(), ab.first, ab.second);
+    out += line;
+  }
+  return out;
+}
+
 }  // namespace ionn

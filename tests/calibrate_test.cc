@@ -1,0 +1,42 @@
+#include "ionn/calibrate.h"
+
+#include <gtest/gtest.h>
+
+namespace ionn {
+namespace {
+
+// Times vary from run to run: the test checks what was measured and fitted,
+// never how fast.
+TEST(CalibrateServer, QuickRunMeasuresEveryTypeAndFitsIt) {
+  CalibrationOptions o;
+  o.quick = true;
+  o.warmup = 0;
+  o.repeats = 1;
+  std::vector<CalibrationStep> steps;
+  auto c = CalibrateServer(o, [&](const CalibrationStep& s) { steps.push_back(s); });
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_FALSE(steps.empty());
+  for (size_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].index, static_cast<int>(i));
+    EXPECT_EQ(steps[i].total, static_cast<int>(steps.size()));
+    EXPECT_GT(steps[i].x, 0) << steps[i].type;
+    EXPECT_GE(steps[i].median_ms, 0) << steps[i].type;
+  }
+  const std::vector<std::string> types = {"BatchNorm", "Concat",  "Convolution", "Dropout", "Eltwise", "InnerProduct",
+                                          "LRN",       "Pooling", "ReLU",        "Scale",   "Softmax"};
+  std::vector<std::string> fitted;
+  size_t samples = 0;
+  for (const auto& [type, stats] : c->fit.stats) {
+    fitted.push_back(type);
+    EXPECT_EQ(stats.samples, static_cast<int>(c->samples.at(type).size())) << type;
+    EXPECT_GE(stats.r_squared, 0) << type;
+    EXPECT_LE(stats.r_squared, 1 + 1e-9) << type;
+    EXPECT_EQ(c->fit.regression.by_type.count(type), 1u) << type;
+    samples += stats.samples;
+  }
+  EXPECT_EQ(fitted, types);
+  EXPECT_EQ(samples, steps.size());
+}
+
+}  // namespace
+}  // namespace ionn
