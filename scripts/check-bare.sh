@@ -185,6 +185,7 @@ if ((fresh)) || [ ! -s "$tarball" ]; then
 fi
 log "unpacking a bare root into $root"
 tar -C "$root" --numeric-owner -xpzf "$tarball"
+chmod 0755 "$root"  # / of the new system (mktemp made it 0700; apt's _apt user must traverse it)
 
 # Prove it is bare: none of the build tools setup.sh has to install.
 for tool in gcc g++ c++ cc make cmake pkg-config protoc git; do
