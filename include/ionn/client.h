@@ -1,0 +1,96 @@
+// The mobile client (`ionn client`): says Hello to an edge server, plans
+// the upload with the server's prediction functions and its own profile,
+// opens a session, uploads partition by partition in the background and
+// raises queries back to back meanwhile (the paper's protocol, section
+// 4.1). Every query takes the best placement for the partitions
+// acknowledged when it started and runs as its schedule says
+// (include/ionn/schedule.h): local segments with the engine here, server
+// segments as one QueryStep call each.
+//
+// Faults: when a call to the server fails, the query is recomputed here
+// and every later query stays local; the result says so (server_lost).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ionn/clock.h"
+#include "ionn/cost_graph.h"
+#include "ionn/engine.h"
+#include "ionn/model_costs.h"
+#include "ionn/plan.h"
+
+namespace ionn {
+
+struct ClientOptions {
+  std::string server = "127.0.0.1:7070";
+  PlannerOptions planner;              // algorithm and granularity
+  Profile client_profile;              // client_ms per layer (measured or read)
+  LinkSpec link;                       // the link as the planner assumes it
+  int max_queries = -1;                // stop after this many queries (< 0: no limit)
+  double duration_ms = -1;             // stop raising queries after this long (< 0: no limit)
+  int queries_after_upload = 5;        // the protocol's queries after the upload
+  TensorMap inputs;                    // the model inputs of every query
+  double call_deadline_ms = 60000;     // per RPC (an upload call: per partition)
+  size_t chunk_bytes = 1 << 20;        // upload chunk size (at most the server's limit)
+  // Emulation: pad every local segment to the profile's time of its layers
+  // (the layers are still computed), e.g. to reproduce a slow device.
+  bool emulate_profile = false;
+  int threads = 1;                     // engine threads here
+  Clock* clock = nullptr;              // null: Clock::System()
+};
+
+struct ClientQuery;
+// Called after every query with its record and model outputs (optional).
+using QueryOutputCallback = std::function<void(const ClientQuery&, const TensorMap& outputs)>;
+
+struct ClientQuery {
+  double start_ms = 0, end_ms = 0;  // since the upload started
+  int partitions_uploaded = 0;      // acknowledged when it started
+  int server_layers = 0;            // layers it ran on the server
+  int server_steps = 0;             // QueryStep calls
+  int64_t bytes_up = 0, bytes_down = 0;
+  double predicted_ms = 0;          // the planner's latency for its placement
+  bool fell_back = false;           // recomputed here after a failed call
+};
+
+struct ClientPartition {
+  int layers = 0;
+  int64_t bytes = 0;
+  double start_ms = 0, acked_ms = 0;  // since the upload started
+};
+
+struct ClientResult {
+  std::string server_name, session_id;
+  CostGraph costs;   // what the client planned with
+  UploadPlan plan;
+  std::vector<ClientQuery> queries;
+  std::vector<ClientPartition> partitions;  // the acknowledged ones
+  bool upload_complete = false;
+  double upload_ms = 0;            // last acknowledgement (when complete)
+  int queries_during_upload = 0;   // finished no later than upload_ms
+  double first_query_end_ms = 0;
+  bool server_lost = false;
+  std::string server_error;        // the failure that made the client go local
+  std::string upload_error;        // why the upload stopped early (empty: it did not)
+  TensorMap last_outputs;          // the last query's model outputs
+};
+
+struct ClientProgress {
+  int partitions_acked = 0, partitions = 0;
+  int64_t bytes_acked = 0, bytes_total = 0;
+  int queries = 0;
+  double last_latency_ms = 0;
+  int last_server_layers = 0;
+};
+
+// `model` holds weights. Returns an error when the server cannot be
+// reached at Hello or refuses the session; failures after that are
+// survived (see above). `progress` (optional) is called after every query
+// and acknowledgement, from the calling thread or the upload thread.
+Result<ClientResult> RunClient(const Graph& model, const ClientOptions& options,
+                               const std::function<void(const ClientProgress&)>& progress = nullptr,
+                               const QueryOutputCallback& on_output = nullptr);
+
+}  // namespace ionn

@@ -1,0 +1,67 @@
+// The edge server (`ionn serve`): offers its prediction functions, holds
+// one session per client, builds each session's model layer by layer as
+// partitions arrive, and runs query steps with the engine. Protocol:
+// src/net/ionn.proto (gRPC). Errors reach clients as gRPC status codes with
+// a message naming the session, layer, tensor or field.
+//
+// Threading: Start returns once the server listens; calls are served on
+// gRPC's pool (at most `workers` at once). Shutdown may be called from any
+// thread; it drains in-flight calls until the deadline, then cancels them.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ionn/clock.h"
+#include "ionn/model_costs.h"
+#include "ionn/status.h"
+
+namespace ionn {
+
+struct ServerOptions {
+  std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free one
+  std::string name = "ionn";              // identity offered at Hello
+  int threads = 1;                        // engine threads per query step
+  int workers = 8;                        // calls served at once
+  int max_sessions = 64;
+  uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
+  uint64_t max_message_bytes = 64ull << 20;
+  uint64_t max_chunk_bytes = 1ull << 20;  // one UploadChunk's data
+  uint32_t max_layers = 10000;            // per model
+  int max_queries_in_flight = 8;          // per session; the oldest is dropped beyond it
+  double session_idle_s = 300;            // sessions unused this long are closed
+  ServerRegression regression;            // prediction functions offered at Hello
+  Clock* clock = nullptr;                 // null: Clock::System()
+  // One line per session event ("session 3f2a opened: alexnet, 23 layers").
+  std::function<void(const std::string&)> log;
+};
+
+struct ServerStats {
+  int sessions = 0;
+  uint64_t model_bytes = 0;      // declared weights of open sessions
+  uint64_t bytes_uploaded = 0;   // since start
+  uint64_t query_steps = 0;      // since start
+  uint64_t failed_calls = 0;     // calls answered with an error
+};
+
+class OffloadServer {
+ public:
+  static Result<std::unique_ptr<OffloadServer>> Start(const ServerOptions& options);
+  ~OffloadServer();  // Shutdown(0) if still running
+
+  int port() const;  // the bound port
+  ServerStats stats() const;
+  // Stops accepting calls, waits up to `deadline_ms` for in-flight ones.
+  void Shutdown(double deadline_ms);
+  void Wait();  // until Shutdown
+
+  struct Impl;
+
+ private:
+  OffloadServer() = default;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ionn

@@ -1,0 +1,435 @@
+#include "ionn/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <unordered_map>
+
+#include "ionn.grpc.pb.h"
+#include "ionn/engine.h"
+#include "wire.h"
+
+namespace ionn {
+
+namespace {
+
+grpc::Status ToGrpc(const Status& s) {
+  grpc::StatusCode code = grpc::StatusCode::INTERNAL;
+  switch (s.code()) {
+    case StatusCode::kOk: return grpc::Status::OK;
+    case StatusCode::kInvalidArgument: code = grpc::StatusCode::INVALID_ARGUMENT; break;
+    case StatusCode::kNotFound: code = grpc::StatusCode::NOT_FOUND; break;
+    case StatusCode::kUnsupported: code = grpc::StatusCode::UNIMPLEMENTED; break;
+    case StatusCode::kIoError: code = grpc::StatusCode::INTERNAL; break;
+    case StatusCode::kInternal: code = grpc::StatusCode::INTERNAL; break;
+    case StatusCode::kUnavailable: code = grpc::StatusCode::UNAVAILABLE; break;
+    case StatusCode::kDeadlineExceeded: code = grpc::StatusCode::DEADLINE_EXCEEDED; break;
+    case StatusCode::kCancelled: code = grpc::StatusCode::CANCELLED; break;
+    case StatusCode::kResourceExhausted: code = grpc::StatusCode::RESOURCE_EXHAUSTED; break;
+  }
+  return grpc::Status(code, s.message());
+}
+
+grpc::Status Precondition(const std::string& m) { return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, m); }
+
+// One client's model: its architecture, the engine growing on the server,
+// and the tensors its queries keep between their server segments.
+struct Session {
+  std::string id;
+  Graph arch;
+  std::vector<std::string> hashes;  // per layer, as declared at OpenSession
+  std::unique_ptr<Engine> engine;
+  uint64_t model_bytes = 0;
+
+  std::mutex mu;  // guards what follows
+  double last_used_ms = 0;
+  uint32_t next_partition = 0;
+  bool uploading = false;
+  std::vector<uint8_t> uploaded;  // layers whose partition was accepted
+  std::map<uint64_t, TensorMap> queries;  // query id -> tensors kept on the server
+  std::map<std::string, std::shared_ptr<const PreparedRun>> prepared;  // by layers and wanted
+};
+
+}  // namespace
+
+struct OffloadServer::Impl final : public v1::Offload::Service {
+  ServerOptions options;
+  net::WireLimits limits;
+  Clock* clock = nullptr;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  std::mutex mu;  // guards sessions and model_bytes
+  std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
+  uint64_t model_bytes = 0;
+  std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0};
+  std::mt19937_64 ids{std::random_device{}()};
+  std::atomic<bool> stopped{false};
+  std::mutex stop_mu;
+
+  void Log(const std::string& line) {
+    if (options.log) options.log(line);
+  }
+
+  grpc::Status Fail(grpc::Status s) {
+    ++failed_calls;
+    return s;
+  }
+
+  // The session named by a call, or NOT_FOUND; expires idle sessions first.
+  Result<std::shared_ptr<Session>> Find(const std::string& id) {
+    std::lock_guard<std::mutex> lock(mu);
+    ExpireIdleLocked();
+    auto it = sessions.find(id);
+    if (it == sessions.end()) {
+      return Status::NotFound("no session '" + id.substr(0, 64) + "' (closed, expired or never opened)");
+    }
+    std::lock_guard<std::mutex> slock(it->second->mu);
+    it->second->last_used_ms = clock->NowMs();
+    return it->second;
+  }
+
+  void ExpireIdleLocked() {
+    const double now = clock->NowMs();
+    for (auto it = sessions.begin(); it != sessions.end();) {
+      std::unique_lock<std::mutex> slock(it->second->mu);
+      const bool idle = !it->second->uploading && now - it->second->last_used_ms > options.session_idle_s * 1000;
+      slock.unlock();
+      if (idle) {
+        Log("session " + it->first + " expired after " + std::to_string(options.session_idle_s) + " s idle");
+        model_bytes -= it->second->model_bytes;
+        it = sessions.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  grpc::Status Hello(grpc::ServerContext*, const v1::HelloRequest* req, v1::HelloReply* reply) override {
+    if (req->protocol_version() != net::kProtocolVersion) {
+      return Fail(Precondition("protocol version " + std::to_string(req->protocol_version()) + " is not supported (server speaks " +
+                               std::to_string(net::kProtocolVersion) + ")"));
+    }
+    reply->set_protocol_version(net::kProtocolVersion);
+    reply->set_server_name(options.name);
+    reply->set_server_version("ionn 0.1.0");
+    auto* l = reply->mutable_limits();
+    l->set_max_message_bytes(limits.max_message_bytes);
+    l->set_max_chunk_bytes(limits.max_chunk_bytes);
+    l->set_max_model_bytes(limits.max_model_bytes);
+    l->set_max_layers(limits.max_layers);
+    l->set_max_name_bytes(limits.max_name_bytes);
+    net::RegressionToProto(options.regression, reply);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status OpenSession(grpc::ServerContext* ctx, const v1::OpenSessionRequest* req,
+                           v1::OpenSessionReply* reply) override {
+    auto arch = net::ArchitectureFromProto(req->model(), limits);
+    if (!arch.ok()) return Fail(ToGrpc(arch.status().WithContext("OpenSession: architecture")));
+    auto s = std::make_shared<Session>();
+    s->arch = std::move(arch).value();
+    for (const auto& l : req->model().layers()) s->hashes.push_back(l.content_hash());
+    for (const auto& l : s->arch.layers) s->model_bytes += net::LayerUploadBytes(l);
+    EngineOptions eo;
+    eo.threads = options.threads;
+    auto engine = Engine::Create(s->arch, eo);
+    if (!engine.ok()) return Fail(ToGrpc(engine.status().WithContext("OpenSession")));
+    s->engine = std::move(engine).value();
+    s->uploaded.assign(s->arch.layers.size(), 0);
+    s->last_used_ms = clock->NowMs();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ExpireIdleLocked();
+      if (static_cast<int>(sessions.size()) >= options.max_sessions) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the server holds its maximum of " + std::to_string(options.max_sessions) +
+                                     " sessions; retry later"));
+      }
+      if (model_bytes + s->model_bytes > options.max_model_bytes) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the model's " + std::to_string(s->model_bytes) + " weight bytes would pass the server's limit of " +
+                                     std::to_string(options.max_model_bytes) + " (" + std::to_string(model_bytes) +
+                                     " held); retry later"));
+      }
+      char id[17];
+      std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(ids()));
+      s->id = id;
+      model_bytes += s->model_bytes;
+      sessions[s->id] = s;
+    }
+    reply->set_session_id(s->id);
+    Log("session " + s->id + " opened by " + ctx->peer() + ": model '" + s->arch.name + "', " +
+        std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes");
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+                      v1::UploadReply* reply) override {
+    v1::UploadChunk chunk;
+    if (!reader->Read(&chunk)) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Upload: empty stream"));
+    auto found = Find(chunk.session_id());
+    if (!found.ok()) return Fail(ToGrpc(found.status()));
+    std::shared_ptr<Session> s = *found;
+    const uint32_t partition = chunk.partition();
+    const std::string where = "Upload: session " + s->id + ", partition " + std::to_string(partition);
+    std::vector<int> layers;
+    uint64_t expected = 0;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading"));
+      if (partition != s->next_partition) {
+        return Fail(Precondition(where + ": partitions arrive in plan order; expected partition " +
+                                 std::to_string(s->next_partition)));
+      }
+      if (chunk.layers_size() == 0) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": names no layers"));
+      std::vector<uint8_t> seen(s->arch.layers.size(), 0);
+      for (uint32_t k : chunk.layers()) {
+        if (k >= s->arch.layers.size()) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   where + ": layer index " + std::to_string(k) + " does not exist (the model has " +
+                                       std::to_string(s->arch.layers.size()) + " layers)"));
+        }
+        const std::string lname = "layer " + std::to_string(k) + " '" + s->arch.layers[k].name + "'";
+        if (s->uploaded[k]) return Fail(Precondition(where + ": " + lname + " was already uploaded"));
+        if (seen[k]) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": " + lname + " is listed twice"));
+        seen[k] = 1;
+        layers.push_back(static_cast<int>(k));
+        expected += net::LayerUploadBytes(s->arch.layers[k]);
+      }
+      s->uploading = true;
+    }
+    struct Done {
+      Session* s;
+      ~Done() {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->uploading = false;
+      }
+    };
+    std::string data;
+    data.reserve(expected);
+    bool first = true;
+    do {
+      if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0)) {
+        Done done{s.get()};
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": only the first chunk names the session, partition and layers"));
+      }
+      first = false;
+      if (chunk.data().size() > limits.max_chunk_bytes) {
+        Done done{s.get()};
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 where + ": a chunk of " + std::to_string(chunk.data().size()) + " bytes passes the limit of " +
+                                     std::to_string(limits.max_chunk_bytes)));
+      }
+      if (data.size() + chunk.data().size() > expected) {
+        Done done{s.get()};
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": more than the " + std::to_string(expected) + " weight bytes its layers declare"));
+      }
+      data += chunk.data();
+      bytes_uploaded += chunk.data().size();
+    } while (reader->Read(&chunk));
+    Done done{s.get()};
+    if (data.size() != expected) {
+      return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               where + ": " + std::to_string(data.size()) + " weight bytes arrived, its layers declare " +
+                                   std::to_string(expected)));
+    }
+    // Check every layer's bytes against its declared hash, then build them.
+    size_t offset = 0;
+    std::vector<std::pair<int, std::vector<Weight>>> built;
+    for (int k : layers) {
+      const Layer& declared = s->arch.layers[k];
+      Layer full = declared;
+      full.weights = net::WeightsFromBytes(declared, data.data() + offset);
+      offset += net::LayerUploadBytes(declared);
+      if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": layer " + std::to_string(k) + " '" + declared.name +
+                                     "': its weights do not match the content hash declared at OpenSession"));
+      }
+      built.emplace_back(k, std::move(full.weights));
+    }
+    for (auto& [k, weights] : built) {
+      if (s->engine->is_built(k)) continue;  // weightless layers are built at OpenSession
+      Status st = s->engine->AddLayer(k, std::move(weights));
+      if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
+    }
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      for (int k : layers) s->uploaded[k] = 1, reply->add_built_layers(k);
+      ++s->next_partition;
+    }
+    reply->set_partition(partition);
+    reply->set_bytes_received(data.size());
+    Log("session " + s->id + " partition " + std::to_string(partition) + " built: " + std::to_string(layers.size()) +
+        " layers, " + std::to_string(data.size()) + " bytes");
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->last_used_ms = clock->NowMs();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status QueryStep(grpc::ServerContext*, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
+    auto found = Find(req->session_id());
+    if (!found.ok()) return Fail(ToGrpc(found.status()));
+    std::shared_ptr<Session> s = *found;
+    const std::string where = "QueryStep: session " + s->id + ", query " + std::to_string(req->query_id());
+    const int n = static_cast<int>(s->arch.layers.size());
+    std::vector<int> layers;
+    std::string key;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      for (uint32_t k : req->layers()) {
+        if (k >= static_cast<uint32_t>(n)) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": layer index " + std::to_string(k) + " does not exist"));
+        }
+        if (!s->uploaded[k]) {
+          return Fail(Precondition(where + ": layer " + std::to_string(k) + " '" + s->arch.layers[k].name +
+                                   "' has not been uploaded and built yet"));
+        }
+        layers.push_back(static_cast<int>(k));
+        key += std::to_string(k) + ",";
+      }
+    }
+    if (layers.empty()) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": names no layers"));
+    TensorMap given;
+    for (const auto& t : req->tensors()) {
+      const Shape* shape = s->arch.TensorShape(t.name());
+      if (!shape) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": tensor '" + t.name().substr(0, 64) + "' is not a tensor of the model"));
+      }
+      auto tensor = net::TensorFromProto(t, *shape);
+      if (!tensor.ok()) return Fail(ToGrpc(tensor.status().WithContext(where)));
+      given[t.name()] = std::move(tensor).value();
+    }
+    std::vector<std::string> wanted(req->wanted().begin(), req->wanted().end());
+    for (const auto& name : wanted) {
+      if (!s->arch.TensorShape(name)) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": wanted tensor '" + name.substr(0, 64) + "' is not a tensor of the model"));
+      }
+    }
+    std::vector<std::string> produce = wanted;  // + what later steps of the query read here
+    for (const auto& name : req->keep()) {
+      if (!s->arch.TensorShape(name)) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": kept tensor '" + name.substr(0, 64) + "' is not a tensor of the model"));
+      }
+      produce.push_back(name);
+    }
+    for (const auto& name : produce) key += "|" + name;
+    std::shared_ptr<const PreparedRun> run;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      auto held = s->queries.find(req->query_id());
+      if (held != s->queries.end()) {
+        for (auto& [name, t] : held->second) given.emplace(name, t);
+      }
+      auto it = s->prepared.find(key);
+      if (it != s->prepared.end()) run = it->second;
+    }
+    if (!run) {
+      auto prepared = s->engine->Prepare(layers, produce);
+      if (!prepared.ok()) return Fail(ToGrpc(prepared.status().WithContext(where)));
+      run = *prepared;
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->prepared.size() > 256) s->prepared.clear();
+      s->prepared[key] = run;
+    }
+    const double t0 = clock->NowMs();
+    auto out = s->engine->Execute(*run, given);
+    if (!out.ok()) return Fail(ToGrpc(out.status().WithContext(where)));
+    reply->set_server_ms(clock->NowMs() - t0);
+    for (const auto& name : wanted) net::TensorToProto(name, out->at(name), reply->add_tensors());
+    ++query_steps;
+    std::lock_guard<std::mutex> lock(s->mu);
+    if (req->last_step()) {
+      s->queries.erase(req->query_id());
+    } else {
+      TensorMap& kept = s->queries[req->query_id()];
+      for (auto& [name, t] : given) kept.emplace(name, std::move(t));
+      for (const auto& name : req->keep()) kept[name] = out->at(name);
+      while (static_cast<int>(s->queries.size()) > options.max_queries_in_flight) s->queries.erase(s->queries.begin());
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status CloseSession(grpc::ServerContext*, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = sessions.find(req->session_id());
+    if (it == sessions.end()) {
+      return Fail(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session '" + req->session_id().substr(0, 64) + "'"));
+    }
+    model_bytes -= it->second->model_bytes;
+    Log("session " + it->first + " closed");
+    sessions.erase(it);
+    return grpc::Status::OK;
+  }
+};
+
+Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions& options) {
+  if (options.threads < 1 || options.workers < 1 || options.max_sessions < 1) {
+    return Status::Invalid("threads, workers and max sessions must be >= 1");
+  }
+  if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
+  std::unique_ptr<OffloadServer> server(new OffloadServer());
+  server->impl_ = std::make_unique<Impl>();
+  Impl& impl = *server->impl_;
+  impl.options = options;
+  impl.clock = options.clock ? options.clock : &Clock::System();
+  impl.limits.max_message_bytes = options.max_message_bytes;
+  impl.limits.max_chunk_bytes = options.max_chunk_bytes;
+  impl.limits.max_model_bytes = options.max_model_bytes;
+  impl.limits.max_layers = options.max_layers;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl.port);
+  builder.RegisterService(&impl);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
+  builder.SetMaxSendMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
+  grpc::ResourceQuota quota("ionn-serve");
+  quota.SetMaxThreads(options.workers + 2);  // + gRPC's own pollers
+  builder.SetResourceQuota(quota);
+  impl.server = builder.BuildAndStart();
+  if (!impl.server || impl.port == 0) {
+    return Status::Unavailable("cannot listen on '" + options.listen + "' (address in use, or not an address of this host?)");
+  }
+  impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")");
+  return server;
+}
+
+OffloadServer::~OffloadServer() {
+  if (impl_) Shutdown(0);
+}
+
+int OffloadServer::port() const { return impl_->port; }
+
+ServerStats OffloadServer::stats() const {
+  ServerStats st;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  st.sessions = static_cast<int>(impl_->sessions.size());
+  st.model_bytes = impl_->model_bytes;
+  st.bytes_uploaded = impl_->bytes_uploaded;
+  st.query_steps = impl_->query_steps;
+  st.failed_calls = impl_->failed_calls;
+  return st;
+}
+
+void OffloadServer::Shutdown(double deadline_ms) {
+  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  if (impl_->stopped.exchange(true)) return;
+  impl_->server->Shutdown(std::chrono::system_clock::now() +
+                          std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, deadline_ms) * 1000)));
+  impl_->server->Wait();
+  impl_->Log("stopped");
+}
+
+void OffloadServer::Wait() { impl_->server->Wait(); }
+
+}  // namespace ionn

@@ -1,0 +1,268 @@
+// The real system on loopback: an edge server and clients in one process,
+// real layers, real bytes over gRPC. Queries during the upload must equal a
+// whole-model run here; bad calls get a status naming what was wrong and
+// leave the session and the server healthy.
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cmath>
+#include <thread>
+
+#include "ionn.grpc.pb.h"
+#include "ionn/client.h"
+#include "ionn/model_costs.h"
+#include "ionn/server.h"
+#include "ionn/zoo.h"
+#include "wire.h"
+
+namespace ionn {
+namespace {
+
+const std::string kPaper = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+
+std::unique_ptr<OffloadServer> StartServer(ServerOptions o = {}) {
+  o.listen = "127.0.0.1:0";
+  o.regression = ReadRegressionCsv(kPaper + "server_regression.csv").value();
+  auto s = OffloadServer::Start(o);
+  EXPECT_TRUE(s.ok()) << s.status().message();
+  return s.ok() ? std::move(s).value() : nullptr;
+}
+
+ClientOptions Options(const Graph& g, int port, const std::string& profile_file) {
+  ClientOptions o;
+  o.server = "127.0.0.1:" + std::to_string(port);
+  o.client_profile = ReadProfileCsv(kPaper + profile_file).value();
+  for (const auto& in : g.inputs) o.inputs[in.name] = SeededInput(in.shape, 7);
+  o.chunk_bytes = 256 << 10;
+  return o;
+}
+
+double MaxRelError(const TensorMap& got, const TensorMap& want) {
+  double worst = 0;
+  for (const auto& [name, w] : want) {
+    const Tensor& g = got.at(name);
+    if (g.shape != w.shape) return 1e9;
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < w.data.size(); ++i) {
+      diff = std::max(diff, double(std::fabs(g.data[i] - w.data[i])));
+      scale = std::max(scale, double(std::fabs(w.data[i])));
+    }
+    worst = std::max(worst, diff / std::max(scale, 1e-30));
+  }
+  return worst;
+}
+
+struct Checked {
+  int queries = 0, wrong = 0, offloaded = 0;
+};
+
+// Runs a client on zoo `model`; every query's outputs against a local run.
+Result<ClientResult> RunChecked(const std::string& model, const std::string& profile, int port, Checked* c,
+                                const std::function<void(const ClientProgress&)>& progress = nullptr) {
+  Graph g = BuildZooModel(model, 3).value();
+  auto local = Engine::Create(g).value();
+  ClientOptions o = Options(g, port, profile);
+  const TensorMap want = local->RunAll(o.inputs).value();
+  return RunClient(g, o, progress, [&](const ClientQuery& q, const TensorMap& out) {
+    ++c->queries;
+    c->offloaded += q.server_layers > 0;
+    if (MaxRelError(out, want) > 1e-5) ++c->wrong;
+  });
+}
+
+TEST(Net, UploadInManyPartitionsWithQueriesThatEqualLocalRuns) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  Checked c;
+  auto r = RunChecked("googlenet", "googlenet.csv", server->port(), &c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->upload_complete) << r->upload_error;
+  EXPECT_FALSE(r->server_lost) << r->server_error;
+  EXPECT_GT(r->plan.partitions.size(), 5u);
+  EXPECT_EQ(r->partitions.size(), r->plan.partitions.size());
+  EXPECT_EQ(c.wrong, 0);
+  EXPECT_GT(c.offloaded, 0);
+  EXPECT_GE(c.queries, 6);  // at least one during the upload + five after
+  for (size_t p = 1; p < r->partitions.size(); ++p) {
+    EXPECT_GE(r->partitions[p].start_ms, r->partitions[p - 1].acked_ms);  // in plan order, one at a time
+  }
+  EXPECT_EQ(server->stats().sessions, 0);  // closed at the end
+  EXPECT_GT(server->stats().query_steps, 0u);
+}
+
+TEST(Net, TwoClientsWithDifferentModelsAtOnce) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  Checked a, b;
+  Result<ClientResult> ra = Status::Internal("not run"), rb = Status::Internal("not run");
+  std::thread t([&] { ra = RunChecked("mobilenet", "mobilenet.csv", server->port(), &a); });
+  rb = RunChecked("googlenet", "googlenet.csv", server->port(), &b);
+  t.join();
+  ASSERT_TRUE(ra.ok() && rb.ok()) << ra.status().message() << " / " << rb.status().message();
+  EXPECT_EQ(a.wrong + b.wrong, 0);
+  EXPECT_TRUE(ra->upload_complete && rb->upload_complete);
+  EXPECT_GT(a.offloaded + b.offloaded, 0);
+}
+
+// The server goes away mid-upload: the client goes on locally, says so,
+// and loses no query.
+TEST(Net, ServerLostMidUploadClientGoesOnLocally) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  Checked c;
+  std::atomic<bool> killed{false};
+  auto r = RunChecked("googlenet", "googlenet.csv", server->port(), &c, [&](const ClientProgress& p) {
+    if (p.partitions_acked == 3 && !killed.exchange(true)) server->Shutdown(0);
+  });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(killed);
+  EXPECT_FALSE(r->upload_complete);
+  EXPECT_EQ(r->partitions.size(), 3u);
+  EXPECT_EQ(c.wrong, 0);
+  EXPECT_GE(c.queries, 5);
+  EXPECT_EQ(c.queries, static_cast<int>(r->queries.size()));
+}
+
+TEST(Net, HelloToNoServerIsUnavailable) {
+  Graph g = BuildZooModel("alexnet", 1).value();
+  ClientOptions o = Options(g, 1, "alexnet.csv");  // nothing listens on port 1
+  o.call_deadline_ms = 2000;
+  auto r = RunClient(g, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().code() == StatusCode::kUnavailable || r.status().code() == StatusCode::kDeadlineExceeded)
+      << r.status().message();
+}
+
+// Hostile calls, straight through the stub.
+class NetRejects : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions o;
+    o.max_chunk_bytes = 64 << 10;
+    server_ = StartServer(o);
+    ASSERT_TRUE(server_);
+    stub_ = v1::Offload::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()), grpc::InsecureChannelCredentials()));
+    model_ = BuildZooModel("alexnet", 2).value();
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    v1::OpenSessionReply reply;
+    ASSERT_TRUE(stub_->OpenSession(&ctx, req, &reply).ok());
+    session_ = reply.session_id();
+  }
+
+  // Uploads layers `layers` as partition `p` in chunks of `chunk` bytes.
+  grpc::Status Upload(uint32_t p, const std::vector<int>& layers, size_t chunk = 32 << 10,
+                      const std::string& session = "", int corrupt_byte = -1) {
+    std::string bytes;
+    for (int k : layers) {
+      if (k >= 0 && k < static_cast<int>(model_.layers.size())) net::AppendLayerWeights(model_.layers[k], &bytes);
+    }
+    if (corrupt_byte >= 0 && corrupt_byte < int(bytes.size())) bytes[corrupt_byte] ^= 1;
+    grpc::ClientContext ctx;
+    v1::UploadReply reply;
+    auto w = stub_->Upload(&ctx, &reply);
+    size_t off = 0;
+    bool first = true;
+    while (first || off < bytes.size()) {
+      v1::UploadChunk c;
+      if (first) {
+        c.set_session_id(session.empty() ? session_ : session);
+        c.set_partition(p);
+        for (int k : layers) c.add_layers(k);
+      }
+      const size_t n = std::min(chunk, bytes.size() - off);
+      c.set_data(bytes.data() + off, n);
+      off += n;
+      first = false;
+      if (!w->Write(c)) break;
+    }
+    w->WritesDone();
+    return w->Finish();
+  }
+
+  grpc::Status Step(const std::vector<int>& layers, const TensorMap& tensors, const std::vector<std::string>& wanted,
+                    v1::QueryStepReply* reply, const std::string& session = "") {
+    grpc::ClientContext ctx;
+    v1::QueryStepRequest req;
+    req.set_session_id(session.empty() ? session_ : session);
+    req.set_query_id(1);
+    req.set_last_step(true);
+    for (int k : layers) req.add_layers(k);
+    for (const auto& [name, t] : tensors) net::TensorToProto(name, t, req.add_tensors());
+    for (const auto& w : wanted) req.add_wanted(w);
+    return stub_->QueryStep(&ctx, req, reply);
+  }
+
+  static void ExpectStatus(const grpc::Status& s, grpc::StatusCode code, const std::string& part) {
+    EXPECT_EQ(s.error_code(), code) << s.error_message();
+    EXPECT_NE(s.error_message().find(part), std::string::npos) << s.error_message();
+  }
+
+  std::unique_ptr<OffloadServer> server_;
+  std::unique_ptr<v1::Offload::Stub> stub_;
+  Graph model_;
+  std::string session_;
+};
+
+TEST_F(NetRejects, BadCallsGetAStatusAndTheSessionStaysHealthy) {
+  const int conv1 = model_.FindLayer("conv1"), relu1 = model_.FindLayer("relu1");
+  const TensorMap input = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
+  v1::QueryStepReply reply;
+  ExpectStatus(Upload(0, {conv1}, 32 << 10, "feedbeef"), grpc::StatusCode::NOT_FOUND, "no session 'feedbeef'");
+  ExpectStatus(Upload(1, {conv1}), grpc::StatusCode::FAILED_PRECONDITION, "expected partition 0");
+  ExpectStatus(Upload(0, {9999}), grpc::StatusCode::INVALID_ARGUMENT, "layer index 9999 does not exist");
+  ExpectStatus(Upload(0, {conv1, conv1}), grpc::StatusCode::INVALID_ARGUMENT, "listed twice");
+  ExpectStatus(Upload(0, {conv1}, 128 << 10), grpc::StatusCode::RESOURCE_EXHAUSTED, "passes the limit");
+  ExpectStatus(Upload(0, {conv1}, 32 << 10, "", 100), grpc::StatusCode::INVALID_ARGUMENT,
+               "do not match the content hash");
+  ExpectStatus(Step({conv1}, input, {"conv1"}, &reply), grpc::StatusCode::FAILED_PRECONDITION,
+               "'conv1' has not been uploaded");
+  // Now the right partition, and a query step on it.
+  ASSERT_TRUE(Upload(0, {conv1, relu1}).ok());
+  ExpectStatus(Upload(1, {conv1}), grpc::StatusCode::FAILED_PRECONDITION, "'conv1' was already uploaded");
+  ExpectStatus(Step({conv1}, {{"data", Tensor{{1, 3, 10, 10}, std::vector<float>(300)}}}, {"conv1"}, &reply),
+               grpc::StatusCode::INVALID_ARGUMENT, "expected [1,3,227,227]");
+  ExpectStatus(Step({conv1}, {{"nope", input.at("data")}}, {"conv1"}, &reply), grpc::StatusCode::INVALID_ARGUMENT,
+               "'nope' is not a tensor of the model");
+  ExpectStatus(Step({conv1}, {}, {"conv1"}, &reply), grpc::StatusCode::INVALID_ARGUMENT, "'data'");
+  ExpectStatus(Step({conv1}, input, {"conv1"}, &reply, "0000"), grpc::StatusCode::NOT_FOUND, "no session");
+  ASSERT_TRUE(Step({conv1, relu1}, input, {"relu1"}, &reply).ok());
+  auto local = Engine::Create(model_).value();
+  const Tensor want = local->Run({conv1, relu1}, input, {"relu1"}).value().at("relu1");
+  auto got = net::TensorFromProto(reply.tensors(0), want.shape);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->data, want.data);
+  EXPECT_GE(server_->stats().failed_calls, 12u);
+}
+
+TEST_F(NetRejects, HostileArchitecturesAreRefused) {
+  auto open = [&](v1::Architecture a) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = std::move(a);
+    v1::OpenSessionReply reply;
+    return stub_->OpenSession(&ctx, req, &reply);
+  };
+  v1::Architecture a = net::ArchitectureToProto(model_);
+  a.mutable_layers(3)->set_kind("Gelu");
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "unknown layer kind 'Gelu'");
+  a = net::ArchitectureToProto(model_);
+  a.mutable_layers(0)->mutable_weights(0)->mutable_shape()->set_dims(0, int64_t{1} << 40);
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "negative or too large");
+  a = net::ArchitectureToProto(model_);
+  a.mutable_layers(2)->set_inputs(0, "later");
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "reads tensor 'later'");
+  a = net::ArchitectureToProto(model_);
+  a.mutable_layers(1)->set_content_hash("short");
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "content_hash must be 32 bytes");
+  a = net::ArchitectureToProto(model_);
+  a.mutable_inputs(0)->mutable_shape()->set_dims(2, 1 << 20);
+  a.mutable_inputs(0)->mutable_shape()->set_dims(3, 1 << 20);
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "");
+  EXPECT_EQ(server_->stats().sessions, 1);  // the fixture's, still open
+}
+
+}  // namespace
+}  // namespace ionn
