@@ -25,7 +25,7 @@ profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 fig2=$src/data/cases/paper_fig2.json
 
 expect 0 "Subcommands" -- "$ionn" --help
-for cmd in demo zoo costs plan simulate predict run profile calibrate experiment; do
+for cmd in demo zoo costs plan simulate predict run profile calibrate experiment serve client; do
   expect 0 "Usage|Options" -- "$ionn" "$cmd" --help
 done
 
@@ -101,6 +101,29 @@ printf '\x08\x08\x3a\x1b\x0a\x11\x12\x01y\x1a\x02id\x22\x08Identity\x12\x01g\x62
 for cmd in run profile; do
   expect 2 "node 0 'id' \(Identity\): has 0 inputs, expects 1" -- "$ionn" "$cmd" "$tmp/noinput.onnx"
 done
+
+# A real server and client on loopback: serve on a free port, a client for
+# three queries, SIGTERM drains and exits 0.
+"$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &
+serve_pid=$!
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+if [ -z "$port" ]; then
+  fail "serve did not start: $(cat "$tmp/serve.log")"
+else
+  expect 0 '"queries": 3' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$port" \
+    --queries 3 --format json --quiet
+  expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profile --profile-now --server "127.0.0.1:$port"
+fi
+kill -TERM "$serve_pid"
+wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"
+grep -q "session .* closed" "$tmp/serve.log" || fail "no session close in the server log: $(cat "$tmp/serve.log")"
+expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1 \
+  --deadline-s 2 --quiet
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

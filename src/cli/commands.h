@@ -61,5 +61,7 @@ Action RegisterRun(CLI::App& app);
 Action RegisterCalibrate(CLI::App& app);
 Action RegisterExperiment(CLI::App& app);
 Action RegisterDemo(CLI::App& app);
+Action RegisterServe(CLI::App& app);
+Action RegisterClient(CLI::App& app);
 
 }  // namespace ionn::cli

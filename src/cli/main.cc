@@ -7,7 +7,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "ionn: incremental offloading of neural networks to edge servers.\n"
       "Plans the upload of a DNN model partition by partition (IONN's penalty method and the\n"
-      "efficiency-based planners of Shin et al., EMDL'19) and predicts what each plan does."};
+      "efficiency-based planners of Shin et al., EMDL'19), predicts what each plan does, and runs\n"
+      "it for real: an edge server (serve) and a client (client) over gRPC."};
   app.require_subcommand(1);
   app.set_version_flag("--version", "ionn 0.1.0");
   std::vector<std::pair<CLI::App*, ionn::cli::Action>> actions;
@@ -26,6 +27,8 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterCalibrate);
   reg(ionn::cli::RegisterPredict);
   reg(ionn::cli::RegisterExperiment);
+  reg(ionn::cli::RegisterServe);
+  reg(ionn::cli::RegisterClient);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,200 @@
+// `ionn client`: offload a model to an edge server while using it. Says
+// Hello, plans with the server's prediction functions and this device's
+// profile, uploads partition by partition and raises queries meanwhile;
+// reports the run with the simulator's names for the same quantities.
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "ionn/client.h"
+#include "ionn/model_source.h"
+
+namespace ionn::cli {
+namespace {
+
+// NumPy .npy, version 1.0, little-endian float32, C order.
+Status WriteNpy(const std::string& path, const Tensor& t) {
+  std::string shape;
+  for (int64_t d : t.shape) shape += std::to_string(d) + ", ";
+  if (t.shape.size() > 1) shape.erase(shape.size() - 1);  // "(1, 1000)"; a 1-D shape keeps "(n,)"
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
+  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  if (!out) return Status::Io("cannot write '" + path + "'");
+  const uint16_t len = static_cast<uint16_t>(header.size());
+  out.write("\x93NUMPY\x01\x00", 8);
+  out.write(reinterpret_cast<const char*>(&len), 2);
+  out << header;
+  out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * 4));
+  return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+}
+
+std::string Fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+Action RegisterClient(CLI::App& app) {
+  struct Args {
+    std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, output, trace;
+    std::string format = "table";
+    PlanOptions plan;
+    bool profile_now = false, paper_profile = false, quiet = false;
+    int queries = -1, threads = 1, seed = 1, chunk_kib = 1024;
+    double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "client", "Offload a model to an edge server while using it: planned upload, queries during it, a report");
+  cmd->add_option("model", args->model, "Model file (.onnx)");
+  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  cmd->add_option("--server", args->server, "host:port of `ionn serve`")->capture_default_str();
+  args->plan.Add(cmd);
+  auto* cp = cmd->add_option("--client-profile", args->client_profile, "This device's layer times (CSV layer,client_ms,...)");
+  auto* now = cmd->add_flag("--profile-now", args->profile_now, "Measure this device's layer times now (the default)");
+  auto* paper = cmd->add_flag("--paper-profile", args->paper_profile,
+                              "A zoo model's published ODROID XU4 client times (as --client-profile)");
+  auto* em = cmd->add_option("--emulate-profile", args->emulate_profile,
+                             "Plan with this profile and pad every local segment to its times (emulation; "
+                             "layers are still computed)");
+  cp->excludes(now)->excludes(paper)->excludes(em);
+  now->excludes(paper)->excludes(em);
+  paper->excludes(em);
+  cmd->add_option("--queries", args->queries, "Stop after this many queries (default: the paper's protocol: "
+                                              "until the upload is done, then 5 more)")->check(CLI::Range(1, 100000000));
+  cmd->add_option("--duration-s", args->duration_s, "Stop raising queries after this long")->check(CLI::Range(0.001, 1e7));
+  cmd->add_option("--input-random", args->seed, "Seed of the random model input")->capture_default_str();
+  cmd->add_option("--output", args->output, "Write the last query's first output here (.npy, float32)");
+  cmd->add_option("--trace", args->trace, "CSV with one row per query and per partition");
+  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Uplink the planner assumes (Mbps)")
+      ->capture_default_str()->check(CLI::Range(1e-6, 1e9));
+  cmd->add_option("--downlink-mbps", args->downlink_mbps, "Downlink the planner assumes (default: the uplink's)")
+      ->check(CLI::Range(1e-6, 1e9));
+  cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+  cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
+  cmd->add_option("--deadline-s", args->deadline_s, "Deadline of each call to the server")
+      ->capture_default_str()->check(CLI::Range(0.001, 1e6));
+  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+  cmd->add_flag("--quiet", args->quiet, "No progress line");
+  return [args]() {
+    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
+    if (!g.ok()) return Fail(g.status());
+    auto planner = args->plan.Get();
+    if (!planner.ok()) return Fail(planner.status());
+    ClientOptions o;
+    o.server = args->server;
+    o.planner = *planner;
+    o.link = MakeLinkSpec(args->uplink_mbps, args->downlink_mbps, args->rtt_ms);
+    o.max_queries = args->queries;
+    o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;
+    o.threads = args->threads;
+    o.chunk_bytes = static_cast<size_t>(args->chunk_kib) * 1024;
+    o.call_deadline_ms = args->deadline_s * 1000;
+    for (const auto& in : g->inputs) o.inputs[in.name] = SeededInput(in.shape, args->seed);
+    std::string profile = args->client_profile.empty() ? args->emulate_profile : args->client_profile;
+    if (args->paper_profile) {
+      auto sources = PaperCostSources(g->name, PaperProfileDir());
+      if (!sources.ok()) return Fail(Status::Invalid("--paper-profile needs a zoo model: " + sources.status().message()));
+      profile = sources->client_profile;
+    }
+    o.emulate_profile = !args->emulate_profile.empty();
+    if (!profile.empty()) {
+      auto p = ReadProfileCsv(profile);
+      if (!p.ok()) return Fail(p.status());
+      o.client_profile = std::move(p).value();
+    } else {
+      if (!args->quiet) std::fprintf(stderr, "client: profiling %zu layers here (--client-profile F.csv skips this)\n", g->layers.size());
+      auto engine = Engine::Create(*g, EngineOptions{args->threads});
+      if (!engine.ok()) return Fail(engine.status());
+      auto t = (*engine)->ProfileLayers(o.inputs, 2, 7);
+      if (!t.ok()) return Fail(t.status());
+      for (size_t k = 0; k < g->layers.size(); ++k) {
+        o.client_profile.order.push_back(g->layers[k].name);
+        o.client_profile.rows[g->layers[k].name].client_ms = (*t)[k].median_ms;
+      }
+    }
+    const bool show = !args->quiet && args->format == "table" && isatty(STDERR_FILENO);
+    auto progress = [show](const ClientProgress& p) {
+      if (!show) return;
+      std::fprintf(stderr, "\rupload %5.1f%% (%d/%d partitions) | queries %d | last %.1f ms, %d layers on the server   ",
+                   p.bytes_total ? 100.0 * p.bytes_acked / p.bytes_total : 100.0, p.partitions_acked, p.partitions,
+                   p.queries, p.last_latency_ms, p.last_server_layers);
+    };
+    auto r = RunClient(*g, o, progress);
+    if (show) std::fprintf(stderr, "\n");
+    if (!r.ok()) return Fail(r.status());
+    if (!args->output.empty()) {
+      Status s = WriteNpy(args->output, r->last_outputs.at(g->outputs[0]));
+      if (!s.ok()) return Fail(s);
+    }
+    if (!args->trace.empty()) {
+      std::ostringstream csv;
+      csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms\n";
+      for (size_t i = 0; i < r->queries.size(); ++i) {
+        const auto& q = r->queries[i];
+        csv << "query," << i << "," << Fmt("%.3f", q.start_ms) << "," << Fmt("%.3f", q.end_ms) << ","
+            << q.partitions_uploaded << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << ","
+            << Fmt("%.3f", q.predicted_ms) << "\n";
+      }
+      for (size_t i = 0; i < r->partitions.size(); ++i) {
+        const auto& p = r->partitions[i];
+        csv << "partition," << i << "," << Fmt("%.3f", p.start_ms) << "," << Fmt("%.3f", p.acked_ms) << "," << i + 1
+            << "," << p.layers << "," << p.bytes << ",0,\n";
+      }
+      Status s = WriteTextFile(args->trace, csv.str());
+      if (!s.ok()) return Fail(s);
+    }
+    int offloaded = 0, fell_back = 0;
+    for (const auto& q : r->queries) offloaded += q.server_layers > 0, fell_back += q.fell_back;
+    if (args->format == "json") {
+      nlohmann::json j = {{"format", "ionn-client/1"},
+                          {"model", g->name},
+                          {"server", args->server},
+                          {"server_name", r->server_name},
+                          {"algorithm", r->plan.algorithm},
+                          {"granularity", GranularityName(r->plan.granularity)},
+                          {"uplink_mbps", args->uplink_mbps},
+                          {"emulated_profile", o.emulate_profile},
+                          {"partitions", r->plan.partitions.size()},
+                          {"partitions_uploaded", r->partitions.size()},
+                          {"upload_complete", r->upload_complete},
+                          {"upload_ms", r->upload_ms},
+                          {"queries", r->queries.size()},
+                          {"queries_during_upload", r->queries_during_upload},
+                          {"queries_offloaded", offloaded},
+                          {"first_query_end_ms", r->first_query_end_ms},
+                          {"latency_local_ms", r->plan.latency_local_ms},
+                          {"latency_optimal_ms", r->plan.latency_optimal_ms},
+                          {"server_lost", r->server_lost},
+                          {"server_error", r->server_error},
+                          {"upload_error", r->upload_error}};
+      std::printf("%s\n", j.dump(1).c_str());
+      return 0;
+    }
+    std::printf("server %s (%s), model %s, %s at %s granularity\n", args->server.c_str(), r->server_name.c_str(),
+                g->name.c_str(), r->plan.algorithm.c_str(), GranularityName(r->plan.granularity));
+    std::printf("  partitions uploaded      %zu of %zu%s\n", r->partitions.size(), r->plan.partitions.size(),
+                r->upload_complete ? "" : " (upload incomplete)");
+    if (r->upload_complete) std::printf("  upload                   %.1f ms\n", r->upload_ms);
+    std::printf("  queries                  %zu (%d ran layers on the server)\n", r->queries.size(), offloaded);
+    if (r->upload_complete) std::printf("  queries during upload    %d\n", r->queries_during_upload);
+    std::printf("  first query ends at      %.1f ms\n", r->first_query_end_ms);
+    std::printf("  planned latency          local %.1f ms, all uploaded %.1f ms%s\n", r->plan.latency_local_ms,
+                r->plan.latency_optimal_ms, o.emulate_profile ? " (emulated client profile)" : "");
+    if (r->server_lost) std::printf("  server lost: %s; %d queries recomputed here, the rest ran here\n", r->server_error.c_str(), fell_back);
+    if (!r->upload_error.empty()) std::printf("  upload stopped: %s\n", r->upload_error.c_str());
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli

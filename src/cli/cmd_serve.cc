@@ -1,0 +1,85 @@
+// `ionn serve`: the edge server. Offers its prediction functions (fitted
+// here at start, or read from a file), serves sessions until SIGINT or
+// SIGTERM, then drains in-flight calls and exits 0.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "commands.h"
+#include "ionn/calibrate.h"
+#include "ionn/server.h"
+
+namespace ionn::cli {
+
+Action RegisterServe(CLI::App& app) {
+  struct Args {
+    ServerOptions server;
+    std::string regression;
+    bool quick_calibration = false;
+    double drain_s = 5;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run an edge server: sessions, incremental model upload, query steps (gRPC)");
+  ServerOptions& s = args->server;
+  cmd->add_option("--listen", s.listen, "host:port to listen on (loopback by default; 0.0.0.0:PORT to expose)")
+      ->capture_default_str();
+  cmd->add_option("--regression", args->regression,
+                  "Prediction functions CSV (layer_type,a_ms_per_unit,b_ms) to offer; default: calibrate here at start");
+  cmd->add_flag("--quick-calibration", args->quick_calibration, "Calibrate with fewer, smaller configurations");
+  cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
+  cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--workers", s.workers, "Calls served at once")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--max-model-bytes", s.max_model_bytes, "Weight bytes of all sessions' models together")
+      ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--max-chunk-bytes", s.max_chunk_bytes, "Largest upload chunk")
+      ->capture_default_str()->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
+  cmd->add_option("--session-idle-s", s.session_idle_s, "Close sessions idle this long")
+      ->capture_default_str()->check(CLI::Range(0.001, 1e7));
+  cmd->add_option("--drain-s", args->drain_s, "On SIGINT/SIGTERM, wait this long for in-flight calls")
+      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+  return [args]() {
+    auto log = [](const std::string& line) {
+      const std::time_t now = std::time(nullptr);
+      char stamp[32];
+      std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+      std::fprintf(stderr, "%s serve: %s\n", stamp, line.c_str());
+    };
+    ServerOptions options = args->server;
+    options.log = log;
+    if (!args->regression.empty()) {
+      auto r = ReadRegressionCsv(args->regression);
+      if (!r.ok()) return Fail(r.status());
+      options.regression = std::move(r).value();
+    } else {
+      log("calibrating the prediction functions (--regression FILE skips this)");
+      CalibrationOptions co;
+      co.threads = options.threads;
+      co.quick = args->quick_calibration;
+      auto c = CalibrateServer(co);
+      if (!c.ok()) return Fail(c.status());
+      options.regression = c->fit.regression;
+      log("calibrated " + std::to_string(options.regression.by_type.size()) + " layer types");
+    }
+    // Signals are taken by sigwait below, not by whatever thread gRPC runs.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    auto server = OffloadServer::Start(options);
+    if (!server.ok()) return Fail(server.status());
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "; draining in-flight calls");
+    (*server)->Shutdown(args->drain_s * 1000);
+    const ServerStats st = (*server)->stats();
+    log("served " + std::to_string(st.query_steps) + " query steps, " + std::to_string(st.bytes_uploaded) +
+        " bytes uploaded, " + std::to_string(st.failed_calls) + " calls refused");
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli
