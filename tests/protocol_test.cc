@@ -60,6 +60,14 @@ TEST(Protocol, HandWorkedCounts) {
   EXPECT_EQ(run->queries_during_upload, 4);
 }
 
+// Queries that end exactly when a partition arrives (in exact arithmetic)
+// must see it arrived; the counts were worked out with fractions.
+TEST(Protocol, ExactTiesSeeTheArrivedPartition) {
+  EXPECT_NEAR(ExpectedQueriesDuringUpload({.4, .7, .1, .4, .7}, {.7, .1, .6, 1.1, .5}), 10.25, 1e-9);
+  EXPECT_NEAR(ExpectedQueriesDuringUpload({.5, .8, .2, .5, .8}, {.4, .9, .3, .8, .2}), 4.4, 1e-9);
+  EXPECT_NEAR(ExpectedQueriesDuringUpload({.1, .05}, {1, .3}), 3, 1e-9);
+}
+
 TEST(Protocol, RejectsQueriesThatTakeNoTimeAndEmptyPlans) {
   EXPECT_FALSE(ReplayProtocol({}, {{}}, {}).ok());
   EXPECT_FALSE(ReplayProtocol({5}, {{}, {}}, {}).ok());

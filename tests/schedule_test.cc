@@ -68,6 +68,8 @@ void ExpectFollowsTheRules(const CostGraph& g, const LayerMask& on_server, const
     EXPECT_NEAR(exec, seg.exec_ms, 1e-9);
     latency += transfer + exec;
   }
+  ASSERT_FALSE(s.segments.empty());
+  EXPECT_EQ(s.segments.back().side, Side::kClient) << "the query must end on the client";
   for (int k = 0; k < g.num_layers(); ++k) EXPECT_EQ(runs[k], 1) << "layer " << k;
   for (int t = 0; t < g.num_tensors(); ++t) {
     if (g.is_output(t)) {
@@ -142,6 +144,19 @@ TEST(Schedule, HandWorkedExample) {
   EXPECT_DOUBLE_EQ(s.uplink_ms(), 7);
   EXPECT_DOUBLE_EQ(s.downlink_ms(), 130);
   EXPECT_DOUBLE_EQ(PlacementLatencyMs(g, on_server), s.latency_ms);
+}
+
+// A layer nobody reads, placed last on the server (the reviewer's case):
+// the query still ends on the client, with an empty answer.
+TEST(Schedule, DeadLayerOnTheServerStillEndsOnTheClient) {
+  std::vector<CostLayer> layers = {{"a", {"x"}, 1, 1, 0, 0, 0}, {"dead", {"x"}, 5, 1, 0, 0, 0}};
+  const CostGraph g = CostGraph::Create({{"x", 2}}, layers, {"a"}).value();
+  const QuerySchedule s = ScheduleQuery(g, {0, 1});
+  ASSERT_EQ(s.segments.size(), 3u);
+  EXPECT_EQ(s.segments[2].side, Side::kClient);
+  EXPECT_TRUE(s.segments[2].receives.empty());
+  EXPECT_TRUE(s.segments[2].layers.empty());
+  EXPECT_DOUBLE_EQ(s.latency_ms, 4);
 }
 
 TEST(Schedule, AllLocalIsOneClientSegment) {

@@ -95,7 +95,9 @@ class Engine {
   Result<std::shared_ptr<const PreparedRun>> Prepare(const std::vector<int>& layers,
                                                      const std::vector<std::string>& wanted) const;
   // Runs `run` (made by this engine). `inputs` must hold run.given() with
-  // their shapes; other entries are ignored.
+  // their shapes; every other entry must also be a tensor of the model with
+  // its shape (it is not used). Never throws: oneDNN errors and running
+  // out of memory come back as a Status.
   Result<TensorMap> Execute(const PreparedRun& run, const TensorMap& inputs) const;
 
   // Prepare + Execute, for a one-off run.

@@ -13,7 +13,8 @@
 // or a model output). Each tensor crosses each direction at most once per
 // query and stays where it arrived, so the server keeps a query's tensors
 // across its segments. A query whose last layers run on the server ends
-// with a client segment without layers that only receives the outputs.
+// with a client segment without layers that only receives what they made
+// for the client (possibly nothing, when their outputs are never read).
 // Latency = every transfer + every execution, one after another.
 #pragma once
 

@@ -75,7 +75,11 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT
+  // An OK status carries no value: it becomes an Internal error rather than
+  // a Result that is neither a value nor a failure.
+  Result(Status status)  // NOLINT
+      : status_(status.ok() ? Status::Internal("a Result was made from an OK Status without a value")
+                            : std::move(status)) {}
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }

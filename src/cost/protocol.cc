@@ -71,8 +71,13 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
     const double dt = std::min(dt_upload, dt_query);
     if (dt == kInf) return Status::Internal("replay stalled");
     now += dt;
+    // What is left within rounding of the whole is done: a query that ends
+    // exactly when a partition arrives must see it arrived.
+    constexpr double kSnap = 1e-9;
     part_left = dt == dt_upload ? 0 : part_left - upload_rate * dt;
+    if (part < num_parts && part_left <= kSnap * upload_ms[part]) part_left = 0;
     step_left = dt == dt_query ? 0 : step_left - query_rate * dt;
+    if (query_active && step_left <= kSnap * (*steps)[step].ms) step_left = 0;
     if (query_active && step_left <= 0) {
       if (++step < static_cast<int>(steps->size())) {
         step_left = (*steps)[step].ms;

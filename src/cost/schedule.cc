@@ -83,7 +83,9 @@ QuerySchedule ScheduleQuery(const CostGraph& g, const LayerMask& on_server, cons
       seg.exec_ms += g.layer(k).client_ms;
     }
   }
-  if (!to_return.empty()) open_client_segment();
+  // The query ends on the client, even when the last server segment only
+  // ran layers whose outputs nobody reads (its answer is then empty).
+  if (!s.segments.empty() && s.segments.back().side == Side::kServer) open_client_segment();
   for (const auto& seg : s.segments) s.latency_ms += seg.transfer_ms + seg.exec_ms;
   return s;
 }

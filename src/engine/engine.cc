@@ -54,9 +54,13 @@ struct Engine::Impl {
     ws->tensors.resize(layers);
     return ws;
   }
-  void Release(std::unique_ptr<Workspace> ws) {
+  void Release(std::unique_ptr<Workspace> ws) noexcept {
     std::lock_guard<std::mutex> lock(pool_mu);
-    pool.push_back(std::move(ws));
+    try {
+      pool.push_back(std::move(ws));
+    } catch (...) {
+      // Out of memory: drop the buffers instead of keeping them.
+    }
   }
 };
 
@@ -73,6 +77,10 @@ float* ThreadScratch(int slot, size_t bytes) {
     std::free(data);
     capacity = std::max<size_t>(64, (bytes + 63) / 64 * 64);
     data = std::aligned_alloc(64, capacity);
+    if (!data) {
+      capacity = 0;
+      throw std::bad_alloc();  // Execute turns it into a Status
+    }
   }
   return static_cast<float*>(data);
 }
@@ -151,7 +159,14 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
   for (int k = 0; k < n; ++k) {
     Layer& l = e->graph_.layers[k];
     size_t with_data = 0;
-    for (const auto& w : l.weights) with_data += !w.data.empty();
+    for (const auto& w : l.weights) {
+      if (w.data.empty()) continue;
+      if (static_cast<int64_t>(w.data.size()) != ElementCount(w.shape)) {
+        return Status::Invalid("layer '" + l.name + "': weight '" + w.name + "' holds " + std::to_string(w.data.size()) +
+                               " values, its shape needs " + std::to_string(ElementCount(w.shape)));
+      }
+      ++with_data;
+    }
     if (with_data != 0 && with_data != l.weights.size()) {
       return Status::Invalid("layer '" + l.name + "': some of its weights hold data and some do not");
     }
@@ -189,64 +204,93 @@ Status Engine::AddLayer(int k, std::vector<Weight> weights) {
   return BuildLayer(k, std::move(full));
 }
 
+namespace {
+
+// oneDNN fixes a kernel's thread count when the kernel is made, so every
+// kernel is made with the engine's count set (and the caller's restored).
+class OmpThreads {
+ public:
+  explicit OmpThreads(int threads) : saved_(omp_get_max_threads()) { omp_set_num_threads(threads); }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
 Status Engine::BuildLayer(int k, Layer l) {
   Impl& impl = *impl_;
-  std::vector<Shape> in;
-  for (const auto& name : l.inputs) in.push_back(*graph_.TensorShape(name));
-  const int f = impl.fusion_of[k];
-  std::vector<Weight> keep;
-  if (f >= 0) keep = l.weights;  // the fused kernel needs them once every member is here
+  const std::string where = "layer '" + l.name + "'";
   KernelContext ctx{impl.cpu};
-  std::unique_ptr<Kernel> kernel;
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    if (impl.kernels[k]) return Status::Invalid("layer '" + l.name + "' is already built");
-  }
+  const int f = impl.fusion_of[k];
+  std::vector<Layer> members;  // filled when this layer completes its fusion
   try {
-    switch (l.kind) {
-      case LayerKind::kConv: kernel = MakeConvKernel(l, in, ctx); break;
-      case LayerKind::kFc: kernel = MakeFullyConnectedKernel(l, in, ctx); break;
-      case LayerKind::kLrn: kernel = MakeLrnKernel(l, in, ctx); break;
-      case LayerKind::kMaxPool:
-      case LayerKind::kAvgPool:
-      case LayerKind::kGlobalAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
-      case LayerKind::kRelu:
-      case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
-      case LayerKind::kBatchNorm:
-      case LayerKind::kScale: kernel = MakeBatchNormKernel(l, in, ctx); break;
-      case LayerKind::kConcat: kernel = MakeConcatKernel(l, in, ctx); break;
-      case LayerKind::kAdd: kernel = MakeAddKernel(l, in, ctx); break;
-      case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
-      case LayerKind::kFlatten:
-      case LayerKind::kReshape:
-      case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
+    std::vector<Shape> in;
+    for (const auto& name : l.inputs) in.push_back(*graph_.TensorShape(name));
+    std::vector<Weight> keep;
+    if (f >= 0) keep = l.weights;  // the fused kernel needs them once every member is here
+    {
+      std::lock_guard<std::mutex> lock(impl.mu);
+      if (impl.kernels[k]) return Status::Invalid(where + " is already built");
+    }
+    std::unique_ptr<Kernel> kernel;
+    {
+      OmpThreads threads(options_.threads);
+      switch (l.kind) {
+        case LayerKind::kConv: kernel = MakeConvKernel(l, in, ctx); break;
+        case LayerKind::kFc: kernel = MakeFullyConnectedKernel(l, in, ctx); break;
+        case LayerKind::kLrn: kernel = MakeLrnKernel(l, in, ctx); break;
+        case LayerKind::kMaxPool:
+        case LayerKind::kAvgPool:
+        case LayerKind::kGlobalAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
+        case LayerKind::kRelu:
+        case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
+        case LayerKind::kBatchNorm:
+        case LayerKind::kScale: kernel = MakeBatchNormKernel(l, in, ctx); break;
+        case LayerKind::kConcat: kernel = MakeConcatKernel(l, in, ctx); break;
+        case LayerKind::kAdd: kernel = MakeAddKernel(l, in, ctx); break;
+        case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
+        case LayerKind::kFlatten:
+        case LayerKind::kReshape:
+        case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
+      }
+    }
+    std::lock_guard<std::mutex> lock(impl.mu);
+    if (impl.kernels[k]) return Status::Invalid(where + " is already built");
+    if (f >= 0) impl.held_for_fusion[k] = std::move(keep);
+    impl.kernels[k] = std::move(kernel);
+    ++impl.built;
+    if (f < 0) return Status::Ok();
+    for (int m : impl.fusions[f].members) {
+      if (!impl.kernels[m]) return Status::Ok();  // the rest has not arrived yet
+    }
+    // This layer completes the fusion: take the members' weights and make
+    // the fused kernel outside the lock.
+    for (int m : impl.fusions[f].members) {
+      members.push_back(graph_.layers[m]);
+      members.back().weights = std::move(impl.held_for_fusion[m]);
+      impl.held_for_fusion.erase(m);
     }
   } catch (const dnnl::error& err) {
-    return Status::Unsupported("layer '" + l.name + "': oneDNN cannot run it: " + err.what());
+    return Status::Unsupported(where + ": oneDNN cannot run it: " + err.what());
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted(where + ": out of memory while building it");
+  } catch (const std::exception& err) {
+    return Status::Internal(where + ": " + err.what());
+  }
+  std::unique_ptr<Kernel> fused;
+  try {
+    std::vector<const Layer*> followers;
+    for (size_t i = 1; i < members.size(); ++i) followers.push_back(&members[i]);
+    OmpThreads threads(options_.threads);
+    fused = MakeFusedConvKernel(members[0], followers, *graph_.TensorShape(members[0].inputs[0]), ctx);
+  } catch (const std::exception&) {
+    fused.reset();  // run the members one by one
   }
   std::lock_guard<std::mutex> lock(impl.mu);
-  if (impl.kernels[k]) return Status::Invalid("layer '" + l.name + "' is already built");
-  impl.kernels[k] = std::move(kernel);
-  ++impl.built;
-  if (f < 0) return Status::Ok();
-  Impl::Fusion& fusion = impl.fusions[f];
-  impl.held_for_fusion[k] = std::move(keep);
-  for (int m : fusion.members) {
-    if (!impl.kernels[m]) return Status::Ok();  // the rest has not arrived yet
-  }
-  std::vector<Layer> members;
-  for (int m : fusion.members) {
-    members.push_back(graph_.layers[m]);
-    members.back().weights = std::move(impl.held_for_fusion[m]);
-    impl.held_for_fusion.erase(m);
-  }
-  std::vector<const Layer*> followers;
-  for (size_t i = 1; i < members.size(); ++i) followers.push_back(&members[i]);
-  try {
-    fusion.kernel = MakeFusedConvKernel(members[0], followers, *graph_.TensorShape(members[0].inputs[0]), ctx);
-  } catch (const dnnl::error&) {
-    fusion.failed = true;  // run unfused
-  }
+  impl.fusions[f].kernel = std::move(fused);
+  impl.fusions[f].failed = impl.fusions[f].kernel == nullptr;
   return Status::Ok();
 }
 
@@ -424,15 +468,15 @@ Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& input
   }
   omp_set_num_threads(options_.threads);
   const int n = static_cast<int>(graph_.layers.size());
-  std::unique_ptr<Impl::Workspace> ws = impl_->Acquire(n);
-  struct Return {
-    Impl* impl;
-    std::unique_ptr<Impl::Workspace>& ws;
-    ~Return() { impl->Release(std::move(ws)); }
-  } give_back{impl_.get(), ws};
-  auto tensor = [&](int from) -> const Tensor* { return from >= 0 ? &ws->tensors[from] : given[-1 - from]; };
   const PreparedRun::Step* current = nullptr;
   try {
+    std::unique_ptr<Impl::Workspace> ws = impl_->Acquire(n);
+    struct Return {
+      Impl* impl;
+      std::unique_ptr<Impl::Workspace>& ws;
+      ~Return() { impl->Release(std::move(ws)); }
+    } give_back{impl_.get(), ws};
+    auto tensor = [&](int from) -> const Tensor* { return from >= 0 ? &ws->tensors[from] : given[-1 - from]; };
     dnnl::stream stream(impl_->cpu);
     std::vector<const Tensor*> in;
     for (const auto& step : run.steps_) {
@@ -450,13 +494,16 @@ Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& input
         step.kernel->Run(in, &out, stream);
       }
     }
+    TensorMap result;
+    for (size_t i = 0; i < run.wanted_.size(); ++i) result[run.wanted_[i]] = *tensor(run.wanted_from_[i]);
+    return result;
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("out of memory running layer '" +
+                                     graph_.layers[current ? current->first : 0].name + "'");
   } catch (const std::exception& err) {
     return Status::Internal("layer '" + graph_.layers[current ? current->first : 0].name + "': execution failed: " +
                             err.what());
   }
-  TensorMap result;
-  for (size_t i = 0; i < run.wanted_.size(); ++i) result[run.wanted_[i]] = *tensor(run.wanted_from_[i]);
-  return result;
 }
 
 Result<TensorMap> Engine::Run(const std::vector<int>& layers, const TensorMap& inputs,
