@@ -68,6 +68,36 @@ TEST(Protocol, ExactTiesSeeTheArrivedPartition) {
   EXPECT_NEAR(ExpectedQueriesDuringUpload({.1, .05}, {1, .3}), 3, 1e-9);
 }
 
+// Without sharing the replay skips the event loop; with "fair" sharing but
+// no uplink step the event loop runs and must give the same run.
+TEST(Protocol, IndependentReplayEqualsTheEventLoop) {
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> ms(0.5, 40);
+  for (int trial = 0; trial < 300; ++trial) {
+    const int parts = 1 + trial % 9;
+    std::vector<double> upload(parts);
+    std::vector<std::vector<QueryStep>> steps(parts + 1);
+    for (int p = 0; p < parts; ++p) {
+      upload[p] = trial % 4 == 0 && p % 3 == 1 ? 0.0 : ms(rng) * 6;
+      for (int s = 0; s < 1 + trial % 3; ++s) steps[p + 1].push_back({false, ms(rng)});
+    }
+    ProtocolOptions none, loop;
+    none.queries_after_upload = loop.queries_after_upload = trial % 6;
+    loop.sharing = LinkSharing::kFair;
+    auto a = ReplayProtocol(upload, steps, none);
+    auto b = ReplayProtocol(upload, steps, loop);
+    ASSERT_TRUE(a.ok() && b.ok());
+    ASSERT_EQ(a->queries.size(), b->queries.size()) << trial;
+    for (size_t i = 0; i < a->queries.size(); ++i) {
+      EXPECT_NEAR(a->queries[i].end_ms, b->queries[i].end_ms, 1e-9 * b->queries[i].end_ms) << trial;
+      EXPECT_EQ(a->queries[i].partitions_uploaded, b->queries[i].partitions_uploaded) << trial;
+    }
+    EXPECT_EQ(a->queries_during_upload, b->queries_during_upload) << trial;
+    EXPECT_NEAR(a->queries_during_upload_fractional, b->queries_during_upload_fractional, 1e-9) << trial;
+    EXPECT_NEAR(a->upload_ms, b->upload_ms, 1e-9 * b->upload_ms);
+  }
+}
+
 TEST(Protocol, RejectsQueriesThatTakeNoTimeAndEmptyPlans) {
   EXPECT_FALSE(ReplayProtocol({}, {{}}, {}).ok());
   EXPECT_FALSE(ReplayProtocol({5}, {{}, {}}, {}).ok());

@@ -28,6 +28,7 @@ struct ProtocolOptions {
   int queries_after_upload = 5;  // raised once the whole model is uploaded
   int min_queries = 0;           // keep raising queries until this many finished
   int max_queries = 10000000;    // guard against degenerate zero-latency graphs
+  bool keep_queries = true;      // false: counts only, ProtocolRun::queries stays empty
 };
 
 struct ProtocolQuery {
@@ -51,5 +52,8 @@ struct ProtocolRun {
 Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
                                    const std::vector<std::vector<QueryStep>>& steps_after,
                                    const ProtocolOptions& options);
+// The same into `run`, reusing its buffers (for callers that replay often).
+Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+                      const ProtocolOptions& options, ProtocolRun* run);
 
 }  // namespace ionn

@@ -21,9 +21,85 @@ Result<LinkSharing> ParseLinkSharing(const std::string& name) {
   return Status::Invalid("unknown link sharing '" + name + "' (expected none, fair or priority)");
 }
 
+namespace {
+
+constexpr double kSnap = 1e-9;  // relative: what is left within rounding of the whole is done
+
+// Counts one finished query: during the upload when it ends no later than
+// the last arrival (`upload_end`, or still uploading), else the done share
+// of the one in flight when the upload ended.
+void Finish(const ProtocolQuery& q, bool uploading_still, double upload_end, const ProtocolOptions& options,
+            ProtocolRun* r) {
+  if (uploading_still || q.end_ms <= upload_end) {
+    ++r->queries_during_upload;
+  } else if (q.start_ms < upload_end) {
+    r->queries_during_upload_fractional = (upload_end - q.start_ms) / (q.end_ms - q.start_ms);
+  }
+  if (options.keep_queries) r->queries.push_back(q);
+}
+
+// Without link sharing, queries and the upload do not slow each other
+// down: arrivals are running sums of the upload times and every query
+// lasts the sum of its steps. The same protocol as the event loop below,
+// evaluated without events.
+Status ReplayIndependent(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+                         const ProtocolOptions& options, ProtocolRun* r) {
+  const int num_parts = static_cast<int>(upload_ms.size());
+  thread_local std::vector<double> duration;
+  duration.resize(num_parts + 1);
+  for (int p = 1; p <= num_parts; ++p) {
+    double d = 0;
+    for (const QueryStep& step : steps_after[p]) d += step.ms;
+    duration[p] = d;
+  }
+  double t = 0;
+  for (int p = 0; p < num_parts; ++p) r->partition_done_ms.push_back(t += upload_ms[p]);
+  const double* arrival = r->partition_done_ms.data();
+  const double upload_end = arrival[num_parts - 1];
+  // The first query waits for the first partition (and those arriving with it).
+  int arrived = 0;
+  t = arrival[0];
+  int finished = 0, raised_after_upload = 0, during = 0;
+  double fraction = 0;
+  const int after_upload = options.queries_after_upload, min_queries = options.min_queries;
+  const int max_queries = options.max_queries;
+  const bool keep = options.keep_queries;
+  const double near_end = kSnap * upload_end;
+  while (true) {
+    while (arrived < num_parts && arrival[arrived] - t <= kSnap * upload_ms[arrived]) ++arrived;
+    const bool upload_done = arrived == num_parts;
+    if (upload_done && raised_after_upload >= after_upload && finished >= min_queries) break;
+    if (finished >= max_queries) return Status::Invalid("more than max_queries queries; stopping");
+    raised_after_upload += upload_done;
+    const double end = t + duration[arrived];
+    if (!upload_done && end - upload_end <= near_end) {
+      ++during;
+    } else if (t < upload_end) {
+      fraction = (upload_end - t) / (end - t);
+    }
+    if (keep) r->queries.push_back(ProtocolQuery{t, end, arrived});
+    ++finished;
+    t = end;
+  }
+  r->queries_during_upload = during;
+  r->queries_during_upload_fractional = fraction;
+  r->upload_ms = upload_end;
+  r->queries_during_upload_fractional += r->queries_during_upload;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
                                    const std::vector<std::vector<QueryStep>>& steps_after,
                                    const ProtocolOptions& options) {
+  ProtocolRun run;
+  IONN_RETURN_IF_ERROR(ReplayProtocol(upload_ms, steps_after, options, &run));
+  return run;
+}
+
+Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+                      const ProtocolOptions& options, ProtocolRun* out) {
   const int num_parts = static_cast<int>(upload_ms.size());
   if (num_parts == 0) return Status::Invalid("the plan has no partitions");
   if (static_cast<int>(steps_after.size()) != num_parts + 1) {
@@ -32,8 +108,13 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
   for (int p = 1; p <= num_parts; ++p) {
     if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
+  ProtocolRun& r = *out;
+  r.queries.clear();
+  r.partition_done_ms.clear();
+  r.queries_during_upload = 0;
+  r.queries_during_upload_fractional = 0;
+  if (options.sharing == LinkSharing::kNone) return ReplayIndependent(upload_ms, steps_after, options, &r);
   constexpr double kInf = std::numeric_limits<double>::infinity();
-  ProtocolRun r;
   double now = 0;
   int part = 0;  // partition being uploaded; num_parts when done
   double part_left = upload_ms[0];
@@ -42,6 +123,8 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
   double step_left = 0;
   ProtocolQuery q;
   const std::vector<QueryStep>* steps = nullptr;
+  int finished = 0;
+  r.partition_done_ms.reserve(num_parts);
   while (true) {
     while (part < num_parts && part_left <= 0) {  // zero-length partitions arrive at once
       r.partition_done_ms.push_back(now);
@@ -49,7 +132,6 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
     }
     if (!query_active && part > 0) {
       const bool upload_done = part == num_parts;
-      const int finished = static_cast<int>(r.queries.size());
       if (upload_done && raised_after_upload >= options.queries_after_upload && finished >= options.min_queries) break;
       if (finished >= options.max_queries) return Status::Invalid("more than max_queries queries; stopping");
       raised_after_upload += upload_done;
@@ -73,7 +155,6 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
     now += dt;
     // What is left within rounding of the whole is done: a query that ends
     // exactly when a partition arrives must see it arrived.
-    constexpr double kSnap = 1e-9;
     part_left = dt == dt_upload ? 0 : part_left - upload_rate * dt;
     if (part < num_parts && part_left <= kSnap * upload_ms[part]) part_left = 0;
     step_left = dt == dt_query ? 0 : step_left - query_rate * dt;
@@ -83,20 +164,18 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
         step_left = (*steps)[step].ms;
       } else {
         q.end_ms = now;
-        r.queries.push_back(q);
+        // While partitions are still on their way the upload ends later
+        // (or now); once all arrived, partition_done_ms.back() is its end.
+        const bool uploading_still = part < num_parts;
+        Finish(q, uploading_still, uploading_still ? now : r.partition_done_ms.back(), options, &r);
+        ++finished;
         query_active = false;
       }
     }
   }
   r.upload_ms = r.partition_done_ms.back();
-  for (const auto& query : r.queries) {
-    r.queries_during_upload += query.end_ms <= r.upload_ms;
-    if (query.start_ms < r.upload_ms && query.end_ms > r.upload_ms) {
-      r.queries_during_upload_fractional = (r.upload_ms - query.start_ms) / (query.end_ms - query.start_ms);
-    }
-  }
   r.queries_during_upload_fractional += r.queries_during_upload;
-  return r;
+  return Status::Ok();
 }
 
 }  // namespace ionn
