@@ -56,4 +56,11 @@ Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
 Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
                       const ProtocolOptions& options, ProtocolRun* run);
 
+// The protocol without link sharing, where a query lasts the same whatever
+// the upload does: `latency_ms[p]` is the latency of a query that starts
+// with partitions 0..p arrived (one value per partition, all > 0).
+// ReplayProtocol with LinkSharing::kNone is this on the sums of the steps.
+Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const std::vector<double>& latency_ms,
+                                    const ProtocolOptions& options, ProtocolRun* run);
+
 }  // namespace ionn

@@ -38,20 +38,22 @@ void Finish(const ProtocolQuery& q, bool uploading_still, double upload_end, con
   if (options.keep_queries) r->queries.push_back(q);
 }
 
+}  // namespace
+
 // Without link sharing, queries and the upload do not slow each other
 // down: arrivals are running sums of the upload times and every query
-// lasts the sum of its steps. The same protocol as the event loop below,
-// evaluated without events.
-Status ReplayIndependent(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
-                         const ProtocolOptions& options, ProtocolRun* r) {
+// lasts its latency. The same protocol as the event loop of
+// ReplayProtocol, evaluated without events.
+Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const std::vector<double>& latency_ms,
+                                    const ProtocolOptions& options, ProtocolRun* r) {
   const int num_parts = static_cast<int>(upload_ms.size());
-  thread_local std::vector<double> duration;
-  duration.resize(num_parts + 1);
-  for (int p = 1; p <= num_parts; ++p) {
-    double d = 0;
-    for (const QueryStep& step : steps_after[p]) d += step.ms;
-    duration[p] = d;
+  if (num_parts == 0) return Status::Invalid("the plan has no partitions");
+  if (static_cast<int>(latency_ms.size()) != num_parts) return Status::Internal("one latency per partition expected");
+  for (double l : latency_ms) {
+    if (!(l > 0)) return Status::Invalid("queries take no time; nothing to replay");
   }
+  r->queries.clear();
+  r->partition_done_ms.clear();
   double t = 0;
   for (int p = 0; p < num_parts; ++p) r->partition_done_ms.push_back(t += upload_ms[p]);
   const double* arrival = r->partition_done_ms.data();
@@ -71,7 +73,7 @@ Status ReplayIndependent(const std::vector<double>& upload_ms, const std::vector
     if (upload_done && raised_after_upload >= after_upload && finished >= min_queries) break;
     if (finished >= max_queries) return Status::Invalid("more than max_queries queries; stopping");
     raised_after_upload += upload_done;
-    const double end = t + duration[arrived];
+    const double end = t + latency_ms[arrived - 1];
     if (!upload_done && end - upload_end <= near_end) {
       ++during;
     } else if (t < upload_end) {
@@ -88,7 +90,6 @@ Status ReplayIndependent(const std::vector<double>& upload_ms, const std::vector
   return Status::Ok();
 }
 
-}  // namespace
 
 Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
                                    const std::vector<std::vector<QueryStep>>& steps_after,
@@ -113,7 +114,16 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   r.partition_done_ms.clear();
   r.queries_during_upload = 0;
   r.queries_during_upload_fractional = 0;
-  if (options.sharing == LinkSharing::kNone) return ReplayIndependent(upload_ms, steps_after, options, &r);
+  if (options.sharing == LinkSharing::kNone) {
+    thread_local std::vector<double> latency;
+    latency.resize(num_parts);
+    for (int p = 1; p <= num_parts; ++p) {
+      double d = 0;
+      for (const QueryStep& step : steps_after[p]) d += step.ms;
+      latency[p - 1] = d;
+    }
+    return ReplayProtocolWithoutSharing(upload_ms, latency, options, &r);
+  }
   constexpr double kInf = std::numeric_limits<double>::infinity();
   double now = 0;
   int part = 0;  // partition being uploaded; num_parts when done

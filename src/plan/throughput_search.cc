@@ -20,19 +20,12 @@ double ExpectedQueriesDuringUpload(const std::vector<double>& latency_ms, const 
   for (double latency : latency_ms) {
     if (!(latency > 0)) return 0;  // queries that take no time: no meaningful count
   }
-  // One step per query: the latency after the partitions arrived when it
-  // started. Kept per thread: the search calls this once per tried swap.
-  thread_local std::vector<std::vector<QueryStep>> steps_after;
-  steps_after.resize(count + 1);
-  for (size_t p = 1; p <= count; ++p) {
-    steps_after[p].resize(1);
-    steps_after[p][0] = QueryStep{false, latency_ms[p - 1]};
-  }
   ProtocolOptions options;
   options.queries_after_upload = 0;
   options.keep_queries = false;
-  thread_local ProtocolRun run;
-  return ReplayProtocol(upload_ms, steps_after, options, &run).ok() ? run.queries_during_upload_fractional : 0;
+  thread_local ProtocolRun run;  // the search calls this once per tried swap
+  return ReplayProtocolWithoutSharing(upload_ms, latency_ms, options, &run).ok() ? run.queries_during_upload_fractional
+                                                                                : 0;
 }
 
 double PlanThroughput(const CostGraph& graph, const UploadPlan& plan) {
