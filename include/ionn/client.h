@@ -75,6 +75,9 @@ struct ClientResult {
   std::string server_error;        // the failure that made the client go local
   std::string upload_error;        // why the upload stopped early (empty: it did not)
   TensorMap last_outputs;          // the last query's model outputs
+  // Every QueryStep call: its round trip as the client saw it, and the
+  // server's execution time within it (the rest is protocol and transfer).
+  std::vector<double> step_round_trip_ms, step_server_ms;
 };
 
 struct ClientProgress {

@@ -4,6 +4,7 @@
 // reports the run with the simulator's names for the same quantities.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -33,6 +34,13 @@ Status WriteNpy(const std::string& path, const Tensor& t) {
   out << header;
   out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * 4));
   return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+}
+
+// The q-quantile (0..1) of `v`, nearest rank; 0 when empty.
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
 }
 
 std::string Fmt(const char* f, double v) {
@@ -156,6 +164,10 @@ Action RegisterClient(CLI::App& app) {
     }
     int offloaded = 0, fell_back = 0;
     for (const auto& q : r->queries) offloaded += q.server_layers > 0, fell_back += q.fell_back;
+    std::vector<double> overhead;
+    for (size_t i = 0; i < r->step_round_trip_ms.size(); ++i) {
+      overhead.push_back(r->step_round_trip_ms[i] - r->step_server_ms[i]);
+    }
     if (args->format == "json") {
       nlohmann::json j = {{"format", "ionn-client/1"},
                           {"model", g->name},
@@ -175,6 +187,11 @@ Action RegisterClient(CLI::App& app) {
                           {"first_query_end_ms", r->first_query_end_ms},
                           {"latency_local_ms", r->plan.latency_local_ms},
                           {"latency_optimal_ms", r->plan.latency_optimal_ms},
+                          {"query_steps", r->step_round_trip_ms.size()},
+                          {"step_round_trip_ms_p50", Quantile(r->step_round_trip_ms, 0.5)},
+                          {"step_round_trip_ms_p99", Quantile(r->step_round_trip_ms, 0.99)},
+                          {"step_overhead_ms_p50", Quantile(overhead, 0.5)},
+                          {"step_overhead_ms_p99", Quantile(overhead, 0.99)},
                           {"server_lost", r->server_lost},
                           {"server_error", r->server_error},
                           {"upload_error", r->upload_error}};
@@ -189,6 +206,12 @@ Action RegisterClient(CLI::App& app) {
     std::printf("  queries                  %zu (%d ran layers on the server)\n", r->queries.size(), offloaded);
     if (r->upload_complete) std::printf("  queries during upload    %d\n", r->queries_during_upload);
     std::printf("  first query ends at      %.1f ms\n", r->first_query_end_ms);
+    if (!overhead.empty()) {
+      std::printf("  query steps              %zu, round trip p50 %.2f ms p99 %.2f ms, of which not server "
+                  "execution p50 %.2f ms p99 %.2f ms\n",
+                  overhead.size(), Quantile(r->step_round_trip_ms, 0.5), Quantile(r->step_round_trip_ms, 0.99),
+                  Quantile(overhead, 0.5), Quantile(overhead, 0.99));
+    }
     std::printf("  planned latency          local %.1f ms, all uploaded %.1f ms%s\n", r->plan.latency_local_ms,
                 r->plan.latency_optimal_ms, o.emulate_profile ? " (emulated client profile)" : "");
     if (r->server_lost) std::printf("  server lost: %s; %d queries recomputed here, the rest ran here\n", r->server_error.c_str(), fell_back);

@@ -297,7 +297,12 @@ class Run {
       grpc::ClientContext ctx;
       SetDeadline(&ctx, o_.call_deadline_ms);
       v1::QueryStepReply reply;
+      const double sent_ms = clock_.NowMs();
       const grpc::Status st = stub_->QueryStep(&ctx, req, &reply);
+      if (st.ok()) {
+        r_.step_round_trip_ms.push_back(clock_.NowMs() - sent_ms);
+        r_.step_server_ms.push_back(reply.server_ms());
+      }
       Status ok = FromGrpc(st, "QueryStep");
       for (const auto& t : reply.tensors()) {
         if (!ok.ok()) break;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The edge server under load: CLIENTS `ionn client` processes (the five zoo
+# models in turn, starts staggered by 0.5 s) upload and raise queries for
+# SECONDS against one `ionn serve` on loopback. Prints one row per client
+# (queries, query steps, step round trip p50/p99, failures) and the
+# server's query steps per second and peak memory (VmHWM).
+# Usage: bash bench/load.sh [CLIENTS=16] [SECONDS=60] [THREADS_PER_CLIENT=1]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=${1:-16}; seconds=${2:-60}; threads=${3:-1}
+ionn=build/bin/ionn
+tmp=$(mktemp -d)
+trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
+"$ionn" serve --listen 127.0.0.1:0 --regression data/profiles/odroid-xu4_gtx1080ti/server_regression.csv \
+  --max-sessions 64 --max-model-bytes $((8 << 30)) --workers 32 2>"$tmp/serve.log" &
+serve_pid=$!
+port=""
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log"); [ -n "$port" ] && break; sleep 0.1
+done
+[ -n "$port" ] || { echo "serve did not start"; cat "$tmp/serve.log"; exit 1; }
+models=(alexnet googlenet resnet50 inception_bn mobilenet)
+pids=()
+for i in $(seq 0 $((clients - 1))); do
+  m=${models[$((i % ${#models[@]}))]}
+  "$ionn" client --zoo "$m" --paper-profile --server "127.0.0.1:$port" --duration-s "$seconds" --threads "$threads" \
+    --format json --quiet >"$tmp/client-$i.json" 2>"$tmp/client-$i.err" &
+  pids+=($!)
+  sleep 0.5
+done
+failed=0
+for p in "${pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+hwm=$(awk '/VmHWM/ {print $2, $3}' "/proc/$serve_pid/status")
+kill -TERM "$serve_pid"; wait "$serve_pid" || true
+steps=$(sed -n 's/.*served \([0-9]*\) query steps.*/\1/p' "$tmp/serve.log")
+refused=$(sed -n 's/.* \([0-9]*\) calls refused.*/\1/p' "$tmp/serve.log")
+printf "%-3s %-13s %8s %8s %10s %10s %6s %6s\n" "#" model queries steps "p50 ms" "p99 ms" lost upload
+for i in $(seq 0 $((clients - 1))); do
+  /usr/bin/python3 - "$tmp/client-$i.json" "$i" "${models[$((i % ${#models[@]}))]}" <<'PY' || echo "$i client failed: $(cat "$tmp/client-$i.err")"
+import json, sys
+j = json.load(open(sys.argv[1]))
+print(f"{sys.argv[2]:<3} {sys.argv[3]:<13} {j['queries']:>8} {j['query_steps']:>8} {j['step_round_trip_ms_p50']:>10.2f} "
+      f"{j['step_round_trip_ms_p99']:>10.2f} {str(j['server_lost']):>6} {str(j['upload_complete']):>6}")
+PY
+done
+echo "clients failed: $failed; server: $steps query steps in ${seconds} s ($(/usr/bin/python3 -c "print(round(${steps:-0}/$seconds, 1))")/s), $refused calls refused, peak memory $hwm"
