@@ -51,6 +51,16 @@ blocks=$("$ionn" costs "$tmp/g.onnx" --client-profile "$profiles/googlenet.csv" 
 [ "$blocks" -eq 25 ] || fail "GoogLeNet should collapse to 25 blocks, got $blocks"
 expect 0 "partitions" -- "$ionn" plan --costs "$tmp/costs.json" --granularity block
 expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" --format json --link-sharing fair
+# One vocabulary: the same names in plan, simulate and client JSON.
+expect 0 '"format": "ionn-simulate/1"' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json
+expect 0 '"link_sharing": "fair"' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json --link-sharing fair
+expect 0 '"queries_in_window"' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json
+expect 0 '"uploaded_at_ms"' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json
+expect 0 '"format": "ionn-plan/1"' -- "$ionn" plan --zoo alexnet --paper-profiles --format json
+expect 0 '"uplink_mbps": 80' -- "$ionn" plan --zoo alexnet --paper-profiles --format json
+for cmd in plan simulate client; do
+  expect 0 "throughput-search" -- "$ionn" "$cmd" --help
+done
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
 

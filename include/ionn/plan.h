@@ -3,6 +3,8 @@
 #pragma once
 
 #include <limits>
+
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -70,9 +72,25 @@ inline double Efficiency(double gain_ms, double upload_ms) {
   return 0;
 }
 
-// Plan as JSON (the format in DESIGN.md, plus granularity and per
-// partition cumulative upload) and as a human-readable table.
-std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan);
+// What a plan or a run was made for, recorded in the JSON outputs; empty
+// or zero fields are unknown (e.g. a cost graph read from a file) and left out.
+struct RunSetting {
+  std::string model;
+  double uplink_mbps = 0, downlink_mbps = 0, rtt_ms = 0;
+  std::string link_sharing;  // simulations and live runs
+};
+
+// Plan as JSON ("format": "ionn-plan/1": DESIGN.md's fields plus
+// granularity, per partition cumulative upload, the setting) and as a
+// human-readable table.
+std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan, const RunSetting& setting = {});
+// The setting's known fields, as PlanToJson writes them (for other outputs).
+void AddRunSetting(const RunSetting& setting, nlohmann::json* doc);
+// The plan's partitions as a JSON array of {layers, upload_ms,
+// uploaded_at_ms, latency_ms}; `uploaded_at_ms` when given (null for
+// partitions past its end), else the cumulative upload times.
+void AddPartitions(const CostGraph& graph, const UploadPlan& plan, const std::vector<double>* uploaded_at_ms,
+                   nlohmann::json* doc);
 std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan);
 
 }  // namespace ionn

@@ -50,7 +50,10 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
 // (ScheduleQuery, ScheduleSteps), which the runtime executes too.
 std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);
 
-std::string SimResultToJson(const SimResult& result, const UploadPlan& plan, bool with_queries = true);
+// "format": "ionn-simulate/1": the plan's vocabulary (partitions with
+// their simulated arrival as uploaded_at_ms) plus the protocol's counts.
+std::string SimResultToJson(const CostGraph& graph, const SimResult& result, const UploadPlan& plan,
+                            const RunSetting& setting = {}, bool with_queries = true);
 std::string SimResultToTable(const SimResult& result, const UploadPlan& plan);
 
 }  // namespace ionn

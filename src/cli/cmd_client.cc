@@ -169,32 +169,37 @@ Action RegisterClient(CLI::App& app) {
       overhead.push_back(r->step_round_trip_ms[i] - r->step_server_ms[i]);
     }
     if (args->format == "json") {
-      nlohmann::json j = {{"format", "ionn-client/1"},
-                          {"model", g->name},
-                          {"server", args->server},
-                          {"server_name", r->server_name},
-                          {"algorithm", r->plan.algorithm},
-                          {"granularity", GranularityName(r->plan.granularity)},
-                          {"uplink_mbps", args->uplink_mbps},
-                          {"emulated_profile", o.emulate_profile},
-                          {"partitions", r->plan.partitions.size()},
-                          {"partitions_uploaded", r->partitions.size()},
-                          {"upload_complete", r->upload_complete},
-                          {"upload_ms", r->upload_ms},
-                          {"queries", r->queries.size()},
-                          {"queries_during_upload", r->queries_during_upload},
-                          {"queries_offloaded", offloaded},
-                          {"first_query_end_ms", r->first_query_end_ms},
-                          {"latency_local_ms", r->plan.latency_local_ms},
-                          {"latency_optimal_ms", r->plan.latency_optimal_ms},
-                          {"query_steps", r->step_round_trip_ms.size()},
-                          {"step_round_trip_ms_p50", Quantile(r->step_round_trip_ms, 0.5)},
-                          {"step_round_trip_ms_p99", Quantile(r->step_round_trip_ms, 0.99)},
-                          {"step_overhead_ms_p50", Quantile(overhead, 0.5)},
-                          {"step_overhead_ms_p99", Quantile(overhead, 0.99)},
-                          {"server_lost", r->server_lost},
-                          {"server_error", r->server_error},
-                          {"upload_error", r->upload_error}};
+      nlohmann::json j = {{"format", "ionn-client/1"}};
+      RunSetting setting;
+      setting.model = g->name;
+      setting.uplink_mbps = args->uplink_mbps;
+      setting.downlink_mbps = args->downlink_mbps > 0 ? args->downlink_mbps : args->uplink_mbps;
+      setting.rtt_ms = args->rtt_ms;
+      AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
+      std::vector<double> acked;
+      for (const auto& p : r->partitions) acked.push_back(p.acked_ms);
+      j["server"] = args->server;
+      j["server_name"] = r->server_name;
+      j["algorithm"] = r->plan.algorithm;
+      j["granularity"] = GranularityName(r->plan.granularity);
+      j["emulated_profile"] = o.emulate_profile;
+      AddPartitions(r->costs, r->plan, &acked, &j);
+      j["upload_complete"] = r->upload_complete;
+      j["upload_ms"] = r->upload_ms;
+      j["queries"] = r->queries.size();
+      j["queries_during_upload"] = r->queries_during_upload;
+      j["queries_offloaded"] = offloaded;
+      j["first_query_end_ms"] = r->first_query_end_ms;
+      j["latency_local_ms"] = r->plan.latency_local_ms;
+      j["latency_optimal_ms"] = r->plan.latency_optimal_ms;
+      j["query_steps"] = r->step_round_trip_ms.size();
+      j["step_round_trip_ms_p50"] = Quantile(r->step_round_trip_ms, 0.5);
+      j["step_round_trip_ms_p99"] = Quantile(r->step_round_trip_ms, 0.99);
+      j["step_overhead_ms_p50"] = Quantile(overhead, 0.5);
+      j["step_overhead_ms_p99"] = Quantile(overhead, 0.99);
+      j["server_lost"] = r->server_lost;
+      j["server_error"] = r->server_error;
+      j["upload_error"] = r->upload_error;
       std::printf("%s\n", j.dump(1).c_str());
       return 0;
     }

@@ -18,7 +18,7 @@ Action RegisterPlan(CLI::App& app) {
   return [args]() {
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
-    std::cout << (args->format == "json" ? PlanToJson(m->costs, m->plan) : PlanToTable(m->costs, m->plan));
+    std::cout << (args->format == "json" ? PlanToJson(m->costs, m->plan, args->costs.Setting()) : PlanToTable(m->costs, m->plan));
     return 0;
   };
 }

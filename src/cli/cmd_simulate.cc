@@ -29,7 +29,10 @@ Action RegisterSimulate(CLI::App& app) {
     if (!m.ok()) return Fail(m.status());
     auto r = Simulate(m->costs, m->plan, args->sim);
     if (!r.ok()) return Fail(r.status());
-    std::cout << (args->format == "json" ? SimResultToJson(*r, m->plan) : SimResultToTable(*r, m->plan));
+    RunSetting setting = args->costs.Setting();
+    setting.link_sharing = LinkSharingName(args->sim.sharing);
+    std::cout << (args->format == "json" ? SimResultToJson(m->costs, *r, m->plan, setting)
+                                         : SimResultToTable(*r, m->plan));
     return 0;
   };
 }

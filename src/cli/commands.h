@@ -34,6 +34,8 @@ struct CostOptions {
   bool paper_profiles = false;
   void Add(CLI::App* app);
   Result<CostGraph> Load() const;
+  // The model and link for the JSON outputs (unknown for a --costs file).
+  RunSetting Setting() const;
 };
 
 struct PlanOptions {

@@ -75,8 +75,9 @@ Result<CostGraph> CostOptions::Load() const {
 
 void PlanOptions::Add(CLI::App* app, bool with_algorithm) {
   if (with_algorithm) {
-    app->add_option("--algorithm,-a", algorithm, "all-at-once, original, efficiency or recursive-efficiency")
-        ->capture_default_str();
+    std::string names;
+    for (const auto& n : PlannerNames()) names += (names.empty() ? "" : ", ") + n;
+    app->add_option("--algorithm,-a", algorithm, "Planner: " + names)->capture_default_str();
   }
   app->add_option("--granularity", granularity, "layer (every layer a unit) or block (IONN's blocks)")
       ->capture_default_str();
@@ -108,6 +109,16 @@ Result<PlannerOptions> PlanOptions::Get() const {
 }  // namespace ionn::cli
 
 namespace ionn::cli {
+
+RunSetting CostOptions::Setting() const {
+  RunSetting s;
+  if (!costs_file.empty()) return s;  // the file's times already include the link
+  s.model = !zoo_name.empty() ? zoo_name : model_file;
+  s.uplink_mbps = uplink_mbps;
+  s.downlink_mbps = downlink_mbps > 0 ? downlink_mbps : uplink_mbps;
+  s.rtt_ms = rtt_ms;
+  return s;
+}
 
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan) {
   auto g = costs.Load();

@@ -7,24 +7,41 @@
 
 namespace ionn {
 
-std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan) {
-  nlohmann::json doc;
-  doc["algorithm"] = plan.algorithm;
-  doc["granularity"] = GranularityName(plan.granularity);
-  doc["partitions"] = nlohmann::json::array();
+void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
+  if (!setting.model.empty()) (*doc)["model"] = setting.model;
+  if (setting.uplink_mbps > 0) (*doc)["uplink_mbps"] = setting.uplink_mbps;
+  if (setting.downlink_mbps > 0) (*doc)["downlink_mbps"] = setting.downlink_mbps;
+  if (setting.uplink_mbps > 0) (*doc)["rtt_ms"] = setting.rtt_ms;
+  if (!setting.link_sharing.empty()) (*doc)["link_sharing"] = setting.link_sharing;
+}
+
+void AddPartitions(const CostGraph& graph, const UploadPlan& plan, const std::vector<double>* uploaded_at_ms,
+                   nlohmann::json* doc) {
+  (*doc)["partitions"] = nlohmann::json::array();
   double cumulative = 0;
-  for (const auto& p : plan.partitions) {
+  for (size_t i = 0; i < plan.partitions.size(); ++i) {
+    const Partition& p = plan.partitions[i];
     std::vector<std::string> names;
     for (int k : p.layers) names.push_back(graph.layer(k).name);
     cumulative += p.upload_ms;
-    doc["partitions"].push_back({{"layers", names},
-                                 {"upload_ms", p.upload_ms},
-                                 {"uploaded_at_ms", cumulative},
-                                 {"latency_ms", p.latency_ms}});
+    // Given arrival times may stop early (a live upload cut short): null.
+    nlohmann::json at = cumulative;
+    if (uploaded_at_ms) at = i < uploaded_at_ms->size() ? nlohmann::json((*uploaded_at_ms)[i]) : nlohmann::json();
+    (*doc)["partitions"].push_back(
+        {{"layers", names}, {"upload_ms", p.upload_ms}, {"uploaded_at_ms", at}, {"latency_ms", p.latency_ms}});
   }
+}
+
+std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan, const RunSetting& setting) {
+  nlohmann::json doc;
+  doc["format"] = "ionn-plan/1";
+  AddRunSetting(setting, &doc);
+  doc["algorithm"] = plan.algorithm;
+  doc["granularity"] = GranularityName(plan.granularity);
+  AddPartitions(graph, plan, nullptr, &doc);
   doc["latency_local_ms"] = plan.latency_local_ms;
   doc["latency_optimal_ms"] = plan.latency_optimal_ms;
-  doc["upload_total_ms"] = cumulative;
+  doc["upload_total_ms"] = plan.total_upload_ms();
   return doc.dump(1) + "\n";
 }
 

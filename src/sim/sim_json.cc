@@ -7,8 +7,11 @@
 
 namespace ionn {
 
-std::string SimResultToJson(const SimResult& r, const UploadPlan& plan, bool with_queries) {
+std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const UploadPlan& plan,
+                            const RunSetting& setting, bool with_queries) {
   nlohmann::json doc;
+  doc["format"] = "ionn-simulate/1";
+  AddRunSetting(setting, &doc);
   doc["algorithm"] = plan.algorithm;
   doc["granularity"] = GranularityName(plan.granularity);
   doc["queries_during_upload"] = r.queries_during_upload;
@@ -16,12 +19,11 @@ std::string SimResultToJson(const SimResult& r, const UploadPlan& plan, bool wit
   doc["upload_ms"] = r.upload_ms;
   doc["first_query_end_ms"] = r.first_query_end_ms;
   doc["window_ms"] = r.window_ms;
-  doc["queries_in_first_ms"] = r.queries_in_window;
-  doc["partitions"] = r.partitions;
+  doc["queries_in_window"] = r.queries_in_window;
+  AddPartitions(graph, plan, &r.partition_done_ms, &doc);
   doc["partitions_first_half"] = r.partitions_first_half;
   doc["partitions_second_half"] = r.partitions_second_half;
   doc["largest_partition_share"] = r.largest_partition_share;
-  doc["partition_done_ms"] = r.partition_done_ms;
   doc["latency_local_ms"] = plan.latency_local_ms;
   doc["latency_optimal_ms"] = plan.latency_optimal_ms;
   if (with_queries) {
