@@ -7,6 +7,7 @@
 #include <random>
 
 #include "ionn/engine.h"
+#include "ionn/npy.h"
 #include "ionn/zoo.h"
 
 namespace ionn {
@@ -139,6 +140,43 @@ TEST(EngineClock, ProfilingTimesWithTheGivenClock) {
   for (const auto& layer : *t) EXPECT_EQ(layer.max_ms, 0);
   frozen.SleepMs(2.5);
   EXPECT_DOUBLE_EQ(frozen.NowMs(), 102.5);
+}
+
+}  // namespace
+}  // namespace ionn
+
+namespace ionn {
+namespace {
+
+TEST(Npy, RoundTripAndStrictReading) {
+  Tensor t{{1, 3, 2}, {1, 2, 3, 4, 5, -6.5f}};
+  const std::string bytes = SerializeNpy(t);
+  EXPECT_EQ(bytes.size() % 64, 24u);  // 64-byte aligned header, then 6 floats
+  auto back = ParseNpy(bytes);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->shape, t.shape);
+  EXPECT_EQ(back->data, t.data);
+  Tensor one{{4}, {1, 2, 3, 4}};
+  EXPECT_EQ(ParseNpy(SerializeNpy(one))->shape, (Shape{4}));
+  auto expect_error = [](std::string b, const std::string& part) {
+    auto r = ParseNpy(b);
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find(part), std::string::npos) << r.status().message();
+  };
+  expect_error("hello", "not a .npy");
+  expect_error(bytes.substr(0, bytes.size() - 1), "data bytes");
+  std::string f8 = bytes;
+  f8.replace(f8.find("<f4"), 3, "<f8");
+  expect_error(f8, "dtype");
+  std::string fortran = bytes;
+  fortran.replace(fortran.find("False"), 5, "True ");
+  expect_error(fortran, "Fortran");
+  std::string huge = bytes;
+  huge.replace(huge.find("(1, 3, 2)"), 9, "(99999999999)");
+  expect_error(huge, "");
+  std::string bad_shape = bytes;
+  bad_shape.replace(bad_shape.find("(1, 3, 2)"), 9, "(1, x, 2)");
+  expect_error(bad_shape, "tuple of integers");
 }
 
 }  // namespace

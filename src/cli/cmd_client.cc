@@ -14,27 +14,10 @@
 #include "commands.h"
 #include "ionn/client.h"
 #include "ionn/model_source.h"
+#include "ionn/npy.h"
 
 namespace ionn::cli {
 namespace {
-
-// NumPy .npy, version 1.0, little-endian float32, C order.
-Status WriteNpy(const std::string& path, const Tensor& t) {
-  std::string shape;
-  for (int64_t d : t.shape) shape += std::to_string(d) + ", ";
-  if (t.shape.size() > 1) shape.erase(shape.size() - 1);  // "(1, 1000)"; a 1-D shape keeps "(n,)"
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + shape + "), }";
-  while ((10 + header.size() + 1) % 64 != 0) header += ' ';
-  header += '\n';
-  std::ofstream out(path, std::ios::binary);
-  if (!out) return Status::Io("cannot write '" + path + "'");
-  const uint16_t len = static_cast<uint16_t>(header.size());
-  out.write("\x93NUMPY\x01\x00", 8);
-  out.write(reinterpret_cast<const char*>(&len), 2);
-  out << header;
-  out.write(reinterpret_cast<const char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * 4));
-  return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
-}
 
 // The q-quantile (0..1) of `v`, nearest rank; 0 when empty.
 double Quantile(std::vector<double> v, double q) {
@@ -142,7 +125,7 @@ Action RegisterClient(CLI::App& app) {
     if (show) std::fprintf(stderr, "\n");
     if (!r.ok()) return Fail(r.status());
     if (!args->output.empty()) {
-      Status s = WriteNpy(args->output, r->last_outputs.at(g->outputs[0]));
+      Status s = WriteNpyFile(args->output, r->last_outputs.at(g->outputs[0]));
       if (!s.ok()) return Fail(s);
     }
     if (!args->trace.empty()) {

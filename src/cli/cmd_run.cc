@@ -11,19 +11,22 @@
 #include "commands.h"
 #include "ionn/engine.h"
 #include "ionn/model_source.h"
+#include "ionn/npy.h"
 
 namespace ionn::cli {
 
 Action RegisterRun(CLI::App& app) {
   struct Args {
-    std::string model, zoo, input, format = "table";
+    std::string model, zoo, input, output, format = "table";
     int threads = 1, repeats = 10, top = 5;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Run a whole model here: top classes and latency (median of repeats)");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  cmd->add_option("--input", args->input, "Raw float32 NCHW input (default: a seeded random input)");
+  cmd->add_option("--input", args->input,
+                  "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
+  cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)");
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
@@ -33,7 +36,16 @@ Action RegisterRun(CLI::App& app) {
     if (!g.ok()) return Fail(g.status());
     if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
     Tensor input = SeededInput(g->inputs[0].shape, 1);
-    if (!args->input.empty()) {
+    const auto ends_with_npy = [](const std::string& p) { return p.size() > 4 && p.compare(p.size() - 4, 4, ".npy") == 0; };
+    if (!args->input.empty() && ends_with_npy(args->input)) {
+      auto t = ReadNpyFile(args->input);
+      if (!t.ok()) return Fail(t.status());
+      if (t->shape != input.shape) {
+        return Fail(Status::Invalid("'" + args->input + "' has shape " + ShapeToString(t->shape) + ", the model's input '" +
+                                    g->inputs[0].name + "' is " + ShapeToString(input.shape)));
+      }
+      input = std::move(t).value();
+    } else if (!args->input.empty()) {
       std::ifstream in(args->input, std::ios::binary);
       if (!in) return Fail(Status::NotFound("cannot open '" + args->input + "'"));
       in.read(reinterpret_cast<char*>(input.data.data()), static_cast<std::streamsize>(input.data.size() * 4));
@@ -56,6 +68,10 @@ Action RegisterRun(CLI::App& app) {
     }
     std::sort(ms.begin(), ms.end());
     const Tensor& y = out->at(g->outputs[0]);
+    if (!args->output.empty()) {
+      Status s = WriteNpyFile(args->output, y);
+      if (!s.ok()) return Fail(s);
+    }
     std::vector<int> order(y.data.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
     const int top = std::min<int>(args->top, static_cast<int>(order.size()));
