@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct ClientOptions {
   std::string server = "127.0.0.1:7070";
   PlannerOptions planner;              // algorithm and granularity
   Profile client_profile;              // client_ms per layer (measured or read)
+  // Server times to plan with instead of the server's prediction functions
+  // (server_ms per layer, e.g. measured on that server with `ionn profile`).
+  std::optional<Profile> server_profile;
   LinkSpec link;                       // the link as the planner assumes it
   int max_queries = -1;                // stop after this many queries (< 0: no limit)
   double duration_ms = -1;             // stop raising queries after this long (< 0: no limit)

@@ -36,7 +36,7 @@ std::string Fmt(const char* f, double v) {
 
 Action RegisterClient(CLI::App& app) {
   struct Args {
-    std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, output, trace;
+    std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
     std::string format = "table";
     PlanOptions plan;
     bool profile_now = false, paper_profile = false, quiet = false;
@@ -57,6 +57,9 @@ Action RegisterClient(CLI::App& app) {
   auto* em = cmd->add_option("--emulate-profile", args->emulate_profile,
                              "Plan with this profile and pad every local segment to its times (emulation; "
                              "layers are still computed)");
+  cmd->add_option("--server-profile", args->server_profile,
+                  "Plan with these server times (CSV layer,...,server_ms, e.g. from `ionn profile --column server` "
+                  "on the server) instead of the server's prediction functions");
   cp->excludes(now)->excludes(paper)->excludes(em);
   now->excludes(paper)->excludes(em);
   paper->excludes(em);
@@ -99,6 +102,11 @@ Action RegisterClient(CLI::App& app) {
       profile = sources->client_profile;
     }
     o.emulate_profile = !args->emulate_profile.empty();
+    if (!args->server_profile.empty()) {
+      auto sp = ReadProfileCsv(args->server_profile);
+      if (!sp.ok()) return Fail(sp.status());
+      o.server_profile = std::move(sp).value();
+    }
     if (!profile.empty()) {
       auto p = ReadProfileCsv(profile);
       if (!p.ok()) return Fail(p.status());

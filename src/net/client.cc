@@ -92,7 +92,9 @@ class Run {
     }
     r_.server_name = hello.server_name();
     IONN_ASSIGN_OR_RETURN(ServerRegression regression, net::RegressionFromProto(hello));
-    IONN_ASSIGN_OR_RETURN(r_.costs, BuildCostGraph(model_, o_.client_profile, nullptr, &regression, o_.link));
+    const Profile* server_times = o_.server_profile ? &*o_.server_profile : nullptr;
+    IONN_ASSIGN_OR_RETURN(r_.costs, BuildCostGraph(model_, o_.client_profile, server_times,
+                                                   server_times ? nullptr : &regression, o_.link));
     IONN_ASSIGN_OR_RETURN(r_.plan, MakePlan(r_.costs, o_.planner));
     EngineOptions eo;
     eo.threads = o_.threads;

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The paper's experiment for real on this machine, beside the simulator's
+# prediction for the same cost graph: `ionn serve`, `ionn link` at 80 Mbps
+# both ways, and `ionn client` on zoo AlexNet emulating the paper's ODROID
+# XU4 client (each local segment padded to the published profile; layers
+# still computed), for original and recursive-efficiency. The server's
+# times are measured here first (`ionn profile --column server`), and both
+# the client and the simulator plan with them, so both replay the same plan.
+# The simulator uses link sharing "fair": the client's upload and query
+# tensors share one TCP connection (HTTP/2 streams) through the link.
+# Usage: bash bench/e2e.sh [MODEL=alexnet] [MBPS=80] [RTT_MS=0]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+model=${1:-alexnet}; mbps=${2:-80}; rtt=${3:-0}
+ionn=build/bin/ionn
+paper=data/profiles/odroid-xu4_gtx1080ti
+client_profile=$paper/$model.csv
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+port_of() {  # LOG: the port a server logged as "(port N)"
+  for _ in $(seq 200); do
+    p=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$1" | head -1); [ -n "$p" ] && { echo "$p"; return; }; sleep 0.1
+  done
+  echo "no port in $1: $(cat "$1")" >&2; exit 1
+}
+echo "e2e: measuring the server's layer times here" >&2
+"$ionn" profile --zoo "$model" --column server --threads 1 -o "$tmp/server.csv" 2>/dev/null
+"$ionn" serve --listen 127.0.0.1:0 --regression $paper/server_regression.csv 2>"$tmp/serve.log" &
+pids+=($!)
+serve_port=$(port_of "$tmp/serve.log")
+"$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$serve_port" --uplink-mbps "$mbps" --downlink-mbps "$mbps" \
+  --rtt-ms "$rtt" 2>"$tmp/link.log" &
+pids+=($!)
+link_port=$(port_of "$tmp/link.log")
+for alg in original recursive-efficiency; do
+  echo "e2e: $model, $alg, live through ionn link at $mbps Mbps" >&2
+  "$ionn" client --zoo "$model" --emulate-profile "$client_profile" --server-profile "$tmp/server.csv" \
+    --server "127.0.0.1:$link_port" -a "$alg" --uplink-mbps "$mbps" --rtt-ms "$rtt" --format json --quiet \
+    >"$tmp/live-$alg.json"
+  "$ionn" simulate --zoo "$model" --client-profile "$client_profile" --server-profile "$tmp/server.csv" \
+    --uplink-mbps "$mbps" --rtt-ms "$rtt" -a "$alg" --link-sharing fair --format json >"$tmp/sim-$alg.json"
+done
+/usr/bin/python3 - "$tmp" "$model" "$mbps" <<'PY'
+import json, sys
+tmp, model, mbps = sys.argv[1:4]
+print(f"{model}, {mbps} Mbps, ODROID XU4 client emulated, server times measured here")
+print(f"{'algorithm':22} {'':5} {'queries during upload':>22} {'first query ends ms':>20} {'upload ms':>10} {'partitions':>10}")
+for alg in ["original", "recursive-efficiency"]:
+    live = json.load(open(f"{tmp}/live-{alg}.json")); sim = json.load(open(f"{tmp}/sim-{alg}.json"))
+    for name, d in (("live", live), ("sim", sim)):
+        print(f"{alg:22} {name:5} {d['queries_during_upload']:>22} {d['first_query_end_ms']:>20.1f} {d['upload_ms']:>10.1f} {len(d['partitions']):>10}")
+    print(f"{'':22} {'live/sim':8} {live['queries_during_upload'] / max(sim['queries_during_upload'], 1):>19.2f}")
+PY
