@@ -252,6 +252,9 @@ TEST(LinkProxy, RejectsBadOptionsNamingThem) {
   o.rtt_ms = -1;
   bad(o, "rtt_ms");
   o = {};
+  o.segment_bytes = 100;
+  bad(o, "segment_bytes");
+  o = {};
   o.connect = "127.0.0.1";
   bad(o, "127.0.0.1");
   o = {};
@@ -482,6 +485,31 @@ TEST(LinkProxy, StopEndsOpenConnectionsAndIsIdempotent) {
     close(fd);
   }
   EXPECT_LT(ConnectTo(proxy->port()), 0);  // no longer listening
+}
+
+TEST(LinkProxy, PeersSeeTheSegmentSizeOfAnEthernetLink) {
+  std::atomic<int> server_mss{0};
+  TestServer echo([&](int fd) {
+    int mss = 0;
+    socklen_t len = sizeof mss;
+    getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len);
+    server_mss = mss;
+    Echo(fd);
+  });
+  auto proxy = StartProxy(echo.address(), 80, 80, 0);
+  ASSERT_TRUE(proxy);
+  const int fd = ConnectTo(proxy->port());
+  ASSERT_GE(fd, 0);
+  int mss = 0;
+  socklen_t len = sizeof mss;
+  getsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, &len);
+  EXPECT_LE(mss, 1448);  // not loopback's 65483
+  char ping = 'x';
+  EXPECT_TRUE(SendAll(fd, &ping, 1));
+  EXPECT_EQ(recv(fd, &ping, 1, MSG_WAITALL), 1);
+  close(fd);
+  EXPECT_GT(server_mss.load(), 0);
+  EXPECT_LE(server_mss.load(), 1448);
 }
 
 TEST(LinkProxy, RefusesConnectionsBeyondTheLimit) {

@@ -108,6 +108,12 @@ struct LinkOptions {
   // them): small, so that the sender feels the rate rather than filling
   // the proxy's buffers. 4 KiB .. 16 MiB.
   int socket_buffer_bytes = 32 << 10;
+  // TCP_MAXSEG of the proxy's sockets, announced to both peers: the segment
+  // size of an Ethernet link (1448 = 1500 - IPv4, TCP and timestamps), so
+  // that a peer on loopback (64 KiB segments) sizes its send buffer as it
+  // would on a real link rather than queueing megabytes ahead of the rate.
+  // 0 keeps the kernel's; else 536 .. 65495.
+  int segment_bytes = 1448;
   // Token bucket depth per direction; 0 picks max(64 KiB, 4 ms at the rate).
   uint64_t burst_bytes = 0;
   int max_connections = 1024;        // beyond it, new connections are refused

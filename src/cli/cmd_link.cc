@@ -59,6 +59,10 @@ Action RegisterLink(CLI::App& app) {
   cmd->add_option("--socket-buffer-bytes", o.socket_buffer_bytes, "SO_RCVBUF/SO_SNDBUF of the proxy's sockets")
       ->capture_default_str()
       ->check(CLI::Range(4 << 10, 16 << 20));
+  cmd->add_option("--segment-bytes", o.segment_bytes,
+                  "TCP segment size announced to both peers (as on a 1500-byte MTU link); 0: the kernel's")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65495));
   cmd->add_option("--max-connections", o.max_connections, "Connections open at once; more are refused")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

@@ -89,6 +89,9 @@ Status ValidateLinkOptions(const LinkOptions& o) {
     return Status::Invalid("socket_buffer_bytes must be in 4 KiB .. 16 MiB, got " +
                            std::to_string(o.socket_buffer_bytes));
   }
+  if (o.segment_bytes != 0 && (o.segment_bytes < 536 || o.segment_bytes > 65495)) {
+    return Status::Invalid("segment_bytes must be 0 or in 536 .. 65495, got " + std::to_string(o.segment_bytes));
+  }
   if (o.max_connections < 1) {
     return Status::Invalid("max_connections must be >= 1, got " + std::to_string(o.max_connections));
   }
@@ -158,9 +161,11 @@ std::string PeerName(const sockaddr_storage& s) {
   return "[" + std::string(host) + "]:" + std::to_string(port);
 }
 
-void SetBuffers(int fd, int bytes) {
-  (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
-  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+// Before the handshake: buffer sizes and the segment size announced.
+void SetBuffers(int fd, const LinkOptions& o) {
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.socket_buffer_bytes, sizeof o.socket_buffer_bytes);
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &o.socket_buffer_bytes, sizeof o.socket_buffer_bytes);
+  if (o.segment_bytes > 0) (void)setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &o.segment_bytes, sizeof o.segment_bytes);
 }
 
 void SetNoDelay(int fd) {
@@ -288,7 +293,7 @@ class LinkConnection {
       Abort(Errno("socket"));
       return false;
     }
-    SetBuffers(fd, shared_->options.socket_buffer_bytes);
+    SetBuffers(fd, shared_->options);
     SetNoDelay(fd);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -494,7 +499,7 @@ Result<std::unique_ptr<LinkProxy>> LinkProxy::Start(const LinkOptions& options) 
   const int one = 1;
   (void)setsockopt(impl.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   // Accepted sockets inherit these; they must be set before the handshake.
-  SetBuffers(impl.listen_fd, options.socket_buffer_bytes);
+  SetBuffers(impl.listen_fd, options);
   if (bind(impl.listen_fd, reinterpret_cast<const sockaddr*>(&listen_at.addr), listen_at.len) != 0) {
     return Status::Unavailable(Errno(("binding " + options.listen).c_str()));
   }
