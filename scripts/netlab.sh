@@ -61,14 +61,21 @@ need_root() {
 }
 
 lab_down() {
+  # The pair first (deleting one end deletes both, at once); a namespace is
+  # torn down asynchronously, and a pair inside it may outlive `ip netns del`.
+  ip link del "$client_dev" 2>/dev/null || true
   if ip netns list 2>/dev/null | grep -qw -- "$ns"; then
     local pids
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
     [ -z "$pids" ] || echo "netlab: processes still in '$ns' (left running, without the link): $pids" >&2
     ip netns del "$ns"
   fi
-  # Deleting one end deletes the pair; the namespace may be gone already.
-  if ip link show "$client_dev" >/dev/null 2>&1; then ip link del "$client_dev"; fi
+  local _
+  for _ in $(seq 50); do
+    ip link show "$client_dev" >/dev/null 2>&1 || return 0
+    sleep 0.1
+  done
+  die "down: $client_dev is still there after 5 s"
 }
 
 # shape DEV MBPS [ip -n NS]: tbf at the rate, netem for rtt/2 in front of it.
