@@ -25,7 +25,7 @@ profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 fig2=$src/data/cases/paper_fig2.json
 
 expect 0 "Subcommands" -- "$ionn" --help
-for cmd in demo zoo costs plan simulate predict run profile calibrate experiment serve client; do
+for cmd in demo zoo costs plan simulate predict run profile calibrate experiment serve client link; do
   expect 0 "Usage|Options" -- "$ionn" "$cmd" --help
 done
 
@@ -103,6 +103,10 @@ sed 's/^conv1,11.3888,/conv1,fast,/' "$profiles/mobilenet.csv" >"$tmp/nan.csv"
 expect 2 "'conv1'.*not a number" -- "$ionn" costs --zoo mobilenet --client-profile "$tmp/nan.csv" \
   --server-regression "$profiles/server_regression.csv"
 expect 2 "" -- "$ionn" plan --costs "$fig2" --format yaml
+expect 2 "--uplink-mbps: must be a finite rate > 0" -- "$ionn" link --uplink-mbps 0
+expect 2 "--downlink-mbps: must be a finite rate > 0" -- "$ionn" link --downlink-mbps nan
+expect 2 "--rtt-ms: must be a finite delay >= 0" -- "$ionn" link --rtt-ms -2
+expect 2 "'nowhere' is not host:port" -- "$ionn" link --listen 127.0.0.1:0 --connect nowhere
 
 # A one-node model whose Identity has no input (hand-encoded ModelProto):
 # once an uncaught protobuf CHECK that aborted the process.
@@ -128,6 +132,25 @@ else
   expect 0 '"queries": 3' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$port" \
     --queries 3 --format json --quiet
   expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profile --profile-now --server "127.0.0.1:$port"
+  # The same through the link emulator; SIGINT stops it with exit 0.
+  "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" --uplink-mbps 400 --downlink-mbps 400 --rtt-ms 2 \
+    2>"$tmp/link.log" &
+  link_pid=$!
+  link_port=""
+  for _ in $(seq 100); do
+    link_port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/link.log")
+    [ -n "$link_port" ] && break
+    sleep 0.1
+  done
+  if [ -z "$link_port" ]; then
+    fail "link did not start: $(cat "$tmp/link.log")"
+  else
+    expect 0 '"queries": 2' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$link_port" \
+      --uplink-mbps 400 --queries 2 --format json --quiet
+  fi
+  kill -INT "$link_pid"
+  wait "$link_pid" || fail "link exited $? after SIGINT (want 0)"
+  grep -q "connection 1 from .* bytes up" "$tmp/link.log" || fail "no connection line in the link log: $(cat "$tmp/link.log")"
 fi
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"

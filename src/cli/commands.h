@@ -65,5 +65,6 @@ Action RegisterExperiment(CLI::App& app);
 Action RegisterDemo(CLI::App& app);
 Action RegisterServe(CLI::App& app);
 Action RegisterClient(CLI::App& app);
+Action RegisterLink(CLI::App& app);
 
 }  // namespace ionn::cli

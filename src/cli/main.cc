@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterExperiment);
   reg(ionn::cli::RegisterServe);
   reg(ionn::cli::RegisterClient);
+  reg(ionn::cli::RegisterLink);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,102 @@
+// `ionn link`: a link emulator as a TCP proxy (include/ionn/link.h). Shapes
+// both directions until SIGINT or SIGTERM, then closes every connection and
+// exits 0.
+#include <signal.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+
+#include "commands.h"
+#include "ionn/link.h"
+
+namespace ionn::cli {
+
+Action RegisterLink(CLI::App& app) {
+  auto options = std::make_shared<LinkOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "link",
+      "Emulate a link on one machine: a TCP proxy that shapes rate and delay of both directions (no root needed)");
+  cmd->footer(
+      "Uplink is client -> --connect side, downlink the reverse; all connections through the proxy share\n"
+      "one rate per direction. 1 Mbps = 1024*1024/8000 bytes per ms, as everywhere in ionn. Example:\n"
+      "  ionn serve --listen 127.0.0.1:7070 &\n"
+      "  ionn link --listen 127.0.0.1:7071 --connect 127.0.0.1:7070 --uplink-mbps 80 --downlink-mbps 80 --rtt-ms 2 &\n"
+      "  ionn client --zoo alexnet --paper-profile --server 127.0.0.1:7071");
+  LinkOptions& o = *options;
+  cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
+  cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
+  auto rate = CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          size_t used = 0;
+          const double v = std::stod(s, &used);
+          if (used == s.size() && v > 0 && std::isfinite(v)) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be a finite rate > 0 Mbps, got '" + s + "'";
+      },
+      "RATE > 0");
+  auto delay = CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          size_t used = 0;
+          const double v = std::stod(s, &used);
+          if (used == s.size() && v >= 0 && std::isfinite(v)) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be a finite delay >= 0 ms, got '" + s + "'";
+      },
+      "MS >= 0");
+  cmd->add_option("--uplink-mbps", o.uplink_mbps, "Rate client -> server (Mbps)")->capture_default_str()->check(rate);
+  cmd->add_option("--downlink-mbps", o.downlink_mbps, "Rate server -> client (Mbps)")
+      ->capture_default_str()
+      ->check(rate);
+  cmd->add_option("--rtt-ms", o.rtt_ms, "Round-trip time added (rtt/2 each way, ms)")
+      ->capture_default_str()
+      ->check(delay);
+  cmd->add_option("--socket-buffer-bytes", o.socket_buffer_bytes, "SO_RCVBUF/SO_SNDBUF of the proxy's sockets")
+      ->capture_default_str()
+      ->check(CLI::Range(4 << 10, 16 << 20));
+  cmd->add_option("--segment-bytes", o.segment_bytes,
+                  "TCP segment size announced to both peers (as on a 1500-byte MTU link); 0: the kernel's")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65495));
+  cmd->add_option("--max-connections", o.max_connections, "Connections open at once; more are refused")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  return [options]() {
+    auto log = [](const std::string& line) {
+      const std::time_t now = std::time(nullptr);
+      char stamp[32];
+      std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+      std::fprintf(stderr, "%s link: %s\n", stamp, line.c_str());
+    };
+    LinkOptions o = *options;
+    o.log = log;
+    // Signals are taken by sigwait below, not by the proxy's threads.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    auto proxy = LinkProxy::Start(o);
+    if (!proxy.ok()) return Fail(proxy.status());
+    char line[256];
+    std::snprintf(line, sizeof line, "listening on %s (port %d) -> %s: up %g Mbps, down %g Mbps, rtt %g ms",
+                  o.listen.c_str(), (*proxy)->port(), o.connect.c_str(), o.uplink_mbps, o.downlink_mbps, o.rtt_ms);
+    log(line);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "; closing every connection");
+    (*proxy)->Stop();
+    const LinkStats st = (*proxy)->stats();
+    log(std::to_string(st.connections_accepted) + " connections (" + std::to_string(st.connections_failed) +
+        " refused, " + std::to_string(st.connections_reset) + " reset), " + std::to_string(st.uplink_bytes) +
+        " bytes up, " + std::to_string(st.downlink_bytes) + " bytes down");
+    return 0;
+  };
+}
+
+}  // namespace ionn::cli
