@@ -81,6 +81,14 @@ class Run {
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
     stub_ = v1::Offload::NewStub(grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), args));
+    // The upload gets a connection of its own (a distinct channel argument
+    // keeps gRPC from sharing the subchannel), so that query tensors do not
+    // queue behind megabytes of weights in one TCP send buffer: on a shared
+    // link the two flows then share it as two TCP flows do.
+    grpc::ChannelArguments upload_args = args;
+    upload_args.SetInt("ionn.upload_connection", 1);
+    upload_stub_ =
+        v1::Offload::NewStub(grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), upload_args));
     v1::HelloReply hello;
     {
       grpc::ClientContext ctx;
@@ -193,7 +201,7 @@ class Run {
         upload_ctx_ = &ctx;
       }
       v1::UploadReply reply;
-      auto writer = stub_->Upload(&ctx, &reply);
+      auto writer = upload_stub_->Upload(&ctx, &reply);
       size_t offset = 0;
       bool first = true;
       while (first || offset < bytes.size()) {
@@ -353,7 +361,7 @@ class Run {
   std::function<void(const ClientProgress&)> progress_;
   QueryOutputCallback on_output_;
   Clock& clock_;
-  std::unique_ptr<v1::Offload::Stub> stub_;
+  std::unique_ptr<v1::Offload::Stub> stub_, upload_stub_;  // calls and queries; the upload
   std::unique_ptr<Engine> engine_;
   std::vector<QuerySchedule> schedules_;  // by acknowledged partitions
   std::map<std::pair<int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;
