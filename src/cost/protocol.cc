@@ -49,13 +49,13 @@ Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const 
   const int num_parts = static_cast<int>(upload_ms.size());
   if (num_parts == 0) return Status::Invalid("the plan has no partitions");
   if (static_cast<int>(latency_ms.size()) != num_parts) return Status::Internal("one latency per partition expected");
-  for (double l : latency_ms) {
-    if (!(l > 0)) return Status::Invalid("queries take no time; nothing to replay");
-  }
   r->queries.clear();
   r->partition_done_ms.clear();
   double t = 0;
-  for (int p = 0; p < num_parts; ++p) r->partition_done_ms.push_back(t += upload_ms[p]);
+  for (int p = 0; p < num_parts; ++p) {
+    if (!(latency_ms[p] > 0)) return Status::Invalid("queries take no time; nothing to replay");
+    r->partition_done_ms.push_back(t += upload_ms[p]);
+  }
   const double* arrival = r->partition_done_ms.data();
   const double upload_end = arrival[num_parts - 1];
   // The first query waits for the first partition (and those arriving with it).

@@ -15,11 +15,9 @@
 namespace ionn {
 
 double ExpectedQueriesDuringUpload(const std::vector<double>& latency_ms, const std::vector<double>& upload_ms) {
-  const size_t count = latency_ms.size();
-  if (count == 0) return 0;
-  for (double latency : latency_ms) {
-    if (!(latency > 0)) return 0;  // queries that take no time: no meaningful count
-  }
+  if (latency_ms.empty()) return 0;
+  // Queries that take no time have no meaningful count: the replay refuses
+  // them and the count is 0.
   ProtocolOptions options;
   options.queries_after_upload = 0;
   options.keep_queries = false;
