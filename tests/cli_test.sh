@@ -50,6 +50,11 @@ blocks=$("$ionn" costs "$tmp/g.onnx" --client-profile "$profiles/googlenet.csv" 
   --granularity block | grep -c '"client_ms"')
 [ "$blocks" -eq 25 ] || fail "GoogLeNet should collapse to 25 blocks, got $blocks"
 expect 0 "partitions" -- "$ionn" plan --costs "$tmp/costs.json" --granularity block
+# A cost file of blocks says so, and its plans are labelled block granularity.
+"$ionn" costs --zoo googlenet --paper-profiles --granularity block -o "$tmp/blocks.json"
+expect 0 '"units": "block"' -- cat "$tmp/blocks.json"
+expect 0 '"granularity": "block"' -- "$ionn" plan --costs "$tmp/blocks.json" --format json
+expect 0 '"granularity": "layer"' -- "$ionn" plan --costs "$tmp/costs.json" --format json
 expect 0 "queries_during_upload" -- "$ionn" simulate --costs "$tmp/costs.json" --format json --link-sharing fair
 # One vocabulary: the same names in plan, simulate and client JSON.
 expect 0 '"format": "ionn-simulate/1"' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json

@@ -228,6 +228,7 @@ TEST_F(NetRejects, BadCallsGetAStatusAndTheSessionStaysHealthy) {
                "'nope' is not a tensor of the model");
   ExpectStatus(Step({conv1}, {}, {"conv1"}, &reply), grpc::StatusCode::INVALID_ARGUMENT, "'data'");
   ExpectStatus(Step({conv1}, input, {"conv1"}, &reply, "0000"), grpc::StatusCode::NOT_FOUND, "no session");
+  ExpectStatus(Step({conv1, conv1}, input, {"conv1"}, &reply), grpc::StatusCode::INVALID_ARGUMENT, "listed twice");
   ASSERT_TRUE(Step({conv1, relu1}, input, {"relu1"}, &reply).ok());
   auto local = Engine::Create(model_).value();
   const Tensor want = local->Run({conv1, relu1}, input, {"relu1"}).value().at("relu1");
@@ -254,6 +255,12 @@ TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   a = net::ArchitectureToProto(model_);
   a.mutable_layers(2)->set_inputs(0, "later");
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "reads tensor 'later'");
+  a = net::ArchitectureToProto(model_);
+  a.set_name("m'\n2026-01-01T00:00:00 serve: session deadbeef closed");  // would forge a server log line
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "control character");
+  a = net::ArchitectureToProto(model_);
+  *a.mutable_layers(0)->add_weights() = a.layers(0).weights(0);
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "twice");
   a = net::ArchitectureToProto(model_);
   a.mutable_layers(1)->set_content_hash("short");
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "content_hash must be 32 bytes");

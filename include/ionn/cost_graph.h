@@ -37,10 +37,12 @@ class CostGraph {
   // Validates and resolves names: unique names, inputs that name a model
   // input or an earlier layer, outputs that name a layer, finite
   // non-negative times. Errors name the layer and the field.
+  // `block_units`: the layers are IONN blocks of a model (MakeUnits at
+  // block granularity), so plans of this graph are block-granularity plans.
   static Result<CostGraph> Create(std::vector<CostInput> inputs,
                                   std::vector<CostLayer> layers,
                                   std::vector<std::string> outputs,
-                                  double partition_overhead_ms = 0);
+                                  double partition_overhead_ms = 0, bool block_units = false);
 
   int num_layers() const { return static_cast<int>(layers_.size()); }
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
@@ -50,6 +52,7 @@ class CostGraph {
   const CostLayer& layer(int k) const { return layers_[k]; }
   const std::vector<std::string>& output_names() const { return output_names_; }
   double partition_overhead_ms() const { return partition_overhead_ms_; }
+  bool block_units() const { return block_units_; }
 
   int tensor_of_layer(int k) const { return num_inputs() + k; }
   // The layer producing tensor t, or -1 for a model input.
@@ -76,13 +79,15 @@ class CostGraph {
   std::vector<CostLayer> layers_;
   std::vector<std::string> output_names_;
   double partition_overhead_ms_ = 0;
+  bool block_units_ = false;
   std::vector<std::vector<int>> layer_inputs_;
   std::vector<std::vector<int>> consumers_;
   std::vector<uint8_t> is_output_;
   bool is_chain_ = false;
 };
 
-// ionn-costs/1 JSON (see DESIGN.md). Parse errors name the JSON path.
+// ionn-costs/1 JSON (see DESIGN.md; optional "units": "layer" or "block").
+// Parse errors name the JSON path.
 Result<CostGraph> ParseCostGraphJson(const std::string& text);
 Result<CostGraph> ReadCostGraphFile(const std::string& path);
 std::string CostGraphToJson(const CostGraph& graph);

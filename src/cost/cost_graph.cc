@@ -17,13 +17,14 @@ Status CheckTime(double v, const std::string& what) {
 
 Result<CostGraph> CostGraph::Create(std::vector<CostInput> inputs, std::vector<CostLayer> layers,
                                     std::vector<std::string> outputs,
-                                    double partition_overhead_ms) {
+                                    double partition_overhead_ms, bool block_units) {
   if (layers.empty()) return Status::Invalid("the model has no layers");
   if (inputs.empty()) return Status::Invalid("the model has no inputs");
   if (outputs.empty()) return Status::Invalid("the model has no outputs");
   IONN_RETURN_IF_ERROR(CheckTime(partition_overhead_ms, "partition_overhead_ms"));
 
   CostGraph g;
+  g.block_units_ = block_units;
   std::unordered_map<std::string, int> tensor_by_name;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const auto& in = inputs[i];

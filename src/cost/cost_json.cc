@@ -93,7 +93,15 @@ Result<CostGraph> ParseCostGraphJson(const std::string& text) {
     }
     overhead = doc["partition_overhead_ms"].get<double>();
   }
-  return CostGraph::Create(std::move(inputs), std::move(layers), std::move(outputs), overhead);
+  bool block_units = false;
+  if (doc.contains("units")) {
+    const json& u = doc["units"];
+    if (!u.is_string() || (u.get<std::string>() != "layer" && u.get<std::string>() != "block")) {
+      return Status::Invalid("\"units\" must be \"layer\" or \"block\"");
+    }
+    block_units = u.get<std::string>() == "block";
+  }
+  return CostGraph::Create(std::move(inputs), std::move(layers), std::move(outputs), overhead, block_units);
 }
 
 Result<CostGraph> ReadCostGraphFile(const std::string& path) { return ParseFile(path, ParseCostGraphJson); }
@@ -101,6 +109,7 @@ Result<CostGraph> ReadCostGraphFile(const std::string& path) { return ParseFile(
 std::string CostGraphToJson(const CostGraph& graph) {
   json doc;
   doc["format"] = "ionn-costs/1";
+  if (graph.block_units()) doc["units"] = "block";
   doc["inputs"] = json::array();
   for (const auto& in : graph.inputs()) doc["inputs"].push_back({{"name", in.name}, {"up_ms", in.up_ms}});
   doc["layers"] = json::array();

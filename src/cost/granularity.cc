@@ -63,7 +63,7 @@ UnitGraph MakeUnits(const CostGraph& g, Granularity granularity) {
     begin = end + 1;
   }
   auto made = CostGraph::Create(std::move(inputs), std::move(units), {g.layers().back().name},
-                                g.partition_overhead_ms());
+                                g.partition_overhead_ms(), /*block_units=*/true);
   // Names and times come from a valid graph, so creation cannot fail.
   return UnitGraph{std::move(made.value()), std::move(members)};
 }

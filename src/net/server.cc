@@ -261,6 +261,12 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
     {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!sessions.count(s->id)) {
+        return Fail(grpc::Status(grpc::StatusCode::NOT_FOUND, where + ": the session was closed during the upload"));
+      }
+    }
+    {
       std::lock_guard<std::mutex> lock(s->mu);
       for (int k : layers) s->uploaded[k] = 1, reply->add_built_layers(k);
       ++s->next_partition;
@@ -284,7 +290,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::string key;
     {
       std::lock_guard<std::mutex> lock(s->mu);
+      std::vector<uint8_t> listed(n, 0);
       for (uint32_t k : req->layers()) {
+        if (k < static_cast<uint32_t>(n) && listed[k]++) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": layer index " + std::to_string(k) + " is listed twice"));
+        }
         if (k >= static_cast<uint32_t>(n)) {
           return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": layer index " + std::to_string(k) + " does not exist"));
         }
@@ -306,7 +316,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       }
       auto tensor = net::TensorFromProto(t, *shape);
       if (!tensor.ok()) return Fail(ToGrpc(tensor.status().WithContext(where)));
-      given[t.name()] = std::move(tensor).value();
+      if (!given.emplace(t.name(), std::move(tensor).value()).second) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": tensor '" + t.name() + "' is sent twice"));
+      }
     }
     std::vector<std::string> wanted(req->wanted().begin(), req->wanted().end());
     for (const auto& name : wanted) {

@@ -131,7 +131,8 @@ v1::Architecture ArchitectureToProto(const Graph& g) {
 
 Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits& limits) {
   Graph g;
-  g.name = a.name().substr(0, limits.max_name_bytes);
+  if (!a.name().empty()) IONN_RETURN_IF_ERROR(CheckName(a.name(), "the model", limits));  // it reaches the server's log
+  g.name = a.name();
   if (a.layers_size() == 0) return Status::Invalid("the architecture has no layers");
   if (static_cast<uint64_t>(a.layers_size()) > limits.max_layers) {
     return Status::ResourceExhausted("the architecture has " + std::to_string(a.layers_size()) +
@@ -175,6 +176,9 @@ Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits&
     if (p.weights_size() > 8) return Status::Invalid(where + " '" + p.name() + "' declares more than 8 weights");
     for (const auto& w : p.weights()) {
       IONN_RETURN_IF_ERROR(CheckName(w.name(), where + " weight", limits));
+      for (const auto& earlier : l.weights) {
+        if (earlier.name == w.name()) return Status::Invalid(where + " '" + p.name() + "' declares weight '" + w.name() + "' twice");
+      }
       IONN_ASSIGN_OR_RETURN(Shape shape, CheckedShape(w.shape(), where + " weight '" + w.name() + "'"));
       weight_bytes += ElementCount(shape) * 4;
       if (static_cast<uint64_t>(weight_bytes) > limits.max_model_bytes) {

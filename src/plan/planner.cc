@@ -62,7 +62,9 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   const LatencyModel model(graph);
   UploadPlan plan;
   plan.algorithm = options.algorithm;
-  plan.granularity = options.granularity;
+  // A graph of IONN blocks (e.g. `ionn costs --granularity block`) is
+  // planned at block granularity whatever the options say.
+  plan.granularity = graph.block_units() ? Granularity::kBlock : options.granularity;
   plan.latency_local_ms = model.LocalMs();
   plan.latency_optimal_ms = model.OptimalMs();
   LayerMask uploaded(n, 0);
