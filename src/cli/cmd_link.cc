@@ -67,29 +67,17 @@ Action RegisterLink(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
   return [options]() {
-    auto log = [](const std::string& line) {
-      const std::time_t now = std::time(nullptr);
-      char stamp[32];
-      std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
-      std::fprintf(stderr, "%s link: %s\n", stamp, line.c_str());
-    };
+    auto log = StderrLog("link");
     LinkOptions o = *options;
     o.log = log;
-    // Signals are taken by sigwait below, not by the proxy's threads.
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    StopSignals stop;  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);
     if (!proxy.ok()) return Fail(proxy.status());
     char line[256];
     std::snprintf(line, sizeof line, "listening on %s (port %d) -> %s: up %g Mbps, down %g Mbps, rtt %g ms",
                   o.listen.c_str(), (*proxy)->port(), o.connect.c_str(), o.uplink_mbps, o.downlink_mbps, o.rtt_ms);
     log(line);
-    int sig = 0;
-    sigwait(&stop, &sig);
-    log(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "; closing every connection");
+    log("got " + stop.Wait() + "; closing every connection");
     (*proxy)->Stop();
     const LinkStats st = (*proxy)->stats();
     log(std::to_string(st.connections_accepted) + " connections (" + std::to_string(st.connections_failed) +

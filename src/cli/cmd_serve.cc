@@ -1,8 +1,6 @@
 // `ionn serve`: the edge server. Offers its prediction functions (fitted
 // here at start, or read from a file), serves sessions until SIGINT or
 // SIGTERM, then drains in-flight calls and exits 0.
-#include <signal.h>
-
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -41,12 +39,7 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_option("--drain-s", args->drain_s, "On SIGINT/SIGTERM, wait this long for in-flight calls")
       ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   return [args]() {
-    auto log = [](const std::string& line) {
-      const std::time_t now = std::time(nullptr);
-      char stamp[32];
-      std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
-      std::fprintf(stderr, "%s serve: %s\n", stamp, line.c_str());
-    };
+    auto log = StderrLog("serve");
     ServerOptions options = args->server;
     options.log = log;
     if (!args->regression.empty()) {
@@ -63,17 +56,10 @@ Action RegisterServe(CLI::App& app) {
       options.regression = c->fit.regression;
       log("calibrated " + std::to_string(options.regression.by_type.size()) + " layer types");
     }
-    // Signals are taken by sigwait below, not by whatever thread gRPC runs.
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+    StopSignals stop;  // before gRPC starts its threads
     auto server = OffloadServer::Start(options);
     if (!server.ok()) return Fail(server.status());
-    int sig = 0;
-    sigwait(&stop, &sig);
-    log(std::string("got ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + "; draining in-flight calls");
+    log("got " + stop.Wait() + "; draining in-flight calls");
     (*server)->Shutdown(args->drain_s * 1000);
     const ServerStats st = (*server)->stats();
     log("served " + std::to_string(st.query_steps) + " query steps, " + std::to_string(st.bytes_uploaded) +

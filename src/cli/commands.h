@@ -3,6 +3,8 @@
 // input (with a message on stderr), 1 an internal error.
 #pragma once
 
+#include <signal.h>
+
 #include <functional>
 #include <string>
 
@@ -23,6 +25,22 @@ int Fail(const Status& status);
 std::string DataDir();
 std::string PaperProfileDir();
 Status WriteTextFile(const std::string& path, const std::string& text);
+
+// A logger for long-running commands: one line on stderr per call,
+// "2026-11-27T12:00:00 WHO: LINE".
+std::function<void(const std::string&)> StderrLog(const std::string& who);
+
+// SIGINT and SIGTERM for a long-running command: made before any thread is
+// started (the threads inherit the blocked mask), so that Wait, not some
+// library thread, takes them. Wait returns "SIGINT" or "SIGTERM".
+class StopSignals {
+ public:
+  StopSignals();
+  std::string Wait();
+
+ private:
+  sigset_t set_;
+};
 
 // The options every command that needs a cost graph shares: either
 // --costs FILE, or a model (--model FILE.onnx or --zoo NAME) with profiles

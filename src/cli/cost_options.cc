@@ -1,4 +1,6 @@
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -34,6 +36,28 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   if (!out) return Status::Io("cannot write '" + path + "'");
   out << text;
   return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+}
+
+std::function<void(const std::string&)> StderrLog(const std::string& who) {
+  return [who](const std::string& line) {
+    const std::time_t now = std::time(nullptr);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", std::gmtime(&now));
+    std::fprintf(stderr, "%s %s: %s\n", stamp, who.c_str(), line.c_str());
+  };
+}
+
+StopSignals::StopSignals() {
+  sigemptyset(&set_);
+  sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+}
+
+std::string StopSignals::Wait() {
+  int sig = 0;
+  sigwait(&set_, &sig);
+  return sig == SIGINT ? "SIGINT" : "SIGTERM";
 }
 
 void CostOptions::Add(CLI::App* app) {
