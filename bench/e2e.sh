@@ -6,8 +6,11 @@
 # still computed), for original and recursive-efficiency. The server's
 # times are measured here first (`ionn profile --column server`), and both
 # the client and the simulator plan with them, so both replay the same plan.
-# The simulator uses link sharing "fair": the client's upload and query
-# tensors share one TCP connection (HTTP/2 streams) through the link.
+# The simulator uses link sharing "fair": the client's upload and its query
+# tensors travel on two TCP connections that share the link.
+# Every client run is a first meeting (`--ignore-held`): the server's layer
+# store holds the model after the first run, and would spare the second
+# its upload.
 # Usage: bash bench/e2e.sh [MODEL=alexnet] [MBPS=80] [RTT_MS=0]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +39,7 @@ link_port=$(port_of "$tmp/link.log")
 for alg in original recursive-efficiency; do
   echo "e2e: $model, $alg, live through ionn link at $mbps Mbps" >&2
   "$ionn" client --zoo "$model" --emulate-profile "$client_profile" --server-profile "$tmp/server.csv" \
-    --server "127.0.0.1:$link_port" -a "$alg" --uplink-mbps "$mbps" --rtt-ms "$rtt" --format json --quiet \
+    --server "127.0.0.1:$link_port" -a "$alg" --uplink-mbps "$mbps" --rtt-ms "$rtt" --format json --quiet --ignore-held \
     >"$tmp/live-$alg.json"
   "$ionn" simulate --zoo "$model" --client-profile "$client_profile" --server-profile "$tmp/server.csv" \
     --uplink-mbps "$mbps" --rtt-ms "$rtt" -a "$alg" --link-sharing fair --format json >"$tmp/sim-$alg.json"

@@ -19,6 +19,57 @@ std::vector<int> AllLayers(const Graph& g) {
   return all;
 }
 
+// Kernels shared between engines (the server's layer store): an engine
+// that adopts every kernel and fused kernel of another computes the same
+// bits; one that adopts some layers and builds the others from weights
+// runs those fusion groups unfused, equal up to rounding.
+TEST(EngineGrowth, AdoptedKernelsComputeWhatTheirEngineComputes) {
+  for (const char* name : {"resnet50", "alexnet"}) {
+    SCOPED_TRACE(name);
+    auto arch = BuildZooModel(name, 3, /*with_weights=*/false);
+    auto full = BuildZooModel(name, 3);
+    ASSERT_TRUE(arch.ok() && full.ok());
+    auto owner = Engine::Create(*full).value();
+    const TensorMap input = {{"data", SeededInput(full->inputs[0].shape, 5)}};
+    const TensorMap want = owner->RunAll(input).value();
+    const int n = static_cast<int>(full->layers.size());
+    const auto groups = owner->FusionGroups();
+    ASSERT_FALSE(groups.empty());
+
+    auto all = Engine::Create(*arch).value();
+    for (int k = 0; k < n; ++k) {
+      if (!all->is_built(k)) {
+        ASSERT_TRUE(all->AdoptLayer(k, owner->LayerKernel(k)).ok());
+      }
+    }
+    EXPECT_FALSE(all->AdoptLayer(0, owner->LayerKernel(0)).ok());  // built already
+    for (size_t g = 0; g < groups.size(); ++g) {
+      ASSERT_TRUE(owner->FusedKernel(static_cast<int>(g)));
+      EXPECT_FALSE(all->FusedKernel(static_cast<int>(g)));  // adopted members: not fused here
+      ASSERT_TRUE(all->AdoptFused(static_cast<int>(g), owner->FusedKernel(static_cast<int>(g))).ok());
+    }
+    const TensorMap got = all->RunAll(input).value();
+    for (const auto& [t, w] : want) EXPECT_EQ(got.at(t).data, w.data) << t;
+
+    auto half = Engine::Create(*arch).value();
+    EXPECT_FALSE(half->AdoptFused(0, owner->FusedKernel(0)).ok());  // members not built yet
+    for (int k = 0; k < n; ++k) {
+      if (half->is_built(k)) continue;
+      Status s = k % 2 ? half->AdoptLayer(k, owner->LayerKernel(k)) : half->AddLayer(k, full->layers[k].weights);
+      ASSERT_TRUE(s.ok()) << s.message();
+    }
+    const TensorMap mixed = half->RunAll(input).value();
+    for (const auto& [t, w] : want) {
+      double diff = 0, scale = 0;
+      for (size_t i = 0; i < w.data.size(); ++i) {
+        diff = std::max(diff, double(std::fabs(mixed.at(t).data[i] - w.data[i])));
+        scale = std::max(scale, double(std::fabs(w.data[i])));
+      }
+      EXPECT_LE(diff, 1e-5 * scale) << t;
+    }
+  }
+}
+
 TEST(EngineGrowth, ArchitectureAloneGrowsIntoTheWholeModel) {
   for (const char* name : {"alexnet", "resnet50"}) {
     SCOPED_TRACE(name);

@@ -104,6 +104,96 @@ TEST(Net, TwoClientsWithDifferentModelsAtOnce) {
   EXPECT_GT(a.offloaded + b.offloaded, 0);
 }
 
+// The content-addressed layer store: a client that comes back uploads
+// nothing the server holds, plans it as uploaded at time 0 and runs its
+// first query at the optimal placement; asked to, it uploads everything
+// as at a first meeting.
+TEST(Net, ReturningClientUploadsNothingHeld) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  Checked first;
+  auto r1 = RunChecked("googlenet", "googlenet.csv", server->port(), &first);
+  ASSERT_TRUE(r1.ok()) << r1.status().message();
+  ASSERT_TRUE(r1->upload_complete) << r1->upload_error;
+  EXPECT_EQ(r1->held_layers, 0);
+  const uint64_t uploaded = server->stats().bytes_uploaded;
+  EXPECT_GT(uploaded, 0u);
+  EXPECT_EQ(server->stats().sessions, 0);
+  EXPECT_GT(server->stats().store_entries, 0u);
+
+  Checked again;
+  auto r2 = RunChecked("googlenet", "googlenet.csv", server->port(), &again);
+  ASSERT_TRUE(r2.ok()) << r2.status().message();
+  EXPECT_FALSE(r2->server_lost) << r2->server_error;
+  const int n = static_cast<int>(r2->costs.num_layers());
+  EXPECT_EQ(r2->held_layers, n);
+  EXPECT_EQ(r2->held_bytes, static_cast<int64_t>(uploaded));
+  EXPECT_EQ(server->stats().bytes_uploaded, uploaded);  // not one byte more
+  ASSERT_EQ(r2->plan.partitions.size(), 1u);
+  EXPECT_EQ(r2->plan.partitions[0].upload_ms, 0.0);
+  EXPECT_TRUE(r2->upload_complete);
+  EXPECT_EQ(r2->upload_ms, 0.0);
+  ASSERT_FALSE(r2->queries.empty());
+  EXPECT_NEAR(r2->queries[0].predicted_ms, r2->plan.latency_optimal_ms, 1e-9);
+  EXPECT_GT(r2->queries[0].server_layers, 0);
+  EXPECT_EQ(again.wrong, 0);
+
+  // Ignoring what the server holds: the first meeting's plan and bytes.
+  Graph g = BuildZooModel("googlenet", 3).value();
+  ClientOptions o = Options(g, server->port(), "googlenet.csv");
+  o.use_held = false;
+  o.max_queries = 3;
+  o.duration_ms = -1;
+  auto r3 = RunClient(g, o);
+  ASSERT_TRUE(r3.ok()) << r3.status().message();
+  EXPECT_EQ(r3->held_layers, 0);
+  EXPECT_EQ(r3->plan.partitions.size(), r1->plan.partitions.size());
+}
+
+// Held is per layer, by content: the same architecture with other weights
+// shares only the layers without weights (pooling, ReLU, ...).
+TEST(Net, OtherWeightsShareOnlyWeightlessLayers) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  Checked first;
+  ASSERT_TRUE(RunChecked("mobilenet", "mobilenet.csv", server->port(), &first).ok());
+  Graph g = BuildZooModel("mobilenet", 4).value();  // other seed, other weights
+  auto local = Engine::Create(g).value();
+  ClientOptions o = Options(g, server->port(), "mobilenet.csv");
+  const TensorMap want = local->RunAll(o.inputs).value();
+  int wrong = 0;
+  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->upload_complete);
+  int weightless = 0;
+  for (const auto& l : g.layers) weightless += l.weights.empty();
+  EXPECT_EQ(r->held_layers, weightless);
+  EXPECT_EQ(r->held_bytes, 0);
+  EXPECT_EQ(wrong, 0);
+}
+
+// With no room for unused layers, the store forgets a model once its
+// session ends: the client that comes back uploads it again.
+TEST(Net, StoreWithoutRoomEvictsWhatNoSessionUses) {
+  ServerOptions so;
+  so.store_bytes = 0;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  Checked a, b;
+  ASSERT_TRUE(RunChecked("mobilenet", "mobilenet.csv", server->port(), &a).ok());
+  EXPECT_EQ(server->stats().store_bytes, 0u);
+  EXPECT_GT(server->stats().store_evictions, 0u);
+  auto r = RunChecked("mobilenet", "mobilenet.csv", server->port(), &b);
+  ASSERT_TRUE(r.ok());
+  int with_weights = 0;
+  for (const auto& p : r->plan.partitions) {
+    for (int k : p.layers) with_weights += r->costs.layer(k).upload_ms > 0;
+  }
+  EXPECT_EQ(r->held_bytes, 0);
+  EXPECT_GT(with_weights, 0);
+  EXPECT_EQ(a.wrong + b.wrong, 0);
+}
+
 // The server goes away mid-upload: the client goes on locally, says so,
 // and loses no query.
 TEST(Net, ServerLostMidUploadClientGoesOnLocally) {

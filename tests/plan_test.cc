@@ -128,6 +128,71 @@ TEST(PlanProperties, PartitionCoverageAndLatencyBounds) {
   EXPECT_EQ(plans, 5 * 12 * 2 * static_cast<int>(PlannerNames().size()));
 }
 
+// Layers a server already holds (its layer store) form a free first
+// partition; the rest is planned around them. Checked against the latency
+// model recomputed from scratch for every prefix.
+TEST(PlanProperties, HeldLayersAreUploadedAtTimeZero) {
+  int plans = 0;
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kModules}) {
+    for (uint32_t seed = 1; seed <= 10; ++seed) {
+      const CostGraph g = RandomCostGraph(5 + seed % 9, shape, seed * 17 + int(shape));
+      const int n = g.num_layers();
+      const LatencyModel model(g);
+      const LayerMask optimal = model.Best(LayerMask(n, 1)).on_server;
+      std::vector<LayerMask> helds = {LayerMask(n, 0), LayerMask(n, 1), optimal};
+      LayerMask some(n, 0);
+      for (int k = 0; k < n; ++k) some[k] = (seed * 7 + k * 3) % 4 == 0;
+      helds.push_back(some);
+      for (const auto& name : PlannerNames()) {
+        PlannerOptions o;
+        o.algorithm = name;
+        for (const LayerMask& held : helds) {
+          auto p = MakePlanWithHeld(g, held, o);
+          ASSERT_TRUE(p.ok()) << p.status().message();
+          const bool any = std::count(held.begin(), held.end(), 1) > 0;
+          if (!any) {
+            EXPECT_EQ(Names(g, *p), Names(g, Plan(g, name))) << name;
+            ++plans;
+            continue;
+          }
+          std::vector<int> first;
+          for (int k = 0; k < n; ++k) {
+            if (held[k]) first.push_back(k);
+          }
+          ASSERT_FALSE(p->partitions.empty());
+          EXPECT_EQ(p->partitions[0].layers, first);
+          EXPECT_EQ(p->partitions[0].upload_ms, 0.0);
+          std::vector<int> count(n, 0);
+          LayerMask uploaded(n, 0);
+          double upload = 0, want_upload = 0;
+          for (size_t i = 0; i < p->partitions.size(); ++i) {
+            const Partition& part = p->partitions[i];
+            ASSERT_FALSE(part.layers.empty());
+            for (int k : part.layers) ++count[k], uploaded[k] = 1;
+            if (i > 0) {
+              for (int k : part.layers) EXPECT_FALSE(held[k]);
+              EXPECT_NEAR(part.upload_ms, g.UploadMs(part.layers), 1e-9);
+              want_upload += g.UploadMs(part.layers);
+            }
+            upload += part.upload_ms;
+            EXPECT_NEAR(part.latency_ms, model.Best(uploaded).latency_ms, 1e-9) << name << " seed " << seed;
+          }
+          for (int c : count) EXPECT_EQ(c, 1) << name;
+          EXPECT_NEAR(upload, want_upload, 1e-9);
+          if (held == optimal || held == LayerMask(n, 1)) {
+            EXPECT_NEAR(p->partitions[0].latency_ms, p->latency_optimal_ms, 1e-9) << name;
+          }
+          if (held == LayerMask(n, 1)) {
+            EXPECT_EQ(p->partitions.size(), 1u);
+          }
+          ++plans;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(plans, 4 * 10 * 4 * static_cast<int>(PlannerNames().size()));
+}
+
 // The chosen candidate's efficiency is the maximum, recomputed by brute
 // force with full solves over every run of optimal, not-uploaded layers.
 TEST(PlanProperties, EfficiencyChoosesTheBestRun) {

@@ -41,6 +41,11 @@ struct ClientOptions {
   // Emulation: pad every local segment to the profile's time of its layers
   // (the layers are still computed), e.g. to reproduce a slow device.
   bool emulate_profile = false;
+  // Layers the server already holds (its layer store, from an earlier
+  // session of this or another client) are planned as uploaded at time 0
+  // and never sent. false: ask the server to ignore them, as at a first
+  // meeting (experiments measuring the paper's setting on a warm server).
+  bool use_held = true;
   int threads = 1;                     // engine threads here
   Clock* clock = nullptr;              // null: Clock::System()
 };
@@ -61,14 +66,17 @@ struct ClientQuery {
 
 struct ClientPartition {
   int layers = 0;
-  int64_t bytes = 0;
+  int64_t bytes = 0;    // sent (0 for the held layers' partition)
+  bool held = false;    // the layers the server held: not sent, acknowledged at 0
   double start_ms = 0, acked_ms = 0;  // since the upload started
 };
 
 struct ClientResult {
   std::string server_name, session_id;
   CostGraph costs;   // what the client planned with
-  UploadPlan plan;
+  UploadPlan plan;   // with held layers: its first partition holds them, uploaded at time 0
+  int held_layers = 0;       // layers the server held at OpenSession
+  int64_t held_bytes = 0;    // their weight bytes, not uploaded
   std::vector<ClientQuery> queries;
   std::vector<ClientPartition> partitions;  // the acknowledged ones
   bool upload_complete = false;

@@ -89,6 +89,21 @@ class Engine {
   bool is_built(int layer) const;
   int num_built() const;
 
+  // Sharing built layers between engines (the server's layer store): a
+  // kernel is immutable and runs on any engine of this process whose layer
+  // has the same kind, attributes, input shapes and weights (what
+  // LayerContentHash covers) and the same thread count. AdoptLayer builds
+  // `layer` from such a kernel instead of weights. Fusion groups (a
+  // convolution and the layers folded into it, see EngineOptions::fuse)
+  // have a kernel of their own, made once every member is built from
+  // weights here, or adopted from an engine that made it.
+  using SharedKernel = std::shared_ptr<const Kernel>;
+  SharedKernel LayerKernel(int layer) const;  // null until built
+  Status AdoptLayer(int layer, SharedKernel kernel);
+  std::vector<std::vector<int>> FusionGroups() const;  // members, the convolution first
+  SharedKernel FusedKernel(int group) const;           // null until made
+  Status AdoptFused(int group, SharedKernel kernel);   // needs every member built
+
   // Checks and prepares running the layers at positions `layers` (any
   // subset of built layers, run in topological order) and returning the
   // tensors named in `wanted` (produced by `layers`, or given).

@@ -45,6 +45,18 @@ const std::vector<std::string>& PlannerNames();
 // latency_ms are evaluated on the layer graph, exactly.
 Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& options);
 
+// Plans `graph` for a server that already holds the layers in `held` (its
+// layer store): they form a first partition of upload time 0 (uploaded at
+// time 0) and the rest is planned with their upload time 0. Without held
+// layers, MakePlan's plan.
+Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& held, const PlannerOptions& options);
+
+// A plan of the given partitions (layer positions, upload order, together
+// every layer once) with each partition's upload time and the best latency
+// after it; the first `free_partitions` take no upload time.
+UploadPlan EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
+                              std::vector<std::vector<int>> layer_parts, int free_partitions);
+
 // The planners themselves, on a graph of units; they return the partitions
 // up to the optimal set (unit positions, in upload order).
 using UnitPartitions = std::vector<std::vector<int>>;

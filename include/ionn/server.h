@@ -27,6 +27,9 @@ struct ServerOptions {
   int workers = 8;                        // calls served at once
   int max_sessions = 64;
   uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
+  // Built layers no session uses, kept for clients that come back (the
+  // content-addressed layer store); least recently used evicted first.
+  uint64_t store_bytes = 1ull << 30;
   uint64_t max_message_bytes = 64ull << 20;
   uint64_t max_chunk_bytes = 1ull << 20;  // one UploadChunk's data
   uint32_t max_layers = 10000;            // per model
@@ -44,6 +47,12 @@ struct ServerStats {
   uint64_t bytes_uploaded = 0;   // since start
   uint64_t query_steps = 0;      // since start
   uint64_t failed_calls = 0;     // calls answered with an error
+  uint64_t held_layers = 0;      // layers sessions got from the store, since start
+  uint64_t held_bytes = 0;       // their weight bytes (uploads saved)
+  size_t store_entries = 0;      // kernels in the layer store now
+  uint64_t store_bytes = 0;      // their weight bytes
+  uint64_t store_cached_bytes = 0;  // of which no session uses
+  uint64_t store_evictions = 0;
 };
 
 class OffloadServer {

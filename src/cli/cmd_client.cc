@@ -39,7 +39,7 @@ Action RegisterClient(CLI::App& app) {
     std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
     std::string format = "table";
     PlanOptions plan;
-    bool profile_now = false, paper_profile = false, quiet = false;
+    bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false;
     int queries = -1, threads = 1, seed = 1, chunk_kib = 1024;
     double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60;
   };
@@ -80,6 +80,8 @@ Action RegisterClient(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(0.001, 1e6));
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_flag("--quiet", args->quiet, "No progress line");
+  cmd->add_flag("--ignore-held", args->ignore_held,
+                "Upload every layer, even those the server holds from earlier sessions (measures a first meeting)");
   return [args]() {
     auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
@@ -92,6 +94,7 @@ Action RegisterClient(CLI::App& app) {
     o.max_queries = args->queries;
     o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;
     o.threads = args->threads;
+    o.use_held = !args->ignore_held;
     o.chunk_bytes = static_cast<size_t>(args->chunk_kib) * 1024;
     o.call_deadline_ms = args->deadline_s * 1000;
     for (const auto& in : g->inputs) o.inputs[in.name] = SeededInput(in.shape, args->seed);
@@ -175,6 +178,9 @@ Action RegisterClient(CLI::App& app) {
       j["granularity"] = GranularityName(r->plan.granularity);
       j["emulated_profile"] = o.emulate_profile;
       AddPartitions(r->costs, r->plan, &acked, &j);
+      j["held_layers"] = r->held_layers;  // the server's, from earlier sessions: partition 0, not uploaded
+      j["held_bytes"] = r->held_bytes;
+      j["ignore_held"] = args->ignore_held;
       j["upload_complete"] = r->upload_complete;
       j["upload_ms"] = r->upload_ms;
       j["queries"] = r->queries.size();
@@ -198,6 +204,10 @@ Action RegisterClient(CLI::App& app) {
                 g->name.c_str(), r->plan.algorithm.c_str(), GranularityName(r->plan.granularity));
     std::printf("  partitions uploaded      %zu of %zu%s\n", r->partitions.size(), r->plan.partitions.size(),
                 r->upload_complete ? "" : " (upload incomplete)");
+    if (r->held_layers > 0) {
+      std::printf("  held by the server       %d layers, %.1f MB not uploaded (partition 0)\n", r->held_layers,
+                  r->held_bytes / 1e6);
+    }
     if (r->upload_complete) std::printf("  upload                   %.1f ms\n", r->upload_ms);
     std::printf("  queries                  %zu (%d ran layers on the server)\n", r->queries.size(), offloaded);
     if (r->upload_complete) std::printf("  queries during upload    %d\n", r->queries_during_upload);

@@ -12,21 +12,33 @@
 
 namespace ionn {
 
+namespace {
+
+// One oneDNN CPU engine for the process, so that kernels made by one Engine
+// may run on another's streams (a server's layer store shares them).
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine cpu(dnnl::engine::kind::cpu, 0);
+  return cpu;
+}
+
+}  // namespace
+
 struct Engine::Impl {
-  dnnl::engine cpu{dnnl::engine::kind::cpu, 0};
+  dnnl::engine cpu = CpuEngine();
   std::unordered_map<std::string, int> layer_by_name;
   std::vector<std::vector<int>> readers;  // layer position -> the layers reading its output
 
   mutable std::mutex mu;  // guards kernels, fusions' kernels and held weights
-  std::vector<std::unique_ptr<Kernel>> kernels;  // per layer; null until built
+  std::vector<std::shared_ptr<const Kernel>> kernels;  // per layer; null until built
   int built = 0;
   // A convolution and the batch norms, scales and ReLU that follow it alone,
   // run as one kernel when a Run covers all of them. Found from the
   // architecture; its kernel is made once every member is built.
   struct Fusion {
     std::vector<int> members;  // the convolution first
-    std::unique_ptr<Kernel> kernel;
-    bool failed = false;  // oneDNN cannot fuse it: run the members one by one
+    std::shared_ptr<const Kernel> kernel;
+    bool failed = false;   // oneDNN cannot fuse it: run the members one by one
+    bool adopted = false;  // a member came from another engine: its fused kernel can only be adopted too
   };
   std::vector<Fusion> fusions;
   std::vector<int> fusion_of;  // layer position -> its fusion, or -1
@@ -265,6 +277,10 @@ Status Engine::BuildLayer(int k, Layer l) {
     for (int m : impl.fusions[f].members) {
       if (!impl.kernels[m]) return Status::Ok();  // the rest has not arrived yet
     }
+    if (impl.fusions[f].adopted) {  // some members' weights are not here to fuse
+      for (int m : impl.fusions[f].members) impl.held_for_fusion.erase(m);
+      return Status::Ok();
+    }
     // This layer completes the fusion: take the members' weights and make
     // the fused kernel outside the lock.
     for (int m : impl.fusions[f].members) {
@@ -291,6 +307,58 @@ Status Engine::BuildLayer(int k, Layer l) {
   std::lock_guard<std::mutex> lock(impl.mu);
   impl.fusions[f].kernel = std::move(fused);
   impl.fusions[f].failed = impl.fusions[f].kernel == nullptr;
+  return Status::Ok();
+}
+
+Engine::SharedKernel Engine::LayerKernel(int layer) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (layer < 0 || layer >= static_cast<int>(impl_->kernels.size())) return nullptr;
+  return impl_->kernels[layer];
+}
+
+Status Engine::AdoptLayer(int layer, SharedKernel kernel) {
+  Impl& impl = *impl_;
+  if (layer < 0 || layer >= static_cast<int>(impl.kernels.size())) {
+    return Status::Invalid("layer index " + std::to_string(layer) + " out of range");
+  }
+  if (!kernel) return Status::Invalid("layer '" + graph_.layers[layer].name + "': no kernel to adopt");
+  std::lock_guard<std::mutex> lock(impl.mu);
+  if (impl.kernels[layer]) return Status::Invalid("layer '" + graph_.layers[layer].name + "' is already built");
+  impl.kernels[layer] = std::move(kernel);
+  ++impl.built;
+  const int f = impl.fusion_of[layer];
+  if (f >= 0) impl.fusions[f].adopted = true;
+  return Status::Ok();
+}
+
+std::vector<std::vector<int>> Engine::FusionGroups() const {
+  std::vector<std::vector<int>> groups;
+  for (const auto& f : impl_->fusions) groups.push_back(f.members);
+  return groups;
+}
+
+Engine::SharedKernel Engine::FusedKernel(int group) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  if (group < 0 || group >= static_cast<int>(impl_->fusions.size())) return nullptr;
+  return impl_->fusions[group].kernel;
+}
+
+Status Engine::AdoptFused(int group, SharedKernel kernel) {
+  Impl& impl = *impl_;
+  if (group < 0 || group >= static_cast<int>(impl.fusions.size())) {
+    return Status::Invalid("fusion group " + std::to_string(group) + " out of range");
+  }
+  if (!kernel) return Status::Invalid("fusion group " + std::to_string(group) + ": no kernel to adopt");
+  std::lock_guard<std::mutex> lock(impl.mu);
+  Impl::Fusion& fusion = impl.fusions[group];
+  for (int m : fusion.members) {
+    if (!impl.kernels[m]) {
+      return Status::Invalid("fusion group " + std::to_string(group) + ": layer '" + graph_.layers[m].name + "' is not built yet");
+    }
+  }
+  if (fusion.kernel) return Status::Ok();  // fused already (same layers, same result)
+  fusion.kernel = std::move(kernel);
+  fusion.failed = false;
   return Status::Ok();
 }
 

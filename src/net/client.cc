@@ -103,20 +103,32 @@ class Run {
     const Profile* server_times = o_.server_profile ? &*o_.server_profile : nullptr;
     IONN_ASSIGN_OR_RETURN(r_.costs, BuildCostGraph(model_, o_.client_profile, server_times,
                                                    server_times ? nullptr : &regression, o_.link));
-    IONN_ASSIGN_OR_RETURN(r_.plan, MakePlan(r_.costs, o_.planner));
     EngineOptions eo;
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
     chunk_bytes_ = std::max<size_t>(1, std::min<size_t>(o_.chunk_bytes, hello.limits().max_chunk_bytes()));
+    LayerMask held(model_.layers.size(), 0);
     {
       grpc::ClientContext ctx;
       SetDeadline(&ctx, o_.call_deadline_ms);
       v1::OpenSessionRequest req;
       *req.mutable_model() = net::ArchitectureToProto(model_);
+      req.set_ignore_held(!o_.use_held);
       v1::OpenSessionReply reply;
       IONN_RETURN_IF_ERROR(FromGrpc(stub_->OpenSession(&ctx, req, &reply), "OpenSession at " + o_.server));
       r_.session_id = reply.session_id();
+      for (uint32_t k : reply.held_layers()) {
+        if (k >= held.size() || held[k] || !o_.use_held) {
+          return Status::Invalid("OpenSession at " + o_.server + ": the server named held layer " + std::to_string(k) +
+                                 (o_.use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
+        }
+        held[k] = 1;
+        ++r_.held_layers;
+        r_.held_bytes += net::LayerUploadBytes(model_.layers[k]);
+      }
     }
+    IONN_ASSIGN_OR_RETURN(r_.plan, MakePlanWithHeld(r_.costs, held, o_.planner));
+    first_upload_ = r_.held_layers > 0 ? 1 : 0;
     // The schedule of a query for every count of acknowledged partitions.
     const LatencyModel latency(r_.costs);
     LayerMask uploaded(r_.costs.num_layers(), 0);
@@ -125,11 +137,18 @@ class Run {
       for (int k : p.layers) uploaded[k] = 1;
       schedules_.push_back(ScheduleQuery(r_.costs, latency.Best(uploaded).on_server));
     }
-    for (const Partition& p : r_.plan.partitions) {
-      for (int k : p.layers) bytes_total_ += net::LayerUploadBytes(model_.layers[k]);
+    for (size_t p = first_upload_; p < r_.plan.partitions.size(); ++p) {
+      for (int k : r_.plan.partitions[p].layers) bytes_total_ += net::LayerUploadBytes(model_.layers[k]);
     }
 
     start_ms_ = clock_.NowMs();
+    if (first_upload_ > 0) {  // the held layers: on the server from the start
+      ClientPartition rec;
+      rec.layers = r_.held_layers;
+      rec.held = true;
+      r_.partitions.push_back(rec);
+      acked_ = 1;
+    }
     std::thread uploader([this] { Upload(); });
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -185,8 +204,9 @@ class Run {
 
  private:
   void Upload() {
-    for (size_t p = 0; p < r_.plan.partitions.size(); ++p) {
+    for (size_t p = first_upload_; p < r_.plan.partitions.size(); ++p) {
       const Partition& part = r_.plan.partitions[p];
+      const uint32_t upload_index = static_cast<uint32_t>(p - first_upload_);  // the server numbers what it receives
       ClientPartition rec;
       rec.layers = static_cast<int>(part.layers.size());
       rec.start_ms = clock_.NowMs() - start_ms_;
@@ -208,7 +228,7 @@ class Run {
         v1::UploadChunk chunk;
         if (first) {
           chunk.set_session_id(r_.session_id);
-          chunk.set_partition(static_cast<uint32_t>(p));
+          chunk.set_partition(upload_index);
           for (int k : part.layers) chunk.add_layers(k);
         }
         const size_t n = std::min(chunk_bytes_, bytes.size() - offset);
@@ -366,6 +386,7 @@ class Run {
   std::vector<QuerySchedule> schedules_;  // by acknowledged partitions
   std::map<std::pair<int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;
   size_t chunk_bytes_ = 1 << 20;
+  size_t first_upload_ = 0;  // the plan's first partition sent (1: partition 0 is the held layers)
   double start_ms_ = 0;
   ClientResult r_;
 

@@ -12,6 +12,7 @@
 
 #include "ionn.grpc.pb.h"
 #include "ionn/engine.h"
+#include "layer_store.h"
 #include "wire.h"
 
 namespace ionn {
@@ -44,6 +45,8 @@ struct Session {
   Graph arch;
   std::vector<std::string> hashes;  // per layer, as declared at OpenSession
   std::unique_ptr<Engine> engine;
+  std::vector<std::vector<int>> fusions;  // the engine's fusion groups
+  std::vector<int> fusion_of;             // layer -> its group, or -1
   uint64_t model_bytes = 0;
 
   std::mutex mu;  // guards what follows
@@ -66,7 +69,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::mutex mu;  // guards sessions and model_bytes
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
   uint64_t model_bytes = 0;
-  std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0};
+  std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
+  std::unique_ptr<net::LayerStore> store;
   std::mt19937_64 ids{std::random_device{}()};
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
@@ -95,6 +99,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   void ExpireIdleLocked() {
     const double now = clock->NowMs();
+    bool trim = false;
     for (auto it = sessions.begin(); it != sessions.end();) {
       std::unique_lock<std::mutex> slock(it->second->mu);
       const bool idle = !it->second->uploading && now - it->second->last_used_ms > options.session_idle_s * 1000;
@@ -103,9 +108,58 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         Log("session " + it->first + " expired after " + std::to_string(options.session_idle_s) + " s idle");
         model_bytes -= it->second->model_bytes;
         it = sessions.erase(it);
+        trim = true;
       } else {
         ++it;
       }
+    }
+    if (trim) store->Trim();  // the store's lock nests inside ours, never the other way
+  }
+
+  // Builds every layer the store holds into a new session's engine (and the
+  // fused kernels of groups it holds whole) and counts them as uploaded.
+  void AdoptHeld(Session& s) {
+    uint64_t bytes = 0;
+    for (size_t k = 0; k < s.arch.layers.size(); ++k) {
+      auto kernel = store->Find(net::LayerStore::LayerKey(s.hashes[k]));
+      if (!kernel) continue;
+      const int layer = static_cast<int>(k);
+      if (!s.engine->is_built(layer) && !s.engine->AdoptLayer(layer, std::move(kernel)).ok()) continue;
+      s.uploaded[k] = 1;
+      bytes += net::LayerUploadBytes(s.arch.layers[k]);
+      ++held_layers;
+    }
+    held_bytes += bytes;
+    for (size_t g = 0; g < s.fusions.size(); ++g) AdoptFused(s, static_cast<int>(g));
+  }
+
+  // A fusion group whose members are all built but some adopted: its fused
+  // kernel can only come from the store.
+  void AdoptFused(Session& s, int g) {
+    std::vector<std::string> hashes;
+    for (int m : s.fusions[g]) {
+      if (!s.engine->is_built(m)) return;
+      hashes.push_back(s.hashes[m]);
+    }
+    if (s.engine->FusedKernel(g)) return;
+    if (auto fused = store->Find(net::LayerStore::FusionKey(hashes))) (void)s.engine->AdoptFused(g, std::move(fused));
+  }
+
+  // Puts the session's newly built layers (and the fused kernels they
+  // complete) into the store, for the sessions that come after.
+  void StoreBuilt(Session& s, const std::vector<int>& layers) {
+    std::vector<int> groups;
+    for (int k : layers) {
+      store->Put(net::LayerStore::LayerKey(s.hashes[k]), s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]));
+      if (s.fusion_of[k] >= 0) groups.push_back(s.fusion_of[k]);
+    }
+    for (int g : groups) {
+      AdoptFused(s, g);
+      auto fused = s.engine->FusedKernel(g);
+      if (!fused) continue;
+      std::vector<std::string> hashes;
+      for (int m : s.fusions[g]) hashes.push_back(s.hashes[m]);
+      store->Put(net::LayerStore::FusionKey(hashes), std::move(fused), 0);
     }
   }
 
@@ -141,6 +195,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     if (!engine.ok()) return Fail(ToGrpc(engine.status().WithContext("OpenSession")));
     s->engine = std::move(engine).value();
     s->uploaded.assign(s->arch.layers.size(), 0);
+    s->fusions = s->engine->FusionGroups();
+    s->fusion_of.assign(s->arch.layers.size(), -1);
+    for (size_t g = 0; g < s->fusions.size(); ++g) {
+      for (int m : s->fusions[g]) s->fusion_of[m] = static_cast<int>(g);
+    }
+    if (!req->ignore_held()) AdoptHeld(*s);
+    for (size_t k = 0; k < s->arch.layers.size(); ++k) {
+      if (s->uploaded[k]) reply->add_held_layers(static_cast<uint32_t>(k));
+    }
     s->last_used_ms = clock->NowMs();
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -163,8 +226,16 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       sessions[s->id] = s;
     }
     reply->set_session_id(s->id);
+    // Layers built without weights (pooling, ReLU, ...) are the store's
+    // from now on, as uploaded ones are once built.
+    std::vector<int> built;
+    for (size_t k = 0; k < s->arch.layers.size(); ++k) {
+      if (s->engine->is_built(static_cast<int>(k)) && !s->uploaded[k]) built.push_back(static_cast<int>(k));
+    }
+    StoreBuilt(*s, built);
     Log("session " + s->id + " opened by " + ctx->peer() + ": model '" + s->arch.name + "', " +
-        std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes");
+        std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes, " +
+        std::to_string(reply->held_layers_size()) + " layers held" + (req->ignore_held() ? " (ignored on request)" : ""));
     return grpc::Status::OK;
   }
 
@@ -260,6 +331,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       Status st = s->engine->AddLayer(k, std::move(weights));
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
+    StoreBuilt(*s, layers);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!sessions.count(s->id)) {
@@ -373,14 +445,18 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   grpc::Status CloseSession(grpc::ServerContext*, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
-    std::lock_guard<std::mutex> lock(mu);
+    std::unique_lock<std::mutex> lock(mu);
     auto it = sessions.find(req->session_id());
     if (it == sessions.end()) {
       return Fail(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session '" + req->session_id().substr(0, 64) + "'"));
     }
     model_bytes -= it->second->model_bytes;
     Log("session " + it->first + " closed");
+    std::shared_ptr<Session> closed = std::move(it->second);
     sessions.erase(it);
+    lock.unlock();
+    closed.reset();  // its engine, unless a call in flight still holds it
+    store->Trim();
     return grpc::Status::OK;
   }
 };
@@ -399,6 +475,7 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   impl.limits.max_chunk_bytes = options.max_chunk_bytes;
   impl.limits.max_model_bytes = options.max_model_bytes;
   impl.limits.max_layers = options.max_layers;
+  impl.store = std::make_unique<net::LayerStore>(options.store_bytes);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl.port);
@@ -430,6 +507,13 @@ ServerStats OffloadServer::stats() const {
   st.bytes_uploaded = impl_->bytes_uploaded;
   st.query_steps = impl_->query_steps;
   st.failed_calls = impl_->failed_calls;
+  st.held_layers = impl_->held_layers;
+  st.held_bytes = impl_->held_bytes;
+  const auto store = impl_->store->stats();
+  st.store_entries = store.entries;
+  st.store_bytes = store.bytes;
+  st.store_cached_bytes = store.cached_bytes;
+  st.store_evictions = store.evictions;
   return st;
 }
 

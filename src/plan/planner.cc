@@ -59,12 +59,18 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   }
   if (!tail.empty()) layer_parts.push_back(std::move(tail));
 
+  return EvaluatePartitions(graph, options.algorithm, options.granularity, std::move(layer_parts), 0);
+}
+
+UploadPlan EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
+                              std::vector<std::vector<int>> layer_parts, int free_partitions) {
+  const int n = graph.num_layers();
   const LatencyModel model(graph);
   UploadPlan plan;
-  plan.algorithm = options.algorithm;
+  plan.algorithm = algorithm;
   // A graph of IONN blocks (e.g. `ionn costs --granularity block`) is
   // planned at block granularity whatever the options say.
-  plan.granularity = graph.block_units() ? Granularity::kBlock : options.granularity;
+  plan.granularity = graph.block_units() ? Granularity::kBlock : granularity;
   plan.latency_local_ms = model.LocalMs();
   plan.latency_optimal_ms = model.OptimalMs();
   LayerMask uploaded(n, 0);
@@ -72,13 +78,44 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   for (auto& layers : layer_parts) {
     for (int k : layers) uploaded[k] = 1;
     Partition p;
-    p.upload_ms = graph.UploadMs(layers);
+    p.upload_ms = static_cast<int>(plan.partitions.size()) < free_partitions ? 0 : graph.UploadMs(layers);
     latency.Update(uploaded);
     p.latency_ms = latency.base_ms();
     p.layers = std::move(layers);
     plan.partitions.push_back(std::move(p));
   }
   return plan;
+}
+
+Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& held, const PlannerOptions& options) {
+  const int n = graph.num_layers();
+  if (static_cast<int>(held.size()) != n) return Status::Invalid("held layers: mask of the wrong size");
+  if (std::find(held.begin(), held.end(), 1) == held.end()) return MakePlan(graph, options);
+  // Plan the rest on a graph where held layers upload in no time: the
+  // planners then value them as free and plan around them.
+  std::vector<CostLayer> layers = graph.layers();
+  for (int k = 0; k < n; ++k) {
+    if (held[k]) layers[k].upload_ms = 0;
+  }
+  IONN_ASSIGN_OR_RETURN(CostGraph free_held,
+                        CostGraph::Create(graph.inputs(), std::move(layers), graph.output_names(),
+                                          graph.partition_overhead_ms(), graph.block_units()));
+  IONN_ASSIGN_OR_RETURN(UploadPlan planned, MakePlan(free_held, options));
+  // Held layers move to a first partition of upload time 0: the server has
+  // them from the start, which can only make every query's best placement
+  // as fast or faster than the plan alone assumed.
+  std::vector<std::vector<int>> parts(1);
+  for (int k = 0; k < n; ++k) {
+    if (held[k]) parts[0].push_back(k);
+  }
+  for (const Partition& p : planned.partitions) {
+    std::vector<int> rest;
+    for (int k : p.layers) {
+      if (!held[k]) rest.push_back(k);
+    }
+    if (!rest.empty()) parts.push_back(std::move(rest));
+  }
+  return EvaluatePartitions(graph, options.algorithm, options.granularity, std::move(parts), /*free_partitions=*/1);
 }
 
 }  // namespace ionn

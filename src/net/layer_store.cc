@@ -1,0 +1,76 @@
+#include "layer_store.h"
+
+namespace ionn::net {
+
+std::string LayerStore::FusionKey(const std::vector<std::string>& member_hashes) {
+  std::string key = "F";
+  for (const auto& h : member_hashes) key += h;
+  return key;
+}
+
+Engine::SharedKernel LayerStore::Find(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it == entries_.end()) {
+    ++misses_;
+    return nullptr;
+  }
+  ++hits_;
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.kernel;
+}
+
+void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes) {
+  if (!kernel) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(key);
+  if (it != entries_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+  } else {
+    lru_.push_front(key);
+    entries_.emplace(key, Entry{std::move(kernel), bytes, lru_.begin()});
+    bytes_ += bytes;
+  }
+  EvictLocked();
+}
+
+// An entry whose kernel only the store holds is used by no session (an
+// engine holds its kernels for as long as it lives).
+uint64_t LayerStore::CachedBytesLocked() const {
+  uint64_t cached = 0;
+  for (const auto& [key, e] : entries_) cached += e.kernel.use_count() == 1 ? e.bytes : 0;
+  return cached;
+}
+
+void LayerStore::EvictLocked() {
+  uint64_t cached = CachedBytesLocked();
+  for (auto it = lru_.end(); cached > cache_bytes_ && it != lru_.begin();) {
+    --it;
+    auto e = entries_.find(*it);
+    if (e->second.kernel.use_count() != 1) continue;
+    cached -= e->second.bytes;
+    bytes_ -= e->second.bytes;
+    ++evictions_;
+    entries_.erase(e);
+    it = lru_.erase(it);
+  }
+}
+
+void LayerStore::Trim() {
+  std::lock_guard<std::mutex> lock(mu_);
+  EvictLocked();
+}
+
+LayerStore::Stats LayerStore::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s;
+  s.entries = entries_.size();
+  s.bytes = bytes_;
+  s.cached_bytes = CachedBytesLocked();
+  s.hits = hits_;
+  s.misses = misses_;
+  s.evictions = evictions_;
+  return s;
+}
+
+}  // namespace ionn::net

@@ -1,0 +1,61 @@
+// Internal to net: the server's content-addressed layer store. Built
+// layers (engine kernels) are kept under the content hash their client
+// declared (LayerContentHash, which the uploaded bytes were checked
+// against), shared by every session whose model holds the same layer: a
+// client that comes back, or a second client with the same model, uploads
+// nothing the server still holds. A kernel a live session uses stays; the
+// others stay cached within a byte budget, the least recently used evicted
+// first. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "ionn/engine.h"
+
+namespace ionn::net {
+
+class LayerStore {
+ public:
+  explicit LayerStore(uint64_t cache_bytes) : cache_bytes_(cache_bytes) {}
+
+  // Keys: a layer's content hash, or a fusion group's (FusionKey).
+  static std::string LayerKey(const std::string& content_hash) { return "L" + content_hash; }
+  static std::string FusionKey(const std::vector<std::string>& member_hashes);
+
+  // The kernel under `key` (marked as just used), or null.
+  Engine::SharedKernel Find(const std::string& key);
+  // Keeps `kernel` under `key` (an entry already there stays) and evicts
+  // unused entries beyond the budget. `bytes`: the weights it stands for.
+  void Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes);
+  // Evicts unused entries beyond the budget (after sessions ended).
+  void Trim();
+
+  struct Stats {
+    size_t entries = 0;
+    uint64_t bytes = 0;         // all entries
+    uint64_t cached_bytes = 0;  // entries no session uses
+    uint64_t hits = 0, misses = 0, evictions = 0;
+  };
+  Stats stats() const;
+
+ private:
+  struct Entry {
+    Engine::SharedKernel kernel;
+    uint64_t bytes = 0;
+    std::list<std::string>::iterator lru;  // position in lru_ (front: most recent)
+  };
+  uint64_t CachedBytesLocked() const;
+  void EvictLocked();
+
+  const uint64_t cache_bytes_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+  std::list<std::string> lru_;
+  uint64_t bytes_ = 0, hits_ = 0, misses_ = 0, evictions_ = 0;
+};
+
+}  // namespace ionn::net
