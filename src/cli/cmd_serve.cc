@@ -32,6 +32,10 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-model-bytes", s.max_model_bytes, "Weight bytes of all sessions' models together")
       ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--store-bytes", s.store_bytes,
+                  "Layer store: weight bytes of built layers kept for clients that come back, beyond those open "
+                  "sessions use (least recently used evicted first; 0: keep none)")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   cmd->add_option("--max-chunk-bytes", s.max_chunk_bytes, "Largest upload chunk")
       ->capture_default_str()->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
   cmd->add_option("--session-idle-s", s.session_idle_s, "Close sessions idle this long")
@@ -63,7 +67,8 @@ Action RegisterServe(CLI::App& app) {
     (*server)->Shutdown(args->drain_s * 1000);
     const ServerStats st = (*server)->stats();
     log("served " + std::to_string(st.query_steps) + " query steps, " + std::to_string(st.bytes_uploaded) +
-        " bytes uploaded, " + std::to_string(st.failed_calls) + " calls refused");
+        " bytes uploaded, " + std::to_string(st.held_bytes) + " bytes held from the layer store (" +
+        std::to_string(st.held_layers) + " layers), " + std::to_string(st.failed_calls) + " calls refused");
     return 0;
   };
 }

@@ -2,8 +2,10 @@
 #include <vector>
 
 #include "commands.h"
+#include "ionn/server.h"
 
 int main(int argc, char** argv) {
+  ionn::TuneAllocatorForQuerySteps();
   CLI::App app{
       "ionn: incremental offloading of neural networks to edge servers.\n"
       "Plans the upload of a DNN model partition by partition (IONN's penalty method and the\n"

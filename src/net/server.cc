@@ -3,6 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -527,5 +531,12 @@ void OffloadServer::Shutdown(double deadline_ms) {
 }
 
 void OffloadServer::Wait() { impl_->server->Wait(); }
+
+void TuneAllocatorForQuerySteps() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
+}
 
 }  // namespace ionn
