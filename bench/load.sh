@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The edge server under load: CLIENTS `ionn client` processes (the five zoo
-# models in turn, starts staggered by 0.5 s) upload and raise queries for
-# SECONDS against one `ionn serve` on loopback. Prints one row per client
-# (queries, query steps, step round trip p50/p99, failures) and the
-# server's query steps per second and peak memory (VmHWM).
+# The edge server under load: CLIENTS `ionn client` processes (eight models
+# in turn: the five of the zoo, and three ONNX files that `ionn zoo --seed 2`
+# writes, the zoo's AlexNet, GoogLeNet and MobileNet architectures with
+# other weights, so that the layer store shares none of their weights with
+# the zoo's; starts staggered by 0.5 s) upload and raise queries for
+# SECONDS against one `ionn serve` on loopback, each planning with the
+# ODROID XU4 profile of its architecture (so most layers are offloaded).
+# Prints one row per client (queries, query steps, step round trip p50/p99,
+# failures) and the server's query steps per second, layers held from its
+# store and peak memory (VmHWM).
 # Usage: bash bench/load.sh [CLIENTS=16] [SECONDS=60] [THREADS_PER_CLIENT=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,11 +24,17 @@ for _ in $(seq 100); do
   port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log"); [ -n "$port" ] && break; sleep 0.1
 done
 [ -n "$port" ] || { echo "serve did not start"; cat "$tmp/serve.log"; exit 1; }
-models=(alexnet googlenet resnet50 inception_bn mobilenet)
+models=(alexnet googlenet resnet50 inception_bn mobilenet alexnet.onnx googlenet.onnx mobilenet.onnx)
+for f in alexnet googlenet mobilenet; do "$ionn" zoo "$f" --seed 2 -o "$tmp/$f.onnx" 2>/dev/null; done
 pids=()
 for i in $(seq 0 $((clients - 1))); do
   m=${models[$((i % ${#models[@]}))]}
-  "$ionn" client --zoo "$m" --paper-profile --server "127.0.0.1:$port" --duration-s "$seconds" --threads "$threads" \
+  if [[ "$m" == *.onnx ]]; then
+    source_args=("$tmp/$m" --client-profile "data/profiles/odroid-xu4_gtx1080ti/${m%.onnx}.csv")
+  else
+    source_args=(--zoo "$m" --paper-profile)
+  fi
+  "$ionn" client "${source_args[@]}" --server "127.0.0.1:$port" --duration-s "$seconds" --threads "$threads" \
     --format json --quiet >"$tmp/client-$i.json" 2>"$tmp/client-$i.err" &
   pids+=($!)
   sleep 0.5
@@ -34,13 +45,14 @@ hwm=$(awk '/VmHWM/ {print $2, $3}' "/proc/$serve_pid/status")
 kill -TERM "$serve_pid"; wait "$serve_pid" || true
 steps=$(sed -n 's/.*served \([0-9]*\) query steps.*/\1/p' "$tmp/serve.log")
 refused=$(sed -n 's/.* \([0-9]*\) calls refused.*/\1/p' "$tmp/serve.log")
-printf "%-3s %-13s %8s %8s %10s %10s %6s %6s\n" "#" model queries steps "p50 ms" "p99 ms" lost upload
+held=$(sed -n 's/.* bytes uploaded, \([0-9]*\) bytes held from the layer store (\([0-9]*\) layers).*/\2 layers, \1 bytes/p' "$tmp/serve.log")
+printf "%-3s %-15s %8s %8s %8s %10s %10s %6s %6s %6s\n" "#" model queries "fell back" steps "p50 ms" "p99 ms" lost upload held
 for i in $(seq 0 $((clients - 1))); do
   /usr/bin/python3 - "$tmp/client-$i.json" "$i" "${models[$((i % ${#models[@]}))]}" <<'PY' || echo "$i client failed: $(cat "$tmp/client-$i.err")"
 import json, sys
 j = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<3} {sys.argv[3]:<13} {j['queries']:>8} {j['query_steps']:>8} {j['step_round_trip_ms_p50']:>10.2f} "
-      f"{j['step_round_trip_ms_p99']:>10.2f} {str(j['server_lost']):>6} {str(j['upload_complete']):>6}")
+print(f"{sys.argv[2]:<3} {sys.argv[3]:<15} {j['queries']:>8} {j['queries_fell_back']:>8} {j['query_steps']:>8} {j['step_round_trip_ms_p50']:>10.2f} "
+      f"{j['step_round_trip_ms_p99']:>10.2f} {str(j['server_lost']):>6} {str(j['upload_complete']):>6} {j['held_layers']:>6}")
 PY
 done
-echo "clients failed: $failed; server: $steps query steps in ${seconds} s ($(/usr/bin/python3 -c "print(round(${steps:-0}/$seconds, 1))")/s), $refused calls refused, peak memory $hwm"
+echo "clients failed: $failed; server: $steps query steps in ${seconds} s ($(/usr/bin/python3 -c "print(round(${steps:-0}/$seconds, 1))")/s), $refused calls refused, held from the store: $held, peak memory $hwm"

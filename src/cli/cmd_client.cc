@@ -186,6 +186,7 @@ Action RegisterClient(CLI::App& app) {
       j["queries"] = r->queries.size();
       j["queries_during_upload"] = r->queries_during_upload;
       j["queries_offloaded"] = offloaded;
+      j["queries_fell_back"] = fell_back;  // recomputed here after a failed call
       j["first_query_end_ms"] = r->first_query_end_ms;
       j["latency_local_ms"] = r->plan.latency_local_ms;
       j["latency_optimal_ms"] = r->plan.latency_optimal_ms;
