@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <thread>
 
@@ -182,6 +183,7 @@ TEST(Net, StoreWithoutRoomEvictsWhatNoSessionUses) {
   Checked a, b;
   ASSERT_TRUE(RunChecked("mobilenet", "mobilenet.csv", server->port(), &a).ok());
   EXPECT_EQ(server->stats().store_bytes, 0u);
+  EXPECT_EQ(server->stats().store_entries, 0u);  // fused and weightless kernels too
   EXPECT_GT(server->stats().store_evictions, 0u);
   auto r = RunChecked("mobilenet", "mobilenet.csv", server->port(), &b);
   ASSERT_TRUE(r.ok());
@@ -326,6 +328,55 @@ TEST_F(NetRejects, BadCallsGetAStatusAndTheSessionStaysHealthy) {
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->data, want.data);
   EXPECT_GE(server_->stats().failed_calls, 12u);
+}
+
+// The layer store answers "held" for a layer of the same structure (kind,
+// attributes, shapes: computed by the server) and declared hash, never for
+// a declared hash alone; a layer without weights must declare the hash of
+// its structure.
+TEST_F(NetRejects, TheStoreKeysLayersByStructureNotByADeclaredHashAlone) {
+  ASSERT_TRUE(Upload(0, {0}).ok());  // conv1's kernel is in the store now
+  const std::string conv1_hash = net::ArchitectureToProto(model_).layers(0).content_hash();
+
+  Graph tiny;
+  tiny.name = "tiny";
+  tiny.inputs.push_back({"x", {1, 3, 8, 8}});
+  Layer conv;
+  conv.name = "c";
+  conv.kind = LayerKind::kConv;
+  conv.inputs = {"x"};
+  conv.kernel_h = conv.kernel_w = 3;
+  conv.out_channels = 4;
+  conv.weights = {{"W", {4, 3, 3, 3}, {}}, {"B", {4}, {}}};
+  tiny.layers.push_back(conv);
+  tiny.outputs = {"c"};
+  ASSERT_TRUE(tiny.Finalize().ok());
+  v1::OpenSessionRequest req;
+  *req.mutable_model() = net::ArchitectureToProto(tiny);
+  req.mutable_model()->mutable_layers(0)->set_content_hash(conv1_hash);  // another layer's hash
+  {
+    grpc::ClientContext ctx;
+    v1::OpenSessionReply reply;
+    ASSERT_TRUE(stub_->OpenSession(&ctx, req, &reply).ok());
+    EXPECT_EQ(reply.held_layers_size(), 0);
+  }
+  // The same structure and hash: held.
+  {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest same;
+    *same.mutable_model() = net::ArchitectureToProto(model_);
+    v1::OpenSessionReply reply;
+    ASSERT_TRUE(stub_->OpenSession(&ctx, same, &reply).ok());
+    EXPECT_TRUE(std::count(reply.held_layers().begin(), reply.held_layers().end(), 0u));
+  }
+  // A ReLU claiming conv1's hash would file its kernel under it.
+  v1::OpenSessionRequest lying;
+  *lying.mutable_model() = net::ArchitectureToProto(model_);
+  ASSERT_EQ(model_.layers[1].kind, LayerKind::kRelu);
+  lying.mutable_model()->mutable_layers(1)->set_content_hash(conv1_hash);
+  grpc::ClientContext ctx;
+  v1::OpenSessionReply reply;
+  ExpectStatus(stub_->OpenSession(&ctx, lying, &reply), grpc::StatusCode::INVALID_ARGUMENT, "content_hash");
 }
 
 TEST_F(NetRejects, HostileArchitecturesAreRefused) {

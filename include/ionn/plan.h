@@ -52,10 +52,10 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
 Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& held, const PlannerOptions& options);
 
 // A plan of the given partitions (layer positions, upload order, together
-// every layer once) with each partition's upload time and the best latency
-// after it; the first `free_partitions` take no upload time.
-UploadPlan EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
-                              std::vector<std::vector<int>> layer_parts, int free_partitions);
+// every layer once, none empty) with each partition's upload time and the
+// best latency after it; the first `free_partitions` take no upload time.
+Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
+                                      std::vector<std::vector<int>> layer_parts, int free_partitions);
 
 // The planners themselves, on a graph of units; they return the partitions
 // up to the optimal set (unit positions, in upload order).

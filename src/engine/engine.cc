@@ -305,6 +305,7 @@ Status Engine::BuildLayer(int k, Layer l) {
     fused.reset();  // run the members one by one
   }
   std::lock_guard<std::mutex> lock(impl.mu);
+  if (impl.fusions[f].kernel) return Status::Ok();  // adopted meanwhile: prepared runs may point at it
   impl.fusions[f].kernel = std::move(fused);
   impl.fusions[f].failed = impl.fusions[f].kernel == nullptr;
   return Status::Ok();
@@ -327,7 +328,12 @@ Status Engine::AdoptLayer(int layer, SharedKernel kernel) {
   impl.kernels[layer] = std::move(kernel);
   ++impl.built;
   const int f = impl.fusion_of[layer];
-  if (f >= 0) impl.fusions[f].adopted = true;
+  if (f < 0) return Status::Ok();
+  impl.fusions[f].adopted = true;
+  for (int m : impl.fusions[f].members) {
+    if (!impl.kernels[m]) return Status::Ok();
+  }
+  for (int m : impl.fusions[f].members) impl.held_for_fusion.erase(m);  // no fusing here: the weights are not needed
   return Status::Ok();
 }
 

@@ -1,5 +1,7 @@
 #include "layer_store.h"
 
+#include <algorithm>
+
 namespace ionn::net {
 
 std::string LayerStore::FusionKey(const std::vector<std::string>& member_hashes) {
@@ -22,9 +24,13 @@ Engine::SharedKernel LayerStore::Find(const std::string& key) {
 
 void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes) {
   if (!kernel) return;
+  bytes = std::max(bytes, kMinEntryBytes);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);
   if (it != entries_.end()) {
+    // Keep the kernel a session uses: an unused copy of the same weights
+    // would only double them in memory.
+    if (it->second.kernel.use_count() == 1) it->second.kernel = std::move(kernel);
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   } else {
     lru_.push_front(key);
@@ -42,13 +48,16 @@ uint64_t LayerStore::CachedBytesLocked() const {
   return cached;
 }
 
+// Engines end on other threads meanwhile, so an entry counted as used may
+// be unused by the time the loop reaches it: the count saturates.
 void LayerStore::EvictLocked() {
+  if (bytes_ <= cache_bytes_) return;  // even if nothing were used
   uint64_t cached = CachedBytesLocked();
   for (auto it = lru_.end(); cached > cache_bytes_ && it != lru_.begin();) {
     --it;
     auto e = entries_.find(*it);
     if (e->second.kernel.use_count() != 1) continue;
-    cached -= e->second.bytes;
+    cached -= std::min(cached, e->second.bytes);
     bytes_ -= e->second.bytes;
     ++evictions_;
     entries_.erase(e);

@@ -28,8 +28,11 @@ class LayerStore {
 
   // The kernel under `key` (marked as just used), or null.
   Engine::SharedKernel Find(const std::string& key);
-  // Keeps `kernel` under `key` (an entry already there stays) and evicts
-  // unused entries beyond the budget. `bytes`: the weights it stands for.
+  // Keeps `kernel` under `key` (an entry already there stays, holding the
+  // kernel a session uses) and evicts unused entries beyond the budget.
+  // `bytes`: the weights it holds, at least kMinEntryBytes (a kernel
+  // without weights still holds its primitive).
+  static constexpr uint64_t kMinEntryBytes = 4096;
   void Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes);
   // Evicts unused entries beyond the budget (after sessions ended).
   void Trim();

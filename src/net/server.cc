@@ -45,9 +45,24 @@ grpc::Status Precondition(const std::string& m) { return grpc::Status(grpc::Stat
 // One client's model: its architecture, the engine growing on the server,
 // and the tensors its queries keep between their server segments.
 struct Session {
+  ~Session() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      prepared.clear();
+    }
+    engine.reset();
+    if (store) store->Trim();  // its kernels may be unused now: keep the store within its budget
+  }
+
   std::string id;
   Graph arch;
   std::vector<std::string> hashes;  // per layer, as declared at OpenSession
+  // Per layer, the layer store's key: the structure the server computed
+  // itself (kind, attributes, shapes) and the declared content hash, which
+  // uploaded bytes are checked against. A declared hash alone never names
+  // a kernel of another structure.
+  std::vector<std::string> keys;
+  std::shared_ptr<net::LayerStore> store;
   std::unique_ptr<Engine> engine;
   std::vector<std::vector<int>> fusions;  // the engine's fusion groups
   std::vector<int> fusion_of;             // layer -> its group, or -1
@@ -74,7 +89,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
   uint64_t model_bytes = 0;
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
-  std::unique_ptr<net::LayerStore> store;
+  std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
   std::mt19937_64 ids{std::random_device{}()};
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
@@ -103,7 +118,6 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   void ExpireIdleLocked() {
     const double now = clock->NowMs();
-    bool trim = false;
     for (auto it = sessions.begin(); it != sessions.end();) {
       std::unique_lock<std::mutex> slock(it->second->mu);
       const bool idle = !it->second->uploading && now - it->second->last_used_ms > options.session_idle_s * 1000;
@@ -111,42 +125,44 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (idle) {
         Log("session " + it->first + " expired after " + std::to_string(options.session_idle_s) + " s idle");
         model_bytes -= it->second->model_bytes;
-        it = sessions.erase(it);
-        trim = true;
+        it = sessions.erase(it);  // ~Session trims the store (its lock nests inside ours, never the other way)
       } else {
         ++it;
       }
     }
-    if (trim) store->Trim();  // the store's lock nests inside ours, never the other way
   }
 
   // Builds every layer the store holds into a new session's engine (and the
   // fused kernels of groups it holds whole) and counts them as uploaded.
-  void AdoptHeld(Session& s) {
+  // Returns the weight bytes adopted.
+  uint64_t AdoptHeld(Session& s) {
     uint64_t bytes = 0;
     for (size_t k = 0; k < s.arch.layers.size(); ++k) {
-      auto kernel = store->Find(net::LayerStore::LayerKey(s.hashes[k]));
+      auto kernel = store->Find(s.keys[k]);
       if (!kernel) continue;
       const int layer = static_cast<int>(k);
       if (!s.engine->is_built(layer) && !s.engine->AdoptLayer(layer, std::move(kernel)).ok()) continue;
       s.uploaded[k] = 1;
       bytes += net::LayerUploadBytes(s.arch.layers[k]);
-      ++held_layers;
     }
-    held_bytes += bytes;
     for (size_t g = 0; g < s.fusions.size(); ++g) AdoptFused(s, static_cast<int>(g));
+    return bytes;
+  }
+
+  static std::string FusionKey(const Session& s, int g) {
+    std::vector<std::string> keys;
+    for (int m : s.fusions[g]) keys.push_back(s.keys[m]);
+    return net::LayerStore::FusionKey(keys);
   }
 
   // A fusion group whose members are all built but some adopted: its fused
   // kernel can only come from the store.
   void AdoptFused(Session& s, int g) {
-    std::vector<std::string> hashes;
     for (int m : s.fusions[g]) {
       if (!s.engine->is_built(m)) return;
-      hashes.push_back(s.hashes[m]);
     }
     if (s.engine->FusedKernel(g)) return;
-    if (auto fused = store->Find(net::LayerStore::FusionKey(hashes))) (void)s.engine->AdoptFused(g, std::move(fused));
+    if (auto fused = store->Find(FusionKey(s, g))) (void)s.engine->AdoptFused(g, std::move(fused));
   }
 
   // Puts the session's newly built layers (and the fused kernels they
@@ -154,16 +170,16 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   void StoreBuilt(Session& s, const std::vector<int>& layers) {
     std::vector<int> groups;
     for (int k : layers) {
-      store->Put(net::LayerStore::LayerKey(s.hashes[k]), s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]));
+      store->Put(s.keys[k], s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]));
       if (s.fusion_of[k] >= 0) groups.push_back(s.fusion_of[k]);
     }
     for (int g : groups) {
       AdoptFused(s, g);
       auto fused = s.engine->FusedKernel(g);
       if (!fused) continue;
-      std::vector<std::string> hashes;
-      for (int m : s.fusions[g]) hashes.push_back(s.hashes[m]);
-      store->Put(net::LayerStore::FusionKey(hashes), std::move(fused), 0);
+      uint64_t bytes = 0;  // the fused kernel keeps its own (folded) copy of the members' weights
+      for (int m : s.fusions[g]) bytes += net::LayerUploadBytes(s.arch.layers[m]);
+      store->Put(FusionKey(s, g), std::move(fused), bytes);
     }
   }
 
@@ -192,7 +208,19 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     auto s = std::make_shared<Session>();
     s->arch = std::move(arch).value();
     for (const auto& l : req->model().layers()) s->hashes.push_back(l.content_hash());
-    for (const auto& l : s->arch.layers) s->model_bytes += net::LayerUploadBytes(l);
+    for (size_t k = 0; k < s->arch.layers.size(); ++k) {
+      const Layer& l = s->arch.layers[k];
+      s->model_bytes += net::LayerUploadBytes(l);
+      const std::string structure = net::LayerContentHash(s->arch, l);  // shapes only: the architecture has no data
+      if (l.weights.empty() && structure != s->hashes[k]) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "OpenSession: architecture layer " + std::to_string(k) + " '" + l.name +
+                                     "': its content_hash is not the SHA-256 of its kind, attributes and shapes "
+                                     "(a layer without weights has nothing else to hash)"));
+      }
+      s->keys.push_back(net::LayerStore::LayerKey(structure + s->hashes[k]));
+    }
+    s->store = store;
     EngineOptions eo;
     eo.threads = options.threads;
     auto engine = Engine::Create(s->arch, eo);
@@ -204,9 +232,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     for (size_t g = 0; g < s->fusions.size(); ++g) {
       for (int m : s->fusions[g]) s->fusion_of[m] = static_cast<int>(g);
     }
-    if (!req->ignore_held()) AdoptHeld(*s);
+    uint64_t held_bytes_here = 0;
+    if (!req->ignore_held()) held_bytes_here = AdoptHeld(*s);
+    // Layers built without weights (pooling, ReLU, ...) go to the store as
+    // uploaded ones do once built; listed before the session is published.
+    std::vector<int> built_now;
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       if (s->uploaded[k]) reply->add_held_layers(static_cast<uint32_t>(k));
+      if (s->engine->is_built(static_cast<int>(k)) && !s->uploaded[k]) built_now.push_back(static_cast<int>(k));
     }
     s->last_used_ms = clock->NowMs();
     {
@@ -230,13 +263,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       sessions[s->id] = s;
     }
     reply->set_session_id(s->id);
-    // Layers built without weights (pooling, ReLU, ...) are the store's
-    // from now on, as uploaded ones are once built.
-    std::vector<int> built;
-    for (size_t k = 0; k < s->arch.layers.size(); ++k) {
-      if (s->engine->is_built(static_cast<int>(k)) && !s->uploaded[k]) built.push_back(static_cast<int>(k));
-    }
-    StoreBuilt(*s, built);
+    held_layers += static_cast<uint64_t>(reply->held_layers_size());
+    held_bytes += held_bytes_here;
+    StoreBuilt(*s, built_now);
     Log("session " + s->id + " opened by " + ctx->peer() + ": model '" + s->arch.name + "', " +
         std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes, " +
         std::to_string(reply->held_layers_size()) + " layers held" + (req->ignore_held() ? " (ignored on request)" : ""));
@@ -459,8 +488,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::shared_ptr<Session> closed = std::move(it->second);
     sessions.erase(it);
     lock.unlock();
-    closed.reset();  // its engine, unless a call in flight still holds it
-    store->Trim();
+    closed.reset();  // ~Session trims the store, now or when the last call in flight ends
     return grpc::Status::OK;
   }
 };
@@ -479,7 +507,7 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   impl.limits.max_chunk_bytes = options.max_chunk_bytes;
   impl.limits.max_model_bytes = options.max_model_bytes;
   impl.limits.max_layers = options.max_layers;
-  impl.store = std::make_unique<net::LayerStore>(options.store_bytes);
+  impl.store = std::make_shared<net::LayerStore>(options.store_bytes);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl.port);

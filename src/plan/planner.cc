@@ -62,9 +62,25 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   return EvaluatePartitions(graph, options.algorithm, options.granularity, std::move(layer_parts), 0);
 }
 
-UploadPlan EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
-                              std::vector<std::vector<int>> layer_parts, int free_partitions) {
+Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
+                                      std::vector<std::vector<int>> layer_parts, int free_partitions) {
   const int n = graph.num_layers();
+  if (free_partitions < 0 || free_partitions > static_cast<int>(layer_parts.size())) {
+    return Status::Invalid("partitions: " + std::to_string(free_partitions) + " free partitions of " +
+                           std::to_string(layer_parts.size()));
+  }
+  std::vector<int> seen(n, 0);
+  for (size_t p = 0; p < layer_parts.size(); ++p) {
+    if (layer_parts[p].empty()) return Status::Invalid("partitions: partition " + std::to_string(p) + " is empty");
+    for (int k : layer_parts[p]) {
+      if (k < 0 || k >= n || seen[k]++) {
+        return Status::Invalid("partitions: layer " + std::to_string(k) + " is out of range or in two partitions");
+      }
+    }
+  }
+  for (int k = 0; k < n; ++k) {
+    if (!seen[k]) return Status::Invalid("partitions: layer '" + graph.layer(k).name + "' is in none");
+  }
   const LatencyModel model(graph);
   UploadPlan plan;
   plan.algorithm = algorithm;
