@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates EXPERIMENTS.md and docs/experiments/ (CSVs, figures).
+# Regenerates EXPERIMENTS.md and docs/experiments/ (CSVs, figures), with the
+# live runs of the real system on this machine (about two minutes more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-build/bin/ionn experiment --out docs/experiments --markdown EXPERIMENTS.md "$@"
+build/bin/ionn experiment --live --out docs/experiments --markdown EXPERIMENTS.md "$@"

@@ -119,6 +119,26 @@ TEST(PaperGrid, FillsEveryRowAndRenders) {
   with_live.Add(live, t.rows().begin()->second);
   EXPECT_EQ(RenderSummaryCsv(with_live, "sim"), files->at("summary.csv"));
   EXPECT_EQ(*RenderExperimentMarkdown(with_live, ro), *md);
+  // With its simulation beside it ("live-sim"), the report gains a last
+  // section; every sim section stays as it was.
+  ExperimentKey live_sim = {"alexnet", Granularity::kLayer, "original", LinkSharing::kNone, 80, "live-sim"};
+  const ExperimentRow& original = *t.Get({"alexnet", Granularity::kLayer, "original", LinkSharing::kNone, 80, "sim"}).value();
+  live = live_sim;
+  live.source = "live";
+  with_live.Add(live, original);
+  with_live.Add(live_sim, original);
+  const std::string md_live = *RenderExperimentMarkdown(with_live, ro);
+  const std::string sim_sections = md->substr(md->find("## The headline"));
+  EXPECT_EQ(md_live.find(sim_sections), md_live.find("## The headline"));
+  const size_t section = md_live.find("## Live: the real system on this machine");
+  ASSERT_NE(section, std::string::npos);
+  EXPECT_GT(section, md_live.find(sim_sections));
+  const SimResult& r = original.result;
+  ASSERT_GT(r.queries_during_upload, 0);
+  EXPECT_NE(md_live.find("| " + live.model + " | " + live.algorithm + " | 80 | " + std::to_string(r.queries_during_upload) +
+                         " | " + std::to_string(r.queries_during_upload) + " | 1.00 |"),
+            std::string::npos)
+      << md_live.substr(section);
 }
 
 }  // namespace

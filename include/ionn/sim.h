@@ -46,6 +46,11 @@ struct SimResult {
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);
 
+// When the first query whose placement offloads (the plan's latency for
+// what was uploaded when it started is below local execution) ends; 0 when
+// none does. For simulated and measured runs alike.
+double FirstOffloadedQueryEndMs(const UploadPlan& plan, const SimResult& result);
+
 // The steps of one query with `on_server` on the server: the schedule's
 // (ScheduleQuery, ScheduleSteps), which the runtime executes too.
 std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);

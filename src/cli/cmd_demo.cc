@@ -105,99 +105,47 @@ Action RegisterDemo(CLI::App& app) {
     std::printf("\n== 6. the real system here: ionn serve, ionn link at %.0f Mbps both ways, ionn client emulating\n"
                 "   the ODROID XU4 (each local segment computed, then padded to the published profile)\n",
                 args->uplink_mbps);
-    ServerOptions so;
-    so.listen = "127.0.0.1:0";
-    auto server = OffloadServer::Start(so);
-    if (!server.ok()) return Fail(server.status());
-    LinkOptions lo;
-    lo.listen = "127.0.0.1:0";
-    lo.connect = "127.0.0.1:" + std::to_string((*server)->port());
-    lo.uplink_mbps = lo.downlink_mbps = args->uplink_mbps;
-    auto link = LinkProxy::Start(lo);
-    if (!link.ok()) return Fail(link.status());
-    // Client and simulator plan with the same costs: the published client
-    // profile and the server times just measured here (step 2).
-    Profile server_times;
+    Profile server_times;  // measured in step 2
     for (size_t k = 0; k < g->layers.size(); ++k) {
       server_times.order.push_back(g->layers[k].name);
       server_times.rows[g->layers[k].name].server_ms = (*here)[k].median_ms;
     }
-    auto client_profile = ReadProfileCsv(PaperProfileDir() + (*PaperCostSources(args->model, "")).client_profile);
-    if (!client_profile.ok()) return Fail(client_profile.status());
-    auto live_costs = BuildCostGraph(*shapes, *client_profile, &server_times, nullptr, MakeLinkSpec(args->uplink_mbps));
-    if (!live_costs.ok()) return Fail(live_costs.status());
     const bool tty = isatty(STDOUT_FILENO);
-    struct Row {
-      std::string algorithm;
-      ClientResult live;
-      SimResult sim;
+    LiveOptions lo;
+    lo.model = args->model;
+    lo.mbps = args->uplink_mbps;
+    lo.returning = true;
+    lo.server_times = server_times;
+    lo.input = input;
+    lo.starting = [tty, first = true](const std::string& algorithm) mutable {
+      std::printf("%s   %s:\n", tty && !first ? "\n" : "", algorithm.c_str());
+      first = false;
     };
-    std::vector<Row> rows;
-    for (const char* algorithm : {"recursive-efficiency", "original"}) {
-      ClientOptions co;
-      co.server = "127.0.0.1:" + std::to_string((*link)->port());
-      co.planner.algorithm = algorithm;
-      co.client_profile = *client_profile;
-      co.server_profile = server_times;
-      co.emulate_profile = true;
-      co.link = MakeLinkSpec(args->uplink_mbps);
-      co.inputs = input;
-      co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before
-      std::printf("   %s:\n", algorithm);
-      auto live = RunClient(*g, co, [tty](const ClientProgress& p) {
-        if (!tty) return;
-        std::printf("\r   upload %5.1f%% (%d/%d partitions) | queries %d | last %.0f ms, %d layers on the server   ",
-                    p.bytes_total ? 100.0 * p.bytes_acked / p.bytes_total : 100.0, p.partitions_acked, p.partitions,
-                    p.queries, p.last_latency_ms, p.last_server_layers);
-        std::fflush(stdout);
-      });
-      if (tty) std::printf("\n");
-      if (!live.ok()) return Fail(live.status());
-      if (!live->upload_complete) return Fail(Status::Internal("the upload did not complete: " + live->upload_error));
-      SimOptions sim_options;
-      sim_options.sharing = LinkSharing::kFair;  // upload and queries: two TCP flows on one link
-      auto sim = Simulate(*live_costs, live->plan, sim_options);
-      if (!sim.ok()) return Fail(sim.status());
-      std::printf("   %d queries during the upload of %.1f s\n", live->queries_during_upload, live->upload_ms / 1000);
-      rows.push_back({algorithm, std::move(live).value(), std::move(sim).value()});
-    }
+    lo.progress = [tty](const ClientProgress& p) {
+      if (!tty) return;
+      std::printf("\r   upload %5.1f%% (%d/%d partitions) | queries %d | last %.0f ms, %d layers on the server   ",
+                  p.bytes_total ? 100.0 * p.bytes_acked / p.bytes_total : 100.0, p.partitions_acked, p.partitions,
+                  p.queries, p.last_latency_ms, p.last_server_layers);
+      std::fflush(stdout);
+    };
+    auto runs = RunLiveExperiment(*g, lo);
+    if (tty) std::printf("\n");
+    if (!runs.ok()) return Fail(runs.status());
     std::printf("\n   %-22s %22s %22s %18s\n", "", "queries during upload", "first offloaded query", "upload s");
     std::printf("   %-22s %11s %10s %11s %10s %9s %8s\n", "algorithm", "live", "sim", "live ms", "sim ms", "live", "sim");
-    for (const Row& r : rows) {
-      double live_first = 0, sim_first = 0;
-      for (const auto& q : r.live.queries) {
-        if (q.server_layers > 0) {
-          live_first = q.end_ms;
-          break;
-        }
-      }
-      for (const auto& q : r.sim.queries) {  // offloaded: faster than local with what had arrived
-        if (r.live.plan.partitions[q.partitions_uploaded - 1].latency_ms < r.live.plan.latency_local_ms - 1e-9) {
-          sim_first = q.end_ms;
-          break;
-        }
-      }
+    for (const LiveRun& r : *runs) {
+      if (r.algorithm == "returning client") continue;
       std::printf("   %-22s %11d %10d %11.0f %10.0f %9.1f %8.1f\n", r.algorithm.c_str(), r.live.queries_during_upload,
-                  r.sim.queries_during_upload, live_first, sim_first, r.live.upload_ms / 1000, r.sim.upload_ms / 1000);
+                  r.sim.queries_during_upload, FirstOffloadedQueryEndMs(r.live.plan, MeasuredResult(r.live)),
+                  FirstOffloadedQueryEndMs(r.live.plan, r.sim), r.live.upload_ms / 1000, r.sim.upload_ms / 1000);
     }
     std::printf("   (live: this machine through ionn link; sim: the simulator on the same cost graph, link sharing fair)\n");
-    // Beyond the paper: the server keeps built layers by content hash, so
-    // a client that comes back uploads nothing and offloads at once.
-    ClientOptions back;
-    back.server = "127.0.0.1:" + std::to_string((*link)->port());
-    back.client_profile = *client_profile;
-    back.server_profile = server_times;
-    back.emulate_profile = true;
-    back.link = MakeLinkSpec(args->uplink_mbps);
-    back.inputs = input;
-    back.max_queries = 5;
-    auto again = RunClient(*g, back);
-    if (!again.ok()) return Fail(again.status());
+    const ClientResult& again = runs->back().live;
     std::printf("\n   the client comes back: the server holds %d of %zu layers (%.1f MB not uploaded); its first query\n"
                 "   ends at %.0f ms with %d layers on the server (planned %.0f ms: the optimal placement)\n",
-                again->held_layers, g->layers.size(), again->held_bytes / 1e6, again->first_query_end_ms,
-                again->queries.empty() ? 0 : again->queries[0].server_layers,
-                again->queries.empty() ? 0.0 : again->queries[0].predicted_ms);
+                again.held_layers, g->layers.size(), again.held_bytes / 1e6, again.first_query_end_ms,
+                again.queries.empty() ? 0 : again.queries[0].server_layers,
+                again.queries.empty() ? 0.0 : again.queries[0].predicted_ms);
     return 0;
   };
 }

@@ -10,17 +10,53 @@
 #include <iostream>
 
 #include "commands.h"
+#include "ionn/engine.h"
 #include "ionn/experiment.h"
+#include "ionn/zoo.h"
 
 namespace ionn::cli {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The live runs of `model` at the paper's bandwidth: "live" rows (measured)
+// and "live-sim" rows (the simulator on the same cost graph) at layer
+// granularity with link sharing fair.
+Status AddLiveRows(const std::string& model, ExperimentTable* table) {
+  std::fprintf(stderr, "experiment: live, %s: measuring the server's layer times here\n", model.c_str());
+  IONN_ASSIGN_OR_RETURN(Graph g, BuildZooModel(model, 1));
+  TensorMap input;
+  for (const auto& in : g.inputs) input[in.name] = SeededInput(in.shape, 1);
+  LiveOptions lo;
+  lo.model = model;
+  lo.mbps = kPaperUplinkMbps;
+  lo.algorithms = {"original", "recursive-efficiency"};
+  lo.input = input;
+  IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
+  lo.starting = [&model](const std::string& algorithm) {
+    std::fprintf(stderr, "experiment: live, %s, %s (server, link and client in this process)\n", model.c_str(),
+                 algorithm.c_str());
+  };
+  IONN_ASSIGN_OR_RETURN(std::vector<LiveRun> runs, RunLiveExperiment(g, lo));
+  for (const LiveRun& r : runs) {
+    ExperimentKey key{model, Granularity::kLayer, r.algorithm, LinkSharing::kFair, kPaperUplinkMbps, "live"};
+    const double input_up_ms = r.costs.num_inputs() > 0 ? r.costs.inputs()[0].up_ms : 0;
+    table->Add(key, {r.live.plan, MeasuredResult(r.live), input_up_ms});
+    key.source = "live-sim";
+    table->Add(key, {r.live.plan, r.sim, input_up_ms});
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Action RegisterExperiment(CLI::App& app) {
   struct Args {
     std::string out = "experiment-out", markdown;
     std::vector<double> sweep = {10, 20, 40, 80, 120, 160, 200};
-    bool no_plots = false;
+    bool no_plots = false, live = false;
+    std::string live_model = "alexnet";
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("experiment",
@@ -30,6 +66,12 @@ Action RegisterExperiment(CLI::App& app) {
   cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUT/EXPERIMENTS.md)");
   cmd->add_option("--sweep-mbps", args->sweep, "Uplink bandwidths of the sweep (must include 80)")->capture_default_str();
   cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only");
+  cmd->add_flag("--live", args->live,
+                "Also run the experiment for real here (server, link at 80 Mbps, client emulating the ODROID XU4; "
+                "about a minute per algorithm) beside the simulator on the same cost graph");
+  cmd->add_option("--live-model", args->live_model, "Zoo model of the live runs")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}));
   return [args]() {
     if (std::find(args->sweep.begin(), args->sweep.end(), kPaperUplinkMbps) == args->sweep.end()) {
       return Fail(Status::Invalid("--sweep-mbps must include 80, the paper's bandwidth"));
@@ -45,6 +87,10 @@ Action RegisterExperiment(CLI::App& app) {
       std::fprintf(stderr, "experiment: %s\n", model.c_str());
     });
     if (!s.ok()) return Fail(s);
+    if (args->live) {
+      s = AddLiveRows(args->live_model, &table);
+      if (!s.ok()) return Fail(s);
+    }
     ExperimentReportOptions report;
     report.sweep_mbps = args->sweep;
     auto files = RenderExperimentFiles(table, report);

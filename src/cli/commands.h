@@ -10,8 +10,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "ionn/client.h"
 #include "ionn/cost_graph.h"
+#include "ionn/model_costs.h"
 #include "ionn/plan.h"
+#include "ionn/sim.h"
 #include "ionn/status.h"
 
 namespace ionn::cli {
@@ -70,6 +73,36 @@ struct PlannedModel {
   UploadPlan plan;
 };
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan);
+
+// The paper's experiment for real in this process (live.cc): an edge
+// server, a link shaped to `mbps` both ways (ionn link's proxy) and a client
+// emulating the paper's ODROID XU4 (each local segment computed, then padded
+// to the published profile), once per algorithm, each run a first meeting
+// (the server's held layers ignored); beside each run, the simulator on the
+// same cost graph (published client profile, `server_times`, the link,
+// link sharing fair). `returning`: then once more as a client that comes
+// back (5 queries, held layers used).
+struct LiveOptions {
+  std::string model;  // a zoo model (its published client profile)
+  double mbps = 80;
+  std::vector<std::string> algorithms = {"recursive-efficiency", "original"};
+  bool returning = false;
+  Profile server_times;  // measured here (MeasureServerTimes)
+  TensorMap input;
+  std::function<void(const std::string& algorithm)> starting;  // before each run
+  std::function<void(const ClientProgress&)> progress;
+};
+struct LiveRun {
+  std::string algorithm;  // or "returning client"
+  ClientResult live;
+  SimResult sim;
+  CostGraph costs;
+};
+Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOptions& options);
+// Per-layer server_ms of `model` on this machine (1 thread, median of 9).
+Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input);
+// A measured run in the simulator's terms (an ExperimentTable "live" row).
+SimResult MeasuredResult(const ClientResult& result);
 
 Action RegisterZoo(CLI::App& app);
 Action RegisterCosts(CLI::App& app);

@@ -58,4 +58,15 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   return r;
 }
 
+double FirstOffloadedQueryEndMs(const UploadPlan& plan, const SimResult& result) {
+  for (const auto& q : result.queries) {
+    const int p = q.partitions_uploaded;
+    if (p > 0 && p <= static_cast<int>(plan.partitions.size()) &&
+        plan.partitions[p - 1].latency_ms < plan.latency_local_ms - 1e-9) {
+      return q.end_ms;
+    }
+  }
+  return 0;
+}
+
 }  // namespace ionn

@@ -1,0 +1,96 @@
+// The paper's experiment for real in this process (`ionn demo` part 6 and
+// `ionn experiment --live`): an edge server, a link shaped by `ionn link`'s
+// proxy and a client emulating the paper's ODROID XU4, beside the simulator
+// on the same cost graph.
+#include "commands.h"
+#include "ionn/link.h"
+#include "ionn/server.h"
+
+namespace ionn::cli {
+
+Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input) {
+  IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, EngineOptions{1}));
+  IONN_ASSIGN_OR_RETURN(auto timings, engine->ProfileLayers(input, 2, 9));
+  Profile times;
+  for (size_t k = 0; k < model.layers.size(); ++k) {
+    times.order.push_back(model.layers[k].name);
+    times.rows[model.layers[k].name].server_ms = timings[k].median_ms;
+  }
+  return times;
+}
+
+Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOptions& o) {
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  IONN_ASSIGN_OR_RETURN(auto server, OffloadServer::Start(so));
+  LinkOptions lo;
+  lo.listen = "127.0.0.1:0";
+  lo.connect = "127.0.0.1:" + std::to_string(server->port());
+  lo.uplink_mbps = lo.downlink_mbps = o.mbps;
+  IONN_ASSIGN_OR_RETURN(auto link, LinkProxy::Start(lo));
+  IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(o.model, PaperProfileDir()));
+  IONN_ASSIGN_OR_RETURN(Profile client_profile, ReadProfileCsv(sources.client_profile));
+  // Client and simulator plan with the same costs: the published client
+  // profile and the server times measured here.
+  IONN_ASSIGN_OR_RETURN(CostGraph costs,
+                        BuildCostGraph(model, client_profile, &o.server_times, nullptr, MakeLinkSpec(o.mbps)));
+  std::vector<LiveRun> runs;
+  for (const auto& algorithm : o.algorithms) {
+    ClientOptions co;
+    co.server = "127.0.0.1:" + std::to_string(link->port());
+    co.planner.algorithm = algorithm;
+    co.client_profile = client_profile;
+    co.server_profile = o.server_times;
+    co.emulate_profile = true;
+    co.link = MakeLinkSpec(o.mbps);
+    co.inputs = o.input;
+    co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before
+    if (o.starting) o.starting(algorithm);
+    IONN_ASSIGN_OR_RETURN(ClientResult live, RunClient(model, co, o.progress));
+    if (!live.upload_complete) return Status::Internal("the upload did not complete: " + live.upload_error);
+    SimOptions sim_options;
+    sim_options.sharing = LinkSharing::kFair;  // upload and queries: two TCP flows on one link
+    IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(costs, live.plan, sim_options));
+    runs.push_back({algorithm, std::move(live), std::move(sim), costs});
+  }
+  if (o.returning) {
+    // Beyond the paper: the server keeps built layers by content, so a
+    // client that comes back uploads nothing and offloads at once.
+    ClientOptions back;
+    back.server = "127.0.0.1:" + std::to_string(link->port());
+    back.client_profile = client_profile;
+    back.server_profile = o.server_times;
+    back.emulate_profile = true;
+    back.link = MakeLinkSpec(o.mbps);
+    back.inputs = o.input;
+    back.max_queries = 5;
+    IONN_ASSIGN_OR_RETURN(ClientResult again, RunClient(model, back));
+    SimOptions sim_options;
+    sim_options.sharing = LinkSharing::kFair;
+    IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(costs, again.plan, sim_options));
+    runs.push_back({"returning client", std::move(again), std::move(sim), costs});
+  }
+  return runs;
+}
+
+SimResult MeasuredResult(const ClientResult& r) {
+  SimResult m;
+  for (const auto& q : r.queries) {
+    SimQuery s;
+    s.start_ms = q.start_ms;
+    s.end_ms = q.end_ms;
+    s.latency_ms = q.end_ms - q.start_ms;
+    s.partitions_uploaded = q.partitions_uploaded;
+    s.during_upload = r.upload_complete && q.end_ms <= r.upload_ms;
+    m.queries.push_back(s);
+  }
+  for (const auto& p : r.partitions) m.partition_done_ms.push_back(p.acked_ms);
+  m.upload_ms = r.upload_ms;
+  m.queries_during_upload = r.queries_during_upload;
+  m.queries_during_upload_fractional = r.queries_during_upload;
+  m.first_query_end_ms = r.first_query_end_ms;
+  m.partitions = static_cast<int>(r.plan.partitions.size());
+  return m;
+}
+
+}  // namespace ionn::cli
