@@ -2,7 +2,11 @@
 // real layers, real bytes over gRPC. Queries during the upload must equal a
 // whole-model run here; bad calls get a status naming what was wrong and
 // leave the session and the server healthy.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -194,6 +198,56 @@ TEST(Net, StoreWithoutRoomEvictsWhatNoSessionUses) {
   EXPECT_EQ(r->held_bytes, 0);
   EXPECT_GT(with_weights, 0);
   EXPECT_EQ(a.wrong + b.wrong, 0);
+}
+
+// GET `path` from 127.0.0.1:`port` over plain HTTP/1.0; the whole answer.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n";
+  if (write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
+    close(fd);
+    return "";
+  }
+  std::string answer;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return answer;
+}
+
+// The Prometheus endpoint counts what the server did.
+TEST(Net, MetricsEndpointCountsSessionsUploadsAndSteps) {
+  ServerOptions so;
+  so.metrics_listen = "127.0.0.1:0";
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  ASSERT_GT(server->metrics_port(), 0);
+  Checked c;
+  auto r = RunChecked("mobilenet", "mobilenet.csv", server->port(), &c);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::string text = HttpGet(server->metrics_port(), "/metrics");
+  ASSERT_NE(text.find("200 OK"), std::string::npos) << text.substr(0, 200);
+  const ServerStats st = server->stats();
+  EXPECT_NE(text.find("ionn_query_steps_total " + std::to_string(st.query_steps)), std::string::npos) << text;
+  EXPECT_NE(text.find("ionn_uploaded_bytes_total " + std::to_string(st.bytes_uploaded)), std::string::npos);
+  EXPECT_NE(text.find("ionn_sessions 0"), std::string::npos);
+  EXPECT_NE(text.find("ionn_query_step_seconds_count " + std::to_string(st.query_steps)), std::string::npos);
+  EXPECT_GT(st.query_steps, 0u);
+
+  ServerOptions taken;
+  taken.metrics_listen = "127.0.0.1:" + std::to_string(server->metrics_port());  // in use
+  taken.listen = "127.0.0.1:0";
+  auto second = OffloadServer::Start(taken);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("cannot serve metrics"), std::string::npos) << second.status().message();
 }
 
 // The server goes away mid-upload: the client goes on locally, says so,

@@ -37,6 +37,10 @@ struct ServerOptions {
   double session_idle_s = 300;            // sessions unused this long are closed
   ServerRegression regression;            // prediction functions offered at Hello
   Clock* clock = nullptr;                 // null: Clock::System()
+  // host:port of a Prometheus metrics endpoint (GET /metrics): sessions,
+  // bytes uploaded, held from the store, query steps, failed calls, the
+  // layer store's size, a histogram of query-step execution. Empty: none.
+  std::string metrics_listen;
   // One line per session event ("session 3f2a opened: alexnet, 23 layers").
   std::function<void(const std::string&)> log;
 };
@@ -61,6 +65,7 @@ class OffloadServer {
   ~OffloadServer();  // Shutdown(0) if still running
 
   int port() const;  // the bound port
+  int metrics_port() const;  // the metrics endpoint's port, or 0
   ServerStats stats() const;
   // Stops accepting calls, waits up to `deadline_ms` for in-flight ones.
   void Shutdown(double deadline_ms);

@@ -40,6 +40,8 @@ Action RegisterServe(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
   cmd->add_option("--session-idle-s", s.session_idle_s, "Close sessions idle this long")
       ->capture_default_str()->check(CLI::Range(0.001, 1e7));
+  cmd->add_option("--metrics", s.metrics_listen,
+                  "Serve Prometheus metrics on host:port (GET /metrics), e.g. 127.0.0.1:9100; off by default");
   cmd->add_option("--drain-s", args->drain_s, "On SIGINT/SIGTERM, wait this long for in-flight calls")
       ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
   return [args]() {

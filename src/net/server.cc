@@ -2,6 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <prometheus/collectable.h>
+#include <prometheus/exposer.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -77,6 +81,46 @@ struct Session {
   std::map<std::string, std::shared_ptr<const PreparedRun>> prepared;  // by layers and wanted
 };
 
+// The server's counters and gauges as Prometheus reads them: a snapshot
+// of stats() at every scrape.
+class StatsMetrics final : public prometheus::Collectable {
+ public:
+  explicit StatsMetrics(std::function<ServerStats()> stats) : stats_(std::move(stats)) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    const ServerStats st = stats_();
+    std::vector<prometheus::MetricFamily> out;
+    auto add = [&out](const char* name, const char* help, prometheus::MetricType type, double value) {
+      prometheus::MetricFamily f;
+      f.name = name;
+      f.help = help;
+      f.type = type;
+      prometheus::ClientMetric m;
+      (type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = value;
+      f.metric.push_back(m);
+      out.push_back(std::move(f));
+    };
+    using prometheus::MetricType;
+    add("ionn_sessions", "Open sessions", MetricType::Gauge, st.sessions);
+    add("ionn_model_bytes", "Declared weight bytes of the open sessions' models", MetricType::Gauge, double(st.model_bytes));
+    add("ionn_uploaded_bytes_total", "Weight bytes received in uploads", MetricType::Counter, double(st.bytes_uploaded));
+    add("ionn_held_layers_total", "Layers sessions got from the layer store instead of an upload", MetricType::Counter,
+        double(st.held_layers));
+    add("ionn_held_bytes_total", "Weight bytes of those layers (uploads saved)", MetricType::Counter, double(st.held_bytes));
+    add("ionn_query_steps_total", "Query steps run", MetricType::Counter, double(st.query_steps));
+    add("ionn_failed_calls_total", "Calls answered with an error", MetricType::Counter, double(st.failed_calls));
+    add("ionn_store_entries", "Kernels in the layer store", MetricType::Gauge, double(st.store_entries));
+    add("ionn_store_bytes", "Weight bytes of the layer store's kernels", MetricType::Gauge, double(st.store_bytes));
+    add("ionn_store_cached_bytes", "Of which no open session uses", MetricType::Gauge, double(st.store_cached_bytes));
+    add("ionn_store_evictions_total", "Kernels evicted from the layer store", MetricType::Counter,
+        double(st.store_evictions));
+    return out;
+  }
+
+ private:
+  std::function<ServerStats()> stats_;
+};
+
 }  // namespace
 
 struct OffloadServer::Impl final : public v1::Offload::Service {
@@ -93,6 +137,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::mt19937_64 ids{std::random_device{}()};
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
+  // The metrics endpoint (ServerOptions::metrics_listen), when asked for.
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<StatsMetrics> stats_metrics;
+  prometheus::Histogram* step_seconds = nullptr;  // a query step's execution on the server
 
   void Log(const std::string& line) {
     if (options.log) options.log(line);
@@ -463,6 +512,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     auto out = s->engine->Execute(*run, given);
     if (!out.ok()) return Fail(ToGrpc(out.status().WithContext(where)));
     reply->set_server_ms(clock->NowMs() - t0);
+    if (step_seconds) step_seconds->Observe(reply->server_ms() / 1000);
     for (const auto& name : wanted) net::TensorToProto(name, out->at(name), reply->add_tensors());
     ++query_steps;
     std::lock_guard<std::mutex> lock(s->mu);
@@ -522,6 +572,25 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
     return Status::Unavailable("cannot listen on '" + options.listen + "' (address in use, or not an address of this host?)");
   }
   impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")");
+  if (!options.metrics_listen.empty()) {
+    try {
+      impl.exposer = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+    } catch (const std::exception& e) {  // the gRPC server stops with `server`
+      return Status::Unavailable("cannot serve metrics on '" + options.metrics_listen + "': " + e.what());
+    }
+    impl.registry = std::make_shared<prometheus::Registry>();
+    impl.step_seconds = &prometheus::BuildHistogram()
+                             .Name("ionn_query_step_seconds")
+                             .Help("Execution of a query step on the server")
+                             .Register(*impl.registry)
+                             .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                                                              0.1, 0.2, 0.5, 1, 2, 5});
+    OffloadServer* self = server.get();
+    impl.stats_metrics = std::make_shared<StatsMetrics>([self] { return self->stats(); });
+    impl.exposer->RegisterCollectable(impl.registry);
+    impl.exposer->RegisterCollectable(impl.stats_metrics);
+    impl.Log("metrics on " + options.metrics_listen + " (port " + std::to_string(server->metrics_port()) + "), GET /metrics");
+  }
   return server;
 }
 
@@ -530,6 +599,12 @@ OffloadServer::~OffloadServer() {
 }
 
 int OffloadServer::port() const { return impl_->port; }
+
+int OffloadServer::metrics_port() const {
+  if (!impl_->exposer) return 0;
+  const auto ports = impl_->exposer->GetListeningPorts();
+  return ports.empty() ? 0 : ports[0];
+}
 
 ServerStats OffloadServer::stats() const {
   ServerStats st;
@@ -555,6 +630,7 @@ void OffloadServer::Shutdown(double deadline_ms) {
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, deadline_ms) * 1000)));
   impl_->server->Wait();
+  impl_->exposer.reset();  // no scrape reads a stopped server
   impl_->Log("stopped");
 }
 
