@@ -414,14 +414,16 @@ TEST_F(NetRejects, TheStoreKeysLayersByStructureNotByADeclaredHashAlone) {
     ASSERT_TRUE(stub_->OpenSession(&ctx, req, &reply).ok());
     EXPECT_EQ(reply.held_layers_size(), 0);
   }
-  // The same structure and hash: held.
+  // The same structure and hash: held, once proven (challenged here).
   {
     grpc::ClientContext ctx;
     v1::OpenSessionRequest same;
     *same.mutable_model() = net::ArchitectureToProto(model_);
     v1::OpenSessionReply reply;
     ASSERT_TRUE(stub_->OpenSession(&ctx, same, &reply).ok());
-    EXPECT_TRUE(std::count(reply.held_layers().begin(), reply.held_layers().end(), 0u));
+    ASSERT_EQ(reply.challenges_size(), 1);
+    EXPECT_EQ(reply.challenges(0).layer(), 0u);
+    EXPECT_FALSE(std::count(reply.held_layers().begin(), reply.held_layers().end(), 0u));
   }
   // A ReLU claiming conv1's hash would file its kernel under it.
   v1::OpenSessionRequest lying;
@@ -431,6 +433,72 @@ TEST_F(NetRejects, TheStoreKeysLayersByStructureNotByADeclaredHashAlone) {
   grpc::ClientContext ctx;
   v1::OpenSessionReply reply;
   ExpectStatus(stub_->OpenSession(&ctx, lying, &reply), grpc::StatusCode::INVALID_ARGUMENT, "content_hash");
+}
+
+// A layer with weights is held only for a client that proves it has
+// them: the block of its weight bytes the server picked, once, before any
+// upload; a wrong block, a layer not challenged or a second try is refused.
+TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
+  ASSERT_TRUE(Upload(0, {0}).ok());  // conv1 is in the store, with its block hashes
+  auto open = [&](v1::OpenSessionReply* reply) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    return stub_->OpenSession(&ctx, req, reply);
+  };
+  auto prove = [&](const std::string& session, uint32_t layer, const std::string& block, v1::ProveHeldReply* reply) {
+    grpc::ClientContext ctx;
+    v1::ProveHeldRequest req;
+    req.set_session_id(session);
+    auto* p = req.add_proofs();
+    p->set_layer(layer);
+    p->set_block(block);
+    return stub_->ProveHeld(&ctx, req, reply);
+  };
+  const uint64_t bytes = net::LayerUploadBytes(model_.layers[0]);
+  v1::OpenSessionReply a;
+  ASSERT_TRUE(open(&a).ok());
+  ASSERT_EQ(a.challenges_size(), 1);
+  const uint64_t block = a.challenges(0).block();
+  ASSERT_LT(block * net::kProofBlockBytes, bytes);
+  const std::string right = net::LayerWeightBytesAt(model_.layers[0], block * net::kProofBlockBytes, net::kProofBlockBytes);
+  std::string wrong = right;
+  wrong[0] ^= 1;
+  v1::ProveHeldReply ra;
+  ASSERT_TRUE(prove(a.session_id(), 0, wrong, &ra).ok());
+  EXPECT_EQ(ra.held_layers_size(), 0);  // not held: the client uploads it
+  v1::ProveHeldReply again;
+  ExpectStatus(prove(a.session_id(), 0, right, &again), grpc::StatusCode::FAILED_PRECONDITION, "once");
+
+  v1::OpenSessionReply b;
+  ASSERT_TRUE(open(&b).ok());
+  v1::ProveHeldReply rb;
+  ExpectStatus(prove(b.session_id(), 1, right, &rb), grpc::StatusCode::INVALID_ARGUMENT, "not challenged");
+
+  v1::OpenSessionReply c;
+  ASSERT_TRUE(open(&c).ok());
+  ASSERT_EQ(c.challenges_size(), 1);
+  const std::string block_c =
+      net::LayerWeightBytesAt(model_.layers[0], c.challenges(0).block() * net::kProofBlockBytes, net::kProofBlockBytes);
+  v1::ProveHeldReply rc;
+  ASSERT_TRUE(prove(c.session_id(), 0, block_c.substr(0, block_c.size() - 1), &rc).ok());  // one byte short
+  EXPECT_EQ(rc.held_layers_size(), 0);
+
+  v1::OpenSessionReply d;
+  ASSERT_TRUE(open(&d).ok());
+  ASSERT_EQ(d.challenges_size(), 1);
+  const std::string block_d =
+      net::LayerWeightBytesAt(model_.layers[0], d.challenges(0).block() * net::kProofBlockBytes, net::kProofBlockBytes);
+  v1::ProveHeldReply rd;
+  ASSERT_TRUE(prove(d.session_id(), 0, block_d, &rd).ok());
+  ASSERT_EQ(rd.held_layers_size(), 1);
+  EXPECT_EQ(rd.held_layers(0), 0u);
+  // Held means built: the session runs conv1 without uploading it.
+  v1::QueryStepReply step;
+  const TensorMap in = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
+  EXPECT_TRUE(Step({0}, in, {model_.layers[0].name}, &step, d.session_id()).ok());
+  v1::ProveHeldReply late;
+  ExpectStatus(prove(d.session_id(), 0, block_d, &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
 }
 
 TEST_F(NetRejects, HostileArchitecturesAreRefused) {

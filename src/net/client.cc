@@ -117,14 +117,28 @@ class Run {
       v1::OpenSessionReply reply;
       IONN_RETURN_IF_ERROR(FromGrpc(stub_->OpenSession(&ctx, req, &reply), "OpenSession at " + o_.server));
       r_.session_id = reply.session_id();
-      for (uint32_t k : reply.held_layers()) {
-        if (k >= held.size() || held[k] || !o_.use_held) {
-          return Status::Invalid("OpenSession at " + o_.server + ": the server named held layer " + std::to_string(k) +
-                                 (o_.use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
+      IONN_RETURN_IF_ERROR(AddHeld(reply.held_layers(), "OpenSession", &held));
+      if (reply.challenges_size() > 0) {
+        // The server holds layers with weights: prove we have them too.
+        grpc::ClientContext prove_ctx;
+        SetDeadline(&prove_ctx, o_.call_deadline_ms);
+        v1::ProveHeldRequest prove;
+        prove.set_session_id(r_.session_id);
+        for (const auto& c : reply.challenges()) {
+          const uint64_t bytes = c.layer() < model_.layers.size() ? net::LayerUploadBytes(model_.layers[c.layer()]) : 0;
+          if (!o_.use_held || c.block() >= (bytes + net::kProofBlockBytes - 1) / net::kProofBlockBytes) {
+            return Status::Invalid("OpenSession at " + o_.server + ": the server challenged layer " +
+                                   std::to_string(c.layer()) + ", block " + std::to_string(c.block()) +
+                                   (o_.use_held ? ", which it does not have" : " although asked to ignore held layers"));
+          }
+          auto* proof = prove.add_proofs();
+          proof->set_layer(c.layer());
+          proof->set_block(net::LayerWeightBytesAt(model_.layers[c.layer()], c.block() * net::kProofBlockBytes,
+                                                   net::kProofBlockBytes));
         }
-        held[k] = 1;
-        ++r_.held_layers;
-        r_.held_bytes += net::LayerUploadBytes(model_.layers[k]);
+        v1::ProveHeldReply proven;
+        IONN_RETURN_IF_ERROR(FromGrpc(stub_->ProveHeld(&prove_ctx, prove, &proven), "ProveHeld at " + o_.server));
+        IONN_RETURN_IF_ERROR(AddHeld(proven.held_layers(), "ProveHeld", &held));
       }
     }
     IONN_ASSIGN_OR_RETURN(r_.plan, MakePlanWithHeld(r_.costs, held, o_.planner));
@@ -203,6 +217,19 @@ class Run {
   }
 
  private:
+  Status AddHeld(const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call, LayerMask* held) {
+    for (uint32_t k : layers) {
+      if (k >= held->size() || (*held)[k] || !o_.use_held) {
+        return Status::Invalid(call + " at " + o_.server + ": the server named held layer " + std::to_string(k) +
+                               (o_.use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
+      }
+      (*held)[k] = 1;
+      ++r_.held_layers;
+      r_.held_bytes += net::LayerUploadBytes(model_.layers[k]);
+    }
+    return Status::Ok();
+  }
+
   void Upload() {
     for (size_t p = first_upload_; p < r_.plan.partitions.size(); ++p) {
       const Partition& part = r_.plan.partitions[p];

@@ -1,5 +1,8 @@
 #include "layer_store.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 namespace ionn::net {
@@ -10,19 +13,49 @@ std::string LayerStore::FusionKey(const std::vector<std::string>& member_hashes)
   return key;
 }
 
-Engine::SharedKernel LayerStore::Find(const std::string& key) {
+namespace {
+
+void Sha256(const char* data, size_t size, unsigned char out[EVP_MAX_MD_SIZE]) {
+  unsigned int n = 0;
+  EVP_Digest(data, size, out, &n, EVP_sha256(), nullptr);
+}
+
+}  // namespace
+
+std::string LayerStore::BlockHashes(const char* bytes, size_t size) {
+  std::string hashes;
+  hashes.reserve(Blocks(size) * kProofHashBytes);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  for (size_t off = 0; off < size; off += kProofBlockBytes) {
+    Sha256(bytes + off, std::min(kProofBlockBytes, size - off), digest);
+    hashes.append(reinterpret_cast<const char*>(digest), kProofHashBytes);
+  }
+  return hashes;
+}
+
+bool LayerStore::CheckBlock(const std::string& hashes, uint64_t weight_bytes, uint64_t index, const std::string& block) {
+  if (index >= Blocks(weight_bytes) || hashes.size() != Blocks(weight_bytes) * kProofHashBytes) return false;
+  const uint64_t expected = std::min<uint64_t>(kProofBlockBytes, weight_bytes - index * kProofBlockBytes);
+  if (block.size() != expected) return false;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  Sha256(block.data(), block.size(), digest);
+  return CRYPTO_memcmp(digest, hashes.data() + index * kProofHashBytes, kProofHashBytes) == 0;
+}
+
+LayerStore::Held LayerStore::Find(const std::string& key) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(key);
   if (it == entries_.end()) {
     ++misses_;
-    return nullptr;
+    return {};
   }
   ++hits_;
   lru_.splice(lru_.begin(), lru_, it->second.lru);
-  return it->second.kernel;
+  return {it->second.kernel, it->second.blocks};
 }
 
-void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes) {
+void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes,
+                     std::shared_ptr<const std::string> blocks) {
   if (!kernel) return;
   bytes = std::max(bytes, kMinEntryBytes);
   std::lock_guard<std::mutex> lock(mu_);
@@ -31,10 +64,11 @@ void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64
     // Keep the kernel a session uses: an unused copy of the same weights
     // would only double them in memory.
     if (it->second.kernel.use_count() == 1) it->second.kernel = std::move(kernel);
+    if (!it->second.blocks) it->second.blocks = std::move(blocks);
     lru_.splice(lru_.begin(), lru_, it->second.lru);
   } else {
     lru_.push_front(key);
-    entries_.emplace(key, Entry{std::move(kernel), bytes, lru_.begin()});
+    entries_.emplace(key, Entry{std::move(kernel), std::move(blocks), bytes, lru_.begin()});
     bytes_ += bytes;
   }
   EvictLocked();

@@ -10,11 +10,13 @@
 
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
 #include "ionn/engine.h"
+#include "wire.h"
 
 namespace ionn::net {
 
@@ -26,14 +28,29 @@ class LayerStore {
   static std::string LayerKey(const std::string& content_hash) { return "L" + content_hash; }
   static std::string FusionKey(const std::vector<std::string>& member_hashes);
 
-  // The kernel under `key` (marked as just used), or null.
-  Engine::SharedKernel Find(const std::string& key);
+  // Proof of possession: per block of kProofBlockBytes of a layer's weight
+  // bytes (as Upload sends them; the last block shorter), the first
+  // kProofHashBytes of its SHA-256, recorded when the bytes were uploaded.
+  static constexpr size_t kProofBlockBytes = net::kProofBlockBytes;
+  static constexpr size_t kProofHashBytes = 16;
+  static std::string BlockHashes(const char* bytes, size_t size);
+  static uint64_t Blocks(uint64_t size) { return (size + kProofBlockBytes - 1) / kProofBlockBytes; }
+  // Whether `block` is block `index` of the bytes `hashes` were made from.
+  static bool CheckBlock(const std::string& hashes, uint64_t weight_bytes, uint64_t index, const std::string& block);
+
+  struct Held {
+    Engine::SharedKernel kernel;                // null: not held
+    std::shared_ptr<const std::string> blocks;  // BlockHashes of its weights (null for kernels without weights)
+  };
+  // The entry under `key` (marked as just used); kernel null when absent.
+  Held Find(const std::string& key);
   // Keeps `kernel` under `key` (an entry already there stays, holding the
   // kernel a session uses) and evicts unused entries beyond the budget.
   // `bytes`: the weights it holds, at least kMinEntryBytes (a kernel
   // without weights still holds its primitive).
   static constexpr uint64_t kMinEntryBytes = 4096;
-  void Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes);
+  void Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes,
+           std::shared_ptr<const std::string> blocks = nullptr);
   // Evicts unused entries beyond the budget (after sessions ended).
   void Trim();
 
@@ -48,6 +65,7 @@ class LayerStore {
  private:
   struct Entry {
     Engine::SharedKernel kernel;
+    std::shared_ptr<const std::string> blocks;
     uint64_t bytes = 0;
     std::list<std::string>::iterator lru;  // position in lru_ (front: most recent)
   };

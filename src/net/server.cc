@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/rand.h>
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
 #include <prometheus/histogram.h>
@@ -76,9 +77,25 @@ struct Session {
   double last_used_ms = 0;
   uint32_t next_partition = 0;
   bool uploading = false;
+  // Layers with weights the store holds, until ProveHeld (once per session).
+  struct Challenge {
+    net::LayerStore::Held held;
+    uint64_t block = 0;  // which block of its weight bytes the client must send
+  };
+  std::map<int, Challenge> challenged;
+  bool proved = false;
   std::vector<uint8_t> uploaded;  // layers whose partition was accepted
   std::map<uint64_t, TensorMap> queries;  // query id -> tensors kept on the server
   std::map<std::string, std::shared_ptr<const PreparedRun>> prepared;  // by layers and wanted
+};
+
+// Clears a session's uploading flag when the call that set it ends.
+struct UploadingDone {
+  Session* s;
+  ~UploadingDone() {
+    std::lock_guard<std::mutex> lock(s->mu);
+    s->uploading = false;
+  }
 };
 
 // The server's counters and gauges as Prometheus reads them: a snapshot
@@ -181,21 +198,27 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
   }
 
-  // Builds every layer the store holds into a new session's engine (and the
-  // fused kernels of groups it holds whole) and counts them as uploaded.
-  // Returns the weight bytes adopted.
-  uint64_t AdoptHeld(Session& s) {
-    uint64_t bytes = 0;
+  // The layers of a new session the store holds: those without weights
+  // count as uploaded at once (their structure is all there is to them);
+  // those with weights wait for ProveHeld, each with a block of its weight
+  // bytes to prove, picked at random.
+  void FindHeld(Session& s) {
     for (size_t k = 0; k < s.arch.layers.size(); ++k) {
-      auto kernel = store->Find(s.keys[k]);
-      if (!kernel) continue;
-      const int layer = static_cast<int>(k);
-      if (!s.engine->is_built(layer) && !s.engine->AdoptLayer(layer, std::move(kernel)).ok()) continue;
-      s.uploaded[k] = 1;
-      bytes += net::LayerUploadBytes(s.arch.layers[k]);
+      net::LayerStore::Held held = store->Find(s.keys[k]);
+      if (!held.kernel) continue;
+      const uint64_t bytes = net::LayerUploadBytes(s.arch.layers[k]);
+      if (bytes == 0) {
+        const int layer = static_cast<int>(k);
+        if (!s.engine->is_built(layer) && !s.engine->AdoptLayer(layer, std::move(held.kernel)).ok()) continue;
+        s.uploaded[k] = 1;
+        continue;
+      }
+      if (!held.blocks) continue;
+      uint64_t r = 0;
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r) != 1) continue;  // no randomness: not held
+      s.challenged[static_cast<int>(k)] = {std::move(held), r % net::LayerStore::Blocks(bytes)};
     }
     for (size_t g = 0; g < s.fusions.size(); ++g) AdoptFused(s, static_cast<int>(g));
-    return bytes;
   }
 
   static std::string FusionKey(const Session& s, int g) {
@@ -211,15 +234,19 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (!s.engine->is_built(m)) return;
     }
     if (s.engine->FusedKernel(g)) return;
-    if (auto fused = store->Find(FusionKey(s, g))) (void)s.engine->AdoptFused(g, std::move(fused));
+    if (auto fused = store->Find(FusionKey(s, g)).kernel) (void)s.engine->AdoptFused(g, std::move(fused));
   }
 
   // Puts the session's newly built layers (and the fused kernels they
   // complete) into the store, for the sessions that come after.
-  void StoreBuilt(Session& s, const std::vector<int>& layers) {
+  // `blocks`: the block hashes of each layer's uploaded weight bytes.
+  void StoreBuilt(Session& s, const std::vector<int>& layers,
+                  const std::map<int, std::shared_ptr<const std::string>>& blocks = {}) {
     std::vector<int> groups;
     for (int k : layers) {
-      store->Put(s.keys[k], s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]));
+      auto b = blocks.find(k);
+      store->Put(s.keys[k], s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]),
+                 b == blocks.end() ? nullptr : b->second);
       if (s.fusion_of[k] >= 0) groups.push_back(s.fusion_of[k]);
     }
     for (int g : groups) {
@@ -281,11 +308,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     for (size_t g = 0; g < s->fusions.size(); ++g) {
       for (int m : s->fusions[g]) s->fusion_of[m] = static_cast<int>(g);
     }
-    uint64_t held_bytes_here = 0;
-    if (!req->ignore_held()) held_bytes_here = AdoptHeld(*s);
+    if (!req->ignore_held()) FindHeld(*s);
     // Layers built without weights (pooling, ReLU, ...) go to the store as
     // uploaded ones do once built; listed before the session is published.
     std::vector<int> built_now;
+    for (const auto& [k, c] : s->challenged) {
+      auto* challenge = reply->add_challenges();
+      challenge->set_layer(static_cast<uint32_t>(k));
+      challenge->set_block(c.block);
+    }
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       if (s->uploaded[k]) reply->add_held_layers(static_cast<uint32_t>(k));
       if (s->engine->is_built(static_cast<int>(k)) && !s->uploaded[k]) built_now.push_back(static_cast<int>(k));
@@ -313,11 +344,63 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     reply->set_session_id(s->id);
     held_layers += static_cast<uint64_t>(reply->held_layers_size());
-    held_bytes += held_bytes_here;
     StoreBuilt(*s, built_now);
     Log("session " + s->id + " opened by " + ctx->peer() + ": model '" + s->arch.name + "', " +
         std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes, " +
-        std::to_string(reply->held_layers_size()) + " layers held" + (req->ignore_held() ? " (ignored on request)" : ""));
+        std::to_string(reply->held_layers_size()) + " layers without weights held, " +
+        std::to_string(reply->challenges_size()) + " with weights held if proven" +
+        (req->ignore_held() ? " (held layers ignored on request)" : ""));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ProveHeld(grpc::ServerContext*, const v1::ProveHeldRequest* req, v1::ProveHeldReply* reply) override {
+    auto found = Find(req->session_id());
+    if (!found.ok()) return Fail(ToGrpc(found.status()));
+    std::shared_ptr<Session> s = *found;
+    const std::string where = "ProveHeld: session " + s->id;
+    std::map<int, Session::Challenge> challenged;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->proved || s->next_partition > 0 || s->uploading) {
+        return Fail(Precondition(where + ": proofs come once, before the first upload"));
+      }
+      s->proved = true;
+      s->uploading = true;  // no upload while the proven layers are built
+      challenged = std::move(s->challenged);
+      s->challenged.clear();
+    }
+    UploadingDone done{s.get()};
+    const int n = static_cast<int>(s->arch.layers.size());
+    std::vector<uint8_t> seen(n, 0);
+    for (const auto& proof : req->proofs()) {
+      const uint32_t k = proof.layer();
+      if (k >= static_cast<uint32_t>(n) || !challenged.count(static_cast<int>(k))) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": layer " + std::to_string(k) + " was not challenged"));
+      }
+      if (seen[k]++) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": layer " + std::to_string(k) + " is proven twice"));
+      }
+    }
+    uint64_t bytes = 0;
+    for (const auto& proof : req->proofs()) {
+      const int k = static_cast<int>(proof.layer());
+      Session::Challenge& c = challenged.at(k);
+      const uint64_t weight_bytes = net::LayerUploadBytes(s->arch.layers[k]);
+      if (!net::LayerStore::CheckBlock(*c.held.blocks, weight_bytes, c.block, proof.block())) continue;  // not held: upload it
+      if (!s->engine->AdoptLayer(k, std::move(c.held.kernel)).ok()) continue;
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->uploaded[k] = 1;
+      }
+      reply->add_held_layers(static_cast<uint32_t>(k));
+      bytes += weight_bytes;
+    }
+    for (size_t g = 0; g < s->fusions.size(); ++g) AdoptFused(*s, static_cast<int>(g));
+    held_layers += static_cast<uint64_t>(reply->held_layers_size());
+    held_bytes += bytes;
+    Log("session " + s->id + ": " + std::to_string(reply->held_layers_size()) + " of " +
+        std::to_string(challenged.size()) + " layers with weights proven held (" + std::to_string(bytes) + " bytes)");
     return grpc::Status::OK;
   }
 
@@ -334,7 +417,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     uint64_t expected = 0;
     {
       std::lock_guard<std::mutex> lock(s->mu);
-      if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading"));
+      if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading (or ProveHeld runs)"));
       if (partition != s->next_partition) {
         return Fail(Precondition(where + ": partitions arrive in plan order; expected partition " +
                                  std::to_string(s->next_partition)));
@@ -355,39 +438,34 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         expected += net::LayerUploadBytes(s->arch.layers[k]);
       }
       s->uploading = true;
+      s->proved = true;  // a client that uploads without proving gives up its held layers with weights
+      s->challenged.clear();
     }
-    struct Done {
-      Session* s;
-      ~Done() {
-        std::lock_guard<std::mutex> lock(s->mu);
-        s->uploading = false;
-      }
-    };
     std::string data;
     data.reserve(expected);
     bool first = true;
     do {
       if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0)) {
-        Done done{s.get()};
+        UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": only the first chunk names the session, partition and layers"));
       }
       first = false;
       if (chunk.data().size() > limits.max_chunk_bytes) {
-        Done done{s.get()};
+        UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  where + ": a chunk of " + std::to_string(chunk.data().size()) + " bytes passes the limit of " +
                                      std::to_string(limits.max_chunk_bytes)));
       }
       if (data.size() + chunk.data().size() > expected) {
-        Done done{s.get()};
+        UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": more than the " + std::to_string(expected) + " weight bytes its layers declare"));
       }
       data += chunk.data();
       bytes_uploaded += chunk.data().size();
     } while (reader->Read(&chunk));
-    Done done{s.get()};
+    UploadingDone done{s.get()};
     if (data.size() != expected) {
       return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                where + ": " + std::to_string(data.size()) + " weight bytes arrived, its layers declare " +
@@ -396,11 +474,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     // Check every layer's bytes against its declared hash, then build them.
     size_t offset = 0;
     std::vector<std::pair<int, std::vector<Weight>>> built;
+    std::map<int, std::shared_ptr<const std::string>> blocks;  // for proofs of possession of later sessions
     for (int k : layers) {
       const Layer& declared = s->arch.layers[k];
       Layer full = declared;
       full.weights = net::WeightsFromBytes(declared, data.data() + offset);
-      offset += net::LayerUploadBytes(declared);
+      const size_t size = net::LayerUploadBytes(declared);
+      if (size > 0) blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + offset, size));
+      offset += size;
       if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": layer " + std::to_string(k) + " '" + declared.name +
@@ -413,7 +494,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       Status st = s->engine->AddLayer(k, std::move(weights));
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
-    StoreBuilt(*s, layers);
+    StoreBuilt(*s, layers, blocks);
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!sessions.count(s->id)) {

@@ -1,5 +1,7 @@
 #include "wire.h"
 
+#include <algorithm>
+
 #include <openssl/evp.h>
 
 #include <cmath>
@@ -230,6 +232,18 @@ int64_t LayerUploadBytes(const Layer& declared) {
 
 void AppendLayerWeights(const Layer& layer, std::string* out) {
   for (const auto& w : layer.weights) out->append(reinterpret_cast<const char*>(w.data.data()), w.data.size() * 4);
+}
+
+std::string LayerWeightBytesAt(const Layer& layer, uint64_t offset, uint64_t n) {
+  std::string out;
+  uint64_t start = 0;  // of the current weight within the layer's bytes
+  for (const auto& w : layer.weights) {
+    const uint64_t size = w.data.size() * 4;
+    const uint64_t from = std::max(offset, start), to = std::min(offset + n, start + size);
+    if (from < to) out.append(reinterpret_cast<const char*>(w.data.data()) + (from - start), to - from);
+    start += size;
+  }
+  return out;
 }
 
 std::vector<Weight> WeightsFromBytes(const Layer& declared, const char* bytes) {

@@ -15,6 +15,9 @@
 namespace ionn::net {
 
 constexpr uint32_t kProtocolVersion = 1;
+// Proofs of possession of held layers (ProveHeld) send blocks of this many
+// bytes of a layer's weight bytes.
+constexpr uint64_t kProofBlockBytes = 1024;
 
 struct WireLimits {
   uint64_t max_message_bytes = 64ull << 20;
@@ -44,6 +47,8 @@ Result<Tensor> TensorFromProto(const v1::Tensor& proto, const Shape& expected);
 // little-endian float32), and back.
 int64_t LayerUploadBytes(const Layer& declared);
 void AppendLayerWeights(const Layer& layer, std::string* out);
+// Bytes [offset, offset + n) of those (fewer past their end).
+std::string LayerWeightBytesAt(const Layer& layer, uint64_t offset, uint64_t n);
 // Splits `bytes` (exactly LayerUploadBytes(declared)) into weights shaped
 // as `declared` says.
 std::vector<Weight> WeightsFromBytes(const Layer& declared, const char* bytes);
