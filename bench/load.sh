@@ -17,7 +17,7 @@ ionn=build/bin/ionn
 tmp=$(mktemp -d)
 trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 "$ionn" serve --listen 127.0.0.1:0 --regression data/profiles/odroid-xu4_gtx1080ti/server_regression.csv \
-  --max-sessions 64 --max-model-bytes $((8 << 30)) --workers 32 2>"$tmp/serve.log" &
+  --max-sessions 64 --max-sessions-per-peer 64 --max-model-bytes $((8 << 30)) --workers 32 2>"$tmp/serve.log" &
 serve_pid=$!
 port=""
 for _ in $(seq 100); do

@@ -79,6 +79,12 @@ expect 0 '"median_ms"' -- "$ionn" run --zoo mobilenet --repeats 1 --format json
 head -c 100 /dev/zero >"$tmp/short.bin"
 expect 2 "must hold exactly 150528 float32" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/short.bin"
 expect 2 "give a model" -- "$ionn" profile
+# Thread counts beyond the engine's bound (65536 crashed OpenMP; 2^31-1 ran away with memory).
+for n in 0 257 65536 2147483647; do
+  expect 2 "not in range 1 to 256" -- "$ionn" run --zoo mobilenet --threads "$n"
+done
+expect 2 "not in range 1 to 256" -- "$ionn" profile --zoo mobilenet --threads 65536
+expect 2 "not in range 1 to 256" -- "$ionn" calibrate --quick --threads 65536
 
 # Bad input: exit 2 and a message that names the problem.
 echo '{"format": "ionn-costs/1", "inputs": [' >"$tmp/bad.json"

@@ -501,6 +501,38 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
   ExpectStatus(prove(d.session_id(), 0, block_d, &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
 }
 
+// One client address cannot fill the server with sessions; session ids
+// are 128-bit random tokens.
+TEST(Net, SessionsPerClientAddressAreBounded) {
+  ServerOptions so;
+  so.max_sessions_per_peer = 2;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  auto stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  const Graph g = BuildZooModel("mobilenet", 1, /*with_weights=*/false).value();
+  auto open = [&](v1::OpenSessionReply* reply) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(g);
+    return stub->OpenSession(&ctx, req, reply);
+  };
+  v1::OpenSessionReply a, b, c, d;
+  ASSERT_TRUE(open(&a).ok());
+  ASSERT_TRUE(open(&b).ok());
+  EXPECT_EQ(a.session_id().size(), 32u);
+  EXPECT_NE(a.session_id(), b.session_id());
+  const grpc::Status third = open(&c);
+  EXPECT_EQ(third.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(third.error_message().find("per address"), std::string::npos) << third.error_message();
+  grpc::ClientContext ctx;
+  v1::CloseSessionRequest close;
+  close.set_session_id(a.session_id());
+  v1::CloseSessionReply closed;
+  ASSERT_TRUE(stub->CloseSession(&ctx, close, &closed).ok());
+  EXPECT_TRUE(open(&d).ok());
+}
+
 TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   auto open = [&](v1::Architecture a) {
     grpc::ClientContext ctx;
@@ -521,6 +553,16 @@ TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   a = net::ArchitectureToProto(model_);
   a.set_name("m'\n2026-01-01T00:00:00 serve: session deadbeef closed");  // would forge a server log line
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "control character");
+  // Not UTF-8 (a stray continuation byte, an overlong '/', a surrogate, a
+  // sequence cut short): refused by ionn with a message, not by protobuf.
+  for (const std::string bad : {"a\x80" "b", "\xC0\xAF", "\xED\xA0\x80", "conv\xE2\x82"}) {
+    a = net::ArchitectureToProto(model_);
+    a.mutable_layers(4)->set_name(bad);
+    ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "not UTF-8");
+  }
+  a = net::ArchitectureToProto(model_);
+  a.set_name("alexnet \xE2\x82\xAC\xF0\x9F\x98\x80");  // a euro sign and an emoji: fine
+  EXPECT_TRUE(open(a).ok());
   a = net::ArchitectureToProto(model_);
   *a.mutable_layers(0)->add_weights() = a.layers(0).weights(0);
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "twice");
@@ -531,7 +573,7 @@ TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   a.mutable_inputs(0)->mutable_shape()->set_dims(2, 1 << 20);
   a.mutable_inputs(0)->mutable_shape()->set_dims(3, 1 << 20);
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "");
-  EXPECT_EQ(server_->stats().sessions, 1);  // the fixture's, still open
+  EXPECT_EQ(server_->stats().sessions, 2);  // the fixture's and the one with a UTF-8 name, still open
 }
 
 }  // namespace

@@ -28,8 +28,12 @@ struct Tensor {
 };
 using TensorMap = std::map<std::string, Tensor>;
 
+// The most threads an engine runs with (OpenMP allocates per-thread state:
+// 65536 crashed it, 2^31-1 ran away with 12.9 GB).
+constexpr int kMaxEngineThreads = 256;
+
 struct EngineOptions {
-  int threads = 1;    // oneDNN (OpenMP) threads used by Run
+  int threads = 1;    // oneDNN (OpenMP) threads used by Run, 1 to kMaxEngineThreads
   bool fuse = true;   // run convolution + batch norm/scale + ReLU as one kernel
                       // when a Run covers all of them (same result up to rounding)
   bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs

@@ -26,6 +26,7 @@ struct ServerOptions {
   int threads = 1;                        // engine threads per query step
   int workers = 8;                        // calls served at once
   int max_sessions = 64;
+  int max_sessions_per_peer = 16;         // sessions of one client address
   uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
   // Built layers no session uses, kept for clients that come back (the
   // content-addressed layer store); least recently used evicted first.

@@ -74,7 +74,7 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--downlink-mbps", args->downlink_mbps, "Downlink the planner assumes (default: the uplink's)")
       ->check(CLI::Range(1e-6, 1e9));
   cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(CLI::Range(0.0, 1e6));
-  cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--deadline-s", args->deadline_s, "Deadline of each call to the server")
       ->capture_default_str()->check(CLI::Range(0.001, 1e6));

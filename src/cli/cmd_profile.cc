@@ -25,7 +25,7 @@ Action RegisterProfile(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("profile", "Measure every layer's latency on this machine (median of repeats)");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--warmup", args->warmup, "Runs before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeats", args->repeats, "Timed runs per layer")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--column", args->column, "Which CSV column to fill: client or server")
@@ -91,7 +91,7 @@ Action RegisterCalibrate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "calibrate", "Fit the server's per-layer-type prediction functions t = a*X + b from microbenchmarks here");
   cmd->add_option("-o,--output", args->out, "CSV layer_type,a_ms_per_unit,b_ms (default: standard output)");
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs per configuration")->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Fewer, smaller configurations (for tests)");
   return [args]() {

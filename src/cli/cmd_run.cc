@@ -27,7 +27,7 @@ Action RegisterRun(CLI::App& app) {
   cmd->add_option("--input", args->input,
                   "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
   cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)");
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));

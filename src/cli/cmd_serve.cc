@@ -27,9 +27,11 @@ Action RegisterServe(CLI::App& app) {
                   "Prediction functions CSV (layer_type,a_ms_per_unit,b_ms) to offer; default: calibrate here at start");
   cmd->add_flag("--quick-calibration", args->quick_calibration, "Calibrate with fewer, smaller configurations");
   cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
-  cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, 256));
+  cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--workers", s.workers, "Calls served at once")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--max-sessions-per-peer", s.max_sessions_per_peer, "Sessions one client address holds at once")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-model-bytes", s.max_model_bytes, "Weight bytes of all sessions' models together")
       ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   cmd->add_option("--store-bytes", s.store_bytes,

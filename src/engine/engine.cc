@@ -139,7 +139,10 @@ dnnl::memory::desc PlainDesc(const Shape& shape) {
 }
 
 Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineOptions& options) {
-  if (options.threads < 1) return Status::Invalid("threads must be >= 1");
+  if (options.threads < 1 || options.threads > kMaxEngineThreads) {
+    return Status::Invalid("threads must be 1 to " + std::to_string(kMaxEngineThreads) + ", not " +
+                           std::to_string(options.threads));
+  }
   std::unique_ptr<Engine> e(new Engine());
   e->impl_ = std::make_unique<Impl>();
   Impl& impl = *e->impl_;

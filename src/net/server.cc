@@ -60,6 +60,7 @@ struct Session {
   }
 
   std::string id;
+  std::string peer;  // the client's address, as gRPC names it, without the port
   Graph arch;
   std::vector<std::string> hashes;  // per layer, as declared at OpenSession
   // Per layer, the layer store's key: the structure the server computed
@@ -151,7 +152,6 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   uint64_t model_bytes = 0;
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
-  std::mt19937_64 ids{std::random_device{}()};
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
   // The metrics endpoint (ServerOptions::metrics_listen), when asked for.
@@ -297,6 +297,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       s->keys.push_back(net::LayerStore::LayerKey(structure + s->hashes[k]));
     }
     s->store = store;
+    s->peer = ctx->peer().substr(0, ctx->peer().rfind(':'));  // the address without the port
     EngineOptions eo;
     eo.threads = options.threads;
     auto engine = Engine::Create(s->arch, eo);
@@ -336,9 +337,26 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                      std::to_string(options.max_model_bytes) + " (" + std::to_string(model_bytes) +
                                      " held); retry later"));
       }
-      char id[17];
-      std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(ids()));
-      s->id = id;
+      int of_peer = 0;
+      for (const auto& [id, other] : sessions) of_peer += other->peer == s->peer;
+      if (of_peer >= options.max_sessions_per_peer) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the client address " + s->peer + " holds the server's maximum of " +
+                                     std::to_string(options.max_sessions_per_peer) +
+                                     " sessions per address; close one or retry later"));
+      }
+      // The session id is the client's token for its session on every call:
+      // 128 random bits, not guessable from the ids of other sessions.
+      unsigned char token[16];
+      if (RAND_bytes(token, sizeof token) != 1) {
+        return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE, "no randomness for a session token; retry later"));
+      }
+      s->id.clear();
+      for (unsigned char b : token) {
+        char hex[3];
+        std::snprintf(hex, sizeof hex, "%02x", b);
+        s->id += hex;
+      }
       model_bytes += s->model_bytes;
       sessions[s->id] = s;
     }
@@ -625,8 +643,10 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 };
 
 Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions& options) {
-  if (options.threads < 1 || options.workers < 1 || options.max_sessions < 1) {
-    return Status::Invalid("threads, workers and max sessions must be >= 1");
+  if (options.threads < 1 || options.threads > kMaxEngineThreads || options.workers < 1 || options.max_sessions < 1 ||
+      options.max_sessions_per_peer < 1) {
+    return Status::Invalid("threads must be 1 to " + std::to_string(kMaxEngineThreads) +
+                           "; workers, max sessions and max sessions per peer at least 1");
   }
   if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
   std::unique_ptr<OffloadServer> server(new OffloadServer());

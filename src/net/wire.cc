@@ -28,6 +28,38 @@ Result<LayerKind> KindFromName(const std::string& name) {
   return Status::Invalid("unknown layer kind '" + name.substr(0, 64) + "'");
 }
 
+// Well-formed UTF-8: no stray continuation bytes, no overlong forms, no
+// surrogates, nothing above U+10FFFF.
+bool IsUtf8(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    int more = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      more = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      more = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      more = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + more >= s.size()) return false;  // cut short
+    for (int k = 1; k <= more; ++k) {
+      const unsigned char d = static_cast<unsigned char>(s[i + k]);
+      if ((d & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += more + 1;
+  }
+  return true;
+}
+
 Status CheckName(const std::string& name, const std::string& what, const WireLimits& limits) {
   if (name.empty()) return Status::Invalid(what + " has an empty name");
   if (name.size() > limits.max_name_bytes) {
@@ -37,6 +69,7 @@ Status CheckName(const std::string& name, const std::string& what, const WireLim
   for (unsigned char c : name) {
     if (c < 0x20 || c == 0x7f) return Status::Invalid(what + " name has a control character");
   }
+  if (!IsUtf8(name)) return Status::Invalid(what + " name is not UTF-8");
   return Status::Ok();
 }
 
