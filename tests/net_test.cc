@@ -576,5 +576,37 @@ TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   EXPECT_EQ(server_->stats().sessions, 2);  // the fixture's and the one with a UTF-8 name, still open
 }
 
+// A model whose queries would make more tensor bytes than the server allows
+// is refused before anything is allocated (a 4 GiB activation used to run).
+TEST(Net, ModelsBeyondTheActivationLimitAreRefused) {
+  ServerOptions so;
+  const Graph g = BuildZooModel("alexnet", 1, /*with_weights=*/false).value();
+  uint64_t need = 0;
+  for (const auto& in : g.inputs) need += ElementCount(in.shape) * 4;
+  for (const auto& l : g.layers) need += ElementCount(l.output_shape) * 4;
+  so.max_activation_bytes = need - 1;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  auto stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  v1::OpenSessionRequest req;
+  *req.mutable_model() = net::ArchitectureToProto(g);
+  v1::OpenSessionReply reply;
+  grpc::ClientContext ctx;
+  const grpc::Status st = stub->OpenSession(&ctx, req, &reply);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(st.error_message().find(std::to_string(need) + " bytes of tensors"), std::string::npos) << st.error_message();
+  EXPECT_EQ(server->stats().sessions, 0);
+
+  ServerOptions enough;
+  enough.max_activation_bytes = need;  // at the limit: accepted
+  auto ok_server = StartServer(enough);
+  ASSERT_TRUE(ok_server);
+  auto ok_stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(ok_server->port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ok_ctx;
+  EXPECT_TRUE(ok_stub->OpenSession(&ok_ctx, req, &reply).ok());
+}
+
 }  // namespace
 }  // namespace ionn

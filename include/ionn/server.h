@@ -31,6 +31,9 @@ struct ServerOptions {
   // Built layers no session uses, kept for clients that come back (the
   // content-addressed layer store); least recently used evicted first.
   uint64_t store_bytes = 1ull << 30;
+  // The tensors one query of a model makes on the server (every layer's
+  // output, the inputs): a model needing more is refused at OpenSession.
+  uint64_t max_activation_bytes = 1ull << 30;
   uint64_t max_message_bytes = 64ull << 20;
   uint64_t max_chunk_bytes = 1ull << 20;  // one UploadChunk's data
   uint32_t max_layers = 10000;            // per model

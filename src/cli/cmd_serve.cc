@@ -30,6 +30,9 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--workers", s.workers, "Calls served at once")->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--max-activation-bytes", s.max_activation_bytes,
+                  "Tensors one query of a model may make on the server (larger models are refused)")
+      ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   cmd->add_option("--max-sessions-per-peer", s.max_sessions_per_peer, "Sessions one client address holds at once")
       ->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-model-bytes", s.max_model_bytes, "Weight bytes of all sessions' models together")

@@ -281,6 +281,22 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                            v1::OpenSessionReply* reply) override {
     auto arch = net::ArchitectureFromProto(req->model(), limits);
     if (!arch.ok()) return Fail(ToGrpc(arch.status().WithContext("OpenSession: architecture")));
+    uint64_t activation = 0;  // bytes of every tensor one query makes (shapes were checked: no overflow)
+    for (const auto& in : arch->inputs) activation += static_cast<uint64_t>(ElementCount(in.shape)) * 4;
+    for (const auto& l : arch->layers) {
+      const int64_t n = ElementCount(l.output_shape);
+      if (n < 0) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "OpenSession: layer '" + l.name + "' outputs a tensor too large to count"));
+      }
+      activation += static_cast<uint64_t>(n) * 4;
+    }
+    if (activation > options.max_activation_bytes) {
+      return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               "OpenSession: one query of model '" + arch->name + "' makes " + std::to_string(activation) +
+                                   " bytes of tensors, over the server's limit of " +
+                                   std::to_string(options.max_activation_bytes) + " (--max-activation-bytes)"));
+    }
     auto s = std::make_shared<Session>();
     s->arch = std::move(arch).value();
     for (const auto& l : req->model().layers()) s->hashes.push_back(l.content_hash());
