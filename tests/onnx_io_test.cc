@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <onnx/onnx_pb.h>
 
 #include "ionn/zoo.h"
@@ -190,6 +192,87 @@ TEST(OnnxIo, ImportsOpsetSpecificEncodings) {
     EXPECT_EQ(sm.axis, opset < 13 ? 1 : -1);
     EXPECT_EQ(sm.output_shape, (Shape{1, 3}));
   }
+}
+
+// What exporters write for constants: Constant nodes (torch.onnx puts
+// Clip's bounds, Pad's pads and Reshape's shapes there) and Identity nodes
+// over an initializer (equal initializers de-duplicated). Both import as
+// the initializer they stand for.
+TEST(OnnxIo, ImportsConstantNodesAndIdentitiesOfInitializers) {
+  const auto plain = ParseOnnx(Bytes(TinyModel()));
+  ASSERT_TRUE(plain.ok()) << plain.status().message();
+
+  onnx::ModelProto constant = TinyModel();  // w from a Constant node's tensor
+  {
+    auto* g = constant.mutable_graph();
+    onnx::TensorProto w = g->initializer(0);
+    g->clear_initializer();
+    onnx::NodeProto c;
+    c.set_op_type("Constant");
+    c.add_output("w");
+    auto* attr = c.add_attribute();
+    attr->set_name("value"), attr->set_type(onnx::AttributeProto::TENSOR);
+    *attr->mutable_t() = w;
+    *g->mutable_node()->Add() = c;
+    std::rotate(g->mutable_node()->begin(), g->mutable_node()->end() - 1, g->mutable_node()->end());  // first
+  }
+  auto from_constant = ParseOnnx(Bytes(constant));
+  ASSERT_TRUE(from_constant.ok()) << from_constant.status().message();
+  ASSERT_EQ(from_constant->layers.size(), 2u);  // the Constant is no layer
+  EXPECT_EQ(from_constant->layers[0].weights[0].data, plain->layers[0].weights[0].data);
+  EXPECT_EQ(from_constant->layers[0].weights[0].shape, plain->layers[0].weights[0].shape);
+
+  onnx::ModelProto aliased = TinyModel();  // Conv reads Identity(w)
+  {
+    auto* g = aliased.mutable_graph();
+    onnx::NodeProto id;
+    id.set_op_type("Identity");
+    id.add_input("w");
+    id.add_output("w_copy");
+    *g->mutable_node()->Add() = id;
+    std::rotate(g->mutable_node()->begin(), g->mutable_node()->end() - 1, g->mutable_node()->end());
+    g->mutable_node(1)->set_input(1, "w_copy");
+  }
+  auto from_alias = ParseOnnx(Bytes(aliased));
+  ASSERT_TRUE(from_alias.ok()) << from_alias.status().message();
+  EXPECT_EQ(from_alias->layers[0].weights[0].data, plain->layers[0].weights[0].data);
+
+  // Clip's bounds as Constant nodes (value_float), opset 13.
+  onnx::ModelProto head = HeadModel(13);
+  {
+    auto* g = head.mutable_graph();
+    google::protobuf::RepeatedPtrField<onnx::TensorProto> kept;
+    for (const auto& t : g->initializer()) {
+      if (t.name() != "lo" && t.name() != "hi") *kept.Add() = t;
+    }
+    *g->mutable_initializer() = kept;
+    for (auto [name, v] : {std::pair<const char*, float>{"lo", -1}, {"hi", 5}}) {
+      onnx::NodeProto c;
+      c.set_op_type("Constant");
+      c.add_output(name);
+      auto* attr = c.add_attribute();
+      attr->set_name("value_float"), attr->set_type(onnx::AttributeProto::FLOAT), attr->set_f(v);
+      *g->mutable_node()->Add() = c;
+      std::rotate(g->mutable_node()->begin(), g->mutable_node()->end() - 1, g->mutable_node()->end());
+    }
+  }
+  auto clip = ParseOnnx(Bytes(head));
+  ASSERT_TRUE(clip.ok()) << clip.status().message();
+  EXPECT_EQ(clip->layers[1].clip_min, -1);
+  EXPECT_EQ(clip->layers[1].clip_max, 5);
+
+  // Bad Constants: a one-line error naming the node.
+  onnx::ModelProto two = constant;
+  auto* extra = two.mutable_graph()->mutable_node(0)->add_attribute();
+  extra->set_name("value_int"), extra->set_type(onnx::AttributeProto::INT), extra->set_i(3);
+  ExpectRejected(Bytes(two), "exactly one value attribute");
+  onnx::ModelProto sparse = constant;
+  auto* attr = sparse.mutable_graph()->mutable_node(0)->mutable_attribute(0);
+  attr->set_name("sparse_value"), attr->set_type(onnx::AttributeProto::SPARSE_TENSOR);
+  ExpectRejected(Bytes(sparse), "sparse and string values are not supported");
+  onnx::ModelProto collide = constant;
+  collide.mutable_graph()->mutable_node(0)->set_output(0, "x");  // the graph input's name
+  ExpectRejected(Bytes(collide), "already defines");
 }
 
 TEST(OnnxIo, FoldsFlattenIntoTheFullyConnectedLayerAfterIt) {

@@ -30,6 +30,7 @@ constexpr int kOnnxVariadic = INT_MAX;
 // against its row before it reads any input, output or attribute.
 inline constexpr OnnxOpArity kOnnxOpArities[] = {
     // op_type, since opset, inputs min and max, outputs min and max
+    {"Constant", 7, 0, 0, 1, 1},  // its value becomes an initializer
     {"Conv", 7, 2, 3, 1, 1},
     {"Relu", 7, 1, 1, 1, 1},
     {"Clip", 7, 1, 1, 1, 1},   // min and max are attributes

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -114,6 +115,12 @@ class Attributes {
     return Status::Ok();
   }
   bool Has(const char* key) const { return by_name_.count(key) != 0; }
+  // The attribute `key` of type `type`, nullptr when absent (an error when
+  // of another type).
+  Result<const onnx::AttributeProto*> Find(const char* key, onnx::AttributeProto::AttributeType type) const {
+    return Get(key, type);
+  }
+  size_t size() const { return by_name_.size(); }
 
   Result<int> Int(const char* key, int fallback) const {
     IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* attr, Get(key, onnx::AttributeProto::INT));
@@ -160,6 +167,7 @@ struct Importer {
   Graph graph;
   int opset = 0;
   std::unordered_map<std::string, const onnx::TensorProto*> initializers;
+  std::deque<onnx::TensorProto> constants;  // Constant nodes' values, as initializers (stable addresses)
   std::unordered_map<std::string, std::string> tensor_to_ir;  // ONNX tensor -> IR tensor
   std::unordered_set<std::string> layer_names;
 
@@ -264,6 +272,42 @@ struct Importer {
     return Status::Ok();
   }
 
+  // A Constant node's value becomes an initializer named by its output.
+  Status ImportConstant(const Attributes& a, const std::string& output) {
+    if (output.empty()) return Status::Invalid("a Constant needs an output name");
+    if (a.size() != 1) return Status::Invalid("a Constant sets exactly one value attribute");
+    onnx::TensorProto t;
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* value, a.Find("value", onnx::AttributeProto::TENSOR));
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* f, a.Find("value_float", onnx::AttributeProto::FLOAT));
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* fs, a.Find("value_floats", onnx::AttributeProto::FLOATS));
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* i, a.Find("value_int", onnx::AttributeProto::INT));
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* is, a.Find("value_ints", onnx::AttributeProto::INTS));
+    if (value) {
+      t = value->t();
+    } else if (f) {
+      t.set_data_type(onnx::TensorProto::FLOAT);
+      t.add_float_data(f->f());
+    } else if (fs) {
+      t.set_data_type(onnx::TensorProto::FLOAT);
+      t.add_dims(fs->floats_size());
+      *t.mutable_float_data() = fs->floats();
+    } else if (i) {
+      t.set_data_type(onnx::TensorProto::INT64);
+      t.add_int64_data(i->i());
+    } else if (is) {
+      t.set_data_type(onnx::TensorProto::INT64);
+      t.add_dims(is->ints_size());
+      *t.mutable_int64_data() = is->ints();
+    } else {
+      return Status::Unsupported("a Constant's value must be a tensor, float(s) or int(s) (sparse and string "
+                                 "values are not supported)");
+    }
+    t.set_name(output);
+    constants.push_back(std::move(t));
+    initializers[output] = &constants.back();
+    return Status::Ok();
+  }
+
   Status ImportNode(const onnx::NodeProto& node, int index) {
     if (!node.domain().empty() && node.domain() != "ai.onnx") {
       return Status::Unsupported("operator domain " + Quoted(node.domain()) + " is not supported");
@@ -277,7 +321,13 @@ struct Importer {
     }
     Attributes a;
     IONN_RETURN_IF_ERROR(a.Index(node));
+    if (op == "Constant") return ImportConstant(a, output);
     if (op == "Identity") {
+      auto init = initializers.find(node.input(0));
+      if (init != initializers.end()) {  // exporters de-duplicate equal initializers behind Identity nodes
+        initializers[output] = init->second;
+        return Status::Ok();
+      }
       IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
       tensor_to_ir[output] = in;
       return Status::Ok();
