@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Faults with real processes on loopback: `ionn serve` is killed with
+# SIGKILL while `ionn client` uploads AlexNet through `ionn link` (40 Mbps)
+# and raises queries. The client must finish every query (here, once the
+# server is gone), say that it lost the server, and its last output must
+# equal a whole-model run of `ionn run` on the same input, bit for bit.
+# Usage: fault_test.sh path/to/ionn source-dir
+set -u
+ionn=$1
+src=$2
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$tmp"/*.log "$tmp"/*.err; do [ -f "$f" ] && { echo "--- $f"; tail -5 "$f"; }; done
+  exit 1
+}
+profiles=$src/data/profiles/odroid-xu4_gtx1080ti
+
+# The port a server or link logs once it listens (bounded wait).
+port_of() {
+  for _ in $(seq 200); do
+    local p
+    p=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$1" | head -1)
+    [ -n "$p" ] && { echo "$p"; return 0; }
+    sleep 0.05
+  done
+  return 1
+}
+
+"$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &
+serve_pid=$!
+pids+=("$serve_pid")
+serve_port=$(port_of "$tmp/serve.log") || fail "serve did not start"
+"$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$serve_port" --uplink-mbps 40 --downlink-mbps 40 \
+  2>"$tmp/link.log" &
+pids+=($!)
+link_port=$(port_of "$tmp/link.log") || fail "link did not start"
+
+"$ionn" client --zoo alexnet --paper-profile --server "127.0.0.1:$link_port" -a original --duration-s 6 \
+  --deadline-s 5 --format json --quiet --output "$tmp/client.npy" >"$tmp/client.json" 2>"$tmp/client.err" &
+client_pid=$!
+pids+=("$client_pid")
+
+# Kill the server once its first partition is built: mid-upload (the rest
+# takes a minute at 40 Mbps), while queries run layers there.
+for _ in $(seq 600); do
+  grep -q "partition 0 built" "$tmp/serve.log" && break
+  sleep 0.05
+done
+grep -q "partition 0 built" "$tmp/serve.log" || fail "no partition was built within 30 s"
+sleep 0.5
+kill -9 "$serve_pid"
+wait "$client_pid"
+rc=$?
+[ "$rc" -eq 0 ] || fail "client exit $rc"
+
+# The client's JSON result (one key per line, as `ionn client --format json` writes it).
+field() { sed -n "s/^ *\"$1\": \(.*\),\?$/\1/p" "$tmp/client.json" | sed 's/,$//' | head -1; }
+[ "$(field server_lost)" = true ] || fail "the client did not notice the server was gone"
+[ "$(field upload_complete)" = false ] || fail "the upload completed although the server was killed"
+queries=$(field queries) offloaded=$(field queries_offloaded) fell_back=$(field queries_fell_back)
+[ "${queries:-0}" -ge 5 ] || fail "only $queries queries"
+[ "${offloaded:-0}" -ge 1 ] || fail "no query ran layers on the server before it was killed"
+[ "${fell_back:-9}" -le 1 ] || fail "$fell_back queries recomputed: more than the one in flight"
+echo "fault: $queries queries, $offloaded offloaded, $fell_back recomputed after the kill, server error: $(field server_error)"
+
+"$ionn" run --zoo alexnet --output "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || fail "ionn run"
+cmp -s "$tmp/client.npy" "$tmp/local.npy" || fail "the last query's output differs from a whole-model run"
+echo "fault: all checks passed"
