@@ -79,6 +79,17 @@ expect 0 '"median_ms"' -- "$ionn" run --zoo mobilenet --repeats 1 --format json
 head -c 100 /dev/zero >"$tmp/short.bin"
 expect 2 "must hold exactly 150528 float32" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/short.bin"
 expect 2 "give a model" -- "$ionn" profile
+# Numbers: NaN, infinity, zero or negative rates are refused, not replaced by a default.
+for a in "--downlink-mbps 0" "--downlink-mbps -1" "--downlink-mbps nan" "--uplink-mbps inf" "--uplink-mbps 1e300"; do
+  # shellcheck disable=SC2086
+  expect 2 "must be a rate in Mbps, more than 0 and at most 1e\+09" -- "$ionn" simulate --zoo alexnet --paper-profiles $a
+done
+expect 2 "must be a time in ms, 0 to 1e\+07, not 'nan'" -- "$ionn" plan --zoo alexnet --paper-profiles --rtt-ms nan
+expect 2 "--window-ms: must be a time in ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --window-ms nan
+expect 2 "--window-ms: must be a time in ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --window-ms -1
+expect 2 "not in range 0 to 1000000" -- "$ionn" simulate --zoo alexnet --paper-profiles --queries-after-upload -1
+expect 2 "--downlink-mbps: must be a rate" -- "$ionn" client --zoo alexnet --downlink-mbps nan
+expect 2 "--rtt-ms: must be a delay in ms" -- "$ionn" link --rtt-ms -5
 # Thread counts beyond the engine's bound (65536 crashed OpenMP; 2^31-1 ran away with memory).
 for n in 0 257 65536 2147483647; do
   expect 2 "not in range 1 to 256" -- "$ionn" run --zoo mobilenet --threads "$n"
@@ -114,9 +125,9 @@ sed 's/^conv1,11.3888,/conv1,fast,/' "$profiles/mobilenet.csv" >"$tmp/nan.csv"
 expect 2 "'conv1'.*not a number" -- "$ionn" costs --zoo mobilenet --client-profile "$tmp/nan.csv" \
   --server-regression "$profiles/server_regression.csv"
 expect 2 "" -- "$ionn" plan --costs "$fig2" --format yaml
-expect 2 "--uplink-mbps: must be a finite rate > 0" -- "$ionn" link --uplink-mbps 0
-expect 2 "--downlink-mbps: must be a finite rate > 0" -- "$ionn" link --downlink-mbps nan
-expect 2 "--rtt-ms: must be a finite delay >= 0" -- "$ionn" link --rtt-ms -2
+expect 2 "--uplink-mbps: must be a rate in Mbps, more than 0" -- "$ionn" link --uplink-mbps 0
+expect 2 "--downlink-mbps: must be a rate in Mbps, more than 0" -- "$ionn" link --downlink-mbps nan
+expect 2 "--rtt-ms: must be a delay in ms, 0 to" -- "$ionn" link --rtt-ms -2
 expect 2 "'nowhere' is not host:port" -- "$ionn" link --listen 127.0.0.1:0 --connect nowhere
 
 # A one-node model whose Identity has no input (hand-encoded ModelProto):

@@ -65,19 +65,19 @@ Action RegisterClient(CLI::App& app) {
   paper->excludes(em);
   cmd->add_option("--queries", args->queries, "Stop after this many queries (default: the paper's protocol: "
                                               "until the upload is done, then 5 more)")->check(CLI::Range(1, 100000000));
-  cmd->add_option("--duration-s", args->duration_s, "Stop raising queries after this long")->check(CLI::Range(0.001, 1e7));
+  cmd->add_option("--duration-s", args->duration_s, "Stop raising queries after this long")->check(FiniteIn(0.001, 1e7, "a time in s"));
   cmd->add_option("--input-random", args->seed, "Seed of the random model input")->capture_default_str();
   cmd->add_option("--output", args->output, "Write the last query's first output here (.npy, float32)");
   cmd->add_option("--trace", args->trace, "CSV with one row per query and per partition");
   cmd->add_option("--uplink-mbps", args->uplink_mbps, "Uplink the planner assumes (Mbps)")
-      ->capture_default_str()->check(CLI::Range(1e-6, 1e9));
+      ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
   cmd->add_option("--downlink-mbps", args->downlink_mbps, "Downlink the planner assumes (default: the uplink's)")
-      ->check(CLI::Range(1e-6, 1e9));
-  cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(CLI::Range(0.0, 1e6));
+      ->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
+  cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms"));
   cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--deadline-s", args->deadline_s, "Deadline of each call to the server")
-      ->capture_default_str()->check(CLI::Range(0.001, 1e6));
+      ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_flag("--quiet", args->quiet, "No progress line");
   cmd->add_flag("--ignore-held", args->ignore_held,

@@ -30,7 +30,7 @@ Action RegisterDemo(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("demo", "Run the pipeline on a zoo model with the paper's profiles (default: AlexNet, 80 Mbps)");
   cmd->add_option("--zoo", args->model, "Zoo model")->capture_default_str();
-  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Link bandwidth, Mbps")->capture_default_str()->check(CLI::Range(1.0, 10000.0));
+  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Link bandwidth, Mbps")->capture_default_str()->check(FiniteIn(1, 10000, "a rate in Mbps"));
   cmd->add_flag("--no-live", args->no_live, "Skip part 6, the real server, link and client (about a minute)");
   return [args]() {
     std::printf("== 1. model: building zoo %s with seeded weights\n", args->model.c_str());

@@ -3,7 +3,6 @@
 // exits 0.
 #include <signal.h>
 
-#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <exception>
@@ -27,28 +26,8 @@ Action RegisterLink(CLI::App& app) {
   LinkOptions& o = *options;
   cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
   cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
-  auto rate = CLI::Validator(
-      [](std::string& s) -> std::string {
-        try {
-          size_t used = 0;
-          const double v = std::stod(s, &used);
-          if (used == s.size() && v > 0 && std::isfinite(v)) return {};
-        } catch (const std::exception&) {
-        }
-        return "must be a finite rate > 0 Mbps, got '" + s + "'";
-      },
-      "RATE > 0");
-  auto delay = CLI::Validator(
-      [](std::string& s) -> std::string {
-        try {
-          size_t used = 0;
-          const double v = std::stod(s, &used);
-          if (used == s.size() && v >= 0 && std::isfinite(v)) return {};
-        } catch (const std::exception&) {
-        }
-        return "must be a finite delay >= 0 ms, got '" + s + "'";
-      },
-      "MS >= 0");
+  auto rate = FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true);
+  auto delay = FiniteIn(0, 1e7, "a delay in ms");
   cmd->add_option("--uplink-mbps", o.uplink_mbps, "Rate client -> server (Mbps)")->capture_default_str()->check(rate);
   cmd->add_option("--downlink-mbps", o.downlink_mbps, "Rate server -> client (Mbps)")
       ->capture_default_str()

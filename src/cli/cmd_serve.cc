@@ -44,11 +44,11 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_option("--max-chunk-bytes", s.max_chunk_bytes, "Largest upload chunk")
       ->capture_default_str()->check(CLI::Range(uint64_t{1024}, uint64_t{64} << 20));
   cmd->add_option("--session-idle-s", s.session_idle_s, "Close sessions idle this long")
-      ->capture_default_str()->check(CLI::Range(0.001, 1e7));
+      ->capture_default_str()->check(FiniteIn(0.001, 1e7, "a time in s"));
   cmd->add_option("--metrics", s.metrics_listen,
                   "Serve Prometheus metrics on host:port (GET /metrics), e.g. 127.0.0.1:9100; off by default");
   cmd->add_option("--drain-s", args->drain_s, "On SIGINT/SIGTERM, wait this long for in-flight calls")
-      ->capture_default_str()->check(CLI::Range(0.0, 3600.0));
+      ->capture_default_str()->check(FiniteIn(0, 3600, "a time in s"));
   return [args]() {
     auto log = StderrLog("serve");
     ServerOptions options = args->server;

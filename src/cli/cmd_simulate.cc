@@ -18,8 +18,10 @@ Action RegisterSimulate(CLI::App& app) {
   args->plan.Add(cmd);
   cmd->add_option("--link-sharing", args->sharing, "How query tensors share the uplink with the upload: none, fair or priority")
       ->capture_default_str();
-  cmd->add_option("--window-ms", args->sim.window_ms, "Count queries finished within this time (default: the all-at-once upload time)");
-  cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")->capture_default_str();
+  cmd->add_option("--window-ms", args->sim.window_ms, "Count queries finished within this time (default: the all-at-once upload time)")
+      ->check(FiniteIn(0, 1e12, "a time in ms", /*lo_exclusive=*/true));
+  cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")
+      ->capture_default_str()->check(CLI::Range(0, 1000000));
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   return [args]() {
     auto sharing = ParseLinkSharing(args->sharing);

@@ -29,6 +29,12 @@ std::string DataDir();
 std::string PaperProfileDir();
 Status WriteTextFile(const std::string& path, const std::string& text);
 
+// A number option in [lo, hi] and finite, or in (lo, hi] when
+// `lo_exclusive`: CLI::Range lets NaN through and prints its bounds with
+// 300 digits. The message names the option's unit (`what`, e.g. "a rate in
+// Mbps").
+CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive = false);
+
 // A logger for long-running commands: one line on stderr per call,
 // "2026-11-27T12:00:00 WHO: LINE".
 std::function<void(const std::string&)> StderrLog(const std::string& who);

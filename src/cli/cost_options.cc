@@ -1,3 +1,4 @@
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -74,12 +75,31 @@ void CostOptions::Add(CLI::App* app) {
                 "Use the paper's published profiles for a zoo model (ODROID XU4 client, GTX 1080 Ti server; "
                 "MobileNet's server times from the published regression)");
   app->add_option("--uplink-mbps", uplink_mbps, "Uplink bandwidth, Mbps (1 Mbps = 1024*1024/8000 bytes/ms)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--downlink-mbps", downlink_mbps, "Downlink bandwidth, Mbps (default: the uplink's)");
+      ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
+  app->add_option("--downlink-mbps", downlink_mbps, "Downlink bandwidth, Mbps (default: the uplink's)")
+      ->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
   app->add_option("--rtt-ms", rtt_ms, "Round-trip time; each transfer costs rtt/2 + bytes/bandwidth")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms"));
   app->add_option("--partition-overhead-ms", partition_overhead_ms, "Fixed cost of uploading one partition")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
+      ->capture_default_str()->check(FiniteIn(0, 1e9, "a time in ms"));
+}
+
+CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive) {
+  char range[96];
+  std::snprintf(range, sizeof range, lo_exclusive ? "more than %g and at most %g" : "%g to %g", lo, hi);
+  const std::string expected = what + ", " + range;
+  return CLI::Validator(
+      [lo, hi, lo_exclusive, expected](std::string& s) -> std::string {
+        try {
+          size_t used = 0;
+          const double v = std::stod(s, &used);
+          const bool above = lo_exclusive ? v > lo : v >= lo;
+          if (used == s.size() && std::isfinite(v) && above && v <= hi) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be " + expected + ", not '" + s.substr(0, 64) + "'";
+      },
+      "NUMBER");
 }
 
 Result<CostGraph> CostOptions::Load() const {
