@@ -33,7 +33,8 @@ port_of() {
   return 1
 }
 
-"$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &
+"$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$profiles/server_regression.csv" \
+  2>"$tmp/serve.log" &
 serve_pid=$!
 pids+=("$serve_pid")
 serve_port=$(port_of "$tmp/serve.log") || fail "serve did not start"
@@ -47,17 +48,26 @@ link_port=$(port_of "$tmp/link.log") || fail "link did not start"
 client_pid=$!
 pids+=("$client_pid")
 
-# Kill the server once its first partition is built: mid-upload (the rest
-# takes a minute at 40 Mbps), while queries run layers there.
+# Kill the server once it has run a query step (its metrics say so):
+# mid-upload (the rest takes a minute at 40 Mbps), while queries run
+# layers there.
+metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log" | head -1)
+[ -n "$metrics_port" ] || fail "serve did not say its metrics port"
+steps=0
 for _ in $(seq 600); do
-  grep -q "partition 0 built" "$tmp/serve.log" && break
+  if exec 3<>"/dev/tcp/127.0.0.1/$metrics_port"; then
+    printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+    steps=$(awk '$1 == "ionn_query_steps_total" {print int($2)}' <&3)
+    exec 3<&-
+  fi
+  [ "${steps:-0}" -ge 1 ] && break
   sleep 0.05
 done
-grep -q "partition 0 built" "$tmp/serve.log" || fail "no partition was built within 30 s"
-sleep 0.5
+[ "${steps:-0}" -ge 1 ] || fail "no query step ran on the server within 30 s"
 kill -9 "$serve_pid"
 wait "$client_pid"
 rc=$?
+pids=("${pids[@]/$client_pid}")  # reaped: its pid may be reused
 [ "$rc" -eq 0 ] || fail "client exit $rc"
 
 # The client's JSON result (one key per line, as `ionn client --format json` writes it).

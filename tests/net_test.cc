@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <thread>
 
 #include "ionn.grpc.pb.h"
@@ -18,6 +19,7 @@
 #include "ionn/model_costs.h"
 #include "ionn/server.h"
 #include "ionn/zoo.h"
+#include "layer_store.h"
 #include "wire.h"
 
 namespace ionn {
@@ -436,8 +438,9 @@ TEST_F(NetRejects, TheStoreKeysLayersByStructureNotByADeclaredHashAlone) {
 }
 
 // A layer with weights is held only for a client that proves it has
-// them: the block of its weight bytes the server picked, once, before any
-// upload; a wrong block, a layer not challenged or a second try is refused.
+// them: the hashes of the 32 blocks of its weight bytes the server picked,
+// once, before any upload; a wrong hash, a short answer, a layer not
+// challenged or a second try is refused.
 TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
   ASSERT_TRUE(Upload(0, {0}).ok());  // conv1 is in the store, with its block hashes
   auto open = [&](v1::OpenSessionReply* reply) {
@@ -446,51 +449,59 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
     *req.mutable_model() = net::ArchitectureToProto(model_);
     return stub_->OpenSession(&ctx, req, reply);
   };
-  auto prove = [&](const std::string& session, uint32_t layer, const std::string& block, v1::ProveHeldReply* reply) {
+  auto prove = [&](const std::string& session, uint32_t layer, const std::string& hashes, v1::ProveHeldReply* reply) {
     grpc::ClientContext ctx;
     v1::ProveHeldRequest req;
     req.set_session_id(session);
     auto* p = req.add_proofs();
     p->set_layer(layer);
-    p->set_block(block);
+    p->set_block_hashes(hashes);
     return stub_->ProveHeld(&ctx, req, reply);
   };
-  const uint64_t bytes = net::LayerUploadBytes(model_.layers[0]);
+  // The answer a client holding conv1's weights gives.
+  auto answer = [&](const v1::HeldChallenge& c) {
+    std::string hashes;
+    for (uint64_t b : c.blocks()) {
+      const std::string block = net::LayerWeightBytesAt(model_.layers[0], b * net::kProofBlockBytes, net::kProofBlockBytes);
+      hashes += net::LayerStore::BlockHashes(block.data(), block.size());
+    }
+    return hashes;
+  };
+  const uint64_t blocks = (net::LayerUploadBytes(model_.layers[0]) + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
   v1::OpenSessionReply a;
   ASSERT_TRUE(open(&a).ok());
   ASSERT_EQ(a.challenges_size(), 1);
-  const uint64_t block = a.challenges(0).block();
-  ASSERT_LT(block * net::kProofBlockBytes, bytes);
-  const std::string right = net::LayerWeightBytesAt(model_.layers[0], block * net::kProofBlockBytes, net::kProofBlockBytes);
-  std::string wrong = right;
-  wrong[0] ^= 1;
+  ASSERT_EQ(a.challenges(0).blocks_size(), static_cast<int>(net::LayerStore::kProofBlocks));
+  std::set<uint64_t> distinct(a.challenges(0).blocks().begin(), a.challenges(0).blocks().end());
+  EXPECT_EQ(distinct.size(), net::LayerStore::kProofBlocks);
+  EXPECT_LT(*distinct.rbegin(), blocks);
+  std::string wrong = answer(a.challenges(0));
+  wrong[wrong.size() - 1] ^= 1;  // one block's hash wrong in its last byte
   v1::ProveHeldReply ra;
   ASSERT_TRUE(prove(a.session_id(), 0, wrong, &ra).ok());
   EXPECT_EQ(ra.held_layers_size(), 0);  // not held: the client uploads it
   v1::ProveHeldReply again;
-  ExpectStatus(prove(a.session_id(), 0, right, &again), grpc::StatusCode::FAILED_PRECONDITION, "once");
+  ExpectStatus(prove(a.session_id(), 0, answer(a.challenges(0)), &again), grpc::StatusCode::FAILED_PRECONDITION, "once");
 
   v1::OpenSessionReply b;
   ASSERT_TRUE(open(&b).ok());
   v1::ProveHeldReply rb;
-  ExpectStatus(prove(b.session_id(), 1, right, &rb), grpc::StatusCode::INVALID_ARGUMENT, "not challenged");
+  ExpectStatus(prove(b.session_id(), 1, answer(b.challenges(0)), &rb), grpc::StatusCode::INVALID_ARGUMENT,
+               "not challenged");
 
   v1::OpenSessionReply c;
   ASSERT_TRUE(open(&c).ok());
-  ASSERT_EQ(c.challenges_size(), 1);
-  const std::string block_c =
-      net::LayerWeightBytesAt(model_.layers[0], c.challenges(0).block() * net::kProofBlockBytes, net::kProofBlockBytes);
+  const std::string right_c = answer(c.challenges(0));
   v1::ProveHeldReply rc;
-  ASSERT_TRUE(prove(c.session_id(), 0, block_c.substr(0, block_c.size() - 1), &rc).ok());  // one byte short
+  ASSERT_TRUE(prove(c.session_id(), 0, right_c.substr(0, right_c.size() - 1), &rc).ok());  // one byte short
   EXPECT_EQ(rc.held_layers_size(), 0);
 
   v1::OpenSessionReply d;
   ASSERT_TRUE(open(&d).ok());
-  ASSERT_EQ(d.challenges_size(), 1);
-  const std::string block_d =
-      net::LayerWeightBytesAt(model_.layers[0], d.challenges(0).block() * net::kProofBlockBytes, net::kProofBlockBytes);
+  EXPECT_NE(std::vector<uint64_t>(d.challenges(0).blocks().begin(), d.challenges(0).blocks().end()),
+            std::vector<uint64_t>(a.challenges(0).blocks().begin(), a.challenges(0).blocks().end()));  // fresh draw
   v1::ProveHeldReply rd;
-  ASSERT_TRUE(prove(d.session_id(), 0, block_d, &rd).ok());
+  ASSERT_TRUE(prove(d.session_id(), 0, answer(d.challenges(0)), &rd).ok());
   ASSERT_EQ(rd.held_layers_size(), 1);
   EXPECT_EQ(rd.held_layers(0), 0u);
   // Held means built: the session runs conv1 without uploading it.
@@ -498,7 +509,7 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
   const TensorMap in = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
   EXPECT_TRUE(Step({0}, in, {model_.layers[0].name}, &step, d.session_id()).ok());
   v1::ProveHeldReply late;
-  ExpectStatus(prove(d.session_id(), 0, block_d, &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
+  ExpectStatus(prove(d.session_id(), 0, answer(d.challenges(0)), &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
 }
 
 // One client address cannot fill the server with sessions; session ids

@@ -11,6 +11,7 @@
 #include "ionn.grpc.pb.h"
 #include "ionn/latency.h"
 #include "ionn/schedule.h"
+#include "layer_store.h"
 #include "wire.h"
 
 namespace ionn {
@@ -117,29 +118,9 @@ class Run {
       v1::OpenSessionReply reply;
       IONN_RETURN_IF_ERROR(FromGrpc(stub_->OpenSession(&ctx, req, &reply), "OpenSession at " + o_.server));
       r_.session_id = reply.session_id();
+      session_open_ = true;
       IONN_RETURN_IF_ERROR(AddHeld(reply.held_layers(), "OpenSession", &held));
-      if (reply.challenges_size() > 0) {
-        // The server holds layers with weights: prove we have them too.
-        grpc::ClientContext prove_ctx;
-        SetDeadline(&prove_ctx, o_.call_deadline_ms);
-        v1::ProveHeldRequest prove;
-        prove.set_session_id(r_.session_id);
-        for (const auto& c : reply.challenges()) {
-          const uint64_t bytes = c.layer() < model_.layers.size() ? net::LayerUploadBytes(model_.layers[c.layer()]) : 0;
-          if (!o_.use_held || c.block() >= (bytes + net::kProofBlockBytes - 1) / net::kProofBlockBytes) {
-            return Status::Invalid("OpenSession at " + o_.server + ": the server challenged layer " +
-                                   std::to_string(c.layer()) + ", block " + std::to_string(c.block()) +
-                                   (o_.use_held ? ", which it does not have" : " although asked to ignore held layers"));
-          }
-          auto* proof = prove.add_proofs();
-          proof->set_layer(c.layer());
-          proof->set_block(net::LayerWeightBytesAt(model_.layers[c.layer()], c.block() * net::kProofBlockBytes,
-                                                   net::kProofBlockBytes));
-        }
-        v1::ProveHeldReply proven;
-        IONN_RETURN_IF_ERROR(FromGrpc(stub_->ProveHeld(&prove_ctx, prove, &proven), "ProveHeld at " + o_.server));
-        IONN_RETURN_IF_ERROR(AddHeld(proven.held_layers(), "ProveHeld", &held));
-      }
+      if (reply.challenges_size() > 0 && o_.use_held) ProveHeld(reply, &held);
     }
     IONN_ASSIGN_OR_RETURN(r_.plan, MakePlanWithHeld(r_.costs, held, o_.planner));
     first_upload_ = r_.held_layers > 0 ? 1 : 0;
@@ -163,7 +144,7 @@ class Run {
       r_.partitions.push_back(rec);
       acked_ = 1;
     }
-    std::thread uploader([this] { Upload(); });
+    uploader_ = std::thread([this] { Upload(); });
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return acked_ > 0 || upload_over_; });
@@ -194,20 +175,7 @@ class Run {
       if (on_output_) on_output_(q, r_.last_outputs);
       Report(q);
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      if (upload_ctx_) upload_ctx_->TryCancel();
-    }
-    uploader.join();
-    if (!r_.server_lost) {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
-      v1::CloseSessionRequest req;
-      req.set_session_id(r_.session_id);
-      v1::CloseSessionReply reply;
-      (void)stub_->CloseSession(&ctx, req, &reply);  // the server expires it otherwise
-    }
+    Finish();
     r_.upload_error = upload_error_;
     r_.upload_complete = static_cast<int>(r_.partitions.size()) == parts;
     if (r_.upload_complete) r_.upload_ms = r_.partitions.back().acked_ms;
@@ -216,7 +184,70 @@ class Run {
     return std::move(r_);
   }
 
+  // Also on an early return with an error: no upload thread left running,
+  // no session left open on the server.
+  ~Run() { Finish(); }
+
  private:
+  // Stops the upload and closes the session (once; the server would keep
+  // it until it expires otherwise).
+  void Finish() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      if (upload_ctx_) upload_ctx_->TryCancel();
+    }
+    if (uploader_.joinable()) uploader_.join();
+    if (session_open_ && !r_.server_lost) {
+      grpc::ClientContext ctx;
+      SetDeadline(&ctx, o_.call_deadline_ms);
+      v1::CloseSessionRequest req;
+      req.set_session_id(r_.session_id);
+      v1::CloseSessionReply reply;
+      (void)stub_->CloseSession(&ctx, req, &reply);
+    }
+    session_open_ = false;
+  }
+
+  // The server holds layers with weights: prove we have them too, by the
+  // hashes of the blocks it asked for. A challenge that names no layer of
+  // ours, or a failed call, only means those layers are uploaded.
+  void ProveHeld(const v1::OpenSessionReply& reply, LayerMask* held) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, o_.call_deadline_ms);
+    v1::ProveHeldRequest prove;
+    prove.set_session_id(r_.session_id);
+    LayerMask challenged(model_.layers.size(), 0);
+    for (const auto& c : reply.challenges()) {
+      if (c.layer() >= model_.layers.size() || challenged[c.layer()] || (*held)[c.layer()]) continue;
+      const Layer& layer = model_.layers[c.layer()];
+      const uint64_t blocks = (net::LayerUploadBytes(layer) + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
+      std::string hashes;
+      bool valid = c.blocks_size() > 0;
+      for (uint64_t b : c.blocks()) {
+        if (b >= blocks) {
+          valid = false;
+          break;
+        }
+        const std::string bytes = net::LayerWeightBytesAt(layer, b * net::kProofBlockBytes, net::kProofBlockBytes);
+        hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
+      }
+      if (!valid) continue;
+      challenged[c.layer()] = 1;
+      auto* proof = prove.add_proofs();
+      proof->set_layer(c.layer());
+      proof->set_block_hashes(hashes);
+    }
+    v1::ProveHeldReply proven;
+    if (prove.proofs_size() == 0 || !stub_->ProveHeld(&ctx, prove, &proven).ok()) return;
+    std::vector<uint32_t> ok;
+    for (uint32_t k : proven.held_layers()) {
+      if (k < challenged.size() && challenged[k]) ok.push_back(k), challenged[k] = 0;  // each once, only those asked
+    }
+    google::protobuf::RepeatedField<uint32_t> layers(ok.begin(), ok.end());
+    (void)AddHeld(layers, "ProveHeld", held);
+  }
+
   Status AddHeld(const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call, LayerMask* held) {
     for (uint32_t k : layers) {
       if (k >= held->size() || (*held)[k] || !o_.use_held) {
@@ -413,6 +444,8 @@ class Run {
   std::vector<QuerySchedule> schedules_;  // by acknowledged partitions
   std::map<std::pair<int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;
   size_t chunk_bytes_ = 1 << 20;
+  std::thread uploader_;
+  bool session_open_ = false;
   size_t first_upload_ = 0;  // the plan's first partition sent (1: partition 0 is the held layers)
   double start_ms_ = 0;
   ClientResult r_;

@@ -33,13 +33,19 @@ std::string LayerStore::BlockHashes(const char* bytes, size_t size) {
   return hashes;
 }
 
-bool LayerStore::CheckBlock(const std::string& hashes, uint64_t weight_bytes, uint64_t index, const std::string& block) {
-  if (index >= Blocks(weight_bytes) || hashes.size() != Blocks(weight_bytes) * kProofHashBytes) return false;
-  const uint64_t expected = std::min<uint64_t>(kProofBlockBytes, weight_bytes - index * kProofBlockBytes);
-  if (block.size() != expected) return false;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  Sha256(block.data(), block.size(), digest);
-  return CRYPTO_memcmp(digest, hashes.data() + index * kProofHashBytes, kProofHashBytes) == 0;
+bool LayerStore::CheckBlocks(const std::string& hashes, uint64_t weight_bytes, const std::vector<uint64_t>& indices,
+                             const std::string& answer) {
+  const uint64_t blocks = Blocks(weight_bytes);
+  if (indices.empty() || hashes.size() != blocks * kProofHashBytes || answer.size() != indices.size() * kProofHashBytes) {
+    return false;
+  }
+  int differ = 0;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    if (indices[i] >= blocks) return false;
+    differ |= CRYPTO_memcmp(answer.data() + i * kProofHashBytes, hashes.data() + indices[i] * kProofHashBytes,
+                            kProofHashBytes);
+  }
+  return differ == 0;
 }
 
 LayerStore::Held LayerStore::Find(const std::string& key) {

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "ionn/engine.h"
 #include "wire.h"
@@ -35,8 +36,11 @@ class LayerStore {
   static constexpr size_t kProofHashBytes = 16;
   static std::string BlockHashes(const char* bytes, size_t size);
   static uint64_t Blocks(uint64_t size) { return (size + kProofBlockBytes - 1) / kProofBlockBytes; }
-  // Whether `block` is block `index` of the bytes `hashes` were made from.
-  static bool CheckBlock(const std::string& hashes, uint64_t weight_bytes, uint64_t index, const std::string& block);
+  static constexpr size_t kProofBlocks = 32;  // blocks asked for per layer (all when it has fewer)
+  // Whether `answer` holds the hashes of blocks `indices` of the bytes
+  // `hashes` were made from, in that order.
+  static bool CheckBlocks(const std::string& hashes, uint64_t weight_bytes, const std::vector<uint64_t>& indices,
+                          const std::string& answer);
 
   struct Held {
     Engine::SharedKernel kernel;                // null: not held

@@ -12,6 +12,7 @@
 #include <malloc.h>
 #endif
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -55,6 +56,7 @@ struct Session {
       std::lock_guard<std::mutex> lock(mu);
       prepared.clear();
     }
+    challenged.clear();  // their kernels too
     engine.reset();
     if (store) store->Trim();  // its kernels may be unused now: keep the store within its budget
   }
@@ -81,7 +83,7 @@ struct Session {
   // Layers with weights the store holds, until ProveHeld (once per session).
   struct Challenge {
     net::LayerStore::Held held;
-    uint64_t block = 0;  // which block of its weight bytes the client must send
+    std::vector<uint64_t> blocks;  // which blocks of its weight bytes the client must hash
   };
   std::map<int, Challenge> challenged;
   bool proved = false;
@@ -198,6 +200,23 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
   }
 
+  // Up to kProofBlocks distinct block indices below `blocks`, at random
+  // (all of them when there are no more); empty without randomness.
+  static std::vector<uint64_t> RandomBlocks(uint64_t blocks) {
+    std::vector<uint64_t> picked;
+    if (blocks <= net::LayerStore::kProofBlocks) {
+      for (uint64_t b = 0; b < blocks; ++b) picked.push_back(b);
+      return picked;
+    }
+    while (picked.size() < net::LayerStore::kProofBlocks) {
+      uint64_t r = 0;
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r) != 1) return {};
+      r %= blocks;
+      if (std::find(picked.begin(), picked.end(), r) == picked.end()) picked.push_back(r);
+    }
+    return picked;
+  }
+
   // The layers of a new session the store holds: those without weights
   // count as uploaded at once (their structure is all there is to them);
   // those with weights wait for ProveHeld, each with a block of its weight
@@ -214,9 +233,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         continue;
       }
       if (!held.blocks) continue;
-      uint64_t r = 0;
-      if (RAND_bytes(reinterpret_cast<unsigned char*>(&r), sizeof r) != 1) continue;  // no randomness: not held
-      s.challenged[static_cast<int>(k)] = {std::move(held), r % net::LayerStore::Blocks(bytes)};
+      auto blocks = RandomBlocks(net::LayerStore::Blocks(bytes));
+      if (!blocks.empty()) s.challenged[static_cast<int>(k)] = {std::move(held), std::move(blocks)};
     }
     for (size_t g = 0; g < s.fusions.size(); ++g) AdoptFused(s, static_cast<int>(g));
   }
@@ -332,7 +350,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     for (const auto& [k, c] : s->challenged) {
       auto* challenge = reply->add_challenges();
       challenge->set_layer(static_cast<uint32_t>(k));
-      challenge->set_block(c.block);
+      for (uint64_t b : c.blocks) challenge->add_blocks(b);
     }
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       if (s->uploaded[k]) reply->add_held_layers(static_cast<uint32_t>(k));
@@ -421,7 +439,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       const int k = static_cast<int>(proof.layer());
       Session::Challenge& c = challenged.at(k);
       const uint64_t weight_bytes = net::LayerUploadBytes(s->arch.layers[k]);
-      if (!net::LayerStore::CheckBlock(*c.held.blocks, weight_bytes, c.block, proof.block())) continue;  // not held: upload it
+      if (!net::LayerStore::CheckBlocks(*c.held.blocks, weight_bytes, c.blocks, proof.block_hashes())) continue;  // upload it
       if (!s->engine->AdoptLayer(k, std::move(c.held.kernel)).ok()) continue;
       {
         std::lock_guard<std::mutex> lock(s->mu);
