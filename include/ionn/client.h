@@ -1,6 +1,8 @@
 // The mobile client (`ionn client`): says Hello to an edge server, plans
 // the upload with the server's prediction functions and its own profile,
-// opens a session, uploads partition by partition in the background and
+// opens a session (proving it holds the weights of the layers the server
+// already holds, which it then plans as uploaded at time 0 and never
+// sends), uploads partition by partition in the background and
 // raises queries back to back meanwhile (the paper's protocol, section
 // 4.1). Every query takes the best placement for the partitions
 // acknowledged when it started and runs as its schedule says

@@ -1,7 +1,10 @@
 // The edge server (`ionn serve`): offers its prediction functions, holds
 // one session per client, builds each session's model layer by layer as
-// partitions arrive, and runs query steps with the engine. Protocol:
-// src/net/ionn.proto (gRPC). Errors reach clients as gRPC status codes with
+// partitions arrive, and runs query steps with the engine. Built layers go
+// to a content-addressed layer store shared by all sessions: a later
+// session of a model with the same layers gets them without an upload, once
+// its client proves it holds their weights (docs/DESIGN.md, "The layer
+// store, as built"). Protocol: src/net/ionn.proto (gRPC). Errors reach clients as gRPC status codes with
 // a message naming the session, layer, tensor or field.
 //
 // Threading: Start returns once the server listens; calls are served on
