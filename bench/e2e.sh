@@ -21,21 +21,16 @@ client_profile=$paper/$model.csv
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
-port_of() {  # LOG: the port a server logged as "(port N)"
-  for _ in $(seq 200); do
-    p=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$1" | head -1); [ -n "$p" ] && { echo "$p"; return; }; sleep 0.1
-  done
-  echo "no port in $1: $(cat "$1")" >&2; exit 1
-}
+. scripts/port_of.sh
 echo "e2e: measuring the server's layer times here" >&2
 "$ionn" profile --zoo "$model" --column server --threads 1 -o "$tmp/server.csv" 2>/dev/null
 "$ionn" serve --listen 127.0.0.1:0 --regression $paper/server_regression.csv 2>"$tmp/serve.log" &
 pids+=($!)
-serve_port=$(port_of "$tmp/serve.log")
+serve_port=$(port_of "$tmp/serve.log") || { echo "serve did not start: $(cat "$tmp/serve.log")" >&2; exit 1; }
 "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$serve_port" --uplink-mbps "$mbps" --downlink-mbps "$mbps" \
   --rtt-ms "$rtt" 2>"$tmp/link.log" &
 pids+=($!)
-link_port=$(port_of "$tmp/link.log")
+link_port=$(port_of "$tmp/link.log") || { echo "link did not start: $(cat "$tmp/link.log")" >&2; exit 1; }
 for alg in original recursive-efficiency; do
   echo "e2e: $model, $alg, live through ionn link at $mbps Mbps" >&2
   "$ionn" client --zoo "$model" --emulate-profile "$client_profile" --server-profile "$tmp/server.csv" \

@@ -19,11 +19,8 @@ trap 'kill "$serve_pid" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 "$ionn" serve --listen 127.0.0.1:0 --regression data/profiles/odroid-xu4_gtx1080ti/server_regression.csv \
   --max-sessions 64 --max-sessions-per-peer 64 --max-model-bytes $((8 << 30)) --workers 32 2>"$tmp/serve.log" &
 serve_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log"); [ -n "$port" ] && break; sleep 0.1
-done
-[ -n "$port" ] || { echo "serve did not start"; cat "$tmp/serve.log"; exit 1; }
+. scripts/port_of.sh
+port=$(port_of "$tmp/serve.log") || { echo "serve did not start"; cat "$tmp/serve.log"; exit 1; }
 models=(alexnet googlenet resnet50 inception_bn mobilenet alexnet.onnx googlenet.onnx mobilenet.onnx)
 for f in alexnet googlenet mobilenet; do "$ionn" zoo "$f" --seed 2 -o "$tmp/$f.onnx" 2>/dev/null; done
 pids=()

@@ -22,6 +22,8 @@ expect() {
 }
 
 profiles=$src/data/profiles/odroid-xu4_gtx1080ti
+# shellcheck source=scripts/port_of.sh
+. "$src/scripts/port_of.sh"
 fig2=$src/data/cases/paper_fig2.json
 
 expect 0 "Subcommands" -- "$ionn" --help
@@ -142,12 +144,7 @@ done
 # three queries, SIGTERM drains and exits 0.
 "$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &
 serve_pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
+port=$(port_of "$tmp/serve.log")
 if [ -z "$port" ]; then
   fail "serve did not start: $(cat "$tmp/serve.log")"
 else
@@ -158,12 +155,7 @@ else
   "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" --uplink-mbps 400 --downlink-mbps 400 --rtt-ms 2 \
     2>"$tmp/link.log" &
   link_pid=$!
-  link_port=""
-  for _ in $(seq 100); do
-    link_port=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$tmp/link.log")
-    [ -n "$link_port" ] && break
-    sleep 0.1
-  done
+  link_port=$(port_of "$tmp/link.log")
   if [ -z "$link_port" ]; then
     fail "link did not start: $(cat "$tmp/link.log")"
   else

@@ -22,16 +22,8 @@ fail() {
 }
 profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 
-# The port a server or link logs once it listens (bounded wait).
-port_of() {
-  for _ in $(seq 200); do
-    local p
-    p=$(sed -n 's/.*listening on .*(port \([0-9]*\)).*/\1/p' "$1" | head -1)
-    [ -n "$p" ] && { echo "$p"; return 0; }
-    sleep 0.05
-  done
-  return 1
-}
+# shellcheck source=scripts/port_of.sh
+. "$src/scripts/port_of.sh"
 
 "$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$profiles/server_regression.csv" \
   2>"$tmp/serve.log" &
