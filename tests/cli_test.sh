@@ -171,6 +171,13 @@ wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"
 grep -q "session .* closed" "$tmp/serve.log" || fail "no session close in the server log: $(cat "$tmp/serve.log")"
 expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1 \
   --deadline-s 2 --quiet
+expect 1 "Hello to 127.0.0.1:1" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1,127.0.0.1:2 \
+  --deadline-s 2 --quiet
+for bad in localhost 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:1, ,127.0.0.1:1 :7070 127.0.0.1:x; do
+  expect 2 "--server: " -- "$ionn" client --zoo mobilenet --paper-profile --server "$bad" --quiet
+done
+expect 2 "--reconnects" -- "$ionn" client --zoo mobilenet --paper-profile --reconnects -1
+expect 2 "--backoff-s" -- "$ionn" client --zoo mobilenet --paper-profile --backoff-s nan
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

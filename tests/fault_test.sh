@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# Faults with real processes on loopback: `ionn serve` is killed with
-# SIGKILL while `ionn client` uploads AlexNet through `ionn link` (40 Mbps)
-# and raises queries. The client must finish every query (here, once the
-# server is gone), say that it lost the server, and its last output must
-# equal a whole-model run of `ionn run` on the same input, bit for bit.
+# Faults with real processes on loopback, while `ionn client` uploads
+# AlexNet through `ionn link` and raises queries back to back, each checked
+# against a whole-model run here (--verify); once the server has run a
+# query step:
+#   kill    `ionn serve` gets SIGKILL; the client, whose one server stays
+#           away, finishes every query here;
+#   cut     `ionn link` resets every connection (SIGUSR1); the client opens
+#           a new session with the same server, which holds what was
+#           uploaded before the cut, and uploads only the rest;
+#   switch  `ionn serve` gets SIGKILL; the client goes on with the second
+#           server of its list (--server A,B) and uploads everything there.
+# Every query must finish with the right output (0 lost, 0 wrong), at most
+# the one in flight recomputed, and the last output must equal `ionn run`'s
+# bit for bit where the last query ran here.
 # Usage: fault_test.sh path/to/ionn source-dir
 set -u
 ionn=$1
@@ -11,67 +20,130 @@ src=$2
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for p in "${pids[@]}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
   rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/*.log "$tmp"/*.err; do [ -f "$f" ] && { echo "--- $f"; tail -5 "$f"; }; done
+  echo "FAIL ($scenario): $*"
+  for f in "$tmp"/*.log "$tmp"/*.err "$tmp"/*.json; do [ -f "$f" ] && { echo "--- $f"; tail -8 "$f"; }; done
   exit 1
 }
 profiles=$src/data/profiles/odroid-xu4_gtx1080ti
+regression=$profiles/server_regression.csv
 
 # shellcheck source=scripts/port_of.sh
 . "$src/scripts/port_of.sh"
 
-"$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$profiles/server_regression.csv" \
-  2>"$tmp/serve.log" &
-serve_pid=$!
-pids+=("$serve_pid")
-serve_port=$(port_of "$tmp/serve.log") || fail "serve did not start"
-"$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$serve_port" --uplink-mbps 40 --downlink-mbps 40 \
-  2>"$tmp/link.log" &
-pids+=($!)
-link_port=$(port_of "$tmp/link.log") || fail "link did not start"
+# start_server NAME: starts `ionn serve` logging to NAME.log; sets
+# server_pid, server_port and metrics_port.
+start_server() {
+  "$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$regression" 2>"$tmp/$1.log" &
+  server_pid=$!
+  pids+=("$server_pid")
+  server_port=$(port_of "$tmp/$1.log") || fail "serve did not start"
+  metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/$1.log" | head -1)
+  [ -n "$metrics_port" ] || fail "serve did not say its metrics port"
+}
 
-"$ionn" client --zoo alexnet --paper-profile --server "127.0.0.1:$link_port" -a original --duration-s 6 \
-  --deadline-s 5 --format json --quiet --output "$tmp/client.npy" >"$tmp/client.json" 2>"$tmp/client.err" &
-client_pid=$!
-pids+=("$client_pid")
+# start_link NAME SERVER_PORT MBPS: sets link_pid, link_port.
+start_link() {
+  "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$2" --uplink-mbps "$3" --downlink-mbps "$3" \
+    2>"$tmp/$1.log" &
+  link_pid=$!
+  pids+=("$link_pid")
+  link_port=$(port_of "$tmp/$1.log") || fail "link did not start"
+}
 
-# Kill the server once it has run a query step (its metrics say so):
-# mid-upload (the rest takes a minute at 40 Mbps), while queries run
-# layers there.
-metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log" | head -1)
-[ -n "$metrics_port" ] || fail "serve did not say its metrics port"
-steps=0
-for _ in $(seq 600); do
-  if exec 3<>"/dev/tcp/127.0.0.1/$metrics_port"; then
-    printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
-    steps=$(awk '$1 == "ionn_query_steps_total" {print int($2)}' <&3)
-    exec 3<&-
-  fi
-  [ "${steps:-0}" -ge 1 ] && break
-  sleep 0.05
-done
-[ "${steps:-0}" -ge 1 ] || fail "no query step ran on the server within 30 s"
-kill -9 "$serve_pid"
-wait "$client_pid"
-rc=$?
-pids=("${pids[@]/$client_pid}")  # reaped: its pid may be reused
-[ "$rc" -eq 0 ] || fail "client exit $rc"
+# wait_for_step METRICS_PORT: until that server has run a query step (30 s).
+wait_for_step() {
+  local steps=0
+  for _ in $(seq 600); do
+    if exec 3<>"/dev/tcp/127.0.0.1/$1"; then
+      printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+      steps=$(awk '$1 == "ionn_query_steps_total" {print int($2)}' <&3)
+      exec 3<&-
+    fi
+    [ "${steps:-0}" -ge 1 ] && return 0
+    sleep 0.05
+  done
+  fail "no query step ran on the server within 30 s"
+}
 
-# The client's JSON result (one key per line, as `ionn client --format json` writes it).
-field() { sed -n "s/^ *\"$1\": \(.*\),\?$/\1/p" "$tmp/client.json" | sed 's/,$//' | head -1; }
-[ "$(field server_lost)" = true ] || fail "the client did not notice the server was gone"
+# The client's JSON result (one key per line, as `ionn client --format json`
+# writes it); the first occurrence, i.e. the top level's.
+field() { sed -n "s/^ \"$1\": \(.*\),\?$/\1/p" "$tmp/client.json" | sed 's/,$//' | head -1; }
+
+# check_client RC: what every scenario requires of the client's result.
+check_client() {
+  [ "$1" -eq 0 ] || fail "client exit $1"
+  [ "$(field server_lost)" = true ] || fail "the client did not notice the fault"
+  queries=$(field queries) offloaded=$(field queries_offloaded) fell_back=$(field queries_fell_back)
+  wrong=$(field queries_wrong)
+  [ "${queries:-0}" -ge 5 ] || fail "only $queries queries"
+  [ "${offloaded:-0}" -ge 1 ] || fail "no query ran layers on the server"
+  [ "${fell_back:-9}" -le 1 ] || fail "$fell_back queries recomputed: more than the one in flight"
+  [ "${wrong:-9}" -eq 0 ] || fail "$wrong queries with a wrong output"
+  sessions=$(grep -c '"opened_ms"' "$tmp/client.json")
+}
+
+client() {
+  "$ionn" client --zoo alexnet --paper-profile -a original --backoff-s 0.1 --verify --format json \
+    --quiet --output "$tmp/client.npy" "$@" >"$tmp/client.json" 2>"$tmp/client.err" &
+  client_pid=$!
+  pids+=("$client_pid")
+}
+
+finish_client() {
+  wait "$client_pid"
+  local rc=$?
+  pids=("${pids[@]/$client_pid}")  # reaped: its pid may be reused
+  check_client "$rc"
+}
+
+"$ionn" run --zoo alexnet --output "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || { scenario=setup; fail "ionn run"; }
+
+scenario=kill
+start_server serve
+start_link link "$server_port" 40
+client --server "127.0.0.1:$link_port" --duration-s 6 --deadline-s 5
+wait_for_step "$metrics_port"
+kill -9 "$server_pid"
+finish_client
 [ "$(field upload_complete)" = false ] || fail "the upload completed although the server was killed"
-queries=$(field queries) offloaded=$(field queries_offloaded) fell_back=$(field queries_fell_back)
-[ "${queries:-0}" -ge 5 ] || fail "only $queries queries"
-[ "${offloaded:-0}" -ge 1 ] || fail "no query ran layers on the server before it was killed"
-[ "${fell_back:-9}" -le 1 ] || fail "$fell_back queries recomputed: more than the one in flight"
-echo "fault: $queries queries, $offloaded offloaded, $fell_back recomputed after the kill, server error: $(field server_error)"
-
-"$ionn" run --zoo alexnet --output "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || fail "ionn run"
+[ "$sessions" -eq 1 ] || fail "$sessions sessions: the one server was killed"
 cmp -s "$tmp/client.npy" "$tmp/local.npy" || fail "the last query's output differs from a whole-model run"
+echo "fault kill: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; server error: $(field server_error)"
+kill -9 "$link_pid"
+
+scenario=cut
+start_server serve2
+start_link link2 "$server_port" 400
+client --server "127.0.0.1:$link_port" --deadline-s 30
+wait_for_step "$metrics_port"
+kill -USR1 "$link_pid"
+finish_client
+[ "$(field upload_complete)" = true ] || fail "the upload did not complete after the cut"
+[ "$sessions" -ge 2 ] || fail "$sessions sessions: no new session after the cut"
+held=$(field held_layers)
+[ "${held:-0}" -ge 1 ] || fail "the new session held no layer of the first"
+grep -q "got SIGUSR1: cut [1-9]" "$tmp/link2.log" || fail "the link cut no connection"
+echo "fault cut: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions," \
+  "the last holding $held layers"
+kill -9 "$server_pid" "$link_pid"
+
+scenario=switch
+start_server serve3
+first_metrics=$metrics_port first_pid=$server_pid
+start_link link3 "$server_port" 40
+start_server serve4
+second_port=$server_port
+client --server "127.0.0.1:$link_port,127.0.0.1:$second_port" --deadline-s 30
+wait_for_step "$first_metrics"
+kill -9 "$first_pid"
+finish_client
+[ "$(field upload_complete)" = true ] || fail "the upload did not complete on the second server"
+[ "$(field server)" = "\"127.0.0.1:$second_port\"" ] || fail "the last session is not with the second server: $(field server)"
+[ "$sessions" -eq 2 ] || fail "$sessions sessions (want 2)"
+echo "fault switch: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; resumed on the second server"
 echo "fault: all checks passed"

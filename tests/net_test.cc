@@ -16,6 +16,7 @@
 
 #include "ionn.grpc.pb.h"
 #include "ionn/client.h"
+#include "ionn/link.h"
 #include "ionn/model_costs.h"
 #include "ionn/server.h"
 #include "ionn/zoo.h"
@@ -37,10 +38,12 @@ std::unique_ptr<OffloadServer> StartServer(ServerOptions o = {}) {
 
 ClientOptions Options(const Graph& g, int port, const std::string& profile_file) {
   ClientOptions o;
-  o.server = "127.0.0.1:" + std::to_string(port);
+  o.servers = {"127.0.0.1:" + std::to_string(port)};
   o.client_profile = ReadProfileCsv(kPaper + profile_file).value();
   for (const auto& in : g.inputs) o.inputs[in.name] = SeededInput(in.shape, 7);
   o.chunk_bytes = 256 << 10;
+  o.reconnect_backoff_ms = 50;  // a lost server: 8 attempts within about a second
+  o.reconnect_backoff_max_ms = 200;
   return o;
 }
 
@@ -64,11 +67,14 @@ struct Checked {
 };
 
 // Runs a client on zoo `model`; every query's outputs against a local run.
+// `more_ports`: servers to go on with after a loss.
 Result<ClientResult> RunChecked(const std::string& model, const std::string& profile, int port, Checked* c,
-                                const std::function<void(const ClientProgress&)>& progress = nullptr) {
+                                const std::function<void(const ClientProgress&)>& progress = nullptr,
+                                const std::vector<int>& more_ports = {}) {
   Graph g = BuildZooModel(model, 3).value();
   auto local = Engine::Create(g).value();
   ClientOptions o = Options(g, port, profile);
+  for (int p : more_ports) o.servers.push_back("127.0.0.1:" + std::to_string(p));
   const TensorMap want = local->RunAll(o.inputs).value();
   return RunClient(g, o, progress, [&](const ClientQuery& q, const TensorMap& out) {
     ++c->queries;
@@ -266,9 +272,84 @@ TEST(Net, ServerLostMidUploadClientGoesOnLocally) {
   EXPECT_TRUE(killed);
   EXPECT_FALSE(r->upload_complete);
   EXPECT_EQ(r->partitions.size(), 3u);
+  EXPECT_EQ(r->sessions.size(), 1u);  // its one server stayed away: every attempt failed
+  EXPECT_EQ(r->reconnect_attempts, 8);
   EXPECT_EQ(c.wrong, 0);
   EXPECT_GE(c.queries, 5);
   EXPECT_EQ(c.queries, static_cast<int>(r->queries.size()));
+}
+
+// The server goes away mid-upload; the client goes on with the next one
+// of its list, uploads everything there (it holds none of it) and loses
+// no query.
+TEST(Net, ServerLostMidUploadClientResumesWithTheNextServer) {
+  auto a = StartServer(), b = StartServer();
+  ASSERT_TRUE(a && b);
+  Checked c;
+  std::atomic<bool> killed{false};
+  auto r = RunChecked(
+      "googlenet", "googlenet.csv", a->port(), &c,
+      [&](const ClientProgress& p) {
+        if (p.partitions_acked == 3 && !killed.exchange(true)) a->Shutdown(0);
+      },
+      {b->port()});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->sessions.size(), 2u) << r->server_error;
+  EXPECT_FALSE(r->sessions[0].lost.empty());
+  EXPECT_EQ(r->sessions[0].acked, 3);
+  EXPECT_TRUE(r->sessions[1].lost.empty()) << r->sessions[1].lost;
+  EXPECT_EQ(r->server, "127.0.0.1:" + std::to_string(b->port()));
+  EXPECT_TRUE(r->server_lost);
+  EXPECT_TRUE(r->upload_complete);
+  EXPECT_EQ(c.wrong, 0);
+  EXPECT_EQ(c.queries, static_cast<int>(r->queries.size()));
+  EXPECT_GT(r->queries.back().server_layers, 0);  // offloading again, to b
+  int64_t weights = 0;
+  const Graph g = BuildZooModel("googlenet", 3).value();
+  for (const auto& l : g.layers) weights += net::LayerUploadBytes(l);
+  EXPECT_EQ(b->stats().bytes_uploaded, static_cast<uint64_t>(weights));
+}
+
+// The link goes down for a moment mid-upload (every connection reset): the
+// client opens a new session with the same server, which holds what was
+// uploaded before the cut (proven), and sends only the rest.
+TEST(Net, LinkCutMidUploadClientResumesUploadingOnlyWhatTheServerLacks) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  LinkOptions lo;
+  lo.listen = "127.0.0.1:0";
+  lo.connect = "127.0.0.1:" + std::to_string(server->port());
+  lo.uplink_mbps = lo.downlink_mbps = 400;
+  auto link = LinkProxy::Start(lo);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  Checked c;
+  std::atomic<int> cut{-1};
+  auto r = RunChecked("googlenet", "googlenet.csv", (*link)->port(), &c, [&](const ClientProgress& p) {
+    int none = -1;
+    if (p.partitions_acked == 3 && cut.compare_exchange_strong(none, 0)) cut = (*link)->CutAll();
+  });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_GE(cut.load(), 1);
+  ASSERT_GE(r->sessions.size(), 2u) << r->server_error;
+  EXPECT_FALSE(r->sessions[0].lost.empty());
+  EXPECT_TRUE(r->upload_complete) << r->server_error;
+  EXPECT_EQ(c.wrong, 0);
+  EXPECT_EQ(c.queries, static_cast<int>(r->queries.size()));
+  // What the first session had acknowledged is held by the last, not sent again.
+  const ClientSession& last = r->sessions.back();
+  int first_layers = 0;
+  int64_t first_bytes = 0, sent_last = 0;
+  for (const auto& p : r->partitions) {
+    if (p.session == 0) first_layers += p.layers, first_bytes += p.bytes;
+    if (p.session == static_cast<int>(r->sessions.size()) - 1 && !p.held) sent_last += p.bytes;
+  }
+  EXPECT_GE(last.held_layers, first_layers);
+  EXPECT_GE(last.held_bytes, first_bytes);
+  int64_t weights = 0;
+  const Graph g = BuildZooModel("googlenet", 3).value();
+  for (const auto& l : g.layers) weights += net::LayerUploadBytes(l);
+  EXPECT_EQ(sent_last, weights - last.held_bytes);
+  EXPECT_GT(first_bytes, 0);
 }
 
 TEST(Net, HelloToNoServerIsUnavailable) {

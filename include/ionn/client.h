@@ -9,8 +9,12 @@
 // (include/ionn/schedule.h): local segments with the engine here, server
 // segments as one QueryStep call each.
 //
-// Faults: when a call to the server fails, the query is recomputed here
-// and every later query stays local; the result says so (server_lost).
+// Faults: when a call to the server fails, the query in flight is
+// recomputed here and the next ones run here while a background thread
+// reconnects, with exponential backoff, to the next server of the list
+// (the same one when there is one): a new session, in which the layers
+// that server still holds (proven, as at any OpenSession) are planned as
+// uploaded and only the rest is sent. The result records every session.
 #pragma once
 
 #include <functional>
@@ -27,7 +31,9 @@
 namespace ionn {
 
 struct ClientOptions {
-  std::string server = "127.0.0.1:7070";
+  // host:port of the edge servers, tried in this order at the start (the
+  // first that answers) and in turn after a loss.
+  std::vector<std::string> servers = {"127.0.0.1:7070"};
   PlannerOptions planner;              // algorithm and granularity
   Profile client_profile;              // client_ms per layer (measured or read)
   // Server times to plan with instead of the server's prediction functions
@@ -40,6 +46,12 @@ struct ClientOptions {
   TensorMap inputs;                    // the model inputs of every query
   double call_deadline_ms = 60000;     // per RPC (an upload call: per partition)
   size_t chunk_bytes = 1 << 20;        // upload chunk size (at most the server's limit)
+  // After a loss: at most this many connection attempts in all (0: stay
+  // local for the rest of the run), the first after `reconnect_backoff_ms`,
+  // each later one after twice the wait of the one before, at most
+  // `reconnect_backoff_max_ms`.
+  int max_reconnects = 8;
+  double reconnect_backoff_ms = 250, reconnect_backoff_max_ms = 8000;
   // Emulation: pad every local segment to the profile's time of its layers
   // (the layers are still computed), e.g. to reproduce a slow device.
   bool emulate_profile = false;
@@ -67,26 +79,42 @@ struct ClientQuery {
 };
 
 struct ClientPartition {
+  int session = 0;      // index into ClientResult::sessions
   int layers = 0;
   int64_t bytes = 0;    // sent (0 for the held layers' partition)
   bool held = false;    // the layers the server held: not sent, acknowledged at 0
   double start_ms = 0, acked_ms = 0;  // since the upload started
 };
 
+// One session with one server: the first, and one per reconnection.
+struct ClientSession {
+  std::string server, server_name, session_id;
+  double opened_ms = 0;      // since the upload started (the first: 0)
+  int held_layers = 0;       // layers the server held at OpenSession
+  int64_t held_bytes = 0;
+  int partitions = 0;        // planned, the held layers' partition included
+  int acked = 0;             // of which acknowledged
+  std::string lost;          // the failure that ended it (empty: it lasted)
+};
+
 struct ClientResult {
-  std::string server_name, session_id;
+  // The last session's server, plan and held layers (the first session's
+  // when the client never lost one).
+  std::string server, server_name, session_id;
   CostGraph costs;   // what the client planned with
   UploadPlan plan;   // with held layers: its first partition holds them, uploaded at time 0
   int held_layers = 0;       // layers the server held at OpenSession
   int64_t held_bytes = 0;    // their weight bytes, not uploaded
+  std::vector<ClientSession> sessions;
+  int reconnect_attempts = 0;  // after losses, those that failed included
   std::vector<ClientQuery> queries;
-  std::vector<ClientPartition> partitions;  // the acknowledged ones
-  bool upload_complete = false;
+  std::vector<ClientPartition> partitions;  // the acknowledged ones, of every session
+  bool upload_complete = false;             // the last session's plan, all acknowledged
   double upload_ms = 0;            // last acknowledgement (when complete)
   int queries_during_upload = 0;   // finished no later than upload_ms
   double first_query_end_ms = 0;
-  bool server_lost = false;
-  std::string server_error;        // the failure that made the client go local
+  bool server_lost = false;        // a session was lost (see sessions[i].lost)
+  std::string server_error;        // the last failure that made the client go local
   std::string upload_error;        // why the upload stopped early (empty: it did not)
   TensorMap last_outputs;          // the last query's model outputs
   // Every QueryStep call: its round trip as the client saw it, and the
@@ -102,8 +130,8 @@ struct ClientProgress {
   int last_server_layers = 0;
 };
 
-// `model` holds weights. Returns an error when the server cannot be
-// reached at Hello or refuses the session; failures after that are
+// `model` holds weights. Returns an error when no server of the list can
+// be reached at Hello or each refuses the session; failures after that are
 // survived (see above). `progress` (optional) is called after every query
 // and acknowledgement, from the calling thread or the upload thread.
 Result<ClientResult> RunClient(const Graph& model, const ClientOptions& options,

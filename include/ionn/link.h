@@ -150,6 +150,10 @@ class LinkProxy {
   // Stops accepting, closes every connection (data in flight is dropped)
   // and joins every thread. Idempotent.
   void Stop();
+  // Resets every open connection (data in flight is dropped), as a link
+  // that goes down for a moment; new connections are accepted as before.
+  // Returns how many were cut.
+  int CutAll();
 
   struct Impl;
 

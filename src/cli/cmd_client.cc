@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -32,6 +33,39 @@ std::string Fmt(const char* f, double v) {
   return buf;
 }
 
+// "A,B,C" -> {A, B, C}; each host:port with a port 1..65535.
+Result<std::vector<std::string>> ParseServerList(const std::string& list) {
+  std::vector<std::string> servers;
+  std::stringstream in(list);
+  std::string s;
+  while (std::getline(in, s, ',')) {
+    const size_t colon = s.rfind(':');
+    const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    if (colon == 0 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
+      return Status::Invalid("--server: '" + s.substr(0, 80) + "' is not host:port (port 1..65535)");
+    }
+    servers.push_back(s);
+  }
+  if (servers.empty() || list.back() == ',') return Status::Invalid("--server: an empty entry in '" + list.substr(0, 80) + "'");
+  return servers;
+}
+
+// The largest |got - want| over every output, relative to the largest
+// |want|; infinite when an output is missing or has another shape.
+double RelativeError(const TensorMap& got, const TensorMap& want) {
+  double diff = 0, scale = 0;
+  for (const auto& [name, w] : want) {
+    auto it = got.find(name);
+    if (it == got.end() || it->second.shape != w.shape) return HUGE_VAL;
+    for (size_t i = 0; i < w.data.size(); ++i) {
+      diff = std::max(diff, std::fabs(double(it->second.data[i]) - double(w.data[i])));
+      scale = std::max(scale, std::fabs(double(w.data[i])));
+    }
+  }
+  return diff / std::max(scale, 1e-30);
+}
+
 }  // namespace
 
 Action RegisterClient(CLI::App& app) {
@@ -39,16 +73,18 @@ Action RegisterClient(CLI::App& app) {
     std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
     std::string format = "table";
     PlanOptions plan;
-    bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false;
-    int queries = -1, threads = 1, seed = 1, chunk_kib = 1024;
-    double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60;
+    bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false, verify = false;
+    int queries = -1, threads = 1, seed = 1, chunk_kib = 1024, reconnects = 8;
+    double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60, backoff_s = 0.25;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "client", "Offload a model to an edge server while using it: planned upload, queries during it, a report");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  cmd->add_option("--server", args->server, "host:port of `ionn serve`")->capture_default_str();
+  cmd->add_option("--server", args->server,
+                  "host:port of `ionn serve`; a comma-separated list: the first that answers, the next after a loss")
+      ->capture_default_str();
   args->plan.Add(cmd);
   auto* cp = cmd->add_option("--client-profile", args->client_profile, "This device's layer times (CSV layer,client_ms,...)");
   auto* now = cmd->add_flag("--profile-now", args->profile_now, "Measure this device's layer times now (the default)");
@@ -78,6 +114,15 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--deadline-s", args->deadline_s, "Deadline of each call to the server")
       ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
+  cmd->add_option("--reconnects", args->reconnects,
+                  "After losing the server: connection attempts in all, to the listed servers in turn (0: stay local)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
+  cmd->add_option("--backoff-s", args->backoff_s, "Wait before the first reconnection; each next one waits twice as long, at most 8 s")
+      ->capture_default_str()
+      ->check(FiniteIn(0, 3600, "a time in s"));
+  cmd->add_flag("--verify", args->verify,
+                "Check every query's outputs against a whole-model run here (max |diff| <= 1e-4 of the largest |output|)");
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   cmd->add_flag("--quiet", args->quiet, "No progress line");
   cmd->add_flag("--ignore-held", args->ignore_held,
@@ -88,7 +133,12 @@ Action RegisterClient(CLI::App& app) {
     auto planner = args->plan.Get();
     if (!planner.ok()) return Fail(planner.status());
     ClientOptions o;
-    o.server = args->server;
+    auto servers = ParseServerList(args->server);
+    if (!servers.ok()) return Fail(servers.status());
+    o.servers = std::move(servers).value();
+    o.max_reconnects = args->reconnects;
+    o.reconnect_backoff_ms = args->backoff_s * 1000;
+    o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
     o.link = MakeLinkSpec(args->uplink_mbps, args->downlink_mbps, args->rtt_ms);
     o.max_queries = args->queries;
@@ -132,9 +182,30 @@ Action RegisterClient(CLI::App& app) {
                    p.bytes_total ? 100.0 * p.bytes_acked / p.bytes_total : 100.0, p.partitions_acked, p.partitions,
                    p.queries, p.last_latency_ms, p.last_server_layers);
     };
-    auto r = RunClient(*g, o, progress);
+    // --verify: every query's outputs against a whole-model run here.
+    TensorMap reference;
+    int wrong = 0;
+    double worst_error = 0;
+    if (args->verify) {
+      auto engine = Engine::Create(*g, EngineOptions{args->threads});
+      if (!engine.ok()) return Fail(engine.status());
+      auto out = (*engine)->RunAll(o.inputs);
+      if (!out.ok()) return Fail(out.status());
+      reference = std::move(out).value();
+    }
+    auto check = [&](const ClientQuery&, const TensorMap& outputs) {
+      if (!args->verify) return;
+      const double e = RelativeError(outputs, reference);
+      worst_error = std::max(worst_error, e);
+      wrong += !(e <= 1e-4);
+    };
+    auto r = RunClient(*g, o, progress, check);
     if (show) std::fprintf(stderr, "\n");
     if (!r.ok()) return Fail(r.status());
+    if (wrong > 0) {
+      std::fprintf(stderr, "client: %d queries differ from a whole-model run here (largest relative error %g)\n", wrong,
+                   worst_error);
+    }
     if (!args->output.empty()) {
       Status s = WriteNpyFile(args->output, r->last_outputs.at(g->outputs[0]));
       if (!s.ok()) return Fail(s);
@@ -172,8 +243,16 @@ Action RegisterClient(CLI::App& app) {
       AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
       std::vector<double> acked;
       for (const auto& p : r->partitions) acked.push_back(p.acked_ms);
-      j["server"] = args->server;
+      j["server"] = r->server;
       j["server_name"] = r->server_name;
+      nlohmann::json sessions = nlohmann::json::array();
+      for (const auto& s : r->sessions) {
+        sessions.push_back({{"server", s.server}, {"server_name", s.server_name}, {"opened_ms", s.opened_ms},
+                            {"held_layers", s.held_layers}, {"held_bytes", s.held_bytes},
+                            {"partitions", s.partitions}, {"acked", s.acked}, {"lost", s.lost}});
+      }
+      j["sessions"] = sessions;
+      j["reconnect_attempts"] = r->reconnect_attempts;
       j["algorithm"] = r->plan.algorithm;
       j["granularity"] = GranularityName(r->plan.granularity);
       j["emulated_profile"] = o.emulate_profile;
@@ -198,12 +277,16 @@ Action RegisterClient(CLI::App& app) {
       j["server_lost"] = r->server_lost;
       j["server_error"] = r->server_error;
       j["upload_error"] = r->upload_error;
+      if (args->verify) {
+        j["queries_wrong"] = wrong;
+        j["max_relative_error"] = worst_error;
+      }
       std::printf("%s\n", j.dump(1).c_str());
-      return 0;
+      return wrong > 0 ? 1 : 0;
     }
-    std::printf("server %s (%s), model %s, %s at %s granularity\n", args->server.c_str(), r->server_name.c_str(),
+    std::printf("server %s (%s), model %s, %s at %s granularity\n", r->server.c_str(), r->server_name.c_str(),
                 g->name.c_str(), r->plan.algorithm.c_str(), GranularityName(r->plan.granularity));
-    std::printf("  partitions uploaded      %zu of %zu%s\n", r->partitions.size(), r->plan.partitions.size(),
+    std::printf("  partitions uploaded      %d of %zu%s\n", r->sessions.back().acked, r->plan.partitions.size(),
                 r->upload_complete ? "" : " (upload incomplete)");
     if (r->held_layers > 0) {
       std::printf("  held by the server       %d layers, %.1f MB not uploaded (partition 0)\n", r->held_layers,
@@ -221,7 +304,23 @@ Action RegisterClient(CLI::App& app) {
     }
     std::printf("  planned latency          local %.1f ms, all uploaded %.1f ms%s\n", r->plan.latency_local_ms,
                 r->plan.latency_optimal_ms, o.emulate_profile ? " (emulated client profile)" : "");
-    if (r->server_lost) std::printf("  server lost: %s; %d queries recomputed here, the rest ran here\n", r->server_error.c_str(), fell_back);
+    if (r->server_lost) {
+      std::printf("  server lost              %d of %zu sessions; %d queries recomputed here; %d reconnection attempts\n",
+                  static_cast<int>(std::count_if(r->sessions.begin(), r->sessions.end(),
+                                                 [](const ClientSession& s) { return !s.lost.empty(); })),
+                  r->sessions.size(), fell_back, r->reconnect_attempts);
+      for (size_t i = 0; i < r->sessions.size(); ++i) {
+        const auto& s = r->sessions[i];
+        std::printf("    session %zu at %-16s from %8.1f ms: %d layers held, %d of %d partitions%s%s\n", i,
+                    s.server.c_str(), s.opened_ms, s.held_layers, s.acked, s.partitions,
+                    s.lost.empty() ? "" : "; lost: ", s.lost.c_str());
+      }
+      std::printf("  last failure: %s\n", r->server_error.c_str());
+    }
+    if (args->verify) {
+      std::printf("  verified                 %d of %zu queries wrong (largest relative error %.2g)\n", wrong,
+                  r->queries.size(), worst_error);
+    }
     if (!r->upload_error.empty()) std::printf("  upload stopped: %s\n", r->upload_error.c_str());
     return 0;
   };

@@ -1,6 +1,6 @@
 // `ionn link`: a link emulator as a TCP proxy (include/ionn/link.h). Shapes
 // both directions until SIGINT or SIGTERM, then closes every connection and
-// exits 0.
+// exits 0. SIGUSR1 cuts every open connection (a link down for a moment).
 #include <signal.h>
 
 #include <cstdio>
@@ -22,7 +22,8 @@ Action RegisterLink(CLI::App& app) {
       "one rate per direction. 1 Mbps = 1024*1024/8000 bytes per ms, as everywhere in ionn. Example:\n"
       "  ionn serve --listen 127.0.0.1:7070 &\n"
       "  ionn link --listen 127.0.0.1:7071 --connect 127.0.0.1:7070 --uplink-mbps 80 --downlink-mbps 80 --rtt-ms 2 &\n"
-      "  ionn client --zoo alexnet --paper-profile --server 127.0.0.1:7071");
+      "  ionn client --zoo alexnet --paper-profile --server 127.0.0.1:7071\n"
+      "Faults: `kill -USR1 PID` resets every open connection (data in flight is lost); new ones are accepted.");
   LinkOptions& o = *options;
   cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
   cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
@@ -49,14 +50,16 @@ Action RegisterLink(CLI::App& app) {
     auto log = StderrLog("link");
     LinkOptions o = *options;
     o.log = log;
-    StopSignals stop;  // before the proxy starts its threads
+    StopSignals stop({SIGUSR1});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);
     if (!proxy.ok()) return Fail(proxy.status());
     char line[256];
     std::snprintf(line, sizeof line, "listening on %s (port %d) -> %s: up %g Mbps, down %g Mbps, rtt %g ms",
                   o.listen.c_str(), (*proxy)->port(), o.connect.c_str(), o.uplink_mbps, o.downlink_mbps, o.rtt_ms);
     log(line);
-    log("got " + stop.Wait() + "; closing every connection");
+    std::string sig;
+    while ((sig = stop.Wait()) == "SIGUSR1") log("got SIGUSR1: cut " + std::to_string((*proxy)->CutAll()) + " connections");
+    log("got " + sig + "; closing every connection");
     (*proxy)->Stop();
     const LinkStats st = (*proxy)->stats();
     log(std::to_string(st.connections_accepted) + " connections (" + std::to_string(st.connections_failed) +

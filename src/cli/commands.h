@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -41,10 +42,12 @@ std::function<void(const std::string&)> StderrLog(const std::string& who);
 
 // SIGINT and SIGTERM for a long-running command: made before any thread is
 // started (the threads inherit the blocked mask), so that Wait, not some
-// library thread, takes them. Wait returns "SIGINT" or "SIGTERM".
+// library thread, takes them. Wait returns the name of the one that came
+// ("SIGINT").
 class StopSignals {
  public:
-  StopSignals();
+  // SIGINT, SIGTERM and `more` (signals Wait also returns).
+  explicit StopSignals(std::initializer_list<int> more = {});
   std::string Wait();
 
  private:

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -48,17 +49,19 @@ std::function<void(const std::string&)> StderrLog(const std::string& who) {
   };
 }
 
-StopSignals::StopSignals() {
+StopSignals::StopSignals(std::initializer_list<int> more) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGINT);
   sigaddset(&set_, SIGTERM);
+  for (int sig : more) sigaddset(&set_, sig);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);
 }
 
 std::string StopSignals::Wait() {
   int sig = 0;
   sigwait(&set_, &sig);
-  return sig == SIGINT ? "SIGINT" : "SIGTERM";
+  const char* name = sigabbrev_np(sig);
+  return name ? std::string("SIG") + name : "signal " + std::to_string(sig);
 }
 
 void CostOptions::Add(CLI::App* app) {

@@ -37,7 +37,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
   std::vector<LiveRun> runs;
   for (const auto& algorithm : o.algorithms) {
     ClientOptions co;
-    co.server = "127.0.0.1:" + std::to_string(link->port());
+    co.servers = {"127.0.0.1:" + std::to_string(link->port())};
     co.planner.algorithm = algorithm;
     co.client_profile = client_profile;
     co.server_profile = o.server_times;
@@ -45,9 +45,13 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     co.link = MakeLinkSpec(o.mbps);
     co.inputs = o.input;
     co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before
+    co.max_reconnects = 0;  // a lost server fails the experiment (below) rather than changing it
     if (o.starting) o.starting(algorithm);
     IONN_ASSIGN_OR_RETURN(ClientResult live, RunClient(model, co, o.progress));
-    if (!live.upload_complete) return Status::Internal("the upload did not complete: " + live.upload_error);
+    if (!live.upload_complete) {
+      return Status::Internal("the upload did not complete: " +
+                              (live.upload_error.empty() ? live.server_error : live.upload_error));
+    }
     SimOptions sim_options;
     sim_options.sharing = LinkSharing::kFair;  // upload and queries: two TCP flows on one link
     IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(costs, live.plan, sim_options));
@@ -57,7 +61,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     // Beyond the paper: the server keeps built layers by content, so a
     // client that comes back uploads nothing and offloads at once.
     ClientOptions back;
-    back.server = "127.0.0.1:" + std::to_string(link->port());
+    back.servers = {"127.0.0.1:" + std::to_string(link->port())};
     back.client_profile = client_profile;
     back.server_profile = o.server_times;
     back.emulate_profile = true;

@@ -71,6 +71,41 @@ SegmentNeeds Needs(const CostGraph& c, const QuerySchedule& s, size_t i) {
   return needs;
 }
 
+// Whether a failed call means the server or the link is gone (reconnect)
+// rather than that the server refused what was sent (it still serves).
+bool IsLoss(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::ALREADY_EXISTS:
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::UNIMPLEMENTED: return false;
+    default: return true;  // UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, NOT_FOUND (expired), INTERNAL, ...
+  }
+}
+
+// One session with one server: its plan and the schedule of a query for
+// every count of acknowledged partitions. Fixed once made, except the
+// fields under "guarded by Run::mu_".
+struct Connection {
+  int index = 0;  // into ClientResult::sessions
+  std::string server, server_name, session_id;
+  std::unique_ptr<v1::Offload::Stub> stub, upload_stub;  // calls and queries; the upload
+  CostGraph costs;
+  UploadPlan plan;
+  std::vector<QuerySchedule> schedules;  // by acknowledged partitions
+  size_t first_upload = 0;  // the plan's first partition sent (1: partition 0 is the held layers)
+  size_t chunk_bytes = 1 << 20;
+  int held_layers = 0;
+  int64_t held_bytes = 0;
+  // Guarded by Run::mu_.
+  int acked = 0;
+  bool upload_over = false, lost = false, closed = false;
+};
+
 class Run {
  public:
   Run(const Graph& model, const ClientOptions& o, const std::function<void(const ClientProgress&)>& progress,
@@ -78,153 +113,294 @@ class Run {
       : model_(model), o_(o), progress_(progress), on_output_(on_output), clock_(o.clock ? *o.clock : Clock::System()) {}
 
   Result<ClientResult> Go() {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(-1);
-    args.SetMaxSendMessageSize(-1);
-    stub_ = v1::Offload::NewStub(grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), args));
-    // The upload gets a connection of its own (a distinct channel argument
-    // keeps gRPC from sharing the subchannel), so that query tensors do not
-    // queue behind megabytes of weights in one TCP send buffer: on a shared
-    // link the two flows then share it as two TCP flows do.
-    grpc::ChannelArguments upload_args = args;
-    upload_args.SetInt("ionn.upload_connection", 1);
-    upload_stub_ =
-        v1::Offload::NewStub(grpc::CreateCustomChannel(o_.server, grpc::InsecureChannelCredentials(), upload_args));
-    v1::HelloReply hello;
-    {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
-      v1::HelloRequest req;
-      req.set_protocol_version(net::kProtocolVersion);
-      req.set_client_name("ionn-client");
-      IONN_RETURN_IF_ERROR(FromGrpc(stub_->Hello(&ctx, req, &hello), "Hello to " + o_.server));
-    }
-    r_.server_name = hello.server_name();
-    IONN_ASSIGN_OR_RETURN(ServerRegression regression, net::RegressionFromProto(hello));
-    const Profile* server_times = o_.server_profile ? &*o_.server_profile : nullptr;
-    IONN_ASSIGN_OR_RETURN(r_.costs, BuildCostGraph(model_, o_.client_profile, server_times,
-                                                   server_times ? nullptr : &regression, o_.link));
+    if (o_.servers.empty()) return Status::Invalid("no server to connect to");
     EngineOptions eo;
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
-    chunk_bytes_ = std::max<size_t>(1, std::min<size_t>(o_.chunk_bytes, hello.limits().max_chunk_bytes()));
-    LayerMask held(model_.layers.size(), 0);
-    {
-      grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
-      v1::OpenSessionRequest req;
-      *req.mutable_model() = net::ArchitectureToProto(model_);
-      req.set_ignore_held(!o_.use_held);
-      v1::OpenSessionReply reply;
-      IONN_RETURN_IF_ERROR(FromGrpc(stub_->OpenSession(&ctx, req, &reply), "OpenSession at " + o_.server));
-      r_.session_id = reply.session_id();
-      session_open_ = true;
-      IONN_RETURN_IF_ERROR(AddHeld(reply.held_layers(), "OpenSession", &held));
-      if (reply.challenges_size() > 0 && o_.use_held) ProveHeld(reply, &held);
+    Status first = Status::Ok();
+    for (size_t i = 0; i < o_.servers.size(); ++i) {
+      auto c = Connect(o_.servers[i], /*stop_aware=*/false);
+      if (c.ok()) {
+        next_server_ = i + 1;
+        conn_ = std::move(c).value();
+        break;
+      }
+      if (first.ok()) first = c.status();
     }
-    IONN_ASSIGN_OR_RETURN(r_.plan, MakePlanWithHeld(r_.costs, held, o_.planner));
-    first_upload_ = r_.held_layers > 0 ? 1 : 0;
-    // The schedule of a query for every count of acknowledged partitions.
-    const LatencyModel latency(r_.costs);
-    LayerMask uploaded(r_.costs.num_layers(), 0);
-    schedules_.push_back(ScheduleQuery(r_.costs, uploaded));
-    for (const Partition& p : r_.plan.partitions) {
-      for (int k : p.layers) uploaded[k] = 1;
-      schedules_.push_back(ScheduleQuery(r_.costs, latency.Best(uploaded).on_server));
-    }
-    for (size_t p = first_upload_; p < r_.plan.partitions.size(); ++p) {
-      for (int k : r_.plan.partitions[p].layers) bytes_total_ += net::LayerUploadBytes(model_.layers[k]);
-    }
-
+    if (!conn_) return first;
     start_ms_ = clock_.NowMs();
-    if (first_upload_ > 0) {  // the held layers: on the server from the start
-      ClientPartition rec;
-      rec.layers = r_.held_layers;
-      rec.held = true;
-      r_.partitions.push_back(rec);
-      acked_ = 1;
-    }
-    uploader_ = std::thread([this] { Upload(); });
+    Adopt(conn_, 0);
+    worker_ = std::thread([this] { Work(); });
     {
+      const std::shared_ptr<Connection> first_session = conn_;
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return acked_ > 0 || upload_over_; });
+      cv_.wait(lock, [&] { return first_session->acked > 0 || first_session->upload_over || first_session->lost; });
     }
-    const int parts = static_cast<int>(r_.plan.partitions.size());
     int raised_after_upload = 0, local_after_loss = 0;
     uint64_t query_id = 0;
     while (true) {
+      std::shared_ptr<Connection> c;
       int acked;
-      bool over;
+      bool complete, gave_up;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        acked = acked_;
-        over = upload_over_;
+        c = conn_;
+        acked = c->lost ? 0 : c->acked;
+        complete = !c->lost && c->acked == static_cast<int>(c->plan.partitions.size());
+        gave_up = gave_up_ || (c->upload_over && !c->lost && !complete);
       }
       const double now = clock_.NowMs() - start_ms_;
       const int done = static_cast<int>(r_.queries.size());
       if (o_.max_queries >= 0 && done >= o_.max_queries) break;
       if (o_.duration_ms >= 0 && now >= o_.duration_ms) break;
       if (o_.max_queries < 0 && o_.duration_ms < 0) {
-        if (acked == parts && raised_after_upload >= o_.queries_after_upload) break;
-        if (over && acked < parts && local_after_loss >= o_.queries_after_upload) break;
+        if (complete && raised_after_upload >= o_.queries_after_upload) break;
+        if (gave_up && local_after_loss >= o_.queries_after_upload) break;
       }
-      raised_after_upload += acked == parts;
-      local_after_loss += over && acked < parts;
-      IONN_ASSIGN_OR_RETURN(ClientQuery q, Query(++query_id, r_.server_lost ? 0 : acked));
+      raised_after_upload += complete;
+      local_after_loss += gave_up;
+      ClientQuery started;
+      started.start_ms = clock_.NowMs() - start_ms_;
+      started.predicted_ms = c->plan.latency_local_ms;
+      IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, ++query_id, acked) : LocalQuery(started, false));
       r_.queries.push_back(q);
       if (on_output_) on_output_(q, r_.last_outputs);
       Report(q);
     }
     Finish();
+    const Connection& last = *conn_;
+    r_.server = last.server;
+    r_.server_name = last.server_name;
+    r_.session_id = last.session_id;
+    r_.costs = last.costs;
+    r_.plan = last.plan;
+    r_.held_layers = last.held_layers;
+    r_.held_bytes = last.held_bytes;
     r_.upload_error = upload_error_;
-    r_.upload_complete = static_cast<int>(r_.partitions.size()) == parts;
+    r_.upload_complete = !last.lost && last.acked == static_cast<int>(last.plan.partitions.size());
     if (r_.upload_complete) r_.upload_ms = r_.partitions.back().acked_ms;
     for (const auto& q : r_.queries) r_.queries_during_upload += r_.upload_complete && q.end_ms <= r_.upload_ms;
     r_.first_query_end_ms = r_.queries.empty() ? 0 : r_.queries.front().end_ms;
     return std::move(r_);
   }
 
-  // Also on an early return with an error: no upload thread left running,
+  // Also on an early return with an error: no worker thread left running,
   // no session left open on the server.
   ~Run() { Finish(); }
 
  private:
-  // Stops the upload and closes the session (once; the server would keep
+  // Stops the worker and closes the session (once; the server would keep
   // it until it expires otherwise).
   void Finish() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      if (upload_ctx_) upload_ctx_->TryCancel();
+      if (active_ctx_) active_ctx_->TryCancel();
+      cv_.notify_all();
     }
-    if (uploader_.joinable()) uploader_.join();
-    if (session_open_ && !r_.server_lost) {
+    if (worker_.joinable()) worker_.join();
+    if (conn_) Close(conn_.get());
+  }
+
+  // Closes a session on its server, unless it is closed already or was
+  // lost with its server: a lost link may come back (the session then
+  // frees its memory now rather than at expiry); a dead server answers at once.
+  void Close(Connection* c) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (c->closed) return;
+      c->closed = true;
+    }
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, std::min(o_.call_deadline_ms, 2000.0));
+    v1::CloseSessionRequest req;
+    req.set_session_id(c->session_id);
+    v1::CloseSessionReply reply;
+    (void)c->stub->CloseSession(&ctx, req, &reply);
+  }
+
+  // Hello, the cost graph with that server's prediction functions, a
+  // session (proving what it holds) and the plan. `stop_aware`: calls are
+  // cancelled when the run stops (the worker's reconnections).
+  Result<std::shared_ptr<Connection>> Connect(const std::string& server, bool stop_aware) {
+    auto c = std::make_shared<Connection>();
+    c->server = server;
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    // A channel of its own, not a subchannel shared with the lost session's
+    // (which may be waiting out gRPC's own reconnect backoff).
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    c->stub = v1::Offload::NewStub(grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
+    // The upload gets a connection of its own (a distinct channel argument
+    // keeps gRPC from sharing the subchannel), so that query tensors do not
+    // queue behind megabytes of weights in one TCP send buffer: on a shared
+    // link the two flows then share it as two TCP flows do.
+    grpc::ChannelArguments upload_args = args;
+    upload_args.SetInt("ionn.upload_connection", 1);
+    c->upload_stub =
+        v1::Offload::NewStub(grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), upload_args));
+    v1::HelloReply hello;
+    {
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
-      v1::CloseSessionRequest req;
-      req.set_session_id(r_.session_id);
-      v1::CloseSessionReply reply;
-      (void)stub_->CloseSession(&ctx, req, &reply);
+      v1::HelloRequest req;
+      req.set_protocol_version(net::kProtocolVersion);
+      req.set_client_name("ionn-client");
+      IONN_RETURN_IF_ERROR(FromGrpc(Call(&ctx, stop_aware, [&] { return c->stub->Hello(&ctx, req, &hello); }),
+                                    "Hello to " + server));
     }
-    session_open_ = false;
+    c->server_name = hello.server_name();
+    IONN_ASSIGN_OR_RETURN(ServerRegression regression, net::RegressionFromProto(hello));
+    const Profile* server_times = o_.server_profile ? &*o_.server_profile : nullptr;
+    IONN_ASSIGN_OR_RETURN(c->costs, BuildCostGraph(model_, o_.client_profile, server_times,
+                                                   server_times ? nullptr : &regression, o_.link));
+    c->chunk_bytes = std::max<size_t>(1, std::min<size_t>(o_.chunk_bytes, hello.limits().max_chunk_bytes()));
+    LayerMask held(model_.layers.size(), 0);
+    {
+      grpc::ClientContext ctx;
+      v1::OpenSessionRequest req;
+      *req.mutable_model() = net::ArchitectureToProto(model_);
+      req.set_ignore_held(!o_.use_held);
+      v1::OpenSessionReply reply;
+      IONN_RETURN_IF_ERROR(FromGrpc(Call(&ctx, stop_aware, [&] { return c->stub->OpenSession(&ctx, req, &reply); }),
+                                    "OpenSession at " + server));
+      c->session_id = reply.session_id();
+      Status s = AddHeld(c.get(), reply.held_layers(), "OpenSession", &held);
+      if (s.ok() && reply.challenges_size() > 0 && o_.use_held) ProveHeld(c.get(), reply, stop_aware, &held);
+      auto plan = s.ok() ? MakePlanWithHeld(c->costs, held, o_.planner) : Result<UploadPlan>(s);
+      if (!plan.ok()) {
+        Close(c.get());
+        return plan.status();
+      }
+      c->plan = std::move(plan).value();
+    }
+    c->first_upload = c->held_layers > 0 ? 1 : 0;
+    const LatencyModel latency(c->costs);
+    LayerMask uploaded(c->costs.num_layers(), 0);
+    c->schedules.push_back(ScheduleQuery(c->costs, uploaded));
+    for (const Partition& p : c->plan.partitions) {
+      for (int k : p.layers) uploaded[k] = 1;
+      c->schedules.push_back(ScheduleQuery(c->costs, latency.Best(uploaded).on_server));
+    }
+    return c;
+  }
+
+  // Runs one call with its deadline; with `stop_aware`, Finish cancels it.
+  grpc::Status Call(grpc::ClientContext* ctx, bool stop_aware, const std::function<grpc::Status()>& call) {
+    SetDeadline(ctx, o_.call_deadline_ms);
+    if (stop_aware) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "the client is stopping");
+      active_ctx_ = ctx;
+    }
+    grpc::Status st = call();
+    if (stop_aware) {
+      std::lock_guard<std::mutex> lock(mu_);
+      active_ctx_ = nullptr;
+    }
+    return st;
+  }
+
+  // Makes `c` the session queries use, and records it (with its held
+  // layers' partition, acknowledged at once).
+  void Adopt(const std::shared_ptr<Connection>& c, double opened_ms) {
+    std::lock_guard<std::mutex> lock(mu_);
+    conn_ = c;
+    c->index = static_cast<int>(r_.sessions.size());
+    ClientSession rec;
+    rec.server = c->server;
+    rec.server_name = c->server_name;
+    rec.session_id = c->session_id;
+    rec.opened_ms = opened_ms;
+    rec.held_layers = c->held_layers;
+    rec.held_bytes = c->held_bytes;
+    rec.partitions = static_cast<int>(c->plan.partitions.size());
+    r_.sessions.push_back(rec);
+    bytes_total_ = 0;
+    bytes_acked_ = 0;
+    for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
+      for (int k : c->plan.partitions[p].layers) bytes_total_ += net::LayerUploadBytes(model_.layers[k]);
+    }
+    if (c->first_upload > 0) {  // the held layers: on the server from the start
+      ClientPartition held;
+      held.session = c->index;
+      held.layers = c->held_layers;
+      held.held = true;
+      held.start_ms = held.acked_ms = opened_ms;
+      r_.partitions.push_back(held);
+      c->acked = 1;
+      r_.sessions.back().acked = 1;
+    }
+    cv_.notify_all();
+  }
+
+  // Marks `c` lost (once): queries run here until another session is made.
+  void Lose(Connection* c, const std::string& why) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (c->lost) return;
+    c->lost = true;
+    r_.server_lost = true;
+    r_.server_error = why;
+    r_.sessions[c->index].lost = why;
+    cv_.notify_all();
+  }
+
+  // The worker: uploads the current session's plan; when the session is
+  // lost, reconnects with backoff and goes on with the new one.
+  void Work() {
+    std::shared_ptr<Connection> c = conn_;
+    int attempts = 0;
+    while (true) {
+      Upload(c.get());
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || c->lost; });
+        if (stop_) return;
+      }
+      Close(c.get());
+      double wait_ms = o_.reconnect_backoff_ms;
+      std::shared_ptr<Connection> next;
+      while (!next) {
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (attempts >= o_.max_reconnects) {
+            gave_up_ = true;
+            cv_.notify_all();
+            return;
+          }
+          if (cv_.wait_for(lock, std::chrono::microseconds(static_cast<int64_t>(wait_ms * 1000)), [&] { return stop_; })) return;
+          ++attempts;
+          ++r_.reconnect_attempts;
+        }
+        const std::string& server = o_.servers[next_server_++ % o_.servers.size()];
+        auto made = Connect(server, /*stop_aware=*/true);
+        if (made.ok()) {
+          next = std::move(made).value();
+        } else {
+          std::lock_guard<std::mutex> lock(mu_);
+          r_.server_error = made.status().message();
+          wait_ms = std::min(wait_ms * 2, o_.reconnect_backoff_max_ms);
+        }
+      }
+      Adopt(next, clock_.NowMs() - start_ms_);
+      c = next;
+    }
   }
 
   // The server holds layers with weights: prove we have them too, by the
   // hashes of the blocks it asked for. A challenge that names no layer of
   // ours, or a failed call, only means those layers are uploaded.
-  void ProveHeld(const v1::OpenSessionReply& reply, LayerMask* held) {
-    grpc::ClientContext ctx;
-    SetDeadline(&ctx, o_.call_deadline_ms);
+  void ProveHeld(Connection* c, const v1::OpenSessionReply& reply, bool stop_aware, LayerMask* held) {
     v1::ProveHeldRequest prove;
-    prove.set_session_id(r_.session_id);
+    prove.set_session_id(c->session_id);
     LayerMask challenged(model_.layers.size(), 0);
-    for (const auto& c : reply.challenges()) {
-      if (c.layer() >= model_.layers.size() || challenged[c.layer()] || (*held)[c.layer()]) continue;
-      const Layer& layer = model_.layers[c.layer()];
+    for (const auto& ch : reply.challenges()) {
+      if (ch.layer() >= model_.layers.size() || challenged[ch.layer()] || (*held)[ch.layer()]) continue;
+      const Layer& layer = model_.layers[ch.layer()];
       const uint64_t blocks = (net::LayerUploadBytes(layer) + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
       std::string hashes;
-      bool valid = c.blocks_size() > 0;
-      for (uint64_t b : c.blocks()) {
+      bool valid = ch.blocks_size() > 0;
+      for (uint64_t b : ch.blocks()) {
         if (b >= blocks) {
           valid = false;
           break;
@@ -233,39 +409,46 @@ class Run {
         hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
       }
       if (!valid) continue;
-      challenged[c.layer()] = 1;
+      challenged[ch.layer()] = 1;
       auto* proof = prove.add_proofs();
-      proof->set_layer(c.layer());
+      proof->set_layer(ch.layer());
       proof->set_block_hashes(hashes);
     }
+    if (prove.proofs_size() == 0) return;
+    grpc::ClientContext ctx;
     v1::ProveHeldReply proven;
-    if (prove.proofs_size() == 0 || !stub_->ProveHeld(&ctx, prove, &proven).ok()) return;
+    if (!Call(&ctx, stop_aware, [&] { return c->stub->ProveHeld(&ctx, prove, &proven); }).ok()) return;
     std::vector<uint32_t> ok;
     for (uint32_t k : proven.held_layers()) {
       if (k < challenged.size() && challenged[k]) ok.push_back(k), challenged[k] = 0;  // each once, only those asked
     }
     google::protobuf::RepeatedField<uint32_t> layers(ok.begin(), ok.end());
-    (void)AddHeld(layers, "ProveHeld", held);
+    (void)AddHeld(c, layers, "ProveHeld", held);
   }
 
-  Status AddHeld(const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call, LayerMask* held) {
+  Status AddHeld(Connection* c, const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call,
+                 LayerMask* held) {
     for (uint32_t k : layers) {
       if (k >= held->size() || (*held)[k] || !o_.use_held) {
-        return Status::Invalid(call + " at " + o_.server + ": the server named held layer " + std::to_string(k) +
+        return Status::Invalid(call + " at " + c->server + ": the server named held layer " + std::to_string(k) +
                                (o_.use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
       }
       (*held)[k] = 1;
-      ++r_.held_layers;
-      r_.held_bytes += net::LayerUploadBytes(model_.layers[k]);
+      ++c->held_layers;
+      c->held_bytes += net::LayerUploadBytes(model_.layers[k]);
     }
     return Status::Ok();
   }
 
-  void Upload() {
-    for (size_t p = first_upload_; p < r_.plan.partitions.size(); ++p) {
-      const Partition& part = r_.plan.partitions[p];
-      const uint32_t upload_index = static_cast<uint32_t>(p - first_upload_);  // the server numbers what it receives
+  // Uploads `c`'s partitions in order until all are acknowledged, the run
+  // stops, the server refuses one (the session goes on with what it has)
+  // or the session is lost.
+  void Upload(Connection* c) {
+    for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
+      const Partition& part = c->plan.partitions[p];
+      const uint32_t upload_index = static_cast<uint32_t>(p - c->first_upload);  // the server numbers what it receives
       ClientPartition rec;
+      rec.session = c->index;
       rec.layers = static_cast<int>(part.layers.size());
       rec.start_ms = clock_.NowMs() - start_ms_;
       std::string bytes;
@@ -275,21 +458,21 @@ class Run {
       SetDeadline(&ctx, o_.call_deadline_ms);
       {
         std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) break;
-        upload_ctx_ = &ctx;
+        if (stop_ || c->lost) break;
+        active_ctx_ = &ctx;
       }
       v1::UploadReply reply;
-      auto writer = upload_stub_->Upload(&ctx, &reply);
+      auto writer = c->upload_stub->Upload(&ctx, &reply);
       size_t offset = 0;
       bool first = true;
       while (first || offset < bytes.size()) {
         v1::UploadChunk chunk;
         if (first) {
-          chunk.set_session_id(r_.session_id);
+          chunk.set_session_id(c->session_id);
           chunk.set_partition(upload_index);
           for (int k : part.layers) chunk.add_layers(k);
         }
-        const size_t n = std::min(chunk_bytes_, bytes.size() - offset);
+        const size_t n = std::min(c->chunk_bytes, bytes.size() - offset);
         chunk.set_data(bytes.data() + offset, n);
         offset += n;
         first = false;
@@ -297,25 +480,36 @@ class Run {
       }
       writer->WritesDone();
       const grpc::Status st = writer->Finish();
-      std::lock_guard<std::mutex> lock(mu_);
-      upload_ctx_ = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        active_ctx_ = nullptr;
+        if (stop_) break;
+      }
       if (!st.ok()) {
-        if (!stop_) upload_error_ = FromGrpc(st, "Upload of partition " + std::to_string(p)).message();
+        const std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
+        if (IsLoss(st)) {
+          Lose(c, why);
+        } else {
+          std::lock_guard<std::mutex> lock(mu_);
+          upload_error_ = why;
+        }
         break;
       }
+      std::lock_guard<std::mutex> lock(mu_);
       rec.acked_ms = clock_.NowMs() - start_ms_;
       r_.partitions.push_back(rec);
-      acked_ = static_cast<int>(p) + 1;
+      c->acked = static_cast<int>(p) + 1;
+      r_.sessions[c->index].acked = c->acked;
       bytes_acked_ += rec.bytes;
       cv_.notify_all();
       if (progress_) {
-        ClientProgress pr{acked_, static_cast<int>(r_.plan.partitions.size()), bytes_acked_, bytes_total_,
+        ClientProgress pr{c->acked, static_cast<int>(c->plan.partitions.size()), bytes_acked_, bytes_total_,
                           queries_reported_, last_latency_, last_server_layers_};
         progress_(pr);
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
-    upload_over_ = true;
+    c->upload_over = true;
     cv_.notify_all();
   }
 
@@ -325,37 +519,42 @@ class Run {
     last_latency_ = q.end_ms - q.start_ms;
     last_server_layers_ = q.server_layers;
     if (progress_) {
-      ClientProgress pr{acked_, static_cast<int>(r_.plan.partitions.size()), bytes_acked_, bytes_total_,
-                        queries_reported_, last_latency_, last_server_layers_};
+      ClientProgress pr{conn_->lost ? 0 : conn_->acked, static_cast<int>(conn_->plan.partitions.size()), bytes_acked_,
+                        bytes_total_, queries_reported_, last_latency_, last_server_layers_};
       progress_(pr);
     }
   }
 
-  Result<std::shared_ptr<const PreparedRun>> Prepared(int acked, size_t segment, const std::vector<int>& layers,
+  // Prepared local segments, by session, acknowledged partitions and
+  // segment (session -1: the whole model).
+  Result<std::shared_ptr<const PreparedRun>> Prepared(int session, int acked, size_t segment,
+                                                      const std::vector<int>& layers,
                                                       const std::vector<std::string>& keep) {
-    const auto key = std::make_pair(acked, segment);
+    const auto key = std::make_tuple(session, acked, segment);
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
     IONN_ASSIGN_OR_RETURN(auto run, engine_->Prepare(layers, keep));
+    if (session != last_session_) {  // an earlier session's segments are not run again
+      for (auto p = prepared_.begin(); p != prepared_.end();) p = std::get<0>(p->first) >= 0 ? prepared_.erase(p) : std::next(p);
+      last_session_ = session;
+    }
     prepared_[key] = run;
     return run;
   }
 
-  Status RunLocal(int acked, size_t segment, const QuerySegment& seg, const std::vector<std::string>& keep,
-                  TensorMap* held) {
+  Status RunLocal(std::shared_ptr<const PreparedRun> run, double exec_ms, TensorMap* held) {
     const double t0 = clock_.NowMs();
-    IONN_ASSIGN_OR_RETURN(auto run, Prepared(acked, segment, seg.layers, keep));
     IONN_ASSIGN_OR_RETURN(TensorMap out, engine_->Execute(*run, *held));
     for (auto& [name, t] : out) (*held)[name] = std::move(t);
-    if (o_.emulate_profile) clock_.SleepMs(seg.exec_ms - (clock_.NowMs() - t0));
+    if (o_.emulate_profile) clock_.SleepMs(exec_ms - (clock_.NowMs() - t0));
     return Status::Ok();
   }
 
-  Result<ClientQuery> Query(uint64_t id, int acked) {
+  Result<ClientQuery> Query(Connection& c, uint64_t id, int acked) {
     ClientQuery q;
     q.start_ms = clock_.NowMs() - start_ms_;
     q.partitions_uploaded = acked;
-    const QuerySchedule& s = schedules_[acked];
+    const QuerySchedule& s = c.schedules[acked];
     q.predicted_ms = s.latency_ms;
     TensorMap held = o_.inputs;
     int last_server = -1;
@@ -365,33 +564,34 @@ class Run {
     for (size_t i = 0; i < s.segments.size(); ++i) {
       const QuerySegment& seg = s.segments[i];
       if (seg.layers.empty()) continue;
-      const SegmentNeeds needs = Needs(r_.costs, s, i);
+      const SegmentNeeds needs = Needs(c.costs, s, i);
       if (seg.side == Side::kClient) {
-        IONN_RETURN_IF_ERROR(RunLocal(acked, i, seg, needs.later, &held));
+        IONN_ASSIGN_OR_RETURN(auto run, Prepared(c.index, acked, i, seg.layers, needs.later));
+        IONN_RETURN_IF_ERROR(RunLocal(run, seg.exec_ms, &held));
         continue;
       }
       v1::QueryStepRequest req;
-      req.set_session_id(r_.session_id);
+      req.set_session_id(c.session_id);
       req.set_query_id(id);
       for (int k : seg.layers) req.add_layers(k);
       for (int t : seg.receives) {
-        const std::string name = TensorName(r_.costs, t);
+        const std::string name = TensorName(c.costs, t);
         net::TensorToProto(name, held.at(name), req.add_tensors());
         q.bytes_up += static_cast<int64_t>(held.at(name).data.size() * 4);
       }
-      for (int t : s.returned_by(i)) req.add_wanted(TensorName(r_.costs, t));
+      for (int t : s.returned_by(i)) req.add_wanted(TensorName(c.costs, t));
       for (const auto& name : needs.later_on_server) req.add_keep(name);
       req.set_last_step(static_cast<int>(i) == last_server);
       grpc::ClientContext ctx;
       SetDeadline(&ctx, o_.call_deadline_ms);
       v1::QueryStepReply reply;
       const double sent_ms = clock_.NowMs();
-      const grpc::Status st = stub_->QueryStep(&ctx, req, &reply);
+      const grpc::Status st = c.stub->QueryStep(&ctx, req, &reply);
       if (st.ok()) {
         r_.step_round_trip_ms.push_back(clock_.NowMs() - sent_ms);
         r_.step_server_ms.push_back(reply.server_ms());
       }
-      Status ok = FromGrpc(st, "QueryStep");
+      Status ok = FromGrpc(st, "QueryStep at " + c.server);
       for (const auto& t : reply.tensors()) {
         if (!ok.ok()) break;
         const Shape* shape = model_.TensorShape(t.name());
@@ -408,12 +608,11 @@ class Run {
         held[t.name()] = std::move(tensor).value();
       }
       for (int t : s.returned_by(i)) {
-        if (ok.ok() && !held.count(TensorName(r_.costs, t))) ok = Status::Invalid("QueryStep: the server left out a wanted tensor");
+        if (ok.ok() && !held.count(TensorName(c.costs, t))) ok = Status::Invalid("QueryStep: the server left out a wanted tensor");
       }
-      if (!ok.ok()) {  // go on locally, now and for the rest of the run
-        r_.server_lost = true;
-        r_.server_error = ok.message();
-        return LocalQuery(q);
+      if (!ok.ok()) {  // recompute here; the next queries run here until a new session is made
+        Lose(&c, ok.message());
+        return LocalQuery(q, /*fell_back=*/true);
       }
       q.server_steps++;
       q.server_layers += static_cast<int>(seg.layers.size());
@@ -423,12 +622,22 @@ class Run {
     return q;
   }
 
-  Result<ClientQuery> LocalQuery(ClientQuery q) {
-    q.fell_back = true;
+  // The whole model here, for query `q` (started): one without a session,
+  // or one recomputed after a failed call (`fell_back`).
+  Result<ClientQuery> LocalQuery(ClientQuery q, bool fell_back) {
+    q.fell_back = fell_back;
     q.server_layers = 0;
-    const QuerySchedule& s = schedules_[0];
+    q.partitions_uploaded = 0;
+    std::vector<int> all(model_.layers.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+    double exec_ms = 0;
+    for (const auto& l : model_.layers) {
+      auto it = o_.client_profile.rows.find(l.name);
+      if (it != o_.client_profile.rows.end()) exec_ms += it->second.client_ms.value_or(0);
+    }
+    IONN_ASSIGN_OR_RETURN(auto run, Prepared(-1, 0, 0, all, model_.outputs));
     TensorMap held = o_.inputs;
-    IONN_RETURN_IF_ERROR(RunLocal(0, 0, s.segments[0], model_.outputs, &held));
+    IONN_RETURN_IF_ERROR(RunLocal(run, exec_ms, &held));
     for (const auto& name : model_.outputs) r_.last_outputs[name] = held.at(name);
     q.end_ms = clock_.NowMs() - start_ms_;
     return q;
@@ -439,22 +648,19 @@ class Run {
   std::function<void(const ClientProgress&)> progress_;
   QueryOutputCallback on_output_;
   Clock& clock_;
-  std::unique_ptr<v1::Offload::Stub> stub_, upload_stub_;  // calls and queries; the upload
   std::unique_ptr<Engine> engine_;
-  std::vector<QuerySchedule> schedules_;  // by acknowledged partitions
-  std::map<std::pair<int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;
-  size_t chunk_bytes_ = 1 << 20;
-  std::thread uploader_;
-  bool session_open_ = false;
-  size_t first_upload_ = 0;  // the plan's first partition sent (1: partition 0 is the held layers)
+  std::map<std::tuple<int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
+  int last_session_ = 0;
+  std::thread worker_;
+  size_t next_server_ = 0;  // the worker's, after the start
   double start_ms_ = 0;
   ClientResult r_;
 
-  std::mutex mu_;  // guards what follows, shared with the upload thread
+  std::mutex mu_;  // guards what follows, shared with the worker thread
   std::condition_variable cv_;
-  int acked_ = 0;
-  bool upload_over_ = false, stop_ = false;
-  grpc::ClientContext* upload_ctx_ = nullptr;
+  std::shared_ptr<Connection> conn_;  // the session queries use
+  bool stop_ = false, gave_up_ = false;
+  grpc::ClientContext* active_ctx_ = nullptr;  // the worker's call in flight
   std::string upload_error_;
   int64_t bytes_total_ = 0, bytes_acked_ = 0;
   int queries_reported_ = 0, last_server_layers_ = 0;

@@ -537,6 +537,17 @@ LinkStats LinkProxy::stats() const {
   return st;
 }
 
+int LinkProxy::CutAll() {
+  std::lock_guard<std::mutex> lock(impl_->conns_mu);
+  int cut = 0;
+  for (auto& c : impl_->conns) {
+    if (c->done()) continue;
+    c->Abort("link cut");
+    ++cut;
+  }
+  return cut;
+}
+
 void LinkProxy::Stop() {
   std::lock_guard<std::mutex> stop_lock(impl_->stop_mu);
   if (impl_->stopped) return;
