@@ -6,7 +6,7 @@ packages=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libcli11-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
-  libgrpc++-dev protobuf-compiler-grpc libssl-dev prometheus-cpp-dev
+  libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
   libgtest-dev
   libdnnl-dev ocl-icd-opencl-dev
   libopencv-dnn-dev

@@ -173,7 +173,8 @@ expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet
   --deadline-s 2 --quiet
 expect 1 "Hello to 127.0.0.1:1" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1,127.0.0.1:2 \
   --deadline-s 2 --quiet
-for bad in localhost 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:1, ,127.0.0.1:1 :7070 127.0.0.1:x; do
+for bad in localhost 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:1, ,127.0.0.1:1 :7070 127.0.0.1:x fe80::1 \
+  "127.0.0.1:1, 127.0.0.1:2"; do
   expect 2 "--server: " -- "$ionn" client --zoo mobilenet --paper-profile --server "$bad" --quiet
 done
 expect 2 "--reconnects" -- "$ionn" client --zoo mobilenet --paper-profile --reconnects -1

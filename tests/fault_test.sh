@@ -55,7 +55,9 @@ start_link() {
   link_port=$(port_of "$tmp/$1.log") || fail "link did not start"
 }
 
-# wait_for_step METRICS_PORT: until that server has run a query step (30 s).
+# wait_for_step METRICS_PORT: until that server has run two query steps
+# (30 s): the client has then had the first one's answer (queries are
+# sequential), so at least one query ran layers there.
 wait_for_step() {
   local steps=0
   for _ in $(seq 600); do
@@ -64,10 +66,10 @@ wait_for_step() {
       steps=$(awk '$1 == "ionn_query_steps_total" {print int($2)}' <&3)
       exec 3<&-
     fi
-    [ "${steps:-0}" -ge 1 ] && return 0
+    [ "${steps:-0}" -ge 2 ] && return 0
     sleep 0.05
   done
-  fail "no query step ran on the server within 30 s"
+  fail "fewer than two query steps ran on the server within 30 s"
 }
 
 # The client's JSON result (one key per line, as `ionn client --format json`

@@ -60,6 +60,12 @@ struct ClientOptions {
   // and never sent. false: ask the server to ignore them, as at a first
   // meeting (experiments measuring the paper's setting on a warm server).
   bool use_held = true;
+  // TLS to the servers: trust certificates signed by `tls_ca_pem` (PEM;
+  // empty: the system's roots); `tls_server_name` overrides the name the
+  // certificate must carry (default: the host of each server's address).
+  bool tls = false;
+  std::string tls_ca_pem, tls_server_name;
+  std::string secret;                  // the servers' shared secret, if they need one
   int threads = 1;                     // engine threads here
   Clock* clock = nullptr;              // null: Clock::System()
 };
@@ -76,6 +82,7 @@ struct ClientQuery {
   int64_t bytes_up = 0, bytes_down = 0;
   double predicted_ms = 0;          // the planner's latency for its placement
   bool fell_back = false;           // recomputed here after a failed call
+  int session = -1;                 // index into ClientResult::sessions (-1: run here without one)
 };
 
 struct ClientPartition {

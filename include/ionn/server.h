@@ -48,6 +48,13 @@ struct ServerOptions {
   // bytes uploaded, held from the store, query steps, failed calls, the
   // layer store's size, a histogram of query-step execution. Empty: none.
   std::string metrics_listen;
+  // TLS: the server's certificate chain and private key (PEM); both empty:
+  // plaintext (fine on loopback; recommended whenever the port is exposed).
+  std::string tls_cert_pem, tls_key_pem;
+  // Non-empty: every call must carry this shared secret (printable ASCII,
+  // 16 to 1024 bytes), or is refused with UNAUTHENTICATED. Without TLS it
+  // crosses the link in clear.
+  std::string secret;
   // One line per session event ("session 3f2a opened: alexnet, 23 layers").
   std::function<void(const std::string&)> log;
 };

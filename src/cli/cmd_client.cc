@@ -33,17 +33,26 @@ std::string Fmt(const char* f, double v) {
   return buf;
 }
 
-// "A,B,C" -> {A, B, C}; each host:port with a port 1..65535.
+// "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
+// port 1..65535, or a gRPC unix:PATH target.
 Result<std::vector<std::string>> ParseServerList(const std::string& list) {
   std::vector<std::string> servers;
   std::stringstream in(list);
   std::string s;
   while (std::getline(in, s, ',')) {
+    const bool unix_socket = s.rfind("unix:", 0) == 0 && s.size() > 5;
     const size_t colon = s.rfind(':');
+    const std::string host = colon == std::string::npos ? "" : s.substr(0, colon);
     const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
     const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
-    if (colon == 0 || !digits || std::stoi(port) < 1 || std::stoi(port) > 65535) {
-      return Status::Invalid("--server: '" + s.substr(0, 80) + "' is not host:port (port 1..65535)");
+    const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const bool host_ok = !host.empty() && host.find_first_of(" \t[]") == std::string::npos;
+    if (unix_socket) {
+      if (s.find_first_of(" \t") != std::string::npos) return Status::Invalid("--server: '" + s.substr(0, 80) + "' has a space");
+    } else if (!(bracketed || (host_ok && host.find(':') == std::string::npos)) || !digits || std::stoi(port) < 1 ||
+               std::stoi(port) > 65535) {
+      return Status::Invalid("--server: '" + s.substr(0, 80) +
+                             "' is not host:port (port 1..65535, an IPv6 host in brackets, no spaces)");
     }
     servers.push_back(s);
   }
@@ -59,11 +68,12 @@ double RelativeError(const TensorMap& got, const TensorMap& want) {
     auto it = got.find(name);
     if (it == got.end() || it->second.shape != w.shape) return HUGE_VAL;
     for (size_t i = 0; i < w.data.size(); ++i) {
-      diff = std::max(diff, std::fabs(double(it->second.data[i]) - double(w.data[i])));
+      const double d = std::fabs(double(it->second.data[i]) - double(w.data[i]));
+      if (!(d <= diff)) diff = d;  // NaN too
       scale = std::max(scale, std::fabs(double(w.data[i])));
     }
   }
-  return diff / std::max(scale, 1e-30);
+  return std::isnan(diff) ? HUGE_VAL : diff / std::max(scale, 1e-30);
 }
 
 }  // namespace
@@ -71,8 +81,9 @@ double RelativeError(const TensorMap& got, const TensorMap& want) {
 Action RegisterClient(CLI::App& app) {
   struct Args {
     std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
-    std::string format = "table";
+    std::string format = "table", tls_ca, tls_server_name, secret_file;
     PlanOptions plan;
+    bool tls = false;
     bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false, verify = false;
     int queries = -1, threads = 1, seed = 1, chunk_kib = 1024, reconnects = 8;
     double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60, backoff_s = 0.25;
@@ -120,7 +131,12 @@ Action RegisterClient(CLI::App& app) {
       ->check(CLI::Range(0, 1000000));
   cmd->add_option("--backoff-s", args->backoff_s, "Wait before the first reconnection; each next one waits twice as long, at most 8 s")
       ->capture_default_str()
-      ->check(FiniteIn(0, 3600, "a time in s"));
+      ->check(FiniteIn(0.001, 3600, "a time in s"));
+  auto* tls = cmd->add_flag("--tls", args->tls, "Connect with TLS, trusting the system's certificate authorities");
+  cmd->add_option("--tls-ca", args->tls_ca, "Connect with TLS, trusting certificates this CA (PEM) signed")->excludes(tls);
+  cmd->add_option("--tls-server-name", args->tls_server_name,
+                  "The name the server's certificate must carry (default: the host of --server)");
+  cmd->add_option("--secret-file", args->secret_file, "The server's shared secret (the file's first line)");
   cmd->add_flag("--verify", args->verify,
                 "Check every query's outputs against a whole-model run here (max |diff| <= 1e-4 of the largest |output|)");
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
@@ -137,6 +153,19 @@ Action RegisterClient(CLI::App& app) {
     if (!servers.ok()) return Fail(servers.status());
     o.servers = std::move(servers).value();
     o.max_reconnects = args->reconnects;
+    o.tls = args->tls || !args->tls_ca.empty();
+    if (!args->tls_ca.empty()) {
+      auto ca = ReadSmallFile(args->tls_ca, "--tls-ca");
+      if (!ca.ok()) return Fail(ca.status());
+      o.tls_ca_pem = std::move(ca).value();
+    }
+    if (!args->tls_server_name.empty() && !o.tls) return Fail(Status::Invalid("--tls-server-name needs --tls or --tls-ca"));
+    o.tls_server_name = args->tls_server_name;
+    if (!args->secret_file.empty()) {
+      auto secret = ReadSecretFile(args->secret_file);
+      if (!secret.ok()) return Fail(secret.status());
+      o.secret = std::move(secret).value();
+    }
     o.reconnect_backoff_ms = args->backoff_s * 1000;
     o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
@@ -212,17 +241,21 @@ Action RegisterClient(CLI::App& app) {
     }
     if (!args->trace.empty()) {
       std::ostringstream csv;
-      csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms\n";
+      // session: the client's session the row belongs to (-1: a query run
+      // here without one); a partition's index counts within its session.
+      csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms,"
+             "session,fell_back\n";
       for (size_t i = 0; i < r->queries.size(); ++i) {
         const auto& q = r->queries[i];
         csv << "query," << i << "," << Fmt("%.3f", q.start_ms) << "," << Fmt("%.3f", q.end_ms) << ","
             << q.partitions_uploaded << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << ","
-            << Fmt("%.3f", q.predicted_ms) << "\n";
+            << Fmt("%.3f", q.predicted_ms) << "," << q.session << "," << q.fell_back << "\n";
       }
-      for (size_t i = 0; i < r->partitions.size(); ++i) {
-        const auto& p = r->partitions[i];
+      std::vector<int> in_session(r->sessions.size(), 0);
+      for (const auto& p : r->partitions) {
+        const int i = in_session[p.session]++;
         csv << "partition," << i << "," << Fmt("%.3f", p.start_ms) << "," << Fmt("%.3f", p.acked_ms) << "," << i + 1
-            << "," << p.layers << "," << p.bytes << ",0,\n";
+            << "," << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
       }
       Status s = WriteTextFile(args->trace, csv.str());
       if (!s.ok()) return Fail(s);
@@ -241,8 +274,13 @@ Action RegisterClient(CLI::App& app) {
       setting.downlink_mbps = args->downlink_mbps > 0 ? args->downlink_mbps : args->uplink_mbps;
       setting.rtt_ms = args->rtt_ms;
       AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
-      std::vector<double> acked;
-      for (const auto& p : r->partitions) acked.push_back(p.acked_ms);
+      std::vector<double> acked;  // of the last session, whose plan this is
+      nlohmann::json all_acked = nlohmann::json::array();
+      for (const auto& p : r->partitions) {
+        if (p.session + 1 == static_cast<int>(r->sessions.size())) acked.push_back(p.acked_ms);
+        all_acked.push_back({{"session", p.session}, {"layers", p.layers}, {"bytes", p.bytes}, {"held", p.held},
+                             {"start_ms", p.start_ms}, {"acked_ms", p.acked_ms}});
+      }
       j["server"] = r->server;
       j["server_name"] = r->server_name;
       nlohmann::json sessions = nlohmann::json::array();
@@ -253,6 +291,7 @@ Action RegisterClient(CLI::App& app) {
       }
       j["sessions"] = sessions;
       j["reconnect_attempts"] = r->reconnect_attempts;
+      j["partitions_acked"] = all_acked;  // of every session, in order
       j["algorithm"] = r->plan.algorithm;
       j["granularity"] = GranularityName(r->plan.granularity);
       j["emulated_profile"] = o.emulate_profile;
@@ -322,7 +361,7 @@ Action RegisterClient(CLI::App& app) {
                   r->queries.size(), worst_error);
     }
     if (!r->upload_error.empty()) std::printf("  upload stopped: %s\n", r->upload_error.c_str());
-    return 0;
+    return wrong > 0 ? 1 : 0;
   };
 }
 

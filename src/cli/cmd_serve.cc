@@ -14,7 +14,7 @@ namespace ionn::cli {
 Action RegisterServe(CLI::App& app) {
   struct Args {
     ServerOptions server;
-    std::string regression;
+    std::string regression, tls_cert, tls_key, secret_file;
     bool quick_calibration = false;
     double drain_s = 5;
   };
@@ -47,12 +47,32 @@ Action RegisterServe(CLI::App& app) {
       ->capture_default_str()->check(FiniteIn(0.001, 1e7, "a time in s"));
   cmd->add_option("--metrics", s.metrics_listen,
                   "Serve Prometheus metrics on host:port (GET /metrics), e.g. 127.0.0.1:9100; off by default");
+  auto* cert = cmd->add_option("--tls-cert", args->tls_cert, "TLS: this server's certificate chain (PEM); with --tls-key");
+  auto* key = cmd->add_option("--tls-key", args->tls_key, "TLS: the certificate's private key (PEM)");
+  cert->needs(key);
+  key->needs(cert);
+  cmd->add_option("--secret-file", args->secret_file,
+                  "Refuse calls without this shared secret (the file's first line: 16-1024 printable characters, "
+                  "e.g. `openssl rand -hex 32`); use with TLS, or it crosses the link in clear");
   cmd->add_option("--drain-s", args->drain_s, "On SIGINT/SIGTERM, wait this long for in-flight calls")
       ->capture_default_str()->check(FiniteIn(0, 3600, "a time in s"));
   return [args]() {
     auto log = StderrLog("serve");
     ServerOptions options = args->server;
     options.log = log;
+    if (!args->tls_cert.empty()) {
+      auto cert = ReadSmallFile(args->tls_cert, "--tls-cert");
+      if (!cert.ok()) return Fail(cert.status());
+      auto key = ReadSmallFile(args->tls_key, "--tls-key");
+      if (!key.ok()) return Fail(key.status());
+      options.tls_cert_pem = std::move(cert).value();
+      options.tls_key_pem = std::move(key).value();
+    }
+    if (!args->secret_file.empty()) {
+      auto secret = ReadSecretFile(args->secret_file);
+      if (!secret.ok()) return Fail(secret.status());
+      options.secret = std::move(secret).value();
+    }
     if (!args->regression.empty()) {
       auto r = ReadRegressionCsv(args->regression);
       if (!r.ok()) return Fail(r.status());

@@ -29,6 +29,11 @@ int Fail(const Status& status);
 std::string DataDir();
 std::string PaperProfileDir();
 Status WriteTextFile(const std::string& path, const std::string& text);
+// A whole file of at most `max_bytes` (certificates, keys, secrets); errors
+// name `what` ("--tls-cert") and the path.
+Result<std::string> ReadSmallFile(const std::string& path, const std::string& what, size_t max_bytes = 1 << 20);
+// A shared secret from its file: the first line, without its line end.
+Result<std::string> ReadSecretFile(const std::string& path);
 
 // A number option in [lo, hi] and finite, or in (lo, hi] when
 // `lo_exclusive`: CLI::Range lets NaN through and prints its bounds with

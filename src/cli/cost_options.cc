@@ -1,7 +1,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -40,6 +39,27 @@ Status WriteTextFile(const std::string& path, const std::string& text) {
   return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
 }
 
+Result<std::string> ReadSmallFile(const std::string& path, const std::string& what, size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(what + ": cannot open '" + path + "'");
+  std::string bytes(max_bytes + 1, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (in.bad()) return Status::Invalid(what + ": cannot read '" + path + "'");
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  if (bytes.size() > max_bytes) {
+    return Status::Invalid(what + ": '" + path + "' is larger than " + std::to_string(max_bytes) + " bytes");
+  }
+  if (bytes.empty()) return Status::Invalid(what + ": '" + path + "' is empty");
+  return bytes;
+}
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  IONN_ASSIGN_OR_RETURN(std::string secret, ReadSmallFile(path, "--secret-file", 4096));
+  const size_t end = secret.find_first_of("\r\n");
+  if (end != std::string::npos) secret.resize(end);
+  return secret;  // checked where it is used (printable, 16 to 1024 bytes)
+}
+
 std::function<void(const std::string&)> StderrLog(const std::string& who) {
   return [who](const std::string& line) {
     const std::time_t now = std::time(nullptr);
@@ -60,8 +80,14 @@ StopSignals::StopSignals(std::initializer_list<int> more) {
 std::string StopSignals::Wait() {
   int sig = 0;
   sigwait(&set_, &sig);
-  const char* name = sigabbrev_np(sig);
-  return name ? std::string("SIG") + name : "signal " + std::to_string(sig);
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGHUP: return "SIGHUP";
+    default: return "signal " + std::to_string(sig);
+  }
 }
 
 void CostOptions::Add(CLI::App* app) {

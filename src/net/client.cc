@@ -30,13 +30,17 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
     case grpc::StatusCode::DEADLINE_EXCEEDED: code = StatusCode::kDeadlineExceeded; break;
     case grpc::StatusCode::CANCELLED: code = StatusCode::kCancelled; break;
     case grpc::StatusCode::RESOURCE_EXHAUSTED: code = StatusCode::kResourceExhausted; break;
+    case grpc::StatusCode::UNAUTHENTICATED:
+    case grpc::StatusCode::PERMISSION_DENIED: code = StatusCode::kInvalidArgument; break;  // our secret is wrong
     default: break;
   }
   return Status(code, context + ": " + s.error_message());
 }
 
-void SetDeadline(grpc::ClientContext* ctx, double ms) {
+// A call's deadline, and the shared secret when there is one.
+void Prepare(grpc::ClientContext* ctx, double ms, const std::string& secret) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
+  if (!secret.empty()) ctx->AddMetadata(net::kSecretMetadata, secret);
 }
 
 std::string TensorName(const CostGraph& c, int t) {
@@ -114,6 +118,7 @@ class Run {
 
   Result<ClientResult> Go() {
     if (o_.servers.empty()) return Status::Invalid("no server to connect to");
+    if (!o_.secret.empty()) IONN_RETURN_IF_ERROR(net::ValidateSecret(o_.secret));
     EngineOptions eo;
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
@@ -202,9 +207,9 @@ class Run {
     if (conn_) Close(conn_.get());
   }
 
-  // Closes a session on its server, unless it is closed already or was
-  // lost with its server: a lost link may come back (the session then
-  // frees its memory now rather than at expiry); a dead server answers at once.
+  // Closes a session on its server, unless it is closed already; also a
+  // lost one: a lost link may come back (the session then frees its memory
+  // now rather than at expiry); a dead server answers at once.
   void Close(Connection* c) {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -212,7 +217,7 @@ class Run {
       c->closed = true;
     }
     grpc::ClientContext ctx;
-    SetDeadline(&ctx, std::min(o_.call_deadline_ms, 2000.0));
+    Prepare(&ctx, std::min(o_.call_deadline_ms, 2000.0), o_.secret);
     v1::CloseSessionRequest req;
     req.set_session_id(c->session_id);
     v1::CloseSessionReply reply;
@@ -231,7 +236,14 @@ class Run {
     // A channel of its own, not a subchannel shared with the lost session's
     // (which may be waiting out gRPC's own reconnect backoff).
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    c->stub = v1::Offload::NewStub(grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args));
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (o_.tls) {
+      grpc::SslCredentialsOptions tls;
+      tls.pem_root_certs = o_.tls_ca_pem;  // empty: the system's roots
+      credentials = grpc::SslCredentials(tls);
+      if (!o_.tls_server_name.empty()) args.SetSslTargetNameOverride(o_.tls_server_name);
+    }
+    c->stub = v1::Offload::NewStub(grpc::CreateCustomChannel(server, credentials, args));
     // The upload gets a connection of its own (a distinct channel argument
     // keeps gRPC from sharing the subchannel), so that query tensors do not
     // queue behind megabytes of weights in one TCP send buffer: on a shared
@@ -239,7 +251,7 @@ class Run {
     grpc::ChannelArguments upload_args = args;
     upload_args.SetInt("ionn.upload_connection", 1);
     c->upload_stub =
-        v1::Offload::NewStub(grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), upload_args));
+        v1::Offload::NewStub(grpc::CreateCustomChannel(server, credentials, upload_args));
     v1::HelloReply hello;
     {
       grpc::ClientContext ctx;
@@ -287,7 +299,7 @@ class Run {
 
   // Runs one call with its deadline; with `stop_aware`, Finish cancels it.
   grpc::Status Call(grpc::ClientContext* ctx, bool stop_aware, const std::function<grpc::Status()>& call) {
-    SetDeadline(ctx, o_.call_deadline_ms);
+    Prepare(ctx, o_.call_deadline_ms, o_.secret);
     if (stop_aware) {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "the client is stopping");
@@ -316,6 +328,7 @@ class Run {
     rec.held_bytes = c->held_bytes;
     rec.partitions = static_cast<int>(c->plan.partitions.size());
     r_.sessions.push_back(rec);
+    upload_error_.clear();  // an earlier session's refusal
     bytes_total_ = 0;
     bytes_acked_ = 0;
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
@@ -335,10 +348,14 @@ class Run {
   }
 
   // Marks `c` lost (once): queries run here until another session is made.
+  // Its other call in flight, if any, is cancelled rather than left to
+  // wait out its deadline on a stalled link.
   void Lose(Connection* c, const std::string& why) {
     std::lock_guard<std::mutex> lock(mu_);
     if (c->lost) return;
     c->lost = true;
+    if (active_ctx_ && active_conn_ == c) active_ctx_->TryCancel();
+    if (query_ctx_ && query_conn_ == c) query_ctx_->TryCancel();
     r_.server_lost = true;
     r_.server_error = why;
     r_.sessions[c->index].lost = why;
@@ -455,11 +472,12 @@ class Run {
       for (int k : part.layers) net::AppendLayerWeights(model_.layers[k], &bytes);
       rec.bytes = static_cast<int64_t>(bytes.size());
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
+      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_ || c->lost) break;
         active_ctx_ = &ctx;
+        active_conn_ = c;
       }
       v1::UploadReply reply;
       auto writer = c->upload_stub->Upload(&ctx, &reply);
@@ -483,7 +501,8 @@ class Run {
       {
         std::lock_guard<std::mutex> lock(mu_);
         active_ctx_ = nullptr;
-        if (stop_) break;
+        active_conn_ = nullptr;
+        if (stop_ && !st.ok()) break;  // cancelled by Finish
       }
       if (!st.ok()) {
         const std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
@@ -495,18 +514,18 @@ class Run {
         }
         break;
       }
-      std::lock_guard<std::mutex> lock(mu_);
-      rec.acked_ms = clock_.NowMs() - start_ms_;
-      r_.partitions.push_back(rec);
-      c->acked = static_cast<int>(p) + 1;
-      r_.sessions[c->index].acked = c->acked;
-      bytes_acked_ += rec.bytes;
-      cv_.notify_all();
-      if (progress_) {
-        ClientProgress pr{c->acked, static_cast<int>(c->plan.partitions.size()), bytes_acked_, bytes_total_,
-                          queries_reported_, last_latency_, last_server_layers_};
-        progress_(pr);
+      ClientProgress pr;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        rec.acked_ms = clock_.NowMs() - start_ms_;
+        r_.partitions.push_back(rec);
+        c->acked = static_cast<int>(p) + 1;
+        r_.sessions[c->index].acked = c->acked;
+        bytes_acked_ += rec.bytes;
+        cv_.notify_all();
+        pr = ProgressLocked();
       }
+      Notify(pr);
     }
     std::lock_guard<std::mutex> lock(mu_);
     c->upload_over = true;
@@ -514,15 +533,28 @@ class Run {
   }
 
   void Report(const ClientQuery& q) {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++queries_reported_;
-    last_latency_ = q.end_ms - q.start_ms;
-    last_server_layers_ = q.server_layers;
-    if (progress_) {
-      ClientProgress pr{conn_->lost ? 0 : conn_->acked, static_cast<int>(conn_->plan.partitions.size()), bytes_acked_,
-                        bytes_total_, queries_reported_, last_latency_, last_server_layers_};
-      progress_(pr);
+    ClientProgress pr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++queries_reported_;
+      last_latency_ = q.end_ms - q.start_ms;
+      last_server_layers_ = q.server_layers;
+      pr = ProgressLocked();
     }
+    Notify(pr);
+  }
+
+  ClientProgress ProgressLocked() const {
+    return ClientProgress{conn_->lost ? 0 : conn_->acked, static_cast<int>(conn_->plan.partitions.size()),
+                          bytes_acked_, bytes_total_, queries_reported_, last_latency_, last_server_layers_};
+  }
+
+  // The progress callback, outside mu_ (it may be slow, or call into the
+  // server), one call at a time.
+  void Notify(const ClientProgress& pr) {
+    if (!progress_) return;
+    std::lock_guard<std::mutex> lock(progress_mu_);
+    progress_(pr);
   }
 
   // Prepared local segments, by session, acknowledged partitions and
@@ -534,7 +566,7 @@ class Run {
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
     IONN_ASSIGN_OR_RETURN(auto run, engine_->Prepare(layers, keep));
-    if (session != last_session_) {  // an earlier session's segments are not run again
+    if (session >= 0 && session != last_session_) {  // an earlier session's segments are not run again
       for (auto p = prepared_.begin(); p != prepared_.end();) p = std::get<0>(p->first) >= 0 ? prepared_.erase(p) : std::next(p);
       last_session_ = session;
     }
@@ -554,6 +586,7 @@ class Run {
     ClientQuery q;
     q.start_ms = clock_.NowMs() - start_ms_;
     q.partitions_uploaded = acked;
+    q.session = c.index;
     const QuerySchedule& s = c.schedules[acked];
     q.predicted_ms = s.latency_ms;
     TensorMap held = o_.inputs;
@@ -583,10 +616,20 @@ class Run {
       for (const auto& name : needs.later_on_server) req.add_keep(name);
       req.set_last_step(static_cast<int>(i) == last_server);
       grpc::ClientContext ctx;
-      SetDeadline(&ctx, o_.call_deadline_ms);
+      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
       v1::QueryStepReply reply;
       const double sent_ms = clock_.NowMs();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        query_ctx_ = &ctx;
+        query_conn_ = &c;
+      }
       const grpc::Status st = c.stub->QueryStep(&ctx, req, &reply);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        query_ctx_ = nullptr;
+        query_conn_ = nullptr;
+      }
       if (st.ok()) {
         r_.step_round_trip_ms.push_back(clock_.NowMs() - sent_ms);
         r_.step_server_ms.push_back(reply.server_ms());
@@ -610,10 +653,15 @@ class Run {
       for (int t : s.returned_by(i)) {
         if (ok.ok() && !held.count(TensorName(c.costs, t))) ok = Status::Invalid("QueryStep: the server left out a wanted tensor");
       }
-      if (!ok.ok()) {  // recompute here; the next queries run here until a new session is made
-        Lose(&c, ok.message());
+      if (!ok.ok()) {
+        // Recompute here. The session is lost (the next queries run here
+        // until a new one is made) when the server or link is gone, or the
+        // server refused three steps in a row.
+        refused_steps_ = st.ok() || IsLoss(st) ? kMaxRefusedSteps : refused_steps_ + 1;
+        if (refused_steps_ >= kMaxRefusedSteps) Lose(&c, ok.message());
         return LocalQuery(q, /*fell_back=*/true);
       }
+      refused_steps_ = 0;
       q.server_steps++;
       q.server_layers += static_cast<int>(seg.layers.size());
     }
@@ -651,6 +699,8 @@ class Run {
   std::unique_ptr<Engine> engine_;
   std::map<std::tuple<int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
   int last_session_ = 0;
+  static constexpr int kMaxRefusedSteps = 3;
+  int refused_steps_ = 0;  // query steps the server refused in a row
   std::thread worker_;
   size_t next_server_ = 0;  // the worker's, after the start
   double start_ms_ = 0;
@@ -660,7 +710,11 @@ class Run {
   std::condition_variable cv_;
   std::shared_ptr<Connection> conn_;  // the session queries use
   bool stop_ = false, gave_up_ = false;
-  grpc::ClientContext* active_ctx_ = nullptr;  // the worker's call in flight
+  grpc::ClientContext* active_ctx_ = nullptr;  // the worker's upload or connection call in flight
+  const Connection* active_conn_ = nullptr;    // the session of that upload
+  grpc::ClientContext* query_ctx_ = nullptr;   // the main thread's query step in flight
+  const Connection* query_conn_ = nullptr;
+  std::mutex progress_mu_;  // one progress callback at a time, outside mu_
   std::string upload_error_;
   int64_t bytes_total_ = 0, bytes_acked_ = 0;
   int queries_reported_ = 0, last_server_layers_ = 0;

@@ -2,6 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/rand.h>
 #include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
@@ -141,6 +145,33 @@ class StatsMetrics final : public prometheus::Collectable {
   std::function<ServerStats()> stats_;
 };
 
+// The certificate chain and key parse as PEM and belong together (gRPC
+// would only fail to start, saying nothing of why).
+Status CheckTlsPair(const std::string& cert_pem, const std::string& key_pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())),
+                                                     BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
+                                                    BIO_free);
+  if (!cert_bio || !key_bio) return Status::Internal("out of memory reading the TLS files");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr),
+                                                   X509_free);
+  if (!cert) {
+    ERR_clear_error();
+    return Status::Invalid("the TLS certificate is not a PEM certificate");
+  }
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!key) {
+    ERR_clear_error();
+    return Status::Invalid("the TLS key is not an unencrypted PEM private key");
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    ERR_clear_error();
+    return Status::Invalid("the TLS key does not belong to the certificate");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct OffloadServer::Impl final : public v1::Offload::Service {
@@ -169,6 +200,21 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   grpc::Status Fail(grpc::Status s) {
     ++failed_calls;
     return s;
+  }
+
+  // With a shared secret set, every call must carry it (metadata
+  // net::kSecretMetadata), compared in constant time.
+  bool Authorized(const grpc::ServerContext* ctx) const {
+    if (options.secret.empty()) return true;
+    const auto& md = ctx->client_metadata();
+    const auto it = md.find(net::kSecretMetadata);
+    return it != md.end() && it->second.size() == options.secret.size() &&
+           CRYPTO_memcmp(it->second.data(), options.secret.data(), options.secret.size()) == 0;
+  }
+
+  static grpc::Status Unauthenticated() {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "this server needs its shared secret (ionn client --secret-file FILE)");
   }
 
   // The session named by a call, or NOT_FOUND; expires idle sessions first.
@@ -277,7 +323,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
   }
 
-  grpc::Status Hello(grpc::ServerContext*, const v1::HelloRequest* req, v1::HelloReply* reply) override {
+  grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req, v1::HelloReply* reply) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     if (req->protocol_version() != net::kProtocolVersion) {
       return Fail(Precondition("protocol version " + std::to_string(req->protocol_version()) + " is not supported (server speaks " +
                                std::to_string(net::kProtocolVersion) + ")"));
@@ -297,6 +344,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status OpenSession(grpc::ServerContext* ctx, const v1::OpenSessionRequest* req,
                            v1::OpenSessionReply* reply) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     auto arch = net::ArchitectureFromProto(req->model(), limits);
     if (!arch.ok()) return Fail(ToGrpc(arch.status().WithContext("OpenSession: architecture")));
     uint64_t activation = 0;  // bytes of every tensor one query makes (shapes were checked: no overflow)
@@ -405,7 +453,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status ProveHeld(grpc::ServerContext*, const v1::ProveHeldRequest* req, v1::ProveHeldReply* reply) override {
+  grpc::Status ProveHeld(grpc::ServerContext* ctx, const v1::ProveHeldRequest* req, v1::ProveHeldReply* reply) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     auto found = Find(req->session_id());
     if (!found.ok()) return Fail(ToGrpc(found.status()));
     std::shared_ptr<Session> s = *found;
@@ -456,8 +505,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Upload(grpc::ServerContext*, grpc::ServerReader<v1::UploadChunk>* reader,
+  grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadReply* reply) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     v1::UploadChunk chunk;
     if (!reader->Read(&chunk)) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Upload: empty stream"));
     auto found = Find(chunk.session_id());
@@ -567,7 +617,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status QueryStep(grpc::ServerContext*, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
+  grpc::Status QueryStep(grpc::ServerContext* ctx, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     auto found = Find(req->session_id());
     if (!found.ok()) return Fail(ToGrpc(found.status()));
     std::shared_ptr<Session> s = *found;
@@ -660,7 +711,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status CloseSession(grpc::ServerContext*, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
+  grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
+    if (!Authorized(ctx)) return Fail(Unauthenticated());
     std::unique_lock<std::mutex> lock(mu);
     auto it = sessions.find(req->session_id());
     if (it == sessions.end()) {
@@ -683,6 +735,11 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
                            "; workers, max sessions and max sessions per peer at least 1");
   }
   if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
+  if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
+    return Status::Invalid("TLS needs both a certificate and its private key");
+  }
+  if (!options.tls_cert_pem.empty()) IONN_RETURN_IF_ERROR(CheckTlsPair(options.tls_cert_pem, options.tls_key_pem));
+  if (!options.secret.empty()) IONN_RETURN_IF_ERROR(net::ValidateSecret(options.secret));
   std::unique_ptr<OffloadServer> server(new OffloadServer());
   server->impl_ = std::make_unique<Impl>();
   Impl& impl = *server->impl_;
@@ -695,7 +752,13 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   impl.store = std::make_shared<net::LayerStore>(options.store_bytes);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &impl.port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.tls_cert_pem.empty()) {
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back({options.tls_key_pem, options.tls_cert_pem});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+  builder.AddListeningPort(options.listen, credentials, &impl.port);
   builder.RegisterService(&impl);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
@@ -706,7 +769,9 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   if (!impl.server || impl.port == 0) {
     return Status::Unavailable("cannot listen on '" + options.listen + "' (address in use, or not an address of this host?)");
   }
-  impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")");
+  impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")" +
+           (options.tls_cert_pem.empty() ? ", no TLS" : ", TLS") +
+           (options.secret.empty() ? "" : ", shared secret required"));
   if (!options.metrics_listen.empty()) {
     try {
       impl.exposer = std::make_unique<prometheus::Exposer>(options.metrics_listen);

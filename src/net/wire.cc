@@ -313,4 +313,15 @@ Result<ServerRegression> RegressionFromProto(const v1::HelloReply& hello) {
   return r;
 }
 
+Status ValidateSecret(const std::string& secret) {
+  if (secret.size() < 16 || secret.size() > 1024) {
+    return Status::Invalid("the shared secret has " + std::to_string(secret.size()) +
+                           " bytes; it needs 16 to 1024 (e.g. `openssl rand -hex 32 > secret`)");
+  }
+  for (unsigned char c : secret) {
+    if (c < 0x21 || c > 0x7e) return Status::Invalid("the shared secret must be printable ASCII without spaces");
+  }
+  return Status::Ok();
+}
+
 }  // namespace ionn::net

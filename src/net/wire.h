@@ -19,6 +19,11 @@ constexpr uint32_t kProtocolVersion = 1;
 // bytes of a layer's weight bytes.
 constexpr uint64_t kProofBlockBytes = 1024;
 
+// The metadata key of the shared secret (ServerOptions::secret).
+constexpr char kSecretMetadata[] = "ionn-secret";
+// A shared secret is printable ASCII without spaces, 16 to 1024 bytes.
+Status ValidateSecret(const std::string& secret);
+
 struct WireLimits {
   uint64_t max_message_bytes = 64ull << 20;
   uint64_t max_chunk_bytes = 1ull << 20;
