@@ -177,6 +177,24 @@ for bad in localhost 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:1, ,127.0.0.1:1 :7070
   "127.0.0.1:1, 127.0.0.1:2"; do
   expect 2 "--server: " -- "$ionn" client --zoo mobilenet --paper-profile --server "$bad" --quiet
 done
+# Options that would be ignored are refused: the link and profiles with a
+# cost graph, the paper's profiles with other profiles.
+expect 2 "--costs excludes --uplink-mbps" -- "$ionn" plan --costs "$tmp/costs.json" --uplink-mbps 3
+expect 2 "--costs excludes --paper-profiles" -- "$ionn" simulate --costs "$tmp/costs.json" --paper-profiles
+expect 2 "--costs excludes --rtt-ms" -- "$ionn" plan --costs "$tmp/costs.json" --rtt-ms 5
+expect 2 "--client-profile excludes --paper-profiles" -- "$ionn" plan --zoo alexnet --paper-profiles \
+  --client-profile "$profiles/alexnet.csv"
+expect 2 "--server-regression excludes --paper-profiles" -- "$ionn" costs --zoo alexnet --paper-profiles \
+  --server-regression "$profiles/server_regression.csv"
+# Unwritable outputs: exit 2, before any work where the path can be checked.
+expect 2 "folder '/nonexistent' does not exist" -- "$ionn" zoo alexnet -o /nonexistent/a.onnx
+expect 2 "folder '/nonexistent' does not exist" -- "$ionn" profile --zoo alexnet -o /nonexistent/p.csv
+expect 2 "folder '/nonexistent' does not exist" -- "$ionn" calibrate -o /nonexistent/r.csv
+expect 2 "is not a folder" -- "$ionn" experiment --out /dev/null/x --no-plots
+expect 2 "is a folder, not a file" -- "$ionn" costs --zoo alexnet --paper-profiles -o "$tmp"
+expect 2 "is a folder, not a file" -- "$ionn" client --zoo alexnet --trace "$tmp"
+expect 2 "cannot write '/dev/full'" -- "$ionn" run --zoo mobilenet --output /dev/full
+expect 2 "cannot write standard output" -- sh -c "'$ionn' costs --zoo alexnet --paper-profiles >/dev/full"
 expect 2 "--reconnects" -- "$ionn" client --zoo mobilenet --paper-profile --reconnects -1
 expect 2 "--backoff-s" -- "$ionn" client --zoo mobilenet --paper-profile --backoff-s nan
 

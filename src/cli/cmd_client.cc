@@ -114,8 +114,9 @@ Action RegisterClient(CLI::App& app) {
                                               "until the upload is done, then 5 more)")->check(CLI::Range(1, 100000000));
   cmd->add_option("--duration-s", args->duration_s, "Stop raising queries after this long")->check(FiniteIn(0.001, 1e7, "a time in s"));
   cmd->add_option("--input-random", args->seed, "Seed of the random model input")->capture_default_str();
-  cmd->add_option("--output", args->output, "Write the last query's first output here (.npy, float32)");
-  cmd->add_option("--trace", args->trace, "CSV with one row per query and per partition");
+  cmd->add_option("--output", args->output, "Write the last query's first output here (.npy, float32)")
+      ->check(OutputFile());
+  cmd->add_option("--trace", args->trace, "CSV with one row per query and per partition")->check(OutputFile());
   cmd->add_option("--uplink-mbps", args->uplink_mbps, "Uplink the planner assumes (Mbps)")
       ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
   cmd->add_option("--downlink-mbps", args->downlink_mbps, "Downlink the planner assumes (default: the uplink's)")
@@ -237,7 +238,7 @@ Action RegisterClient(CLI::App& app) {
     }
     if (!args->output.empty()) {
       Status s = WriteNpyFile(args->output, r->last_outputs.at(g->outputs[0]));
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return FailOutput(s);
     }
     if (!args->trace.empty()) {
       std::ostringstream csv;
@@ -258,7 +259,7 @@ Action RegisterClient(CLI::App& app) {
             << "," << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
       }
       Status s = WriteTextFile(args->trace, csv.str());
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return FailOutput(s);
     }
     int offloaded = 0, fell_back = 0;
     for (const auto& q : r->queries) offloaded += q.server_layers > 0, fell_back += q.fell_back;

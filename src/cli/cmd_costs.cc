@@ -13,7 +13,7 @@ Action RegisterCosts(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("costs", "Build the cost graph (ionn-costs/1) of a model on a client, server and link");
   args->costs.Add(cmd);
-  cmd->add_option("-o,--output", args->out, "Output file (default: standard output)");
+  cmd->add_option("-o,--output", args->out, "Output file (default: standard output)")->check(OutputFile());
   cmd->add_option("--granularity", args->granularity,
                   "layer, or block: one unit per IONN block (named after its last layer), as IONN's planner saw it")
       ->capture_default_str();
@@ -28,7 +28,7 @@ Action RegisterCosts(CLI::App& app) {
       return 0;
     }
     Status s = WriteTextFile(args->out, json);
-    return s.ok() ? 0 : Fail(s);
+    return s.ok() ? 0 : FailOutput(s);
   };
 }
 

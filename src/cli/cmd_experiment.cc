@@ -62,8 +62,8 @@ Action RegisterExperiment(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("experiment",
                                      "The paper's experiment: every planner on the five zoo models with the published "
                                      "profiles; CSVs, figures (gnuplot) and a markdown summary");
-  cmd->add_option("--out", args->out, "Output folder")->capture_default_str();
-  cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUT/EXPERIMENTS.md)");
+  cmd->add_option("--out", args->out, "Output folder")->capture_default_str()->check(OutputFolder());
+  cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUT/EXPERIMENTS.md)")->check(OutputFile());
   cmd->add_option("--sweep-mbps", args->sweep, "Uplink bandwidths of the sweep (must include 80)")->capture_default_str();
   cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only");
   cmd->add_flag("--live", args->live,
@@ -78,7 +78,7 @@ Action RegisterExperiment(CLI::App& app) {
     }
     std::error_code ec;
     fs::create_directories(args->out, ec);
-    if (ec) return Fail(Status::Io("cannot create '" + args->out + "': " + ec.message()));
+    if (ec) return FailOutput(Status::Io("cannot create '" + args->out + "': " + ec.message()));
     ExperimentTable table;
     PaperGridOptions grid;
     grid.sweep_mbps = args->sweep;
@@ -96,10 +96,10 @@ Action RegisterExperiment(CLI::App& app) {
     auto files = RenderExperimentFiles(table, report);
     if (!files.ok()) return Fail(files.status());
     fs::create_directories(args->out + "/data", ec);
-    if (ec) return Fail(Status::Io("cannot create '" + args->out + "/data': " + ec.message()));
+    if (ec) return FailOutput(Status::Io("cannot create '" + args->out + "/data': " + ec.message()));
     for (const auto& [name, text] : *files) {
       s = WriteTextFile(args->out + "/" + name, text);
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return FailOutput(s);
     }
     if (!args->no_plots) {
       const std::string cmd = "cd '" + args->out + "' && gnuplot plots.gp";
@@ -112,7 +112,7 @@ Action RegisterExperiment(CLI::App& app) {
     auto markdown = RenderExperimentMarkdown(table, report);
     if (!markdown.ok()) return Fail(markdown.status());
     s = WriteTextFile(md, *markdown);
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return FailOutput(s);
     std::fprintf(stderr, "experiment: wrote %s and %s/\n", md.c_str(), args->out.c_str());
     return 0;
   };

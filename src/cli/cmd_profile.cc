@@ -32,7 +32,7 @@ Action RegisterProfile(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"client", "server"}));
   cmd->add_option("--format", args->format, "csv (layer,client_ms,server_ms), json or table")
       ->capture_default_str()->check(CLI::IsMember({"csv", "json", "table"}));
-  cmd->add_option("-o,--output", args->out, "Output file (default: standard output)");
+  cmd->add_option("-o,--output", args->out, "Output file (default: standard output)")->check(OutputFile());
   return [args]() {
     auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
@@ -77,7 +77,7 @@ Action RegisterProfile(CLI::App& app) {
       return 0;
     }
     Status s = WriteTextFile(args->out, text);
-    return s.ok() ? 0 : Fail(s);
+    return s.ok() ? 0 : FailOutput(s);
   };
 }
 
@@ -90,7 +90,8 @@ Action RegisterCalibrate(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "calibrate", "Fit the server's per-layer-type prediction functions t = a*X + b from microbenchmarks here");
-  cmd->add_option("-o,--output", args->out, "CSV layer_type,a_ms_per_unit,b_ms (default: standard output)");
+  cmd->add_option("-o,--output", args->out, "CSV layer_type,a_ms_per_unit,b_ms (default: standard output)")
+      ->check(OutputFile());
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs per configuration")->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Fewer, smaller configurations (for tests)");
@@ -112,7 +113,7 @@ Action RegisterCalibrate(CLI::App& app) {
       return 0;
     }
     Status s = WriteTextFile(args->out, csv);
-    return s.ok() ? 0 : Fail(s);
+    return s.ok() ? 0 : FailOutput(s);
   };
 }
 

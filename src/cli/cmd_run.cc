@@ -26,7 +26,7 @@ Action RegisterRun(CLI::App& app) {
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
   cmd->add_option("--input", args->input,
                   "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
-  cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)");
+  cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)")->check(OutputFile());
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
@@ -70,7 +70,7 @@ Action RegisterRun(CLI::App& app) {
     const Tensor& y = out->at(g->outputs[0]);
     if (!args->output.empty()) {
       Status s = WriteNpyFile(args->output, y);
-      if (!s.ok()) return Fail(s);
+      if (!s.ok()) return FailOutput(s);
     }
     std::vector<int> order(y.data.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);

@@ -16,7 +16,7 @@ Action RegisterZoo(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("zoo", "Write a model of the zoo as ONNX (seeded weights), or --list them");
   cmd->add_option("name", args->name, "alexnet, googlenet, resnet50, inception_bn or mobilenet");
-  cmd->add_option("-o,--output", args->out, "Output .onnx file");
+  cmd->add_option("-o,--output", args->out, "Output .onnx file")->check(OutputFile());
   cmd->add_option("--seed", args->seed, "Seed of the deterministic weights")->capture_default_str();
   cmd->add_flag("--list", args->list, "List the models");
   return [args]() {
@@ -35,7 +35,7 @@ Action RegisterZoo(CLI::App& app) {
     auto g = BuildZooModel(args->name, args->seed);
     if (!g.ok()) return Fail(g.status());
     Status s = WriteOnnxFile(*g, args->out);
-    if (!s.ok()) return Fail(s);
+    if (!s.ok()) return FailOutput(s);
     std::fprintf(stderr, "wrote %s: %zu layers, %lld parameters\n", args->out.c_str(), g->layers.size(),
                  static_cast<long long>(g->ParameterCount()));
     return 0;

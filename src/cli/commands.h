@@ -24,6 +24,15 @@ using Action = std::function<int()>;
 
 // Prints `status` as "ionn: error: ..." and returns its exit code.
 int Fail(const Status& status);
+// The same for a failed write of an output the user named: exit 2 (the
+// path is the user's argument), whatever the OS said.
+int FailOutput(const Status& status);
+// Output options, checked when the command line is parsed, before any
+// work: a file whose folder exists and is writable (and which, if it
+// exists, is a writable file), or a folder that exists writable or can be
+// made.
+CLI::Validator OutputFile();
+CLI::Validator OutputFolder();
 // Where the shipped data (profiles, cases) lives: $IONN_DATA_DIR or the
 // source tree's data/ folder.
 std::string DataDir();

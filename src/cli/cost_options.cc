@@ -1,4 +1,9 @@
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -25,6 +30,54 @@ int Fail(const Status& status) {
   }
 }
 
+int FailOutput(const Status& status) {
+  std::cerr << "ionn: error: " << status.message() << "\n";
+  return 2;
+}
+
+namespace {
+
+// Why `folder` cannot take a new file, or "".
+std::string FolderProblem(const std::string& folder) {
+  struct stat st {};
+  if (stat(folder.c_str(), &st) != 0) return "folder '" + folder + "' does not exist";
+  if (!S_ISDIR(st.st_mode)) return "'" + folder + "' is not a folder";
+  if (access(folder.c_str(), W_OK | X_OK) != 0) return "cannot write in folder '" + folder + "'";
+  return "";
+}
+
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+CLI::Validator OutputFile() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0) {
+          if (S_ISDIR(st.st_mode)) return "'" + path + "' is a folder, not a file";
+          if (access(path.c_str(), W_OK) != 0) return "cannot write '" + path + "'";
+          return "";
+        }
+        return FolderProblem(ParentOf(path));
+      },
+      "FILE", "OutputFile");
+}
+
+CLI::Validator OutputFolder() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0) return FolderProblem(path);
+        return FolderProblem(ParentOf(path));
+      },
+      "DIR", "OutputFolder");
+}
+
 std::string DataDir() {
   if (const char* env = std::getenv("IONN_DATA_DIR")) return env;
   return IONN_DEFAULT_DATA_DIR;
@@ -34,9 +87,10 @@ std::string PaperProfileDir() { return DataDir() + "/profiles/odroid-xu4_gtx1080
 
 Status WriteTextFile(const std::string& path, const std::string& text) {
   std::ofstream out(path);
-  if (!out) return Status::Io("cannot write '" + path + "'");
+  if (!out) return Status::Io("cannot write '" + path + "': " + std::strerror(errno));
   out << text;
-  return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+  out.flush();
+  return out ? Status::Ok() : Status::Io("cannot write '" + path + "': " + std::strerror(errno));
 }
 
 Result<std::string> ReadSmallFile(const std::string& path, const std::string& what, size_t max_bytes) {
@@ -96,21 +150,28 @@ void CostOptions::Add(CLI::App* app) {
   auto* zoo = app->add_option("--zoo", zoo_name, "A zoo model by name instead of a file (alexnet, googlenet, resnet50, inception_bn, mobilenet)");
   costs->excludes(model)->excludes(zoo);
   model->excludes(zoo);
-  app->add_option("--client-profile", client_profile, "CSV layer,client_ms,server_ms with the client's times");
-  app->add_option("--server-profile", server_profile, "CSV with the server's times (its server_ms column)");
-  app->add_option("--server-regression", server_regression,
-                  "CSV layer_type,a_ms_per_unit,b_ms: predict server times per layer type");
-  app->add_flag("--paper-profiles", paper_profiles,
-                "Use the paper's published profiles for a zoo model (ODROID XU4 client, GTX 1080 Ti server; "
-                "MobileNet's server times from the published regression)");
-  app->add_option("--uplink-mbps", uplink_mbps, "Uplink bandwidth, Mbps (1 Mbps = 1024*1024/8000 bytes/ms)")
-      ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
-  app->add_option("--downlink-mbps", downlink_mbps, "Downlink bandwidth, Mbps (default: the uplink's)")
-      ->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
-  app->add_option("--rtt-ms", rtt_ms, "Round-trip time; each transfer costs rtt/2 + bytes/bandwidth")
-      ->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms"));
-  app->add_option("--partition-overhead-ms", partition_overhead_ms, "Fixed cost of uploading one partition")
-      ->capture_default_str()->check(FiniteIn(0, 1e9, "a time in ms"));
+  // One rule for options that would be ignored: given together, they are
+  // refused (exit 2) rather than letting one silently win.
+  std::vector<CLI::Option*> sources = {
+      app->add_option("--client-profile", client_profile, "CSV layer,client_ms,server_ms with the client's times"),
+      app->add_option("--server-profile", server_profile, "CSV with the server's times (its server_ms column)"),
+      app->add_option("--server-regression", server_regression,
+                      "CSV layer_type,a_ms_per_unit,b_ms: predict server times per layer type")};
+  auto* paper = app->add_flag("--paper-profiles", paper_profiles,
+                              "Use the paper's published profiles for a zoo model (ODROID XU4 client, GTX 1080 Ti "
+                              "server; MobileNet's server times from the published regression)");
+  for (auto* o : sources) paper->excludes(o);
+  sources.push_back(paper);
+  sources.push_back(app->add_option("--uplink-mbps", uplink_mbps, "Uplink bandwidth, Mbps (1 Mbps = 1024*1024/8000 bytes/ms)")
+      ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true)));
+  sources.push_back(app->add_option("--downlink-mbps", downlink_mbps, "Downlink bandwidth, Mbps (default: the uplink's)")
+      ->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true)));
+  sources.push_back(app->add_option("--rtt-ms", rtt_ms, "Round-trip time; each transfer costs rtt/2 + bytes/bandwidth")
+      ->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms")));
+  sources.push_back(app->add_option("--partition-overhead-ms", partition_overhead_ms, "Fixed cost of uploading one partition")
+      ->capture_default_str()->check(FiniteIn(0, 1e9, "a time in ms")));
+  // A cost graph already holds the times and the link.
+  for (auto* o : sources) costs->excludes(o);
 }
 
 CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive) {

@@ -1,3 +1,6 @@
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <vector>
 
@@ -39,7 +42,16 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   for (auto& [sub, action] : actions) {
-    if (sub->parsed()) return action();
+    if (!sub->parsed()) continue;
+    const int code = action();
+    // Standard output is an output too: a full disk or a closed pipe must
+    // not pass for success.
+    std::cout.flush();
+    if (std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout) {
+      std::fprintf(stderr, "ionn: error: cannot write standard output: %s\n", std::strerror(errno));
+      return code == 0 ? 2 : code;
+    }
+    return code;
   }
   return 2;
 }

@@ -1,6 +1,7 @@
 #include "ionn/npy.h"
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -103,11 +104,11 @@ std::string SerializeNpy(const Tensor& t) {
 
 Status WriteNpyFile(const std::string& path, const Tensor& t) {
   std::ofstream out(path, std::ios::binary);
-  if (!out) return Status::Io("cannot write '" + path + "'");
+  if (!out) return Status::Io("cannot write '" + path + "': " + std::strerror(errno));
   const std::string bytes = SerializeNpy(t);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   out.flush();
-  return out ? Status::Ok() : Status::Io("short write to '" + path + "'");
+  return out ? Status::Ok() : Status::Io("cannot write '" + path + "': " + std::strerror(errno));
 }
 
 }  // namespace ionn

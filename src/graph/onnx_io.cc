@@ -2,6 +2,7 @@
 
 #include "ionn/file.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -718,9 +719,10 @@ Status WriteOnnxFile(const Graph& graph, const std::string& path) {
   auto bytes = SerializeOnnx(graph);
   if (!bytes.ok()) return bytes.status();
   std::ofstream out(path, std::ios::binary);
-  if (!out) return Status::Io("cannot write '" + path + "'");
+  if (!out) return Status::Io("cannot write '" + path + "': " + std::strerror(errno));
   out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
-  if (!out) return Status::Io("short write to '" + path + "'");
+  out.flush();
+  if (!out) return Status::Io("cannot write '" + path + "': " + std::strerror(errno));
   return Status::Ok();
 }
 
