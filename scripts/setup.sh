@@ -11,6 +11,7 @@ packages=(
   libdnnl-dev ocl-icd-opencl-dev
   libopencv-dnn-dev
   gnuplot-nox
+  clang libclang-rt-14-dev libomp-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do
