@@ -595,6 +595,69 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
 
 // One client address cannot fill the server with sessions; session ids
 // are 128-bit random tokens.
+// A client that starts an upload and then sends nothing (or too slowly)
+// holds a worker only until the watchdog cancels its call; while the one
+// worker is held, other calls are refused at once as busy, with retry advice.
+TEST(Net, StalledCallsAreCancelledAndABusyServerRefusesWithRetryAdvice) {
+  ServerOptions so;
+  so.workers = 1;
+  so.call_idle_s = 1;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  auto stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  Graph g = BuildZooModel("alexnet", 2).value();
+  std::string session;
+  {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(g);
+    v1::OpenSessionReply reply;
+    ASSERT_TRUE(stub->OpenSession(&ctx, req, &reply).ok());
+    session = reply.session_id();
+  }
+  // The stalled upload: partition 0 = layer 0, one chunk of its bytes, then nothing.
+  grpc::ClientContext upload_ctx;
+  v1::UploadReply ack;
+  auto writer = stub->Upload(&upload_ctx, &ack);
+  v1::UploadChunk chunk;
+  chunk.set_session_id(session);
+  chunk.set_partition(0);
+  chunk.add_layers(0);
+  chunk.set_data(std::string(1000, '\0'));
+  ASSERT_TRUE(writer->Write(chunk));
+  // Busy meanwhile: refused at once, with the wait to retry after.
+  bool refused = false;
+  for (int i = 0; i < 50 && !refused; ++i) {  // until the upload holds the worker
+    grpc::ClientContext ctx;
+    v1::HelloRequest req;
+    req.set_protocol_version(net::kProtocolVersion);
+    v1::HelloReply reply;
+    const grpc::Status st = stub->Hello(&ctx, req, &reply);
+    if (st.ok()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      continue;
+    }
+    refused = true;
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
+    EXPECT_NE(st.error_message().find("server busy"), std::string::npos) << st.error_message();
+    EXPECT_EQ(ctx.GetServerTrailingMetadata().count(net::kRetryAfterMetadata), 1u);
+  }
+  EXPECT_TRUE(refused);
+  // The watchdog cancels the stalled upload within about a second.
+  const grpc::Status st = writer->Finish();
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(server->stats().calls_cancelled, 1u);
+  EXPECT_GE(server->stats().busy_refusals, 1u);
+  // The worker is free again and the session still usable: the partition
+  // uploads whole.
+  ClientOptions o = Options(g, server->port(), "alexnet.csv");
+  o.max_queries = 2;
+  auto r = RunClient(g, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->queries.size(), 2u);
+}
+
 TEST(Net, SessionsPerClientAddressAreBounded) {
   ServerOptions so;
   so.max_sessions_per_peer = 2;

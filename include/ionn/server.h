@@ -8,7 +8,8 @@
 // a message naming the session, layer, tensor or field.
 //
 // Threading: Start returns once the server listens; calls are served on
-// gRPC's pool (at most `workers` at once). Shutdown may be called from any
+// gRPC's pool (at most `workers` at once, the rest refused as busy); a
+// watchdog thread cancels stalled calls. Shutdown may be called from any
 // thread; it drains in-flight calls until the deadline, then cancels them.
 #pragma once
 
@@ -27,7 +28,10 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free one
   std::string name = "ionn";              // identity offered at Hello
   int threads = 1;                        // engine threads per query step
-  int workers = 8;                        // calls served at once
+  // Calls served at once; beyond, a call is refused at once with
+  // UNAVAILABLE and retry advice (back-pressure) rather than queued.
+  int workers = 32;
+  int max_calls_per_peer = 16;            // of those, from one client address
   int max_sessions = 64;
   int max_sessions_per_peer = 16;         // sessions of one client address
   uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
@@ -42,6 +46,10 @@ struct ServerOptions {
   uint32_t max_layers = 10000;            // per model
   int max_queries_in_flight = 8;          // per session; the oldest is dropped beyond it
   double session_idle_s = 300;            // sessions unused this long are closed
+  // A call with no progress this long (an upload with no chunk: a client
+  // sending slowly or not at all) is cancelled, as is any call running
+  // longer than call_max_s.
+  double call_idle_s = 30, call_max_s = 600;
   ServerRegression regression;            // prediction functions offered at Hello
   Clock* clock = nullptr;                 // null: Clock::System()
   // host:port of a Prometheus metrics endpoint (GET /metrics): sessions,
@@ -71,6 +79,8 @@ struct ServerStats {
   uint64_t store_bytes = 0;      // their weight bytes
   uint64_t store_cached_bytes = 0;  // of which no session uses
   uint64_t store_evictions = 0;
+  uint64_t busy_refusals = 0;    // calls refused: too many in flight
+  uint64_t calls_cancelled = 0;  // stalled or too long
 };
 
 class OffloadServer {

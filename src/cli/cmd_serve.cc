@@ -28,7 +28,15 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_flag("--quick-calibration", args->quick_calibration, "Calibrate with fewer, smaller configurations");
   cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
   cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
-  cmd->add_option("--workers", s.workers, "Calls served at once")->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--workers", s.workers, "Calls served at once; more are refused at once as busy, with retry advice")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--max-calls-per-peer", s.max_calls_per_peer, "Calls of one client address served at once")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  cmd->add_option("--call-idle-s", s.call_idle_s,
+                  "Cancel a call that makes no progress this long (an upload whose next chunk does not come)")
+      ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
+  cmd->add_option("--call-max-s", s.call_max_s, "Cancel a call that runs longer than this")
+      ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
   cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-activation-bytes", s.max_activation_bytes,
                   "Tensors one query of a model may make on the server (larger models are refused)")

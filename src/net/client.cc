@@ -75,6 +75,19 @@ SegmentNeeds Needs(const CostGraph& c, const QuerySchedule& s, size_t i) {
   return needs;
 }
 
+// The wait a busy server advised (a call it refused without running it,
+// net::kRetryAfterMetadata), or a negative number when it did not refuse it so.
+double RetryAfterMs(const grpc::ClientContext& ctx, const grpc::Status& s) {
+  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return -1;
+  const auto& md = ctx.GetServerTrailingMetadata();
+  const auto it = md.find(net::kRetryAfterMetadata);
+  if (it == md.end()) return -1;
+  const std::string v(it->second.data(), std::min<size_t>(it->second.size(), 9));
+  char* end = nullptr;
+  const double ms = std::strtod(v.c_str(), &end);
+  return end != v.c_str() && ms >= 0 ? std::min(ms, 10000.0) : -1;
+}
+
 // Whether a failed call means the server or the link is gone (reconnect)
 // rather than that the server refused what was sent (it still serves).
 bool IsLoss(const grpc::Status& s) {
@@ -254,11 +267,10 @@ class Run {
         v1::Offload::NewStub(grpc::CreateCustomChannel(server, credentials, upload_args));
     v1::HelloReply hello;
     {
-      grpc::ClientContext ctx;
       v1::HelloRequest req;
       req.set_protocol_version(net::kProtocolVersion);
       req.set_client_name("ionn-client");
-      IONN_RETURN_IF_ERROR(FromGrpc(Call(&ctx, stop_aware, [&] { return c->stub->Hello(&ctx, req, &hello); }),
+      IONN_RETURN_IF_ERROR(FromGrpc(Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->Hello(ctx, req, &hello); }),
                                     "Hello to " + server));
     }
     c->server_name = hello.server_name();
@@ -269,13 +281,13 @@ class Run {
     c->chunk_bytes = std::max<size_t>(1, std::min<size_t>(o_.chunk_bytes, hello.limits().max_chunk_bytes()));
     LayerMask held(model_.layers.size(), 0);
     {
-      grpc::ClientContext ctx;
       v1::OpenSessionRequest req;
       *req.mutable_model() = net::ArchitectureToProto(model_);
       req.set_ignore_held(!o_.use_held);
       v1::OpenSessionReply reply;
-      IONN_RETURN_IF_ERROR(FromGrpc(Call(&ctx, stop_aware, [&] { return c->stub->OpenSession(&ctx, req, &reply); }),
-                                    "OpenSession at " + server));
+      IONN_RETURN_IF_ERROR(FromGrpc(
+          Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->OpenSession(ctx, req, &reply); }),
+          "OpenSession at " + server));
       c->session_id = reply.session_id();
       Status s = AddHeld(c.get(), reply.held_layers(), "OpenSession", &held);
       if (s.ok() && reply.challenges_size() > 0 && o_.use_held) ProveHeld(c.get(), reply, stop_aware, &held);
@@ -298,19 +310,31 @@ class Run {
   }
 
   // Runs one call with its deadline; with `stop_aware`, Finish cancels it.
-  grpc::Status Call(grpc::ClientContext* ctx, bool stop_aware, const std::function<grpc::Status()>& call) {
-    Prepare(ctx, o_.call_deadline_ms, o_.secret);
-    if (stop_aware) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "the client is stopping");
-      active_ctx_ = ctx;
+  // A busy server's refusal is retried after the wait it advises (a few
+  // times). `call` makes the call with the context it is given.
+  grpc::Status Call(bool stop_aware, const std::function<grpc::Status(grpc::ClientContext*)>& call) {
+    for (int attempt = 0;; ++attempt) {
+      grpc::ClientContext ctx;
+      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
+      if (stop_aware) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "the client is stopping");
+        active_ctx_ = &ctx;
+      }
+      grpc::Status st = call(&ctx);
+      if (stop_aware) {
+        std::lock_guard<std::mutex> lock(mu_);
+        active_ctx_ = nullptr;
+      }
+      const double wait_ms = RetryAfterMs(ctx, st);
+      if (wait_ms < 0 || attempt >= kBusyRetries || !Wait(wait_ms)) return st;
     }
-    grpc::Status st = call();
-    if (stop_aware) {
-      std::lock_guard<std::mutex> lock(mu_);
-      active_ctx_ = nullptr;
-    }
-    return st;
+  }
+
+  // Sleeps `ms`; false if the run stops meanwhile.
+  bool Wait(double ms) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return !cv_.wait_for(lock, std::chrono::microseconds(static_cast<int64_t>(ms * 1000)), [this] { return stop_; });
   }
 
   // Makes `c` the session queries use, and records it (with its held
@@ -432,9 +456,8 @@ class Run {
       proof->set_block_hashes(hashes);
     }
     if (prove.proofs_size() == 0) return;
-    grpc::ClientContext ctx;
     v1::ProveHeldReply proven;
-    if (!Call(&ctx, stop_aware, [&] { return c->stub->ProveHeld(&ctx, prove, &proven); }).ok()) return;
+    if (!Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->ProveHeld(ctx, prove, &proven); }).ok()) return;
     std::vector<uint32_t> ok;
     for (uint32_t k : proven.held_layers()) {
       if (k < challenged.size() && challenged[k]) ok.push_back(k), challenged[k] = 0;  // each once, only those asked
@@ -503,6 +526,12 @@ class Run {
         active_ctx_ = nullptr;
         active_conn_ = nullptr;
         if (stop_ && !st.ok()) break;  // cancelled by Finish
+      }
+      const double busy_ms = RetryAfterMs(ctx, st);
+      if (busy_ms >= 0) {  // not run: send this partition again after the advised wait
+        if (!Wait(busy_ms)) break;
+        --p;
+        continue;
       }
       if (!st.ok()) {
         const std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
@@ -657,7 +686,8 @@ class Run {
         // Recompute here. The session is lost (the next queries run here
         // until a new one is made) when the server or link is gone, or the
         // server refused three steps in a row.
-        refused_steps_ = st.ok() || IsLoss(st) ? kMaxRefusedSteps : refused_steps_ + 1;
+        const bool busy = RetryAfterMs(ctx, st) >= 0;  // not run: no sign of a broken session
+        refused_steps_ = busy ? refused_steps_ : st.ok() || IsLoss(st) ? kMaxRefusedSteps : refused_steps_ + 1;
         if (refused_steps_ >= kMaxRefusedSteps) Lose(&c, ok.message());
         return LocalQuery(q, /*fell_back=*/true);
       }
@@ -700,6 +730,7 @@ class Run {
   std::map<std::tuple<int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
   int last_session_ = 0;
   static constexpr int kMaxRefusedSteps = 3;
+  static constexpr int kBusyRetries = 20;  // a connection's calls refused as busy, each
   int refused_steps_ = 0;  // query steps the server refused in a row
   std::thread worker_;
   size_t next_server_ = 0;  // the worker's, after the start

@@ -18,10 +18,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <list>
 #include <map>
 #include <mutex>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <unordered_map>
 
 #include "ionn.grpc.pb.h"
@@ -133,6 +136,10 @@ class StatsMetrics final : public prometheus::Collectable {
     add("ionn_held_bytes_total", "Weight bytes of those layers (uploads saved)", MetricType::Counter, double(st.held_bytes));
     add("ionn_query_steps_total", "Query steps run", MetricType::Counter, double(st.query_steps));
     add("ionn_failed_calls_total", "Calls answered with an error", MetricType::Counter, double(st.failed_calls));
+    add("ionn_busy_refusals_total", "Calls refused because too many were in flight (retry advised)",
+        MetricType::Counter, double(st.busy_refusals));
+    add("ionn_calls_cancelled_total", "Calls the server cancelled: stalled, or running too long", MetricType::Counter,
+        double(st.calls_cancelled));
     add("ionn_store_entries", "Kernels in the layer store", MetricType::Gauge, double(st.store_entries));
     add("ionn_store_bytes", "Weight bytes of the layer store's kernels", MetricType::Gauge, double(st.store_bytes));
     add("ionn_store_cached_bytes", "Of which no open session uses", MetricType::Gauge, double(st.store_cached_bytes));
@@ -200,6 +207,94 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   grpc::Status Fail(grpc::Status s) {
     ++failed_calls;
     return s;
+  }
+
+  // Calls in flight: at most `workers` at once (and `max_calls_per_peer`
+  // of one address); beyond, a call is refused at once with UNAVAILABLE
+  // and retry advice (trailing metadata net::kRetryAfterMetadata) rather
+  // than queued. The watchdog cancels calls that stall (no progress within
+  // call_idle_s: a slow or stopped sender) or run past call_max_s.
+  struct Call {
+    grpc::ServerContext* ctx = nullptr;
+    std::string peer;
+    double started_ms = 0, progress_ms = 0;
+    bool cancelled = false;
+  };
+  std::mutex calls_mu;  // guards what follows
+  std::list<Call> calls;
+  std::unordered_map<std::string, int> calls_per_peer;
+  bool watchdog_stop = false;
+  std::condition_variable watchdog_cv;
+  std::thread watchdog;
+  std::atomic<uint64_t> busy_refusals{0}, calls_cancelled{0};
+
+  class Slot {
+   public:
+    Slot(Impl* impl, grpc::ServerContext* ctx) : impl_(impl) {
+      const std::string peer = ctx->peer().substr(0, ctx->peer().rfind(':'));
+      std::lock_guard<std::mutex> lock(impl->calls_mu);
+      const int of_peer = impl->calls_per_peer.count(peer) ? impl->calls_per_peer[peer] : 0;
+      if (static_cast<int>(impl->calls.size()) >= impl->options.workers) {
+        refusal_ = "server busy: " + std::to_string(impl->calls.size()) + " calls in flight (its --workers)";
+      } else if (of_peer >= impl->options.max_calls_per_peer) {
+        refusal_ = "server busy: " + std::to_string(of_peer) + " calls in flight from " + peer.substr(0, 64) +
+                   " (its --max-calls-per-peer)";
+      }
+      if (!refusal_.empty()) {
+        ++impl->busy_refusals;
+        ctx->AddTrailingMetadata(net::kRetryAfterMetadata, std::to_string(kRetryAfterMs));
+        return;
+      }
+      const double now = impl->clock->NowMs();
+      it_ = impl->calls.insert(impl->calls.end(), Call{ctx, peer, now, now, false});
+      ++impl->calls_per_peer[peer];
+      admitted_ = true;
+    }
+    ~Slot() {
+      if (!admitted_) return;
+      std::lock_guard<std::mutex> lock(impl_->calls_mu);
+      if (--impl_->calls_per_peer[it_->peer] == 0) impl_->calls_per_peer.erase(it_->peer);
+      impl_->calls.erase(it_);
+    }
+    bool admitted() const { return admitted_; }
+    grpc::Status refusal() const {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, refusal_ + "; retry in " + std::to_string(kRetryAfterMs) + " ms");
+    }
+    // The call advanced (a chunk arrived): the idle clock starts again.
+    void Progress() {
+      std::lock_guard<std::mutex> lock(impl_->calls_mu);
+      it_->progress_ms = impl_->clock->NowMs();
+    }
+    // Whether the watchdog cancelled the call.
+    bool cancelled() const {
+      std::lock_guard<std::mutex> lock(impl_->calls_mu);
+      return it_->cancelled;
+    }
+
+   private:
+    static constexpr int kRetryAfterMs = 200;
+    Impl* impl_;
+    std::list<Call>::iterator it_;
+    bool admitted_ = false;
+    std::string refusal_;
+  };
+
+  void Watch() {
+    std::unique_lock<std::mutex> lock(calls_mu);
+    while (!watchdog_cv.wait_for(lock, std::chrono::milliseconds(100), [this] { return watchdog_stop; })) {
+      const double now = clock->NowMs();
+      for (Call& c : calls) {
+        if (c.cancelled) continue;
+        const bool stalled = now - c.progress_ms > options.call_idle_s * 1000;
+        if (!stalled && now - c.started_ms <= options.call_max_s * 1000) continue;
+        c.cancelled = true;
+        ++calls_cancelled;
+        c.ctx->TryCancel();
+        Log("call from " + c.peer + " cancelled: " +
+            (stalled ? "no progress for " + std::to_string(options.call_idle_s) + " s"
+                     : "running for more than " + std::to_string(options.call_max_s) + " s"));
+      }
+    }
   }
 
   // With a shared secret set, every call must carry it (metadata
@@ -325,6 +420,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req, v1::HelloReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     if (req->protocol_version() != net::kProtocolVersion) {
       return Fail(Precondition("protocol version " + std::to_string(req->protocol_version()) + " is not supported (server speaks " +
                                std::to_string(net::kProtocolVersion) + ")"));
@@ -345,6 +442,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   grpc::Status OpenSession(grpc::ServerContext* ctx, const v1::OpenSessionRequest* req,
                            v1::OpenSessionReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     auto arch = net::ArchitectureFromProto(req->model(), limits);
     if (!arch.ok()) return Fail(ToGrpc(arch.status().WithContext("OpenSession: architecture")));
     uint64_t activation = 0;  // bytes of every tensor one query makes (shapes were checked: no overflow)
@@ -455,6 +554,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status ProveHeld(grpc::ServerContext* ctx, const v1::ProveHeldRequest* req, v1::ProveHeldReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     auto found = Find(req->session_id());
     if (!found.ok()) return Fail(ToGrpc(found.status()));
     std::shared_ptr<Session> s = *found;
@@ -508,6 +609,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     v1::UploadChunk chunk;
     if (!reader->Read(&chunk)) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Upload: empty stream"));
     auto found = Find(chunk.session_id());
@@ -566,8 +669,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       }
       data += chunk.data();
       bytes_uploaded += chunk.data().size();
+      slot.Progress();
     } while (reader->Read(&chunk));
     UploadingDone done{s.get()};
+    if (slot.cancelled()) {
+      return Fail(grpc::Status(grpc::StatusCode::CANCELLED,
+                               where + ": cancelled after " + std::to_string(data.size()) + " of " +
+                                   std::to_string(expected) + " bytes (stalled, or too long)"));
+    }
     if (data.size() != expected) {
       return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                where + ": " + std::to_string(data.size()) + " weight bytes arrived, its layers declare " +
@@ -619,6 +728,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status QueryStep(grpc::ServerContext* ctx, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     auto found = Find(req->session_id());
     if (!found.ok()) return Fail(ToGrpc(found.status()));
     std::shared_ptr<Session> s = *found;
@@ -713,6 +824,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
+    Slot slot(this, ctx);
+    if (!slot.admitted()) return Fail(slot.refusal());
     std::unique_lock<std::mutex> lock(mu);
     auto it = sessions.find(req->session_id());
     if (it == sessions.end()) {
@@ -735,6 +848,9 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
                            "; workers, max sessions and max sessions per peer at least 1");
   }
   if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
+  if (options.max_calls_per_peer < 1 || !(options.call_idle_s > 0) || !(options.call_max_s > 0)) {
+    return Status::Invalid("calls per peer must be at least 1, call idle and maximum times > 0 s");
+  }
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return Status::Invalid("TLS needs both a certificate and its private key");
   }
@@ -763,12 +879,14 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   grpc::ResourceQuota quota("ionn-serve");
-  quota.SetMaxThreads(options.workers + 2);  // + gRPC's own pollers
+  // Threads beyond `workers` answer the calls past it (busy) at once.
+  quota.SetMaxThreads(options.workers + 8);
   builder.SetResourceQuota(quota);
   impl.server = builder.BuildAndStart();
   if (!impl.server || impl.port == 0) {
     return Status::Unavailable("cannot listen on '" + options.listen + "' (address in use, or not an address of this host?)");
   }
+  impl.watchdog = std::thread([&impl] { impl.Watch(); });
   impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")" +
            (options.tls_cert_pem.empty() ? ", no TLS" : ", TLS") +
            (options.secret.empty() ? "" : ", shared secret required"));
@@ -821,6 +939,8 @@ ServerStats OffloadServer::stats() const {
   st.store_bytes = store.bytes;
   st.store_cached_bytes = store.cached_bytes;
   st.store_evictions = store.evictions;
+  st.busy_refusals = impl_->busy_refusals;
+  st.calls_cancelled = impl_->calls_cancelled;
   return st;
 }
 
@@ -830,6 +950,12 @@ void OffloadServer::Shutdown(double deadline_ms) {
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, deadline_ms) * 1000)));
   impl_->server->Wait();
+  {
+    std::lock_guard<std::mutex> calls_lock(impl_->calls_mu);
+    impl_->watchdog_stop = true;
+  }
+  impl_->watchdog_cv.notify_all();
+  if (impl_->watchdog.joinable()) impl_->watchdog.join();
   impl_->exposer.reset();  // no scrape reads a stopped server
   impl_->Log("stopped");
 }

@@ -19,6 +19,9 @@ constexpr uint32_t kProtocolVersion = 1;
 // bytes of a layer's weight bytes.
 constexpr uint64_t kProofBlockBytes = 1024;
 
+// Trailing metadata of a call refused because the server is busy: retry
+// after this many ms (the call was not run).
+constexpr char kRetryAfterMetadata[] = "ionn-retry-after-ms";
 // The metadata key of the shared secret (ServerOptions::secret).
 constexpr char kSecretMetadata[] = "ionn-secret";
 // A shared secret is printable ASCII without spaces, 16 to 1024 bytes.
