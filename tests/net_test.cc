@@ -658,6 +658,48 @@ TEST(Net, StalledCallsAreCancelledAndABusyServerRefusesWithRetryAdvice) {
   EXPECT_EQ(r->queries.size(), 2u);
 }
 
+// The server's memory for models is full (one AlexNet's weights and
+// tensors): a second session is refused, or, by policy, the idle one is
+// closed to make room.
+TEST(Net, AFullServerRefusesOrEvictsTheIdleSessionByPolicy) {
+  Graph g = BuildZooModel("alexnet", 2).value();
+  v1::OpenSessionRequest req;
+  *req.mutable_model() = net::ArchitectureToProto(g);
+  for (auto policy : {ServerOptions::WhenFull::kRefuse, ServerOptions::WhenFull::kEvictIdle}) {
+    ServerOptions so;
+    so.max_memory_bytes = 300ull << 20;
+    so.when_full = policy;
+    so.evict_idle_s = 0.1;
+    auto server = StartServer(so);
+    ASSERT_TRUE(server);
+    auto stub = v1::Offload::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+    auto open = [&](v1::OpenSessionReply* reply) {
+      grpc::ClientContext ctx;
+      return stub->OpenSession(&ctx, req, reply);
+    };
+    v1::OpenSessionReply first, second;
+    ASSERT_TRUE(open(&first).ok());
+    EXPECT_GT(server->stats().memory_bytes, 243000000u);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the first is idle now
+    const grpc::Status st = open(&second);
+    if (policy == ServerOptions::WhenFull::kRefuse) {
+      EXPECT_EQ(st.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << st.error_message();
+      EXPECT_NE(st.error_message().find("memory limit"), std::string::npos) << st.error_message();
+      EXPECT_EQ(server->stats().sessions, 1);
+    } else {
+      ASSERT_TRUE(st.ok()) << st.error_message();
+      EXPECT_EQ(server->stats().sessions_evicted, 1u);
+      EXPECT_EQ(server->stats().sessions, 1);
+      grpc::ClientContext ctx;  // the evicted session is gone
+      v1::CloseSessionRequest close;
+      close.set_session_id(first.session_id());
+      v1::CloseSessionReply closed;
+      EXPECT_EQ(stub->CloseSession(&ctx, close, &closed).error_code(), grpc::StatusCode::NOT_FOUND);
+    }
+  }
+}
+
 TEST(Net, SessionsPerClientAddressAreBounded) {
   ServerOptions so;
   so.max_sessions_per_peer = 2;

@@ -35,6 +35,15 @@ struct ServerOptions {
   int max_sessions = 64;
   int max_sessions_per_peer = 16;         // sessions of one client address
   uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
+  // Memory for models in all: each open session's weights and two queries'
+  // tensors, plus the layer store's cached kernels. A new session that
+  // would pass it is refused with RESOURCE_EXHAUSTED, or (kEvictIdle) the
+  // least recently used sessions idle for evict_idle_s are closed to make
+  // room first. 0: no limit beyond max_model_bytes and store_bytes.
+  uint64_t max_memory_bytes = 0;
+  enum class WhenFull { kRefuse, kEvictIdle };
+  WhenFull when_full = WhenFull::kRefuse;
+  double evict_idle_s = 10;
   // Built layers no session uses, kept for clients that come back (the
   // content-addressed layer store); least recently used evicted first.
   uint64_t store_bytes = 1ull << 30;
@@ -70,6 +79,8 @@ struct ServerOptions {
 struct ServerStats {
   int sessions = 0;
   uint64_t model_bytes = 0;      // declared weights of open sessions
+  uint64_t memory_bytes = 0;     // what open sessions may hold (max_memory_bytes' count)
+  uint64_t sessions_evicted = 0; // idle sessions closed to make room
   uint64_t bytes_uploaded = 0;   // since start
   uint64_t query_steps = 0;      // since start
   uint64_t failed_calls = 0;     // calls answered with an error

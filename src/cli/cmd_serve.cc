@@ -14,7 +14,7 @@ namespace ionn::cli {
 Action RegisterServe(CLI::App& app) {
   struct Args {
     ServerOptions server;
-    std::string regression, tls_cert, tls_key, secret_file;
+    std::string regression, tls_cert, tls_key, secret_file, when_full = "refuse";
     bool quick_calibration = false;
     double drain_s = 5;
   };
@@ -45,6 +45,16 @@ Action RegisterServe(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-model-bytes", s.max_model_bytes, "Weight bytes of all sessions' models together")
       ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  cmd->add_option("--max-memory-bytes", s.max_memory_bytes,
+                  "Memory for models in all: sessions' weights and two queries' tensors each, and the layer store's "
+                  "cached kernels; a session that would pass it is refused (or see --when-full). 0: no limit")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 44));
+  cmd->add_option("--when-full", args->when_full,
+                  "When a new session passes a memory limit: refuse it, or evict-idle (close sessions idle for "
+                  "--evict-idle-s, least recently used first, then refuse if it still does not fit)")
+      ->capture_default_str()->check(CLI::IsMember({"refuse", "evict-idle"}));
+  cmd->add_option("--evict-idle-s", s.evict_idle_s, "With --when-full evict-idle: how long a session must be idle")
+      ->capture_default_str()->check(FiniteIn(0, 1e7, "a time in s"));
   cmd->add_option("--store-bytes", s.store_bytes,
                   "Layer store: weight bytes of built layers kept for clients that come back, beyond those open "
                   "sessions use (least recently used evicted first; 0: keep none)")
@@ -68,6 +78,7 @@ Action RegisterServe(CLI::App& app) {
     auto log = StderrLog("serve");
     ServerOptions options = args->server;
     options.log = log;
+    options.when_full = args->when_full == "evict-idle" ? ServerOptions::WhenFull::kEvictIdle : ServerOptions::WhenFull::kRefuse;
     if (!args->tls_cert.empty()) {
       auto cert = ReadSmallFile(args->tls_cert, "--tls-cert");
       if (!cert.ok()) return Fail(cert.status());

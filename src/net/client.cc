@@ -145,9 +145,20 @@ class Run {
       }
       if (first.ok()) first = c.status();
     }
-    if (!conn_) return first;
+    // Every server refused for want of room (or of time, busy): run here and
+    // let the worker try again, as after a loss. Unreachable servers, or
+    // ones that refuse this model, are an error.
+    const bool refused = first.code() == StatusCode::kResourceExhausted || first.code() == StatusCode::kUnavailable;
+    if (!conn_ && !(refused && o_.max_reconnects > 0 && first.message().find("retry") != std::string::npos)) return first;
+    const bool placeholder = !conn_;
+    if (placeholder) {
+      conn_ = std::make_shared<Connection>();
+      conn_->server = o_.servers[0];
+      next_server_ = 1;
+    }
     start_ms_ = clock_.NowMs();
     Adopt(conn_, 0);
+    if (placeholder) Lose(conn_.get(), first.message());
     worker_ = std::thread([this] { Work(); });
     {
       const std::shared_ptr<Connection> first_session = conn_;
@@ -226,7 +237,7 @@ class Run {
   void Close(Connection* c) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (c->closed) return;
+      if (c->closed || c->session_id.empty()) return;
       c->closed = true;
     }
     grpc::ClientContext ctx;

@@ -82,6 +82,9 @@ struct Session {
   std::vector<std::vector<int>> fusions;  // the engine's fusion groups
   std::vector<int> fusion_of;             // layer -> its group, or -1
   uint64_t model_bytes = 0;
+  // What the session may make the server hold (ServerOptions::max_memory_bytes):
+  // its weights and the tensors of two queries.
+  uint64_t memory_bytes = 0;
 
   std::mutex mu;  // guards what follows
   double last_used_ms = 0;
@@ -136,6 +139,8 @@ class StatsMetrics final : public prometheus::Collectable {
     add("ionn_held_bytes_total", "Weight bytes of those layers (uploads saved)", MetricType::Counter, double(st.held_bytes));
     add("ionn_query_steps_total", "Query steps run", MetricType::Counter, double(st.query_steps));
     add("ionn_failed_calls_total", "Calls answered with an error", MetricType::Counter, double(st.failed_calls));
+    add("ionn_sessions_evicted_total", "Idle sessions closed to make room for a new one (--when-full evict-idle)",
+        MetricType::Counter, double(st.sessions_evicted));
     add("ionn_busy_refusals_total", "Calls refused because too many were in flight (retry advised)",
         MetricType::Counter, double(st.busy_refusals));
     add("ionn_calls_cancelled_total", "Calls the server cancelled: stalled, or running too long", MetricType::Counter,
@@ -187,9 +192,10 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   Clock* clock = nullptr;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
-  std::mutex mu;  // guards sessions and model_bytes
+  std::mutex mu;  // guards sessions, model_bytes and memory_bytes
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
-  uint64_t model_bytes = 0;
+  uint64_t model_bytes = 0, memory_bytes = 0;
+  std::atomic<uint64_t> sessions_evicted{0};
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
   std::atomic<bool> stopped{false};
@@ -325,6 +331,35 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     return it->second;
   }
 
+  // Whether session `s` fits in the server's memory limit beside the open
+  // sessions and the layer store's cached kernels (and its weight limit).
+  bool FitsLocked(const Session& s) {
+    if (model_bytes + s.model_bytes > options.max_model_bytes) return false;
+    if (options.max_memory_bytes == 0) return true;
+    return memory_bytes + store->stats().cached_bytes + s.memory_bytes <= options.max_memory_bytes;
+  }
+
+  // Closes the least recently used idle sessions (no upload, unused for
+  // evict_idle_s) until `s` fits, or none is left.
+  void EvictIdleLocked(const Session& s) {
+    const double now = clock->NowMs();
+    while (!FitsLocked(s)) {
+      auto victim = sessions.end();
+      double oldest = now - options.evict_idle_s * 1000;
+      for (auto it = sessions.begin(); it != sessions.end(); ++it) {
+        std::lock_guard<std::mutex> slock(it->second->mu);
+        if (!it->second->uploading && it->second->last_used_ms <= oldest) oldest = it->second->last_used_ms, victim = it;
+      }
+      if (victim == sessions.end()) return;
+      Log("session " + victim->first + " evicted after " +
+          std::to_string(static_cast<int>((now - oldest) / 1000)) + " s idle: the server's memory is full");
+      model_bytes -= victim->second->model_bytes;
+      memory_bytes -= victim->second->memory_bytes;
+      ++sessions_evicted;
+      sessions.erase(victim);  // ~Session trims the store (its lock nests inside ours)
+    }
+  }
+
   void ExpireIdleLocked() {
     const double now = clock->NowMs();
     for (auto it = sessions.begin(); it != sessions.end();) {
@@ -334,6 +369,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (idle) {
         Log("session " + it->first + " expired after " + std::to_string(options.session_idle_s) + " s idle");
         model_bytes -= it->second->model_bytes;
+        memory_bytes -= it->second->memory_bytes;
         it = sessions.erase(it);  // ~Session trims the store (its lock nests inside ours, never the other way)
       } else {
         ++it;
@@ -464,10 +500,12 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     auto s = std::make_shared<Session>();
     s->arch = std::move(arch).value();
+    s->memory_bytes = 2 * activation;
     for (const auto& l : req->model().layers()) s->hashes.push_back(l.content_hash());
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       const Layer& l = s->arch.layers[k];
       s->model_bytes += net::LayerUploadBytes(l);
+      s->memory_bytes += net::LayerUploadBytes(l);
       const std::string structure = net::LayerContentHash(s->arch, l);  // shapes only: the architecture has no data
       if (l.weights.empty() && structure != s->hashes[k]) {
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -512,11 +550,20 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                  "the server holds its maximum of " + std::to_string(options.max_sessions) +
                                      " sessions; retry later"));
       }
+      if (!FitsLocked(*s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(*s);
       if (model_bytes + s->model_bytes > options.max_model_bytes) {
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the model's " + std::to_string(s->model_bytes) + " weight bytes would pass the server's limit of " +
                                      std::to_string(options.max_model_bytes) + " (" + std::to_string(model_bytes) +
                                      " held); retry later"));
+      }
+      if (!FitsLocked(*s)) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the model needs " + std::to_string(s->memory_bytes) +
+                                     " bytes (weights and two queries' tensors), which would pass the server's memory "
+                                     "limit of " + std::to_string(options.max_memory_bytes) + " (" +
+                                     std::to_string(memory_bytes + store->stats().cached_bytes) +
+                                     " held by sessions and the layer store); retry later"));
       }
       int of_peer = 0;
       for (const auto& [id, other] : sessions) of_peer += other->peer == s->peer;
@@ -539,6 +586,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         s->id += hex;
       }
       model_bytes += s->model_bytes;
+      memory_bytes += s->memory_bytes;
       sessions[s->id] = s;
     }
     reply->set_session_id(s->id);
@@ -832,6 +880,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       return Fail(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session '" + req->session_id().substr(0, 64) + "'"));
     }
     model_bytes -= it->second->model_bytes;
+    memory_bytes -= it->second->memory_bytes;
     Log("session " + it->first + " closed");
     std::shared_ptr<Session> closed = std::move(it->second);
     sessions.erase(it);
@@ -929,6 +978,8 @@ ServerStats OffloadServer::stats() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   st.sessions = static_cast<int>(impl_->sessions.size());
   st.model_bytes = impl_->model_bytes;
+  st.memory_bytes = impl_->memory_bytes;
+  st.sessions_evicted = impl_->sessions_evicted;
   st.bytes_uploaded = impl_->bytes_uploaded;
   st.query_steps = impl_->query_steps;
   st.failed_calls = impl_->failed_calls;
