@@ -8,6 +8,10 @@
 #   cut     `ionn link` resets every connection (SIGUSR1); the client opens
 #           a new session with the same server, which holds what was
 #           uploaded before the cut, and uploads only the rest;
+#   stall   `ionn link` stalls for 10 s (SIGUSR2: no byte moves, as when
+#           every packet is lost; this kernel has no netem): the calls in
+#           flight reach their deadline, the client goes on here, and once
+#           the link is back it resumes with the same server;
 #   switch  `ionn serve` gets SIGKILL; the client goes on with the second
 #           server of its list (--server A,B) and uploads everything there.
 # Every query must finish with the right output (0 lost, 0 wrong), at most
@@ -132,6 +136,22 @@ held=$(field held_layers)
 grep -q "got SIGUSR1: cut [1-9]" "$tmp/link2.log" || fail "the link cut no connection"
 echo "fault cut: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions," \
   "the last holding $held layers"
+kill -9 "$server_pid" "$link_pid"
+
+scenario=stall
+start_server serve5
+start_link link5 "$server_port" 400
+client --server "127.0.0.1:$link_port" --deadline-s 8
+wait_for_step "$metrics_port"
+kill -USR2 "$link_pid"
+sleep 10
+kill -USR2 "$link_pid"
+finish_client
+[ "$(field upload_complete)" = true ] || fail "the upload did not complete after the stall"
+[ "$sessions" -ge 2 ] || fail "$sessions sessions: no new session after the stall"
+grep -q "link stalled" "$tmp/link5.log" && grep -q "link resumed" "$tmp/link5.log" || fail "the link did not stall and resume"
+echo "fault stall: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions;" \
+  "the first lost: $(grep -m1 -o '"lost": "[^"]*' "$tmp/client.json" | cut -c10-90)"
 kill -9 "$server_pid" "$link_pid"
 
 scenario=switch

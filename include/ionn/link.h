@@ -154,6 +154,10 @@ class LinkProxy {
   // that goes down for a moment; new connections are accepted as before.
   // Returns how many were cut.
   int CutAll();
+  // Stalls the link (true): no byte moves either way, connections stay
+  // open, as on a link that loses every packet for a while; false resumes,
+  // and what was sent before arrives intact.
+  void Stall(bool stalled);
 
   struct Impl;
 

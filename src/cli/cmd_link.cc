@@ -1,6 +1,7 @@
 // `ionn link`: a link emulator as a TCP proxy (include/ionn/link.h). Shapes
 // both directions until SIGINT or SIGTERM, then closes every connection and
-// exits 0. SIGUSR1 cuts every open connection (a link down for a moment).
+// exits 0. SIGUSR1 cuts every open connection (a link down for a moment);
+// SIGUSR2 stalls the link, or resumes it (every packet lost for a while).
 #include <signal.h>
 
 #include <cstdio>
@@ -23,7 +24,8 @@ Action RegisterLink(CLI::App& app) {
       "  ionn serve --listen 127.0.0.1:7070 &\n"
       "  ionn link --listen 127.0.0.1:7071 --connect 127.0.0.1:7070 --uplink-mbps 80 --downlink-mbps 80 --rtt-ms 2 &\n"
       "  ionn client --zoo alexnet --paper-profile --server 127.0.0.1:7071\n"
-      "Faults: `kill -USR1 PID` resets every open connection (data in flight is lost); new ones are accepted.");
+      "Faults: `kill -USR1 PID` resets every open connection (data in flight is lost); new ones are accepted.\n"
+      "        `kill -USR2 PID` stalls the link (no byte moves, connections stay open); again resumes it.");
   LinkOptions& o = *options;
   cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
   cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
@@ -50,7 +52,7 @@ Action RegisterLink(CLI::App& app) {
     auto log = StderrLog("link");
     LinkOptions o = *options;
     o.log = log;
-    StopSignals stop({SIGUSR1});  // before the proxy starts its threads
+    StopSignals stop({SIGUSR1, SIGUSR2});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);
     if (!proxy.ok()) return Fail(proxy.status());
     char line[256];
@@ -58,7 +60,16 @@ Action RegisterLink(CLI::App& app) {
                   o.listen.c_str(), (*proxy)->port(), o.connect.c_str(), o.uplink_mbps, o.downlink_mbps, o.rtt_ms);
     log(line);
     std::string sig;
-    while ((sig = stop.Wait()) == "SIGUSR1") log("got SIGUSR1: cut " + std::to_string((*proxy)->CutAll()) + " connections");
+    bool stalled = false;
+    while ((sig = stop.Wait()) == "SIGUSR1" || sig == "SIGUSR2") {
+      if (sig == "SIGUSR1") {
+        log("got SIGUSR1: cut " + std::to_string((*proxy)->CutAll()) + " connections");
+      } else {
+        stalled = !stalled;
+        (*proxy)->Stall(stalled);
+        log(std::string("got SIGUSR2: link ") + (stalled ? "stalled" : "resumed"));
+      }
+    }
     log("got " + sig + "; closing every connection");
     (*proxy)->Stop();
     const LinkStats st = (*proxy)->stats();

@@ -198,7 +198,7 @@ struct LinkShared {
   std::unique_ptr<TokenBucket> uplink, downlink;
   uint64_t up_chunk_bytes = 0, down_chunk_bytes = 0;
   uint64_t up_line_bytes = 0, down_line_bytes = 0;
-  std::atomic<bool> stopping{false};
+  std::atomic<bool> stopping{false}, stalled{false};
   std::atomic<uint64_t> accepted{0}, open{0}, failed{0}, reset{0}, up_bytes{0}, down_bytes{0};
   std::mutex log_mu;
 
@@ -346,8 +346,18 @@ class LinkConnection {
     return false;
   }
 
+  // While the link is stalled: false if aborted meanwhile.
+  bool WaitWhileStalled() {
+    while (shared_->stalled.load()) {
+      if (aborted_.load()) return false;
+      shared_->clock->SleepMs(10);
+    }
+    return !aborted_.load();
+  }
+
   void Read(int fd, const char* side, TokenBucket* bucket, uint64_t chunk_bytes, DelayLine* line) {
     while (true) {
+      if (!WaitWhileStalled()) return;
       DelayLine::Chunk chunk;
       chunk.bytes.resize(chunk_bytes);
       const ssize_t n = recv(fd, chunk.bytes.data(), chunk.bytes.size(), 0);
@@ -371,7 +381,7 @@ class LinkConnection {
   void Write(int fd, const char* side, DelayLine* line, std::atomic<uint64_t>* conn_bytes,
              std::atomic<uint64_t>* link_bytes) {
     while (auto chunk = line->Pop()) {
-      if (!WaitUntil(chunk->due_ms)) return;
+      if (!WaitUntil(chunk->due_ms) || !WaitWhileStalled()) return;
       if (chunk->end) {
         (void)shutdown(fd, SHUT_WR);
         return;
@@ -547,6 +557,8 @@ int LinkProxy::CutAll() {
   }
   return cut;
 }
+
+void LinkProxy::Stall(bool stalled) { impl_->shared.stalled = stalled; }
 
 void LinkProxy::Stop() {
   std::lock_guard<std::mutex> stop_lock(impl_->stop_mu);
