@@ -186,6 +186,9 @@ expect 2 "--client-profile excludes --paper-profiles" -- "$ionn" plan --zoo alex
   --client-profile "$profiles/alexnet.csv"
 expect 2 "--server-regression excludes --paper-profiles" -- "$ionn" costs --zoo alexnet --paper-profiles \
   --server-regression "$profiles/server_regression.csv"
+# Huge times keep table rows short (they used to print 300 digits).
+expect 0 "upload +1\.86051e\+306 ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --uplink-mbps 1e-300
+expect 0 "^   0  1\.86051e\+306" -- "$ionn" plan --zoo alexnet --paper-profiles --uplink-mbps 1e-300
 # Unwritable outputs: exit 2, before any work where the path can be checked.
 expect 2 "folder '/nonexistent' does not exist" -- "$ionn" zoo alexnet -o /nonexistent/a.onnx
 expect 2 "folder '/nonexistent' does not exist" -- "$ionn" profile --zoo alexnet -o /nonexistent/p.csv

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ionn/csv.h"
 #include "ionn/zoo.h"
 
 namespace ionn {
@@ -145,6 +146,67 @@ TEST(RegressionCsv, WritesWhatItReads) {
   auto back = ParseRegressionCsv(csv);
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(back->by_type, r.by_type);
+}
+
+TEST(Csv, ReadsRfc4180) {
+  auto rows = ParseCsv("a, b ,c\r\n\n\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\nlast,,\n  \n");
+  ASSERT_TRUE(rows.ok()) << rows.status().message();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].cells, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ((*rows)[1].line, 3);
+  EXPECT_EQ((*rows)[1].cells, (std::vector<std::string>{"x,y", "say \"hi\"", "two\nlines"}));
+  EXPECT_EQ((*rows)[2].line, 5);
+  EXPECT_EQ((*rows)[2].cells, (std::vector<std::string>{"last", "", ""}));
+  auto open = ParseCsv("a,b\n\"never closed,c\n");
+  ASSERT_FALSE(open.ok());
+  EXPECT_NE(open.status().message().find("line 2: a quoted field is not closed"), std::string::npos);
+  auto after = ParseCsv("\"a\"b,c\n");
+  ASSERT_FALSE(after.ok());
+  EXPECT_NE(after.status().message().find("text after a closing quote"), std::string::npos);
+  for (const std::string f : {"plain", "a,b", "q\"uote", " pad", "line\nbreak", ""}) {
+    auto back = ParseCsv(CsvLine({f, "x"}));
+    ASSERT_TRUE(back.ok()) << f;
+    EXPECT_EQ(back->at(0).cells, (std::vector<std::string>{f, "x"})) << f;
+  }
+}
+
+// One policy for profiles and regressions: known columns only, no row
+// longer than the header, no key twice; names with commas round-trip.
+TEST(Csv, ProfilesAndRegressionsShareOnePolicy) {
+  auto bad = [](const Result<Profile>& p, const std::string& fragment) {
+    ASSERT_FALSE(p.ok()) << fragment;
+    EXPECT_NE(p.status().message().find(fragment), std::string::npos) << p.status().message();
+  };
+  bad(ParseProfileCsv("layer,client_ms,extra\nconv,1,2\n"), "unknown column 'extra'");
+  bad(ParseProfileCsv("layer,client_ms\nconv,1,2\n"), "more cells than the header");
+  bad(ParseProfileCsv("layer,client_ms\nconv,1\nconv,2\n"), "duplicate layer");
+  bad(ParseProfileCsv("layer,client_ms,client_ms\n"), "column 'client_ms' twice");
+  auto bad_r = [](const Result<ServerRegression>& r, const std::string& fragment) {
+    ASSERT_FALSE(r.ok()) << fragment;
+    EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
+  };
+  bad_r(ParseRegressionCsv("layer_type,a_ms_per_unit,b_ms\nConvolution,1,2\nConvolution,3,4\n"), "duplicate layer type");
+  bad_r(ParseRegressionCsv("layer_type,a_ms_per_unit,b_ms,note\n"), "unknown column 'note'");
+  bad_r(ParseRegressionCsv("layer_type,a_ms_per_unit,b_ms\nConvolution,1,2,3\n"), "expected 3 cells");
+
+  Graph g;
+  g.name = "commas";
+  g.inputs = {{"in", {1, 2, 4, 4}}};
+  Layer relu;
+  relu.name = "block1,relu \"a\"";
+  relu.kind = LayerKind::kRelu;
+  relu.inputs = {"in"};
+  g.layers = {relu};
+  g.outputs = {relu.name};
+  ASSERT_TRUE(g.Finalize().ok());
+  auto back = ParseProfileCsv(ProfileToCsv(g, {1.5}, {0.25}));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ASSERT_EQ(back->order, (std::vector<std::string>{relu.name}));
+  EXPECT_DOUBLE_EQ(*back->rows.at(relu.name).client_ms, 1.5);
+  EXPECT_DOUBLE_EQ(*back->rows.at(relu.name).server_ms, 0.25);
+  ServerRegression r;
+  r.by_type["odd,type"] = {1, 2};
+  EXPECT_EQ(ParseRegressionCsv(RegressionToCsv(r)).value().by_type, r.by_type);
 }
 
 }  // namespace

@@ -3,23 +3,29 @@
 #include <fstream>
 #include <sstream>
 
+#include "ionn/csv.h"
 #include "ionn/file.h"
 #include "ionn/model_costs.h"
 
 namespace ionn {
 namespace {
 
-std::vector<std::string> SplitCsvLine(const std::string& line) {
-  std::vector<std::string> cells;
-  std::string cell;
-  std::istringstream in(line);
-  while (std::getline(in, cell, ',')) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
-    cells.push_back(cell);
+// The header's columns: `first`, then some of `optional` (each once, at
+// least one); an unknown column is an error naming it.
+Result<std::vector<int>> Columns(const CsvRow& header, const std::string& first,
+                                 const std::vector<std::string>& optional, const std::string& expected) {
+  std::vector<int> col(optional.size(), -1);
+  if (header.cells.empty() || header.cells[0] != first) return Status::Invalid("line 1: expected the header " + expected);
+  for (size_t i = 1; i < header.cells.size(); ++i) {
+    size_t k = 0;
+    while (k < optional.size() && optional[k] != header.cells[i]) ++k;
+    if (k == optional.size()) {
+      return Status::Invalid("line 1: unknown column '" + header.cells[i].substr(0, 64) + "' (expected " + expected + ")");
+    }
+    if (col[k] >= 0) return Status::Invalid("line 1: column '" + optional[k] + "' twice");
+    col[k] = static_cast<int>(i);
   }
-  if (!line.empty() && line.back() == ',') cells.push_back("");
-  return cells;
+  return col;
 }
 
 Result<std::optional<double>> Number(const std::string& cell, const std::string& where, bool allow_negative) {
@@ -35,29 +41,27 @@ Result<std::optional<double>> Number(const std::string& cell, const std::string&
 
 }  // namespace
 
+// One policy for both files: RFC 4180 (ionn/csv.h), known columns only,
+// no row with more cells than the header, no key twice. Rows for layers or
+// types the model does not have are ignored where the file is used (a
+// profile may cover several models); missing ones are errors there.
 Result<Profile> ParseProfileCsv(const std::string& text) {
-  std::istringstream in(text);
-  std::string line;
-  if (!std::getline(in, line)) return Status::Invalid("empty profile");
-  const auto header = SplitCsvLine(line);
-  int col_client = -1, col_server = -1;
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (header[i] == "client_ms") col_client = int(i);
-    if (header[i] == "server_ms") col_server = int(i);
-  }
-  if (header.empty() || header[0] != "layer" || (col_client < 0 && col_server < 0)) {
-    return Status::Invalid("line 1: expected the header layer,client_ms,server_ms");
-  }
+  IONN_ASSIGN_OR_RETURN(const std::vector<CsvRow> rows, ParseCsv(text));
+  if (rows.empty()) return Status::Invalid("empty profile");
+  IONN_ASSIGN_OR_RETURN(const std::vector<int> col,
+                        Columns(rows[0], "layer", {"client_ms", "server_ms"}, "layer,client_ms,server_ms"));
+  if (col[0] < 0 && col[1] < 0) return Status::Invalid("line 1: expected the header layer,client_ms,server_ms");
   Profile p;
-  for (int lineno = 2; std::getline(in, line); ++lineno) {
-    if (line.empty() || line == "\r") continue;
-    const auto cells = SplitCsvLine(line);
-    const std::string where = "line " + std::to_string(lineno) + " ('" + cells[0] + "')";
-    if (cells[0].empty()) return Status::Invalid("line " + std::to_string(lineno) + ": empty layer name");
+  for (size_t r = 1; r < rows.size(); ++r) {
+    const auto& cells = rows[r].cells;
+    const std::string line = "line " + std::to_string(rows[r].line);
+    if (cells[0].empty()) return Status::Invalid(line + ": empty layer name");
+    const std::string where = line + " ('" + cells[0].substr(0, 64) + "')";
+    if (cells.size() > rows[0].cells.size()) return Status::Invalid(where + ": more cells than the header has columns");
     ProfileRow row;
-    for (auto [col, dst] : {std::pair{col_client, &row.client_ms}, std::pair{col_server, &row.server_ms}}) {
-      if (col < 0) continue;
-      auto v = Number(col < int(cells.size()) ? cells[col] : "", where, false);
+    for (auto [c, dst] : {std::pair{col[0], &row.client_ms}, std::pair{col[1], &row.server_ms}}) {
+      if (c < 0) continue;
+      auto v = Number(c < int(cells.size()) ? cells[c] : "", where, false);
       if (!v.ok()) return v.status();
       *dst = *v;
     }
@@ -74,7 +78,7 @@ std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_m
   std::string out = "layer,client_ms,server_ms\n";
   char buf[64];
   for (size_t k = 0; k < graph.layers.size(); ++k) {
-    out += graph.layers[k].name + ",";
+    out += CsvField(graph.layers[k].name) + ",";
     if (k < client_ms.size()) std::snprintf(buf, sizeof buf, "%.6g", client_ms[k]), out += buf;
     out += ",";
     if (k < server_ms.size()) std::snprintf(buf, sizeof buf, "%.6g", server_ms[k]), out += buf;
@@ -84,22 +88,22 @@ std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_m
 }
 
 Result<ServerRegression> ParseRegressionCsv(const std::string& text) {
-  std::istringstream in(text);
-  std::string line;
-  if (!std::getline(in, line) || SplitCsvLine(line) != std::vector<std::string>{"layer_type", "a_ms_per_unit", "b_ms"}) {
-    return Status::Invalid("line 1: expected the header layer_type,a_ms_per_unit,b_ms");
-  }
+  IONN_ASSIGN_OR_RETURN(const std::vector<CsvRow> rows, ParseCsv(text));
+  const std::string expected = "layer_type,a_ms_per_unit,b_ms";
+  if (rows.empty()) return Status::Invalid("line 1: expected the header " + expected);
+  IONN_ASSIGN_OR_RETURN(const std::vector<int> col, Columns(rows[0], "layer_type", {"a_ms_per_unit", "b_ms"}, expected));
+  if (col[0] < 0 || col[1] < 0) return Status::Invalid("line 1: expected the header " + expected);
   ServerRegression r;
-  for (int lineno = 2; std::getline(in, line); ++lineno) {
-    if (line.empty() || line == "\r") continue;
-    const auto cells = SplitCsvLine(line);
-    const std::string where = "line " + std::to_string(lineno);
-    if (cells.size() != 3) return Status::Invalid(where + ": expected 3 cells");
-    auto a = Number(cells[1], where + " a", true), b = Number(cells[2], where + " b", true);
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& cells = rows[i].cells;
+    const std::string where = "line " + std::to_string(rows[i].line) + " ('" + cells[0].substr(0, 64) + "')";
+    if (cells[0].empty()) return Status::Invalid("line " + std::to_string(rows[i].line) + ": empty layer type");
+    if (cells.size() != rows[0].cells.size()) return Status::Invalid(where + ": expected " + std::to_string(rows[0].cells.size()) + " cells");
+    auto a = Number(cells[col[0]], where + " a", true), b = Number(cells[col[1]], where + " b", true);
     if (!a.ok()) return a.status();
     if (!b.ok()) return b.status();
     if (!a->has_value() || !b->has_value()) return Status::Invalid(where + ": empty coefficient");
-    r.by_type[cells[0]] = {**a, **b};
+    if (!r.by_type.emplace(cells[0], std::make_pair(**a, **b)).second) return Status::Invalid(where + ": duplicate layer type");
   }
   return r;
 }
@@ -110,8 +114,8 @@ std::string RegressionToCsv(const ServerRegression& regression) {
   std::string out = "layer_type,a_ms_per_unit,b_ms\n";
   char line[128];
   for (const auto& [type, ab] : regression.by_type) {
-    std::snprintf(line, sizeof line, "%s,%.6g,%.6g\n", type.c_str(), ab.first, ab.second);
-    out += line;
+    std::snprintf(line, sizeof line, ",%.6g,%.6g\n", ab.first, ab.second);
+    out += CsvField(type) + line;
   }
   return out;
 }

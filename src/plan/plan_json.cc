@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ionn/format.h"
 #include "ionn/plan.h"
 
 namespace ionn {
@@ -65,8 +66,8 @@ std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
   std::snprintf(line, sizeof line, "plan: %s, %s granularity, %zu partitions\n",
                 plan.algorithm.c_str(), GranularityName(plan.granularity), plan.partitions.size());
   out << line;
-  std::snprintf(line, sizeof line, "latency: local %.3f ms, optimal %.3f ms\n\n",
-                plan.latency_local_ms, plan.latency_optimal_ms);
+  std::snprintf(line, sizeof line, "latency: local %s ms, optimal %s ms\n\n", Fixed(plan.latency_local_ms, 3).c_str(),
+                Fixed(plan.latency_optimal_ms, 3).c_str());
   out << line;
   std::snprintf(line, sizeof line, "%4s  %12s  %14s  %12s  %s\n", "#", "upload ms", "uploaded at ms",
                 "latency ms", "layers");
@@ -75,8 +76,8 @@ std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
   for (size_t i = 0; i < plan.partitions.size(); ++i) {
     const auto& p = plan.partitions[i];
     cumulative += p.upload_ms;
-    std::snprintf(line, sizeof line, "%4zu  %12.3f  %14.3f  %12.3f  %s\n", i, p.upload_ms, cumulative,
-                  p.latency_ms, LayerList(graph, p.layers, 60).c_str());
+    std::snprintf(line, sizeof line, "%4zu  %12s  %14s  %12s  %s\n", i, Fixed(p.upload_ms, 3).c_str(),
+                  Fixed(cumulative, 3).c_str(), Fixed(p.latency_ms, 3).c_str(), LayerList(graph, p.layers, 60).c_str());
     out << line;
   }
   return out.str();

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ionn/format.h"
 #include "ionn/sim.h"
 
 namespace ionn {
@@ -47,17 +48,17 @@ std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
   std::snprintf(line, sizeof line, "  queries during upload   %d (%.2f with the share of the one in flight)\n",
                 r.queries_during_upload, r.queries_during_upload_fractional);
   out << line;
-  std::snprintf(line, sizeof line, "  upload                  %.1f ms in %d partitions (%d in the first half, %d in the second)\n",
-                r.upload_ms, r.partitions, r.partitions_first_half, r.partitions_second_half);
+  std::snprintf(line, sizeof line, "  upload                  %s ms in %d partitions (%d in the first half, %d in the second)\n",
+                Fixed(r.upload_ms, 1).c_str(), r.partitions, r.partitions_first_half, r.partitions_second_half);
   out << line;
   std::snprintf(line, sizeof line, "  largest partition       %.1f%% of the weights\n", 100 * r.largest_partition_share);
   out << line;
-  std::snprintf(line, sizeof line, "  first query ends at     %.1f ms\n", r.first_query_end_ms);
+  std::snprintf(line, sizeof line, "  first query ends at     %s ms\n", Fixed(r.first_query_end_ms, 1).c_str());
   out << line;
-  std::snprintf(line, sizeof line, "  queries in first %.0f ms  %d\n", r.window_ms, r.queries_in_window);
+  std::snprintf(line, sizeof line, "  queries in first %s ms  %d\n", Fixed(r.window_ms, 0).c_str(), r.queries_in_window);
   out << line;
-  std::snprintf(line, sizeof line, "  latency                 local %.1f ms, optimal %.1f ms\n", plan.latency_local_ms,
-                plan.latency_optimal_ms);
+  std::snprintf(line, sizeof line, "  latency                 local %s ms, optimal %s ms\n",
+                Fixed(plan.latency_local_ms, 1).c_str(), Fixed(plan.latency_optimal_ms, 1).c_str());
   out << line;
   return out.str();
 }
