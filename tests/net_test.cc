@@ -730,6 +730,66 @@ TEST(Net, SessionsPerClientAddressAreBounded) {
   EXPECT_TRUE(open(&d).ok());
 }
 
+// Each limit at limit + 1 (refused), then at the limit (accepted): the
+// chunk size, the name length, the layer count; and a session nobody uses
+// frees its memory at expiry.
+TEST_F(NetRejects, LimitsHoldAtTheirBoundaries) {
+  const int conv1 = model_.FindLayer("conv1");
+  ExpectStatus(Upload(0, {conv1}, (64 << 10) + 1), grpc::StatusCode::RESOURCE_EXHAUSTED, "passes the limit of 65536");
+  EXPECT_TRUE(Upload(0, {conv1}, 64 << 10).ok());
+
+  auto open = [&](const v1::Architecture& a) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = a;
+    v1::OpenSessionReply reply;
+    return stub_->OpenSession(&ctx, req, &reply);
+  };
+  v1::Architecture a = net::ArchitectureToProto(model_);
+  a.set_name(std::string(257, 'n'));
+  ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "256");
+  a.set_name(std::string(256, 'n'));
+  EXPECT_TRUE(open(a).ok());
+
+  ServerOptions so;
+  so.max_layers = static_cast<uint32_t>(model_.layers.size()) - 1;
+  so.session_idle_s = 0.3;
+  auto small = StartServer(so);
+  ASSERT_TRUE(small);
+  auto stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(small->port()), grpc::InsecureChannelCredentials()));
+  auto open_small = [&](v1::OpenSessionReply* reply) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    return stub->OpenSession(&ctx, req, reply);
+  };
+  v1::OpenSessionReply reply;
+  ExpectStatus(open_small(&reply), grpc::StatusCode::RESOURCE_EXHAUSTED, "23 layers, over the limit of 22");
+  small.reset();
+  so.max_layers = static_cast<uint32_t>(model_.layers.size());
+  small = StartServer(so);
+  ASSERT_TRUE(small);
+  stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(small->port()), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(open_small(&reply).ok());
+  EXPECT_GT(small->stats().memory_bytes, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the client vanished
+  v1::OpenSessionReply other;
+  ASSERT_TRUE(open_small(&other).ok());  // a call expires idle sessions first
+  EXPECT_EQ(small->stats().sessions, 1);
+  grpc::ClientContext ctx;
+  v1::CloseSessionRequest close;
+  close.set_session_id(reply.session_id());
+  v1::CloseSessionReply closed;
+  EXPECT_EQ(stub->CloseSession(&ctx, close, &closed).error_code(), grpc::StatusCode::NOT_FOUND);
+  close.set_session_id(other.session_id());
+  grpc::ClientContext ctx2;
+  EXPECT_TRUE(stub->CloseSession(&ctx2, close, &closed).ok());
+  EXPECT_EQ(small->stats().memory_bytes, 0u);
+  EXPECT_EQ(small->stats().model_bytes, 0u);
+}
+
 TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   auto open = [&](v1::Architecture a) {
     grpc::ClientContext ctx;
