@@ -10,16 +10,8 @@ trap 'rm -rf "$tmp"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# expect CODE PATTERN -- command...: exit code and a pattern in stdout+stderr
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc (want $code): $*"$'\n'"$out"
-  grep -qE -- "$pattern" <<<"$out" || fail "no /$pattern/ in output of: $*"$'\n'"$out"
-}
+# shellcheck source=tests/expect.sh
+. "$src/tests/expect.sh"
 
 profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 # shellcheck source=scripts/port_of.sh

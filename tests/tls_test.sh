@@ -20,16 +20,8 @@ fail() {
   echo "FAIL: $*"
   failures=$((failures + 1))
 }
-expect() {
-  local code=$1 pattern=$2
-  shift 3
-  local out rc
-  out=$("$@" 2>&1)
-  rc=$?
-  [ "$rc" -eq "$code" ] || fail "exit $rc (want $code): $*"$'\n'"$out"
-  [ -n "${VERBOSE:-}" ] && echo "$out" | tail -3
-  grep -qE -- "$pattern" <<<"$out" || fail "no /$pattern/ in output of: $*"$'\n'"$out"
-}
+# shellcheck source=tests/expect.sh
+. "$src/tests/expect.sh"
 command -v openssl >/dev/null || { echo "tls: openssl is not installed (scripts/setup.sh installs it)"; exit 1; }
 profiles=$src/data/profiles/odroid-xu4_gtx1080ti
 # shellcheck source=scripts/port_of.sh
