@@ -440,6 +440,12 @@ TEST_F(NetRejects, BadCallsGetAStatusAndTheSessionStaysHealthy) {
   const TensorMap input = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
   v1::QueryStepReply reply;
   ExpectStatus(Upload(0, {conv1}, 32 << 10, "feedbeef"), grpc::StatusCode::NOT_FOUND, "no session 'feedbeef'");
+  {  // no token at all: an empty session id
+    grpc::ClientContext ctx;
+    v1::CloseSessionRequest close;
+    v1::CloseSessionReply closed;
+    ExpectStatus(stub_->CloseSession(&ctx, close, &closed), grpc::StatusCode::NOT_FOUND, "no session ''");
+  }
   ExpectStatus(Upload(1, {conv1}), grpc::StatusCode::FAILED_PRECONDITION, "expected partition 0");
   ExpectStatus(Upload(0, {9999}), grpc::StatusCode::INVALID_ARGUMENT, "layer index 9999 does not exist");
   ExpectStatus(Upload(0, {conv1, conv1}), grpc::StatusCode::INVALID_ARGUMENT, "listed twice");
@@ -804,6 +810,14 @@ TEST_F(NetRejects, HostileArchitecturesAreRefused) {
   a = net::ArchitectureToProto(model_);
   a.mutable_layers(0)->mutable_weights(0)->mutable_shape()->set_dims(0, int64_t{1} << 40);
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "negative or too large");
+  for (int64_t dim : {int64_t{0}, int64_t{-3}}) {  // zero and negative dimensions, of a weight and of the input
+    a = net::ArchitectureToProto(model_);
+    a.mutable_layers(0)->mutable_weights(0)->mutable_shape()->set_dims(1, dim);
+    ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "");
+    a = net::ArchitectureToProto(model_);
+    a.mutable_inputs(0)->mutable_shape()->set_dims(1, dim);
+    ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "");
+  }
   a = net::ArchitectureToProto(model_);
   a.mutable_layers(2)->set_inputs(0, "later");
   ExpectStatus(open(a), grpc::StatusCode::INVALID_ARGUMENT, "reads tensor 'later'");

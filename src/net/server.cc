@@ -927,6 +927,14 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   builder.RegisterService(&impl);
   builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
   builder.SetMaxSendMessageSize(static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX)));
+  // A connection carries at most 16 calls at once (a client uses one
+  // each for its upload and its queries); dead peers are found by
+  // keepalive pings, idle connections closed with their sessions.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(std::min(options.session_idle_s * 1000, double(INT32_MAX))));
   grpc::ResourceQuota quota("ionn-serve");
   // Threads beyond `workers` answer the calls past it (busy) at once.
   quota.SetMaxThreads(options.workers + 8);
