@@ -161,6 +161,8 @@ fi
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"
 grep -q "session .* closed" "$tmp/serve.log" || fail "no session close in the server log: $(cat "$tmp/serve.log")"
+expect 1 "cannot listen on '10.255.255.1:7070'" -- "$ionn" serve --listen 10.255.255.1:7070 \
+  --regression "$profiles/server_regression.csv"
 expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1 \
   --deadline-s 2 --quiet
 expect 1 "Hello to 127.0.0.1:1" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1,127.0.0.1:2 \

@@ -599,8 +599,6 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
   ExpectStatus(prove(d.session_id(), 0, answer(d.challenges(0)), &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
 }
 
-// One client address cannot fill the server with sessions; session ids
-// are 128-bit random tokens.
 // A client that starts an upload and then sends nothing (or too slowly)
 // holds a worker only until the watchdog cancels its call; while the one
 // worker is held, other calls are refused at once as busy, with retry advice.
@@ -704,8 +702,42 @@ TEST(Net, AFullServerRefusesOrEvictsTheIdleSessionByPolicy) {
       EXPECT_EQ(stub->CloseSession(&ctx, close, &closed).error_code(), grpc::StatusCode::NOT_FOUND);
     }
   }
+  // Kernels no session uses (the layer store's cache) make room for a new
+  // session rather than block it: AlexNet uploaded whole and closed, then
+  // GoogLeNet under a limit that cannot hold both.
+  ServerOptions so;
+  so.max_memory_bytes = 300ull << 20;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  ClientOptions o = Options(g, server->port(), "alexnet.csv");
+  o.max_queries = 1;
+  o.duration_ms = -1;
+  o.queries_after_upload = 0;
+  auto first = RunClient(g, o);
+  ASSERT_TRUE(first.ok()) << first.status().message();
+  EXPECT_GT(server->stats().store_cached_bytes, 0u);
+  Graph googlenet = BuildZooModel("googlenet", 2).value();
+  ClientOptions o2 = Options(googlenet, server->port(), "googlenet.csv");
+  o2.max_queries = 2;
+  o2.max_reconnects = 0;
+  auto second = RunClient(googlenet, o2);
+  ASSERT_TRUE(second.ok()) << second.status().message();
+  EXPECT_EQ(second->sessions.size(), 1u);
+  EXPECT_TRUE(second->sessions[0].lost.empty()) << second->sessions[0].lost;
+  // A model bigger than the limit on its own is refused for good.
+  ServerOptions tiny;
+  tiny.max_memory_bytes = 100ull << 20;
+  auto small = StartServer(tiny);
+  ASSERT_TRUE(small);
+  ClientOptions o3 = Options(g, small->port(), "alexnet.csv");
+  o3.max_queries = 1;
+  auto refused = RunClient(g, o3);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("on its own"), std::string::npos) << refused.status().message();
 }
 
+// One client address cannot fill the server with sessions; session ids
+// are 128-bit random tokens.
 TEST(Net, SessionsPerClientAddressAreBounded) {
   ServerOptions so;
   so.max_sessions_per_peer = 2;

@@ -37,6 +37,7 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s
   -extfile san.ext 2>/dev/null
 openssl req -x509 "${ec[@]}" -keyout other.key -out other.pem -days 2 -subj "/CN=another CA" 2>/dev/null
 [ -s server.pem ] && [ -s other.pem ] || { echo "FAIL: openssl made no certificates"; exit 1; }
+openssl pkey -in server.key -aes256 -passout pass:secret-words -out encrypted.key 2>/dev/null
 openssl rand -hex 32 >secret
 openssl rand -hex 32 >wrong_secret
 echo short >short_secret
@@ -47,6 +48,8 @@ expect 2 "not a PEM certificate" -- "$ionn" serve --regression "$profiles/server
   --tls-cert "$tmp/san.ext" --tls-key "$tmp/server.key" --listen 127.0.0.1:0
 expect 2 "does not belong" -- "$ionn" serve --regression "$profiles/server_regression.csv" \
   --tls-cert "$tmp/server.pem" --tls-key "$tmp/other.key" --listen 127.0.0.1:0
+expect 2 "not an unencrypted PEM private key" -- "$ionn" serve --regression "$profiles/server_regression.csv" \
+  --tls-cert "$tmp/server.pem" --tls-key "$tmp/encrypted.key" --listen 127.0.0.1:0 </dev/null
 expect 2 "requires --tls-key|--tls-key" -- "$ionn" serve --tls-cert "$tmp/server.pem"
 expect 2 "16 to 1024" -- "$ionn" serve --regression "$profiles/server_regression.csv" \
   --secret-file "$tmp/short_secret" --listen 127.0.0.1:0

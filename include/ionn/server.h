@@ -55,10 +55,13 @@ struct ServerOptions {
   uint32_t max_layers = 10000;            // per model
   int max_queries_in_flight = 8;          // per session; the oldest is dropped beyond it
   double session_idle_s = 300;            // sessions unused this long are closed
-  // A call with no progress this long (an upload with no chunk: a client
-  // sending slowly or not at all) is cancelled, as is any call running
-  // longer than call_max_s.
+  // An upload with no chunk for this long (a client sending slowly or not
+  // at all) is cancelled, as is a call other than an upload running longer
+  // than call_max_s, and an upload that, after
+  // call_idle_s, has averaged under upload_min_bytes_per_s (64 KiB/s: a
+  // 0.5 Mbps link).
   double call_idle_s = 30, call_max_s = 600;
+  double upload_min_bytes_per_s = 64 << 10;
   ServerRegression regression;            // prediction functions offered at Hello
   Clock* clock = nullptr;                 // null: Clock::System()
   // host:port of a Prometheus metrics endpoint (GET /metrics): sessions,

@@ -32,11 +32,13 @@ Action RegisterServe(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-calls-per-peer", s.max_calls_per_peer, "Calls of one client address served at once")
       ->capture_default_str()->check(CLI::Range(1, 1024));
-  cmd->add_option("--call-idle-s", s.call_idle_s,
-                  "Cancel a call that makes no progress this long (an upload whose next chunk does not come)")
+  cmd->add_option("--call-idle-s", s.call_idle_s, "Cancel an upload whose next chunk does not come for this long")
       ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
-  cmd->add_option("--call-max-s", s.call_max_s, "Cancel a call that runs longer than this")
+  cmd->add_option("--call-max-s", s.call_max_s, "Cancel a call other than an upload that runs longer than this")
       ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
+  cmd->add_option("--upload-min-bytes-per-s", s.upload_min_bytes_per_s,
+                  "Cancel an upload that, after --call-idle-s, has averaged less than this (0: no minimum)")
+      ->capture_default_str()->check(FiniteIn(0, 1e12, "a rate in bytes/s"));
   cmd->add_option("--max-sessions", s.max_sessions, "Sessions held at once")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--max-activation-bytes", s.max_activation_bytes,
                   "Tensors one query of a model may make on the server (larger models are refused)")

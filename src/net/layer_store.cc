@@ -77,7 +77,7 @@ void LayerStore::Put(const std::string& key, Engine::SharedKernel kernel, uint64
     entries_.emplace(key, Entry{std::move(kernel), std::move(blocks), bytes, lru_.begin()});
     bytes_ += bytes;
   }
-  EvictLocked();
+  EvictLocked(cache_bytes_);
 }
 
 // An entry whose kernel only the store holds is used by no session (an
@@ -90,10 +90,10 @@ uint64_t LayerStore::CachedBytesLocked() const {
 
 // Engines end on other threads meanwhile, so an entry counted as used may
 // be unused by the time the loop reaches it: the count saturates.
-void LayerStore::EvictLocked() {
-  if (bytes_ <= cache_bytes_) return;  // even if nothing were used
+void LayerStore::EvictLocked(uint64_t budget) {
+  if (bytes_ <= budget) return;  // even if nothing were used
   uint64_t cached = CachedBytesLocked();
-  for (auto it = lru_.end(); cached > cache_bytes_ && it != lru_.begin();) {
+  for (auto it = lru_.end(); cached > budget && it != lru_.begin();) {
     --it;
     auto e = entries_.find(*it);
     if (e->second.kernel.use_count() != 1) continue;
@@ -107,7 +107,12 @@ void LayerStore::EvictLocked() {
 
 void LayerStore::Trim() {
   std::lock_guard<std::mutex> lock(mu_);
-  EvictLocked();
+  EvictLocked(cache_bytes_);
+}
+
+void LayerStore::TrimCachedTo(uint64_t cached_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  EvictLocked(std::min(cached_bytes, cache_bytes_));
 }
 
 LayerStore::Stats LayerStore::stats() const {

@@ -57,6 +57,9 @@ class LayerStore {
            std::shared_ptr<const std::string> blocks = nullptr);
   // Evicts unused entries beyond the budget (after sessions ended).
   void Trim();
+  // Evicts unused kernels, least recently used first, until those left
+  // take at most `cached_bytes` (to make room under a server's memory limit).
+  void TrimCachedTo(uint64_t cached_bytes);
 
   struct Stats {
     size_t entries = 0;
@@ -74,7 +77,7 @@ class LayerStore {
     std::list<std::string>::iterator lru;  // position in lru_ (front: most recent)
   };
   uint64_t CachedBytesLocked() const;
-  void EvictLocked();
+  void EvictLocked(uint64_t budget);
 
   const uint64_t cache_bytes_;
   mutable std::mutex mu_;

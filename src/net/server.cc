@@ -62,9 +62,14 @@ struct Session {
     {
       std::lock_guard<std::mutex> lock(mu);
       prepared.clear();
+      queries.clear();
     }
     challenged.clear();  // their kernels too
     engine.reset();
+    // Its memory counts until the last call using it has ended (an upload
+    // in flight holds the engine and its bytes past CloseSession).
+    if (counted_model_bytes) *counted_model_bytes -= model_bytes;
+    if (counted_memory_bytes) *counted_memory_bytes -= memory_bytes;
     if (store) store->Trim();  // its kernels may be unused now: keep the store within its budget
   }
 
@@ -85,6 +90,10 @@ struct Session {
   // What the session may make the server hold (ServerOptions::max_memory_bytes):
   // its weights and the tensors of two queries.
   uint64_t memory_bytes = 0;
+  uint64_t activation_bytes = 0;  // every tensor of one query
+  // The server's totals this session is counted in (set once it is open).
+  std::atomic<uint64_t>* counted_model_bytes = nullptr;
+  std::atomic<uint64_t>* counted_memory_bytes = nullptr;
 
   std::mutex mu;  // guards what follows
   double last_used_ms = 0;
@@ -157,6 +166,9 @@ class StatsMetrics final : public prometheus::Collectable {
   std::function<ServerStats()> stats_;
 };
 
+// An encrypted key is refused rather than prompting for its passphrase.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
 // The certificate chain and key parse as PEM and belong together (gRPC
 // would only fail to start, saying nothing of why).
 Status CheckTlsPair(const std::string& cert_pem, const std::string& key_pem) {
@@ -165,14 +177,14 @@ Status CheckTlsPair(const std::string& cert_pem, const std::string& key_pem) {
   std::unique_ptr<BIO, decltype(&BIO_free)> key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())),
                                                     BIO_free);
   if (!cert_bio || !key_bio) return Status::Internal("out of memory reading the TLS files");
-  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr),
+  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(cert_bio.get(), nullptr, NoPassphrase, nullptr),
                                                    X509_free);
   if (!cert) {
     ERR_clear_error();
     return Status::Invalid("the TLS certificate is not a PEM certificate");
   }
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, NoPassphrase, nullptr), EVP_PKEY_free);
   if (!key) {
     ERR_clear_error();
     return Status::Invalid("the TLS key is not an unencrypted PEM private key");
@@ -192,9 +204,12 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   Clock* clock = nullptr;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
-  std::mutex mu;  // guards sessions, model_bytes and memory_bytes
+  // What open sessions, and closed ones still used by a call in flight,
+  // count (added under mu at OpenSession, taken off by ~Session). Declared
+  // before `sessions`, which ~Session outlives.
+  std::atomic<uint64_t> model_bytes{0}, memory_bytes{0};
+  std::mutex mu;  // guards sessions
   std::unordered_map<std::string, std::shared_ptr<Session>> sessions;
-  uint64_t model_bytes = 0, memory_bytes = 0;
   std::atomic<uint64_t> sessions_evicted{0};
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
@@ -224,6 +239,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     grpc::ServerContext* ctx = nullptr;
     std::string peer;
     double started_ms = 0, progress_ms = 0;
+    bool upload = false;  // bound by the idle time and a minimum rate, not call_max_s
+    uint64_t bytes = 0;   // received, for an upload
     bool cancelled = false;
   };
   std::mutex calls_mu;  // guards what follows
@@ -236,7 +253,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   class Slot {
    public:
-    Slot(Impl* impl, grpc::ServerContext* ctx) : impl_(impl) {
+    Slot(Impl* impl, grpc::ServerContext* ctx, bool upload = false) : impl_(impl) {
       const std::string peer = ctx->peer().substr(0, ctx->peer().rfind(':'));
       std::lock_guard<std::mutex> lock(impl->calls_mu);
       const int of_peer = impl->calls_per_peer.count(peer) ? impl->calls_per_peer[peer] : 0;
@@ -252,7 +269,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         return;
       }
       const double now = impl->clock->NowMs();
-      it_ = impl->calls.insert(impl->calls.end(), Call{ctx, peer, now, now, false});
+      it_ = impl->calls.insert(impl->calls.end(), Call{ctx, peer, now, now, upload, 0, false});
       ++impl->calls_per_peer[peer];
       admitted_ = true;
     }
@@ -266,10 +283,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     grpc::Status refusal() const {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, refusal_ + "; retry in " + std::to_string(kRetryAfterMs) + " ms");
     }
-    // The call advanced (a chunk arrived): the idle clock starts again.
-    void Progress() {
+    // The call advanced (a chunk of `bytes` arrived): the idle clock starts again.
+    void Progress(uint64_t bytes = 0) {
       std::lock_guard<std::mutex> lock(impl_->calls_mu);
       it_->progress_ms = impl_->clock->NowMs();
+      it_->bytes += bytes;
     }
     // Whether the watchdog cancelled the call.
     bool cancelled() const {
@@ -289,17 +307,29 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::unique_lock<std::mutex> lock(calls_mu);
     while (!watchdog_cv.wait_for(lock, std::chrono::milliseconds(100), [this] { return watchdog_stop; })) {
       const double now = clock->NowMs();
+      std::vector<std::string> lines;
       for (Call& c : calls) {
         if (c.cancelled) continue;
-        const bool stalled = now - c.progress_ms > options.call_idle_s * 1000;
-        if (!stalled && now - c.started_ms <= options.call_max_s * 1000) continue;
+        std::string why;
+        const double age_s = (now - c.started_ms) / 1000;
+        if (c.upload && now - c.progress_ms > options.call_idle_s * 1000) {  // a unary call's request is in whole
+          why = "no progress for " + std::to_string(options.call_idle_s) + " s";
+        } else if (!c.upload && age_s > options.call_max_s) {
+          why = "running for more than " + std::to_string(options.call_max_s) + " s";
+        } else if (c.upload && age_s > options.call_idle_s && c.bytes < options.upload_min_bytes_per_s * age_s) {
+          why = "uploading " + std::to_string(static_cast<uint64_t>(c.bytes / age_s)) + " bytes/s, under " +
+                std::to_string(static_cast<uint64_t>(options.upload_min_bytes_per_s));
+        } else {
+          continue;
+        }
         c.cancelled = true;
         ++calls_cancelled;
         c.ctx->TryCancel();
-        Log("call from " + c.peer + " cancelled: " +
-            (stalled ? "no progress for " + std::to_string(options.call_idle_s) + " s"
-                     : "running for more than " + std::to_string(options.call_max_s) + " s"));
+        lines.push_back("call from " + c.peer + " cancelled: " + why);
       }
+      lock.unlock();  // the log may block (stderr): not with calls waiting for calls_mu
+      for (const auto& line : lines) Log(line);
+      lock.lock();
     }
   }
 
@@ -332,31 +362,39 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   // Whether session `s` fits in the server's memory limit beside the open
-  // sessions and the layer store's cached kernels (and its weight limit).
+  // sessions and the layer store's cached kernels (its weight limit is
+  // checked apart). Unused cached kernels are evicted first to make room.
   bool FitsLocked(const Session& s) {
-    if (model_bytes + s.model_bytes > options.max_model_bytes) return false;
     if (options.max_memory_bytes == 0) return true;
-    return memory_bytes + store->stats().cached_bytes + s.memory_bytes <= options.max_memory_bytes;
+    const uint64_t held = memory_bytes + s.memory_bytes;
+    if (held > options.max_memory_bytes) return false;
+    store->TrimCachedTo(options.max_memory_bytes - held);
+    return held + store->stats().cached_bytes <= options.max_memory_bytes;
   }
 
   // Closes the least recently used idle sessions (no upload, unused for
-  // evict_idle_s) until `s` fits, or none is left.
+  // evict_idle_s) until `s` fits, but only if closing every idle one would
+  // make it fit: a session that cannot fit closes none.
   void EvictIdleLocked(const Session& s) {
     const double now = clock->NowMs();
-    while (!FitsLocked(s)) {
-      auto victim = sessions.end();
-      double oldest = now - options.evict_idle_s * 1000;
-      for (auto it = sessions.begin(); it != sessions.end(); ++it) {
-        std::lock_guard<std::mutex> slock(it->second->mu);
-        if (!it->second->uploading && it->second->last_used_ms <= oldest) oldest = it->second->last_used_ms, victim = it;
-      }
-      if (victim == sessions.end()) return;
-      Log("session " + victim->first + " evicted after " +
-          std::to_string(static_cast<int>((now - oldest) / 1000)) + " s idle: the server's memory is full");
-      model_bytes -= victim->second->model_bytes;
-      memory_bytes -= victim->second->memory_bytes;
+    std::vector<std::pair<double, std::string>> idle;  // last used, id
+    uint64_t freed = 0;
+    for (const auto& [id, other] : sessions) {
+      std::lock_guard<std::mutex> slock(other->mu);
+      if (other->uploading || now - other->last_used_ms < options.evict_idle_s * 1000) continue;
+      idle.emplace_back(other->last_used_ms, id);
+      freed += other->memory_bytes;
+    }
+    if (memory_bytes - std::min<uint64_t>(freed, memory_bytes) + s.memory_bytes > options.max_memory_bytes) return;
+    std::sort(idle.begin(), idle.end());
+    for (const auto& [last_used, id] : idle) {
+      if (FitsLocked(s)) break;
+      auto it = sessions.find(id);
+      Log("session " + id + " evicted after " + std::to_string(static_cast<int>((now - last_used) / 1000)) +
+          " s idle: the server's memory is full");
       ++sessions_evicted;
-      sessions.erase(victim);  // ~Session trims the store (its lock nests inside ours)
+      it->second.reset();  // ~Session takes its bytes off and trims the store (its lock nests inside ours)
+      sessions.erase(it);
     }
   }
 
@@ -368,8 +406,6 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       slock.unlock();
       if (idle) {
         Log("session " + it->first + " expired after " + std::to_string(options.session_idle_s) + " s idle");
-        model_bytes -= it->second->model_bytes;
-        memory_bytes -= it->second->memory_bytes;
         it = sessions.erase(it);  // ~Session trims the store (its lock nests inside ours, never the other way)
       } else {
         ++it;
@@ -500,6 +536,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     auto s = std::make_shared<Session>();
     s->arch = std::move(arch).value();
+    s->activation_bytes = activation;
     s->memory_bytes = 2 * activation;
     for (const auto& l : req->model().layers()) s->hashes.push_back(l.content_hash());
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
@@ -550,13 +587,19 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                  "the server holds its maximum of " + std::to_string(options.max_sessions) +
                                      " sessions; retry later"));
       }
-      if (!FitsLocked(*s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(*s);
+      if (options.max_memory_bytes > 0 && s->memory_bytes > options.max_memory_bytes) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the model needs " + std::to_string(s->memory_bytes) +
+                                     " bytes (weights and two queries' tensors), more than the server's memory limit of " +
+                                     std::to_string(options.max_memory_bytes) + " on its own"));
+      }
       if (model_bytes + s->model_bytes > options.max_model_bytes) {
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the model's " + std::to_string(s->model_bytes) + " weight bytes would pass the server's limit of " +
                                      std::to_string(options.max_model_bytes) + " (" + std::to_string(model_bytes) +
                                      " held); retry later"));
       }
+      if (!FitsLocked(*s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(*s);
       if (!FitsLocked(*s)) {
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the model needs " + std::to_string(s->memory_bytes) +
@@ -587,6 +630,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       }
       model_bytes += s->model_bytes;
       memory_bytes += s->memory_bytes;
+      s->counted_model_bytes = &model_bytes;
+      s->counted_memory_bytes = &memory_bytes;
       sessions[s->id] = s;
     }
     reply->set_session_id(s->id);
@@ -657,7 +702,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadReply* reply) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
-    Slot slot(this, ctx);
+    Slot slot(this, ctx, /*upload=*/true);
     if (!slot.admitted()) return Fail(slot.refusal());
     v1::UploadChunk chunk;
     if (!reader->Read(&chunk)) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Upload: empty stream"));
@@ -717,7 +762,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       }
       data += chunk.data();
       bytes_uploaded += chunk.data().size();
-      slot.Progress();
+      slot.Progress(chunk.data().size());
     } while (reader->Read(&chunk));
     UploadingDone done{s.get()};
     if (slot.cancelled()) {
@@ -865,22 +910,32 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       TensorMap& kept = s->queries[req->query_id()];
       for (auto& [name, t] : given) kept.emplace(name, std::move(t));
       for (const auto& name : req->keep()) kept[name] = out->at(name);
-      while (static_cast<int>(s->queries.size()) > options.max_queries_in_flight) s->queries.erase(s->queries.begin());
+      // At most max_queries_in_flight queries, and one query's worth of
+      // tensors in all (a session's memory counts two: these and a running
+      // step's); the oldest queries go first.
+      auto kept_bytes = [&] {
+        uint64_t n = 0;
+        for (const auto& [id, tensors] : s->queries) {
+          for (const auto& [name, t] : tensors) n += t.data.size() * sizeof(float);
+        }
+        return n;
+      };
+      while (static_cast<int>(s->queries.size()) > options.max_queries_in_flight ||
+             (s->queries.size() > 1 && kept_bytes() > s->activation_bytes)) {
+        s->queries.erase(s->queries.begin());
+      }
     }
     return grpc::Status::OK;
   }
 
+  // Never refused as busy: closing frees memory.
   grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
     if (!Authorized(ctx)) return Fail(Unauthenticated());
-    Slot slot(this, ctx);
-    if (!slot.admitted()) return Fail(slot.refusal());
     std::unique_lock<std::mutex> lock(mu);
     auto it = sessions.find(req->session_id());
     if (it == sessions.end()) {
       return Fail(grpc::Status(grpc::StatusCode::NOT_FOUND, "no session '" + req->session_id().substr(0, 64) + "'"));
     }
-    model_bytes -= it->second->model_bytes;
-    memory_bytes -= it->second->memory_bytes;
     Log("session " + it->first + " closed");
     std::shared_ptr<Session> closed = std::move(it->second);
     sessions.erase(it);
@@ -897,8 +952,10 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
                            "; workers, max sessions and max sessions per peer at least 1");
   }
   if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
-  if (options.max_calls_per_peer < 1 || !(options.call_idle_s > 0) || !(options.call_max_s > 0)) {
-    return Status::Invalid("calls per peer must be at least 1, call idle and maximum times > 0 s");
+  if (options.max_calls_per_peer < 1 || !(options.call_idle_s > 0) || !(options.call_max_s > 0) ||
+      !(options.upload_min_bytes_per_s >= 0)) {
+    return Status::Invalid("calls per peer must be at least 1, call idle and maximum times > 0 s, the minimum "
+                           "upload rate >= 0");
   }
   if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
     return Status::Invalid("TLS needs both a certificate and its private key");
@@ -1006,9 +1063,11 @@ ServerStats OffloadServer::stats() const {
 void OffloadServer::Shutdown(double deadline_ms) {
   std::lock_guard<std::mutex> lock(impl_->stop_mu);
   if (impl_->stopped.exchange(true)) return;
-  impl_->server->Shutdown(std::chrono::system_clock::now() +
-                          std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, deadline_ms) * 1000)));
-  impl_->server->Wait();
+  if (impl_->server) {  // null when it never started (Start failed)
+    impl_->server->Shutdown(std::chrono::system_clock::now() +
+                            std::chrono::microseconds(static_cast<int64_t>(std::max(0.0, deadline_ms) * 1000)));
+    impl_->server->Wait();
+  }
   {
     std::lock_guard<std::mutex> calls_lock(impl_->calls_mu);
     impl_->watchdog_stop = true;
