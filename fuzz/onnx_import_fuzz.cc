@@ -16,8 +16,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Running needs every tensor once: keep the fuzzer to models a run of
   // which fits in a few MiB (the CLI's own limit is far larger).
   int64_t elements = 0;
-  for (const auto& in : g->inputs) elements += ElementCount(in.shape);
-  for (const auto& l : g->layers) elements += ElementCount(l.output_shape);
+  auto add = [&](const Shape& shape) {
+    const int64_t n = ElementCount(shape);  // -1 when it overflows
+    elements = n < 0 || elements > (1 << 20) ? int64_t{1} << 40 : elements + n;
+  };
+  for (const auto& in : g->inputs) add(in.shape);
+  for (const auto& l : g->layers) add(l.output_shape);
   if (elements > (1 << 20)) return 0;
   EngineOptions eo;
   eo.threads = 1;

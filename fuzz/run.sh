@@ -34,7 +34,7 @@ for pair in onnx:onnx_import_fuzz architecture:architecture_fuzz query_step:quer
     echo "$target: $runs executions in $seconds s, $cov, $(ls "$work" | wc -l) inputs in the corpus, no crash"
   else
     echo "FAIL: $target found a crash (log: $log; input: build-fuzz/findings/$target-*)"
-    grep -E "ERROR|runtime error|SUMMARY" "$log" | head -5
+    grep -E "ERROR|runtime error|SUMMARY" "$log" | head -5 || true
     failed=1
   fi
   rm -rf "$work"

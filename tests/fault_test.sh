@@ -80,7 +80,9 @@ wait_for_step() {
 # writes it); the first occurrence, i.e. the top level's.
 field() { sed -n "s/^ \"$1\": \(.*\),\?$/\1/p" "$tmp/client.json" | sed 's/,$//' | head -1; }
 
-# check_client RC: what every scenario requires of the client's result.
+# check_client RC [MAX_RECOMPUTED]: what every scenario requires of the
+# client's result; at most MAX_RECOMPUTED (default 1: the one in flight)
+# queries recomputed here.
 check_client() {
   [ "$1" -eq 0 ] || fail "client exit $1"
   [ "$(field server_lost)" = true ] || fail "the client did not notice the fault"
@@ -88,7 +90,7 @@ check_client() {
   wrong=$(field queries_wrong)
   [ "${queries:-0}" -ge 5 ] || fail "only $queries queries"
   [ "${offloaded:-0}" -ge 1 ] || fail "no query ran layers on the server"
-  [ "${fell_back:-9}" -le 1 ] || fail "$fell_back queries recomputed: more than the one in flight"
+  [ "${fell_back:-9}" -le "${2:-1}" ] || fail "$fell_back queries recomputed: more than ${2:-1}"
   [ "${wrong:-9}" -eq 0 ] || fail "$wrong queries with a wrong output"
   sessions=$(grep -c '"opened_ms"' "$tmp/client.json")
 }
@@ -104,7 +106,7 @@ finish_client() {
   wait "$client_pid"
   local rc=$?
   pids=("${pids[@]/$client_pid}")  # reaped: its pid may be reused
-  check_client "$rc"
+  check_client "$rc" "$@"
 }
 
 "$ionn" run --zoo alexnet --output "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || { scenario=setup; fail "ionn run"; }
@@ -140,13 +142,15 @@ kill -9 "$server_pid" "$link_pid"
 
 scenario=stall
 start_server serve5
-start_link link5 "$server_port" 400
+start_link link5 "$server_port" 1000
 client --server "127.0.0.1:$link_port" --deadline-s 8
 wait_for_step "$metrics_port"
 kill -USR2 "$link_pid"
 sleep 10
 kill -USR2 "$link_pid"
-finish_client
+# Two may be recomputed: the step the stall caught, and one a busy machine
+# lets pass its deadline right after (the session is then made again).
+finish_client 2
 [ "$(field upload_complete)" = true ] || fail "the upload did not complete after the stall"
 [ "$sessions" -ge 2 ] || fail "$sessions sessions: no new session after the stall"
 grep -q "link stalled" "$tmp/link5.log" && grep -q "link resumed" "$tmp/link5.log" || fail "the link did not stall and resume"

@@ -121,7 +121,7 @@ struct ClientResult {
   int queries_during_upload = 0;   // finished no later than upload_ms
   double first_query_end_ms = 0;
   bool server_lost = false;        // a session was lost (see sessions[i].lost)
-  std::string server_error;        // the last failure that made the client go local
+  std::string server_error;        // the last failure: of a call, or of a reconnection
   std::string upload_error;        // why the upload stopped early (empty: it did not)
   TensorMap last_outputs;          // the last query's model outputs
   // Every QueryStep call: its round trip as the client saw it, and the

@@ -1,5 +1,5 @@
-// CSV as RFC 4180 has it, the one reader and writer of ionn's CSV files
-// (profiles, regressions, traces): fields separated by commas, a field in
+// CSV as RFC 4180 has it, the one reader and writer of the CSV files ionn
+// reads (profiles, regressions); writers of names use CsvField: fields separated by commas, a field in
 // double quotes may hold commas, quotes (doubled) and line breaks; lines
 // end in LF or CRLF. Unquoted fields are trimmed of spaces.
 #pragma once

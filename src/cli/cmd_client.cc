@@ -130,7 +130,7 @@ Action RegisterClient(CLI::App& app) {
                   "After losing the server: connection attempts in all, to the listed servers in turn (0: stay local)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
-  cmd->add_option("--backoff-s", args->backoff_s, "Wait before the first reconnection; each next one waits twice as long, at most 8 s")
+  cmd->add_option("--backoff-s", args->backoff_s, "Wait before the first reconnection; each next one waits twice as long, at most 8 s (or this, if longer)")
       ->capture_default_str()
       ->check(FiniteIn(0.001, 3600, "a time in s"));
   auto* tls = cmd->add_flag("--tls", args->tls, "Connect with TLS, trusting the system's certificate authorities");

@@ -38,7 +38,7 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
 }
 
 // A call's deadline, and the shared secret when there is one.
-void Prepare(grpc::ClientContext* ctx, double ms, const std::string& secret) {
+void SetUpCall(grpc::ClientContext* ctx, double ms, const std::string& secret) {
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::microseconds(static_cast<int64_t>(ms * 1000)));
   if (!secret.empty()) ctx->AddMetadata(net::kSecretMetadata, secret);
 }
@@ -136,6 +136,7 @@ class Run {
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
     Status first = Status::Ok();
+    bool full = false;  // a server refused for now (its memory or sessions full, or busy)
     for (size_t i = 0; i < o_.servers.size(); ++i) {
       auto c = Connect(o_.servers[i], /*stop_aware=*/false);
       if (c.ok()) {
@@ -144,12 +145,15 @@ class Run {
         break;
       }
       if (first.ok()) first = c.status();
+      // The server's refusals that may pass say "retry" (see server.cc).
+      const StatusCode code = c.status().code();
+      full = full || ((code == StatusCode::kResourceExhausted || code == StatusCode::kUnavailable) &&
+                      c.status().message().find("retry") != std::string::npos);
     }
     // Every server refused for want of room (or of time, busy): run here and
     // let the worker try again, as after a loss. Unreachable servers, or
     // ones that refuse this model, are an error.
-    const bool refused = first.code() == StatusCode::kResourceExhausted || first.code() == StatusCode::kUnavailable;
-    if (!conn_ && !(refused && o_.max_reconnects > 0 && first.message().find("retry") != std::string::npos)) return first;
+    if (!conn_ && !(full && o_.max_reconnects > 0)) return first;
     const bool placeholder = !conn_;
     if (placeholder) {
       conn_ = std::make_shared<Connection>();
@@ -241,7 +245,7 @@ class Run {
       c->closed = true;
     }
     grpc::ClientContext ctx;
-    Prepare(&ctx, std::min(o_.call_deadline_ms, 2000.0), o_.secret);
+    SetUpCall(&ctx, std::min(o_.call_deadline_ms, 2000.0), o_.secret);
     v1::CloseSessionRequest req;
     req.set_session_id(c->session_id);
     v1::CloseSessionReply reply;
@@ -326,7 +330,7 @@ class Run {
   grpc::Status Call(bool stop_aware, const std::function<grpc::Status(grpc::ClientContext*)>& call) {
     for (int attempt = 0;; ++attempt) {
       grpc::ClientContext ctx;
-      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
+      SetUpCall(&ctx, o_.call_deadline_ms, o_.secret);
       if (stop_aware) {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_) return grpc::Status(grpc::StatusCode::CANCELLED, "the client is stopping");
@@ -495,6 +499,7 @@ class Run {
   // stops, the server refuses one (the session goes on with what it has)
   // or the session is lost.
   void Upload(Connection* c) {
+    int busy_retries = 0;  // of the partition being sent
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
       const Partition& part = c->plan.partitions[p];
       const uint32_t upload_index = static_cast<uint32_t>(p - c->first_upload);  // the server numbers what it receives
@@ -506,7 +511,7 @@ class Run {
       for (int k : part.layers) net::AppendLayerWeights(model_.layers[k], &bytes);
       rec.bytes = static_cast<int64_t>(bytes.size());
       grpc::ClientContext ctx;
-      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
+      SetUpCall(&ctx, o_.call_deadline_ms, o_.secret);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_ || c->lost) break;
@@ -539,11 +544,12 @@ class Run {
         if (stop_ && !st.ok()) break;  // cancelled by Finish
       }
       const double busy_ms = RetryAfterMs(ctx, st);
-      if (busy_ms >= 0) {  // not run: send this partition again after the advised wait
+      if (busy_ms >= 0 && busy_retries++ < kBusyRetries) {  // not run: send it again after the advised wait
         if (!Wait(busy_ms)) break;
-        --p;
+        --p;  // unsigned: wraps at 0, and the loop's ++p brings it back
         continue;
       }
+      busy_retries = 0;
       if (!st.ok()) {
         const std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
         if (IsLoss(st)) {
@@ -656,7 +662,7 @@ class Run {
       for (const auto& name : needs.later_on_server) req.add_keep(name);
       req.set_last_step(static_cast<int>(i) == last_server);
       grpc::ClientContext ctx;
-      Prepare(&ctx, o_.call_deadline_ms, o_.secret);
+      SetUpCall(&ctx, o_.call_deadline_ms, o_.secret);
       v1::QueryStepReply reply;
       const double sent_ms = clock_.NowMs();
       {

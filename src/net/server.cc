@@ -99,6 +99,7 @@ struct Session {
   double last_used_ms = 0;
   uint32_t next_partition = 0;
   bool uploading = false;
+  bool stepping = false;  // a query step runs (one at a time: the memory count holds one running query)
   // Layers with weights the store holds, until ProveHeld (once per session).
   struct Challenge {
     net::LayerStore::Held held;
@@ -289,6 +290,13 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       it_->progress_ms = impl_->clock->NowMs();
       it_->bytes += bytes;
     }
+    // The upload has all its bytes: from here (checks, builds) only
+    // call_max_s bounds it.
+    void DoneReceiving() {
+      std::lock_guard<std::mutex> lock(impl_->calls_mu);
+      it_->upload = false;
+      it_->started_ms = impl_->clock->NowMs();
+    }
     // Whether the watchdog cancelled the call.
     bool cancelled() const {
       std::lock_guard<std::mutex> lock(impl_->calls_mu);
@@ -363,13 +371,20 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   // Whether session `s` fits in the server's memory limit beside the open
   // sessions and the layer store's cached kernels (its weight limit is
-  // checked apart). Unused cached kernels are evicted first to make room.
+  // checked apart).
   bool FitsLocked(const Session& s) {
     if (options.max_memory_bytes == 0) return true;
+    return memory_bytes + s.memory_bytes + store->stats().cached_bytes <= options.max_memory_bytes;
+  }
+
+  // Makes room for `s` by evicting cached kernels no session uses (least
+  // recently used first), then, by policy, idle sessions. Whether it fits.
+  bool MakeRoomLocked(const Session& s) {
+    if (FitsLocked(s)) return true;
     const uint64_t held = memory_bytes + s.memory_bytes;
-    if (held > options.max_memory_bytes) return false;
-    store->TrimCachedTo(options.max_memory_bytes - held);
-    return held + store->stats().cached_bytes <= options.max_memory_bytes;
+    if (held <= options.max_memory_bytes) store->TrimCachedTo(options.max_memory_bytes - held);
+    if (!FitsLocked(s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(s);
+    return FitsLocked(s);
   }
 
   // Closes the least recently used idle sessions (no upload, unused for
@@ -381,7 +396,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     uint64_t freed = 0;
     for (const auto& [id, other] : sessions) {
       std::lock_guard<std::mutex> slock(other->mu);
-      if (other->uploading || now - other->last_used_ms < options.evict_idle_s * 1000) continue;
+      if (other->uploading || other->stepping || now - other->last_used_ms < options.evict_idle_s * 1000) continue;
       idle.emplace_back(other->last_used_ms, id);
       freed += other->memory_bytes;
     }
@@ -389,6 +404,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::sort(idle.begin(), idle.end());
     for (const auto& [last_used, id] : idle) {
       if (FitsLocked(s)) break;
+      const uint64_t after = memory_bytes - std::min<uint64_t>(memory_bytes, sessions.at(id)->memory_bytes) + s.memory_bytes;
+      if (after <= options.max_memory_bytes) store->TrimCachedTo(options.max_memory_bytes - after);
       auto it = sessions.find(id);
       Log("session " + id + " evicted after " + std::to_string(static_cast<int>((now - last_used) / 1000)) +
           " s idle: the server's memory is full");
@@ -587,6 +604,21 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                  "the server holds its maximum of " + std::to_string(options.max_sessions) +
                                      " sessions; retry later"));
       }
+      int of_peer = 0;
+      for (const auto& [id, other] : sessions) of_peer += other->peer == s->peer;
+      if (of_peer >= options.max_sessions_per_peer) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the client address " + s->peer + " holds the server's maximum of " +
+                                     std::to_string(options.max_sessions_per_peer) +
+                                     " sessions per address; close one or retry later"));
+      }
+      // Refusals first; only then is room made (cached kernels, idle sessions).
+      if (s->model_bytes > options.max_model_bytes) {
+        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the model's " + std::to_string(s->model_bytes) +
+                                     " weight bytes are more than the server's limit of " +
+                                     std::to_string(options.max_model_bytes) + " on its own"));
+      }
       if (options.max_memory_bytes > 0 && s->memory_bytes > options.max_memory_bytes) {
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the model needs " + std::to_string(s->memory_bytes) +
@@ -599,22 +631,13 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                      std::to_string(options.max_model_bytes) + " (" + std::to_string(model_bytes) +
                                      " held); retry later"));
       }
-      if (!FitsLocked(*s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(*s);
-      if (!FitsLocked(*s)) {
+      if (!MakeRoomLocked(*s)) {
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  "the model needs " + std::to_string(s->memory_bytes) +
                                      " bytes (weights and two queries' tensors), which would pass the server's memory "
                                      "limit of " + std::to_string(options.max_memory_bytes) + " (" +
                                      std::to_string(memory_bytes + store->stats().cached_bytes) +
                                      " held by sessions and the layer store); retry later"));
-      }
-      int of_peer = 0;
-      for (const auto& [id, other] : sessions) of_peer += other->peer == s->peer;
-      if (of_peer >= options.max_sessions_per_peer) {
-        return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 "the client address " + s->peer + " holds the server's maximum of " +
-                                     std::to_string(options.max_sessions_per_peer) +
-                                     " sessions per address; close one or retry later"));
       }
       // The session id is the client's token for its session on every call:
       // 128 random bits, not guessable from the ids of other sessions.
@@ -764,6 +787,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       bytes_uploaded += chunk.data().size();
       slot.Progress(chunk.data().size());
     } while (reader->Read(&chunk));
+    slot.DoneReceiving();
     UploadingDone done{s.get()};
     if (slot.cancelled()) {
       return Fail(grpc::Status(grpc::StatusCode::CANCELLED,
@@ -826,6 +850,22 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     auto found = Find(req->session_id());
     if (!found.ok()) return Fail(ToGrpc(found.status()));
     std::shared_ptr<Session> s = *found;
+    {
+      std::lock_guard<std::mutex> lock(s->mu);
+      if (s->stepping) {  // not run: as busy, with retry advice
+        ctx->AddTrailingMetadata(net::kRetryAfterMetadata, "50");
+        return Fail(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "QueryStep: session " + s->id + " runs another step; one at a time; retry in 50 ms"));
+      }
+      s->stepping = true;
+    }
+    struct SteppingDone {
+      Session* s;
+      ~SteppingDone() {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->stepping = false;
+      }
+    } stepping_done{s.get()};
     const std::string where = "QueryStep: session " + s->id + ", query " + std::to_string(req->query_id());
     const int n = static_cast<int>(s->arch.layers.size());
     std::vector<int> layers;
