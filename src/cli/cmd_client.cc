@@ -14,6 +14,7 @@
 
 #include "commands.h"
 #include "ionn/client.h"
+#include "ionn/format.h"
 #include "ionn/model_source.h"
 #include "ionn/npy.h"
 
@@ -25,12 +26,6 @@ double Quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
   return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
-}
-
-std::string Fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 // "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
@@ -248,14 +243,14 @@ Action RegisterClient(CLI::App& app) {
              "session,fell_back\n";
       for (size_t i = 0; i < r->queries.size(); ++i) {
         const auto& q = r->queries[i];
-        csv << "query," << i << "," << Fmt("%.3f", q.start_ms) << "," << Fmt("%.3f", q.end_ms) << ","
+        csv << "query," << i << "," << Fixed(q.start_ms, 3) << "," << Fixed(q.end_ms, 3) << ","
             << q.partitions_uploaded << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << ","
-            << Fmt("%.3f", q.predicted_ms) << "," << q.session << "," << q.fell_back << "\n";
+            << Fixed(q.predicted_ms, 3) << "," << q.session << "," << q.fell_back << "\n";
       }
       std::vector<int> in_session(r->sessions.size(), 0);
       for (const auto& p : r->partitions) {
         const int i = in_session[p.session]++;
-        csv << "partition," << i << "," << Fmt("%.3f", p.start_ms) << "," << Fmt("%.3f", p.acked_ms) << "," << i + 1
+        csv << "partition," << i << "," << Fixed(p.start_ms, 3) << "," << Fixed(p.acked_ms, 3) << "," << i + 1
             << "," << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
       }
       Status s = WriteTextFile(args->trace, csv.str());

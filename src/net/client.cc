@@ -604,7 +604,7 @@ class Run {
   }
 
   // Prepared local segments, by session, acknowledged partitions and
-  // segment (session -1: the whole model).
+  // segment.
   Result<std::shared_ptr<const PreparedRun>> Prepared(int session, int acked, size_t segment,
                                                       const std::vector<int>& layers,
                                                       const std::vector<std::string>& keep) {
@@ -612,8 +612,8 @@ class Run {
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
     IONN_ASSIGN_OR_RETURN(auto run, engine_->Prepare(layers, keep));
-    if (session >= 0 && session != last_session_) {  // an earlier session's segments are not run again
-      for (auto p = prepared_.begin(); p != prepared_.end();) p = std::get<0>(p->first) >= 0 ? prepared_.erase(p) : std::next(p);
+    if (session != last_session_) {  // an earlier session's segments are not run again
+      prepared_.clear();
       last_session_ = session;
     }
     prepared_[key] = run;
@@ -723,16 +723,17 @@ class Run {
     q.fell_back = fell_back;
     q.server_layers = 0;
     q.partitions_uploaded = 0;
-    std::vector<int> all(model_.layers.size());
-    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
-    double exec_ms = 0;
-    for (const auto& l : model_.layers) {
-      auto it = o_.client_profile.rows.find(l.name);
-      if (it != o_.client_profile.rows.end()) exec_ms += it->second.client_ms.value_or(0);
+    if (!whole_model_) {  // prepared once: after a loss every query runs here
+      std::vector<int> all(model_.layers.size());
+      for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+      IONN_ASSIGN_OR_RETURN(whole_model_, engine_->Prepare(all, model_.outputs));
+      for (const auto& l : model_.layers) {
+        auto it = o_.client_profile.rows.find(l.name);
+        if (it != o_.client_profile.rows.end()) whole_model_ms_ += it->second.client_ms.value_or(0);
+      }
     }
-    IONN_ASSIGN_OR_RETURN(auto run, Prepared(-1, 0, 0, all, model_.outputs));
     TensorMap held = o_.inputs;
-    IONN_RETURN_IF_ERROR(RunLocal(run, exec_ms, &held));
+    IONN_RETURN_IF_ERROR(RunLocal(whole_model_, whole_model_ms_, &held));
     for (const auto& name : model_.outputs) r_.last_outputs[name] = held.at(name);
     q.end_ms = clock_.NowMs() - start_ms_;
     return q;
@@ -746,6 +747,8 @@ class Run {
   std::unique_ptr<Engine> engine_;
   std::map<std::tuple<int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
   int last_session_ = 0;
+  std::shared_ptr<const PreparedRun> whole_model_;  // LocalQuery's, and its profile time
+  double whole_model_ms_ = 0;
   static constexpr int kMaxRefusedSteps = 3;
   static constexpr int kBusyRetries = 20;  // a connection's calls refused as busy, each
   int refused_steps_ = 0;  // query steps the server refused in a row

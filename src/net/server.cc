@@ -167,6 +167,13 @@ class StatsMetrics final : public prometheus::Collectable {
   std::function<ServerStats()> stats_;
 };
 
+// The client's address as gRPC names it, without the port: what the
+// per-address limits count.
+std::string PeerAddress(const grpc::ServerContext& ctx) {
+  const std::string peer = ctx.peer();
+  return peer.substr(0, peer.rfind(':'));
+}
+
 // An encrypted key is refused rather than prompting for its passphrase.
 int NoPassphrase(char*, int, int, void*) { return 0; }
 
@@ -255,7 +262,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   class Slot {
    public:
     Slot(Impl* impl, grpc::ServerContext* ctx, bool upload = false) : impl_(impl) {
-      const std::string peer = ctx->peer().substr(0, ctx->peer().rfind(':'));
+      const std::string peer = PeerAddress(*ctx);
       std::lock_guard<std::mutex> lock(impl->calls_mu);
       const int of_peer = impl->calls_per_peer.count(peer) ? impl->calls_per_peer[peer] : 0;
       if (static_cast<int>(impl->calls.size()) >= impl->options.workers) {
@@ -570,7 +577,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       s->keys.push_back(net::LayerStore::LayerKey(structure + s->hashes[k]));
     }
     s->store = store;
-    s->peer = ctx->peer().substr(0, ctx->peer().rfind(':'));  // the address without the port
+    s->peer = PeerAddress(*ctx);
     EngineOptions eo;
     eo.threads = options.threads;
     auto engine = Engine::Create(s->arch, eo);
