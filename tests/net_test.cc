@@ -319,15 +319,29 @@ TEST(Net, LinkCutMidUploadClientResumesUploadingOnlyWhatTheServerLacks) {
   LinkOptions lo;
   lo.listen = "127.0.0.1:0";
   lo.connect = "127.0.0.1:" + std::to_string(server->port());
-  lo.uplink_mbps = lo.downlink_mbps = 400;
+  lo.uplink_mbps = lo.downlink_mbps = 100;
   auto link = LinkProxy::Start(lo);
   ASSERT_TRUE(link.ok()) << link.status().message();
   Checked c;
+  // The cut must catch the next partition's upload on the wire: a cut
+  // between calls is no loss (gRPC just connects again). After the third
+  // acknowledgement, a watcher cuts as soon as more bytes go up.
+  std::atomic<int64_t> bytes_at_third{-1};
   std::atomic<int> cut{-1};
-  auto r = RunChecked("googlenet", "googlenet.csv", (*link)->port(), &c, [&](const ClientProgress& p) {
-    int none = -1;
-    if (p.partitions_acked == 3 && cut.compare_exchange_strong(none, 0)) cut = (*link)->CutAll();
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {
+    while (!done && cut < 0) {
+      const int64_t at = bytes_at_third;
+      if (at >= 0 && static_cast<int64_t>((*link)->stats().uplink_bytes) > at) cut = (*link)->CutAll();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
   });
+  auto r = RunChecked("googlenet", "googlenet.csv", (*link)->port(), &c, [&](const ClientProgress& p) {
+    int64_t none = -1;
+    if (p.partitions_acked == 3) bytes_at_third.compare_exchange_strong(none, (*link)->stats().uplink_bytes);
+  });
+  done = true;
+  watcher.join();
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_GE(cut.load(), 1);
   ASSERT_GE(r->sessions.size(), 2u) << r->server_error;
