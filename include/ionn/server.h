@@ -95,6 +95,7 @@ struct ServerStats {
   uint64_t store_evictions = 0;
   uint64_t busy_refusals = 0;    // calls refused: too many in flight
   uint64_t calls_cancelled = 0;  // stalled or too long
+  size_t calls_in_flight = 0;    // admitted and not yet ended (a session a call holds lives on)
 };
 
 class OffloadServer {

@@ -155,6 +155,7 @@ class StatsMetrics final : public prometheus::Collectable {
         MetricType::Counter, double(st.busy_refusals));
     add("ionn_calls_cancelled_total", "Calls the server cancelled: stalled, or running too long", MetricType::Counter,
         double(st.calls_cancelled));
+    add("ionn_calls_in_flight", "Calls admitted and not yet ended", MetricType::Gauge, double(st.calls_in_flight));
     add("ionn_store_entries", "Kernels in the layer store", MetricType::Gauge, double(st.store_entries));
     add("ionn_store_bytes", "Weight bytes of the layer store's kernels", MetricType::Gauge, double(st.store_bytes));
     add("ionn_store_cached_bytes", "Of which no open session uses", MetricType::Gauge, double(st.store_cached_bytes));
@@ -1087,6 +1088,10 @@ int OffloadServer::metrics_port() const {
 
 ServerStats OffloadServer::stats() const {
   ServerStats st;
+  {
+    std::lock_guard<std::mutex> lock(impl_->calls_mu);  // never held with mu
+    st.calls_in_flight = impl_->calls.size();
+  }
   std::lock_guard<std::mutex> lock(impl_->mu);
   st.sessions = static_cast<int>(impl_->sessions.size());
   st.model_bytes = impl_->model_bytes;
