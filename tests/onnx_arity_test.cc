@@ -64,7 +64,7 @@ TEST(OnnxArity, OneIdentityNodeWithoutInputsIsAnError) {
 // that libonnx registers, at every opset import accepts.
 TEST(OnnxArity, TableMatchesTheOnnxSchemas) {
   for (const OnnxOpArity& row : kOnnxOpArities) {
-    for (int opset = 7; opset <= 17; ++opset) {
+    for (int opset = row.since_opset; opset <= 17; ++opset) {
       const OnnxOpArity* ours = FindOnnxOpArity(row.op_type, opset);
       const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(row.op_type, opset, "");
       ASSERT_NE(ours, nullptr) << row.op_type << " at opset " << opset;
@@ -108,9 +108,12 @@ TEST(OnnxArity, EveryOperatorRejectsTheWrongNumberOfInputsAndOutputs) {
       ++cases;
     }
     ExpectError(OneNodeModel(op, opset, row.min_inputs, 0, name), node + outputs(0));
-    ExpectError(OneNodeModel(op, opset, row.min_inputs, row.max_outputs + 1, name),
-                node + outputs(row.max_outputs + 1));
-    cases += 2;
+    ++cases;
+    if (row.max_outputs != kOnnxVariadic) {  // Split has any number
+      ExpectError(OneNodeModel(op, opset, row.min_inputs, row.max_outputs + 1, name),
+                  node + outputs(row.max_outputs + 1));
+      ++cases;
+    }
   }
   EXPECT_GE(cases, 4 * 24 - 3);
 }
@@ -251,11 +254,11 @@ TEST(OnnxArity, NamesFromTheFileStayOnOneLine) {
   ExpectError(OneNodeModel("Ge\nlu", 13, 1, 1, "line\none"),
               "node 0 'line\\x0aone' (Ge\\x0alu): operator 'Ge\\x0alu' is not supported");
   ExpectError(OneNodeModel("Relu", 13, 0, 1, std::string(500, 'n')), "node 0 '" + std::string(64, 'n') + "...' (Relu)");
-  // Found by Graph::Finalize, which quotes layer names as they are.
+  // Found by shape inference, which quotes layer names as they are.
   onnx::ModelProto m = OneNodeModel("Softmax", 13, 1, 1, "sm\r\nx");
   auto* axis = m.mutable_graph()->mutable_node(0)->add_attribute();
   axis->set_name("axis"), axis->set_type(onnx::AttributeProto::INT), axis->set_i(7);
-  ExpectError(m, "layer 'sm\\x0d\\x0ax' (Softmax, index 0): axis out of range");
+  ExpectError(m, "node 0 'sm\\x0d\\x0ax' (Softmax): axis out of range");
 }
 
 }  // namespace

@@ -116,7 +116,7 @@ TEST(OnnxIo, RejectsMalformedModels) {
   m.mutable_graph()->mutable_initializer(0)->add_float_data(9);
   m.mutable_graph()->mutable_initializer(0)->add_float_data(10);
   m.mutable_graph()->mutable_initializer(0)->set_dims(1, 5);  // [2,5,1,1]: a shape mismatch with x's 1 channel
-  ExpectRejected(Bytes(m), "layer 'conv' (Conv, index 0): weight 'w' has shape [2,5,1,1], expected [2,1,1,1]");
+  ExpectRejected(Bytes(m), "node 0 'conv' (Conv): weight 'w' has shape [2,5,1,1], expected [2,1,1,1]");
 
   m = TinyModel();
   m.mutable_graph()->mutable_output(0)->set_name("nowhere");

@@ -30,7 +30,16 @@ namespace ionn {
   X(kConcat, "Concat", "Concat")                       \
   X(kAdd, "Add", "Eltwise")                            \
   X(kBatchNorm, "BatchNormalization", "BatchNorm")     \
-  X(kScale, "BatchNormalization", "Scale")
+  X(kScale, "BatchNormalization", "Scale")             \
+  X(kSigmoid, "Sigmoid", "Sigmoid")                    \
+  X(kHardSigmoid, "HardSigmoid", "Sigmoid")            \
+  X(kHardSwish, "HardSwish", "Sigmoid")                \
+  X(kMul, "Mul", "Eltwise")                            \
+  X(kSub, "Sub", "Eltwise")                            \
+  X(kDiv, "Div", "Eltwise")                            \
+  X(kReduceMean, "ReduceMean", "Pooling")              \
+  X(kTranspose, "Transpose", "Permute")                \
+  X(kSlice, "Slice", "Slice")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
@@ -75,10 +84,22 @@ struct Layer {
   int axis = 1;
   bool softmax_coerce_2d = false;  // ONNX opset < 13 semantics
   Shape reshape_to;
+  // HardSigmoid: y = max(0, min(1, alpha * x + beta)).
+  float alpha = 0.2f, beta = 0.5f;
+  // Add, Mul, Sub, Div (numpy broadcasting): two inputs, or one input and a
+  // constant operand in weights[0], the left one when weight_first.
+  bool weight_first = false;
+  // ReduceMean: the mean over the spatial axes (2 and 3 of NCHW); keepdims
+  // keeps them as size 1.
+  bool keepdims = true;
+  Shape perm;  // Transpose: output axis i is input axis perm[i]
+  // Slice: along `axis`, elements [slice_begin, slice_end), step 1.
+  int64_t slice_begin = 0, slice_end = 0;
 
   // Convolution: W [out, in/group, kh, kw], optional B [out].
   // Fully connected: W [out, in], optional B [out].
   // Batch norm and scale: gamma, beta, mean, var [C].
+  // Add, Mul, Sub, Div with a constant operand: that constant.
   std::vector<Weight> weights;
 
   Shape output_shape;  // set by Graph::Finalize

@@ -54,6 +54,27 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"BatchNormalization", 7, 5, 5, 1, 5},  // + training outputs (rejected when named)
     {"BatchNormalization", 14, 5, 5, 1, 3},
     {"Identity", 7, 1, 1, 1, 1},
+    {"Sigmoid", 7, 1, 1, 1, 1},
+    {"HardSigmoid", 7, 1, 1, 1, 1},
+    {"HardSwish", 14, 1, 1, 1, 1},
+    {"Mul", 7, 2, 2, 1, 1},
+    {"Sub", 7, 2, 2, 1, 1},
+    {"Div", 7, 2, 2, 1, 1},
+    {"ReduceMean", 7, 1, 1, 1, 1},
+    {"Transpose", 7, 1, 1, 1, 1},
+    {"Split", 7, 1, 1, 1, kOnnxVariadic},  // split: an attribute
+    {"Split", 13, 1, 2, 1, kOnnxVariadic},  // split: an input
+    {"Slice", 7, 1, 1, 1, 1},   // starts, ends, axes: attributes
+    {"Slice", 10, 3, 5, 1, 1},  // starts, ends, axes, steps: inputs
+    {"Squeeze", 7, 1, 1, 1, 1},   // axes: an attribute
+    {"Squeeze", 13, 1, 2, 1, 1},  // axes: an input
+    {"Unsqueeze", 7, 1, 1, 1, 1},
+    {"Unsqueeze", 13, 2, 2, 1, 1},
+    // Only on values known at import (shapes and constants): folded away.
+    {"Shape", 7, 1, 1, 1, 1},
+    {"Gather", 7, 2, 2, 1, 1},
+    {"Cast", 7, 1, 1, 1, 1},
+    {"ConstantOfShape", 9, 1, 1, 1, 1},
 };
 
 // The row of kOnnxOpArities for op_type at opset; nullptr when import does

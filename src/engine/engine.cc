@@ -264,7 +264,18 @@ Status Engine::BuildLayer(int k, Layer l) {
         case LayerKind::kBatchNorm:
         case LayerKind::kScale: kernel = MakeBatchNormKernel(l, in, ctx); break;
         case LayerKind::kConcat: kernel = MakeConcatKernel(l, in, ctx); break;
-        case LayerKind::kAdd: kernel = MakeAddKernel(l, in, ctx); break;
+        case LayerKind::kAdd:  // two tensors of one shape: the layout-free sum ResNets need
+          kernel = l.weights.empty() && in[0] == in[1] ? MakeAddKernel(l, in, ctx) : MakeBinaryKernel(l, in, ctx);
+          break;
+        case LayerKind::kMul:
+        case LayerKind::kSub:
+        case LayerKind::kDiv: kernel = MakeBinaryKernel(l, in, ctx); break;
+        case LayerKind::kSigmoid:
+        case LayerKind::kHardSigmoid:
+        case LayerKind::kHardSwish: kernel = MakeSigmoidKernel(l, in, ctx); break;
+        case LayerKind::kReduceMean: kernel = MakeReduceMeanKernel(l, in, ctx); break;
+        case LayerKind::kTranspose: kernel = MakeTransposeKernel(l, in, ctx); break;
+        case LayerKind::kSlice: kernel = MakeSliceKernel(l, in, ctx); break;
         case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
         case LayerKind::kFlatten:
         case LayerKind::kReshape:

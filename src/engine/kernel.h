@@ -49,6 +49,11 @@ std::unique_ptr<Kernel> MakeConcatKernel(Layer& layer, const std::vector<Shape>&
 std::unique_ptr<Kernel> MakeAddKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeSoftmaxKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeCopyKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+std::unique_ptr<Kernel> MakeSigmoidKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+std::unique_ptr<Kernel> MakeBinaryKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+std::unique_ptr<Kernel> MakeReduceMeanKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+std::unique_ptr<Kernel> MakeTransposeKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+std::unique_ptr<Kernel> MakeSliceKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 
 // A convolution with the batch norms and scales that follow it folded into
 // its weights and a trailing ReLU/Clip as a post-op; copies the weights.

@@ -1,12 +1,16 @@
 #include "ionn/onnx_io.h"
 
 #include "ionn/file.h"
+#include "shape.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
@@ -164,13 +168,227 @@ class Attributes {
   std::unordered_map<std::string, const onnx::AttributeProto*> by_name_;
 };
 
+// A value known at import: a constant, an initializer or a shape. Integers
+// (int64, int32, bool) and floats (float, double) are held as doubles, exact
+// for every integer a shape computation meets.
+struct Value {
+  bool is_float = false;
+  Shape dims;
+  std::vector<double> v;
+};
+
+// Folded values are small (shapes, scalars, a few weights): larger ones are
+// refused rather than computed at import.
+constexpr int64_t kMaxFoldElements = int64_t{1} << 24;
+
+Result<Value> ValueOf(const onnx::TensorProto& t) {
+  Value out;
+  out.dims.assign(t.dims().begin(), t.dims().end());
+  const int64_t n = ElementCount(out.dims);
+  if (n < 0 || n > kMaxFoldElements) {
+    return Status::Unsupported("constant " + Quoted(t.name()) + " has shape " +
+                               Printable(ShapeToString(out.dims), 200) + ": negative or too large to compute with");
+  }
+  auto raw = [&](size_t width, auto read) -> Status {
+    if (t.raw_data().size() != static_cast<size_t>(n) * width) {
+      return Status::Invalid("constant " + Quoted(t.name()) + " holds " + std::to_string(t.raw_data().size()) +
+                             " bytes, its shape needs " + std::to_string(n * static_cast<int64_t>(width)));
+    }
+    out.v.resize(n);
+    for (int64_t i = 0; i < n; ++i) out.v[i] = read(t.raw_data().data() + i * width);
+    return Status::Ok();
+  };
+  auto count = [&](int have) -> Status {
+    if (have != n) {
+      return Status::Invalid("constant " + Quoted(t.name()) + " holds " + std::to_string(have) +
+                             " values, its shape needs " + std::to_string(n));
+    }
+    return Status::Ok();
+  };
+  switch (t.data_type()) {
+    case onnx::TensorProto::FLOAT:
+      out.is_float = true;
+      if (t.has_raw_data()) { IONN_RETURN_IF_ERROR(raw(4, [](const char* p) { float f; std::memcpy(&f, p, 4); return double(f); })); return out; }
+      IONN_RETURN_IF_ERROR(count(t.float_data_size()));
+      out.v.assign(t.float_data().begin(), t.float_data().end());
+      return out;
+    case onnx::TensorProto::DOUBLE:
+      out.is_float = true;
+      if (t.has_raw_data()) { IONN_RETURN_IF_ERROR(raw(8, [](const char* p) { double d; std::memcpy(&d, p, 8); return d; })); return out; }
+      IONN_RETURN_IF_ERROR(count(t.double_data_size()));
+      out.v.assign(t.double_data().begin(), t.double_data().end());
+      return out;
+    case onnx::TensorProto::INT64:
+      if (t.has_raw_data()) { IONN_RETURN_IF_ERROR(raw(8, [](const char* p) { int64_t i; std::memcpy(&i, p, 8); return double(i); })); return out; }
+      IONN_RETURN_IF_ERROR(count(t.int64_data_size()));
+      out.v.assign(t.int64_data().begin(), t.int64_data().end());
+      return out;
+    case onnx::TensorProto::INT32:
+    case onnx::TensorProto::BOOL:
+      if (t.has_raw_data() && t.data_type() == onnx::TensorProto::INT32) {
+        { IONN_RETURN_IF_ERROR(raw(4, [](const char* p) { int32_t i; std::memcpy(&i, p, 4); return double(i); })); return out; }
+      }
+      if (t.has_raw_data()) { IONN_RETURN_IF_ERROR(raw(1, [](const char* p) { return double(*p != 0); })); return out; }
+      IONN_RETURN_IF_ERROR(count(t.int32_data_size()));
+      out.v.assign(t.int32_data().begin(), t.int32_data().end());
+      return out;
+    default:
+      return Status::Unsupported("constant " + Quoted(t.name()) + " has element type " +
+                                 onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(t.data_type())) +
+                                 " (supported: float, double, int64, int32, bool)");
+  }
+}
+
+onnx::TensorProto ToProto(const Value& value, const std::string& name) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  for (int64_t d : value.dims) t.add_dims(d);
+  if (value.is_float) {
+    t.set_data_type(onnx::TensorProto::FLOAT);
+    for (double x : value.v) t.add_float_data(static_cast<float>(x));
+  } else {
+    t.set_data_type(onnx::TensorProto::INT64);
+    for (double x : value.v) t.add_int64_data(static_cast<int64_t>(x));
+  }
+  return t;
+}
+
+// An axis of a rank-`rank` tensor, negative ones counted from the end.
+Result<int> NormalizedAxis(int64_t axis, size_t rank, const std::string& what) {
+  const int64_t r = static_cast<int64_t>(rank);
+  if (axis < -r || axis >= r) {
+    return Status::Invalid(what + " " + std::to_string(axis) + " is out of range for rank " + std::to_string(r));
+  }
+  return static_cast<int>(axis < 0 ? axis + r : axis);
+}
+
+// Row-major strides of a shape.
+std::vector<int64_t> Strides(const Shape& dims) {
+  std::vector<int64_t> s(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) s[i] = s[i + 1] * dims[i + 1];
+  return s;
+}
+
+// Numpy broadcasting of a binary operation on two known values.
+Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, double), bool is_float) {
+  const size_t rank = std::max(a.dims.size(), b.dims.size());
+  Shape da(rank, 1), db(rank, 1), out(rank);
+  std::copy(a.dims.begin(), a.dims.end(), da.begin() + (rank - a.dims.size()));
+  std::copy(b.dims.begin(), b.dims.end(), db.begin() + (rank - b.dims.size()));
+  for (size_t i = 0; i < rank; ++i) {
+    if (da[i] != db[i] && da[i] != 1 && db[i] != 1) {
+      return Status::Invalid("shapes " + ShapeToString(a.dims) + " and " + ShapeToString(b.dims) + " do not broadcast");
+    }
+    out[i] = da[i] == 1 ? db[i] : da[i];
+  }
+  const int64_t n = ElementCount(out);
+  if (n < 0 || n > kMaxFoldElements) return Status::Unsupported("a folded value would be too large");
+  const auto sa = Strides(da), sb = Strides(db), so = Strides(out);
+  Value r;
+  r.is_float = is_float;
+  r.dims = out;
+  r.v.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t ia = 0, ib = 0, rest = i;
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t k = rest / so[d];
+      rest %= so[d];
+      ia += (da[d] == 1 ? 0 : k) * sa[d];
+      ib += (db[d] == 1 ? 0 : k) * sb[d];
+    }
+    r.v[i] = op(a.v[ia], b.v[ib]);
+  }
+  return r;
+}
+
+// ONNX Slice on a tensor of shape `dims`: per axis, the first index taken,
+// how many and the step (axes not named: all of them).
+struct AxisRange {
+  int64_t start = 0, count = 0, step = 1;
+};
+Result<std::vector<AxisRange>> SliceRanges(const Shape& dims, const std::vector<int64_t>& starts,
+                                           const std::vector<int64_t>& ends, std::vector<int64_t> axes,
+                                           std::vector<int64_t> steps) {
+  std::vector<AxisRange> r(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) r[d].count = dims[d];
+  if (axes.empty()) {
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  }
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+    return Status::Invalid("starts, ends, axes and steps have different lengths");
+  }
+  std::vector<bool> seen(dims.size(), false);
+  for (size_t i = 0; i < starts.size(); ++i) {
+    IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axes[i], dims.size(), "Slice axis"));
+    if (seen[axis]) return Status::Invalid("Slice names axis " + std::to_string(axis) + " twice");
+    seen[axis] = true;
+    const int64_t d = dims[axis], step = steps[i];
+    if (step == 0) return Status::Invalid("Slice step 0");
+    // Bounds beyond the axis (INT64_MAX for "to the end") clamp to it.
+    int64_t start = starts[i] < 0 ? std::max<int64_t>(starts[i], -d) + d : starts[i];
+    int64_t end = ends[i] < 0 ? std::max<int64_t>(ends[i], -d - 1) + d : ends[i];
+    if (step > 0) {
+      start = std::min(start, d), end = std::min(end, d);
+      r[axis] = {start, end > start ? (end - start + step - 1) / step : 0, step};
+    } else {
+      start = std::min(start, d - 1), end = std::min(end, d - 1);
+      r[axis] = {start, start > end ? (start - end - step - 1) / -step : 0, step};
+    }
+  }
+  return r;
+}
+
 struct Importer {
   Graph graph;
   int opset = 0;
   std::unordered_map<std::string, const onnx::TensorProto*> initializers;
   std::deque<onnx::TensorProto> constants;  // Constant nodes' values, as initializers (stable addresses)
   std::unordered_map<std::string, std::string> tensor_to_ir;  // ONNX tensor -> IR tensor
+  std::unordered_map<std::string, Shape> shapes;              // IR tensor -> its shape, inferred as layers come
   std::unordered_set<std::string> layer_names;
+
+  bool Known(const std::string& onnx_name) const { return !onnx_name.empty() && initializers.count(onnx_name); }
+  Result<Value> KnownValue(const std::string& onnx_name) const {
+    auto it = initializers.find(onnx_name);
+    if (it == initializers.end()) return Status::Internal("no constant " + Quoted(onnx_name));
+    return ValueOf(*it->second);
+  }
+  // A value computed at import becomes a constant named `onnx_name`.
+  void Define(const std::string& onnx_name, const Value& value) {
+    constants.push_back(ToProto(value, onnx_name));
+    initializers[onnx_name] = &constants.back();
+  }
+  // Integers from a known input (axes, starts, ...), or from an attribute
+  // where the opset keeps them there.
+  Result<std::vector<int64_t>> IntsOf(const onnx::NodeProto& node, int input, const Attributes& a, const char* attr,
+                                      bool from_input) {
+    if (!from_input) {
+      IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* p, a.Find(attr, onnx::AttributeProto::INTS));
+      if (!p) return std::vector<int64_t>{};
+      return std::vector<int64_t>(p->ints().begin(), p->ints().end());
+    }
+    if (node.input_size() <= input || node.input(input).empty()) return std::vector<int64_t>{};
+    if (!Known(node.input(input))) {
+      return Status::Unsupported(std::string(attr) + " " + Quoted(node.input(input)) +
+                                 " must be known at import (a constant, or computed from shapes)");
+    }
+    IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(input)));
+    if (v.is_float) return Status::Invalid(std::string(attr) + " " + Quoted(node.input(input)) + " must be integers");
+    if (v.dims.size() > 1) return Status::Invalid(std::string(attr) + " " + Quoted(node.input(input)) + " must be 1-D");
+    return std::vector<int64_t>(v.v.begin(), v.v.end());
+  }
+  // The shape of a tensor a node reads: a layer's or input's, or a constant's.
+  Result<Shape> ShapeOf(const std::string& onnx_name) {
+    if (Known(onnx_name)) {
+      const auto* t = initializers.at(onnx_name);
+      return Shape(t->dims().begin(), t->dims().end());
+    }
+    IONN_ASSIGN_OR_RETURN(std::string ir, Tensor(onnx_name));
+    auto it = shapes.find(ir);
+    if (it == shapes.end()) return Status::Internal("no shape for " + Quoted(ir));
+    return it->second;
+  }
 
   static Result<std::vector<float>> Floats(const onnx::TensorProto& t, int64_t count) {
     if (t.data_type() != onnx::TensorProto::FLOAT) {
@@ -309,6 +527,199 @@ struct Importer {
     return Status::Ok();
   }
 
+  // Folds a node whose inputs are all known at import (shape arithmetic,
+  // constants) into a constant; false when it is a layer of the model.
+  Result<bool> Fold(const onnx::NodeProto& node, const Attributes& a) {
+    const std::string& op = node.op_type();
+    static const std::unordered_set<std::string> kFoldable = {
+        "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Add",
+        "Sub",   "Mul",    "Div",       "Reshape", "ConstantOfShape"};
+    if (!kFoldable.count(op)) return false;
+    const std::string& output = node.output(0);
+    if (op == "Shape") {  // every shape is static at import
+      IONN_ASSIGN_OR_RETURN(Shape dims, ShapeOf(node.input(0)));
+      const int64_t rank = static_cast<int64_t>(dims.size());
+      IONN_ASSIGN_OR_RETURN(int start, a.Int("start", 0));
+      IONN_ASSIGN_OR_RETURN(int end, a.Int("end", static_cast<int>(rank)));
+      const int64_t lo = std::clamp<int64_t>(start < 0 ? start + rank : start, 0, rank);
+      const int64_t hi = std::clamp<int64_t>(end < 0 ? end + rank : end, 0, rank);
+      Value v;
+      for (int64_t d = lo; d < hi; ++d) v.v.push_back(static_cast<double>(dims[d]));
+      v.dims = {static_cast<int64_t>(v.v.size())};
+      Define(output, v);
+      return true;
+    }
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (!node.input(i).empty() && !Known(node.input(i))) return false;
+    }
+    if (op == "ConstantOfShape") {
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> dims, IntsOf(node, 0, a, "shape", true));
+      Value v;
+      v.is_float = true;
+      double fill = 0;
+      IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* value, a.Find("value", onnx::AttributeProto::TENSOR));
+      if (value) {
+        IONN_ASSIGN_OR_RETURN(Value one, ValueOf(value->t()));
+        if (one.v.size() != 1) return Status::Invalid("value must hold one element");
+        v.is_float = one.is_float, fill = one.v[0];
+      }
+      v.dims.assign(dims.begin(), dims.end());
+      const int64_t n = ElementCount(v.dims);
+      if (n < 0 || n > kMaxFoldElements) return Status::Unsupported("shape " + ShapeToString(v.dims) + " is too large");
+      v.v.assign(n, fill);
+      Define(output, v);
+      return true;
+    }
+    IONN_ASSIGN_OR_RETURN(Value x, KnownValue(node.input(0)));
+    Value r;
+    r.is_float = x.is_float;
+    if (op == "Gather") {
+      IONN_ASSIGN_OR_RETURN(Value idx, KnownValue(node.input(1)));
+      if (idx.is_float) return Status::Invalid("indices must be integers");
+      IONN_ASSIGN_OR_RETURN(int axis_attr, a.Int("axis", 0));
+      IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axis_attr, x.dims.size(), "axis"));
+      const int64_t outer = ElementCount(Shape(x.dims.begin(), x.dims.begin() + axis));
+      const int64_t inner = ElementCount(Shape(x.dims.begin() + axis + 1, x.dims.end()));
+      const int64_t d = x.dims[axis];
+      r.dims.assign(x.dims.begin(), x.dims.begin() + axis);
+      r.dims.insert(r.dims.end(), idx.dims.begin(), idx.dims.end());
+      r.dims.insert(r.dims.end(), x.dims.begin() + axis + 1, x.dims.end());
+      for (int64_t o = 0; o < outer; ++o) {
+        for (double fi : idx.v) {
+          const int64_t i = static_cast<int64_t>(fi) < 0 ? static_cast<int64_t>(fi) + d : static_cast<int64_t>(fi);
+          if (i < 0 || i >= d) return Status::Invalid("index " + std::to_string(static_cast<int64_t>(fi)) + " is out of range");
+          for (int64_t k = 0; k < inner; ++k) r.v.push_back(x.v[(o * d + i) * inner + k]);
+        }
+      }
+    } else if (op == "Unsqueeze" || op == "Squeeze") {
+      IONN_ASSIGN_OR_RETURN(Shape dims, SqueezedShape(node, a, x.dims));
+      r.dims = dims, r.v = x.v;
+    } else if (op == "Reshape") {
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> to, IntsOf(node, 1, a, "shape", true));
+      Layer probe;
+      probe.kind = LayerKind::kReshape;
+      probe.reshape_to = Shape(to.begin(), to.end());
+      std::vector<const Shape*> in = {&x.dims};
+      IONN_RETURN_IF_ERROR(InferLayerShape(probe, in, &r.dims));
+      r.v = x.v;
+    } else if (op == "Concat") {
+      IONN_ASSIGN_OR_RETURN(int axis_attr, a.Int("axis", 0));
+      IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axis_attr, x.dims.size(), "axis"));
+      std::vector<Value> parts;
+      for (int i = 0; i < node.input_size(); ++i) {
+        if (node.input(i).empty()) continue;
+        IONN_ASSIGN_OR_RETURN(Value part, KnownValue(node.input(i)));
+        if (part.dims.size() != x.dims.size()) return Status::Invalid("inputs have different ranks");
+        for (size_t d = 0; d < x.dims.size(); ++d) {
+          if (static_cast<int>(d) != axis && part.dims[d] != x.dims[d]) return Status::Invalid("inputs do not fit");
+        }
+        r.is_float = r.is_float || part.is_float;
+        parts.push_back(std::move(part));
+      }
+      r.dims = x.dims;
+      r.dims[axis] = 0;
+      for (const Value& p : parts) r.dims[axis] += p.dims[axis];
+      const int64_t outer = ElementCount(Shape(x.dims.begin(), x.dims.begin() + axis));
+      for (int64_t o = 0; o < outer; ++o) {
+        for (const Value& p : parts) {
+          const int64_t block = ElementCount(Shape(p.dims.begin() + axis, p.dims.end()));
+          r.v.insert(r.v.end(), p.v.begin() + o * block, p.v.begin() + (o + 1) * block);
+        }
+      }
+    } else if (op == "Cast") {
+      IONN_ASSIGN_OR_RETURN(int to, a.Int("to", 0));
+      using T = onnx::TensorProto;
+      r.dims = x.dims, r.v = x.v;
+      if (to == T::FLOAT || to == T::DOUBLE || to == T::FLOAT16) {
+        r.is_float = true;
+      } else if (to == T::INT64 || to == T::INT32 || to == T::INT16 || to == T::INT8 || to == T::UINT8) {
+        r.is_float = false;
+        for (double& v : r.v) v = std::trunc(v);
+      } else if (to == T::BOOL) {
+        r.is_float = false;
+        for (double& v : r.v) v = v != 0;
+      } else {
+        return Status::Unsupported("Cast to type " + std::to_string(to));
+      }
+    } else if (op == "Slice") {
+      IONN_ASSIGN_OR_RETURN(std::vector<AxisRange> ranges, SliceRangesOf(node, a, x.dims));
+      for (const auto& range : ranges) r.dims.push_back(range.count);
+      const int64_t n = ElementCount(r.dims);
+      const auto in_strides = Strides(x.dims), out_strides = Strides(r.dims);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t at = 0, rest = i;
+        for (size_t d = 0; d < r.dims.size(); ++d) {
+          const int64_t k = rest / out_strides[d];
+          rest %= out_strides[d];
+          at += (ranges[d].start + k * ranges[d].step) * in_strides[d];
+        }
+        r.v.push_back(x.v[at]);
+      }
+    } else {  // Add, Sub, Mul, Div
+      IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(1)));
+      const bool is_float = x.is_float || y.is_float;
+      double (*fn)(double, double) = op == "Add"   ? [](double p, double q) { return p + q; }
+                                     : op == "Sub" ? [](double p, double q) { return p - q; }
+                                     : op == "Mul" ? [](double p, double q) { return p * q; }
+                                     : is_float    ? [](double p, double q) { return p / q; }
+                                                   : [](double p, double q) { return q == 0 ? 0.0 : std::trunc(p / q); };
+      if (!is_float && op == "Div") {
+        for (double q : y.v) {
+          if (q == 0) return Status::Invalid("integer division by zero");
+        }
+      }
+      IONN_ASSIGN_OR_RETURN(r, Broadcast2(x, y, fn, is_float));
+    }
+    if (ElementCount(r.dims) != static_cast<int64_t>(r.v.size())) return Status::Internal("folded value has the wrong size");
+    Define(output, r);
+    return true;
+  }
+
+  // Unsqueeze's or Squeeze's output shape.
+  Result<Shape> SqueezedShape(const onnx::NodeProto& node, const Attributes& a, const Shape& dims) {
+    IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 1, a, "axes", opset >= 13));
+    if (node.op_type() == "Unsqueeze") {
+      const size_t rank = dims.size() + axes.size();
+      if (rank > 8) return Status::Unsupported("more than 8 dimensions");
+      std::vector<bool> one(rank, false);
+      for (int64_t axis : axes) {
+        IONN_ASSIGN_OR_RETURN(int n, NormalizedAxis(axis, rank, "axis"));
+        if (one[n]) return Status::Invalid("axis " + std::to_string(axis) + " is listed twice");
+        one[n] = true;
+      }
+      Shape out;
+      size_t next = 0;
+      for (size_t d = 0; d < rank; ++d) out.push_back(one[d] ? 1 : dims[next++]);
+      return out;
+    }
+    std::vector<bool> drop(dims.size(), axes.empty());
+    if (axes.empty()) {
+      for (size_t d = 0; d < dims.size(); ++d) drop[d] = dims[d] == 1;
+    }
+    for (int64_t axis : axes) {
+      IONN_ASSIGN_OR_RETURN(int n, NormalizedAxis(axis, dims.size(), "axis"));
+      if (dims[n] != 1) return Status::Invalid("cannot squeeze axis " + std::to_string(axis) + " of size " + std::to_string(dims[n]));
+      drop[n] = true;
+    }
+    Shape out;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      if (!drop[d]) out.push_back(dims[d]);
+    }
+    return out;
+  }
+
+  Result<std::vector<AxisRange>> SliceRangesOf(const onnx::NodeProto& node, const Attributes& a, const Shape& dims) {
+    const bool inputs = opset >= 10;
+    IONN_ASSIGN_OR_RETURN(std::vector<int64_t> starts, IntsOf(node, 1, a, "starts", inputs));
+    IONN_ASSIGN_OR_RETURN(std::vector<int64_t> ends, IntsOf(node, 2, a, "ends", inputs));
+    IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 3, a, "axes", inputs));
+    std::vector<int64_t> steps;
+    if (inputs) {
+      IONN_ASSIGN_OR_RETURN(steps, IntsOf(node, 4, a, "steps", true));
+    }
+    return SliceRanges(dims, starts, ends, axes, steps);
+  }
+
   Status ImportNode(const onnx::NodeProto& node, int index) {
     if (!node.domain().empty() && node.domain() != "ai.onnx") {
       return Status::Unsupported("operator domain " + Quoted(node.domain()) + " is not supported");
@@ -333,10 +744,21 @@ struct Importer {
       tensor_to_ir[output] = in;
       return Status::Ok();
     }
+    IONN_ASSIGN_OR_RETURN(bool folded, Fold(node, a));
+    if (folded) return Status::Ok();
+    if (op == "Split") return ImportSplit(node, a, index);
+    if (op == "Cast") {  // of the model's float tensors: only to float
+      IONN_ASSIGN_OR_RETURN(int to, a.Int("to", 0));
+      if (to != onnx::TensorProto::FLOAT) return Status::Unsupported("Cast of a float tensor to another type");
+      IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
+      tensor_to_ir[output] = in;
+      return Status::Ok();
+    }
+    if (op == "Shape" || op == "Gather" || op == "ConstantOfShape") {
+      return Status::Unsupported(op + " of a tensor computed at run time (only of shapes and constants)");
+    }
     Layer l;
-    l.name = node.name();
-    if (l.name.empty() || layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name = output;
-    if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
+    l.name = LayerName(node.name(), output, index);
     auto data_input = [&](int i) -> Status {
       if (node.input_size() <= i || node.input(i).empty()) return Status::Invalid("missing input " + std::to_string(i));
       IONN_ASSIGN_OR_RETURN(std::string t, Tensor(node.input(i)));
@@ -453,14 +875,72 @@ struct Importer {
       for (int i = 0; i < node.input_size(); ++i) IONN_RETURN_IF_ERROR(data_input(i));
       if (!a.Has("axis")) return Status::Invalid("Concat needs an axis");
       IONN_ASSIGN_OR_RETURN(l.axis, a.Int("axis", 1));
-    } else if (op == "Add" || op == "Sum") {
-      l.kind = LayerKind::kAdd;
+    } else if (op == "Add" || op == "Sum" || op == "Mul" || op == "Sub" || op == "Div") {
+      l.kind = op == "Mul" ? LayerKind::kMul : op == "Sub" ? LayerKind::kSub : op == "Div" ? LayerKind::kDiv : LayerKind::kAdd;
       if (node.input_size() != 2) return Status::Unsupported(op + " with " + Plural(node.input_size(), "input"));
-      if (initializers.count(node.input(1)) || initializers.count(node.input(0))) {
-        return Status::Unsupported(op + " with a constant input (only element-wise sums of two tensors)");
+      for (int i = 0; i < 2; ++i) {
+        if (!Known(node.input(i))) {
+          IONN_RETURN_IF_ERROR(data_input(i));
+          continue;
+        }
+        IONN_RETURN_IF_ERROR(weight(i, "operand"));  // the other one is computed: Fold took two known ones
+        l.weight_first = i == 0;
       }
+    } else if (op == "Sigmoid" || op == "HardSwish") {
+      l.kind = op == "Sigmoid" ? LayerKind::kSigmoid : LayerKind::kHardSwish;
       IONN_RETURN_IF_ERROR(data_input(0));
-      IONN_RETURN_IF_ERROR(data_input(1));
+    } else if (op == "HardSigmoid") {
+      l.kind = LayerKind::kHardSigmoid;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(l.alpha, a.Float("alpha", 0.2f));
+      IONN_ASSIGN_OR_RETURN(l.beta, a.Float("beta", 0.5f));
+      if (!std::isfinite(l.alpha) || !std::isfinite(l.beta)) return Status::Invalid("alpha and beta must be finite");
+    } else if (op == "ReduceMean") {
+      l.kind = LayerKind::kReduceMean;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 1, a, "axes", false));
+      std::set<int> normalized;
+      for (int64_t axis : axes) {
+        IONN_ASSIGN_OR_RETURN(int n, NormalizedAxis(axis, x.size(), "axis"));
+        normalized.insert(n);
+      }
+      if (x.size() != 4 || normalized != std::set<int>{2, 3}) {
+        return Status::Unsupported("ReduceMean over axes " + ShapeToString(Shape(axes.begin(), axes.end())) + " of " +
+                                   ShapeToString(x) + " (only over the spatial axes 2 and 3 of NCHW)");
+      }
+      IONN_ASSIGN_OR_RETURN(int keepdims, a.Int("keepdims", 1));
+      l.keepdims = keepdims != 0;
+    } else if (op == "Transpose") {
+      l.kind = LayerKind::kTranspose;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> perm, IntsOf(node, 1, a, "perm", false));
+      if (perm.empty()) {  // default: the axes reversed
+        for (size_t d = x.size(); d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+      }
+      l.perm = Shape(perm.begin(), perm.end());
+    } else if (op == "Unsqueeze" || op == "Squeeze") {  // of a computed tensor: a reshape
+      l.kind = LayerKind::kReshape;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(l.reshape_to, SqueezedShape(node, a, x));
+    } else if (op == "Slice") {
+      l.kind = LayerKind::kSlice;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(std::vector<AxisRange> ranges, SliceRangesOf(node, a, x));
+      int sliced = -1;
+      for (size_t d = 0; d < x.size(); ++d) {
+        if (ranges[d].start == 0 && ranges[d].count == x[d] && ranges[d].step == 1) continue;
+        if (sliced >= 0 || ranges[d].step != 1) {
+          return Status::Unsupported("Slice of a computed tensor along more than one axis, or with a step other than 1");
+        }
+        sliced = static_cast<int>(d);
+      }
+      l.axis = sliced < 0 ? 0 : sliced;
+      l.slice_begin = ranges[l.axis].start;
+      l.slice_end = ranges[l.axis].start + ranges[l.axis].count;
     } else if (op == "BatchNormalization") {
       IONN_RETURN_IF_ERROR(data_input(0));
       for (int i = 1; i <= 4; ++i) IONN_RETURN_IF_ERROR(weight(i, i == 1 ? "scale" : i == 2 ? "bias" : i == 3 ? "mean" : "var"));
@@ -475,9 +955,77 @@ struct Importer {
     } else {
       return Status::Internal("operator " + Quoted(op) + " is in kOnnxOpArities but import has no case for it");
     }
+    return AddLayer(std::move(l), output);
+  }
+
+  // Appends a layer that writes ONNX tensor `output`, and infers its shape
+  // (later nodes may ask for it).
+  Status AddLayer(Layer l, const std::string& output) {
+    std::vector<const Shape*> in;
+    for (const auto& name : l.inputs) in.push_back(&shapes.at(name));
+    IONN_RETURN_IF_ERROR(InferLayerShape(l, in, &l.output_shape));
+    if (ElementCount(l.output_shape) <= 0) {
+      return Status::Invalid("output shape " + ShapeToString(l.output_shape) + " is empty or too large");
+    }
+    shapes[l.name] = l.output_shape;
     tensor_to_ir[output] = l.name;
     layer_names.insert(l.name);
     graph.layers.push_back(std::move(l));
+    return Status::Ok();
+  }
+
+  // A layer name for a node's output: the node's name, else the output's,
+  // made unique.
+  std::string LayerName(const std::string& preferred, const std::string& output, int index) {
+    std::string name = preferred;
+    if (name.empty() || layer_names.count(name) || tensor_to_ir.count(name)) name = output;
+    if (layer_names.count(name) || tensor_to_ir.count(name)) name += "#" + std::to_string(index);
+    return name;
+  }
+
+  // Split: one Slice layer per output, along the node's axis.
+  Status ImportSplit(const onnx::NodeProto& node, const Attributes& a, int index) {
+    IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
+    IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+    IONN_ASSIGN_OR_RETURN(int axis_attr, a.Int("axis", 0));
+    IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axis_attr, x.size(), "axis"));
+    IONN_ASSIGN_OR_RETURN(std::vector<int64_t> split, IntsOf(node, 1, a, "split", opset >= 13));
+    const int64_t parts = node.output_size();
+    if (split.empty()) {
+      if (x[axis] % parts != 0) {
+        return Status::Invalid("axis " + std::to_string(axis) + " of " + ShapeToString(x) + " does not split into " +
+                               std::to_string(parts) + " equal parts");
+      }
+      split.assign(parts, x[axis] / parts);
+    }
+    if (static_cast<int64_t>(split.size()) != parts) {
+      return Status::Invalid("split lists " + std::to_string(split.size()) + " sizes for " + Plural(parts, "output"));
+    }
+    int64_t begin = 0;
+    for (int64_t i = 0; i < parts; ++i) {
+      if (split[i] <= 0 || split[i] > x[axis] - begin) {
+        return Status::Invalid("split sizes " + ShapeToString(Shape(split.begin(), split.end())) + " do not fit axis " +
+                               std::to_string(axis) + " of " + ShapeToString(x));
+      }
+      const std::string& output = node.output(static_cast<int>(i));
+      if (output.empty()) return Status::Invalid("output " + std::to_string(i) + " has no name");
+      if (tensor_to_ir.count(output) || initializers.count(output)) {
+        return Status::Invalid("writes tensor " + Quoted(output) + ", which is already defined");
+      }
+      Layer l;
+      l.kind = LayerKind::kSlice;
+      l.name = LayerName(parts == 1 ? node.name() : "", output, index);
+      l.inputs = {in};
+      l.axis = axis;
+      l.slice_begin = begin;
+      l.slice_end = begin + split[i];
+      begin += split[i];
+      IONN_RETURN_IF_ERROR(AddLayer(std::move(l), output));
+    }
+    if (begin != x[axis]) {
+      return Status::Invalid("split sizes " + ShapeToString(Shape(split.begin(), split.end())) + " do not add up to " +
+                             std::to_string(x[axis]));
+    }
     return Status::Ok();
   }
 
@@ -543,7 +1091,14 @@ Result<Graph> Import(const std::string& bytes) {
     for (const auto& d : in.type().tensor_type().shape().dim()) {
       gi.shape.push_back(d.has_dim_value() ? d.dim_value() : 1);  // symbolic (batch) dimensions: 1
     }
+    if (gi.shape.size() > 8 || ElementCount(gi.shape) <= 0 ||
+        std::any_of(gi.shape.begin(), gi.shape.end(), [](int64_t d) { return d <= 0; })) {
+      return Status::Invalid("graph input " + Quoted(in.name()) + " has shape " +
+                             Printable(ShapeToString(gi.shape), 200) +
+                             "; every dimension must be > 0, at most 8 of them, under 2^32 elements in all");
+    }
     im.tensor_to_ir[in.name()] = in.name();
+    im.shapes[in.name()] = gi.shape;
     im.graph.inputs.push_back(std::move(gi));
   }
   for (int i = 0; i < g.node_size(); ++i) {
@@ -628,8 +1183,32 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
     t->set_raw_data(w.data.data(), w.data.size() * 4);
     return Status::Ok();
   };
+  auto add_ints = [&](const std::string& name, const std::vector<int64_t>& v) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    t->add_dims(static_cast<int64_t>(v.size()));
+    for (auto d : v) t->add_int64_data(d);
+    return name;
+  };
   for (const auto& l : graph.layers) {
     std::vector<std::string> inputs = l.inputs;
+    if (l.kind == LayerKind::kHardSwish) {  // an opset 14 operator: HardSigmoid and Mul at opset 11
+      auto* h = g->add_node();
+      h->set_name(l.name + "/hardsigmoid");
+      h->set_op_type("HardSigmoid");
+      h->add_input(l.inputs[0]);
+      h->add_output(l.name + "/hardsigmoid");
+      AddFloat(h, "alpha", 1.0f / 6);
+      AddFloat(h, "beta", 0.5f);
+      auto* m = g->add_node();
+      m->set_name(l.name);
+      m->set_op_type("Mul");
+      m->add_input(l.inputs[0]);
+      m->add_input(l.name + "/hardsigmoid");
+      m->add_output(l.name);
+      continue;
+    }
     if (l.kind == LayerKind::kFc) {
       const Shape* s = graph.TensorShape(l.inputs[0]);
       if (s && s->size() != 2) {
@@ -649,6 +1228,9 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
     for (const auto& w : l.weights) {
       IONN_RETURN_IF_ERROR(add_weight(w));
       n->add_input(w.name);
+    }
+    if (l.weight_first && l.weights.size() == 1 && n->input_size() == 2) {  // the constant is the left operand
+      std::swap(*n->mutable_input(0), *n->mutable_input(1));
     }
     n->add_output(l.name);
     auto window = [&](bool dilations) {
@@ -693,15 +1275,25 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
           n->add_input(w.name);
         }
         break;
-      case LayerKind::kReshape: {
-        auto* t = g->add_initializer();
-        t->set_name(l.name + "/shape");
-        t->set_data_type(onnx::TensorProto::INT64);
-        t->add_dims(static_cast<int64_t>(l.reshape_to.size()));
-        for (auto d : l.reshape_to) t->add_int64_data(d);
-        n->add_input(t->name());
+      case LayerKind::kReshape:
+        n->add_input(add_ints(l.name + "/shape", l.reshape_to));
         break;
-      }
+      case LayerKind::kHardSigmoid:
+        AddFloat(n, "alpha", l.alpha);
+        AddFloat(n, "beta", l.beta);
+        break;
+      case LayerKind::kReduceMean:
+        AddInts(n, "axes", {2, 3});
+        AddInt(n, "keepdims", l.keepdims);
+        break;
+      case LayerKind::kTranspose:
+        AddInts(n, "perm", l.perm);
+        break;
+      case LayerKind::kSlice:
+        n->add_input(add_ints(l.name + "/starts", {l.slice_begin}));
+        n->add_input(add_ints(l.name + "/ends", {l.slice_end}));
+        n->add_input(add_ints(l.name + "/axes", {l.axis}));
+        break;
       default:
         break;
     }

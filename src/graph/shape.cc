@@ -1,4 +1,5 @@
 // Shape inference and attribute checks, one case per layer kind.
+#include <algorithm>
 #include <string>
 
 #include "shape.h"
@@ -47,10 +48,53 @@ Status Spatial(const Layer& l, const Shape& x, int64_t* oh, int64_t* ow) {
   return Expect(*oh > 0 && *ow > 0, "kernel larger than the padded input " + ShapeToString(x));
 }
 
+// Numpy broadcasting of two shapes: aligned from the last axis, each pair of
+// sizes equal or one of them 1.
+Status Broadcast(const Shape& a, const Shape& b, Shape* out) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape s(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (x != y && x != 1 && y != 1) {
+      return Status::Invalid("shapes " + ShapeToString(a) + " and " + ShapeToString(b) + " do not broadcast");
+    }
+    s[i] = x == 1 ? y : x;
+  }
+  *out = std::move(s);
+  return Status::Ok();
+}
+
+// The left and right operands of an element-wise binary layer.
+Status BinaryOperandShapes(const Layer& l, const std::vector<const Shape*>& in, Shape* a, Shape* b) {
+  if (in.size() == 2 && l.weights.empty()) {
+    *a = *in[0], *b = *in[1];
+    return Status::Ok();
+  }
+  if (in.size() == 1 && l.weights.size() == 1) {
+    *a = l.weight_first ? l.weights[0].shape : *in[0];
+    *b = l.weight_first ? *in[0] : l.weights[0].shape;
+    return Status::Ok();
+  }
+  return Status::Invalid("needs two inputs, or one input and one constant operand");
+}
+
 }  // namespace
 
 Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, Shape* out) {
   const Layer& l = layer;
+  switch (l.kind) {
+    case LayerKind::kSigmoid:
+    case LayerKind::kHardSigmoid:
+    case LayerKind::kHardSwish:
+    case LayerKind::kReduceMean:
+    case LayerKind::kTranspose:
+    case LayerKind::kSlice:
+      IONN_RETURN_IF_ERROR(Expect(l.weights.empty(), "takes no weights"));
+      break;
+    default:
+      break;
+  }
   int axis = l.axis;  // negative axes count from the end
   if (!in.empty() && in[0] && axis < 0) axis += static_cast<int>(in[0]->size());
   switch (l.kind) {
@@ -143,11 +187,47 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
       return Status::Ok();
     }
     case LayerKind::kAdd:
-      IONN_RETURN_IF_ERROR(CheckInputs(in, 2, 2));
-      IONN_RETURN_IF_ERROR(Expect(*in[0] == *in[1], "inputs have different shapes " + ShapeToString(*in[0]) +
-                                                        " and " + ShapeToString(*in[1])));
-      *out = *in[0];
+    case LayerKind::kMul:
+    case LayerKind::kSub:
+    case LayerKind::kDiv: {
+      Shape a, b;
+      IONN_RETURN_IF_ERROR(BinaryOperandShapes(l, in, &a, &b));
+      IONN_RETURN_IF_ERROR(Broadcast(a, b, out));
+      return Expect(out->size() <= 8, "more than 8 dimensions");
+    }
+    case LayerKind::kReduceMean:
+      IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
+      IONN_RETURN_IF_ERROR(Expect(in[0]->size() == 4, "input must be 4-D NCHW"));
+      *out = l.keepdims ? Shape{(*in[0])[0], (*in[0])[1], 1, 1} : Shape{(*in[0])[0], (*in[0])[1]};
       return Status::Ok();
+    case LayerKind::kTranspose: {
+      IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
+      const Shape& x = *in[0];
+      IONN_RETURN_IF_ERROR(Expect(l.perm.size() == x.size() && x.size() <= 8,
+                                  "perm " + ShapeToString(l.perm) + " does not fit input " + ShapeToString(x)));
+      std::vector<bool> seen(x.size(), false);
+      Shape s;
+      for (int64_t p : l.perm) {
+        IONN_RETURN_IF_ERROR(Expect(p >= 0 && p < static_cast<int64_t>(x.size()) && !seen[p],
+                                    "perm " + ShapeToString(l.perm) + " is not a permutation"));
+        seen[p] = true;
+        s.push_back(x[p]);
+      }
+      *out = s;
+      return Status::Ok();
+    }
+    case LayerKind::kSlice: {
+      IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
+      const Shape& x = *in[0];
+      IONN_RETURN_IF_ERROR(Expect(l.axis >= 0 && l.axis < static_cast<int>(x.size()), "axis out of range"));
+      IONN_RETURN_IF_ERROR(Expect(0 <= l.slice_begin && l.slice_begin < l.slice_end && l.slice_end <= x[l.axis],
+                                  "slice [" + std::to_string(l.slice_begin) + ", " + std::to_string(l.slice_end) +
+                                      ") is empty or outside axis " + std::to_string(l.axis) + " of " +
+                                      ShapeToString(x)));
+      *out = x;
+      (*out)[l.axis] = l.slice_end - l.slice_begin;
+      return Status::Ok();
+    }
     case LayerKind::kBatchNorm:
     case LayerKind::kScale: {
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
@@ -172,6 +252,9 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
       return Status::Ok();
     case LayerKind::kRelu:
     case LayerKind::kClip:
+    case LayerKind::kSigmoid:
+    case LayerKind::kHardSigmoid:
+    case LayerKind::kHardSwish:
     case LayerKind::kDropout:
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
       *out = *in[0];

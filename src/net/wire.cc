@@ -121,8 +121,11 @@ std::string LayerContentHash(const Graph& graph, const Layer& l) {
                 l.lrn_size, l.axis, int(l.softmax_coerce_2d)}) {
     c.Int(v);
   }
-  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max}) c.Float(v);
+  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max, l.alpha, l.beta}) c.Float(v);
   c.Dims(l.reshape_to);
+  c.Int(l.weight_first), c.Int(l.keepdims);
+  c.Dims(l.perm);
+  c.Dims({l.slice_begin, l.slice_end});
   for (const auto& w : l.weights) {
     c.Dims(w.shape);
     c.bytes().append(reinterpret_cast<const char*>(w.data.data()), w.data.size() * sizeof(float));
@@ -153,6 +156,9 @@ v1::Architecture ArchitectureToProto(const Graph& g) {
     p->set_epsilon(l.epsilon), p->set_clip_min(l.clip_min), p->set_clip_max(l.clip_max);
     p->set_axis(l.axis), p->set_softmax_coerce_2d(l.softmax_coerce_2d);
     DimsToProto(l.reshape_to, p->mutable_reshape_to());
+    p->set_alpha(l.alpha), p->set_beta(l.beta), p->set_weight_first(l.weight_first), p->set_keepdims(l.keepdims);
+    DimsToProto(l.perm, p->mutable_perm());
+    p->set_slice_begin(l.slice_begin), p->set_slice_end(l.slice_end);
     for (const auto& w : l.weights) {
       auto* ws = p->add_weights();
       ws->set_name(w.name);
@@ -208,6 +214,11 @@ Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits&
     if (std::isnan(l.clip_min) || std::isnan(l.clip_max)) return Status::Invalid(where + " '" + p.name() + "' has a NaN clip bound");
     if (p.reshape_to().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' reshapes to more than 8 dimensions");
     l.reshape_to = DimsFromProto(p.reshape_to());
+    l.alpha = p.alpha(), l.beta = p.beta(), l.weight_first = p.weight_first(), l.keepdims = p.keepdims();
+    if (!std::isfinite(l.alpha) || !std::isfinite(l.beta)) return Status::Invalid(where + " '" + p.name() + "' has a non-finite attribute");
+    if (p.perm().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' permutes more than 8 dimensions");
+    l.perm = DimsFromProto(p.perm());
+    l.slice_begin = p.slice_begin(), l.slice_end = p.slice_end();
     if (p.weights_size() > 8) return Status::Invalid(where + " '" + p.name() + "' declares more than 8 weights");
     for (const auto& w : p.weights()) {
       IONN_RETURN_IF_ERROR(CheckName(w.name(), where + " weight", limits));

@@ -1,0 +1,111 @@
+// Element-wise Add, Mul, Sub and Div with numpy broadcasting, of two
+// tensors or of a tensor and a constant (squeeze-and-excitation's channel
+// scale, SiLU's x * sigmoid(x), a scalar). The output's axes are merged where
+// both operands step alike, so the inner loop runs over a contiguous block.
+#include <algorithm>
+
+#include "../kernel.h"
+
+namespace ionn {
+namespace {
+
+struct Axis {
+  int64_t n, sa, sb;  // count, and the step in each operand (0: broadcast)
+};
+
+// The operands' shapes aligned to the output's rank, as steps per axis.
+std::vector<Axis> MergedAxes(const Shape& a, const Shape& b, const Shape& out) {
+  const size_t rank = out.size();
+  std::vector<Axis> axes;
+  int64_t step_a = 1, step_b = 1;
+  for (size_t i = rank; i-- > 0;) {  // innermost first
+    const size_t off_a = rank - a.size(), off_b = rank - b.size();
+    const int64_t da = i < off_a ? 1 : a[i - off_a], db = i < off_b ? 1 : b[i - off_b];
+    if (out[i] == 1) continue;
+    const Axis axis{out[i], da == 1 ? 0 : step_a, db == 1 ? 0 : step_b};
+    step_a *= da, step_b *= db;
+    if (!axes.empty()) {
+      Axis& inner = axes.back();
+      const bool a_joins = axis.sa == inner.sa * inner.n, b_joins = axis.sb == inner.sb * inner.n;
+      if (a_joins && b_joins) {  // contiguous (or broadcast) across both axes alike
+        inner.n *= axis.n;
+        continue;
+      }
+    }
+    axes.push_back(axis);
+  }
+  if (axes.empty()) axes.push_back({1, 0, 0});
+  std::reverse(axes.begin(), axes.end());
+  return axes;
+}
+
+template <typename Op>
+void Apply(const float* a, const float* b, float* y, const std::vector<Axis>& axes, Op op) {
+  const Axis inner = axes.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < axes.size(); ++d) rows *= axes[d].n;
+#pragma omp parallel for if (rows * inner.n > 65536)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t ia = 0, ib = 0, rest = r;
+    for (size_t d = axes.size() - 1; d-- > 0;) {
+      const int64_t k = rest % axes[d].n;
+      rest /= axes[d].n;
+      ia += k * axes[d].sa, ib += k * axes[d].sb;
+    }
+    const float* pa = a + ia;
+    const float* pb = b + ib;
+    float* py = y + r * inner.n;
+    if (inner.sa == 1 && inner.sb == 1) {
+      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(pa[i], pb[i]);
+    } else if (inner.sa == 1) {
+      const float vb = pb[0];
+      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(pa[i], vb);
+    } else if (inner.sb == 1) {
+      const float va = pa[0];
+      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(va, pb[i]);
+    } else {
+      const float v = op(pa[0], pb[0]);
+      for (int64_t i = 0; i < inner.n; ++i) py[i] = v;
+    }
+  }
+}
+
+class BinaryKernel : public Kernel {
+ public:
+  BinaryKernel(Layer& l, const std::vector<Shape>& in) : kind_(l.kind) {
+    if (!l.weights.empty()) {
+      constant_ = std::move(l.weights[0].data);
+      constant_first_ = l.weight_first;
+    }
+    const Shape& c = l.weights.empty() ? in[1] : l.weights[0].shape;
+    const Shape& a = !l.weights.empty() && l.weight_first ? c : in[0];
+    const Shape& b = l.weights.empty() ? in[1] : l.weight_first ? in[0] : c;
+    axes_ = MergedAxes(a, b, l.output_shape);
+  }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const float* a = in[0]->data.data();
+    const float* b = in.size() > 1 ? in[1]->data.data() : constant_.data();
+    if (in.size() == 1 && constant_first_) std::swap(a, b);
+    float* y = out->data.data();
+    switch (kind_) {
+      case LayerKind::kAdd: Apply(a, b, y, axes_, [](float p, float q) { return p + q; }); break;
+      case LayerKind::kMul: Apply(a, b, y, axes_, [](float p, float q) { return p * q; }); break;
+      case LayerKind::kSub: Apply(a, b, y, axes_, [](float p, float q) { return p - q; }); break;
+      default: Apply(a, b, y, axes_, [](float p, float q) { return p / q; }); break;
+    }
+  }
+
+ private:
+  LayerKind kind_;
+  std::vector<float> constant_;
+  bool constant_first_ = false;
+  std::vector<Axis> axes_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeBinaryKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {
+  return std::make_unique<BinaryKernel>(layer, in);
+}
+
+}  // namespace ionn

@@ -1,0 +1,33 @@
+// ReduceMean over the spatial axes of NCHW: one mean per channel plane, kept
+// as [N, C, 1, 1] or [N, C] (the same values in the same order).
+#include "../kernel.h"
+
+namespace ionn {
+namespace {
+
+class ReduceMeanKernel : public Kernel {
+ public:
+  explicit ReduceMeanKernel(const Shape& x) : planes_(x[0] * x[1]), plane_(x[2] * x[3]) {}
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    const int64_t planes = planes_, plane = plane_;
+#pragma omp parallel for if (planes * plane > 65536)
+    for (int64_t p = 0; p < planes; ++p) {
+      double sum = 0;
+      for (int64_t i = 0; i < plane; ++i) sum += x[p * plane + i];
+      y[p] = static_cast<float>(sum / plane);
+    }
+  }
+
+ private:
+  int64_t planes_, plane_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeReduceMeanKernel(Layer&, const std::vector<Shape>& in, const KernelContext&) {
+  return std::make_unique<ReduceMeanKernel>(in[0]);
+}
+
+}  // namespace ionn

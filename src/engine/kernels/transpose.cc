@@ -1,0 +1,60 @@
+// Transpose: output axis i is input axis perm[i] (ShuffleNet's channel
+// shuffle moves [N, g, C/g, H, W] to [N, C/g, g, H, W]). Trailing axes that
+// keep their order are copied as one contiguous block.
+#include <cstring>
+
+#include "../kernel.h"
+
+namespace ionn {
+namespace {
+
+class TransposeKernel : public Kernel {
+ public:
+  TransposeKernel(const Layer& l, const Shape& x) {
+    const size_t rank = x.size();
+    std::vector<int64_t> in_step(rank, 1);
+    for (size_t d = rank - 1; d-- > 0;) in_step[d] = in_step[d + 1] * x[d + 1];
+    // The longest run of trailing output axes that are the input's trailing
+    // axes in order: one block.
+    size_t keep = 0;
+    while (keep < rank && l.perm[rank - 1 - keep] == static_cast<int64_t>(rank - 1 - keep)) ++keep;
+    block_ = 1;
+    for (size_t k = 0; k < keep; ++k) block_ *= x[rank - 1 - k];
+    for (size_t d = 0; d + keep < rank; ++d) {
+      dims_.push_back(l.output_shape[d]);
+      steps_.push_back(in_step[l.perm[d]]);
+    }
+  }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    int64_t blocks = 1;
+    for (int64_t n : dims_) blocks *= n;
+    const int64_t block = block_;
+#pragma omp parallel for if (blocks * block > 65536)
+    for (int64_t b = 0; b < blocks; ++b) {
+      int64_t at = 0, rest = b;
+      for (size_t d = dims_.size(); d-- > 0;) {
+        at += (rest % dims_[d]) * steps_[d];
+        rest /= dims_[d];
+      }
+      if (block == 1) {
+        y[b] = x[at];
+      } else {
+        std::memcpy(y + b * block, x + at, block * sizeof(float));
+      }
+    }
+  }
+
+ private:
+  std::vector<int64_t> dims_, steps_;  // outer output axes: sizes, and their steps in the input
+  int64_t block_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> MakeTransposeKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {
+  return std::make_unique<TransposeKernel>(layer, in[0]);
+}
+
+}  // namespace ionn
