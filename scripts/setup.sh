@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages ionn builds and tests with, when missing.
 # Nothing else is downloaded: every dependency is a Debian package.
+# --torch adds PyTorch and torchvision (about 140 MB to download, 590 MB
+# installed) for the test against PyTorch's exports (ctest torch_compat).
 set -euo pipefail
+extra=()
+if [ "${1:-}" = "--torch" ]; then
+  extra=(python3-torch python3-torchvision python3-onnx python3-numpy)
+elif [ $# -gt 0 ]; then
+  echo "usage: $0 [--torch]" >&2
+  exit 2
+fi
 packages=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libcli11-dev
@@ -12,6 +21,7 @@ packages=(
   libopencv-dnn-dev
   gnuplot-nox
   clang libclang-rt-14-dev libomp-14-dev
+  "${extra[@]}"
 )
 missing=()
 for p in "${packages[@]}"; do

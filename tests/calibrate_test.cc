@@ -22,8 +22,9 @@ TEST(CalibrateServer, QuickRunMeasuresEveryTypeAndFitsIt) {
     EXPECT_GT(steps[i].x, 0) << steps[i].type;
     EXPECT_GE(steps[i].median_ms, 0) << steps[i].type;
   }
-  const std::vector<std::string> types = {"BatchNorm", "Concat",  "Convolution", "Dropout", "Eltwise", "InnerProduct",
-                                          "LRN",       "Pooling", "ReLU",        "Scale",   "Softmax"};
+  const std::vector<std::string> types = {"BatchNorm", "Concat",  "Convolution", "Dropout", "Eltwise", "Flatten",
+                                          "InnerProduct", "LRN", "Padding", "Permute", "Pooling", "ReLU",
+                                          "Reshape", "Scale", "Sigmoid", "Slice", "Softmax"};
   std::vector<std::string> fitted;
   size_t samples = 0;
   for (const auto& [type, stats] : c->fit.stats) {

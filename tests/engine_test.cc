@@ -240,6 +240,123 @@ TEST(EngineKernels, ElementwiseKindsMatchNaive) {
   EXPECT_EQ(f.data, in.data);
 }
 
+// The kinds PyTorch's exports add, on seeded shapes: activations of the
+// sigmoid family, broadcasting arithmetic, spatial means, transposes,
+// slices and padding, each against a loop written from the ONNX spec.
+TEST(EngineKernels, ExportedModelKindsMatchNaive) {
+  std::mt19937 rng(9);
+  for (int trial = 0; trial < 6; ++trial) {
+    std::uniform_int_distribution<int> dim(1, 7);
+    const Shape x = {1 + trial % 2, dim(rng) + 1, dim(rng), dim(rng)};
+    const int64_t n = ElementCount(x);
+    const int64_t N = x[0], C = x[1], H = x[2], W = x[3];
+    const Tensor in{x, Random(n, rng, -6, 6)};
+    auto at = [&](const Tensor& t, int64_t a, int64_t b, int64_t c, int64_t d) {
+      return t.data[((a * t.shape[1] + b) * t.shape[2] + c) * t.shape[3] + d];
+    };
+    const std::string where = "trial " + std::to_string(trial) + " " + ShapeToString(x);
+
+    Layer sig;
+    sig.kind = LayerKind::kSigmoid;
+    Layer hsig;
+    hsig.kind = LayerKind::kHardSigmoid;
+    hsig.alpha = 0.3f, hsig.beta = 0.4f;
+    Layer hswish;
+    hswish.kind = LayerKind::kHardSwish;
+    const Tensor ys = RunOne(sig, x, in), yh = RunOne(hsig, x, in), yw = RunOne(hswish, x, in);
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = in.data[i];
+      EXPECT_NEAR(ys.data[i], 1 / (1 + std::exp(-v)), 1e-6) << where;
+      EXPECT_NEAR(yh.data[i], std::min(1.0, std::max(0.0, 0.3 * v + 0.4)), 1e-6) << where;
+      EXPECT_NEAR(yw.data[i], v * std::min(1.0, std::max(0.0, v / 6 + 0.5)), 1e-5) << where;
+    }
+
+    // Broadcasting: [N,C,H,W] op [N,C,1,1] (a channel scale), op [W] (a
+    // constant row, on either side), and [1,1,H,1] op [N,C,1,W].
+    const Tensor scale{{N, C, 1, 1}, Random(N * C, rng, 0.5f, 2)};
+    Layer mul;
+    mul.kind = LayerKind::kMul;
+    const Tensor ym = RunOne(mul, x, in, {scale.shape}, {scale});
+    Layer div;
+    div.kind = LayerKind::kDiv;
+    div.weights = {{"row", {W}, Random(W, rng, 0.5f, 2)}};
+    div.weight_first = true;
+    const Tensor yd = RunOne(div, x, in);
+    Layer sub;
+    sub.kind = LayerKind::kSub;
+    sub.weights = {{"row", {W}, Random(W, rng)}};
+    const Tensor yb = RunOne(sub, x, in);
+    const Tensor col{{1, 1, H, 1}, Random(H, rng)}, row{{N, C, 1, W}, Random(N * C * W, rng)};
+    Layer add;
+    add.kind = LayerKind::kAdd;
+    const Tensor ya = RunOne(add, col.shape, col, {row.shape}, {row});
+    ASSERT_EQ(ya.shape, x) << where;
+    for (int64_t a = 0; a < N; ++a)
+      for (int64_t b = 0; b < C; ++b)
+        for (int64_t c = 0; c < H; ++c)
+          for (int64_t d = 0; d < W; ++d) {
+            const float v = at(in, a, b, c, d);
+            EXPECT_FLOAT_EQ(at(ym, a, b, c, d), v * scale.data[a * C + b]) << where;
+            EXPECT_FLOAT_EQ(at(yd, a, b, c, d), div.weights[0].data[d] / v) << where;
+            EXPECT_FLOAT_EQ(at(yb, a, b, c, d), v - sub.weights[0].data[d]) << where;
+            EXPECT_FLOAT_EQ(at(ya, a, b, c, d), col.data[c] + row.data[(a * C + b) * W + d]) << where;
+          }
+
+    Layer mean;
+    mean.kind = LayerKind::kReduceMean;
+    mean.keepdims = trial % 2 == 0;
+    const Tensor yr = RunOne(mean, x, in);
+    EXPECT_EQ(yr.shape, mean.keepdims ? (Shape{N, C, 1, 1}) : (Shape{N, C})) << where;
+    for (int64_t p = 0; p < N * C; ++p) {
+      double sum = 0;
+      for (int64_t i = 0; i < H * W; ++i) sum += in.data[p * H * W + i];
+      EXPECT_NEAR(yr.data[p], sum / (H * W), 1e-5) << where;
+    }
+
+    Layer tr;
+    tr.kind = LayerKind::kTranspose;
+    tr.perm = {trial % 2 ? 3 : 0, 2, 1, trial % 2 ? 0 : 3};
+    const Tensor yt = RunOne(tr, x, in);
+    ASSERT_EQ(yt.shape, (Shape{x[tr.perm[0]], x[tr.perm[1]], x[tr.perm[2]], x[tr.perm[3]]})) << where;
+    for (int64_t a = 0; a < N; ++a)
+      for (int64_t b = 0; b < C; ++b)
+        for (int64_t c = 0; c < H; ++c)
+          for (int64_t d = 0; d < W; ++d) {
+            const int64_t i[4] = {a, b, c, d};
+            EXPECT_EQ(at(yt, i[tr.perm[0]], i[tr.perm[1]], i[tr.perm[2]], i[tr.perm[3]]), at(in, a, b, c, d)) << where;
+          }
+
+    Layer sl;
+    sl.kind = LayerKind::kSlice;
+    sl.axis = 1 + trial % 3;
+    sl.slice_begin = x[sl.axis] > 1 ? 1 : 0;
+    sl.slice_end = x[sl.axis];
+    const Tensor yl = RunOne(sl, x, in);
+    for (int64_t a = 0; a < yl.shape[0]; ++a)
+      for (int64_t b = 0; b < yl.shape[1]; ++b)
+        for (int64_t c = 0; c < yl.shape[2]; ++c)
+          for (int64_t d = 0; d < yl.shape[3]; ++d) {
+            int64_t i[4] = {a, b, c, d};
+            i[sl.axis] += sl.slice_begin;
+            EXPECT_EQ(at(yl, a, b, c, d), at(in, i[0], i[1], i[2], i[3])) << where;
+          }
+
+    Layer pad;
+    pad.kind = LayerKind::kPad;
+    pad.pad_top = 1, pad.pad_left = 2, pad.pad_bottom = trial % 2, pad.pad_right = 0;
+    pad.pad_value = -0.5f;
+    const Tensor yp = RunOne(pad, x, in);
+    ASSERT_EQ(yp.shape, (Shape{N, C, H + 1 + trial % 2, W + 2})) << where;
+    for (int64_t a = 0; a < N; ++a)
+      for (int64_t b = 0; b < C; ++b)
+        for (int64_t c = 0; c < yp.shape[2]; ++c)
+          for (int64_t d = 0; d < yp.shape[3]; ++d) {
+            const bool inside = c >= 1 && c < H + 1 && d >= 2;
+            EXPECT_EQ(at(yp, a, b, c, d), inside ? at(in, a, b, c - 1, d - 2) : -0.5f) << where;
+          }
+  }
+}
+
 // Executing a model in two or three pieces, passing the boundary tensors,
 // gives exactly the output of one piece.
 TEST(EngineSplit, PiecesEqualWhole) {

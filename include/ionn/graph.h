@@ -39,7 +39,8 @@ namespace ionn {
   X(kDiv, "Div", "Eltwise")                            \
   X(kReduceMean, "ReduceMean", "Pooling")              \
   X(kTranspose, "Transpose", "Permute")                \
-  X(kSlice, "Slice", "Slice")
+  X(kSlice, "Slice", "Slice")                          \
+  X(kPad, "Pad", "Padding")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
@@ -95,6 +96,7 @@ struct Layer {
   Shape perm;  // Transpose: output axis i is input axis perm[i]
   // Slice: along `axis`, elements [slice_begin, slice_end), step 1.
   int64_t slice_begin = 0, slice_end = 0;
+  float pad_value = 0;  // Pad (constant mode): pads H and W by pad_top, ... with this value
 
   // Convolution: W [out, in/group, kh, kw], optional B [out].
   // Fully connected: W [out, in], optional B [out].

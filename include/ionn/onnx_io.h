@@ -68,6 +68,8 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Slice", 10, 3, 5, 1, 1},  // starts, ends, axes, steps: inputs
     {"Squeeze", 7, 1, 1, 1, 1},   // axes: an attribute
     {"Squeeze", 13, 1, 2, 1, 1},  // axes: an input
+    {"Pad", 7, 1, 1, 1, 1},   // pads and value: attributes
+    {"Pad", 11, 2, 3, 1, 1},  // pads and constant_value: inputs
     {"Unsqueeze", 7, 1, 1, 1, 1},
     {"Unsqueeze", 13, 2, 2, 1, 1},
     // Only on values known at import (shapes and constants): folded away.

@@ -49,7 +49,8 @@ Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const Ser
   const std::string type = LayerKindCaffeType(layer.kind);
   auto it = regression.by_type.find(type);
   if (it == regression.by_type.end()) {
-    return Status::Invalid("layer '" + layer.name + "': the server regression has no function for type " + type);
+    return Status::Invalid("layer '" + layer.name + "': the server regression has no function for type " + type +
+                           " (ionn calibrate -o FILE fits one for every layer type on the server)");
   }
   return std::max(0.0, it->second.first * RegressionX(graph, layer) + it->second.second);
 }

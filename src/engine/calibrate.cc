@@ -55,6 +55,37 @@ std::vector<Microbenchmark> Microbenchmarks(bool quick) {
       Layer cat;
       cat.kind = LayerKind::kConcat;
       out.push_back({cat, {x, x, x, x}, {}});
+      // The kinds models exported by PyTorch add: sigmoids, channel scales
+      // (squeeze-and-excitation), means, shuffles, splits, padding, and the
+      // reshapes in front of a classifier.
+      for (LayerKind kind : {LayerKind::kSigmoid, LayerKind::kHardSigmoid, LayerKind::kHardSwish}) {
+        simple.kind = kind;
+        out.push_back({simple, {x}, {}});
+      }
+      Layer scale;
+      scale.kind = LayerKind::kMul;
+      out.push_back({scale, {x, {1, c, 1, 1}}, {}});
+      Layer mean;
+      mean.kind = LayerKind::kReduceMean;
+      out.push_back({mean, {x}, {}});
+      Layer shuffle;
+      shuffle.kind = LayerKind::kTranspose;
+      shuffle.perm = {0, 2, 1, 3, 4};
+      out.push_back({shuffle, {{1, 2, c / 2, hw, hw}}, {}});
+      Layer half;
+      half.kind = LayerKind::kSlice;
+      half.slice_begin = c / 2, half.slice_end = c;
+      out.push_back({half, {x}, {}});
+      Layer pad;
+      pad.kind = LayerKind::kPad;
+      pad.pad_top = pad.pad_left = pad.pad_bottom = pad.pad_right = 1;
+      out.push_back({pad, {x}, {}});
+      for (LayerKind kind : {LayerKind::kFlatten, LayerKind::kReshape}) {
+        Layer flat;
+        flat.kind = kind;
+        flat.reshape_to = {1, -1};
+        out.push_back({flat, {x}, {}});
+      }
     }
   }
   for (int in : quick ? std::vector<int>{64, 256} : std::vector<int>{256, 1024, 4096, 9216}) {

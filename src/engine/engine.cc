@@ -276,6 +276,7 @@ Status Engine::BuildLayer(int k, Layer l) {
         case LayerKind::kReduceMean: kernel = MakeReduceMeanKernel(l, in, ctx); break;
         case LayerKind::kTranspose: kernel = MakeTransposeKernel(l, in, ctx); break;
         case LayerKind::kSlice: kernel = MakeSliceKernel(l, in, ctx); break;
+        case LayerKind::kPad: kernel = MakePadKernel(l, in, ctx); break;
         case LayerKind::kSoftmax: kernel = MakeSoftmaxKernel(l, in, ctx); break;
         case LayerKind::kFlatten:
         case LayerKind::kReshape:

@@ -920,6 +920,39 @@ struct Importer {
         for (size_t d = x.size(); d-- > 0;) perm.push_back(static_cast<int64_t>(d));
       }
       l.perm = Shape(perm.begin(), perm.end());
+    } else if (op == "Pad") {
+      l.kind = LayerKind::kPad;
+      IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(std::string mode, a.String("mode", "constant"));
+      if (mode != "constant") return Status::Unsupported("Pad mode " + Quoted(mode) + " (only constant)");
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> pads, IntsOf(node, 1, a, "pads", opset >= 11));
+      if (opset < 11) {
+        IONN_ASSIGN_OR_RETURN(l.pad_value, a.Float("value", 0.0f));
+      } else if (node.input_size() > 2 && !node.input(2).empty()) {
+        if (!Known(node.input(2))) return Status::Unsupported("constant_value must be known at import");
+        IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(2)));
+        if (v.v.size() != 1) return Status::Invalid("constant_value must be one value");
+        l.pad_value = static_cast<float>(v.v[0]);
+      }
+      if (pads.size() != 2 * x.size()) {
+        return Status::Invalid("pads has " + std::to_string(pads.size()) + " values for a " + std::to_string(x.size()) +
+                               "-D input, expects " + std::to_string(2 * x.size()));
+      }
+      if (std::all_of(pads.begin(), pads.end(), [](int64_t p) { return p == 0; })) {  // a no-op, as exporters write
+        IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
+        tensor_to_ir[output] = in;
+        return Status::Ok();
+      }
+      if (x.size() != 4 || pads[0] || pads[1] || pads[4] || pads[5]) {
+        return Status::Unsupported("Pad of other than the H and W axes of a 4-D NCHW tensor");
+      }
+      for (int64_t p : pads) {
+        if (p < 0) return Status::Unsupported("negative pads (cropping)");
+        if (p > 1 << 16) return Status::Invalid("pad " + std::to_string(p) + " is too large");
+      }
+      l.pad_top = static_cast<int>(pads[2]), l.pad_left = static_cast<int>(pads[3]);
+      l.pad_bottom = static_cast<int>(pads[6]), l.pad_right = static_cast<int>(pads[7]);
     } else if (op == "Unsqueeze" || op == "Squeeze") {  // of a computed tensor: a reshape
       l.kind = LayerKind::kReshape;
       IONN_RETURN_IF_ERROR(data_input(0));
@@ -1289,6 +1322,13 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
       case LayerKind::kTranspose:
         AddInts(n, "perm", l.perm);
         break;
+      case LayerKind::kPad: {
+        n->add_input(add_ints(l.name + "/pads", {0, 0, l.pad_top, l.pad_left, 0, 0, l.pad_bottom, l.pad_right}));
+        Weight value{l.name + "/value", {}, {l.pad_value}};
+        IONN_RETURN_IF_ERROR(add_weight(value));
+        n->add_input(value.name);
+        break;
+      }
       case LayerKind::kSlice:
         n->add_input(add_ints(l.name + "/starts", {l.slice_begin}));
         n->add_input(add_ints(l.name + "/ends", {l.slice_end}));

@@ -1,5 +1,6 @@
 // Shape inference and attribute checks, one case per layer kind.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "shape.h"
@@ -90,6 +91,7 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
     case LayerKind::kReduceMean:
     case LayerKind::kTranspose:
     case LayerKind::kSlice:
+    case LayerKind::kPad:
       IONN_RETURN_IF_ERROR(Expect(l.weights.empty(), "takes no weights"));
       break;
     default:
@@ -214,6 +216,16 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
         s.push_back(x[p]);
       }
       *out = s;
+      return Status::Ok();
+    }
+    case LayerKind::kPad: {
+      IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
+      const Shape& x = *in[0];
+      IONN_RETURN_IF_ERROR(Expect(x.size() == 4, "input must be 4-D NCHW"));
+      IONN_RETURN_IF_ERROR(Expect(l.pad_top >= 0 && l.pad_left >= 0 && l.pad_bottom >= 0 && l.pad_right >= 0,
+                                  "pads must be >= 0"));
+      IONN_RETURN_IF_ERROR(Expect(!std::isnan(l.pad_value), "the pad value is NaN"));
+      *out = {x[0], x[1], x[2] + l.pad_top + l.pad_bottom, x[3] + l.pad_left + l.pad_right};
       return Status::Ok();
     }
     case LayerKind::kSlice: {

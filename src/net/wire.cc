@@ -121,7 +121,7 @@ std::string LayerContentHash(const Graph& graph, const Layer& l) {
                 l.lrn_size, l.axis, int(l.softmax_coerce_2d)}) {
     c.Int(v);
   }
-  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max, l.alpha, l.beta}) c.Float(v);
+  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max, l.alpha, l.beta, l.pad_value}) c.Float(v);
   c.Dims(l.reshape_to);
   c.Int(l.weight_first), c.Int(l.keepdims);
   c.Dims(l.perm);
@@ -158,7 +158,7 @@ v1::Architecture ArchitectureToProto(const Graph& g) {
     DimsToProto(l.reshape_to, p->mutable_reshape_to());
     p->set_alpha(l.alpha), p->set_beta(l.beta), p->set_weight_first(l.weight_first), p->set_keepdims(l.keepdims);
     DimsToProto(l.perm, p->mutable_perm());
-    p->set_slice_begin(l.slice_begin), p->set_slice_end(l.slice_end);
+    p->set_slice_begin(l.slice_begin), p->set_slice_end(l.slice_end), p->set_pad_value(l.pad_value);
     for (const auto& w : l.weights) {
       auto* ws = p->add_weights();
       ws->set_name(w.name);
@@ -218,7 +218,7 @@ Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits&
     if (!std::isfinite(l.alpha) || !std::isfinite(l.beta)) return Status::Invalid(where + " '" + p.name() + "' has a non-finite attribute");
     if (p.perm().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' permutes more than 8 dimensions");
     l.perm = DimsFromProto(p.perm());
-    l.slice_begin = p.slice_begin(), l.slice_end = p.slice_end();
+    l.slice_begin = p.slice_begin(), l.slice_end = p.slice_end(), l.pad_value = p.pad_value();
     if (p.weights_size() > 8) return Status::Invalid(where + " '" + p.name() + "' declares more than 8 weights");
     for (const auto& w : p.weights()) {
       IONN_RETURN_IF_ERROR(CheckName(w.name(), where + " weight", limits));
