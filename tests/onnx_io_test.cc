@@ -323,6 +323,114 @@ TEST(OnnxIo, RoundTripsTheOtherKinds) {
   EXPECT_EQ(back->layers[4].kind, LayerKind::kFlatten);  // not folded: no fully connected layer after it
 }
 
+// A small builder for hand-written graphs: input x, nodes added in order.
+struct Builder {
+  onnx::ModelProto m;
+  explicit Builder(int opset, const Shape& x) {
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(opset);
+    auto* in = m.mutable_graph()->add_input();
+    in->set_name("x");
+    auto* type = in->mutable_type()->mutable_tensor_type();
+    type->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : x) type->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  onnx::NodeProto* Node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out) {
+    auto* n = m.mutable_graph()->add_node();
+    n->set_name(out[0]), n->set_op_type(op);
+    for (auto& i : in) n->add_input(i);
+    for (auto& o : out) n->add_output(o);
+    return n;
+  }
+  void Ints(const std::string& name, std::vector<int64_t> v) {
+    auto* t = m.mutable_graph()->add_initializer();
+    t->set_name(name), t->set_data_type(onnx::TensorProto::INT64), t->add_dims(static_cast<int64_t>(v.size()));
+    for (auto x : v) t->add_int64_data(x);
+  }
+  void Output(const std::string& name) { m.mutable_graph()->add_output()->set_name(name); }
+};
+
+void Attr(onnx::NodeProto* n, const char* name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name), a->set_type(onnx::AttributeProto::INT), a->set_i(v);
+}
+
+// PyTorch writes x.view(x.size(0), -1) and torch.chunk as shape arithmetic:
+// Shape, Gather, Unsqueeze, Concat, Div. Import folds it: what is left is one
+// Reshape with a static target and one Slice per part.
+TEST(OnnxIo, FoldsShapeArithmeticIntoStaticLayers) {
+  Builder b(13, {2, 6, 3, 4});
+  b.Node("Shape", {"x"}, {"s"});
+  b.Ints("zero", {0}), b.Ints("one", {1}), b.Ints("minus1", {-1}), b.Ints("two", {2});
+  b.Node("Gather", {"s", "zero"}, {"n"});
+  b.Node("Concat", {"n", "minus1"}, {"target"})->add_attribute()->CopyFrom([] {
+    onnx::AttributeProto a;
+    a.set_name("axis"), a.set_type(onnx::AttributeProto::INT), a.set_i(0);
+    return a;
+  }());
+  b.Node("Reshape", {"x", "target"}, {"flat"});
+  b.Node("Gather", {"s", "one"}, {"c"});
+  b.Node("Div", {"c", "two"}, {"half"});
+  b.Node("Split", {"x", "split"}, {"lo", "hi"});
+  b.Node("Concat", {"half", "half"}, {"split"});  // after its reader: out of order on purpose
+  b.Output("flat");
+  auto bad = ParseOnnx(b.m.SerializeAsString());
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("node 6 'lo' (Split): split 'split' must be known at import"), std::string::npos)
+      << bad.status().message();
+  // In order, the split sizes are known.
+  auto* nodes = b.m.mutable_graph()->mutable_node();
+  nodes->SwapElements(6, 7);
+  Attr(&(*nodes)[7], "axis", 1);
+  b.Output("lo"), b.Output("hi");
+  auto g = ParseOnnx(b.m.SerializeAsString());
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  ASSERT_EQ(g->layers.size(), 3u);
+  EXPECT_EQ(g->layers[0].kind, LayerKind::kReshape);
+  EXPECT_EQ(g->layers[0].reshape_to, (Shape{2, -1}));
+  EXPECT_EQ(g->layers[0].output_shape, (Shape{2, 72}));
+  EXPECT_EQ(g->layers[1].kind, LayerKind::kSlice);
+  EXPECT_EQ(g->layers[1].output_shape, (Shape{2, 3, 3, 4}));
+  EXPECT_EQ(g->layers[2].slice_begin, 3);
+}
+
+// What import cannot run says so, naming the node.
+TEST(OnnxIo, RefusesWhatItCannotRunNamingTheNode) {
+  auto expect = [](Builder& b, const std::string& fragment) {
+    auto g = ParseOnnx(b.m.SerializeAsString());
+    ASSERT_FALSE(g.ok()) << fragment;
+    EXPECT_NE(g.status().message().find(fragment), std::string::npos) << g.status().message();
+  };
+  Builder gather(13, {1, 4, 2, 2});
+  gather.Ints("i", {1});
+  gather.Node("Gather", {"x", "i"}, {"y"});
+  gather.Output("y");
+  expect(gather, "node 0 'y' (Gather): Gather of a tensor computed at run time");
+  Builder pad(13, {1, 4, 2, 2});
+  pad.Ints("p", {0, 0, 1, 1, 0, 0, 1, 1});
+  auto* n = pad.Node("Pad", {"x", "p"}, {"y"});
+  auto* mode = n->add_attribute();
+  mode->set_name("mode"), mode->set_type(onnx::AttributeProto::STRING), mode->set_s("reflect");
+  pad.Output("y");
+  expect(pad, "node 0 'y' (Pad): Pad mode 'reflect' (only constant)");
+  Builder slice(13, {1, 4, 6, 6});
+  slice.Ints("st", {1, 1}), slice.Ints("en", {3, 3}), slice.Ints("ax", {1, 2});
+  slice.Node("Slice", {"x", "st", "en", "ax"}, {"y"});
+  slice.Output("y");
+  expect(slice, "node 0 'y' (Slice): Slice of a computed tensor along more than one axis");
+  Builder split(13, {1, 5, 2, 2});
+  split.Ints("sizes", {2, 2});
+  Attr(split.Node("Split", {"x", "sizes"}, {"a", "b"}), "axis", 1);
+  split.Output("a");
+  expect(split, "node 0 'a' (Split): split sizes [2,2] do not add up to 5");
+  Builder mean(13, {1, 5, 2, 2});
+  auto* r = mean.Node("ReduceMean", {"x"}, {"y"});
+  auto* axes = r->add_attribute();
+  axes->set_name("axes"), axes->set_type(onnx::AttributeProto::INTS), axes->add_ints(1);
+  mean.Output("y");
+  expect(mean, "node 0 'y' (ReduceMean): ReduceMean over axes [1] of [1,5,2,2] (only over the spatial axes");
+}
+
 TEST(OnnxIo, ImportsMatMulAsAFullyConnectedLayer) {
   onnx::ModelProto m = HeadModel(13);
   auto* gemm = m.mutable_graph()->mutable_node(0);
