@@ -18,7 +18,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
   libgtest-dev
   libdnnl-dev ocl-icd-opencl-dev
-  libopencv-dnn-dev
+  libopencv-dnn-dev libopencv-imgcodecs-dev
   gnuplot-nox
   clang libclang-rt-14-dev libomp-14-dev
   "${extra[@]}"

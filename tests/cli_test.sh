@@ -72,6 +72,18 @@ expect 0 "#1  index" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/zeros.bin" --rep
 expect 0 '"median_ms"' -- "$ionn" run --zoo mobilenet --repeats 1 --format json
 head -c 100 /dev/zero >"$tmp/short.bin"
 expect 2 "must hold exactly 150528 float32" -- "$ionn" run "$tmp/m.onnx" --input "$tmp/short.bin"
+# A photo as input: one orange 5x4 image (PPM), resized and cropped to the
+# model's 8x6, normalized with ImageNet's mean and std; the model's output
+# is each channel's mean: (255/255-0.485)/0.229, (128/255-0.456)/0.224, (0-0.406)/0.225.
+{ printf 'P6\n5 4\n255\n'; for _ in $(seq 20); do printf '\xff\x80\x00'; done; } >"$tmp/orange.ppm"
+printf 'n00000001 red\nn00000002 green\nblue\n' >"$tmp/labels.txt"
+means="$src/tests/data/channel_means.onnx"
+expect 0 "#1  index      0  2.2489[0-9]*  red" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --labels "$tmp/labels.txt" --repeats 1
+expect 0 "#3  index      2  -1.8044[0-9]*  blue" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --labels "$tmp/labels.txt" --repeats 1
+expect 0 '"value": 0.2051' -- "$ionn" run "$means" --image "$tmp/orange.ppm" --format json --repeats 1
+expect 0 "#1  index      2  2.9824" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --bgr --pixel-scale 1 --mean 0,0,0 --std 1,256,85.5 --repeats 1 --top 1
+expect 2 "cannot decode image" -- "$ionn" run "$means" --image "$tmp/labels.txt"
+expect 2 "excludes" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --input "$tmp/zeros.bin"
 expect 2 "give a model" -- "$ionn" profile
 # Numbers: NaN, infinity, zero or negative rates are refused, not replaced by a default.
 for a in "--downlink-mbps 0" "--downlink-mbps -1" "--downlink-mbps nan" "--uplink-mbps inf" "--uplink-mbps 1e300"; do

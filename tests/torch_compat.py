@@ -434,6 +434,20 @@ def main(argv):
                                 r["plan"] = "ok (%d partitions)" % len(pj.get("partitions", []))
                             except Exception:
                                 r["plan"] = "fail: plan output is not JSON: " + first_error_line(out)
+                            # The same at block granularity (dominator collapse), and
+                            # the simulator on the recursive-efficiency plan.
+                            costs = ["--client-profile", prof, "--server-regression", regression]
+                            for extra in (["plan", path] + costs + ["--granularity", "block", "--format", "json"],
+                                          ["simulate", path] + costs + ["-a", "recursive-efficiency",
+                                                                       "--format", "json"]):
+                                if not r["plan"].startswith("ok"):
+                                    break
+                                rc, out = run_ionn(args, extra)
+                                if rc != 0:
+                                    r["plan"] = "fail: %s rc %s: %s" % (" ".join(extra[:1] + extra[-4:-2]), rc,
+                                                                       first_error_line(out))
+                            if r["plan"].startswith("ok"):
+                                r["plan"] += ", block granularity and simulation ok"
                 if not r["plan"].startswith("ok") and r.get("stage") is None:
                     r["stage"] = "plan"
                     r["error"] = r["plan"][len("fail: "):]

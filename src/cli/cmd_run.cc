@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "image_input.h"
 #include "ionn/engine.h"
 #include "ionn/model_source.h"
 #include "ionn/npy.h"
@@ -17,15 +18,40 @@ namespace ionn::cli {
 
 Action RegisterRun(CLI::App& app) {
   struct Args {
-    std::string model, zoo, input, output, format = "table";
+    std::string model, zoo, input, output, format = "table", image, labels;
     int threads = 1, repeats = 10, top = 5;
+    ImageOptions image_options;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Run a whole model here: top classes and latency (median of repeats)");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  cmd->add_option("--input", args->input,
-                  "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
+  CLI::Option* input = cmd->add_option(
+      "--input", args->input, "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
+  cmd->add_option("--image", args->image,
+                  "Input: a photo (JPEG, PNG, ...), resized, center-cropped to the model's input and normalized as "
+                  "torchvision's ImageNet models expect")
+      ->excludes(input)
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--resize", args->image_options.resize,
+                  "--image: the shorter side before the center crop (0: resize straight to the input size)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65536));
+  cmd->add_option("--mean", args->image_options.mean, "--image: per-channel mean, after scaling to [0,1]")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str();
+  cmd->add_option("--std", args->image_options.std, "--image: per-channel standard deviation")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str();
+  cmd->add_option("--pixel-scale", args->image_options.scale,
+                  "--image: pixel values (0-255) times this before mean and std (1 for Caffe models)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--bgr", args->image_options.bgr, "--image: channels in BGR order (Caffe models), not RGB");
+  cmd->add_option("--labels", args->labels, "Class names, one per line (e.g. ImageNet's synset_words.txt)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)")->check(OutputFile());
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
@@ -36,6 +62,17 @@ Action RegisterRun(CLI::App& app) {
     if (!g.ok()) return Fail(g.status());
     if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
     Tensor input = SeededInput(g->inputs[0].shape, 1);
+    std::vector<std::string> labels;
+    if (!args->labels.empty()) {
+      auto l = ReadLabels(args->labels);
+      if (!l.ok()) return Fail(l.status());
+      labels = std::move(l).value();
+    }
+    if (!args->image.empty()) {
+      auto t = LoadImageInput(args->image, input.shape, args->image_options);
+      if (!t.ok()) return Fail(t.status());
+      input = std::move(t).value();
+    }
     const auto ends_with_npy = [](const std::string& p) { return p.size() > 4 && p.compare(p.size() - 4, 4, ".npy") == 0; };
     if (!args->input.empty() && ends_with_npy(args->input)) {
       auto t = ReadNpyFile(args->input);
@@ -81,14 +118,21 @@ Action RegisterRun(CLI::App& app) {
       nlohmann::json doc = {{"model", g->name}, {"output", g->outputs[0]}, {"shape", y.shape},
                             {"threads", args->threads}, {"median_ms", ms[ms.size() / 2]},
                             {"min_ms", ms.front()}, {"max_ms", ms.back()}};
-      for (int i = 0; i < top; ++i) doc["top"].push_back({{"index", order[i]}, {"value", y.data[order[i]]}});
+      for (int i = 0; i < top; ++i) {
+        nlohmann::json entry = {{"index", order[i]}, {"value", y.data[order[i]]}};
+        if (order[i] < static_cast<int>(labels.size())) entry["label"] = labels[order[i]];
+        doc["top"].push_back(entry);
+      }
       std::cout << doc.dump(1) << "\n";
       return 0;
     }
     std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
                 g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->threads, ms[ms.size() / 2], ms.front(),
                 ms.back(), args->repeats);
-    for (int i = 0; i < top; ++i) std::printf("  #%d  index %6d  %.6f\n", i + 1, order[i], y.data[order[i]]);
+    for (int i = 0; i < top; ++i) {
+      const std::string label = order[i] < static_cast<int>(labels.size()) ? "  " + labels[order[i]] : "";
+      std::printf("  #%d  index %6d  %.6f%s\n", i + 1, order[i], y.data[order[i]], label.c_str());
+    }
     return 0;
   };
 }
