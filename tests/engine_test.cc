@@ -510,6 +510,54 @@ TEST(EngineFusion, FusedAndUnfusedAgree) {
   }
 }
 
+// The activations PyTorch's exports put after convolutions fold into them
+// (oneDNN post-ops): Sigmoid, HardSwish, and x * Sigmoid(x) (SiLU) and
+// x * HardSigmoid(x) as opsets before 14 write hard swish. Fused and
+// unfused runs agree; a HardSigmoid of other constants, or a Mul whose
+// second input is something else, does not fold.
+TEST(EngineFusion, ConvolutionActivationsFold) {
+  std::mt19937 rng(21);
+  struct Case {
+    const char* name;
+    LayerKind act;
+    float alpha;
+    bool gated;  // followed by Mul(conv, act)
+    size_t fused_members;  // 0: no fusion
+  };
+  for (const Case& c : {Case{"sigmoid", LayerKind::kSigmoid, 0, false, 2},
+                        Case{"hardswish", LayerKind::kHardSwish, 0, false, 2},
+                        Case{"silu", LayerKind::kSigmoid, 0, true, 3},
+                        Case{"hardswish as x*hardsigmoid", LayerKind::kHardSigmoid, 1.0f / 6, true, 3},
+                        Case{"x*hardsigmoid of other constants", LayerKind::kHardSigmoid, 0.2f, true, 0}}) {
+    Graph g;
+    g.inputs = {{"x", {1, 5, 9, 9}}};
+    Layer conv;
+    conv.name = "conv", conv.kind = LayerKind::kConv, conv.inputs = {"x"};
+    conv.out_channels = 12, conv.kernel_h = conv.kernel_w = 3, conv.pad_top = conv.pad_left = conv.pad_bottom = conv.pad_right = 1;
+    conv.weights = {{"w", {12, 5, 3, 3}, Random(12 * 5 * 9, rng)}, {"b", {12}, Random(12, rng)}};
+    Layer act;
+    act.name = "act", act.kind = c.act, act.inputs = {"conv"}, act.alpha = c.alpha;
+    g.layers = {conv, act};
+    if (c.gated) {
+      Layer mul;
+      mul.name = "mul", mul.kind = LayerKind::kMul, mul.inputs = {"act", "conv"};
+      g.layers.push_back(mul);
+    }
+    g.outputs = {g.layers.back().name};
+    ASSERT_TRUE(g.Finalize().ok()) << c.name;
+    auto fused = Engine::Create(g, EngineOptions{1, true});
+    auto plain = Engine::Create(g, EngineOptions{1, false});
+    ASSERT_TRUE(fused.ok() && plain.ok()) << c.name;
+    const auto groups = (*fused)->FusionGroups();
+    EXPECT_EQ(groups.empty() ? 0 : groups[0].size(), c.fused_members) << c.name;
+    const TensorMap in = {{"x", SeededInput(g.inputs[0].shape, 4)}};
+    auto a = (*fused)->RunAll(in);
+    auto b = (*plain)->RunAll(in);
+    ASSERT_TRUE(a.ok() && b.ok()) << c.name;
+    ExpectClose(a->begin()->second.data, b->begin()->second.data, 1e-5, c.name);
+  }
+}
+
 // Blocked layouts between layers only skip reorders (exact copies), so the
 // outputs are bit-identical with and without them.
 TEST(EngineLayouts, BlockedLayoutsChangeNoBit) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -99,13 +100,45 @@ float* ThreadScratch(int slot, size_t bytes) {
 
 namespace {
 
+bool IsOutput(const Graph& g, int k) { return std::count(g.outputs.begin(), g.outputs.end(), g.layers[k].name) > 0; }
+
+// x * act(x), as exporters write SiLU (Sigmoid) and hard swish at opsets
+// before 14 (HardSigmoid with alpha 1/6, beta 1/2): `cur`'s readers are the
+// activation and the Mul, and the activation's only reader is that Mul.
+// Returns {activation, mul}, or nothing.
+std::vector<int> GatedActivation(const Graph& g, int cur, const std::vector<std::vector<int>>& readers) {
+  const auto& r = readers[cur];
+  if (r.size() != 2) return {};
+  for (int i = 0; i < 2; ++i) {
+    const int act = r[i], mul = r[1 - i];
+    const Layer& a = g.layers[act];
+    const Layer& m = g.layers[mul];
+    const bool hard = a.kind == LayerKind::kHardSigmoid && std::fabs(a.alpha - 1.0f / 6) < 1e-6f && a.beta == 0.5f;
+    if ((a.kind != LayerKind::kSigmoid && !hard) || a.inputs.size() != 1 || IsOutput(g, act)) continue;
+    if (readers[act].size() != 1 || readers[act][0] != mul) continue;
+    const std::string& x = g.layers[cur].name;
+    if (m.kind != LayerKind::kMul || !m.weights.empty() || m.inputs.size() != 2) continue;
+    if (!((m.inputs[0] == x && m.inputs[1] == a.name) || (m.inputs[1] == x && m.inputs[0] == a.name))) continue;
+    return {act, mul};
+  }
+  return {};
+}
+
 // The layers after convolution `k` that can fold into it: a chain of batch
-// norm, scale and ReLU/Clip, each the only reader of the previous output.
+// norm, scale and an activation (ReLU, Clip, Sigmoid, HardSwish; or SiLU or
+// hard swish as x * act(x)), each the only reader of the previous output.
 std::vector<int> FusibleFollowers(const Graph& g, int k, const std::vector<std::vector<int>>& readers) {
   std::vector<int> chain;
   int cur = k;
   int stage = 0;  // 0: after conv, 1: after batch norm, 2: after scale
   while (true) {
+    if (!IsOutput(g, cur)) {
+      const std::vector<int> gated = GatedActivation(g, cur, readers);
+      if (!gated.empty()) {
+        chain.insert(chain.end(), gated.begin(), gated.end());
+        break;
+      }
+    }
     const auto& r = readers[cur];
     if (r.size() != 1 || std::count(g.outputs.begin(), g.outputs.end(), g.layers[cur].name)) break;
     const Layer& next = g.layers[r[0]];
@@ -115,7 +148,8 @@ std::vector<int> FusibleFollowers(const Graph& g, int k, const std::vector<std::
       next_stage = 1;
     } else if (next.kind == LayerKind::kScale && stage < 2) {
       next_stage = 2;
-    } else if (next.kind == LayerKind::kRelu || next.kind == LayerKind::kClip) {
+    } else if (next.kind == LayerKind::kRelu || next.kind == LayerKind::kClip || next.kind == LayerKind::kSigmoid ||
+               next.kind == LayerKind::kHardSwish) {
       next_stage = 3;
     } else {
       break;
@@ -257,8 +291,9 @@ Status Engine::BuildLayer(int k, Layer l) {
         case LayerKind::kFc: kernel = MakeFullyConnectedKernel(l, in, ctx); break;
         case LayerKind::kLrn: kernel = MakeLrnKernel(l, in, ctx); break;
         case LayerKind::kMaxPool:
-        case LayerKind::kAvgPool:
-        case LayerKind::kGlobalAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
+        case LayerKind::kAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
+        case LayerKind::kGlobalAvgPool:  // one mean per plane: the spatial ReduceMean's kernel
+        case LayerKind::kReduceMean: kernel = MakeReduceMeanKernel(l, in, ctx); break;
         case LayerKind::kRelu:
         case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
         case LayerKind::kBatchNorm:
@@ -273,7 +308,6 @@ Status Engine::BuildLayer(int k, Layer l) {
         case LayerKind::kSigmoid:
         case LayerKind::kHardSigmoid:
         case LayerKind::kHardSwish: kernel = MakeSigmoidKernel(l, in, ctx); break;
-        case LayerKind::kReduceMean: kernel = MakeReduceMeanKernel(l, in, ctx); break;
         case LayerKind::kTranspose: kernel = MakeTransposeKernel(l, in, ctx); break;
         case LayerKind::kSlice: kernel = MakeSliceKernel(l, in, ctx); break;
         case LayerKind::kPad: kernel = MakePadKernel(l, in, ctx); break;

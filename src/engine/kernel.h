@@ -56,8 +56,16 @@ std::unique_ptr<Kernel> MakeTransposeKernel(Layer& layer, const std::vector<Shap
 std::unique_ptr<Kernel> MakePadKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeSliceKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 
+// An activation a convolution applies to its output (a oneDNN post-op).
+struct ConvActivation {
+  dnnl::algorithm algorithm;
+  float alpha, beta;
+};
+
 // A convolution with the batch norms and scales that follow it folded into
-// its weights and a trailing ReLU/Clip as a post-op; copies the weights.
+// its weights and a trailing activation as a post-op (ReLU, Clip, Sigmoid,
+// HardSwish, or SiLU and hard swish written as x * Sigmoid(x) and
+// x * HardSigmoid(x)); copies the weights.
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
                                             const Shape& in, const KernelContext& ctx);
 

@@ -14,9 +14,10 @@ using tag = memory::format_tag;
 class ConvKernel : public Kernel {
  public:
   // `weights` [oc, ic/g, kh, kw] and `bias` (empty: none) may differ from
-  // the layer's when batch norms are folded in; `clip` adds a ReLU/Clip.
+  // the layer's when batch norms are folded in; `activation` adds one
+  // (ReLU, Clip, sigmoid, swish, hard swish) as a post-op.
   ConvKernel(const Layer& l, const Shape& x, const std::vector<float>& weights, const std::vector<float>& bias,
-             const std::pair<float, float>* clip, const KernelContext& ctx)
+             const ConvActivation* activation, const KernelContext& ctx)
       : cpu_(ctx.cpu) {
     const memory::dim g = l.group, oc = l.out_channels, ic = x[1];
     src_plain_ = PlainDesc(x);
@@ -35,13 +36,9 @@ class ConvKernel : public Kernel {
     // Our own per-thread scratchpad: with oneDNN's default (library) mode a
     // primitive must not run in two threads at once.
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (clip) {
+    if (activation) {
       dnnl::post_ops ops;
-      if (clip->first == 0 && clip->second > 3e38f) {
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-      } else {
-        ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, clip->first, clip->second);
-      }
+      ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
       attr.set_post_ops(ops);
     }
     dnnl::convolution_forward::desc d(
@@ -114,8 +111,7 @@ std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector
   std::vector<float> w = conv.weights[0].data;
   std::vector<float> b = conv.weights.size() > 1 ? conv.weights[1].data : std::vector<float>(oc, 0.0f);
   const int64_t per_channel = static_cast<int64_t>(w.size()) / oc;
-  std::pair<float, float> clip;
-  bool has_clip = false;
+  ConvActivation activation{dnnl::algorithm::undef, 0, 0};
   for (const Layer* f : followers) {
     if (f->kind == LayerKind::kBatchNorm || f->kind == LayerKind::kScale) {
       const auto &gamma = f->weights[0].data, &beta = f->weights[1].data, &mean = f->weights[2].data,
@@ -125,16 +121,23 @@ std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector
         for (int64_t i = 0; i < per_channel; ++i) w[c * per_channel + i] *= scale;
         b[c] = (b[c] - mean[c]) * scale + beta[c];
       }
-    } else {
-      has_clip = true;
-      clip = f->kind == LayerKind::kRelu ? std::pair<float, float>{0.0f, 3.4e38f}
-                                         : std::pair<float, float>{f->clip_min, f->clip_max};
+    } else if (f->kind == LayerKind::kRelu) {
+      activation = {dnnl::algorithm::eltwise_relu, 0, 0};
+    } else if (f->kind == LayerKind::kClip) {
+      activation = {dnnl::algorithm::eltwise_clip, f->clip_min, f->clip_max};
+    } else if (f->kind == LayerKind::kSigmoid) {
+      activation = {dnnl::algorithm::eltwise_logistic, 0, 0};
+    } else if (f->kind == LayerKind::kHardSwish || f->kind == LayerKind::kHardSigmoid) {  // HardSigmoid: x * it follows
+      activation = {dnnl::algorithm::eltwise_hardswish, 0, 0};
+    } else if (f->kind == LayerKind::kMul && activation.algorithm == dnnl::algorithm::eltwise_logistic) {
+      activation = {dnnl::algorithm::eltwise_swish, 1, 0};  // x * sigmoid(x)
     }
   }
   Layer geometry = conv;
   geometry.weights.clear();
   geometry.output_shape = followers.back()->output_shape;
-  return std::make_unique<ConvKernel>(geometry, in, w, b, has_clip ? &clip : nullptr, ctx);
+  const bool has_activation = activation.algorithm != dnnl::algorithm::undef;
+  return std::make_unique<ConvKernel>(geometry, in, w, b, has_activation ? &activation : nullptr, ctx);
 }
 
 }  // namespace ionn
