@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# Whole-model latency, batch 1: ionn against OpenCV DNN and PyTorch
-# (Debian python3-torch, TorchScript with optimize_for_inference) on the
-# same ONNX files, 1 and 2 threads. Installs python3-torch and python3-onnx
-# when missing. Usage: bash bench/engine_bench.sh [seconds per measurement]
+# Whole-model latency, batch 1, 1 and 2 threads: ionn against OpenCV DNN,
+# PyTorch (Debian python3-torch; TorchScript, frozen, optimize_for_inference)
+# and ONNX Runtime (npm onnxruntime-node, CPU) on the same ONNX files: the
+# five zoo models and torchvision's CNNs exported by PyTorch (opset 13).
+# Installs python3-torch, python3-torchvision and python3-onnx when missing,
+# and onnxruntime-node into bench/ort/node_modules (npm, --ignore-scripts:
+# no GPU download). Usage: bash bench/engine_bench.sh [seconds per measurement]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-2}
-bash scripts/setup.sh
-for p in python3-torch python3-onnx; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"
-done
+bash scripts/setup.sh --torch
+if [ ! -d bench/ort/node_modules/onnxruntime-node ]; then
+  (cd bench/ort && npm install --ignore-scripts --no-audit --no-fund --silent)
+fi
 bash scripts/build.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-models=(alexnet googlenet resnet50 inception_bn mobilenet)
 files=()
-for m in "${models[@]}"; do
+for m in alexnet googlenet resnet50 inception_bn mobilenet; do
   build/bin/ionn zoo "$m" -o "$tmp/$m.onnx" 2>/dev/null
   files+=("$tmp/$m.onnx")
 done
 for t in 1 2; do
   /usr/bin/python3 bench/torch_bench.py --threads "$t" --seconds "$seconds" "${files[@]}" >>"$tmp/torch.txt"
 done
-build/bin/engine_bench --seconds "$seconds" --torch "$tmp/torch.txt" --json "$tmp/engine.json"
+/usr/bin/python3 bench/torchvision_bench.py --out "$tmp" --seconds "$seconds" >>"$tmp/torch.txt"
+files=("$tmp"/*.onnx)
+/usr/bin/python3 - "$tmp/shapes.json" "${files[@]}" <<'PY'
+import json, os, sys
+import onnx
+shapes = {}
+for f in sys.argv[2:]:
+    g = onnx.load(f, load_external_data=False).graph
+    inits = {t.name for t in g.initializer}
+    x = next(i for i in g.input if i.name not in inits)
+    shapes[os.path.basename(f)[:-5]] = [d.dim_value or 1 for d in x.type.tensor_type.shape.dim]
+json.dump(shapes, open(sys.argv[1], "w"))
+PY
+for t in 1 2; do
+  node bench/ort/ort_bench.js "$t" "$seconds" "$tmp/shapes.json" "${files[@]}" >>"$tmp/ort.txt"
+done
+build/bin/engine_bench --seconds "$seconds" --torch "$tmp/torch.txt" --ort "$tmp/ort.txt" --json "$tmp/engine.json" \
+  "${files[@]}"

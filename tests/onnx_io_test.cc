@@ -394,6 +394,32 @@ TEST(OnnxIo, FoldsShapeArithmeticIntoStaticLayers) {
   EXPECT_EQ(g->layers[2].slice_begin, 3);
 }
 
+// Exporters write "to the end" as INT64_MAX and "reversed" as a step of
+// INT64_MIN: both clamp as the spec says, through the folding too.
+TEST(OnnxIo, SliceBoundsClampAtTheInt64Extremes) {
+  Builder b(13, {1, 5, 3, 3});
+  b.Ints("one", {1}), b.Ints("end", {INT64_MAX}), b.Ints("start", {INT64_MAX}), b.Ints("back", {INT64_MIN});
+  b.Ints("minus1", {-1});
+  b.Node("Slice", {"x", "one", "end", "one"}, {"tail"});  // x[:, 1:]
+  b.Node("Shape", {"x"}, {"s"});
+  b.Node("Slice", {"s", "start", "back", "", "back"}, {"last"});  // s[::INT64_MIN] = [s[3]]
+  b.Node("Concat", {"one", "minus1", "last", "last"}, {"target"})->add_attribute()->CopyFrom([] {
+    onnx::AttributeProto a;
+    a.set_name("axis"), a.set_type(onnx::AttributeProto::INT), a.set_i(0);
+    return a;
+  }());
+  b.Node("Reshape", {"tail", "target"}, {"y"});
+  b.Output("y");
+  auto g = ParseOnnx(b.m.SerializeAsString());
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  ASSERT_EQ(g->layers.size(), 2u);
+  EXPECT_EQ(g->layers[0].kind, LayerKind::kSlice);
+  EXPECT_EQ(g->layers[0].slice_begin, 1);
+  EXPECT_EQ(g->layers[0].slice_end, 5);
+  EXPECT_EQ(g->layers[1].reshape_to, (Shape{1, -1, 3, 3}));
+  EXPECT_EQ(g->layers[1].output_shape, (Shape{1, 4, 3, 3}));
+}
+
 // What import cannot run says so, naming the node.
 TEST(OnnxIo, RefusesWhatItCannotRunNamingTheNode) {
   auto expect = [](Builder& b, const std::string& fragment) {

@@ -239,6 +239,15 @@ Result<Value> ValueOf(const onnx::TensorProto& t) {
   }
 }
 
+// A held integer back to int64. Doubles cannot hold INT64_MAX (exporters'
+// "to the end" in Slice): the conversion saturates instead of overflowing.
+int64_t ToInt64(double x) {
+  if (std::isnan(x)) return 0;
+  if (x >= 9.2233720368547758e18) return INT64_MAX;
+  if (x <= -9.2233720368547758e18) return INT64_MIN;
+  return static_cast<int64_t>(x);
+}
+
 onnx::TensorProto ToProto(const Value& value, const std::string& name) {
   onnx::TensorProto t;
   t.set_name(name);
@@ -248,7 +257,7 @@ onnx::TensorProto ToProto(const Value& value, const std::string& name) {
     for (double x : value.v) t.add_float_data(static_cast<float>(x));
   } else {
     t.set_data_type(onnx::TensorProto::INT64);
-    for (double x : value.v) t.add_int64_data(static_cast<int64_t>(x));
+    for (double x : value.v) t.add_int64_data(ToInt64(x));
   }
   return t;
 }
@@ -323,8 +332,9 @@ Result<std::vector<AxisRange>> SliceRanges(const Shape& dims, const std::vector<
     IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axes[i], dims.size(), "Slice axis"));
     if (seen[axis]) return Status::Invalid("Slice names axis " + std::to_string(axis) + " twice");
     seen[axis] = true;
-    const int64_t d = dims[axis], step = steps[i];
-    if (step == 0) return Status::Invalid("Slice step 0");
+    const int64_t d = dims[axis];
+    if (steps[i] == 0) return Status::Invalid("Slice step 0");
+    const int64_t step = std::clamp<int64_t>(steps[i], -(d + 1), d + 1);  // a longer step takes one element
     // Bounds beyond the axis (INT64_MAX for "to the end") clamp to it.
     int64_t start = starts[i] < 0 ? std::max<int64_t>(starts[i], -d) + d : starts[i];
     int64_t end = ends[i] < 0 ? std::max<int64_t>(ends[i], -d - 1) + d : ends[i];
@@ -376,7 +386,9 @@ struct Importer {
     IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(input)));
     if (v.is_float) return Status::Invalid(std::string(attr) + " " + Quoted(node.input(input)) + " must be integers");
     if (v.dims.size() > 1) return Status::Invalid(std::string(attr) + " " + Quoted(node.input(input)) + " must be 1-D");
-    return std::vector<int64_t>(v.v.begin(), v.v.end());
+    std::vector<int64_t> ints;
+    for (double x : v.v) ints.push_back(ToInt64(x));
+    return ints;
   }
   // The shape of a tensor a node reads: a layer's or input's, or a constant's.
   Result<Shape> ShapeOf(const std::string& onnx_name) {
@@ -586,8 +598,8 @@ struct Importer {
       r.dims.insert(r.dims.end(), x.dims.begin() + axis + 1, x.dims.end());
       for (int64_t o = 0; o < outer; ++o) {
         for (double fi : idx.v) {
-          const int64_t i = static_cast<int64_t>(fi) < 0 ? static_cast<int64_t>(fi) + d : static_cast<int64_t>(fi);
-          if (i < 0 || i >= d) return Status::Invalid("index " + std::to_string(static_cast<int64_t>(fi)) + " is out of range");
+          const int64_t i = ToInt64(fi) < 0 ? ToInt64(fi) + d : ToInt64(fi);
+          if (i < 0 || i >= d) return Status::Invalid("index " + std::to_string(ToInt64(fi)) + " is out of range");
           for (int64_t k = 0; k < inner; ++k) r.v.push_back(x.v[(o * d + i) * inner + k]);
         }
       }

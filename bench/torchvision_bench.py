@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""torchvision's CNNs for engine_bench.sh: exports each to ONNX (opset 13,
+seeded random weights) and times it in PyTorch (Debian python3-torch): traced,
+frozen, torch.jit.optimize_for_inference, batch 1.
+Usage: torchvision_bench.py --out DIR --seconds S [--threads 1,2] [family ...]
+Writes DIR/FAMILY.onnx; prints one line per family and thread count:
+name threads median_ms runs
+"""
+import argparse
+import os
+import statistics
+import time
+
+import torch
+import torchvision
+
+FAMILIES = ["vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1",
+            "inception_v3", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0",
+            "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf"]
+
+
+def build(name):
+    kw = {}
+    if name in ("googlenet", "inception_v3"):
+        kw = dict(aux_logits=False, init_weights=True, transform_input=False)
+    torch.manual_seed(0)
+    return getattr(torchvision.models, name)(weights=None, **kw).eval()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("families", nargs="*")
+    args = ap.parse_args()
+    for name in args.families or FAMILIES:
+        model = build(name)
+        size = 299 if name == "inception_v3" else 224
+        x = torch.randn(1, 3, size, size)
+        torch.onnx.export(model, x, os.path.join(args.out, name + ".onnx"), opset_version=13,
+                          input_names=["input"], output_names=["logits"])
+        with torch.no_grad():
+            fast = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+            for threads in (int(t) for t in args.threads.split(",")):
+                torch.set_num_threads(threads)
+                for _ in range(3):
+                    fast(x)
+                times, end = [], time.time() + args.seconds
+                while time.time() < end or len(times) < 5:
+                    t0 = time.perf_counter()
+                    fast(x)
+                    times.append((time.perf_counter() - t0) * 1000)
+                print(f"{name} {threads} {statistics.median(times):.2f} {len(times)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
