@@ -100,10 +100,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s: %s\n", path.c_str(), g.status().message().c_str());
       return 1;
     }
-    // OpenCV 4.6 applies count_include_pad only to "pytorch" models (see cross_engine_test).
+    // OpenCV 4.6 reads ionn's export of the model (it refuses exporters'
+    // Identity nodes) and applies count_include_pad only to "pytorch"
+    // models (see cross_engine_test).
     const std::string cv_path = (std::filesystem::temp_directory_path() / ("ionn-bench-cv-" + name + ".onnx")).string();
+    if (!WriteOnnxFile(*g, cv_path).ok()) return 1;
     {
-      std::ifstream in(path, std::ios::binary);
+      std::ifstream in(cv_path, std::ios::binary);
       onnx::ModelProto m;
       m.ParseFromIstream(&in);
       m.set_producer_name("pytorch");

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -117,6 +118,106 @@ TEST(Net, UploadInManyPartitionsWithQueriesThatEqualLocalRuns) {
   }
   EXPECT_EQ(server->stats().sessions, 0);  // closed at the end
   EXPECT_GT(server->stats().query_steps, 0u);
+}
+
+// A model with the kinds PyTorch's exports add (their attributes travel in
+// the architecture, their constants as weights): split between client and
+// server, every query equals a local run.
+TEST(Net, ExportedModelKindsOffloadAndEqualLocalRuns) {
+  std::mt19937 rng(5);
+  auto random = [&](int64_t n) {
+    std::uniform_real_distribution<float> u(-1, 1);
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  Graph g;
+  g.name = "exported_kinds";
+  g.inputs = {{"x", {1, 8, 12, 12}}};
+  auto add = [&](Layer l, std::vector<std::string> inputs) {
+    l.name = "l" + std::to_string(g.layers.size());
+    l.inputs = std::move(inputs);
+    g.layers.push_back(l);
+    return l.name;
+  };
+  Layer conv;
+  conv.kind = LayerKind::kConv;
+  conv.out_channels = 8, conv.kernel_h = conv.kernel_w = 3, conv.pad_top = conv.pad_left = conv.pad_bottom = conv.pad_right = 1;
+  conv.weights = {{"w", {8, 8, 3, 3}, random(8 * 8 * 9)}, {"b", {8}, random(8)}};
+  std::string t = add(conv, {"x"});
+  Layer sig;
+  sig.kind = LayerKind::kSigmoid;
+  const std::string s = add(sig, {t});
+  Layer mul;
+  mul.kind = LayerKind::kMul;
+  t = add(mul, {t, s});  // SiLU
+  Layer pad;
+  pad.kind = LayerKind::kPad;
+  pad.pad_top = pad.pad_left = 1, pad.pad_value = 0.5f;
+  t = add(pad, {t});
+  Layer hs;
+  hs.kind = LayerKind::kHardSigmoid;
+  hs.alpha = 0.25f, hs.beta = 0.375f;
+  t = add(hs, {t});
+  Layer scale;
+  scale.kind = LayerKind::kMul;
+  scale.weights = {{"scale", {8, 1, 1}, random(8)}};
+  scale.weight_first = true;
+  t = add(scale, {t});
+  Layer reshape;
+  reshape.kind = LayerKind::kReshape;
+  reshape.reshape_to = {1, 2, 4, 13, 13};
+  t = add(reshape, {t});
+  Layer tr;
+  tr.kind = LayerKind::kTranspose;
+  tr.perm = {0, 2, 1, 3, 4};
+  t = add(tr, {t});
+  reshape.reshape_to = {1, 8, 13, 13};
+  t = add(reshape, {t});
+  Layer half;
+  half.kind = LayerKind::kSlice;
+  half.axis = 1, half.slice_begin = 2, half.slice_end = 6;
+  t = add(half, {t});
+  Layer swish;
+  swish.kind = LayerKind::kHardSwish;
+  t = add(swish, {t});
+  Layer mean;
+  mean.kind = LayerKind::kReduceMean;
+  mean.keepdims = false;
+  t = add(mean, {t});
+  Layer div;
+  div.kind = LayerKind::kDiv;
+  div.weights = {{"d", {4}, {1.0f, 2.0f, 4.0f, 8.0f}}};
+  t = add(div, {t});
+  g.outputs = {t};
+  ASSERT_TRUE(g.Finalize().ok());
+
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.regression = ReadRegressionCsv(kPaper + "server_regression.csv").value();
+  for (const char* type : {"Sigmoid", "Padding", "Permute", "Reshape", "Slice"}) so.regression.by_type[type] = {1e-7, 0.01};
+  auto server = OffloadServer::Start(so);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  ClientOptions o;
+  o.servers = {"127.0.0.1:" + std::to_string((*server)->port())};
+  o.inputs["x"] = SeededInput(g.inputs[0].shape, 7);
+  for (const auto& l : g.layers) {  // a slow client: the server takes layers as they arrive
+    o.client_profile.order.push_back(l.name);
+    o.client_profile.rows[l.name].client_ms = 50.0;
+  }
+  o.link.uplink_mbps = o.link.downlink_mbps = 1000;
+  o.max_queries = 6;
+  o.duration_ms = -1;
+  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
+  int wrong = 0, offloaded = 0;
+  auto r = RunClient(g, o, nullptr, [&](const ClientQuery& q, const TensorMap& out) {
+    offloaded += q.server_layers > 0;
+    wrong += MaxRelError(out, want) > 1e-5;
+  });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->server_lost) << r->server_error;
+  EXPECT_GT(offloaded, 0);
+  EXPECT_EQ(wrong, 0);
 }
 
 TEST(Net, TwoClientsWithDifferentModelsAtOnce) {
