@@ -457,6 +457,73 @@ TEST(OnnxIo, RefusesWhatItCannotRunNamingTheNode) {
   expect(mean, "node 0 'y' (ReduceMean): ReduceMean over axes [1] of [1,5,2,2] (only over the spatial axes");
 }
 
+// Hostile files found by review: a rank-0 transpose, a slice of a scalar,
+// foldings that would allocate without bound. Each is an error or a no-op,
+// never a crash or gigabytes.
+TEST(OnnxIo, FoldingAndNewKindsStayBounded) {
+  auto error = [](Builder& b) {
+    auto g = ParseOnnx(b.m.SerializeAsString());
+    return g.ok() ? std::string("imported") : g.status().message();
+  };
+  Builder transpose(13, {1});
+  transpose.Node("Squeeze", {"x"}, {"scalar"});
+  transpose.Node("Transpose", {"scalar"}, {"y"});
+  transpose.Output("y");
+  EXPECT_NE(error(transpose).find("node 1 'y' (Transpose): perm [] does not fit input [] (1 to 8 axes)"), std::string::npos)
+      << error(transpose);
+
+  Builder scalar(13, {1});
+  scalar.Ints("none", {});
+  scalar.Node("Squeeze", {"x"}, {"s"});
+  scalar.Node("Slice", {"s", "none", "none"}, {"same"});
+  scalar.Node("Relu", {"same"}, {"y"});
+  scalar.Output("y");
+  EXPECT_EQ(error(scalar), "imported");
+
+  Builder gather(13, {1, 3, 2, 2});
+  gather.Ints("wide", std::vector<int64_t>(1 << 13, 7));
+  gather.Ints("shape", {1 << 12, 1 << 12});
+  gather.Node("ConstantOfShape", {"shape"}, {"big"});  // 2^24 values: allowed on its own
+  gather.Node("Gather", {"big", "wide"}, {"y"});       // 2^25 of them: not
+  gather.Output("y");
+  EXPECT_NE(error(gather).find("node 1 'y' (Gather): the value computed at import would have shape [8192,4096]"),
+            std::string::npos) << error(gather);
+
+  Builder many(13, {1, 3, 2, 2});
+  many.Ints("shape", {1 << 24});
+  for (int i = 0; i < 5; ++i) many.Node("ConstantOfShape", {"shape"}, {"c" + std::to_string(i)});
+  many.Output("c4");
+  EXPECT_NE(error(many).find("node 4 'c4' (ConstantOfShape): the values computed at import pass 2^26 elements"),
+            std::string::npos) << error(many);
+}
+
+// Layers sharing one constant export it once (the ONNX checker refuses a
+// name twice); another value under a taken name gets its own name.
+TEST(OnnxIo, ExportWritesEachConstantOnce) {
+  Graph g;
+  g.name = "shared";
+  g.inputs = {{"x", {1, 2}}};
+  Layer a;
+  a.name = "a", a.kind = LayerKind::kMul, a.inputs = {"x"}, a.weights = {{"k", {2}, {1, 2}}};
+  Layer b = a;
+  b.name = "b", b.inputs = {"a"};
+  Layer c = a;
+  c.name = "c", c.inputs = {"b"}, c.weights = {{"k", {2}, {3, 4}}};
+  g.layers = {a, b, c};
+  g.outputs = {"c"};
+  ASSERT_TRUE(g.Finalize().ok());
+  auto bytes = SerializeOnnx(g);
+  ASSERT_TRUE(bytes.ok());
+  onnx::ModelProto m;
+  ASSERT_TRUE(m.ParseFromString(*bytes));
+  ASSERT_EQ(m.graph().initializer_size(), 2);
+  EXPECT_EQ(m.graph().initializer(0).name(), "k");
+  EXPECT_EQ(m.graph().initializer(1).name(), "k#1");
+  auto back = ParseOnnx(*bytes);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->layers[2].weights[0].data, (std::vector<float>{3, 4}));
+}
+
 TEST(OnnxIo, ImportsMatMulAsAFullyConnectedLayer) {
   onnx::ModelProto m = HeadModel(13);
   auto* gemm = m.mutable_graph()->mutable_node(0);

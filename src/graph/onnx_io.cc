@@ -178,8 +178,18 @@ struct Value {
 };
 
 // Folded values are small (shapes, scalars, a few weights): larger ones are
-// refused rather than computed at import.
+// refused rather than computed at import, each and all together.
 constexpr int64_t kMaxFoldElements = int64_t{1} << 24;
+constexpr int64_t kMaxFoldedElements = int64_t{1} << 26;
+
+Status CheckFoldSize(const Shape& dims) {
+  const int64_t n = ElementCount(dims);
+  if (n < 0 || n > kMaxFoldElements) {
+    return Status::Unsupported("the value computed at import would have shape " + ShapeToString(dims) +
+                               ", over 2^24 elements");
+  }
+  return Status::Ok();
+}
 
 Result<Value> ValueOf(const onnx::TensorProto& t) {
   Value out;
@@ -291,7 +301,7 @@ Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, do
     out[i] = da[i] == 1 ? db[i] : da[i];
   }
   const int64_t n = ElementCount(out);
-  if (n < 0 || n > kMaxFoldElements) return Status::Unsupported("a folded value would be too large");
+  IONN_RETURN_IF_ERROR(CheckFoldSize(out));
   const auto sa = Strides(da), sb = Strides(db), so = Strides(out);
   Value r;
   r.is_float = is_float;
@@ -365,10 +375,16 @@ struct Importer {
     return ValueOf(*it->second);
   }
   // A value computed at import becomes a constant named `onnx_name`.
-  void Define(const std::string& onnx_name, const Value& value) {
+  Status Define(const std::string& onnx_name, const Value& value) {
+    folded_elements += static_cast<int64_t>(value.v.size());
+    if (folded_elements > kMaxFoldedElements) {
+      return Status::Unsupported("the values computed at import pass 2^26 elements in all");
+    }
     constants.push_back(ToProto(value, onnx_name));
     initializers[onnx_name] = &constants.back();
+    return Status::Ok();
   }
+  int64_t folded_elements = 0;
   // Integers from a known input (axes, starts, ...), or from an attribute
   // where the opset keeps them there.
   Result<std::vector<int64_t>> IntsOf(const onnx::NodeProto& node, int input, const Attributes& a, const char* attr,
@@ -558,7 +574,7 @@ struct Importer {
       Value v;
       for (int64_t d = lo; d < hi; ++d) v.v.push_back(static_cast<double>(dims[d]));
       v.dims = {static_cast<int64_t>(v.v.size())};
-      Define(output, v);
+      IONN_RETURN_IF_ERROR(Define(output, v));
       return true;
     }
     for (int i = 0; i < node.input_size(); ++i) {
@@ -579,7 +595,7 @@ struct Importer {
       const int64_t n = ElementCount(v.dims);
       if (n < 0 || n > kMaxFoldElements) return Status::Unsupported("shape " + ShapeToString(v.dims) + " is too large");
       v.v.assign(n, fill);
-      Define(output, v);
+      IONN_RETURN_IF_ERROR(Define(output, v));
       return true;
     }
     IONN_ASSIGN_OR_RETURN(Value x, KnownValue(node.input(0)));
@@ -596,10 +612,14 @@ struct Importer {
       r.dims.assign(x.dims.begin(), x.dims.begin() + axis);
       r.dims.insert(r.dims.end(), idx.dims.begin(), idx.dims.end());
       r.dims.insert(r.dims.end(), x.dims.begin() + axis + 1, x.dims.end());
+      IONN_RETURN_IF_ERROR(CheckFoldSize(r.dims));
       for (int64_t o = 0; o < outer; ++o) {
         for (double fi : idx.v) {
           const int64_t i = ToInt64(fi) < 0 ? ToInt64(fi) + d : ToInt64(fi);
-          if (i < 0 || i >= d) return Status::Invalid("index " + std::to_string(ToInt64(fi)) + " is out of range");
+          if (i < 0 || i >= d) {
+            return Status::Invalid("index " + std::to_string(ToInt64(fi)) + " is out of range for axis " +
+                                   std::to_string(axis) + " of " + ShapeToString(x.dims));
+          }
           for (int64_t k = 0; k < inner; ++k) r.v.push_back(x.v[(o * d + i) * inner + k]);
         }
       }
@@ -617,20 +637,28 @@ struct Importer {
     } else if (op == "Concat") {
       IONN_ASSIGN_OR_RETURN(int axis_attr, a.Int("axis", 0));
       IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axis_attr, x.dims.size(), "axis"));
+      r.dims = x.dims;
+      r.dims[axis] = 0;
+      for (int i = 0; i < node.input_size(); ++i) {  // shapes first: the size is checked before any copy
+        if (node.input(i).empty()) continue;
+        IONN_ASSIGN_OR_RETURN(Shape dims, ShapeOf(node.input(i)));
+        bool fits = dims.size() == x.dims.size();
+        for (size_t d = 0; fits && d < x.dims.size(); ++d) fits = static_cast<int>(d) == axis || dims[d] == x.dims[d];
+        if (!fits) {
+          return Status::Invalid("input " + std::to_string(i) + " has shape " + ShapeToString(dims) +
+                                 ", which does not join " + ShapeToString(x.dims) + " along axis " + std::to_string(axis));
+        }
+        if (dims[axis] < 0 || dims[axis] > kMaxFoldElements) return Status::Invalid("input " + std::to_string(i) + " is too large");
+        r.dims[axis] += dims[axis];
+        IONN_RETURN_IF_ERROR(CheckFoldSize(r.dims));
+      }
       std::vector<Value> parts;
       for (int i = 0; i < node.input_size(); ++i) {
         if (node.input(i).empty()) continue;
         IONN_ASSIGN_OR_RETURN(Value part, KnownValue(node.input(i)));
-        if (part.dims.size() != x.dims.size()) return Status::Invalid("inputs have different ranks");
-        for (size_t d = 0; d < x.dims.size(); ++d) {
-          if (static_cast<int>(d) != axis && part.dims[d] != x.dims[d]) return Status::Invalid("inputs do not fit");
-        }
         r.is_float = r.is_float || part.is_float;
         parts.push_back(std::move(part));
       }
-      r.dims = x.dims;
-      r.dims[axis] = 0;
-      for (const Value& p : parts) r.dims[axis] += p.dims[axis];
       const int64_t outer = ElementCount(Shape(x.dims.begin(), x.dims.begin() + axis));
       for (int64_t o = 0; o < outer; ++o) {
         for (const Value& p : parts) {
@@ -646,7 +674,14 @@ struct Importer {
         r.is_float = true;
       } else if (to == T::INT64 || to == T::INT32 || to == T::INT16 || to == T::INT8 || to == T::UINT8) {
         r.is_float = false;
-        for (double& v : r.v) v = std::trunc(v);
+        for (double& v : r.v) {  // truncated, then wrapped to the type's width
+          const int64_t i = ToInt64(std::trunc(v));
+          v = to == T::INT32 ? double(static_cast<int32_t>(i))
+            : to == T::INT16 ? double(static_cast<int16_t>(i))
+            : to == T::INT8  ? double(static_cast<int8_t>(i))
+            : to == T::UINT8 ? double(static_cast<uint8_t>(i))
+                             : double(i);
+        }
       } else if (to == T::BOOL) {
         r.is_float = false;
         for (double& v : r.v) v = v != 0;
@@ -683,7 +718,7 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(r, Broadcast2(x, y, fn, is_float));
     }
     if (ElementCount(r.dims) != static_cast<int64_t>(r.v.size())) return Status::Internal("folded value has the wrong size");
-    Define(output, r);
+    IONN_RETURN_IF_ERROR(Define(output, r));
     return true;
   }
 
@@ -976,14 +1011,19 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
       IONN_ASSIGN_OR_RETURN(std::vector<AxisRange> ranges, SliceRangesOf(node, a, x));
       int sliced = -1;
-      for (size_t d = 0; d < x.size(); ++d) {
+      for (size_t d = 0; d < ranges.size(); ++d) {
         if (ranges[d].start == 0 && ranges[d].count == x[d] && ranges[d].step == 1) continue;
         if (sliced >= 0 || ranges[d].step != 1) {
           return Status::Unsupported("Slice of a computed tensor along more than one axis, or with a step other than 1");
         }
         sliced = static_cast<int>(d);
       }
-      l.axis = sliced < 0 ? 0 : sliced;
+      if (sliced < 0) {  // takes everything: no layer
+        IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
+        tensor_to_ir[output] = in;
+        return Status::Ok();
+      }
+      l.axis = sliced;
       l.slice_begin = ranges[l.axis].start;
       l.slice_end = ranges[l.axis].start + ranges[l.axis].count;
     } else if (op == "BatchNormalization") {
@@ -1217,12 +1257,24 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(graph.name);
   for (const auto& in : graph.inputs) SetShape(g->add_input(), in.name, in.shape);
-  auto add_weight = [&](const Weight& w) -> Status {
+  // Layers may share a constant (exporters de-duplicate them): each name is
+  // written once; another value under a taken name gets a name of its own.
+  std::unordered_map<std::string, const Weight*> written;
+  std::deque<Weight> made;  // constants export makes (Clip bounds, pad values): they outlive `written`
+  auto add_weight = [&](const Weight& w, std::string* name) -> Status {
     if (static_cast<int64_t>(w.data.size()) != ElementCount(w.shape)) {
       return Status::Invalid("weight '" + w.name + "' holds no data (a shapes-only graph cannot be exported)");
     }
+    *name = w.name;
+    for (int k = 1;; ++k) {
+      auto it = written.find(*name);
+      if (it == written.end()) break;
+      if (it->second->shape == w.shape && it->second->data == w.data) return Status::Ok();
+      *name = w.name + "#" + std::to_string(k);
+    }
+    written[*name] = &w;
     auto* t = g->add_initializer();
-    t->set_name(w.name);
+    t->set_name(*name);
     t->set_data_type(onnx::TensorProto::FLOAT);
     for (auto d : w.shape) t->add_dims(d);
     t->set_raw_data(w.data.data(), w.data.size() * 4);
@@ -1271,8 +1323,9 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
     n->set_op_type(l.kind == LayerKind::kScale ? "BatchNormalization" : LayerKindName(l.kind));
     for (const auto& in : inputs) n->add_input(in);
     for (const auto& w : l.weights) {
-      IONN_RETURN_IF_ERROR(add_weight(w));
-      n->add_input(w.name);
+      std::string name;
+      IONN_RETURN_IF_ERROR(add_weight(w, &name));
+      n->add_input(name);
     }
     if (l.weight_first && l.weights.size() == 1 && n->input_size() == 2) {  // the constant is the left operand
       std::swap(*n->mutable_input(0), *n->mutable_input(1));
@@ -1315,9 +1368,10 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
         break;
       case LayerKind::kClip:
         for (float bound : {l.clip_min, l.clip_max}) {
-          Weight w{l.name + (bound == l.clip_min ? "/min" : "/max"), {}, {bound}};
-          IONN_RETURN_IF_ERROR(add_weight(w));
-          n->add_input(w.name);
+          made.push_back({l.name + (bound == l.clip_min ? "/min" : "/max"), {}, {bound}});
+          std::string name;
+          IONN_RETURN_IF_ERROR(add_weight(made.back(), &name));
+          n->add_input(name);
         }
         break;
       case LayerKind::kReshape:
@@ -1336,9 +1390,10 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
         break;
       case LayerKind::kPad: {
         n->add_input(add_ints(l.name + "/pads", {0, 0, l.pad_top, l.pad_left, 0, 0, l.pad_bottom, l.pad_right}));
-        Weight value{l.name + "/value", {}, {l.pad_value}};
-        IONN_RETURN_IF_ERROR(add_weight(value));
-        n->add_input(value.name);
+        made.push_back({l.name + "/value", {}, {l.pad_value}});
+        std::string name;
+        IONN_RETURN_IF_ERROR(add_weight(made.back(), &name));
+        n->add_input(name);
         break;
       }
       case LayerKind::kSlice:

@@ -205,8 +205,9 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
     case LayerKind::kTranspose: {
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
       const Shape& x = *in[0];
-      IONN_RETURN_IF_ERROR(Expect(l.perm.size() == x.size() && x.size() <= 8,
-                                  "perm " + ShapeToString(l.perm) + " does not fit input " + ShapeToString(x)));
+      IONN_RETURN_IF_ERROR(Expect(l.perm.size() == x.size() && !x.empty() && x.size() <= 8,
+                                  "perm " + ShapeToString(l.perm) + " does not fit input " + ShapeToString(x) +
+                                      " (1 to 8 axes)"));
       std::vector<bool> seen(x.size(), false);
       Shape s;
       for (int64_t p : l.perm) {

@@ -121,11 +121,25 @@ std::string LayerContentHash(const Graph& graph, const Layer& l) {
                 l.lrn_size, l.axis, int(l.softmax_coerce_2d)}) {
     c.Int(v);
   }
-  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max, l.alpha, l.beta, l.pad_value}) c.Float(v);
+  for (float v : {l.lrn_alpha, l.lrn_beta, l.lrn_bias, l.epsilon, l.clip_min, l.clip_max}) c.Float(v);
   c.Dims(l.reshape_to);
-  c.Int(l.weight_first), c.Int(l.keepdims);
-  c.Dims(l.perm);
-  c.Dims({l.slice_begin, l.slice_end});
+  // The attributes of later kinds count only for the kinds that have them:
+  // the layers of every other kind keep the hashes that clients before
+  // them computed.
+  switch (l.kind) {
+    case LayerKind::kHardSigmoid: c.Float(l.alpha), c.Float(l.beta); break;
+    case LayerKind::kAdd:
+    case LayerKind::kMul:
+    case LayerKind::kSub:
+    case LayerKind::kDiv:
+      if (!l.weights.empty()) c.Int(l.weight_first);
+      break;
+    case LayerKind::kReduceMean: c.Int(l.keepdims); break;
+    case LayerKind::kTranspose: c.Dims(l.perm); break;
+    case LayerKind::kSlice: c.Dims({l.slice_begin, l.slice_end}); break;
+    case LayerKind::kPad: c.Float(l.pad_value); break;
+    default: break;
+  }
   for (const auto& w : l.weights) {
     c.Dims(w.shape);
     c.bytes().append(reinterpret_cast<const char*>(w.data.data()), w.data.size() * sizeof(float));
