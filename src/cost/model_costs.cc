@@ -35,6 +35,7 @@ double RegressionX(const Graph& graph, const Layer& l) {
     case LayerKind::kAvgPool:
       return out * l.kernel_h * l.kernel_w;
     case LayerKind::kGlobalAvgPool:
+    case LayerKind::kReduceMean:  // the same means, over H and W
       return out * static_cast<double>((*in)[2] * (*in)[3]);
     case LayerKind::kFc:
       return static_cast<double>(ElementCount(*in) / (*in)[0]) * l.out_channels;
