@@ -1,4 +1,5 @@
-// Max, average and global average pooling, ONNX semantics: ceil mode, and
+// Max and average pooling (global average pooling runs the per-plane mean
+// kernel, reduce_mean.cc), ONNX semantics: ceil mode, and
 // an average divisor that counts padding (count_include_pad) but never the
 // part of a ceil-mode window past the padded input, as Caffe and onnxruntime.
 #include <algorithm>
@@ -11,14 +12,7 @@ namespace {
 
 class PoolingKernel : public Kernel {
  public:
-  PoolingKernel(const Layer& l, const Shape& x) : l_(l), x_(x) {
-    if (l.kind == LayerKind::kGlobalAvgPool) {
-      l_.kind = LayerKind::kAvgPool;
-      l_.kernel_h = static_cast<int>(x[2]), l_.kernel_w = static_cast<int>(x[3]);
-      l_.stride_h = l_.stride_w = 1;
-      l_.pad_top = l_.pad_left = l_.pad_bottom = l_.pad_right = 0;
-    }
-  }
+  PoolingKernel(const Layer& l, const Shape& x) : l_(l), x_(x) {}
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const int64_t planes = x_[0] * x_[1], H = x_[2], W = x_[3];
     const int64_t OH = l_.output_shape[2], OW = l_.output_shape[3];

@@ -1,4 +1,4 @@
-// ReduceMean over the spatial axes of NCHW: one mean per channel plane, kept
+// ReduceMean over the spatial axes of NCHW, and GlobalAveragePool: one mean per channel plane, kept
 // as [N, C, 1, 1] or [N, C] (the same values in the same order).
 #include "../kernel.h"
 
