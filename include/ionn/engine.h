@@ -56,6 +56,9 @@ class PreparedRun {
   const std::vector<Shape>& given_shapes() const { return given_shapes_; }
   const std::vector<std::string>& wanted() const { return wanted_; }
   int kernels() const { return static_cast<int>(steps_.size()); }  // fewer than layers when fused
+  // Kernels that run with their tensors in NHWC (channels last): pooling,
+  // concatenations and the like between convolutions that pick NHWC.
+  int channels_last_kernels() const;
 
  private:
   friend class Engine;
@@ -63,6 +66,7 @@ class PreparedRun {
     const Kernel* kernel = nullptr;
     int first = 0, last = 0;  // the layer whose inputs it reads, the layer whose output it writes
     bool native_in = false, native_out = false;
+    bool channels_last = false;  // RunChannelsLast: every input and the output in NHWC
     size_t out_floats = 0;   // output buffer size (a blocked layout may pad)
     std::vector<int> reads;  // per input: layer position (>= 0) or -1 - index into given()
   };

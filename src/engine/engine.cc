@@ -6,6 +6,7 @@
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 
@@ -165,6 +166,9 @@ std::vector<int> FusibleFollowers(const Graph& g, int k, const std::vector<std::
 }  // namespace
 
 Engine::~Engine() = default;
+
+Shape ChannelsLastShape(const Shape& s) { return {s[0], s[2], s[3], s[1]}; }
+int ChannelsLastAxis(int axis) { return axis == 0 ? 0 : axis == 1 ? 3 : axis - 1; }
 
 dnnl::memory::desc PlainDesc(const Shape& shape) {
   using tag = dnnl::memory::format_tag;
@@ -511,14 +515,16 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
   }
 
   // A tensor stays in a convolution's blocked layout when every reader in
-  // this run takes that layout: convolutions that compute in it, and
-  // element-wise kernels whose inputs all share it. Start from every
-  // candidate and drop those a reader cannot take, until none changes.
+  // this run takes that layout: convolutions that compute in it, element-wise
+  // kernels whose inputs all share it, and, when it is NHWC, kernels that
+  // run channels last. Start from every candidate and drop those a reader
+  // cannot take, until none changes.
   std::unordered_map<std::string, std::vector<size_t>> readers;
   for (size_t i = 0; i < steps.size(); ++i) {
     for (const auto& name : graph_.layers[steps[i].first].inputs) readers[name].push_back(i);
   }
   std::unordered_map<std::string, const dnnl::memory::desc*> native;
+  std::deque<dnnl::memory::desc> nhwc;  // the channels-last layouts of tensors kept in them
   auto shared_layout = [&](const Step& st) -> const dnnl::memory::desc* {
     const dnnl::memory::desc* d = nullptr;
     for (const auto& name : graph_.layers[st.first].inputs) {
@@ -528,12 +534,46 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
     }
     return d;
   };
+  auto is_nhwc = [](const dnnl::memory::desc& d, const Shape& s) {
+    return s.size() == 4 && d == dnnl::memory::desc(s, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
+  };
+  auto layout_free = [](const Shape& s) { return s.size() != 4 || s[2] * s[3] == 1; };  // NHWC bytes = NCHW bytes
+  auto shape_of = [&](const std::string& name) -> const Shape& { return *graph_.TensorShape(name); };
+  // Whether a channels-last kernel can read this tensor: kept in NHWC, or
+  // plain with the same bytes.
+  auto cl_readable = [&](const std::string& name) {
+    auto it = native.find(name);
+    return it != native.end() ? is_nhwc(*it->second, shape_of(name)) : layout_free(shape_of(name));
+  };
+  // Whether a step runs channels last: its kernel can, it reads every input
+  // so, one of them is kept in NHWC, and its output is kept in NHWC or has
+  // the same bytes in both layouts.
+  auto runs_cl = [&](const Step& st) {
+    if (!st.kernel->channels_last()) return false;
+    bool some = false;
+    for (const auto& name : graph_.layers[st.first].inputs) {
+      if (!cl_readable(name)) return false;
+      some = some || native.count(name) > 0;
+    }
+    const Layer& last = graph_.layers[st.last];
+    return some && (layout_free(last.output_shape) || native.count(last.name) > 0);
+  };
   for (const Step& st : steps) {
-    const std::string& name = graph_.layers[st.last].name;
-    if (!options_.blocked_layouts || is_wanted(name) || !readers.count(name)) continue;
+    const Layer& last = graph_.layers[st.last];
+    if (!options_.blocked_layouts || is_wanted(last.name) || !readers.count(last.name)) continue;
     const dnnl::memory::desc* d = st.kernel->native_dst();
     if (!d && st.kernel->elementwise()) d = shared_layout(st);
-    if (d) native[name] = d;
+    if (!d && st.kernel->channels_last() && !layout_free(last.output_shape)) {
+      bool some = false, all = true;
+      for (const auto& name : graph_.layers[st.first].inputs) {
+        all = all && cl_readable(name);
+        some = some || native.count(name) > 0;
+      }
+      if (all && some) {
+        d = &nhwc.emplace_back(last.output_shape, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
+      }
+    }
+    if (d) native[last.name] = d;
   }
   for (bool changed = true; changed;) {
     changed = false;
@@ -542,17 +582,19 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
       const std::string& name = graph_.layers[st.last].name;
       auto it = native.find(name);
       if (it == native.end()) continue;
-      bool ok = st.kernel->native_dst() || (shared_layout(st) && *shared_layout(st) == *it->second);
+      bool ok = st.kernel->native_dst() || (shared_layout(st) && *shared_layout(st) == *it->second) || runs_cl(st);
       for (size_t i : readers[name]) {
         const Step& r = steps[i];
         if (const dnnl::memory::desc* src = r.kernel->native_src()) {
           ok = ok && *src == *it->second && graph_.layers[r.first].inputs.size() == 1;
-        } else {
+        } else if (r.kernel->elementwise()) {
           // An element-wise reader writes in its inputs' layout, so its
           // output must stay in this layout too.
           auto out = native.find(graph_.layers[r.last].name);
-          ok = ok && r.kernel->elementwise() && shared_layout(r) && *shared_layout(r) == *it->second &&
-               out != native.end() && *out->second == *it->second;
+          ok = ok && shared_layout(r) && *shared_layout(r) == *it->second && out != native.end() &&
+               *out->second == *it->second;
+        } else {
+          ok = ok && runs_cl(r);
         }
       }
       if (!ok) drop.push_back(name);
@@ -561,12 +603,17 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
   }
   for (Step& st : steps) {
     const Layer& last = graph_.layers[st.last];
+    st.channels_last = runs_cl(st);
     st.native_out = native.count(last.name) > 0;
-    st.native_in = native.count(graph_.layers[st.first].inputs[0]) > 0;
+    st.native_in = !st.channels_last && native.count(graph_.layers[st.first].inputs[0]) > 0;
     st.out_floats = st.native_out ? native.at(last.name)->get_size() / sizeof(float)
                                   : static_cast<size_t>(ElementCount(last.output_shape));
   }
   return std::shared_ptr<const PreparedRun>(std::move(run));
+}
+
+int PreparedRun::channels_last_kernels() const {
+  return static_cast<int>(std::count_if(steps_.begin(), steps_.end(), [](const Step& s) { return s.channels_last; }));
 }
 
 Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& inputs) const {
@@ -609,7 +656,9 @@ Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& input
       Tensor& out = ws->tensors[step.last];  // capacity kept from earlier runs
       out.shape = graph_.layers[step.last].output_shape;
       out.data.resize(step.out_floats);
-      if (step.kernel->elementwise()) {
+      if (step.channels_last) {
+        step.kernel->RunChannelsLast(in, &out, stream);
+      } else if (step.kernel->elementwise()) {
         step.kernel->Run(in, &out, stream);  // inputs and output share one layout
       } else if (step.native_in || step.native_out) {
         step.kernel->RunNative(in[0]->data.data(), step.native_in, out.data.data(), step.native_out, stream);

@@ -31,6 +31,16 @@ class Kernel {
   // by all their inputs, padding included; Run then gets buffers of that size.
   virtual bool elementwise() const { return false; }
   virtual const dnnl::memory::desc* native_dst() const { return nullptr; }
+  // Kernels that also compute with their tensors in dense NHWC ("channels
+  // last", the layout oneDNN's convolutions pick on AVX-512) say so, so that
+  // a tensor stays in it from one convolution to the next through pooling,
+  // concatenation, slices and broadcasting arithmetic. RunChannelsLast gets
+  // every input and the output in NHWC; a tensor with H = W = 1, or of rank
+  // other than 4, has the same bytes in both layouts.
+  virtual bool channels_last() const { return false; }
+  virtual void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const {
+    (void)in, (void)out, (void)stream;
+  }
   // As Run, with the single input and/or the output in the native layout.
   virtual void RunNative(const float* src, bool src_native, float* dst, bool dst_native, dnnl::stream& stream) const {
     (void)src, (void)src_native, (void)dst, (void)dst_native, (void)stream;
@@ -72,6 +82,11 @@ std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector
 // A 64-byte aligned buffer of at least `bytes`, one per slot (0-3) and
 // thread, grown as needed and reused by later calls on the same thread.
 float* ThreadScratch(int slot, size_t bytes);
+
+// A 4-D tensor in NHWC seen as a plain tensor: its shape [N, H, W, C], and
+// where NCHW axis `axis` went (C to 3, H to 1, W to 2).
+Shape ChannelsLastShape(const Shape& nchw);
+int ChannelsLastAxis(int axis);
 
 // Plain NCHW (or NC) memory descriptor of a shape.
 dnnl::memory::desc PlainDesc(const Shape& shape);

@@ -1,5 +1,5 @@
 // Batch normalization and Caffe's Scale at inference: one multiply-add per
-// element with per-channel factors folded at creation.
+// element with per-channel factors folded at creation, in NCHW or NHWC.
 #include <cmath>
 
 #include "../kernel.h"
@@ -29,6 +29,18 @@ class BatchNormKernel : public Kernel {
       const float* s = src + p * inner;
       float* d = dst + p * inner;
       for (int64_t i = 0; i < inner; ++i) d[i] = s[i] * a + b;
+    }
+  }
+  bool channels_last() const override { return x_.size() == 4; }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const int64_t c = x_[1], pixels = x_[0] * x_[2] * x_[3];
+    const float* src = in[0]->data.data();
+    float* dst = out->data.data();
+    const float* a = scale_.data();
+    const float* b = shift_.data();
+#pragma omp parallel for if (pixels * c > 65536)
+    for (int64_t p = 0; p < pixels; ++p) {
+      for (int64_t i = 0; i < c; ++i) dst[p * c + i] = src[p * c + i] * a[i] + b[i];
     }
   }
 

@@ -2,6 +2,8 @@
 // tensors or of a tensor and a constant (squeeze-and-excitation's channel
 // scale, SiLU's x * sigmoid(x), a scalar). The output's axes are merged where
 // both operands step alike, so the inner loop runs over a contiguous block.
+// A 4-D output also runs in NHWC: the same loops over the operands' shapes
+// permuted, when a constant operand has the same bytes in both layouts.
 #include <algorithm>
 
 #include "../kernel.h"
@@ -81,25 +83,44 @@ class BinaryKernel : public Kernel {
     const Shape& a = !l.weights.empty() && l.weight_first ? c : in[0];
     const Shape& b = l.weights.empty() ? in[1] : l.weight_first ? in[0] : c;
     axes_ = MergedAxes(a, b, l.output_shape);
+    const Shape& out = l.output_shape;
+    if (out.size() == 4 && a.size() <= 4 && b.size() <= 4 && (l.weights.empty() || SameBytesInNhwc(c))) {
+      cl_axes_ = MergedAxes(ChannelsLastShape(Aligned(a)), ChannelsLastShape(Aligned(b)), ChannelsLastShape(out));
+    }
   }
-  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+  bool channels_last() const override { return !cl_axes_.empty(); }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    Compute(in, out, cl_axes_);
+  }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override { Compute(in, out, axes_); }
+
+ private:
+  static Shape Aligned(const Shape& s) {  // numpy's alignment to rank 4
+    Shape a(4 - s.size(), 1);
+    a.insert(a.end(), s.begin(), s.end());
+    return a;
+  }
+  static bool SameBytesInNhwc(const Shape& s) {
+    const Shape a = Aligned(s);
+    return a[1] == 1 || a[2] * a[3] == 1;
+  }
+  void Compute(const std::vector<const Tensor*>& in, Tensor* out, const std::vector<Axis>& axes) const {
     const float* a = in[0]->data.data();
     const float* b = in.size() > 1 ? in[1]->data.data() : constant_.data();
     if (in.size() == 1 && constant_first_) std::swap(a, b);
     float* y = out->data.data();
     switch (kind_) {
-      case LayerKind::kAdd: Apply(a, b, y, axes_, [](float p, float q) { return p + q; }); break;
-      case LayerKind::kMul: Apply(a, b, y, axes_, [](float p, float q) { return p * q; }); break;
-      case LayerKind::kSub: Apply(a, b, y, axes_, [](float p, float q) { return p - q; }); break;
-      default: Apply(a, b, y, axes_, [](float p, float q) { return p / q; }); break;
+      case LayerKind::kAdd: Apply(a, b, y, axes, [](float p, float q) { return p + q; }); break;
+      case LayerKind::kMul: Apply(a, b, y, axes, [](float p, float q) { return p * q; }); break;
+      case LayerKind::kSub: Apply(a, b, y, axes, [](float p, float q) { return p - q; }); break;
+      default: Apply(a, b, y, axes, [](float p, float q) { return p / q; }); break;
     }
   }
 
- private:
   LayerKind kind_;
   std::vector<float> constant_;
   bool constant_first_ = false;
-  std::vector<Axis> axes_;
+  std::vector<Axis> axes_, cl_axes_;  // NCHW; NHWC (empty: plain only)
 };
 
 }  // namespace

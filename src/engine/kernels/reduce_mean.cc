@@ -1,5 +1,9 @@
 // ReduceMean over the spatial axes of NCHW, and GlobalAveragePool: one mean per channel plane, kept
-// as [N, C, 1, 1] or [N, C] (the same values in the same order).
+// as [N, C, 1, 1] or [N, C] (the same values in the same order, in NCHW
+// and in NHWC).
+#include <algorithm>
+#include <vector>
+
 #include "../kernel.h"
 
 namespace ionn {
@@ -7,7 +11,7 @@ namespace {
 
 class ReduceMeanKernel : public Kernel {
  public:
-  explicit ReduceMeanKernel(const Shape& x) : planes_(x[0] * x[1]), plane_(x[2] * x[3]) {}
+  explicit ReduceMeanKernel(const Shape& x) : images_(x[0]), channels_(x[1]), planes_(x[0] * x[1]), plane_(x[2] * x[3]) {}
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float* x = in[0]->data.data();
     float* y = out->data.data();
@@ -19,9 +23,23 @@ class ReduceMeanKernel : public Kernel {
       y[p] = static_cast<float>(sum / plane);
     }
   }
+  bool channels_last() const override { return true; }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const int64_t C = channels_, plane = plane_;
+    std::vector<double> sum(C);
+    for (int64_t n = 0; n < images_; ++n) {
+      const float* x = in[0]->data.data() + n * plane * C;
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int64_t i = 0; i < plane; ++i) {
+        for (int64_t c = 0; c < C; ++c) sum[c] += x[i * C + c];
+      }
+      float* y = out->data.data() + n * C;
+      for (int64_t c = 0; c < C; ++c) y[c] = static_cast<float>(sum[c] / plane);
+    }
+  }
 
  private:
-  int64_t planes_, plane_;
+  int64_t images_, channels_, planes_, plane_;
 };
 
 }  // namespace
