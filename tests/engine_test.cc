@@ -640,10 +640,16 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
     Layer lrn;
     lrn.kind = LayerKind::kLrn, lrn.lrn_size = 3, lrn.lrn_alpha = 0.5f;
     add(lrn, "lrn", {"cat"});
+    Layer plane_scale;  // a rank-3 operand: its bytes differ in NHWC, so this Mul runs plain
+    plane_scale.kind = LayerKind::kMul;
+    add(conv(c, 8, 3), "c3", {"x"});
+    add(plane_scale, "planes", {"c3", "plane"});
+    g.inputs.push_back({"plane", {8, x[2], x[3]}});
+    add(conv(8, 4, 1), "out_planes", {"planes"});
     add(conv(9, 4, 1), "out_max", {"max"});
     add(conv(9, 4, 1), "out_avg", {"avg"});
     add(conv(13, 4, 1), "out_lrn", {"lrn"});
-    g.outputs = {"out_max", "out_avg", "out_lrn"};
+    g.outputs = {"out_max", "out_avg", "out_lrn", "out_planes"};
     ASSERT_TRUE(g.Finalize().ok());
     auto blocked = Engine::Create(g, EngineOptions{1, true, true});
     auto plain = Engine::Create(g, EngineOptions{1, true, false});
@@ -652,19 +658,20 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
     for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
     auto run = (*blocked)->Prepare(all, g.outputs);
     ASSERT_TRUE(run.ok());
-    const TensorMap in = {{"x", SeededInput(x, 5)}};
+    const TensorMap in = {{"x", SeededInput(x, 5)}, {"plane", SeededInput({8, x[2], x[3]}, 6)}};
     auto a = (*blocked)->Execute(**run, in);
     auto b = (*plain)->RunAll(in);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->at("out_max").data, b->at("out_max").data) << ShapeToString(x);
     EXPECT_EQ(a->at("out_avg").data, b->at("out_avg").data) << ShapeToString(x);
+    EXPECT_EQ(a->at("out_planes").data, b->at("out_planes").data) << ShapeToString(x);
     ExpectClose(a->at("out_lrn").data, b->at("out_lrn").data, 1e-5, "lrn " + ShapeToString(x));
     // oneDNN's convolutions pick NHWC with AVX-512 (blocked nChw8c before it).
     const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
     if ((static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) != avx512) {
       GTEST_SKIP() << "without AVX-512 the convolutions do not pick NHWC: nothing runs channels last";
     }
-    EXPECT_EQ((*run)->channels_last_kernels(), 8) << ShapeToString(x);  // all but the convolutions
+    EXPECT_EQ((*run)->channels_last_kernels(), 8) << ShapeToString(x);  // all but the convolutions and "planes"
   }
 }
 

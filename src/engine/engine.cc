@@ -537,7 +537,14 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
   auto is_nhwc = [](const dnnl::memory::desc& d, const Shape& s) {
     return s.size() == 4 && d == dnnl::memory::desc(s, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
   };
-  auto layout_free = [](const Shape& s) { return s.size() != 4 || s[2] * s[3] == 1; };  // NHWC bytes = NCHW bytes
+  // NHWC bytes = NCHW bytes: one channel or one pixel, after numpy's
+  // alignment to rank 4 (a lower-rank operand of broadcasting arithmetic).
+  auto layout_free = [](const Shape& s) {
+    if (s.size() > 4) return false;
+    Shape a(4 - s.size(), 1);
+    a.insert(a.end(), s.begin(), s.end());
+    return a[1] == 1 || a[2] * a[3] == 1;
+  };
   auto shape_of = [&](const std::string& name) -> const Shape& { return *graph_.TensorShape(name); };
   // Whether a channels-last kernel can read this tensor: kept in NHWC, or
   // plain with the same bytes.
