@@ -588,6 +588,73 @@ TEST(EngineLayouts, BlockedLayoutsChangeNoBit) {
   }
 }
 
+// ShuffleNet's channel shuffle (Reshape, Transpose, Reshape) runs as one
+// kernel, in NCHW and NHWC, and moves the same values as the three layers.
+TEST(EngineFusion, ChannelShuffleIsOneKernel) {
+  std::mt19937 rng(41);
+  for (int groups : {2, 3}) {
+    for (bool shuffle_perm : {true, false}) {
+      Graph g;
+      const Shape x = {2, 3, 5, 7};
+      g.inputs = {{"x", x}};
+      const int64_t C = 6 * groups;
+      auto add = [&](Layer l, const std::string& name, std::vector<std::string> inputs) {
+        l.name = name, l.inputs = std::move(inputs);
+        g.layers.push_back(std::move(l));
+      };
+      Layer conv;
+      conv.kind = LayerKind::kConv, conv.out_channels = static_cast<int>(C), conv.kernel_h = conv.kernel_w = 1;
+      conv.weights = {{"w", {C, 3, 1, 1}, Random(C * 3, rng)}, {"b", {C}, Random(C, rng)}};
+      add(conv, "conv", {"x"});
+      Layer split;
+      split.kind = LayerKind::kReshape, split.reshape_to = {2, groups, C / groups, 5, 7};
+      add(split, "split", {"conv"});
+      Layer transpose;
+      transpose.kind = LayerKind::kTranspose;
+      transpose.perm = shuffle_perm ? Shape{0, 2, 1, 3, 4} : Shape{0, 1, 2, 4, 3};
+      add(transpose, "transpose", {"split"});
+      Layer merge;
+      merge.kind = LayerKind::kReshape, merge.reshape_to = shuffle_perm ? Shape{2, C, 5, 7} : Shape{2, C, 7, 5};
+      add(merge, "merge", {"transpose"});
+      Layer half;
+      half.kind = LayerKind::kSlice, half.axis = 1, half.slice_begin = 0, half.slice_end = C / 2;
+      add(half, "half", {"merge"});
+      Layer out = conv;
+      out.out_channels = 4;
+      out.weights = {{"w", {4, C / 2, 1, 1}, Random(4 * C / 2, rng)}, {"b", {4}, Random(4, rng)}};
+      add(out, "out", {"half"});
+      g.outputs = {"out", "merge"};
+      ASSERT_TRUE(g.Finalize().ok());
+      auto fused = Engine::Create(g, EngineOptions{1, true});
+      auto plain = Engine::Create(g, EngineOptions{1, false, false});
+      ASSERT_TRUE(fused.ok() && plain.ok());
+      const auto groups_found = (*fused)->FusionGroups();
+      EXPECT_EQ(groups_found.size(), shuffle_perm ? 1u : 0u) << groups;
+      if (shuffle_perm && groups_found.size() == 1) {
+        EXPECT_EQ(groups_found[0], (std::vector<int>{1, 2, 3}));
+      }
+      const TensorMap in = {{"x", SeededInput(x, 7)}};
+      auto a = (*fused)->RunAll(in);
+      auto b = (*plain)->RunAll(in);
+      ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_EQ(a->at("out").data, b->at("out").data) << groups;
+      EXPECT_EQ(a->at("merge").data, b->at("merge").data) << groups;
+      // Only "out" wanted: the shuffle's output stays channels last.
+      std::vector<int> all(g.layers.size());
+      for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+      auto run = (*fused)->Prepare(all, {"out"});
+      ASSERT_TRUE(run.ok());
+      auto c = (*fused)->Execute(**run, in);
+      ASSERT_TRUE(c.ok());
+      EXPECT_EQ(c->at("out").data, b->at("out").data) << groups;
+      const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
+      if (shuffle_perm && (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512) {
+        EXPECT_EQ((*run)->channels_last_kernels(), 2) << groups;  // the shuffle and the slice
+      }
+    }
+  }
+}
+
 // Between convolutions that pick NHWC, pooling (ceil mode, dilation, a
 // divisor that counts padding), concatenation, slices, batch norm, means,
 // a broadcast channel scale and LRN run channels last; the outputs equal

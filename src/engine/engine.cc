@@ -163,6 +163,30 @@ std::vector<int> FusibleFollowers(const Graph& g, int k, const std::vector<std::
   return chain;
 }
 
+// ShuffleNet's channel shuffle as exporters write it: Reshape [N, C, H, W]
+// to [N, g, C/g, H, W], Transpose (0, 2, 1, 3, 4), Reshape back to
+// [N, C, H, W], each the only reader of the one before. Returns the three
+// layers, or nothing.
+std::vector<int> ChannelShuffle(const Graph& g, int k, const std::vector<std::vector<int>>& readers) {
+  const Layer& split = g.layers[k];
+  if (split.kind != LayerKind::kReshape || IsOutput(g, k) || readers[k].size() != 1) return {};
+  const Shape* x = g.TensorShape(split.inputs[0]);
+  const Shape& s = split.output_shape;
+  if (!x || x->size() != 4 || s.size() != 5 || s[0] != (*x)[0] || s[1] * s[2] != (*x)[1] || s[3] != (*x)[2] ||
+      s[4] != (*x)[3]) {
+    return {};
+  }
+  const int t = readers[k][0];
+  const Layer& transpose = g.layers[t];
+  if (transpose.kind != LayerKind::kTranspose || IsOutput(g, t) || readers[t].size() != 1 ||
+      transpose.perm != Shape{0, 2, 1, 3, 4}) {
+    return {};
+  }
+  const int merge = readers[t][0];
+  if (g.layers[merge].kind != LayerKind::kReshape || g.layers[merge].output_shape != *x) return {};
+  return {k, t, merge};
+}
+
 }  // namespace
 
 Engine::~Engine() = default;
@@ -204,6 +228,13 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
     Impl::Fusion fusion;
     fusion.members.push_back(k);
     fusion.members.insert(fusion.members.end(), followers.begin(), followers.end());
+    for (int m : fusion.members) impl.fusion_of[m] = static_cast<int>(impl.fusions.size());
+    impl.fusions.push_back(std::move(fusion));
+  }
+  for (int k = 0; k < n && options.fuse; ++k) {
+    Impl::Fusion fusion;
+    fusion.members = ChannelShuffle(e->graph_, k, impl.readers);
+    if (fusion.members.empty() || impl.fusion_of[fusion.members[2]] >= 0) continue;
     for (int m : fusion.members) impl.fusion_of[m] = static_cast<int>(impl.fusions.size());
     impl.fusions.push_back(std::move(fusion));
   }
@@ -353,7 +384,10 @@ Status Engine::BuildLayer(int k, Layer l) {
     std::vector<const Layer*> followers;
     for (size_t i = 1; i < members.size(); ++i) followers.push_back(&members[i]);
     OmpThreads threads(options_.threads);
-    fused = MakeFusedConvKernel(members[0], followers, *graph_.TensorShape(members[0].inputs[0]), ctx);
+    const Shape& in = *graph_.TensorShape(members[0].inputs[0]);
+    fused = members[0].kind == LayerKind::kReshape
+                ? MakeChannelShuffleKernel(in, members[0].output_shape[1], ctx)
+                : MakeFusedConvKernel(members[0], followers, in, ctx);
   } catch (const std::exception&) {
     fused.reset();  // run the members one by one
   }

@@ -79,6 +79,10 @@ struct ConvActivation {
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
                                             const Shape& in, const KernelContext& ctx);
 
+// ShuffleNet's channel shuffle of `groups` groups (a Reshape, Transpose and
+// Reshape): output channel j * groups + i is input channel i * C/groups + j.
+std::unique_ptr<Kernel> MakeChannelShuffleKernel(const Shape& x, int64_t groups, const KernelContext& ctx);
+
 // A 64-byte aligned buffer of at least `bytes`, one per slot (0-3) and
 // thread, grown as needed and reused by later calls on the same thread.
 float* ThreadScratch(int slot, size_t bytes);

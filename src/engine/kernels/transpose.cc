@@ -1,6 +1,8 @@
 // Transpose: output axis i is input axis perm[i] (ShuffleNet's channel
 // shuffle moves [N, g, C/g, H, W] to [N, C/g, g, H, W]). Trailing axes that
-// keep their order are copied as one contiguous block.
+// keep their order are copied as one contiguous block. And the channel
+// shuffle that Reshape, this Transpose and Reshape compute together, run
+// as one kernel, in NCHW or NHWC.
 #include <cstring>
 
 #include "../kernel.h"
@@ -51,7 +53,47 @@ class TransposeKernel : public Kernel {
   int64_t block_ = 1;
 };
 
+class ChannelShuffleKernel : public Kernel {
+ public:
+  ChannelShuffleKernel(const Shape& x, int64_t groups) : x_(x), groups_(groups), per_group_(x[1] / groups) {}
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const int64_t C = x_[1], plane = x_[2] * x_[3];
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    for (int64_t n = 0; n < x_[0]; ++n) {
+      for (int64_t j = 0; j < per_group_; ++j) {
+        for (int64_t i = 0; i < groups_; ++i) {
+          std::memcpy(y + (n * C + j * groups_ + i) * plane, x + (n * C + i * per_group_ + j) * plane,
+                      plane * sizeof(float));
+        }
+      }
+    }
+  }
+  bool channels_last() const override { return true; }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const int64_t C = x_[1], pixels = x_[0] * x_[2] * x_[3], groups = groups_, per_group = per_group_;
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+#pragma omp parallel for if (pixels * C > 65536)
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* src = x + p * C;
+      float* dst = y + p * C;
+      for (int64_t i = 0; i < groups; ++i) {
+        for (int64_t j = 0; j < per_group; ++j) dst[j * groups + i] = src[i * per_group + j];
+      }
+    }
+  }
+
+ private:
+  Shape x_;
+  int64_t groups_, per_group_;
+};
+
 }  // namespace
+
+std::unique_ptr<Kernel> MakeChannelShuffleKernel(const Shape& x, int64_t groups, const KernelContext&) {
+  return std::make_unique<ChannelShuffleKernel>(x, groups);
+}
 
 std::unique_ptr<Kernel> MakeTransposeKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {
   return std::make_unique<TransposeKernel>(layer, in[0]);
