@@ -655,6 +655,55 @@ TEST(EngineFusion, ChannelShuffleIsOneKernel) {
   }
 }
 
+// A batch norm that no convolution absorbs runs with the ReLU after it in
+// one pass (DenseNet), unless the norm has another reader.
+TEST(EngineFusion, BatchNormAndReluAfterAConcatFold) {
+  std::mt19937 rng(43);
+  for (bool second_reader : {false, true}) {
+    Graph g;
+    const Shape x = {1, 4, 6, 5};
+    g.inputs = {{"x", x}};
+    auto add = [&](Layer l, const std::string& name, std::vector<std::string> inputs) {
+      l.name = name, l.inputs = std::move(inputs);
+      g.layers.push_back(std::move(l));
+    };
+    Layer conv;
+    conv.kind = LayerKind::kConv, conv.out_channels = 6, conv.kernel_h = conv.kernel_w = 1;
+    conv.weights = {{"w", {6, 4, 1, 1}, Random(24, rng)}, {"b", {6}, Random(6, rng)}};
+    add(conv, "conv", {"x"});
+    Layer cat;
+    cat.kind = LayerKind::kConcat, cat.axis = 1;
+    add(cat, "cat", {"conv", "x"});
+    Layer bn;
+    bn.kind = LayerKind::kBatchNorm;
+    bn.weights = {{"g", {10}, Random(10, rng)}, {"b", {10}, Random(10, rng)}, {"m", {10}, Random(10, rng)},
+                  {"v", {10}, Random(10, rng, 0.5f, 2)}};
+    add(bn, "bn", {"cat"});
+    Layer relu;
+    relu.kind = LayerKind::kRelu;
+    add(relu, "relu", {"bn"});
+    Layer out = conv;
+    out.weights = {{"w", {6, 10, 1, 1}, Random(60, rng)}, {"b", {6}, Random(6, rng)}};
+    add(out, "out", {"relu"});
+    g.outputs = {"out"};
+    if (second_reader) g.outputs.push_back("bn");
+    ASSERT_TRUE(g.Finalize().ok());
+    auto fused = Engine::Create(g, EngineOptions{1, true});
+    auto plain = Engine::Create(g, EngineOptions{1, false, false});
+    ASSERT_TRUE(fused.ok() && plain.ok());
+    const auto groups = (*fused)->FusionGroups();
+    EXPECT_EQ(groups.size(), second_reader ? 0u : 1u);
+    if (!second_reader && groups.size() == 1) {
+      EXPECT_EQ(groups[0], (std::vector<int>{2, 3}));
+    }
+    const TensorMap in = {{"x", SeededInput(x, 8)}};
+    auto a = (*fused)->RunAll(in);
+    auto b = (*plain)->RunAll(in);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->at("out").data, b->at("out").data) << second_reader;
+  }
+}
+
 // Between convolutions that pick NHWC, pooling (ceil mode, dilation, a
 // divisor that counts padding), concatenation, slices, batch norm, means,
 // a broadcast channel scale and LRN run channels last; the outputs equal

@@ -187,6 +187,19 @@ std::vector<int> ChannelShuffle(const Graph& g, int k, const std::vector<std::ve
   return {k, t, merge};
 }
 
+// A batch norm (or scale) that no convolution absorbs, and the ReLU that is
+// its only reader (DenseNet's pre-activation): {norm, relu}, or nothing.
+std::vector<int> BatchNormRelu(const Graph& g, int k, const std::vector<std::vector<int>>& readers) {
+  const Layer& norm = g.layers[k];
+  if ((norm.kind != LayerKind::kBatchNorm && norm.kind != LayerKind::kScale) || IsOutput(g, k) ||
+      readers[k].size() != 1) {
+    return {};
+  }
+  const int relu = readers[k][0];
+  if (g.layers[relu].kind != LayerKind::kRelu || g.layers[relu].inputs.size() != 1) return {};
+  return {k, relu};
+}
+
 }  // namespace
 
 Engine::~Engine() = default;
@@ -234,7 +247,10 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
   for (int k = 0; k < n && options.fuse; ++k) {
     Impl::Fusion fusion;
     fusion.members = ChannelShuffle(e->graph_, k, impl.readers);
-    if (fusion.members.empty() || impl.fusion_of[fusion.members[2]] >= 0) continue;
+    if (fusion.members.empty()) fusion.members = BatchNormRelu(e->graph_, k, impl.readers);
+    if (fusion.members.empty() || impl.fusion_of[fusion.members[0]] >= 0 || impl.fusion_of[fusion.members.back()] >= 0) {
+      continue;
+    }
     for (int m : fusion.members) impl.fusion_of[m] = static_cast<int>(impl.fusions.size());
     impl.fusions.push_back(std::move(fusion));
   }
@@ -385,9 +401,12 @@ Status Engine::BuildLayer(int k, Layer l) {
     for (size_t i = 1; i < members.size(); ++i) followers.push_back(&members[i]);
     OmpThreads threads(options_.threads);
     const Shape& in = *graph_.TensorShape(members[0].inputs[0]);
-    fused = members[0].kind == LayerKind::kReshape
-                ? MakeChannelShuffleKernel(in, members[0].output_shape[1], ctx)
-                : MakeFusedConvKernel(members[0], followers, in, ctx);
+    switch (members[0].kind) {
+      case LayerKind::kReshape: fused = MakeChannelShuffleKernel(in, members[0].output_shape[1], ctx); break;
+      case LayerKind::kBatchNorm:
+      case LayerKind::kScale: fused = MakeBatchNormReluKernel(members[0], in, ctx); break;
+      default: fused = MakeFusedConvKernel(members[0], followers, in, ctx); break;
+    }
   } catch (const std::exception&) {
     fused.reset();  // run the members one by one
   }

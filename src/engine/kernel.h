@@ -10,6 +10,15 @@
 
 #include "ionn/engine.h"
 
+// Loops of our own kernels compiled for AVX-512 and AVX2 as well as the
+// baseline, picked when the program loads (GCC's function multiversioning):
+// one binary, and wide vectors where the CPU has them.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define IONN_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define IONN_VECTOR_CLONES
+#endif
+
 namespace ionn {
 
 struct KernelContext {
@@ -78,6 +87,9 @@ struct ConvActivation {
 // x * HardSigmoid(x)); copies the weights.
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
                                             const Shape& in, const KernelContext& ctx);
+
+// A batch norm (or scale) and the ReLU after it, in one pass.
+std::unique_ptr<Kernel> MakeBatchNormReluKernel(Layer& layer, const Shape& in, const KernelContext& ctx);
 
 // ShuffleNet's channel shuffle of `groups` groups (a Reshape, Transpose and
 // Reshape): output channel j * groups + i is input channel i * C/groups + j.

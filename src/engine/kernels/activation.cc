@@ -25,6 +25,7 @@ class ActivationKernel : public Kernel {
 }  // namespace
 
 std::unique_ptr<Kernel> MakeActivationKernel(Layer& layer, const std::vector<Shape>&, const KernelContext&) {
+  // batch_norm.cc's fused ReLU clamps alike
   if (layer.kind == LayerKind::kRelu) return std::make_unique<ActivationKernel>(0.0f, 3.4e38f);
   return std::make_unique<ActivationKernel>(layer.clip_min, layer.clip_max);
 }

@@ -1,5 +1,7 @@
 // Batch normalization and Caffe's Scale at inference: one multiply-add per
-// element with per-channel factors folded at creation, in NCHW or NHWC.
+// element with per-channel factors folded at creation, in NCHW or NHWC; and
+// with the ReLU that follows it (DenseNet's pre-activation), in the same pass.
+#include <algorithm>
 #include <cmath>
 
 #include "../kernel.h"
@@ -7,9 +9,32 @@
 namespace ionn {
 namespace {
 
+constexpr float kReluMax = 3.4e38f;  // as the ReLU kernel (activation.cc) clamps
+
+// rows of `c` channels: dst = src * a + b per channel, then the ReLU.
+IONN_VECTOR_CLONES void ScaleShift(const float* src, float* dst, const float* a, const float* b, int64_t rows, int64_t c,
+                                   bool relu) {
+  for (int64_t r = 0; r < rows; ++r, src += c, dst += c) {
+    if (relu) {
+      for (int64_t i = 0; i < c; ++i) dst[i] = std::min(std::max(src[i] * a[i] + b[i], 0.0f), kReluMax);
+    } else {
+      for (int64_t i = 0; i < c; ++i) dst[i] = src[i] * a[i] + b[i];
+    }
+  }
+}
+
+// As ScaleShift, one factor for a whole row.
+IONN_VECTOR_CLONES void ScaleShiftPlane(const float* src, float* dst, float a, float b, int64_t n, bool relu) {
+  if (relu) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = std::min(std::max(src[i] * a + b, 0.0f), kReluMax);
+  } else {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i] * a + b;
+  }
+}
+
 class BatchNormKernel : public Kernel {
  public:
-  BatchNormKernel(Layer& l, const Shape& x) : x_(x) {
+  BatchNormKernel(Layer& l, const Shape& x, bool relu) : x_(x), relu_(relu) {
     const auto &gamma = l.weights[0].data, &beta = l.weights[1].data, &mean = l.weights[2].data, &var = l.weights[3].data;
     scale_.resize(gamma.size());
     shift_.resize(gamma.size());
@@ -25,10 +50,7 @@ class BatchNormKernel : public Kernel {
     float* dst = out->data.data();
 #pragma omp parallel for if (n * c * inner > 65536)
     for (int64_t p = 0; p < n * c; ++p) {
-      const float a = scale_[p % c], b = shift_[p % c];
-      const float* s = src + p * inner;
-      float* d = dst + p * inner;
-      for (int64_t i = 0; i < inner; ++i) d[i] = s[i] * a + b;
+      ScaleShiftPlane(src + p * inner, dst + p * inner, scale_[p % c], shift_[p % c], inner, relu_);
     }
   }
   bool channels_last() const override { return x_.size() == 4; }
@@ -38,21 +60,27 @@ class BatchNormKernel : public Kernel {
     float* dst = out->data.data();
     const float* a = scale_.data();
     const float* b = shift_.data();
+    constexpr int64_t kRows = 64;  // pixels per call
 #pragma omp parallel for if (pixels * c > 65536)
-    for (int64_t p = 0; p < pixels; ++p) {
-      for (int64_t i = 0; i < c; ++i) dst[p * c + i] = src[p * c + i] * a[i] + b[i];
+    for (int64_t p = 0; p < pixels; p += kRows) {
+      ScaleShift(src + p * c, dst + p * c, a, b, std::min(kRows, pixels - p), c, relu_);
     }
   }
 
  private:
   Shape x_;
+  bool relu_;
   std::vector<float> scale_, shift_;
 };
 
 }  // namespace
 
 std::unique_ptr<Kernel> MakeBatchNormKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {
-  return std::make_unique<BatchNormKernel>(layer, in[0]);
+  return std::make_unique<BatchNormKernel>(layer, in[0], false);
+}
+
+std::unique_ptr<Kernel> MakeBatchNormReluKernel(Layer& layer, const Shape& in, const KernelContext&) {
+  return std::make_unique<BatchNormKernel>(layer, in, true);
 }
 
 }  // namespace ionn

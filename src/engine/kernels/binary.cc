@@ -41,8 +41,34 @@ std::vector<Axis> MergedAxes(const Shape& a, const Shape& b, const Shape& out) {
   return axes;
 }
 
+// One output row: each operand steps along it (1) or repeats one value (0).
 template <typename Op>
-void Apply(const float* a, const float* b, float* y, const std::vector<Axis>& axes, Op op) {
+inline void RowOf(Op op, const float* pa, int64_t sa, const float* pb, int64_t sb, float* py, int64_t n) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) py[i] = op(pa[i], pb[i]);
+  } else if (sa == 1) {
+    const float vb = pb[0];
+    for (int64_t i = 0; i < n; ++i) py[i] = op(pa[i], vb);
+  } else if (sb == 1) {
+    const float va = pa[0];
+    for (int64_t i = 0; i < n; ++i) py[i] = op(va, pb[i]);
+  } else {
+    const float v = op(pa[0], pb[0]);
+    for (int64_t i = 0; i < n; ++i) py[i] = v;
+  }
+}
+
+IONN_VECTOR_CLONES void Row(LayerKind kind, const float* pa, int64_t sa, const float* pb, int64_t sb, float* py,
+                            int64_t n) {
+  switch (kind) {
+    case LayerKind::kAdd: RowOf([](float p, float q) { return p + q; }, pa, sa, pb, sb, py, n); break;
+    case LayerKind::kMul: RowOf([](float p, float q) { return p * q; }, pa, sa, pb, sb, py, n); break;
+    case LayerKind::kSub: RowOf([](float p, float q) { return p - q; }, pa, sa, pb, sb, py, n); break;
+    default: RowOf([](float p, float q) { return p / q; }, pa, sa, pb, sb, py, n); break;
+  }
+}
+
+void Apply(LayerKind kind, const float* a, const float* b, float* y, const std::vector<Axis>& axes) {
   const Axis inner = axes.back();
   int64_t rows = 1;
   for (size_t d = 0; d + 1 < axes.size(); ++d) rows *= axes[d].n;
@@ -54,21 +80,7 @@ void Apply(const float* a, const float* b, float* y, const std::vector<Axis>& ax
       rest /= axes[d].n;
       ia += k * axes[d].sa, ib += k * axes[d].sb;
     }
-    const float* pa = a + ia;
-    const float* pb = b + ib;
-    float* py = y + r * inner.n;
-    if (inner.sa == 1 && inner.sb == 1) {
-      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(pa[i], pb[i]);
-    } else if (inner.sa == 1) {
-      const float vb = pb[0];
-      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(pa[i], vb);
-    } else if (inner.sb == 1) {
-      const float va = pa[0];
-      for (int64_t i = 0; i < inner.n; ++i) py[i] = op(va, pb[i]);
-    } else {
-      const float v = op(pa[0], pb[0]);
-      for (int64_t i = 0; i < inner.n; ++i) py[i] = v;
-    }
+    Row(kind, a + ia, inner.sa, b + ib, inner.sb, y + r * inner.n, inner.n);
   }
 }
 
@@ -109,12 +121,7 @@ class BinaryKernel : public Kernel {
     const float* b = in.size() > 1 ? in[1]->data.data() : constant_.data();
     if (in.size() == 1 && constant_first_) std::swap(a, b);
     float* y = out->data.data();
-    switch (kind_) {
-      case LayerKind::kAdd: Apply(a, b, y, axes, [](float p, float q) { return p + q; }); break;
-      case LayerKind::kMul: Apply(a, b, y, axes, [](float p, float q) { return p * q; }); break;
-      case LayerKind::kSub: Apply(a, b, y, axes, [](float p, float q) { return p - q; }); break;
-      default: Apply(a, b, y, axes, [](float p, float q) { return p / q; }); break;
-    }
+    Apply(kind_, a, b, y, axes);
   }
 
   LayerKind kind_;

@@ -9,6 +9,13 @@
 namespace ionn {
 namespace {
 
+// sum[c] += x[i * C + c] over `rows` pixels of C channels.
+IONN_VECTOR_CLONES void AccumulatePixels(const float* x, double* sum, int64_t rows, int64_t C) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t c = 0; c < C; ++c) sum[c] += x[i * C + c];
+  }
+}
+
 class ReduceMeanKernel : public Kernel {
  public:
   explicit ReduceMeanKernel(const Shape& x) : images_(x[0]), channels_(x[1]), planes_(x[0] * x[1]), plane_(x[2] * x[3]) {}
@@ -30,9 +37,7 @@ class ReduceMeanKernel : public Kernel {
     for (int64_t n = 0; n < images_; ++n) {
       const float* x = in[0]->data.data() + n * plane * C;
       std::fill(sum.begin(), sum.end(), 0.0);
-      for (int64_t i = 0; i < plane; ++i) {
-        for (int64_t c = 0; c < C; ++c) sum[c] += x[i * C + c];
-      }
+      AccumulatePixels(x, sum.data(), plane, C);
       float* y = out->data.data() + n * C;
       for (int64_t c = 0; c < C; ++c) y[c] = static_cast<float>(sum[c] / plane);
     }

@@ -3,6 +3,7 @@
 // keep their order are copied as one contiguous block. And the channel
 // shuffle that Reshape, this Transpose and Reshape compute together, run
 // as one kernel, in NCHW or NHWC.
+#include <algorithm>
 #include <cstring>
 
 #include "../kernel.h"
@@ -53,6 +54,16 @@ class TransposeKernel : public Kernel {
   int64_t block_ = 1;
 };
 
+// Per pixel of C = groups * per_group channels: dst[j * groups + i] = src[i * per_group + j].
+IONN_VECTOR_CLONES void ShufflePixels(const float* x, float* y, int64_t pixels, int64_t groups, int64_t per_group) {
+  const int64_t C = groups * per_group;
+  for (int64_t p = 0; p < pixels; ++p, x += C, y += C) {
+    for (int64_t i = 0; i < groups; ++i) {
+      for (int64_t j = 0; j < per_group; ++j) y[j * groups + i] = x[i * per_group + j];
+    }
+  }
+}
+
 class ChannelShuffleKernel : public Kernel {
  public:
   ChannelShuffleKernel(const Shape& x, int64_t groups) : x_(x), groups_(groups), per_group_(x[1] / groups) {}
@@ -74,13 +85,10 @@ class ChannelShuffleKernel : public Kernel {
     const int64_t C = x_[1], pixels = x_[0] * x_[2] * x_[3], groups = groups_, per_group = per_group_;
     const float* x = in[0]->data.data();
     float* y = out->data.data();
+    constexpr int64_t kPixels = 64;  // per call
 #pragma omp parallel for if (pixels * C > 65536)
-    for (int64_t p = 0; p < pixels; ++p) {
-      const float* src = x + p * C;
-      float* dst = y + p * C;
-      for (int64_t i = 0; i < groups; ++i) {
-        for (int64_t j = 0; j < per_group; ++j) dst[j * groups + i] = src[i * per_group + j];
-      }
+    for (int64_t p = 0; p < pixels; p += kPixels) {
+      ShufflePixels(x + p * C, y + p * C, std::min(kPixels, pixels - p), groups, per_group);
     }
   }
 
