@@ -2,26 +2,32 @@
 # Before/after check of a change, on one machine in one run: the planner
 # benchmark and whole-model engine latency of two builds, interleaved
 # (old, new, old, new, ...) so that machine noise hits both alike.
-# Usage: bash bench/compare_builds.sh OLD_BIN_DIR NEW_BIN_DIR [rounds]
+# Usage: bash bench/compare_builds.sh OLD_BIN_DIR NEW_BIN_DIR [rounds [model.onnx ...]]
+#   (the five zoo models, and any ONNX files named after them; set NO_PLAN=1
+#   to skip the planner benchmark)
 #   e.g. git worktree add /tmp/old <commit> && (cd /tmp/old && bash scripts/build.sh)
 #        bash bench/compare_builds.sh /tmp/old/build/bin build/bin 3
 set -euo pipefail
 old=${1:?old bin dir}; new=${2:?new bin dir}; rounds=${3:-3}
+shift $(( $# < 3 ? $# : 3 ))
+files=("$@")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 models=(alexnet googlenet resnet50 inception_bn mobilenet)
 for r in $(seq "$rounds"); do
   for side in old new; do
     bin=$old; [ "$side" = new ] && bin=$new
-    "$bin/plan_bench" > "$tmp/plan-$side-$r.txt"
-    for m in "${models[@]}"; do
-      "$bin/ionn" run --zoo "$m" --threads 1 --repeats 20 --format json |
-        /usr/bin/python3 -c "import json,sys; print('$m', json.load(sys.stdin)['median_ms'])" >> "$tmp/engine-$side.txt"
+    if [ -z "${NO_PLAN:-}" ]; then "$bin/plan_bench" > "$tmp/plan-$side-$r.txt"; fi
+    for m in "${models[@]}" "${files[@]}"; do
+      name=$m; src=(--zoo "$m")
+      if [ -f "$m" ]; then name=$(basename "$m" .onnx); src=("$m"); fi
+      "$bin/ionn" run "${src[@]}" --threads 1 --repeats 20 --format json |
+        /usr/bin/python3 -c "import json,sys; print('$name', json.load(sys.stdin)['median_ms'])" >> "$tmp/engine-$side.txt"
     done
   done
 done
 /usr/bin/python3 - "$tmp" "$rounds" <<'PY'
-import statistics, sys, re, collections
+import collections, os, re, statistics, sys
 tmp, rounds = sys.argv[1], int(sys.argv[2])
 def engine(side):
     d = collections.defaultdict(list)
@@ -30,10 +36,12 @@ def engine(side):
     return d
 eo, en = engine("old"), engine("new")
 print(f"engine, whole model, 1 thread: median over {rounds} rounds of the per-round median (ms)")
-print(f"{'model':14} {'old':>9} {'new':>9} {'new/old':>8}")
+print(f"{'model':20} {'old':>9} {'new':>9} {'new/old':>8}")
 for m in eo:
     o, n = statistics.median(eo[m]), statistics.median(en[m])
-    print(f"{m:14} {o:9.2f} {n:9.2f} {n/o:8.3f}")
+    print(f"{m:20} {o:9.2f} {n:9.2f} {n/o:8.3f}")
+if not os.path.exists(f"{tmp}/plan-old-1.txt"):  # NO_PLAN
+    sys.exit(0)
 def plan(side):
     d = collections.defaultdict(list)
     for r in range(1, rounds + 1):

@@ -704,9 +704,40 @@ TEST(EngineFusion, BatchNormAndReluAfterAConcatFold) {
   }
 }
 
+// A zero Pad before an average pool without padding (PyTorch's export of
+// count_include_pad) runs as one pool that pads; other pad values do not fold.
+TEST(EngineFusion, ZeroPadBeforeAnAveragePoolFolds) {
+  std::mt19937 rng(47);
+  for (float value : {0.0f, 0.25f}) {
+    for (bool ceil_mode : {false, true}) {
+      Graph g;
+      const Shape x = {2, 3, 7, 6};
+      g.inputs = {{"x", x}};
+      Layer pad;
+      pad.name = "pad", pad.kind = LayerKind::kPad, pad.inputs = {"x"};
+      pad.pad_top = 1, pad.pad_left = 2, pad.pad_bottom = 0, pad.pad_right = 1, pad.pad_value = value;
+      Layer pool;
+      pool.name = "pool", pool.kind = LayerKind::kAvgPool, pool.inputs = {"pad"};
+      pool.kernel_h = pool.kernel_w = 3, pool.stride_h = pool.stride_w = 2, pool.ceil_mode = ceil_mode;
+      g.layers = {pad, pool};
+      g.outputs = {"pool"};
+      ASSERT_TRUE(g.Finalize().ok());
+      auto fused = Engine::Create(g, EngineOptions{1, true});
+      auto plain = Engine::Create(g, EngineOptions{1, false, false});
+      ASSERT_TRUE(fused.ok() && plain.ok());
+      EXPECT_EQ((*fused)->FusionGroups().size(), value == 0.0f ? 1u : 0u);
+      const TensorMap in = {{"x", {x, Random(ElementCount(x), rng)}}};
+      auto a = (*fused)->RunAll(in);
+      auto b = (*plain)->RunAll(in);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ExpectClose(a->at("pool").data, b->at("pool").data, 1e-6, "pad " + std::to_string(value));
+    }
+  }
+}
+
 // Between convolutions that pick NHWC, pooling (ceil mode, dilation, a
 // divisor that counts padding), concatenation, slices, batch norm, means,
-// a broadcast channel scale and LRN run channels last; the outputs equal
+// a broadcast channel scale, Pad and LRN run channels last; the outputs equal
 // those of the plain run, bit for bit (LRN: to rounding).
 TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
   std::mt19937 rng(31);
@@ -748,11 +779,14 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
     max_pool.kind = LayerKind::kMaxPool, max_pool.kernel_h = max_pool.kernel_w = 2, max_pool.stride_h = max_pool.stride_w = 2;
     max_pool.dilation_h = max_pool.dilation_w = 2, max_pool.ceil_mode = true;
     add(max_pool, "max", {"scaled"});
+    Layer pad;
+    pad.kind = LayerKind::kPad, pad.pad_top = 1, pad.pad_left = 2, pad.pad_right = 1, pad.pad_value = 0.5f;
+    add(pad, "padded", {"scaled"});
     Layer avg_pool;
     avg_pool.kind = LayerKind::kAvgPool, avg_pool.kernel_h = avg_pool.kernel_w = 3, avg_pool.stride_h = avg_pool.stride_w = 2;
     avg_pool.pad_top = avg_pool.pad_left = avg_pool.pad_bottom = avg_pool.pad_right = 1;
     avg_pool.ceil_mode = true, avg_pool.count_include_pad = true;
-    add(avg_pool, "avg", {"scaled"});
+    add(avg_pool, "avg", {"padded"});
     Layer lrn;
     lrn.kind = LayerKind::kLrn, lrn.lrn_size = 3, lrn.lrn_alpha = 0.5f;
     add(lrn, "lrn", {"cat"});
@@ -787,7 +821,7 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
     if ((static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) != avx512) {
       GTEST_SKIP() << "without AVX-512 the convolutions do not pick NHWC: nothing runs channels last";
     }
-    EXPECT_EQ((*run)->channels_last_kernels(), 8) << ShapeToString(x);  // all but the convolutions and "planes"
+    EXPECT_EQ((*run)->channels_last_kernels(), 9) << ShapeToString(x);  // all but the convolutions and "planes"
   }
 }
 

@@ -200,6 +200,21 @@ std::vector<int> BatchNormRelu(const Graph& g, int k, const std::vector<std::vec
   return {k, relu};
 }
 
+// A zero Pad whose only reader is an average pool without padding of its
+// own (how PyTorch exports count_include_pad): {pad, pool}, run as one pool
+// that pads, and counts the padding.
+std::vector<int> PaddedAveragePool(const Graph& g, int k, const std::vector<std::vector<int>>& readers) {
+  const Layer& pad = g.layers[k];
+  if (pad.kind != LayerKind::kPad || pad.pad_value != 0.0f || IsOutput(g, k) || readers[k].size() != 1) return {};
+  const int pool = readers[k][0];
+  const Layer& p = g.layers[pool];
+  if (p.kind != LayerKind::kAvgPool || p.inputs.size() != 1 || p.pad_top != 0 || p.pad_left != 0 ||
+      p.pad_bottom != 0 || p.pad_right != 0) {
+    return {};
+  }
+  return {k, pool};
+}
+
 }  // namespace
 
 Engine::~Engine() = default;
@@ -248,6 +263,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
     Impl::Fusion fusion;
     fusion.members = ChannelShuffle(e->graph_, k, impl.readers);
     if (fusion.members.empty()) fusion.members = BatchNormRelu(e->graph_, k, impl.readers);
+    if (fusion.members.empty()) fusion.members = PaddedAveragePool(e->graph_, k, impl.readers);
     if (fusion.members.empty() || impl.fusion_of[fusion.members[0]] >= 0 || impl.fusion_of[fusion.members.back()] >= 0) {
       continue;
     }
@@ -405,6 +421,14 @@ Status Engine::BuildLayer(int k, Layer l) {
       case LayerKind::kReshape: fused = MakeChannelShuffleKernel(in, members[0].output_shape[1], ctx); break;
       case LayerKind::kBatchNorm:
       case LayerKind::kScale: fused = MakeBatchNormReluKernel(members[0], in, ctx); break;
+      case LayerKind::kPad: {
+        Layer pool = members[1];
+        pool.pad_top = members[0].pad_top, pool.pad_left = members[0].pad_left;
+        pool.pad_bottom = members[0].pad_bottom, pool.pad_right = members[0].pad_right;
+        pool.count_include_pad = true;
+        fused = MakePoolingKernel(pool, {in}, ctx);
+        break;
+      }
       default: fused = MakeFusedConvKernel(members[0], followers, in, ctx); break;
     }
   } catch (const std::exception&) {
