@@ -138,45 +138,82 @@ TEST(EngineKernels, LrnMatchesNaive) {
   ExpectClose(out.data, want, 1e-4, "lrn");
 }
 
+// Seeded random windows: N of 1 or 2, asymmetric pads up to 3 (as wide as
+// the window, which oneDNN refuses), ceil mode, strides above the kernel,
+// dilated max pooling (taps that all land in padding give -inf). Each runs
+// alone (NCHW) and between two identity 1x1 convolutions, where it runs
+// channels last when they pick NHWC.
 TEST(EngineKernels, PoolingMatchesNaiveIncludingCeilMode) {
   std::mt19937 rng(4);
-  for (int trial = 0; trial < 24; ++trial) {
-    const bool is_max = trial % 2 == 0 || trial >= 16;  // then dilated max pooling
-    const int dil = trial >= 16 ? 2 : 1;
-    const Shape x = {1, 3, 6 + static_cast<int>(rng() % 6), 5 + static_cast<int>(rng() % 6)};
+  auto pick = [&](int lo, int hi) { return lo + static_cast<int>(rng() % (hi - lo + 1)); };
+  for (int trial = 0; trial < 160; ++trial) {
+    const bool is_max = trial % 2 == 0;
+    const Shape x = {pick(1, 2), pick(1, 4), pick(1, 9), pick(1, 9)};
     Layer l;
     l.kind = is_max ? LayerKind::kMaxPool : LayerKind::kAvgPool;
-    l.kernel_h = l.kernel_w = 2 + rng() % 2;
-    l.stride_h = l.stride_w = 1 + rng() % 2;
-    l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = (trial / 2) % 2;
-    l.ceil_mode = (trial / 4) % 2;
-    l.count_include_pad = (trial / 8) % 2;
-    l.dilation_h = l.dilation_w = dil;
+    l.kernel_h = pick(1, 4), l.kernel_w = pick(1, 4);
+    l.stride_h = pick(1, 3), l.stride_w = pick(1, 3);
+    l.pad_top = pick(0, 3), l.pad_left = pick(0, 3), l.pad_bottom = pick(0, 3), l.pad_right = pick(0, 3);
+    l.dilation_h = is_max ? pick(1, 3) : 1, l.dilation_w = is_max ? pick(1, 3) : 1;
+    l.ceil_mode = pick(0, 1);
+    l.count_include_pad = pick(0, 1);
+    const int64_t extent_h = (l.kernel_h - 1) * l.dilation_h + 1, extent_w = (l.kernel_w - 1) * l.dilation_w + 1;
+    if (x[2] + l.pad_top + l.pad_bottom < extent_h || x[3] + l.pad_left + l.pad_right < extent_w) continue;
     const Tensor in{x, Random(ElementCount(x), rng)};
     const Tensor out = RunOne(l, x, in);
     ASSERT_EQ(out.shape.size(), 4u);
     const int64_t H = x[2], W = x[3], OH = out.shape[2], OW = out.shape[3];
     std::vector<float> want(out.data.size());
-    for (int64_t c = 0; c < x[1]; ++c)
+    for (int64_t c = 0; c < x[0] * x[1]; ++c)
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          // Caffe: the window, clipped to the padded input, then to the input.
-          int64_t hs = oh * l.stride_h - l.pad_top, ws = ow * l.stride_w - l.pad_left;
-          int64_t he = std::min<int64_t>(hs + (l.kernel_h - 1) * dil + 1, H + l.pad_bottom);
-          int64_t we = std::min<int64_t>(ws + (l.kernel_w - 1) * dil + 1, W + l.pad_right);
-          const int64_t padded = (he - hs) * (we - ws);
-          double acc = is_max ? -1e30 : 0;
+          // Caffe: the window, clipped to the padded input, then its taps inside the input.
+          const int64_t hs = oh * l.stride_h - l.pad_top, ws = ow * l.stride_w - l.pad_left;
+          const int64_t he = std::min<int64_t>(hs + extent_h, H + l.pad_bottom), we = std::min<int64_t>(ws + extent_w, W + l.pad_right);
+          double acc = is_max ? -INFINITY : 0;
           int64_t inside = 0;
-          for (int64_t h = hs; h < he; h += dil)
-            for (int64_t w = ws; w < we; w += dil) {
+          for (int64_t h = hs; h < he; h += l.dilation_h)
+            for (int64_t w = ws; w < we; w += l.dilation_w) {
               if (h < 0 || h >= H || w < 0 || w >= W) continue;
-              acc = is_max ? std::max(acc, double(in.data[(c * H + h) * W + w])) : acc + in.data[(c * H + h) * W + w];
+              const double v = in.data[(c * H + h) * W + w];
+              acc = is_max ? std::max(acc, v) : acc + v;
               ++inside;
             }
-          if (!is_max) acc /= l.count_include_pad ? padded : inside;
+          const int64_t divisor = l.count_include_pad ? (he - hs) * (we - ws) : inside;
+          if (!is_max) acc = divisor > 0 ? acc / divisor : 0;
           want[(c * OH + oh) * OW + ow] = float(acc);
         }
-    ExpectClose(out.data, want, 1e-5, "pool trial " + std::to_string(trial));
+    const std::string what = "pool trial " + std::to_string(trial) + " " + ShapeToString(x);
+    auto expect = [&](const std::vector<float>& got, const std::string& where) {
+      ASSERT_EQ(got.size(), want.size()) << where;
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (std::isinf(want[i])) {
+          ASSERT_EQ(got[i], want[i]) << where << " at " << i;
+        } else {
+          ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i]))) << where << " at " << i;
+        }
+      }
+    };
+    expect(out.data, what);
+    // The same pool between identity convolutions (exact copies of their input).
+    Graph g;
+    g.inputs = {{"x", x}};
+    const int C = static_cast<int>(x[1]);
+    Layer id;  // depthwise, so that a -inf meets no zero weight
+    id.kind = LayerKind::kConv, id.out_channels = C, id.group = C, id.kernel_h = id.kernel_w = 1;
+    id.weights = {{"w", {C, 1, 1, 1}, std::vector<float>(C, 1.0f)}};
+    Layer first = id, pool = l, last = id;
+    first.name = "in", first.inputs = {"x"};
+    pool.name = "pool", pool.inputs = {"in"};
+    last.name = "out", last.inputs = {"pool"};
+    g.layers = {first, pool, last};
+    g.outputs = {"out"};
+    ASSERT_TRUE(g.Finalize().ok()) << what;
+    auto e = Engine::Create(g);
+    ASSERT_TRUE(e.ok()) << what << ": " << e.status().message();
+    auto wrapped = (*e)->RunAll({{"x", in}});
+    ASSERT_TRUE(wrapped.ok()) << what;
+    expect(wrapped->at("out").data, what + " between convolutions");
   }
   Layer g;
   g.kind = LayerKind::kGlobalAvgPool;

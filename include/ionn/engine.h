@@ -34,10 +34,13 @@ constexpr int kMaxEngineThreads = 256;
 
 struct EngineOptions {
   int threads = 1;    // oneDNN (OpenMP) threads used by Run, 1 to kMaxEngineThreads
-  bool fuse = true;   // run convolution + batch norm/scale + ReLU as one kernel
-                      // when a Run covers all of them (same result up to rounding)
-  bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs
-                                // and adds between them) in oneDNN's blocked layout
+  bool fuse = true;   // run as one kernel, when a Run covers all of them (same
+                      // result up to rounding): a convolution + batch norm/scale +
+                      // activation; a batch norm + ReLU; a zero Pad + average
+                      // pool; ShuffleNet's channel shuffle (Reshape, Transpose, Reshape)
+  bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs,
+                                // adds, pooling, concats ... between them) in
+                                // oneDNN's blocked layout, or NHWC
   Clock* clock = nullptr;       // what ProfileLayers times with; null: Clock::System()
 };
 
@@ -101,14 +104,14 @@ class Engine {
   // kernel is immutable and runs on any engine of this process whose layer
   // has the same kind, attributes, input shapes and weights (what
   // LayerContentHash covers) and the same thread count. AdoptLayer builds
-  // `layer` from such a kernel instead of weights. Fusion groups (a
-  // convolution and the layers folded into it, see EngineOptions::fuse)
+  // `layer` from such a kernel instead of weights. Fusion groups (layers
+  // run as one kernel, see EngineOptions::fuse)
   // have a kernel of their own, made once every member is built from
   // weights here, or adopted from an engine that made it.
   using SharedKernel = std::shared_ptr<const Kernel>;
   SharedKernel LayerKernel(int layer) const;  // null until built
   Status AdoptLayer(int layer, SharedKernel kernel);
-  std::vector<std::vector<int>> FusionGroups() const;  // members, the convolution first
+  std::vector<std::vector<int>> FusionGroups() const;  // members, in graph order
   SharedKernel FusedKernel(int group) const;           // null until made
   Status AdoptFused(int group, SharedKernel kernel);   // needs every member built
 

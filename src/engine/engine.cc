@@ -33,11 +33,11 @@ struct Engine::Impl {
   mutable std::mutex mu;  // guards kernels, fusions' kernels and held weights
   std::vector<std::shared_ptr<const Kernel>> kernels;  // per layer; null until built
   int built = 0;
-  // A convolution and the batch norms, scales and ReLU that follow it alone,
-  // run as one kernel when a Run covers all of them. Found from the
-  // architecture; its kernel is made once every member is built.
+  // Layers run as one kernel when a Run covers all of them (a convolution
+  // and what folds into it, and the fusions EngineOptions::fuse lists).
+  // Found from the architecture; its kernel is made once every member is built.
   struct Fusion {
-    std::vector<int> members;  // the convolution first
+    std::vector<int> members;  // in graph order: the first reads the input, the last writes the output
     std::shared_ptr<const Kernel> kernel;
     bool failed = false;   // oneDNN cannot fuse it: run the members one by one
     bool adopted = false;  // a member came from another engine: its fused kernel can only be adopted too

@@ -44,8 +44,9 @@ class Kernel {
   // last", the layout oneDNN's convolutions pick on AVX-512) say so, so that
   // a tensor stays in it from one convolution to the next through pooling,
   // concatenation, slices and broadcasting arithmetic. RunChannelsLast gets
-  // every input and the output in NHWC; a tensor with H = W = 1, or of rank
-  // other than 4, has the same bytes in both layouts.
+  // every input and the output in NHWC. A tensor of one pixel or one channel
+  // (after numpy's alignment to rank 4, for a broadcast operand of lower
+  // rank) has the same bytes in both layouts and is read as it is.
   virtual bool channels_last() const { return false; }
   virtual void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const {
     (void)in, (void)out, (void)stream;

@@ -3,11 +3,13 @@
 // an average divisor that counts padding (count_include_pad) but never the
 // part of a ceil-mode window past the padded input, as Caffe and onnxruntime.
 //
-// oneDNN's pooling computes every window; a ceil-mode window is handed to it
+// oneDNN's pooling computes the windows; a ceil-mode window is handed to it
 // as extra padding on the far side. Where that would change the result (the
-// average's divisor over such a window, or a window with no input element
-// at all) the plain loop below recomputes those outputs: only the last row
-// or column. It runs in NCHW or, for a tensor kept channels last, NHWC.
+// average's divisor over such a window, or a window whose taps all fall in
+// padding) the plain loop below recomputes those outputs: whole rows and
+// columns at the borders. Where oneDNN refuses a window (padding as wide as
+// it, say), or for a dilated average, the plain loop computes everything.
+// It runs in NCHW or, for a tensor kept channels last, NHWC.
 #include <algorithm>
 #include <limits>
 
@@ -26,46 +28,56 @@ struct Strides {
 Strides Plain(const Shape& s) { return {s[1] * s[2] * s[3], s[2] * s[3], s[3], 1}; }
 Strides ChannelsLast(const Shape& s) { return {s[1] * s[2] * s[3], 1, s[3] * s[1], s[1]}; }
 
+// A window's span: its first tap to its last.
+int64_t Extent(int64_t kernel, int64_t dilation) { return (kernel - 1) * dilation + 1; }
+
 class PoolingKernel : public Kernel {
  public:
   PoolingKernel(const Layer& l, const Shape& x, const KernelContext& ctx) : l_(l), x_(x), cpu_(ctx.cpu) {
     const int64_t OH = l.output_shape[2], OW = l.output_shape[3];
-    const int64_t extent_h = (l.kernel_h - 1) * l.dilation_h + 1, extent_w = (l.kernel_w - 1) * l.dilation_w + 1;
-    // oneDNN's far-side padding: what makes its output size ONNX's.
-    const int64_t far_h = std::max<int64_t>((OH - 1) * l.stride_h + extent_h - x[2] - l.pad_top, l.pad_bottom);
-    const int64_t far_w = std::max<int64_t>((OW - 1) * l.stride_w + extent_w - x[3] - l.pad_left, l.pad_right);
+    const int64_t extent_h = Extent(l.kernel_h, l.dilation_h), extent_w = Extent(l.kernel_w, l.dilation_w);
     const bool is_max = l.kind == LayerKind::kMaxPool;
     // Outputs oneDNN would get wrong: recomputed by the plain loop.
-    auto wrong = [&](int64_t o, int64_t stride, int64_t pad_a, int64_t pad_b, int64_t extent, int64_t in) {
+    auto wrong = [&](int64_t o, int64_t stride, int64_t pad_a, int64_t pad_b, int64_t kernel, int64_t dilation,
+                     int64_t in) {
       const int64_t begin = o * stride - pad_a;
-      const bool empty = begin + extent <= 0 || begin >= in;
-      const bool past_padding = begin + extent > in + pad_b;  // ceil mode's extra part of the window
+      const int64_t first_tap = begin >= 0 ? 0 : (-begin + dilation - 1) / dilation;  // the first tap at >= 0
+      const bool empty = first_tap >= kernel || begin + first_tap * dilation >= in;
+      const bool past_padding = begin + Extent(kernel, dilation) > in + pad_b;  // ceil mode's extra part
       return empty || (!is_max && l.count_include_pad && past_padding);
     };
     for (int64_t oh = 0; oh < OH; ++oh) {
-      if (wrong(oh, l.stride_h, l.pad_top, l.pad_bottom, extent_h, x[2])) fix_rows_.push_back(oh);
+      if (wrong(oh, l.stride_h, l.pad_top, l.pad_bottom, l.kernel_h, l.dilation_h, x[2])) fix_rows_.push_back(oh);
     }
     for (int64_t ow = 0; ow < OW; ++ow) {
-      if (wrong(ow, l.stride_w, l.pad_left, l.pad_right, extent_w, x[3])) fix_cols_.push_back(ow);
+      if (wrong(ow, l.stride_w, l.pad_left, l.pad_right, l.kernel_w, l.dilation_w, x[3])) fix_cols_.push_back(ow);
     }
+    // oneDNN's far-side padding: as near the layer's as gives ONNX's output
+    // size (oneDNN rounds down: any of `stride` values does).
+    auto far = [](int64_t out, int64_t stride, int64_t extent, int64_t in, int64_t pad_a, int64_t pad_b) {
+      const int64_t least = (out - 1) * stride + extent - in - pad_a;
+      return std::min(std::max({pad_b, least, int64_t{0}}), least + stride - 1);
+    };
+    const int64_t far_h = far(OH, l.stride_h, extent_h, x[2], l.pad_top, l.pad_bottom);
+    const int64_t far_w = far(OW, l.stride_w, extent_w, x[3], l.pad_left, l.pad_right);
     const dnnl::algorithm alg = is_max ? dnnl::algorithm::pooling_max
                                 : l.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
                                                       : dnnl::algorithm::pooling_avg_exclude_padding;
     // A dilated average keeps the plain loop's divisor (the window's extent).
-    naive_only_ = !is_max && (l.dilation_h > 1 || l.dilation_w > 1);
+    naive_only_ = (!is_max && (l.dilation_h > 1 || l.dilation_w > 1)) || far_h < 0 || far_w < 0;
     for (int layout = 0; layout < 2 && !naive_only_; ++layout) {
       const memory::format_tag tag = layout == 0 ? memory::format_tag::nchw : memory::format_tag::nhwc;
-      const memory::desc src(x, memory::data_type::f32, tag), dst(l.output_shape, memory::data_type::f32, tag);
-      dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, {l.stride_h, l.stride_w},
-                                       {l.kernel_h, l.kernel_w}, {l.dilation_h - 1, l.dilation_w - 1},
-                                       {l.pad_top, l.pad_left}, {far_h, far_w});
-      dnnl::primitive_attr attr;
-      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv.cc
       try {
+        const memory::desc src(x, memory::data_type::f32, tag), dst(l.output_shape, memory::data_type::f32, tag);
+        dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, {l.stride_h, l.stride_w},
+                                         {l.kernel_h, l.kernel_w}, {l.dilation_h - 1, l.dilation_w - 1},
+                                         {l.pad_top, l.pad_left}, {far_h, far_w});
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // see conv.cc
         pd_[layout] = dnnl::pooling_v2_forward::primitive_desc(d, attr, cpu_);
         prim_[layout] = dnnl::pooling_v2_forward(pd_[layout]);
       } catch (const dnnl::error&) {
-        naive_only_ = true;  // a window oneDNN refuses (padding wider than it): the plain loop does it all
+        naive_only_ = true;  // a window oneDNN refuses: the plain loop does it all
       }
     }
     if (naive_only_) {
@@ -115,20 +127,22 @@ class PoolingKernel : public Kernel {
     s.wait();
   }
 
-  // One output by the definition: the reference the engine tests hold oneDNN to.
+  // One output by the definition (engine_test holds both paths to a naive reference).
   float Window(const float* plane, const Strides& si, int64_t oh, int64_t ow) const {
     const int64_t H = x_[2], W = x_[3];
     const bool is_max = l_.kind == LayerKind::kMaxPool;
     const int64_t h0 = oh * l_.stride_h - l_.pad_top;
-    const int64_t h_end = std::min<int64_t>(h0 + (l_.kernel_h - 1) * l_.dilation_h + 1, H + l_.pad_bottom);
+    const int64_t h_end = std::min<int64_t>(h0 + Extent(l_.kernel_h, l_.dilation_h), H + l_.pad_bottom);
     const int64_t w0 = ow * l_.stride_w - l_.pad_left;
-    const int64_t w_end = std::min<int64_t>(w0 + (l_.kernel_w - 1) * l_.dilation_w + 1, W + l_.pad_right);
+    const int64_t w_end = std::min<int64_t>(w0 + Extent(l_.kernel_w, l_.dilation_w), W + l_.pad_right);
     float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
     int64_t inside = 0;
-    for (int64_t h = h0; h < h_end; h += l_.dilation_h) {
-      if (h < 0 || h >= H) continue;
-      for (int64_t w = w0; w < w_end; w += l_.dilation_w) {
-        if (w < 0 || w >= W) continue;
+    // The taps inside the input only (a hostile window may span billions).
+    const int64_t dh = l_.dilation_h, dw = l_.dilation_w;
+    const int64_t h_first = h0 >= 0 ? h0 : h0 + (-h0 + dh - 1) / dh * dh;
+    const int64_t w_first = w0 >= 0 ? w0 : w0 + (-w0 + dw - 1) / dw * dw;
+    for (int64_t h = h_first; h < std::min(h_end, H); h += dh) {
+      for (int64_t w = w_first; w < std::min(w_end, W); w += dw) {
         const float v = plane[h * si.h + w * si.w];
         acc = is_max ? std::max(acc, v) : acc + v;
         ++inside;
