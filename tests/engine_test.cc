@@ -23,6 +23,21 @@ std::vector<float> Random(int64_t n, std::mt19937& rng, float lo = -1, float hi 
   return v;
 }
 
+// Appends `l` to `g` as layer `name` reading `inputs`.
+void Add(Graph& g, Layer l, const std::string& name, std::vector<std::string> inputs) {
+  l.name = name, l.inputs = std::move(inputs);
+  g.layers.push_back(std::move(l));
+}
+
+// A batch norm of `c` channels with seeded random statistics.
+Layer RandomBatchNorm(int64_t c, std::mt19937& rng) {
+  Layer bn;
+  bn.kind = LayerKind::kBatchNorm;
+  bn.weights = {{"g", {c}, Random(c, rng)}, {"b", {c}, Random(c, rng)}, {"m", {c}, Random(c, rng)},
+                {"v", {c}, Random(c, rng, 0.5f, 2)}};
+  return bn;
+}
+
 // One-layer graph around `l` reading input "x" of shape `x`; returns the output.
 Tensor RunOne(Layer l, const Shape& x, const Tensor& input, const std::vector<Shape>& more = {},
               const std::vector<Tensor>& more_in = {}) {
@@ -635,31 +650,27 @@ TEST(EngineFusion, ChannelShuffleIsOneKernel) {
       const Shape x = {2, 3, 5, 7};
       g.inputs = {{"x", x}};
       const int64_t C = 6 * groups;
-      auto add = [&](Layer l, const std::string& name, std::vector<std::string> inputs) {
-        l.name = name, l.inputs = std::move(inputs);
-        g.layers.push_back(std::move(l));
-      };
       Layer conv;
       conv.kind = LayerKind::kConv, conv.out_channels = static_cast<int>(C), conv.kernel_h = conv.kernel_w = 1;
       conv.weights = {{"w", {C, 3, 1, 1}, Random(C * 3, rng)}, {"b", {C}, Random(C, rng)}};
-      add(conv, "conv", {"x"});
+      Add(g, conv, "conv", {"x"});
       Layer split;
       split.kind = LayerKind::kReshape, split.reshape_to = {2, groups, C / groups, 5, 7};
-      add(split, "split", {"conv"});
+      Add(g, split, "split", {"conv"});
       Layer transpose;
       transpose.kind = LayerKind::kTranspose;
       transpose.perm = shuffle_perm ? Shape{0, 2, 1, 3, 4} : Shape{0, 1, 2, 4, 3};
-      add(transpose, "transpose", {"split"});
+      Add(g, transpose, "transpose", {"split"});
       Layer merge;
       merge.kind = LayerKind::kReshape, merge.reshape_to = shuffle_perm ? Shape{2, C, 5, 7} : Shape{2, C, 7, 5};
-      add(merge, "merge", {"transpose"});
+      Add(g, merge, "merge", {"transpose"});
       Layer half;
       half.kind = LayerKind::kSlice, half.axis = 1, half.slice_begin = 0, half.slice_end = C / 2;
-      add(half, "half", {"merge"});
+      Add(g, half, "half", {"merge"});
       Layer out = conv;
       out.out_channels = 4;
       out.weights = {{"w", {4, C / 2, 1, 1}, Random(4 * C / 2, rng)}, {"b", {4}, Random(4, rng)}};
-      add(out, "out", {"half"});
+      Add(g, out, "out", {"half"});
       g.outputs = {"out", "merge"};
       ASSERT_TRUE(g.Finalize().ok());
       auto fused = Engine::Create(g, EngineOptions{1, true});
@@ -700,28 +711,21 @@ TEST(EngineFusion, BatchNormAndReluAfterAConcatFold) {
     Graph g;
     const Shape x = {1, 4, 6, 5};
     g.inputs = {{"x", x}};
-    auto add = [&](Layer l, const std::string& name, std::vector<std::string> inputs) {
-      l.name = name, l.inputs = std::move(inputs);
-      g.layers.push_back(std::move(l));
-    };
     Layer conv;
     conv.kind = LayerKind::kConv, conv.out_channels = 6, conv.kernel_h = conv.kernel_w = 1;
     conv.weights = {{"w", {6, 4, 1, 1}, Random(24, rng)}, {"b", {6}, Random(6, rng)}};
-    add(conv, "conv", {"x"});
+    Add(g, conv, "conv", {"x"});
     Layer cat;
     cat.kind = LayerKind::kConcat, cat.axis = 1;
-    add(cat, "cat", {"conv", "x"});
-    Layer bn;
-    bn.kind = LayerKind::kBatchNorm;
-    bn.weights = {{"g", {10}, Random(10, rng)}, {"b", {10}, Random(10, rng)}, {"m", {10}, Random(10, rng)},
-                  {"v", {10}, Random(10, rng, 0.5f, 2)}};
-    add(bn, "bn", {"cat"});
+    Add(g, cat, "cat", {"conv", "x"});
+    const Layer bn = RandomBatchNorm(10, rng);
+    Add(g, bn, "bn", {"cat"});
     Layer relu;
     relu.kind = LayerKind::kRelu;
-    add(relu, "relu", {"bn"});
+    Add(g, relu, "relu", {"bn"});
     Layer out = conv;
     out.weights = {{"w", {6, 10, 1, 1}, Random(60, rng)}, {"b", {6}, Random(6, rng)}};
-    add(out, "out", {"relu"});
+    Add(g, out, "out", {"relu"});
     g.outputs = {"out"};
     if (second_reader) g.outputs.push_back("bn");
     ASSERT_TRUE(g.Finalize().ok());
@@ -781,10 +785,6 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
   for (const Shape& x : {Shape{1, 3, 11, 9}, Shape{2, 4, 8, 13}}) {
     Graph g;
     g.inputs = {{"x", x}};
-    auto add = [&](Layer l, const std::string& name, std::vector<std::string> inputs) {
-      l.name = name, l.inputs = std::move(inputs);
-      g.layers.push_back(std::move(l));
-    };
     auto conv = [&](int in_c, int out_c, int k) {
       Layer l;
       l.kind = LayerKind::kConv, l.out_channels = out_c, l.kernel_h = l.kernel_w = k;
@@ -793,49 +793,46 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
       return l;
     };
     const int c = static_cast<int>(x[1]);
-    add(conv(c, 8, 3), "c1", {"x"});
-    add(conv(c, 5, 1), "c2", {"x"});
+    Add(g, conv(c, 8, 3), "c1", {"x"});
+    Add(g, conv(c, 5, 1), "c2", {"x"});
     Layer cat;
     cat.kind = LayerKind::kConcat, cat.axis = 1;
-    add(cat, "cat", {"c1", "c2"});
+    Add(g, cat, "cat", {"c1", "c2"});
     Layer slice;
     slice.kind = LayerKind::kSlice, slice.axis = 1, slice.slice_begin = 2, slice.slice_end = 11;
-    add(slice, "slice", {"cat"});
-    Layer bn;
-    bn.kind = LayerKind::kBatchNorm;
-    bn.weights = {{"g", {9}, Random(9, rng)}, {"b", {9}, Random(9, rng)}, {"m", {9}, Random(9, rng)},
-                  {"v", {9}, Random(9, rng, 0.5f, 2)}};
-    add(bn, "bn", {"slice"});
+    Add(g, slice, "slice", {"cat"});
+    const Layer bn = RandomBatchNorm(9, rng);
+    Add(g, bn, "bn", {"slice"});
     Layer gap;
     gap.kind = LayerKind::kGlobalAvgPool;
-    add(gap, "gap", {"bn"});
+    Add(g, gap, "gap", {"bn"});
     Layer mul;
     mul.kind = LayerKind::kMul;
-    add(mul, "scaled", {"bn", "gap"});
+    Add(g, mul, "scaled", {"bn", "gap"});
     Layer max_pool;
     max_pool.kind = LayerKind::kMaxPool, max_pool.kernel_h = max_pool.kernel_w = 2, max_pool.stride_h = max_pool.stride_w = 2;
     max_pool.dilation_h = max_pool.dilation_w = 2, max_pool.ceil_mode = true;
-    add(max_pool, "max", {"scaled"});
+    Add(g, max_pool, "max", {"scaled"});
     Layer pad;
     pad.kind = LayerKind::kPad, pad.pad_top = 1, pad.pad_left = 2, pad.pad_right = 1, pad.pad_value = 0.5f;
-    add(pad, "padded", {"scaled"});
+    Add(g, pad, "padded", {"scaled"});
     Layer avg_pool;
     avg_pool.kind = LayerKind::kAvgPool, avg_pool.kernel_h = avg_pool.kernel_w = 3, avg_pool.stride_h = avg_pool.stride_w = 2;
     avg_pool.pad_top = avg_pool.pad_left = avg_pool.pad_bottom = avg_pool.pad_right = 1;
     avg_pool.ceil_mode = true, avg_pool.count_include_pad = true;
-    add(avg_pool, "avg", {"padded"});
+    Add(g, avg_pool, "avg", {"padded"});
     Layer lrn;
     lrn.kind = LayerKind::kLrn, lrn.lrn_size = 3, lrn.lrn_alpha = 0.5f;
-    add(lrn, "lrn", {"cat"});
+    Add(g, lrn, "lrn", {"cat"});
     Layer plane_scale;  // a rank-3 operand: its bytes differ in NHWC, so this Mul runs plain
     plane_scale.kind = LayerKind::kMul;
-    add(conv(c, 8, 3), "c3", {"x"});
-    add(plane_scale, "planes", {"c3", "plane"});
+    Add(g, conv(c, 8, 3), "c3", {"x"});
+    Add(g, plane_scale, "planes", {"c3", "plane"});
     g.inputs.push_back({"plane", {8, x[2], x[3]}});
-    add(conv(8, 4, 1), "out_planes", {"planes"});
-    add(conv(9, 4, 1), "out_max", {"max"});
-    add(conv(9, 4, 1), "out_avg", {"avg"});
-    add(conv(13, 4, 1), "out_lrn", {"lrn"});
+    Add(g, conv(8, 4, 1), "out_planes", {"planes"});
+    Add(g, conv(9, 4, 1), "out_max", {"max"});
+    Add(g, conv(9, 4, 1), "out_avg", {"avg"});
+    Add(g, conv(13, 4, 1), "out_lrn", {"lrn"});
     g.outputs = {"out_max", "out_avg", "out_lrn", "out_planes"};
     ASSERT_TRUE(g.Finalize().ok());
     auto blocked = Engine::Create(g, EngineOptions{1, true, true});
