@@ -3,7 +3,9 @@
 seeded random weights) and times it in PyTorch (Debian python3-torch): traced,
 frozen, torch.jit.optimize_for_inference, batch 1.
 Usage: torchvision_bench.py --out DIR --seconds S [--threads 1,2] [family ...]
-Writes DIR/FAMILY.onnx; prints one line per family and thread count:
+Writes DIR/FAMILY.onnx (tv_alexnet and tv_googlenet for torchvision's
+AlexNet and GoogLeNet, beside the zoo's); prints one line per family and
+thread count:
 name threads median_ms runs
 """
 import argparse
@@ -14,7 +16,7 @@ import time
 import torch
 import torchvision
 
-FAMILIES = ["vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1",
+FAMILIES = ["alexnet", "googlenet", "vgg11", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1",
             "inception_v3", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0",
             "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf"]
 
@@ -38,7 +40,8 @@ def main():
         model = build(name)
         size = 299 if name == "inception_v3" else 224
         x = torch.randn(1, 3, size, size)
-        torch.onnx.export(model, x, os.path.join(args.out, name + ".onnx"), opset_version=13,
+        label = "tv_" + name if name in ("alexnet", "googlenet") else name
+        torch.onnx.export(model, x, os.path.join(args.out, label + ".onnx"), opset_version=13,
                           input_names=["input"], output_names=["logits"])
         with torch.no_grad():
             fast = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
@@ -51,7 +54,7 @@ def main():
                     t0 = time.perf_counter()
                     fast(x)
                     times.append((time.perf_counter() - t0) * 1000)
-                print(f"{name} {threads} {statistics.median(times):.2f} {len(times)}", flush=True)
+                print(f"{label} {threads} {statistics.median(times):.2f} {len(times)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,69 @@ TEST(EngineKernels, ConvolutionMatchesNaive) {
   }
 }
 
+bool HasAvx512() {
+  const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
+  return (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512;
+}
+
+// A 3x3 convolution of stride 1 and padding 1 from `ic` to `oc` channels.
+Layer Conv3x3(int64_t ic, int64_t oc, std::mt19937& rng) {
+  Layer l;
+  l.kind = LayerKind::kConv, l.out_channels = oc, l.kernel_h = l.kernel_w = 3;
+  l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = 1;
+  l.weights = {{"w", {oc, ic, 3, 3}, Random(oc * ic * 9, rng, -0.2f, 0.2f)}, {"b", {oc}, Random(oc, rng)}};
+  return l;
+}
+
+// Shapes where the engine picks Winograd (on AVX-512) and two where it does
+// not: all against a naive sum in double, and against the direct algorithm.
+TEST(EngineKernels, WinogradConvolutionMatchesNaive) {
+  std::mt19937 rng(17);
+  const Shape shapes[] = {{1, 64, 14, 14}, {1, 64, 20, 17}, {2, 128, 16, 16}, {1, 32, 16, 16}, {1, 64, 7, 7}};
+  for (const Shape& x : shapes) {
+    const int64_t ic = x[1], oc = ic == 128 ? 32 : 48, H = x[2], W = x[3];
+    const Layer l = Conv3x3(ic, oc, rng);
+    const Tensor in{x, Random(ElementCount(x), rng)};
+    Graph g;
+    g.inputs = {{"x", x}};
+    Add(g, l, "y", {"x"});
+    g.outputs = {"y"};
+    ASSERT_TRUE(g.Finalize().ok());
+    EngineOptions direct_only;
+    direct_only.winograd = false;
+    auto fast = Engine::Create(g), direct = Engine::Create(g, direct_only);
+    ASSERT_TRUE(fast.ok() && direct.ok());
+    auto a = (*fast)->RunAll({{"x", in}});
+    auto b = (*direct)->RunAll({{"x", in}});
+    ASSERT_TRUE(a.ok() && b.ok());
+    const Tensor& out = a->at("y");
+    std::vector<float> want(out.data.size());
+    for (int64_t n = 0; n < x[0]; ++n)
+      for (int64_t o = 0; o < oc; ++o)
+        for (int64_t oh = 0; oh < H; ++oh)
+          for (int64_t ow = 0; ow < W; ++ow) {
+            double acc = l.weights[1].data[o];
+            for (int64_t c = 0; c < ic; ++c)
+              for (int i = 0; i < 3; ++i)
+                for (int j = 0; j < 3; ++j) {
+                  const int64_t h = oh - 1 + i, w = ow - 1 + j;
+                  if (h < 0 || h >= H || w < 0 || w >= W) continue;
+                  acc += double(in.data[((n * ic + c) * H + h) * W + w]) * l.weights[0].data[((o * ic + c) * 3 + i) * 3 + j];
+                }
+            want[((n * oc + o) * H + oh) * W + ow] = float(acc);
+          }
+    ExpectClose(out.data, want, 1e-4, "winograd " + ShapeToString(x));
+    ExpectClose(b->at("y").data, want, 1e-4, "direct " + ShapeToString(x));
+    // Winograd rounds differently: where it runs, some bit changes.
+    const bool eligible = ic >= 64 && H * W >= 14 * 14;
+    EXPECT_EQ((*fast)->KernelExtraBytes(0), eligible ? uint64_t(27 * 4) * ic * oc : 0) << ShapeToString(x);
+    EXPECT_EQ((*direct)->KernelExtraBytes(0), 0u);
+    if (HasAvx512()) {
+      EXPECT_EQ(out.data != b->at("y").data, eligible) << ShapeToString(x);
+    }
+  }
+}
+
 TEST(EngineKernels, FullyConnectedMatchesNaiveOn2dAnd4dInputs) {
   std::mt19937 rng(2);
   for (const Shape& x : {Shape{1, 37}, Shape{1, 5, 3, 2}}) {
@@ -851,12 +914,54 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
     EXPECT_EQ(a->at("out_planes").data, b->at("out_planes").data) << ShapeToString(x);
     ExpectClose(a->at("out_lrn").data, b->at("out_lrn").data, 1e-5, "lrn " + ShapeToString(x));
     // oneDNN's convolutions pick NHWC with AVX-512 (blocked nChw8c before it).
-    const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
-    if ((static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) != avx512) {
+    if (!HasAvx512()) {
       GTEST_SKIP() << "without AVX-512 the convolutions do not pick NHWC: nothing runs channels last";
     }
     EXPECT_EQ((*run)->channels_last_kernels(), 9) << ShapeToString(x);  // all but the convolutions and "planes"
   }
+}
+
+// A Winograd convolution (nChw16c inside) between direct ones and
+// channels-last kernels reads and writes NHWC: the same bits as plain NCHW.
+TEST(EngineLayouts, WinogradConvolutionsKeepChannelsLast) {
+  std::mt19937 rng(41);
+  const Shape x = {1, 64, 16, 16};
+  Graph g;
+  g.inputs = {{"x", x}};
+  Add(g, Conv3x3(64, 64, rng), "c0", {"x"});
+  Layer relu;
+  relu.kind = LayerKind::kRelu;
+  Add(g, relu, "r0", {"c0"});
+  Add(g, Conv3x3(64, 32, rng), "w1", {"r0"});  // Winograd, its ReLU fused
+  Add(g, relu, "r1", {"w1"});
+  Layer cat;
+  cat.kind = LayerKind::kConcat, cat.axis = 1;
+  Add(g, cat, "cat", {"r1", "r0"});
+  Layer pool;
+  pool.kind = LayerKind::kMaxPool, pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 2;
+  Add(g, pool, "pool", {"cat"});
+  Add(g, Conv3x3(96, 16, rng), "out", {"pool"});
+  g.outputs = {"out"};
+  ASSERT_TRUE(g.Finalize().ok());
+  auto blocked = Engine::Create(g, EngineOptions{1, true, true});
+  auto plain = Engine::Create(g, EngineOptions{1, true, false});
+  EngineOptions direct_only;
+  direct_only.winograd = false;
+  auto direct = Engine::Create(g, direct_only);
+  ASSERT_TRUE(blocked.ok() && plain.ok() && direct.ok());
+  std::vector<int> all(g.layers.size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+  auto run = (*blocked)->Prepare(all, g.outputs);
+  ASSERT_TRUE(run.ok());
+  const TensorMap in = {{"x", SeededInput(x, 7)}};
+  auto a = (*blocked)->Execute(**run, in);
+  auto b = (*plain)->RunAll(in);
+  auto c = (*direct)->RunAll(in);
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->at("out").data, b->at("out").data);
+  ExpectClose(a->at("out").data, c->at("out").data, 1e-4, "winograd against direct");
+  if (!HasAvx512()) GTEST_SKIP() << "without AVX-512 nothing runs channels last";
+  EXPECT_EQ((*run)->channels_last_kernels(), 2);  // the concat and the pool
 }
 
 // Buffers are reused from one Run to the next and Runs may overlap in

@@ -15,7 +15,8 @@
 namespace ionn {
 
 struct CalibrationOptions {
-  int threads = 1;     // engine threads
+  int threads = 1;        // engine threads
+  bool winograd = false;  // as the server will run (ServerOptions::winograd)
   int warmup = 2;      // untimed runs per configuration
   int repeats = 7;     // timed runs per configuration; the median counts
   bool quick = false;  // fewer, smaller configurations (for tests)

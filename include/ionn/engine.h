@@ -41,7 +41,10 @@ struct EngineOptions {
   bool blocked_layouts = true;  // pass tensors between convolutions (and the ReLUs,
                                 // adds, pooling, concats ... between them) in
                                 // oneDNN's blocked layout, or NHWC
-  Clock* clock = nullptr;       // what ProfileLayers times with; null: Clock::System()
+  bool winograd = true;  // large 3x3 convolutions of stride 1 by Winograd's algorithm
+                         // where oneDNN has it for this CPU (AVX-512): faster, and
+                         // the same result up to rounding
+  Clock* clock = nullptr;  // what ProfileLayers times with; null: Clock::System()
 };
 
 class Kernel;
@@ -112,6 +115,10 @@ class Engine {
   SharedKernel LayerKernel(int layer) const;  // null until built
   Status AdoptLayer(int layer, SharedKernel kernel);
   std::vector<std::vector<int>> FusionGroups() const;  // members, in graph order
+  // Bytes the kernel of layer `layer` holds beyond its weights as uploaded,
+  // from shapes alone (an upper bound): a convolution run by Winograd keeps
+  // its weights transformed, up to 4 times as large. 0 for other layers.
+  uint64_t KernelExtraBytes(int layer) const;
   SharedKernel FusedKernel(int group) const;           // null until made
   Status AdoptFused(int group, SharedKernel kernel);   // needs every member built
 

@@ -28,6 +28,11 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free one
   std::string name = "ionn";              // identity offered at Hello
   int threads = 1;                        // engine threads per query step
+  // Large 3x3 convolutions by Winograd's algorithm (EngineOptions::winograd):
+  // faster, and their transformed weights are counted below, but each
+  // worker thread also keeps up to two more activation-sized buffers, which
+  // max_memory_bytes does not count. Off by default for that reason.
+  bool winograd = false;
   // Calls served at once; beyond, a call is refused at once with
   // UNAVAILABLE and retry advice (back-pressure) rather than queued.
   int workers = 32;

@@ -85,7 +85,7 @@ Action RegisterCalibrate(CLI::App& app) {
   struct Args {
     std::string out;
     int threads = 1, repeats = 7;
-    bool quick = false;
+    bool quick = false, winograd = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -95,8 +95,10 @@ Action RegisterCalibrate(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--repeats", args->repeats, "Timed runs per configuration")->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Fewer, smaller configurations (for tests)");
+  cmd->add_flag("--winograd", args->winograd, "Time convolutions as `ionn serve --winograd` runs them");
   return [args]() {
     CalibrationOptions options;
+    options.winograd = args->winograd;
     options.threads = args->threads;
     options.repeats = args->repeats;
     options.quick = args->quick;

@@ -28,6 +28,9 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_flag("--quick-calibration", args->quick_calibration, "Calibrate with fewer, smaller configurations");
   cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
   cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
+  cmd->add_flag("--winograd", s.winograd,
+                "Large 3x3 convolutions by Winograd's algorithm: faster, but each worker thread keeps up to two more "
+                "activation-sized buffers, which --max-memory-bytes does not count");
   cmd->add_option("--workers", s.workers, "Calls served at once; more are refused at once as busy, with retry advice")
       ->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-calls-per-peer", s.max_calls_per_peer, "Calls of one client address served at once")
@@ -102,6 +105,7 @@ Action RegisterServe(CLI::App& app) {
       log("calibrating the prediction functions (--regression FILE skips this)");
       CalibrationOptions co;
       co.threads = options.threads;
+      co.winograd = options.winograd;
       co.quick = args->quick_calibration;
       auto c = CalibrateServer(co);
       if (!c.ok()) return Fail(c.status());

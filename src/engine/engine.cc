@@ -338,7 +338,7 @@ class OmpThreads {
 Status Engine::BuildLayer(int k, Layer l) {
   Impl& impl = *impl_;
   const std::string where = "layer '" + l.name + "'";
-  KernelContext ctx{impl.cpu};
+  KernelContext ctx{impl.cpu, options_.winograd};
   const int f = impl.fusion_of[k];
   std::vector<Layer> members;  // filled when this layer completes its fusion
   try {
@@ -471,6 +471,13 @@ std::vector<std::vector<int>> Engine::FusionGroups() const {
   std::vector<std::vector<int>> groups;
   for (const auto& f : impl_->fusions) groups.push_back(f.members);
   return groups;
+}
+
+uint64_t Engine::KernelExtraBytes(int layer) const {
+  if (layer < 0 || layer >= static_cast<int>(graph_.layers.size())) return 0;
+  const Layer& l = graph_.layers[layer];
+  if (l.kind != LayerKind::kConv) return 0;
+  return ConvKernelExtraBytes(l, *graph_.TensorShape(l.inputs[0]), KernelContext{impl_->cpu, options_.winograd});
 }
 
 Engine::SharedKernel Engine::FusedKernel(int group) const {

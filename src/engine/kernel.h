@@ -23,6 +23,7 @@ namespace ionn {
 
 struct KernelContext {
   dnnl::engine cpu;
+  bool winograd = true;  // EngineOptions::winograd
 };
 
 class Kernel {
@@ -88,6 +89,10 @@ struct ConvActivation {
 // x * HardSigmoid(x)); copies the weights.
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
                                             const Shape& in, const KernelContext& ctx);
+
+// What MakeConvKernel's kernel for `layer` holds beyond its weights
+// (Engine::KernelExtraBytes).
+uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelContext& ctx);
 
 // A batch norm (or scale) and the ReLU after it, in one pass.
 std::unique_ptr<Kernel> MakeBatchNormReluKernel(Layer& layer, const Shape& in, const KernelContext& ctx);

@@ -493,6 +493,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     if (auto fused = store->Find(FusionKey(s, g)).kernel) (void)s.engine->AdoptFused(g, std::move(fused));
   }
 
+  // What the built kernel of layer k holds.
+  static uint64_t KernelBytes(const Session& s, int k) {
+    return net::LayerUploadBytes(s.arch.layers[k]) + s.engine->KernelExtraBytes(k);
+  }
+
   // Puts the session's newly built layers (and the fused kernels they
   // complete) into the store, for the sessions that come after.
   // `blocks`: the block hashes of each layer's uploaded weight bytes.
@@ -501,8 +506,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::vector<int> groups;
     for (int k : layers) {
       auto b = blocks.find(k);
-      store->Put(s.keys[k], s.engine->LayerKernel(k), net::LayerUploadBytes(s.arch.layers[k]),
-                 b == blocks.end() ? nullptr : b->second);
+      store->Put(s.keys[k], s.engine->LayerKernel(k), KernelBytes(s, k), b == blocks.end() ? nullptr : b->second);
       if (s.fusion_of[k] >= 0) groups.push_back(s.fusion_of[k]);
     }
     for (int g : groups) {
@@ -510,7 +514,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       auto fused = s.engine->FusedKernel(g);
       if (!fused) continue;
       uint64_t bytes = 0;  // the fused kernel keeps its own (folded) copy of the members' weights
-      for (int m : s.fusions[g]) bytes += net::LayerUploadBytes(s.arch.layers[m]);
+      for (int m : s.fusions[g]) bytes += KernelBytes(s, m);
       store->Put(FusionKey(s, g), std::move(fused), bytes);
     }
   }
@@ -581,6 +585,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     s->peer = PeerAddress(*ctx);
     EngineOptions eo;
     eo.threads = options.threads;
+    eo.winograd = options.winograd;
     auto engine = Engine::Create(s->arch, eo);
     if (!engine.ok()) return Fail(ToGrpc(engine.status().WithContext("OpenSession")));
     s->engine = std::move(engine).value();
@@ -589,6 +594,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     s->fusion_of.assign(s->arch.layers.size(), -1);
     for (size_t g = 0; g < s->fusions.size(); ++g) {
       for (int m : s->fusions[g]) s->fusion_of[m] = static_cast<int>(g);
+    }
+    // Kernels that hold more than the weights they were built from
+    // (Winograd's), and the fused kernels' second copy of it.
+    for (size_t k = 0; k < s->arch.layers.size(); ++k) {
+      s->memory_bytes += s->engine->KernelExtraBytes(static_cast<int>(k)) * (s->fusion_of[k] >= 0 ? 2 : 1);
     }
     if (!req->ignore_held()) FindHeld(*s);
     // Layers built without weights (pooling, ReLU, ...) go to the store as

@@ -1,6 +1,9 @@
 // Convolution (groups, depthwise, dilation) with oneDNN. The primitive picks
 // its own activation layout; inputs and outputs are reordered from and to
-// NCHW around it, weights once at creation.
+// NCHW around it, weights once at creation. Large 3x3 convolutions of stride
+// 1 use oneDNN's Winograd algorithm where the CPU has it: it computes in
+// nChw16c, but the kernel reads and writes NHWC like the direct ones, so
+// the tensors between convolutions keep one layout.
 #include <cmath>
 
 #include "../kernel.h"
@@ -10,6 +13,17 @@ namespace {
 
 using dnnl::memory;
 using tag = memory::format_tag;
+
+// Whether Winograd beats oneDNN's direct convolution for this shape
+// (measured on Zen 4 with AVX-512, oneDNN 2.6: BENCHMARKS.md): 3x3, stride
+// and dilation 1, ungrouped, channels in 16s, with enough channels and
+// pixels that the transforms cost less than the multiplications they save.
+bool WinogradPays(const Layer& l, const Shape& x) {
+  const int64_t ic = x[1], oc = l.out_channels, pixels = l.output_shape[2] * l.output_shape[3];
+  return l.group == 1 && l.kernel_h == 3 && l.kernel_w == 3 && l.stride_h == 1 && l.stride_w == 1 &&
+         l.dilation_h == 1 && l.dilation_w == 1 && ic % 16 == 0 && oc % 16 == 0 && ic >= 64 && oc >= 32 &&
+         pixels >= 14 * 14;
+}
 
 class ConvKernel : public Kernel {
  public:
@@ -30,6 +44,8 @@ class ConvKernel : public Kernel {
     const memory::desc any_src(x, memory::data_type::f32, tag::any);
     const memory::desc any_dst(l.output_shape, memory::data_type::f32, tag::any);
     const memory::desc any_w(w_dims, memory::data_type::f32, tag::any);
+    const memory::desc blocked_src(x, memory::data_type::f32, tag::nChw16c);
+    const memory::desc blocked_dst(l.output_shape, memory::data_type::f32, tag::nChw16c);
     const bool has_bias = !bias.empty();
     const memory::desc b_md({oc}, memory::data_type::f32, tag::x);
     dnnl::primitive_attr attr;
@@ -41,14 +57,30 @@ class ConvKernel : public Kernel {
       ops.append_eltwise(1.0f, activation->algorithm, activation->alpha, activation->beta);
       attr.set_post_ops(ops);
     }
-    dnnl::convolution_forward::desc d(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, any_src, any_w,
-        has_bias ? b_md : memory::desc(), any_dst, {l.stride_h, l.stride_w},
-        {l.dilation_h - 1, l.dilation_w - 1}, {l.pad_top, l.pad_left}, {l.pad_bottom, l.pad_right});
-    pd_ = dnnl::convolution_forward::primitive_desc(d, attr, cpu_);
+    auto describe = [&](dnnl::algorithm algorithm, const memory::desc& src, const memory::desc& dst) {
+      return dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, any_w,
+                                             has_bias ? b_md : memory::desc(), dst, {l.stride_h, l.stride_w},
+                                             {l.dilation_h - 1, l.dilation_w - 1}, {l.pad_top, l.pad_left},
+                                             {l.pad_bottom, l.pad_right});
+    };
+    bool winograd = false;
+    if (ctx.winograd && WinogradPays(l, x)) {
+      try {  // oneDNN has it only on some CPUs (AVX-512) and for some shapes
+        pd_ = dnnl::convolution_forward::primitive_desc(
+            describe(dnnl::algorithm::convolution_winograd, blocked_src, blocked_dst), attr, cpu_);
+        winograd = true;
+      } catch (const dnnl::error&) {
+      }
+    }
+    if (!winograd) {
+      pd_ = dnnl::convolution_forward::primitive_desc(describe(dnnl::algorithm::convolution_direct, any_src, any_dst),
+                                                      attr, cpu_);
+    }
     prim_ = dnnl::convolution_forward(pd_);
-    src_native_ = pd_.src_desc();
-    dst_native_ = pd_.dst_desc();
+    src_prim_ = pd_.src_desc();
+    dst_prim_ = pd_.dst_desc();
+    src_native_ = winograd ? memory::desc(x, memory::data_type::f32, tag::nhwc) : src_prim_;
+    dst_native_ = winograd ? memory::desc(l.output_shape, memory::data_type::f32, tag::nhwc) : dst_prim_;
     dnnl::stream s(cpu_);
     memory w_user(w_plain, cpu_, const_cast<float*>(weights.data()));
     weights_ = memory(pd_.weights_desc(), cpu_);
@@ -71,13 +103,11 @@ class ConvKernel : public Kernel {
     memory src(src_native ? src_native_ : src_plain_, cpu_, const_cast<float*>(src_data));
     memory dst_user(dst_native ? dst_native_ : dst_plain_, cpu_, dst_data);
     memory src_used = src, dst_used = dst_user;
-    if (!src_native && src_native_ != src_plain_) {
-      src_used = memory(src_native_, cpu_, ThreadScratch(0, src_native_.get_size()));
+    if (src.get_desc() != src_prim_) {
+      src_used = memory(src_prim_, cpu_, ThreadScratch(0, src_prim_.get_size()));
       dnnl::reorder(src, src_used).execute(s, src, src_used);
     }
-    if (!dst_native && dst_native_ != dst_plain_) {
-      dst_used = memory(dst_native_, cpu_, ThreadScratch(1, dst_native_.get_size()));
-    }
+    if (dst_user.get_desc() != dst_prim_) dst_used = memory(dst_prim_, cpu_, ThreadScratch(1, dst_prim_.get_size()));
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src_used}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_used}};
     if (bias_) args[DNNL_ARG_BIAS] = bias_;
@@ -89,7 +119,9 @@ class ConvKernel : public Kernel {
 
  private:
   dnnl::engine cpu_;
-  memory::desc src_plain_, dst_plain_, src_native_, dst_native_;
+  // plain: NCHW; native: what the kernel shows the engine (the primitive's
+  // own layout, or NHWC for Winograd); prim: what the primitive computes in.
+  memory::desc src_plain_, dst_plain_, src_native_, dst_native_, src_prim_, dst_prim_;
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
   memory weights_, bias_;
@@ -103,6 +135,14 @@ std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& i
                                         layer.weights.size() > 1 ? layer.weights[1].data : kNoBias, nullptr, ctx);
   layer.weights.clear();
   return k;
+}
+
+uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelContext& ctx) {
+  if (!ctx.winograd || !WinogradPays(layer, in)) return 0;
+  // F(4x4, 3x3), the larger of oneDNN's two, keeps a 6x6 tile for each 3x3
+  // kernel; channels are whole 16s here, so nothing is padded.
+  return static_cast<uint64_t>(36 - 9) * static_cast<uint64_t>(in[1]) * static_cast<uint64_t>(layer.out_channels) *
+         sizeof(float);
 }
 
 std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector<const Layer*>& followers,
