@@ -92,7 +92,7 @@ TEST(OnnxIo, RejectsMalformedModels) {
   const std::string good = Bytes(TinyModel());
   ExpectRejected(good.substr(0, good.size() / 2), "");  // truncated: any clear error
   ExpectRejected(Bytes(TinyModel(3)), "opset 3 is not supported");
-  ExpectRejected(Bytes(TinyModel(18)), "opset 18");
+  ExpectRejected(Bytes(TinyModel(19)), "opset 19");
 
   onnx::ModelProto m = TinyModel();
   m.mutable_graph()->mutable_node(1)->set_op_type("Gelu");
@@ -175,7 +175,7 @@ onnx::ModelProto HeadModel(int opset) {
 }
 
 TEST(OnnxIo, ImportsOpsetSpecificEncodings) {
-  for (int opset : {7, 9, 11, 13, 17}) {
+  for (int opset : {7, 9, 11, 13, 17, 18}) {
     auto g = ParseOnnx(HeadModel(opset).SerializeAsString());
     ASSERT_TRUE(g.ok()) << "opset " << opset << ": " << g.status().message();
     ASSERT_EQ(g->layers.size(), 4u) << "Identity is an alias, not a layer";
@@ -347,6 +347,12 @@ struct Builder {
     t->set_name(name), t->set_data_type(onnx::TensorProto::INT64), t->add_dims(static_cast<int64_t>(v.size()));
     for (auto x : v) t->add_int64_data(x);
   }
+  void Floats(const std::string& name, const Shape& dims, float value) {
+    auto* t = m.mutable_graph()->add_initializer();
+    t->set_name(name), t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (int64_t i = 0; i < ElementCount(dims); ++i) t->add_float_data(value);
+  }
   void Output(const std::string& name) { m.mutable_graph()->add_output()->set_name(name); }
 };
 
@@ -495,6 +501,116 @@ TEST(OnnxIo, FoldingAndNewKindsStayBounded) {
   many.Output("c4");
   EXPECT_NE(error(many).find("node 4 'c4' (ConstantOfShape): the values computed at import pass 2^26 elements"),
             std::string::npos) << error(many);
+}
+
+void AttrString(onnx::NodeProto* n, const char* name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name), a->set_type(onnx::AttributeProto::STRING), a->set_s(v);
+}
+void AttrInts(onnx::NodeProto* n, const char* name, std::vector<int64_t> v) {
+  auto* a = n->add_attribute();
+  a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+// What other exporters write: opset 18's inputs (ReduceMean axes, Split
+// num_outputs, Pad axes), keras2onnx's auto_pad SAME_*, Caffe2's named
+// Dropout mask, a scalar Gemm bias, a Flatten of a 3-D tensor.
+TEST(OnnxIo, ImportsWhatOtherExportersWrite) {
+  Builder b(18, {1, 5, 7, 6});
+  b.Ints("hw", {2, 3});
+  b.Node("ReduceMean", {"x", "hw"}, {"mean"});
+  Attr(b.Node("Split", {"x"}, {"s0", "s1"}), "num_outputs", int64_t{2});
+  Attr(b.m.mutable_graph()->mutable_node(1), "axis", int64_t{1});
+  b.Ints("pads", {1, 2}), b.Ints("w_axis", {3});
+  b.Node("Pad", {"x", "pads", "", "w_axis"}, {"padded"});
+  b.Floats("w", {4, 5, 3, 3}, 0.1f);
+  auto* upper = b.Node("Conv", {"x", "w"}, {"upper"});
+  AttrString(upper, "auto_pad", "SAME_UPPER"), AttrInts(upper, "strides", {2, 2});
+  auto* lower = b.Node("Conv", {"x", "w"}, {"lower"});
+  AttrString(lower, "auto_pad", "SAME_LOWER"), AttrInts(lower, "strides", {2, 2});
+  b.Node("Dropout", {"x"}, {"kept", "mask"});
+  b.Floats("fc_w", {3, 2}, 0.5f), b.Floats("fc_b", {}, 0.25f);
+  b.Ints("rows", {1, 35, 6});
+  b.Node("Reshape", {"kept", "rows"}, {"r3"});
+  Attr(b.Node("Flatten", {"r3"}, {"flat"}), "axis", int64_t{2});
+  b.Ints("cols", {210, 1});
+  b.Node("Reshape", {"x", "cols"}, {"col"});
+  b.Floats("fc2_w", {1, 4}, 0.5f);
+  b.Node("Gemm", {"col", "fc2_w", "fc_b"}, {"gemm"});
+  for (const char* o : {"mean", "s0", "s1", "padded", "upper", "lower", "flat", "gemm"}) b.Output(o);
+  auto g = ParseOnnx(b.m.SerializeAsString());
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  auto layer = [&](const std::string& name) -> const Layer& {
+    for (const Layer& l : g->layers) {
+      if (l.name == name) return l;
+    }
+    ADD_FAILURE() << "no layer " << name;
+    return g->layers[0];
+  };
+  EXPECT_EQ(layer("mean").output_shape, (Shape{1, 5, 1, 1}));
+  EXPECT_EQ(layer("s0").output_shape, (Shape{1, 3, 7, 6}));  // 5 in 2: 3 and the rest
+  EXPECT_EQ(layer("s1").output_shape, (Shape{1, 2, 7, 6}));
+  EXPECT_EQ(layer("padded").output_shape, (Shape{1, 5, 7, 9}));
+  EXPECT_EQ(layer("padded").pad_left, 1);
+  EXPECT_EQ(layer("padded").pad_right, 2);
+  // H 7, stride 2: 4 rows out, 2 padding rows in all; W 6: 3 columns, 1.
+  EXPECT_EQ(layer("upper").output_shape, (Shape{1, 4, 4, 3}));
+  EXPECT_EQ(layer("upper").pad_top, 1);
+  EXPECT_EQ(layer("upper").pad_bottom, 1);
+  EXPECT_EQ(layer("upper").pad_left, 0);
+  EXPECT_EQ(layer("upper").pad_right, 1);
+  EXPECT_EQ(layer("lower").pad_left, 1);
+  EXPECT_EQ(layer("lower").pad_right, 0);
+  EXPECT_EQ(layer("flat").output_shape, (Shape{35, 6}));
+  EXPECT_EQ(layer("gemm").output_shape, (Shape{210, 4}));
+  EXPECT_EQ(layer("gemm").weights[1].data, std::vector<float>(4, 0.25f));
+}
+
+// What would be ignored or computed wrongly is refused, naming the node.
+TEST(OnnxIo, RefusesAttributesOfOtherOpsetsAndWrongShapes) {
+  auto error = [](Builder& b) {
+    auto g = ParseOnnx(b.m.SerializeAsString());
+    return g.ok() ? std::string("imported") : g.status().message();
+  };
+  Builder clip(11, {1, 2, 2, 2});
+  auto* c = clip.Node("Clip", {"x"}, {"y"});
+  auto* min = c->add_attribute();
+  min->set_name("min"), min->set_type(onnx::AttributeProto::FLOAT), min->set_f(0);
+  clip.Output("y");
+  EXPECT_NE(error(clip).find("node 0 'y' (Clip): attribute 'min' is not part of Clip at opset 11"), std::string::npos)
+      << error(clip);
+  Builder split(13, {1, 4, 2, 2});
+  AttrInts(split.Node("Split", {"x"}, {"a", "b"}), "split", {1, 3});
+  split.Output("a");
+  EXPECT_NE(error(split).find("attribute 'split' is not part of Split at opset 13"), std::string::npos) << error(split);
+  Builder matmul(13, {1, 1, 1, 6});
+  matmul.Floats("w", {6, 5}, 1);
+  matmul.Node("MatMul", {"x", "w"}, {"y"});
+  matmul.Output("y");
+  EXPECT_NE(error(matmul).find("node 0 'y' (MatMul): MatMul of a [1,1,1,6] input"), std::string::npos) << error(matmul);
+  Builder lrn(13, {1, 4, 2, 2});
+  Attr(lrn.Node("LRN", {"x"}, {"y"}), "size", int64_t{4});
+  lrn.Output("y");
+  EXPECT_NE(error(lrn).find("LRN of even size 4"), std::string::npos) << error(lrn);
+  Builder bn(14, {1, 2, 2, 2});
+  for (const char* w : {"s", "b", "m", "v"}) bn.Floats(w, {2}, 1);
+  Attr(bn.Node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}), "training_mode", int64_t{1});
+  bn.Output("y");
+  EXPECT_NE(error(bn).find("BatchNormalization in training mode"), std::string::npos) << error(bn);
+  Builder valid(13, {1, 1, 5, 5});
+  auto* pool = valid.Node("MaxPool", {"x"}, {"y"});
+  AttrInts(pool, "kernel_shape", {2, 2}), AttrString(pool, "auto_pad", "VALID"), AttrInts(pool, "pads", {1, 1, 1, 1});
+  valid.Output("y");
+  EXPECT_NE(error(valid).find("pads given with auto_pad VALID"), std::string::npos) << error(valid);
+  // Many readers of one large constant: bounded by the elements read.
+  Builder reads(13, {1, 3, 2, 2});
+  reads.Ints("shape", {1 << 24}), reads.Ints("first", {0});
+  reads.Node("ConstantOfShape", {"shape"}, {"big"});
+  for (int i = 0; i < 40; ++i) reads.Node("Gather", {"big", "first"}, {"g" + std::to_string(i)});
+  reads.Output("g39");
+  EXPECT_NE(error(reads).find("the values read by computations at import pass 2^28 elements"), std::string::npos)
+      << error(reads);
 }
 
 // Layers sharing one constant export it once (the ONNX checker refuses a

@@ -1,5 +1,5 @@
 // ONNX import and export (the ModelProto schema of Debian's libonnx-dev).
-// Import accepts opsets 7 to 17 for the operators of kOnnxOpArities below;
+// Import accepts opsets 7 to 18 for the operators of kOnnxOpArities below;
 // anything else, a dangling tensor, a bad shape, a node with the wrong number
 // of inputs or outputs, an attribute of the wrong type or a truncated file is
 // an error (never a crash) with a one-line message that names the node:
@@ -26,7 +26,7 @@ struct OnnxOpArity {
 };
 constexpr int kOnnxVariadic = INT_MAX;
 
-// The operators import accepts, in opsets 7 to 17. Import checks every node
+// The operators import accepts, in opsets 7 to 18. Import checks every node
 // against its row before it reads any input, output or attribute.
 inline constexpr OnnxOpArity kOnnxOpArities[] = {
     // op_type, since opset, inputs min and max, outputs min and max
@@ -45,7 +45,7 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"MatMul", 7, 2, 2, 1, 1},
     {"Flatten", 7, 1, 1, 1, 1},
     {"Reshape", 7, 2, 2, 1, 1},
-    {"Dropout", 7, 1, 1, 1, 2},   // + mask (rejected when named)
+    {"Dropout", 7, 1, 1, 1, 2},   // + mask (left undefined: reading it is an error)
     {"Dropout", 12, 1, 3, 1, 2},  // + ratio, training_mode (ignored)
     {"Softmax", 7, 1, 1, 1, 1},
     {"Concat", 7, 1, kOnnxVariadic, 1, 1},
@@ -61,6 +61,7 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Sub", 7, 2, 2, 1, 1},
     {"Div", 7, 2, 2, 1, 1},
     {"ReduceMean", 7, 1, 1, 1, 1},
+    {"ReduceMean", 18, 1, 2, 1, 1},  // axes: an input
     {"Transpose", 7, 1, 1, 1, 1},
     {"Split", 7, 1, 1, 1, kOnnxVariadic},  // split: an attribute
     {"Split", 13, 1, 2, 1, kOnnxVariadic},  // split: an input
@@ -70,6 +71,7 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Squeeze", 13, 1, 2, 1, 1},  // axes: an input
     {"Pad", 7, 1, 1, 1, 1},   // pads and value: attributes
     {"Pad", 11, 2, 3, 1, 1},  // pads and constant_value: inputs
+    {"Pad", 18, 2, 4, 1, 1},  // and axes
     {"Unsqueeze", 7, 1, 1, 1, 1},
     {"Unsqueeze", 13, 2, 2, 1, 1},
     // Only on values known at import (shapes and constants): folded away.

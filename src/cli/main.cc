@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <vector>
 
 #include "commands.h"
@@ -43,7 +44,13 @@ int main(int argc, char** argv) {
   }
   for (auto& [sub, action] : actions) {
     if (!sub->parsed()) continue;
-    const int code = action();
+    int code = 2;
+    try {
+      code = action();
+    } catch (const std::bad_alloc&) {  // a file that declares more than this machine holds
+      std::fprintf(stderr, "ionn: error: out of memory (the model, its input or a declared shape is too large here)\n");
+      return 2;
+    }
     // Standard output is an output too: a full disk or a closed pipe must
     // not pass for success.
     std::cout.flush();

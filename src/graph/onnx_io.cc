@@ -29,7 +29,7 @@ const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset) {
 
 namespace {
 
-constexpr int kMinOpset = 7, kMaxOpset = 17, kExportOpset = 11;
+constexpr int kMinOpset = 7, kMaxOpset = 18, kExportOpset = 11;
 
 // A name or string from the file, fit for a one-line message: control
 // characters escaped, long ones cut.
@@ -181,6 +181,7 @@ struct Value {
 // refused rather than computed at import, each and all together.
 constexpr int64_t kMaxFoldElements = int64_t{1} << 24;
 constexpr int64_t kMaxFoldedElements = int64_t{1} << 26;
+constexpr int64_t kMaxFoldReadElements = int64_t{1} << 28;
 
 Status CheckFoldSize(const Shape& dims) {
   const int64_t n = ElementCount(dims);
@@ -369,10 +370,37 @@ struct Importer {
   std::unordered_set<std::string> layer_names;
 
   bool Known(const std::string& onnx_name) const { return !onnx_name.empty() && initializers.count(onnx_name); }
-  Result<Value> KnownValue(const std::string& onnx_name) const {
+  // Every constant folding reads is decoded anew: the elements read are
+  // bounded, as those written are, so that a small file of many readers of
+  // one large constant cannot keep import busy.
+  int64_t read_elements = 0;
+  Result<Value> KnownValue(const std::string& onnx_name) {
     auto it = initializers.find(onnx_name);
     if (it == initializers.end()) return Status::Internal("no constant " + Quoted(onnx_name));
+    read_elements += ElementCount(Shape(it->second->dims().begin(), it->second->dims().end()));
+    if (read_elements > kMaxFoldReadElements) {
+      return Status::Unsupported("the values read by computations at import pass 2^28 elements in all");
+    }
     return ValueOf(*it->second);
+  }
+  // Attributes an opset moved to inputs: present at or after that opset,
+  // they would be ignored, so they are refused.
+  static Status CheckMovedAttributes(const std::string& op, const Attributes& a, int opset) {
+    static const struct {
+      const char* op;
+      const char* attribute;
+      int input_since;
+    } kMoved[] = {{"Clip", "min", 11},       {"Clip", "max", 11},      {"Split", "split", 13},
+                  {"Squeeze", "axes", 13},   {"Unsqueeze", "axes", 13}, {"Slice", "starts", 10},
+                  {"Slice", "ends", 10},     {"Slice", "axes", 10},     {"Pad", "pads", 11},
+                  {"Pad", "value", 11},      {"ReduceMean", "axes", 18}, {"Dropout", "ratio", 12}};
+    for (const auto& m : kMoved) {
+      if (op == m.op && opset >= m.input_since && a.Has(m.attribute)) {
+        return Status::Invalid("attribute '" + std::string(m.attribute) + "' is not part of " + op + " at opset " +
+                               std::to_string(opset) + " (an input since opset " + std::to_string(m.input_since) + ")");
+      }
+    }
+    return Status::Ok();
   }
   // A value computed at import becomes a constant named `onnx_name`.
   Status Define(const std::string& onnx_name, const Value& value) {
@@ -491,11 +519,13 @@ struct Importer {
     return it->second;
   }
 
-  static Status Window(const Attributes& a, Layer* l, bool needs_kernel, int64_t kh, int64_t kw) {
+  // `x`: the input's shape (NCHW), for auto_pad SAME_UPPER and SAME_LOWER.
+  static Status Window(const Attributes& a, Layer* l, bool needs_kernel, int64_t kh, int64_t kw, const Shape& x) {
     IONN_ASSIGN_OR_RETURN(std::string auto_pad, a.String("auto_pad", "NOTSET"));
-    if (auto_pad != "NOTSET" && auto_pad != "VALID") {
-      return Status::Unsupported("auto_pad " + Printable(auto_pad) + " is not supported; use explicit pads");
+    if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER") {
+      return Status::Invalid("auto_pad " + Quoted(auto_pad) + " is not NOTSET, VALID, SAME_UPPER or SAME_LOWER");
     }
+    if (auto_pad != "NOTSET" && a.Has("pads")) return Status::Invalid("pads given with auto_pad " + auto_pad);
     IONN_ASSIGN_OR_RETURN(auto kernel, a.Ints("kernel_shape", {}));
     if (kernel.empty() && needs_kernel) return Status::Invalid("missing kernel_shape");
     if (kernel.empty()) {
@@ -514,6 +544,21 @@ struct Importer {
     l->stride_h = strides[0], l->stride_w = strides[1];
     l->pad_top = pads[0], l->pad_left = pads[1], l->pad_bottom = pads[2], l->pad_right = pads[3];
     l->dilation_h = dil[0], l->dilation_w = dil[1];
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {  // output = ceil(input / stride)
+      if (x.size() != 4) return Status::Unsupported("auto_pad " + auto_pad + " of a " + ShapeToString(x) + " input");
+      const int64_t in[2] = {x[2], x[3]}, k[2] = {l->kernel_h, l->kernel_w}, s[2] = {l->stride_h, l->stride_w},
+                    d[2] = {l->dilation_h, l->dilation_w};
+      int64_t total[2];
+      for (int i = 0; i < 2; ++i) {
+        if (s[i] < 1 || s[i] > (1 << 20) || d[i] < 1 || d[i] > (1 << 20) || k[i] < 1 || k[i] > (1 << 20)) {
+          return Status::Invalid("kernel, strides or dilations out of range");
+        }
+        total[i] = std::max<int64_t>(0, ((in[i] + s[i] - 1) / s[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in[i]);
+      }
+      const bool upper = auto_pad == "SAME_UPPER";  // the odd pixel at the end
+      l->pad_top = upper ? total[0] / 2 : total[0] - total[0] / 2, l->pad_bottom = total[0] - l->pad_top;
+      l->pad_left = upper ? total[1] / 2 : total[1] - total[1] / 2, l->pad_right = total[1] - l->pad_left;
+    }
     IONN_ASSIGN_OR_RETURN(int ceil_mode, a.Int("ceil_mode", 0));
     l->ceil_mode = ceil_mode != 0;
     return Status::Ok();
@@ -780,6 +825,7 @@ struct Importer {
     }
     Attributes a;
     IONN_RETURN_IF_ERROR(a.Index(node));
+    IONN_RETURN_IF_ERROR(CheckMovedAttributes(op, a, opset));
     if (op == "Constant") return ImportConstant(a, output);
     if (op == "Identity") {
       auto init = initializers.find(node.input(0));
@@ -825,7 +871,8 @@ struct Importer {
       if (node.input_size() > 2 && !node.input(2).empty()) IONN_RETURN_IF_ERROR(weight(2, "bias"));
       const Shape& w = l.weights[0].shape;
       if (w.size() != 4) return Status::Unsupported("only 2-D convolutions are supported, weight is " + ShapeToString(w));
-      IONN_RETURN_IF_ERROR(Window(a, &l, false, w[2], w[3]));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_RETURN_IF_ERROR(Window(a, &l, false, w[2], w[3], x));
       IONN_ASSIGN_OR_RETURN(l.group, a.Int("group", 1));
       IONN_ASSIGN_OR_RETURN(l.out_channels, ToInt(w[0], "the number of output channels"));
     } else if (op == "Relu") {
@@ -856,6 +903,9 @@ struct Importer {
       l.kind = LayerKind::kLrn;
       IONN_RETURN_IF_ERROR(data_input(0));
       IONN_ASSIGN_OR_RETURN(l.lrn_size, a.Int("size", 0));
+      if (l.lrn_size % 2 == 0) {  // ONNX's window of an even size is off centre; oneDNN's is centred
+        return Status::Unsupported("LRN of even size " + std::to_string(l.lrn_size));
+      }
       IONN_ASSIGN_OR_RETURN(l.lrn_alpha, a.Float("alpha", 1e-4f));
       IONN_ASSIGN_OR_RETURN(l.lrn_beta, a.Float("beta", 0.75f));
       IONN_ASSIGN_OR_RETURN(l.lrn_bias, a.Float("bias", 1.0f));
@@ -863,7 +913,8 @@ struct Importer {
       l.kind = op == "MaxPool" ? LayerKind::kMaxPool : LayerKind::kAvgPool;
       if (node.output_size() > 1 && !node.output(1).empty()) return Status::Unsupported("MaxPool indices output");
       IONN_RETURN_IF_ERROR(data_input(0));
-      IONN_RETURN_IF_ERROR(Window(a, &l, true, 0, 0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_RETURN_IF_ERROR(Window(a, &l, true, 0, 0, x));
       IONN_ASSIGN_OR_RETURN(int count_include_pad, a.Int("count_include_pad", 0));
       l.count_include_pad = count_include_pad != 0;
     } else if (op == "GlobalAveragePool") {
@@ -872,6 +923,8 @@ struct Importer {
     } else if (op == "Gemm" || op == "MatMul") {
       l.kind = LayerKind::kFc;
       IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      if (x.size() != 2) return Status::Unsupported(op + " of a " + ShapeToString(x) + " input (only 2-D [batch, features])");
       IONN_RETURN_IF_ERROR(weight(1, "weight"));
       const bool gemm = op == "Gemm";
       IONN_ASSIGN_OR_RETURN(int trans_a, gemm ? a.Int("transA", 0) : Result<int>(0));
@@ -894,7 +947,10 @@ struct Importer {
       if (gemm && node.input_size() > 2 && !node.input(2).empty()) {
         IONN_RETURN_IF_ERROR(weight(2, "bias"));
         Weight& b = l.weights[1];
-        if (ElementCount(b.shape) != l.out_channels) return Status::Unsupported("Gemm bias must have one value per output");
+        if (ElementCount(b.shape) == 1) b.data.assign(l.out_channels, b.data[0]);  // broadcast, as numpy does
+        if (ElementCount(b.shape) != 1 && ElementCount(b.shape) != l.out_channels) {
+          return Status::Unsupported("Gemm bias must have one value, or one per output");
+        }
         b.shape = {l.out_channels};
         if (beta != 1) for (float& v : b.data) v *= beta;
       }
@@ -910,7 +966,8 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(l.reshape_to, Ints(*it->second));
     } else if (op == "Dropout") {
       l.kind = LayerKind::kDropout;
-      if (node.output_size() > 1 && !node.output(1).empty()) return Status::Unsupported("Dropout mask output");
+      // Its mask output (old exporters name it) is left undefined: a node
+      // that reads it is refused as reading an unknown tensor.
       IONN_RETURN_IF_ERROR(data_input(0));
     } else if (op == "Softmax") {
       l.kind = LayerKind::kSoftmax;
@@ -946,7 +1003,11 @@ struct Importer {
       l.kind = LayerKind::kReduceMean;
       IONN_RETURN_IF_ERROR(data_input(0));
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
-      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 1, a, "axes", false));
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 1, a, "axes", opset >= 18));
+      IONN_ASSIGN_OR_RETURN(int noop_with_empty_axes, a.Int("noop_with_empty_axes", 0));
+      if (axes.empty() && noop_with_empty_axes == 0) {  // all axes
+        for (size_t d = 0; d < x.size(); ++d) axes.push_back(static_cast<int64_t>(d));
+      }
       std::set<int> normalized;
       for (int64_t axis : axes) {
         IONN_ASSIGN_OR_RETURN(int n, NormalizedAxis(axis, x.size(), "axis"));
@@ -981,6 +1042,22 @@ struct Importer {
         IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(2)));
         if (v.v.size() != 1) return Status::Invalid("constant_value must be one value");
         l.pad_value = static_cast<float>(v.v[0]);
+      }
+      if (node.input_size() > 3 && !node.input(3).empty()) {  // opset 18: pads for these axes only
+        IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 3, a, "axes", true));
+        if (pads.size() != 2 * axes.size()) {
+          return Status::Invalid("pads has " + std::to_string(pads.size()) + " values for " +
+                                 Plural(static_cast<int64_t>(axes.size()), "axis") + ", expects " +
+                                 std::to_string(2 * axes.size()));
+        }
+        std::vector<int64_t> all(2 * x.size(), 0);
+        std::set<int> seen;
+        for (size_t i = 0; i < axes.size(); ++i) {
+          IONN_ASSIGN_OR_RETURN(int d, NormalizedAxis(axes[i], x.size(), "axis"));
+          if (!seen.insert(d).second) return Status::Invalid("axes lists axis " + std::to_string(d) + " twice");
+          all[d] = pads[i], all[d + x.size()] = pads[i + axes.size()];
+        }
+        pads = std::move(all);
       }
       if (pads.size() != 2 * x.size()) {
         return Status::Invalid("pads has " + std::to_string(pads.size()) + " values for a " + std::to_string(x.size()) +
@@ -1032,6 +1109,8 @@ struct Importer {
       for (int i = 1; i < node.output_size(); ++i) {
         if (!node.output(i).empty()) return Status::Unsupported("BatchNormalization in training mode");
       }
+      IONN_ASSIGN_OR_RETURN(int training_mode, a.Int("training_mode", 0));
+      if (training_mode != 0) return Status::Unsupported("BatchNormalization in training mode");
       IONN_ASSIGN_OR_RETURN(l.epsilon, a.Float("epsilon", 1e-5f));
       bool identity_stats = l.epsilon == 0;
       for (float v : l.weights[2].data) identity_stats = identity_stats && v == 0;
@@ -1076,6 +1155,19 @@ struct Importer {
     IONN_ASSIGN_OR_RETURN(int axis, NormalizedAxis(axis_attr, x.size(), "axis"));
     IONN_ASSIGN_OR_RETURN(std::vector<int64_t> split, IntsOf(node, 1, a, "split", opset >= 13));
     const int64_t parts = node.output_size();
+    IONN_ASSIGN_OR_RETURN(int num_outputs, a.Int("num_outputs", 0));
+    if (a.Has("num_outputs") && (opset < 18 || !split.empty() || num_outputs != parts)) {
+      return Status::Invalid("num_outputs (opset 18 on, without split) must equal the number of outputs");
+    }
+    if (split.empty() && a.Has("num_outputs")) {  // opset 18: equal parts, the last one smaller if need be
+      const int64_t part = (x[axis] + parts - 1) / parts;
+      if (part * (parts - 1) >= x[axis]) {
+        return Status::Invalid("axis " + std::to_string(axis) + " of " + ShapeToString(x) + " does not split into " +
+                               std::to_string(parts) + " parts");
+      }
+      split.assign(parts, part);
+      split.back() = x[axis] - part * (parts - 1);
+    }
     if (split.empty()) {
       if (x[axis] % parts != 0) {
         return Status::Invalid("axis " + std::to_string(axis) + " of " + ShapeToString(x) + " does not split into " +
@@ -1125,7 +1217,12 @@ struct Importer {
     std::unordered_set<std::string> outputs(graph.outputs.begin(), graph.outputs.end());
     std::vector<Layer> kept;
     for (Layer& l : graph.layers) {
-      if (l.kind == LayerKind::kFlatten && l.axis == 1 && reads[l.name] == 1 && !outputs.count(l.name)) {
+      // (of a 4-D or 2-D input: the fully connected kernel's)
+      const auto in_shape = shapes.find(l.kind == LayerKind::kFlatten ? l.inputs[0] : "");
+      const bool foldable_rank =
+          in_shape != shapes.end() && (in_shape->second.size() == 4 || in_shape->second.size() == 2);
+      if (l.kind == LayerKind::kFlatten && l.axis == 1 && foldable_rank && reads[l.name] == 1 &&
+          !outputs.count(l.name)) {
         Layer& fc = graph.layers[reader[l.name]];
         if (fc.kind == LayerKind::kFc) {
           for (auto& in : fc.inputs) {
