@@ -130,9 +130,9 @@ Layer Conv3x3(int64_t ic, int64_t oc, std::mt19937& rng) {
 // not: all against a naive sum in double, and against the direct algorithm.
 TEST(EngineKernels, WinogradConvolutionMatchesNaive) {
   std::mt19937 rng(17);
-  const Shape shapes[] = {{1, 64, 14, 14}, {1, 64, 20, 17}, {2, 128, 16, 16}, {1, 32, 16, 16}, {1, 64, 7, 7}};
+  const Shape shapes[] = {{1, 64, 14, 14}, {1, 64, 20, 17}, {2, 128, 16, 16}, {1, 256, 7, 7}, {1, 32, 16, 16}, {1, 64, 7, 7}};
   for (const Shape& x : shapes) {
-    const int64_t ic = x[1], oc = ic == 128 ? 32 : 48, H = x[2], W = x[3];
+    const int64_t ic = x[1], oc = ic == 128 ? 32 : ic == 256 ? 256 : 48, H = x[2], W = x[3];
     const Layer l = Conv3x3(ic, oc, rng);
     const Tensor in{x, Random(ElementCount(x), rng)};
     Graph g;
@@ -166,7 +166,7 @@ TEST(EngineKernels, WinogradConvolutionMatchesNaive) {
     ExpectClose(out.data, want, 1e-4, "winograd " + ShapeToString(x));
     ExpectClose(b->at("y").data, want, 1e-4, "direct " + ShapeToString(x));
     // Winograd rounds differently: where it runs, some bit changes.
-    const bool eligible = ic >= 64 && H * W >= 14 * 14;
+    const bool eligible = ic * oc > 2048 && (H * W >= 100 || ic * oc >= 49152);
     EXPECT_EQ((*fast)->KernelExtraBytes(0), eligible ? uint64_t(27 * 4) * ic * oc : 0) << ShapeToString(x);
     EXPECT_EQ((*direct)->KernelExtraBytes(0), 0u);
     if (HasAvx512()) {
@@ -932,7 +932,7 @@ TEST(EngineLayouts, WinogradConvolutionsKeepChannelsLast) {
   Layer relu;
   relu.kind = LayerKind::kRelu;
   Add(g, relu, "r0", {"c0"});
-  Add(g, Conv3x3(64, 32, rng), "w1", {"r0"});  // Winograd, its ReLU fused
+  Add(g, Conv3x3(64, 48, rng), "w1", {"r0"});  // Winograd, its ReLU fused
   Add(g, relu, "r1", {"w1"});
   Layer cat;
   cat.kind = LayerKind::kConcat, cat.axis = 1;
@@ -940,7 +940,7 @@ TEST(EngineLayouts, WinogradConvolutionsKeepChannelsLast) {
   Layer pool;
   pool.kind = LayerKind::kMaxPool, pool.kernel_h = pool.kernel_w = 2, pool.stride_h = pool.stride_w = 2;
   Add(g, pool, "pool", {"cat"});
-  Add(g, Conv3x3(96, 16, rng), "out", {"pool"});
+  Add(g, Conv3x3(112, 16, rng), "out", {"pool"});
   g.outputs = {"out"};
   ASSERT_TRUE(g.Finalize().ok());
   auto blocked = Engine::Create(g, EngineOptions{1, true, true});

@@ -14,15 +14,16 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-// Whether Winograd beats oneDNN's direct convolution for this shape
-// (measured on Zen 4 with AVX-512, oneDNN 2.6: BENCHMARKS.md): 3x3, stride
-// and dilation 1, ungrouped, channels in 16s, with enough channels and
-// pixels that the transforms cost less than the multiplications they save.
+// Whether Winograd beats oneDNN's direct convolution for this shape: 3x3,
+// stride and dilation 1, ungrouped, channels in 16s, and enough channels
+// for the transforms to cost less than the multiplications they save; on
+// 7x7 and 8x8 maps only with many (per-convolution times of 74 shapes from
+// the zoo and torchvision models on Zen 4, oneDNN 2.6: BENCHMARKS.md).
 bool WinogradPays(const Layer& l, const Shape& x) {
   const int64_t ic = x[1], oc = l.out_channels, pixels = l.output_shape[2] * l.output_shape[3];
   return l.group == 1 && l.kernel_h == 3 && l.kernel_w == 3 && l.stride_h == 1 && l.stride_w == 1 &&
-         l.dilation_h == 1 && l.dilation_w == 1 && ic % 16 == 0 && oc % 16 == 0 && ic >= 64 && oc >= 32 &&
-         pixels >= 14 * 14;
+         l.dilation_h == 1 && l.dilation_w == 1 && ic % 16 == 0 && oc % 16 == 0 && ic * oc > 2048 &&
+         (pixels >= 100 || ic * oc >= 49152);
 }
 
 class ConvKernel : public Kernel {
