@@ -130,7 +130,8 @@ Layer Conv3x3(int64_t ic, int64_t oc, std::mt19937& rng) {
 // not: all against a naive sum in double, and against the direct algorithm.
 TEST(EngineKernels, WinogradConvolutionMatchesNaive) {
   std::mt19937 rng(17);
-  const Shape shapes[] = {{1, 64, 14, 14}, {1, 64, 20, 17}, {2, 128, 16, 16}, {1, 256, 7, 7}, {1, 32, 16, 16}, {1, 64, 7, 7}};
+  const Shape shapes[] = {{1, 64, 14, 14}, {1, 64, 20, 17}, {2, 128, 16, 16},
+                          {1, 256, 7, 7},  {1, 32, 16, 16}, {1, 64, 7, 7}};
   for (const Shape& x : shapes) {
     const int64_t ic = x[1], oc = ic == 128 ? 32 : ic == 256 ? 256 : 48, H = x[2], W = x[3];
     const Layer l = Conv3x3(ic, oc, rng);
@@ -159,7 +160,8 @@ TEST(EngineKernels, WinogradConvolutionMatchesNaive) {
                 for (int j = 0; j < 3; ++j) {
                   const int64_t h = oh - 1 + i, w = ow - 1 + j;
                   if (h < 0 || h >= H || w < 0 || w >= W) continue;
-                  acc += double(in.data[((n * ic + c) * H + h) * W + w]) * l.weights[0].data[((o * ic + c) * 3 + i) * 3 + j];
+                  acc += double(in.data[((n * ic + c) * H + h) * W + w]) *
+                         l.weights[0].data[((o * ic + c) * 3 + i) * 3 + j];
                 }
             want[((n * oc + o) * H + oh) * W + ow] = float(acc);
           }
@@ -921,8 +923,9 @@ TEST(EngineLayouts, ChannelsLastKernelsEqualPlain) {
   }
 }
 
-// A Winograd convolution (nChw16c inside) between direct ones and
-// channels-last kernels reads and writes NHWC: the same bits as plain NCHW.
+// Winograd convolutions (nChw16c inside), one after another and before a
+// direct one, with channels-last kernels between them, read and write
+// NHWC: the same bits as plain NCHW.
 TEST(EngineLayouts, WinogradConvolutionsKeepChannelsLast) {
   std::mt19937 rng(41);
   const Shape x = {1, 64, 16, 16};

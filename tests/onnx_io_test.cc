@@ -530,15 +530,17 @@ TEST(OnnxIo, ImportsWhatOtherExportersWrite) {
   auto* lower = b.Node("Conv", {"x", "w"}, {"lower"});
   AttrString(lower, "auto_pad", "SAME_LOWER"), AttrInts(lower, "strides", {2, 2});
   b.Node("Dropout", {"x"}, {"kept", "mask"});
-  b.Floats("fc_w", {3, 2}, 0.5f), b.Floats("fc_b", {}, 0.25f);
+  b.Floats("fc_w", {210, 3}, 0.5f), b.Floats("fc_b", {}, 0.25f);
   b.Ints("rows", {1, 35, 6});
   b.Node("Reshape", {"kept", "rows"}, {"r3"});
   Attr(b.Node("Flatten", {"r3"}, {"flat"}), "axis", int64_t{2});
+  b.Node("Flatten", {"r3"}, {"flat1"});  // axis 1, read by a Gemm only: kept, as its input is 3-D
+  b.Node("Gemm", {"flat1", "fc_w"}, {"fc"});
   b.Ints("cols", {210, 1});
   b.Node("Reshape", {"x", "cols"}, {"col"});
   b.Floats("fc2_w", {1, 4}, 0.5f);
   b.Node("Gemm", {"col", "fc2_w", "fc_b"}, {"gemm"});
-  for (const char* o : {"mean", "s0", "s1", "padded", "upper", "lower", "flat", "gemm"}) b.Output(o);
+  for (const char* o : {"mean", "s0", "s1", "padded", "upper", "lower", "flat", "fc", "gemm"}) b.Output(o);
   auto g = ParseOnnx(b.m.SerializeAsString());
   ASSERT_TRUE(g.ok()) << g.status().message();
   auto layer = [&](const std::string& name) -> const Layer& {
@@ -563,6 +565,9 @@ TEST(OnnxIo, ImportsWhatOtherExportersWrite) {
   EXPECT_EQ(layer("lower").pad_left, 1);
   EXPECT_EQ(layer("lower").pad_right, 0);
   EXPECT_EQ(layer("flat").output_shape, (Shape{35, 6}));
+  EXPECT_EQ(layer("flat1").kind, LayerKind::kFlatten);
+  EXPECT_EQ(layer("fc").inputs, (std::vector<std::string>{"flat1"}));
+  EXPECT_EQ(layer("fc").output_shape, (Shape{1, 3}));
   EXPECT_EQ(layer("gemm").output_shape, (Shape{210, 4}));
   EXPECT_EQ(layer("gemm").weights[1].data, std::vector<float>(4, 0.25f));
 }
@@ -603,6 +608,16 @@ TEST(OnnxIo, RefusesAttributesOfOtherOpsetsAndWrongShapes) {
   AttrInts(pool, "kernel_shape", {2, 2}), AttrString(pool, "auto_pad", "VALID"), AttrInts(pool, "pads", {1, 1, 1, 1});
   valid.Output("y");
   EXPECT_NE(error(valid).find("pads given with auto_pad VALID"), std::string::npos) << error(valid);
+  Builder mask(13, {1, 2, 2, 2});
+  mask.Node("Dropout", {"x"}, {"kept", "mask"});
+  mask.Node("Relu", {"mask"}, {"y"});  // the mask is not computed
+  mask.Output("y");
+  EXPECT_NE(error(mask).find("node 1 'y' (Relu): reads tensor 'mask'"), std::string::npos) << error(mask);
+  Builder column(13, {3, 3});
+  column.Floats("w", {3, 3}, 1), column.Floats("c", {3, 1}, 1);
+  column.Node("Gemm", {"x", "w", "c"}, {"y"});  // a per-row bias
+  column.Output("y");
+  EXPECT_NE(error(column).find("Gemm bias of shape [3,1]"), std::string::npos) << error(column);
   // Many readers of one large constant: bounded by the elements read.
   Builder reads(13, {1, 3, 2, 2});
   reads.Ints("shape", {1 << 24}), reads.Ints("first", {0});

@@ -30,8 +30,10 @@ struct ServerOptions {
   int threads = 1;                        // engine threads per query step
   // Large 3x3 convolutions by Winograd's algorithm (EngineOptions::winograd):
   // faster, and their transformed weights are counted below, but each
-  // worker thread also keeps up to two more activation-sized buffers, which
-  // max_memory_bytes does not count. Off by default for that reason.
+  // worker thread also keeps oneDNN's Winograd scratchpad (up to 24 times
+  // the largest tensor: 15 MB for GoogLeNet, 51 MB for VGG-11) and two
+  // reorder buffers, which max_memory_bytes does not count. Off by default
+  // for that reason.
   bool winograd = false;
   // Calls served at once; beyond, a call is refused at once with
   // UNAVAILABLE and retry advice (back-pressure) rather than queued.

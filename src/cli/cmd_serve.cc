@@ -29,8 +29,8 @@ Action RegisterServe(CLI::App& app) {
   cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
   cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_flag("--winograd", s.winograd,
-                "Large 3x3 convolutions by Winograd's algorithm: faster, but each worker thread keeps up to two more "
-                "activation-sized buffers, which --max-memory-bytes does not count");
+                "Large 3x3 convolutions by Winograd's algorithm: faster, but each worker thread keeps a scratchpad "
+                "of up to 24 times the largest tensor (15 MB for GoogLeNet), which --max-memory-bytes does not count");
   cmd->add_option("--workers", s.workers, "Calls served at once; more are refused at once as busy, with retry advice")
       ->capture_default_str()->check(CLI::Range(1, 1024));
   cmd->add_option("--max-calls-per-peer", s.max_calls_per_peer, "Calls of one client address served at once")

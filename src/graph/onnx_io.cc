@@ -525,7 +525,10 @@ struct Importer {
     if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER") {
       return Status::Invalid("auto_pad " + Quoted(auto_pad) + " is not NOTSET, VALID, SAME_UPPER or SAME_LOWER");
     }
-    if (auto_pad != "NOTSET" && a.Has("pads")) return Status::Invalid("pads given with auto_pad " + auto_pad);
+    IONN_ASSIGN_OR_RETURN(auto given_pads, a.Ints("pads", {}));
+    if (auto_pad != "NOTSET" && std::any_of(given_pads.begin(), given_pads.end(), [](int64_t p) { return p != 0; })) {
+      return Status::Invalid("pads given with auto_pad " + auto_pad);
+    }
     IONN_ASSIGN_OR_RETURN(auto kernel, a.Ints("kernel_shape", {}));
     if (kernel.empty() && needs_kernel) return Status::Invalid("missing kernel_shape");
     if (kernel.empty()) {
@@ -554,6 +557,7 @@ struct Importer {
           return Status::Invalid("kernel, strides or dilations out of range");
         }
         total[i] = std::max<int64_t>(0, ((in[i] + s[i] - 1) / s[i] - 1) * s[i] + (k[i] - 1) * d[i] + 1 - in[i]);
+        if (total[i] > INT_MAX) return Status::Invalid("auto_pad " + auto_pad + " needs more padding than fits");
       }
       const bool upper = auto_pad == "SAME_UPPER";  // the odd pixel at the end
       l->pad_top = upper ? total[0] / 2 : total[0] - total[0] / 2, l->pad_bottom = total[0] - l->pad_top;
@@ -903,6 +907,7 @@ struct Importer {
       l.kind = LayerKind::kLrn;
       IONN_RETURN_IF_ERROR(data_input(0));
       IONN_ASSIGN_OR_RETURN(l.lrn_size, a.Int("size", 0));
+      if (l.lrn_size < 1) return Status::Invalid("LRN needs a size of at least 1");
       if (l.lrn_size % 2 == 0) {  // ONNX's window of an even size is off centre; oneDNN's is centred
         return Status::Unsupported("LRN of even size " + std::to_string(l.lrn_size));
       }
@@ -924,7 +929,9 @@ struct Importer {
       l.kind = LayerKind::kFc;
       IONN_RETURN_IF_ERROR(data_input(0));
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
-      if (x.size() != 2) return Status::Unsupported(op + " of a " + ShapeToString(x) + " input (only 2-D [batch, features])");
+      if (x.size() != 2) {
+        return Status::Unsupported(op + " of a " + ShapeToString(x) + " input (only 2-D [batch, features])");
+      }
       IONN_RETURN_IF_ERROR(weight(1, "weight"));
       const bool gemm = op == "Gemm";
       IONN_ASSIGN_OR_RETURN(int trans_a, gemm ? a.Int("transA", 0) : Result<int>(0));
@@ -947,9 +954,14 @@ struct Importer {
       if (gemm && node.input_size() > 2 && !node.input(2).empty()) {
         IONN_RETURN_IF_ERROR(weight(2, "bias"));
         Weight& b = l.weights[1];
-        if (ElementCount(b.shape) == 1) b.data.assign(l.out_channels, b.data[0]);  // broadcast, as numpy does
-        if (ElementCount(b.shape) != 1 && ElementCount(b.shape) != l.out_channels) {
-          return Status::Unsupported("Gemm bias must have one value, or one per output");
+        // Broadcast as numpy does: [], [1], [N], [1,1] or [1,N]; a column
+        // ([N,1]) would vary along the batch.
+        const bool row =
+            b.shape.empty() || std::all_of(b.shape.begin(), b.shape.end() - 1, [](int64_t d) { return d == 1; });
+        if (row && ElementCount(b.shape) == 1) b.data.assign(l.out_channels, b.data[0]);
+        if (!row || (ElementCount(b.shape) != 1 && ElementCount(b.shape) != l.out_channels)) {
+          return Status::Unsupported("Gemm bias of shape " + ShapeToString(b.shape) +
+                                     " (only one value, or one per output in the last axis)");
         }
         b.shape = {l.out_channels};
         if (beta != 1) for (float& v : b.data) v *= beta;
@@ -1206,6 +1218,12 @@ struct Importer {
     return Status::Ok();
   }
 
+  // The fully connected kernel flattens 4-D and 2-D inputs itself.
+  bool FoldableRank(const std::string& tensor) const {
+    auto it = shapes.find(tensor);
+    return it != shapes.end() && (it->second.size() == 4 || it->second.size() == 2);
+  }
+
   // A Flatten (axis 1) whose only reader is a fully connected layer is that
   // layer's implicit flatten, as in Caffe's InnerProduct.
   void FoldFlattens() {
@@ -1217,11 +1235,7 @@ struct Importer {
     std::unordered_set<std::string> outputs(graph.outputs.begin(), graph.outputs.end());
     std::vector<Layer> kept;
     for (Layer& l : graph.layers) {
-      // (of a 4-D or 2-D input: the fully connected kernel's)
-      const auto in_shape = shapes.find(l.kind == LayerKind::kFlatten ? l.inputs[0] : "");
-      const bool foldable_rank =
-          in_shape != shapes.end() && (in_shape->second.size() == 4 || in_shape->second.size() == 2);
-      if (l.kind == LayerKind::kFlatten && l.axis == 1 && foldable_rank && reads[l.name] == 1 &&
+      if (l.kind == LayerKind::kFlatten && l.axis == 1 && FoldableRank(l.inputs[0]) && reads[l.name] == 1 &&
           !outputs.count(l.name)) {
         Layer& fc = graph.layers[reader[l.name]];
         if (fc.kind == LayerKind::kFc) {

@@ -50,7 +50,8 @@ class LayerStore {
   Held Find(const std::string& key);
   // Keeps `kernel` under `key` (an entry already there stays, holding the
   // kernel a session uses) and evicts unused entries beyond the budget.
-  // `bytes`: the weights it holds, at least kMinEntryBytes (a kernel
+  // `bytes`: the weights it holds (Winograd's transformed weights
+  // included: Engine::KernelExtraBytes), at least kMinEntryBytes (a kernel
   // without weights still holds its primitive).
   static constexpr uint64_t kMinEntryBytes = 4096;
   void Put(const std::string& key, Engine::SharedKernel kernel, uint64_t bytes,

@@ -596,7 +596,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       for (int m : s->fusions[g]) s->fusion_of[m] = static_cast<int>(g);
     }
     // Kernels that hold more than the weights they were built from
-    // (Winograd's), and the fused kernels' second copy of it.
+    // (Winograd's transformed weights), in the layer's own kernel and again
+    // in its fused kernel. The fused kernels' copies of plain weights are
+    // not counted here, as before (only once they are cached in the store).
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       s->memory_bytes += s->engine->KernelExtraBytes(static_cast<int>(k)) * (s->fusion_of[k] >= 0 ? 2 : 1);
     }

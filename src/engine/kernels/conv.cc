@@ -139,7 +139,9 @@ std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& i
 }
 
 uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelContext& ctx) {
-  if (!ctx.winograd || !WinogradPays(layer, in)) return 0;
+  const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);  // where oneDNN 2.6 has Winograd
+  const bool has_winograd = (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512;
+  if (!ctx.winograd || !has_winograd || !WinogradPays(layer, in)) return 0;
   // F(4x4, 3x3), the larger of oneDNN's two, keeps a 6x6 tile for each 3x3
   // kernel; channels are whole 16s here, so nothing is padded.
   return static_cast<uint64_t>(36 - 9) * static_cast<uint64_t>(in[1]) * static_cast<uint64_t>(layer.out_channels) *
