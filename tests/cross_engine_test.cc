@@ -74,13 +74,25 @@ TEST_P(CrossEngine, OutputMatchesOpenCvDnn) {
     return all;
   }(), {{"data", input}}, {output, logits});
   ASSERT_TRUE(ours.ok()) << ours.status().message();
+  // The softmax turns an absolute difference d of the logits into a
+  // relative one of up to e^(2d) - 1 of its outputs: with seeded weights
+  // the logits reach the hundreds, where rounding alone makes d ~1e-4.
+  double logit_diff = 0;
+  {
+    const Tensor& mine = ours->at(logits);
+    ASSERT_EQ(theirs[1].total(), mine.data.size()) << logits;
+    for (size_t j = 0; j < mine.data.size(); ++j) {
+      logit_diff = std::max(logit_diff, std::fabs(double(mine.data[j]) - theirs[1].ptr<float>()[j]));
+    }
+  }
   for (int i = 0; i < 2; ++i) {
     const std::string& t = i == 0 ? output : logits;
     const Tensor& mine = ours->at(t);
     ASSERT_EQ(theirs[i].total(), mine.data.size()) << t;
     const double err = RelativeError(mine.data, theirs[i].ptr<float>(), mine.data.size());
-    std::printf("%s %s: relative error %.3g\n", name.c_str(), t.c_str(), err);
-    EXPECT_LT(err, 1e-4) << name << " tensor " << t;
+    const double bound = i == 0 ? std::max(1e-4, 1.05 * std::expm1(2 * logit_diff)) : 1e-4;
+    std::printf("%s %s: relative error %.3g (bound %.3g)\n", name.c_str(), t.c_str(), err, bound);
+    EXPECT_LT(err, bound) << name << " tensor " << t;
   }
   if (::testing::Test::HasFailure()) {  // name the first layer that differs
     std::vector<std::string> names;

@@ -484,6 +484,18 @@ TEST(Net, LinkCutMidUploadClientResumesUploadingOnlyWhatTheServerLacks) {
   EXPECT_GT(first_bytes, 0);
 }
 
+// gRPC would bind a second server to the same port (SO_REUSEPORT) and let
+// it take some of the first one's clients: refused instead.
+TEST(Net, ASecondServerOnAPortInUseIsRefused) {
+  auto first = StartServer();
+  ASSERT_TRUE(first);
+  ServerOptions o;
+  o.listen = "127.0.0.1:" + std::to_string(first->port());
+  auto second = OffloadServer::Start(o);
+  ASSERT_FALSE(second.ok());
+  EXPECT_NE(second.status().message().find("address in use"), std::string::npos) << second.status().message();
+}
+
 TEST(Net, HelloToNoServerIsUnavailable) {
   Graph g = BuildZooModel("alexnet", 1).value();
   ClientOptions o = Options(g, 1, "alexnet.csv");  // nothing listens on port 1

@@ -525,10 +525,6 @@ struct Importer {
     if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER") {
       return Status::Invalid("auto_pad " + Quoted(auto_pad) + " is not NOTSET, VALID, SAME_UPPER or SAME_LOWER");
     }
-    IONN_ASSIGN_OR_RETURN(auto given_pads, a.Ints("pads", {}));
-    if (auto_pad != "NOTSET" && std::any_of(given_pads.begin(), given_pads.end(), [](int64_t p) { return p != 0; })) {
-      return Status::Invalid("pads given with auto_pad " + auto_pad);
-    }
     IONN_ASSIGN_OR_RETURN(auto kernel, a.Ints("kernel_shape", {}));
     if (kernel.empty() && needs_kernel) return Status::Invalid("missing kernel_shape");
     if (kernel.empty()) {
@@ -539,6 +535,9 @@ struct Importer {
     if (kernel.size() != 2) return Status::Unsupported("only 2-D windows are supported");
     IONN_ASSIGN_OR_RETURN(auto strides, a.Ints("strides", {1, 1}));
     IONN_ASSIGN_OR_RETURN(auto pads, a.Ints("pads", {0, 0, 0, 0}));
+    if (auto_pad != "NOTSET" && std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; })) {
+      return Status::Invalid("pads given with auto_pad " + auto_pad);
+    }
     IONN_ASSIGN_OR_RETURN(auto dil, a.Ints("dilations", {1, 1}));
     if (strides.size() != 2 || pads.size() != 4 || dil.size() != 2) {
       return Status::Invalid("strides, pads or dilations have the wrong length");
@@ -1171,7 +1170,7 @@ struct Importer {
     if (a.Has("num_outputs") && (opset < 18 || !split.empty() || num_outputs != parts)) {
       return Status::Invalid("num_outputs (opset 18 on, without split) must equal the number of outputs");
     }
-    if (split.empty() && a.Has("num_outputs")) {  // opset 18: equal parts, the last one smaller if need be
+    if (a.Has("num_outputs")) {  // opset 18: equal parts, the last one smaller if need be
       const int64_t part = (x[axis] + parts - 1) / parts;
       if (part * (parts - 1) >= x[axis]) {
         return Status::Invalid("axis " + std::to_string(axis) + " of " + ShapeToString(x) + " does not split into " +

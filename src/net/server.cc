@@ -1048,6 +1048,9 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   // each for its upload and its queries); dead peers are found by
   // keepalive pings, idle connections closed with their sessions.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 16);
+  // gRPC binds with SO_REUSEPORT by default: a second server on a port in
+  // use would start and share its clients. One server a port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,

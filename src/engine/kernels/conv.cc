@@ -82,6 +82,8 @@ class ConvKernel : public Kernel {
     dst_prim_ = pd_.dst_desc();
     src_native_ = winograd ? memory::desc(x, memory::data_type::f32, tag::nhwc) : src_prim_;
     dst_native_ = winograd ? memory::desc(l.output_shape, memory::data_type::f32, tag::nhwc) : dst_prim_;
+    reorder_src_[0] = src_plain_ != src_prim_, reorder_src_[1] = src_native_ != src_prim_;
+    reorder_dst_[0] = dst_plain_ != dst_prim_, reorder_dst_[1] = dst_native_ != dst_prim_;
     dnnl::stream s(cpu_);
     memory w_user(w_plain, cpu_, const_cast<float*>(weights.data()));
     weights_ = memory(pd_.weights_desc(), cpu_);
@@ -104,11 +106,11 @@ class ConvKernel : public Kernel {
     memory src(src_native ? src_native_ : src_plain_, cpu_, const_cast<float*>(src_data));
     memory dst_user(dst_native ? dst_native_ : dst_plain_, cpu_, dst_data);
     memory src_used = src, dst_used = dst_user;
-    if (src.get_desc() != src_prim_) {
+    if (reorder_src_[src_native]) {
       src_used = memory(src_prim_, cpu_, ThreadScratch(0, src_prim_.get_size()));
       dnnl::reorder(src, src_used).execute(s, src, src_used);
     }
-    if (dst_user.get_desc() != dst_prim_) dst_used = memory(dst_prim_, cpu_, ThreadScratch(1, dst_prim_.get_size()));
+    if (reorder_dst_[dst_native]) dst_used = memory(dst_prim_, cpu_, ThreadScratch(1, dst_prim_.get_size()));
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, src_used}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_used}};
     if (bias_) args[DNNL_ARG_BIAS] = bias_;
@@ -123,6 +125,7 @@ class ConvKernel : public Kernel {
   // plain: NCHW; native: what the kernel shows the engine (the primitive's
   // own layout, or NHWC for Winograd); prim: what the primitive computes in.
   memory::desc src_plain_, dst_plain_, src_native_, dst_native_, src_prim_, dst_prim_;
+  bool reorder_src_[2], reorder_dst_[2];  // [native]: whether that layout needs a reorder to or from prim
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
   memory weights_, bias_;
