@@ -33,9 +33,15 @@ pids+=($!)
 link_port=$(port_of "$tmp/link.log") || { echo "link did not start: $(cat "$tmp/link.log")" >&2; exit 1; }
 for alg in original recursive-efficiency; do
   echo "e2e: $model, $alg, live through ionn link at $mbps Mbps" >&2
+  lines=$(wc -l <"$tmp/link.log")
+  start=$(date +%s.%N)
   "$ionn" client --zoo "$model" --emulate-profile "$client_profile" --server-profile "$tmp/server.csv" \
     --server "127.0.0.1:$link_port" -a "$alg" --uplink-mbps "$mbps" --rtt-ms "$rtt" --format json --quiet --ignore-held \
     >"$tmp/live-$alg.json"
+  echo "e2e: $alg took $(awk "BEGIN {print $(date +%s.%N) - $start}") s" >&2
+  sleep 1  # the link logs each connection as it closes: the bytes it carried up
+  tail -n +"$((lines + 1))" "$tmp/link.log" | grep -o '[0-9]* bytes up' | awk '{s += $1} END {print s + 0}' \
+    >"$tmp/uplink-$alg"
   "$ionn" simulate --zoo "$model" --client-profile "$client_profile" --server-profile "$tmp/server.csv" \
     --uplink-mbps "$mbps" --rtt-ms "$rtt" -a "$alg" --link-sharing fair --format json >"$tmp/sim-$alg.json"
 done
@@ -49,4 +55,9 @@ for alg in ["original", "recursive-efficiency"]:
     for name, d in (("live", live), ("sim", sim)):
         print(f"{alg:22} {name:5} {d['queries_during_upload']:>22} {d['first_query_end_ms']:>20.1f} {d['upload_ms']:>10.1f} {len(d['partitions']):>10}")
     print(f"{'':22} {'live/sim':8} {live['queries_during_upload'] / max(sim['queries_during_upload'], 1):>19.2f}")
+    uplink = int(open(f"{tmp}/uplink-{alg}").read())
+    weights = sum(a['bytes'] for a in live['upload_attempts'] if a['acked'])
+    print(f"{'':22} uplink {uplink / 1e6:.1f} MB = {uplink / (weights + live['query_bytes_up']):.3f} x (weights "
+          f"{weights / 1e6:.1f} MB + query tensors {live['query_bytes_up'] / 1e6:.1f} MB); upload calls "
+          f"{len(live['upload_attempts'])}, sessions {len(live['sessions'])}, upload complete {live['upload_complete']}")
 PY

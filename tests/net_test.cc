@@ -484,6 +484,143 @@ TEST(Net, LinkCutMidUploadClientResumesUploadingOnlyWhatTheServerLacks) {
   EXPECT_GT(first_bytes, 0);
 }
 
+// A small model whose middle layer is one large fully connected layer
+// (about 2 MiB of weights): its partition is what a slow link carries long.
+Graph BigLayerModel() {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-0.1f, 0.1f);
+  auto random = [&](int64_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  Graph g;
+  g.name = "big_layer";
+  g.inputs = {{"x", {1, 256}}};
+  Layer fc;
+  fc.kind = LayerKind::kFc;
+  fc.name = "small", fc.inputs = {"x"}, fc.out_channels = 256;
+  fc.weights = {{"w", {256, 256}, random(256 * 256)}, {"b", {256}, random(256)}};
+  g.layers.push_back(fc);
+  fc.name = "big", fc.inputs = {"small"}, fc.out_channels = 2048;
+  fc.weights = {{"w", {2048, 256}, random(2048 * 256)}, {"b", {2048}, random(2048)}};
+  g.layers.push_back(fc);
+  Layer relu;
+  relu.kind = LayerKind::kRelu;
+  relu.name = "relu", relu.inputs = {"big"};
+  g.layers.push_back(relu);
+  fc.name = "out", fc.inputs = {"relu"}, fc.out_channels = 10;
+  fc.weights = {{"w", {10, 2048}, random(10 * 2048)}, {"b", {10}, random(10)}};
+  g.layers.push_back(fc);
+  g.outputs = {"out"};
+  EXPECT_TRUE(g.Finalize().ok());
+  return g;
+}
+
+int64_t WeightBytes(const Graph& g) {
+  int64_t bytes = 0;
+  for (const auto& l : g.layers) bytes += net::LayerUploadBytes(l);
+  return bytes;
+}
+
+// A slow device (every layer 40 ms here) whose upload goes through `link`;
+// every query checked against a run here.
+ClientOptions SlowLinkOptions(const Graph& g, int port) {
+  ClientOptions o;
+  o.servers = {"127.0.0.1:" + std::to_string(port)};
+  o.inputs["x"] = SeededInput(g.inputs[0].shape, 7);
+  for (const auto& l : g.layers) {
+    o.client_profile.order.push_back(l.name);
+    o.client_profile.rows[l.name].client_ms = 40.0;
+  }
+  o.emulate_profile = true;
+  o.chunk_bytes = 64 << 10;
+  o.reconnect_backoff_ms = 50;
+  o.reconnect_backoff_max_ms = 200;
+  return o;
+}
+
+// A partition that takes several times the client's call deadline on a
+// slow link completes in one call: the upload's deadline follows its
+// bytes, and the weights cross the link once.
+TEST(Net, APartitionLongerThanTheCallDeadlineUploadsOnceOnASlowLink) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  LinkOptions lo;
+  lo.listen = "127.0.0.1:0";
+  lo.connect = "127.0.0.1:" + std::to_string(server->port());
+  lo.uplink_mbps = 5;  // the big layer: about 3.4 s
+  lo.downlink_mbps = 100;
+  auto link = LinkProxy::Start(lo);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  const Graph g = BigLayerModel();
+  ClientOptions o = SlowLinkOptions(g, (*link)->port());
+  o.call_deadline_ms = 1000;
+  o.link.uplink_mbps = o.link.downlink_mbps = 5;
+  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
+  int wrong = 0;
+  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
+  EXPECT_FALSE(r->server_lost) << r->server_error;
+  EXPECT_EQ(r->sessions.size(), 1u);
+  EXPECT_GT(r->upload_ms, 2 * o.call_deadline_ms);  // it did take longer than a call's deadline
+  for (const auto& a : r->upload_attempts) EXPECT_TRUE(a.acked) << a.ended;
+  EXPECT_EQ(server->stats().bytes_uploaded, static_cast<uint64_t>(WeightBytes(g)));
+  EXPECT_EQ(r->bytes_sent, WeightBytes(g));
+  EXPECT_EQ(wrong, 0);
+}
+
+// The link is cut in the middle of the big layer's partition: the next
+// session proves the whole blocks that arrived and sends only the rest.
+// The server receives the weights once, plus at most a block per cut.
+TEST(Net, ALinkCutMidPartitionResumesAfterTheLastKeptBlock) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  LinkOptions lo;
+  lo.listen = "127.0.0.1:0";
+  lo.connect = "127.0.0.1:" + std::to_string(server->port());
+  lo.uplink_mbps = 10;
+  lo.downlink_mbps = 100;
+  auto link = LinkProxy::Start(lo);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  const Graph g = BigLayerModel();
+  ClientOptions o = SlowLinkOptions(g, (*link)->port());
+  o.link.uplink_mbps = o.link.downlink_mbps = 10;
+  std::atomic<int> cut{-1};
+  std::atomic<bool> done{false};
+  std::thread watcher([&] {  // cuts once a megabyte has gone up: inside the big layer
+    while (!done && cut < 0) {
+      if ((*link)->stats().uplink_bytes > (1u << 20)) cut = (*link)->CutAll();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
+  int wrong = 0;
+  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
+  done = true;
+  watcher.join();
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_GE(cut.load(), 1);
+  EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
+  ASSERT_GE(r->sessions.size(), 2u);
+  EXPECT_GT(r->resumed_bytes, 256 << 10);
+  EXPECT_EQ(server->stats().resumed_bytes, static_cast<uint64_t>(r->resumed_bytes));
+  const int64_t weights = WeightBytes(g);
+  const uint64_t cuts = r->sessions.size() - 1;
+  EXPECT_LE(server->stats().bytes_uploaded, weights + cuts * net::kProofBlockBytes);
+  EXPECT_GE(server->stats().bytes_uploaded, static_cast<uint64_t>(weights));
+  // The attempts say what happened: the cut one, then the resumed one.
+  bool cut_seen = false, resumed_acked = false;
+  for (const auto& a : r->upload_attempts) {
+    cut_seen = cut_seen || (!a.acked && a.sent > 0);
+    resumed_acked = resumed_acked || (a.acked && a.resumed > 0 && a.sent + a.resumed == a.bytes);
+  }
+  EXPECT_TRUE(cut_seen);
+  EXPECT_TRUE(resumed_acked);
+  EXPECT_EQ(wrong, 0);
+}
+
 // gRPC would bind a second server to the same port (SO_REUSEPORT) and let
 // it take some of the first one's clients: refused instead.
 TEST(Net, ASecondServerOnAPortInUseIsRefused) {
@@ -550,6 +687,29 @@ class NetRejects : public ::testing::Test {
       off += n;
       first = false;
       if (!w->Write(c)) break;
+    }
+    w->WritesDone();
+    return w->Finish();
+  }
+
+  // Sends bytes [begin, end) of the weights of `layers` as partition 0 of
+  // `session`, the first message saying `resume_from`.
+  grpc::Status UploadPart(const std::string& session, const std::vector<int>& layers,
+                          const std::vector<uint64_t>& resume_from, size_t begin, size_t end) {
+    std::string bytes;
+    for (int k : layers) net::AppendLayerWeights(model_.layers[k], &bytes);
+    end = std::min(end, bytes.size());
+    grpc::ClientContext ctx;
+    v1::UploadReply reply;
+    auto w = stub_->Upload(&ctx, &reply);
+    v1::UploadChunk c;
+    c.set_session_id(session);
+    for (int k : layers) c.add_layers(k);
+    for (uint64_t r : resume_from) c.add_resume_from(r);
+    for (size_t off = begin; off < end || off == begin; off += 32 << 10) {
+      c.set_data(bytes.data() + off, std::min<size_t>(32 << 10, end - off));
+      if (!w->Write(c)) break;
+      c = v1::UploadChunk();
     }
     w->WritesDone();
     return w->Finish();
@@ -741,6 +901,100 @@ TEST_F(NetRejects, HeldLayersWithWeightsNeedAProofOfPossession) {
   EXPECT_TRUE(Step({0}, in, {model_.layers[0].name}, &step, d.session_id()).ok());
   v1::ProveHeldReply late;
   ExpectStatus(prove(d.session_id(), 0, answer(d.challenges(0)), &late), grpc::StatusCode::FAILED_PRECONDITION, "once");
+}
+
+// A cut upload leaves its whole blocks for a session that proves them; a
+// resume offset must be exactly the proven prefix.
+TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
+  const uint64_t conv1 = net::LayerUploadBytes(model_.layers[0]);
+  ASSERT_GT(conv1, 20000u);
+  // Cut after 10,500 bytes: ten whole blocks are kept.
+  ExpectStatus(UploadPart(session_, {0}, {}, 0, 10500), grpc::StatusCode::INVALID_ARGUMENT,
+               "the stream ended after 10500 of " + std::to_string(conv1) + " bytes its layers declare; 10240 kept");
+  EXPECT_EQ(server_->stats().partial_bytes, 10240u);
+  auto open = [&](v1::OpenSessionReply* reply) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    return stub_->OpenSession(&ctx, req, reply);
+  };
+  auto prove = [&](const std::string& session, const v1::PrefixChallenge& c, bool right, v1::ProveHeldReply* reply) {
+    grpc::ClientContext ctx;
+    v1::ProveHeldRequest req;
+    req.set_session_id(session);
+    auto* p = req.add_prefix_proofs();
+    p->set_layer(c.layer());
+    std::string hashes;
+    for (uint64_t b : c.blocks()) {
+      const std::string block = net::LayerWeightBytesAt(model_.layers[c.layer()], b * net::kProofBlockBytes,
+                                                        net::kProofBlockBytes);
+      hashes += net::LayerStore::BlockHashes(block.data(), block.size());
+    }
+    if (!right) hashes[3] ^= 1;
+    p->set_block_hashes(hashes);
+    return stub_->ProveHeld(&ctx, req, reply);
+  };
+  v1::OpenSessionReply a;
+  ASSERT_TRUE(open(&a).ok());
+  ASSERT_EQ(a.prefixes_size(), 1);
+  EXPECT_EQ(a.prefixes(0).layer(), 0u);
+  EXPECT_EQ(a.prefixes(0).bytes(), 10240u);
+  EXPECT_EQ(a.prefixes(0).blocks_size(), 10);
+  v1::ProveHeldReply ra;
+  ASSERT_TRUE(prove(a.session_id(), a.prefixes(0), /*right=*/false, &ra).ok());
+  EXPECT_EQ(ra.prefixes_size(), 0);  // not proven: the upload starts at byte 0
+  ExpectStatus(UploadPart(a.session_id(), {0}, {10240}, 10240, conv1), grpc::StatusCode::INVALID_ARGUMENT,
+               "layer 0 'conv1': resumes at byte 10240, but this session holds no prefix of it");
+
+  v1::OpenSessionReply b;
+  ASSERT_TRUE(open(&b).ok());
+  ASSERT_EQ(b.prefixes_size(), 1);
+  v1::ProveHeldRequest unasked;
+  unasked.set_session_id(b.session_id());
+  unasked.add_prefix_proofs()->set_layer(1);
+  {
+    grpc::ClientContext ctx;
+    v1::ProveHeldReply r;
+    ExpectStatus(stub_->ProveHeld(&ctx, unasked, &r), grpc::StatusCode::INVALID_ARGUMENT, "layer 1's prefix was not challenged");
+  }
+  v1::OpenSessionReply c;
+  ASSERT_TRUE(open(&c).ok());
+  v1::ProveHeldReply rc;
+  ASSERT_TRUE(prove(c.session_id(), c.prefixes(0), /*right=*/true, &rc).ok());
+  ASSERT_EQ(rc.prefixes_size(), 1);
+  EXPECT_EQ(rc.prefixes(0).bytes(), 10240u);
+  ExpectStatus(UploadPart(c.session_id(), {0}, {conv1 + 1}, 0, 0), grpc::StatusCode::OUT_OF_RANGE,
+               "resume offset " + std::to_string(conv1 + 1) + " is past its " + std::to_string(conv1));
+  ExpectStatus(UploadPart(c.session_id(), {0}, {1024}, 1024, conv1), grpc::StatusCode::INVALID_ARGUMENT,
+               "resumes at byte 1024, but this session holds a proven prefix of 10240 bytes");
+  ExpectStatus(UploadPart(c.session_id(), {0}, {0}, 0, conv1), grpc::StatusCode::INVALID_ARGUMENT,
+               "resumes at byte 0, but this session holds a proven prefix of 10240 bytes");  // no byte sent twice
+  ExpectStatus(UploadPart(c.session_id(), {0}, {10240, 0}, 10240, conv1), grpc::StatusCode::INVALID_ARGUMENT,
+               "resume_from has 2 offsets for 1 layers");
+  ExpectStatus(UploadPart(c.session_id(), {0}, {10240}, 10240 - 1024, conv1), grpc::StatusCode::INVALID_ARGUMENT,
+               "more than the");  // repeats a kept block
+  // Cut again further on (not past a whole block from where it resumed):
+  // the new prefix replaces the old.
+  v1::OpenSessionReply d;
+  ASSERT_TRUE(open(&d).ok());
+  v1::ProveHeldReply rd;
+  ASSERT_TRUE(prove(d.session_id(), d.prefixes(0), true, &rd).ok());
+  ExpectStatus(UploadPart(d.session_id(), {0}, {10240}, 10240, 20000), grpc::StatusCode::INVALID_ARGUMENT,
+               "the stream ended after 20000 of");
+  v1::OpenSessionReply e;
+  ASSERT_TRUE(open(&e).ok());
+  ASSERT_EQ(e.prefixes_size(), 1);
+  EXPECT_EQ(e.prefixes(0).bytes(), 19456u);
+  v1::ProveHeldReply re;
+  ASSERT_TRUE(prove(e.session_id(), e.prefixes(0), true, &re).ok());
+  const uint64_t before = server_->stats().bytes_uploaded;
+  ASSERT_TRUE(UploadPart(e.session_id(), {0}, {19456}, 19456, conv1).ok());
+  EXPECT_EQ(server_->stats().bytes_uploaded - before, conv1 - 19456);
+  EXPECT_EQ(server_->stats().resumed_bytes, 19456u);
+  EXPECT_EQ(server_->stats().partial_bytes, 0u);  // built: its prefix is dropped
+  v1::QueryStepReply step;
+  const TensorMap in = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
+  EXPECT_TRUE(Step({0}, in, {model_.layers[0].name}, &step, e.session_id()).ok());
 }
 
 // A client that starts an upload and then sends nothing (or too slowly)

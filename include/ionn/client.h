@@ -15,6 +15,15 @@
 // (the same one when there is one): a new session, in which the layers
 // that server still holds (proven, as at any OpenSession) are planned as
 // uploaded and only the rest is sent. The result records every session.
+//
+// Slow and broken links: an upload call is never cut for taking long, only
+// for not moving (no chunk accepted by the transport for `upload_idle_ms`)
+// or for falling under `upload_min_bytes_per_s` (its deadline is the bytes
+// it sends at that rate, plus `call_deadline_ms`). A cut upload leaves the
+// server the whole 1 KiB blocks that arrived of each layer; the next
+// session proves it holds them (as for held layers) and sends only the
+// rest. After `max_stalled_attempts` attempts of one partition that each
+// got no further, the upload stops (ClientResult::upload_error).
 #pragma once
 
 #include <functional>
@@ -44,7 +53,10 @@ struct ClientOptions {
   double duration_ms = -1;             // stop raising queries after this long (< 0: no limit)
   int queries_after_upload = 5;        // the protocol's queries after the upload
   TensorMap inputs;                    // the model inputs of every query
-  double call_deadline_ms = 60000;     // per RPC (an upload call: per partition)
+  double call_deadline_ms = 60000;     // per RPC; an upload call adds its bytes at upload_min_bytes_per_s
+  double upload_min_bytes_per_s = 64 << 10;  // the slowest upload not taken for a lost link (64 KiB/s, 0.5 Mbps)
+  double upload_idle_ms = 30000;       // an upload whose bytes do not move this long is cut
+  int max_stalled_attempts = 3;        // of one partition, each getting no further than the one before
   size_t chunk_bytes = 1 << 20;        // upload chunk size (at most the server's limit)
   // After a loss: at most this many connection attempts in all (0: stay
   // local for the rest of the run), the first after `reconnect_backoff_ms`,
@@ -57,8 +69,10 @@ struct ClientOptions {
   bool emulate_profile = false;
   // Layers the server already holds (its layer store, from an earlier
   // session of this or another client) are planned as uploaded at time 0
-  // and never sent. false: ask the server to ignore them, as at a first
-  // meeting (experiments measuring the paper's setting on a warm server).
+  // and never sent. false: ask the server to ignore them at the first
+  // session, as at a first meeting (experiments measuring the paper's
+  // setting on a warm server); a reconnection still uses what this run
+  // uploaded before.
   bool use_held = true;
   // TLS to the servers: trust certificates signed by `tls_ca_pem` (PEM;
   // empty: the system's roots); `tls_server_name` overrides the name the
@@ -88,9 +102,22 @@ struct ClientQuery {
 struct ClientPartition {
   int session = 0;      // index into ClientResult::sessions
   int layers = 0;
-  int64_t bytes = 0;    // sent (0 for the held layers' partition)
+  int64_t bytes = 0;    // sent by the call acknowledged (0 for the held layers' partition)
+  int64_t resumed = 0;  // not sent: kept by the server from a cut upload
   bool held = false;    // the layers the server held: not sent, acknowledged at 0
   double start_ms = 0, acked_ms = 0;  // since the upload started
+};
+
+// One upload call of one partition: acknowledged, or why it ended.
+struct ClientUploadAttempt {
+  int session = 0;        // index into ClientResult::sessions
+  int partition = 0;      // in that session's plan
+  int64_t bytes = 0;      // the partition's weight bytes
+  int64_t resumed = 0;    // of which the server kept from a cut upload: not sent again
+  int64_t sent = 0;       // handed to the transport by this call
+  double start_ms = 0, end_ms = 0;  // since the upload started
+  bool acked = false;
+  std::string ended;      // "acknowledged", or the failure that ended it
 };
 
 // One session with one server: the first, and one per reconnection.
@@ -116,6 +143,9 @@ struct ClientResult {
   int reconnect_attempts = 0;  // after losses, those that failed included
   std::vector<ClientQuery> queries;
   std::vector<ClientPartition> partitions;  // the acknowledged ones, of every session
+  std::vector<ClientUploadAttempt> upload_attempts;  // every upload call, in order
+  int64_t bytes_sent = 0;     // weight bytes handed to the transport, every attempt together
+  int64_t resumed_bytes = 0;  // weight bytes not sent again after cut uploads
   bool upload_complete = false;             // the last session's plan, all acknowledged
   double upload_ms = 0;            // last acknowledgement (when complete)
   int queries_during_upload = 0;   // finished no later than upload_ms

@@ -53,6 +53,9 @@ struct ServerOptions {
   double evict_idle_s = 10;
   // Built layers no session uses, kept for clients that come back (the
   // content-addressed layer store); least recently used evicted first.
+  // Also the budget, apart, for the first bytes of cut uploads (kept for
+  // session_idle_s, for the client that resumes after them; counted under
+  // max_memory_bytes, and dropped before idle sessions are evicted).
   uint64_t store_bytes = 1ull << 30;
   // The tensors one query of a model makes on the server (every layer's
   // output, the inputs): a model needing more is refused at OpenSession.
@@ -102,6 +105,8 @@ struct ServerStats {
   uint64_t store_evictions = 0;
   uint64_t busy_refusals = 0;    // calls refused: too many in flight
   uint64_t calls_cancelled = 0;  // stalled or too long
+  uint64_t partial_bytes = 0;    // first bytes of cut uploads kept for the clients that resume them
+  uint64_t resumed_bytes = 0;    // weight bytes uploads did not send again thanks to them, since start
   size_t calls_in_flight = 0;    // admitted and not yet ended (a session a call holds lives on)
 };
 

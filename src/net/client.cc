@@ -118,6 +118,8 @@ struct Connection {
   size_t chunk_bytes = 1 << 20;
   int held_layers = 0;
   int64_t held_bytes = 0;
+  bool use_held = true;  // false: the first session of a run with ClientOptions::use_held false
+  std::map<int, uint64_t> resumable;  // layer -> its proven prefix, kept by the server from a cut upload
   // Guarded by Run::mu_.
   int acked = 0;
   bool upload_over = false, lost = false, closed = false;
@@ -138,7 +140,7 @@ class Run {
     Status first = Status::Ok();
     bool full = false;  // a server refused for now (its memory or sessions full, or busy)
     for (size_t i = 0; i < o_.servers.size(); ++i) {
-      auto c = Connect(o_.servers[i], /*stop_aware=*/false);
+      auto c = Connect(o_.servers[i], /*stop_aware=*/false, /*first=*/true);
       if (c.ok()) {
         next_server_ = i + 1;
         conn_ = std::move(c).value();
@@ -254,10 +256,12 @@ class Run {
 
   // Hello, the cost graph with that server's prediction functions, a
   // session (proving what it holds) and the plan. `stop_aware`: calls are
-  // cancelled when the run stops (the worker's reconnections).
-  Result<std::shared_ptr<Connection>> Connect(const std::string& server, bool stop_aware) {
+  // cancelled when the run stops (the worker's reconnections). `first`: the
+  // run's first session (where ClientOptions::use_held applies).
+  Result<std::shared_ptr<Connection>> Connect(const std::string& server, bool stop_aware, bool first) {
     auto c = std::make_shared<Connection>();
     c->server = server;
+    c->use_held = o_.use_held || !first;
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
@@ -298,14 +302,16 @@ class Run {
     {
       v1::OpenSessionRequest req;
       *req.mutable_model() = net::ArchitectureToProto(model_);
-      req.set_ignore_held(!o_.use_held);
+      req.set_ignore_held(!c->use_held);
       v1::OpenSessionReply reply;
       IONN_RETURN_IF_ERROR(FromGrpc(
           Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->OpenSession(ctx, req, &reply); }),
           "OpenSession at " + server));
       c->session_id = reply.session_id();
       Status s = AddHeld(c.get(), reply.held_layers(), "OpenSession", &held);
-      if (s.ok() && reply.challenges_size() > 0 && o_.use_held) ProveHeld(c.get(), reply, stop_aware, &held);
+      if (s.ok() && (reply.challenges_size() > 0 || reply.prefixes_size() > 0) && c->use_held) {
+        ProveHeld(c.get(), reply, stop_aware, &held);
+      }
       auto plan = s.ok() ? MakePlanWithHeld(c->costs, held, o_.planner) : Result<UploadPlan>(s);
       if (!plan.ok()) {
         Close(c.get());
@@ -429,7 +435,7 @@ class Run {
           ++r_.reconnect_attempts;
         }
         const std::string& server = o_.servers[next_server_++ % o_.servers.size()];
-        auto made = Connect(server, /*stop_aware=*/true);
+        auto made = Connect(server, /*stop_aware=*/true, /*first=*/false);
         if (made.ok()) {
           next = std::move(made).value();
         } else {
@@ -470,9 +476,41 @@ class Run {
       proof->set_layer(ch.layer());
       proof->set_block_hashes(hashes);
     }
-    if (prove.proofs_size() == 0) return;
+    // Prefixes of cut uploads: the same proof over the bytes the server kept.
+    std::map<int, uint64_t> prefix_asked;
+    for (const auto& ch : reply.prefixes()) {
+      if (ch.layer() >= model_.layers.size() || prefix_asked.count(ch.layer()) || (*held)[ch.layer()] ||
+          challenged[ch.layer()]) {
+        continue;
+      }
+      const Layer& layer = model_.layers[ch.layer()];
+      const uint64_t size = net::LayerUploadBytes(layer), kept = ch.bytes();
+      if (kept == 0 || kept > size || (kept < size && kept % net::kProofBlockBytes != 0)) continue;
+      const uint64_t blocks = (kept + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
+      std::string hashes;
+      bool valid = ch.blocks_size() > 0;
+      for (uint64_t b : ch.blocks()) {
+        if (b >= blocks) {
+          valid = false;
+          break;
+        }
+        const uint64_t at = b * net::kProofBlockBytes;
+        const std::string bytes = net::LayerWeightBytesAt(layer, at, std::min(net::kProofBlockBytes, kept - at));
+        hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
+      }
+      if (!valid) continue;
+      prefix_asked[ch.layer()] = kept;
+      auto* proof = prove.add_prefix_proofs();
+      proof->set_layer(ch.layer());
+      proof->set_block_hashes(hashes);
+    }
+    if (prove.proofs_size() == 0 && prove.prefix_proofs_size() == 0) return;
     v1::ProveHeldReply proven;
     if (!Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->ProveHeld(ctx, prove, &proven); }).ok()) return;
+    for (const auto& p : proven.prefixes()) {
+      auto it = prefix_asked.find(static_cast<int>(p.layer()));
+      if (it != prefix_asked.end() && it->second == p.bytes()) c->resumable[it->first] = it->second, prefix_asked.erase(it);
+    }
     std::vector<uint32_t> ok;
     for (uint32_t k : proven.held_layers()) {
       if (k < challenged.size() && challenged[k]) ok.push_back(k), challenged[k] = 0;  // each once, only those asked
@@ -484,9 +522,9 @@ class Run {
   Status AddHeld(Connection* c, const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call,
                  LayerMask* held) {
     for (uint32_t k : layers) {
-      if (k >= held->size() || (*held)[k] || !o_.use_held) {
+      if (k >= held->size() || (*held)[k] || !c->use_held) {
         return Status::Invalid(call + " at " + c->server + ": the server named held layer " + std::to_string(k) +
-                               (o_.use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
+                               (c->use_held ? " (out of range or twice)" : " although asked to ignore held layers"));
       }
       (*held)[k] = 1;
       ++c->held_layers;
@@ -496,22 +534,40 @@ class Run {
   }
 
   // Uploads `c`'s partitions in order until all are acknowledged, the run
-  // stops, the server refuses one (the session goes on with what it has)
-  // or the session is lost.
+  // stops, the server refuses one (the session goes on with what it has),
+  // the session is lost, or a partition's attempts stall.
   void Upload(Connection* c) {
     int busy_retries = 0;  // of the partition being sent
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
       const Partition& part = c->plan.partitions[p];
       const uint32_t upload_index = static_cast<uint32_t>(p - c->first_upload);  // the server numbers what it receives
-      ClientPartition rec;
-      rec.session = c->index;
-      rec.layers = static_cast<int>(part.layers.size());
-      rec.start_ms = clock_.NowMs() - start_ms_;
+      ClientUploadAttempt attempt;
+      attempt.session = c->index;
+      attempt.partition = static_cast<int>(p);
+      attempt.start_ms = clock_.NowMs() - start_ms_;
+      // Each layer's weights, less the prefix the server kept of a cut upload.
       std::string bytes;
-      for (int k : part.layers) net::AppendLayerWeights(model_.layers[k], &bytes);
-      rec.bytes = static_cast<int64_t>(bytes.size());
+      std::vector<uint64_t> resume_from;
+      for (int k : part.layers) {
+        const size_t at = bytes.size();
+        net::AppendLayerWeights(model_.layers[k], &bytes);
+        auto kept = c->resumable.find(k);
+        const uint64_t skip = kept == c->resumable.end() ? 0 : std::min<uint64_t>(kept->second, bytes.size() - at);
+        attempt.bytes += static_cast<int64_t>(bytes.size() - at);
+        attempt.resumed += static_cast<int64_t>(skip);
+        bytes.erase(at, skip);
+        resume_from.push_back(skip);
+      }
+      if (Stalled(part.layers, attempt.resumed)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        upload_error_ = "partition " + std::to_string(p) + ": " + std::to_string(o_.max_stalled_attempts) +
+                        " attempts got no further (the last: " + last_failure_ + ")";
+        break;
+      }
       grpc::ClientContext ctx;
-      SetUpCall(&ctx, o_.call_deadline_ms, o_.secret);
+      // Not cut for taking long: its bytes at the slowest rate allowed.
+      const double floor_ms = o_.upload_min_bytes_per_s > 0 ? bytes.size() / o_.upload_min_bytes_per_s * 1000 : 1e12;
+      SetUpCall(&ctx, o_.call_deadline_ms + std::min(floor_ms, 1e12), o_.secret);
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (stop_ || c->lost) break;
@@ -519,6 +575,7 @@ class Run {
         active_conn_ = c;
       }
       v1::UploadReply reply;
+      UploadWatch watch(&ctx, o_.upload_idle_ms, clock_);
       auto writer = c->upload_stub->Upload(&ctx, &reply);
       size_t offset = 0;
       bool first = true;
@@ -528,30 +585,43 @@ class Run {
           chunk.set_session_id(c->session_id);
           chunk.set_partition(upload_index);
           for (int k : part.layers) chunk.add_layers(k);
+          if (attempt.resumed > 0) {
+            for (uint64_t skip : resume_from) chunk.add_resume_from(skip);
+          }
         }
         const size_t n = std::min(c->chunk_bytes, bytes.size() - offset);
         chunk.set_data(bytes.data() + offset, n);
-        offset += n;
         first = false;
         if (!writer->Write(chunk)) break;
+        offset += n;
+        watch.Moved();
       }
       writer->WritesDone();
       const grpc::Status st = writer->Finish();
+      const bool idle_cut = watch.Stop();
+      attempt.sent = static_cast<int64_t>(offset);
+      attempt.end_ms = clock_.NowMs() - start_ms_;
       {
         std::lock_guard<std::mutex> lock(mu_);
         active_ctx_ = nullptr;
         active_conn_ = nullptr;
+        r_.bytes_sent += attempt.sent;
         if (stop_ && !st.ok()) break;  // cancelled by Finish
       }
       const double busy_ms = RetryAfterMs(ctx, st);
       if (busy_ms >= 0 && busy_retries++ < kBusyRetries) {  // not run: send it again after the advised wait
+        Record(attempt, "refused as busy");
         if (!Wait(busy_ms)) break;
         --p;  // unsigned: wraps at 0, and the loop's ++p brings it back
         continue;
       }
       busy_retries = 0;
       if (!st.ok()) {
-        const std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
+        std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
+        if (idle_cut) why += " (no bytes moved for " + std::to_string(o_.upload_idle_ms / 1000) + " s)";
+        Record(attempt, why);
+        stalls_[part.layers] = {attempt.resumed, stalls_[part.layers].second};
+        last_failure_ = why;
         if (IsLoss(st)) {
           Lose(c, why);
         } else {
@@ -560,14 +630,25 @@ class Run {
         }
         break;
       }
+      stalls_.erase(part.layers);
+      for (int k : part.layers) c->resumable.erase(k);
+      attempt.acked = true;
+      Record(attempt, "acknowledged");
+      ClientPartition rec;
+      rec.session = c->index;
+      rec.layers = static_cast<int>(part.layers.size());
+      rec.bytes = attempt.sent;
+      rec.resumed = attempt.resumed;
+      rec.start_ms = attempt.start_ms;
       ClientProgress pr;
       {
         std::lock_guard<std::mutex> lock(mu_);
         rec.acked_ms = clock_.NowMs() - start_ms_;
         r_.partitions.push_back(rec);
+        r_.resumed_bytes += attempt.resumed;
         c->acked = static_cast<int>(p) + 1;
         r_.sessions[c->index].acked = c->acked;
-        bytes_acked_ += rec.bytes;
+        bytes_acked_ += attempt.bytes;
         cv_.notify_all();
         pr = ProgressLocked();
       }
@@ -577,6 +658,64 @@ class Run {
     c->upload_over = true;
     cv_.notify_all();
   }
+
+  void Record(ClientUploadAttempt attempt, const std::string& ended) {
+    attempt.ended = ended;
+    std::lock_guard<std::mutex> lock(mu_);
+    r_.upload_attempts.push_back(std::move(attempt));
+  }
+
+  // Whether the partition of `layers`, about to be sent resuming after
+  // `resumed` bytes, has failed max_stalled_attempts times in a row without
+  // getting further than the attempt before (counting this one).
+  bool Stalled(const std::vector<int>& layers, int64_t resumed) {
+    auto it = stalls_.find(layers);
+    if (it == stalls_.end()) return false;
+    auto& [last_resumed, count] = it->second;
+    count = resumed > last_resumed ? 0 : count + 1;
+    return count >= o_.max_stalled_attempts;
+  }
+
+  // Cancels an upload call whose bytes have not moved (no chunk accepted
+  // by the transport) for `idle_ms`; Stop says whether it did.
+  class UploadWatch {
+   public:
+    UploadWatch(grpc::ClientContext* ctx, double idle_ms, Clock& clock) : clock_(clock), moved_ms_(clock.NowMs()) {
+      if (!(idle_ms > 0)) return;
+      thread_ = std::thread([this, ctx, idle_ms] {
+        std::unique_lock<std::mutex> lock(mu_);
+        while (!cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return done_; })) {
+          if (clock_.NowMs() - moved_ms_ > idle_ms) {
+            cut_ = true;
+            ctx->TryCancel();
+            return;
+          }
+        }
+      });
+    }
+    ~UploadWatch() { Stop(); }
+    void Moved() {
+      std::lock_guard<std::mutex> lock(mu_);
+      moved_ms_ = clock_.NowMs();
+    }
+    bool Stop() {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_ = true;
+      }
+      cv_.notify_all();
+      if (thread_.joinable()) thread_.join();
+      return cut_;
+    }
+
+   private:
+    Clock& clock_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    double moved_ms_;
+    bool done_ = false, cut_ = false;
+    std::thread thread_;
+  };
 
   void Report(const ClientQuery& q) {
     ClientProgress pr;
@@ -754,6 +893,10 @@ class Run {
   int refused_steps_ = 0;  // query steps the server refused in a row
   std::thread worker_;
   size_t next_server_ = 0;  // the worker's, after the start
+  // The worker's: per partition (its layers) that failed, the bytes its
+  // last attempt resumed after and the attempts in a row that got no further.
+  std::map<std::vector<int>, std::pair<int64_t, int>> stalls_;
+  std::string last_failure_;
   double start_ms_ = 0;
   ClientResult r_;
 

@@ -30,6 +30,7 @@
 #include "ionn.grpc.pb.h"
 #include "ionn/engine.h"
 #include "layer_store.h"
+#include "partial_uploads.h"
 #include "wire.h"
 
 namespace ionn {
@@ -106,6 +107,15 @@ struct Session {
     std::vector<uint64_t> blocks;  // which blocks of its weight bytes the client must hash
   };
   std::map<int, Challenge> challenged;
+  // Layers of which the server keeps the first bytes of a cut upload
+  // (PartialUploads), until ProveHeld; then those proven, which this
+  // session's upload of the layer resumes after.
+  struct PrefixChallenge {
+    net::PartialUploads::Prefix prefix;
+    std::vector<uint64_t> blocks;
+  };
+  std::map<int, PrefixChallenge> prefix_challenged;
+  std::map<int, std::shared_ptr<const std::string>> resumable;
   bool proved = false;
   std::vector<uint8_t> uploaded;  // layers whose partition was accepted
   std::map<uint64_t, TensorMap> queries;  // query id -> tensors kept on the server
@@ -156,6 +166,10 @@ class StatsMetrics final : public prometheus::Collectable {
     add("ionn_calls_cancelled_total", "Calls the server cancelled: stalled, or running too long", MetricType::Counter,
         double(st.calls_cancelled));
     add("ionn_calls_in_flight", "Calls admitted and not yet ended", MetricType::Gauge, double(st.calls_in_flight));
+    add("ionn_partial_bytes", "First bytes of cut uploads kept for the clients that resume them", MetricType::Gauge,
+        double(st.partial_bytes));
+    add("ionn_resumed_bytes_total", "Weight bytes uploads did not send again, resuming after a kept prefix",
+        MetricType::Counter, double(st.resumed_bytes));
     add("ionn_store_entries", "Kernels in the layer store", MetricType::Gauge, double(st.store_entries));
     add("ionn_store_bytes", "Weight bytes of the layer store's kernels", MetricType::Gauge, double(st.store_bytes));
     add("ionn_store_cached_bytes", "Of which no open session uses", MetricType::Gauge, double(st.store_cached_bytes));
@@ -222,6 +236,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::atomic<uint64_t> sessions_evicted{0};
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
+  std::unique_ptr<net::PartialUploads> partials;
+  std::atomic<uint64_t> resumed_bytes{0};
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
   // The metrics endpoint (ServerOptions::metrics_listen), when asked for.
@@ -382,7 +398,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   // checked apart).
   bool FitsLocked(const Session& s) {
     if (options.max_memory_bytes == 0) return true;
-    return memory_bytes + s.memory_bytes + store->stats().cached_bytes <= options.max_memory_bytes;
+    return memory_bytes + s.memory_bytes + store->stats().cached_bytes + partials->bytes() <= options.max_memory_bytes;
   }
 
   // Makes room for `s` by evicting cached kernels no session uses (least
@@ -391,6 +407,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     if (FitsLocked(s)) return true;
     const uint64_t held = memory_bytes + s.memory_bytes;
     if (held <= options.max_memory_bytes) store->TrimCachedTo(options.max_memory_bytes - held);
+    const uint64_t cached = held + store->stats().cached_bytes;
+    if (!FitsLocked(s) && cached <= options.max_memory_bytes) partials->TrimTo(options.max_memory_bytes - cached);
     if (!FitsLocked(s) && options.when_full == ServerOptions::WhenFull::kEvictIdle) EvictIdleLocked(s);
     return FitsLocked(s);
   }
@@ -473,6 +491,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (!held.blocks) continue;
       auto blocks = RandomBlocks(net::LayerStore::Blocks(bytes));
       if (!blocks.empty()) s.challenged[static_cast<int>(k)] = {std::move(held), std::move(blocks)};
+    }
+    const double now = clock->NowMs();
+    for (size_t k = 0; k < s.arch.layers.size(); ++k) {
+      if (s.uploaded[k] || s.challenged.count(static_cast<int>(k))) continue;
+      net::PartialUploads::Prefix prefix = partials->Find(s.keys[k], now);
+      if (!prefix.bytes) continue;
+      auto blocks = RandomBlocks(net::LayerStore::Blocks(prefix.bytes->size()));
+      if (!blocks.empty()) s.prefix_challenged[static_cast<int>(k)] = {std::move(prefix), std::move(blocks)};
     }
     for (size_t g = 0; g < s.fusions.size(); ++g) AdoptFused(s, static_cast<int>(g));
   }
@@ -611,6 +637,12 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       challenge->set_layer(static_cast<uint32_t>(k));
       for (uint64_t b : c.blocks) challenge->add_blocks(b);
     }
+    for (const auto& [k, c] : s->prefix_challenged) {
+      auto* challenge = reply->add_prefixes();
+      challenge->set_layer(static_cast<uint32_t>(k));
+      challenge->set_bytes(c.prefix.bytes->size());
+      for (uint64_t b : c.blocks) challenge->add_blocks(b);
+    }
     for (size_t k = 0; k < s->arch.layers.size(); ++k) {
       if (s->uploaded[k]) reply->add_held_layers(static_cast<uint32_t>(k));
       if (s->engine->is_built(static_cast<int>(k)) && !s->uploaded[k]) built_now.push_back(static_cast<int>(k));
@@ -684,6 +716,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         std::to_string(s->arch.layers.size()) + " layers, " + std::to_string(s->model_bytes) + " weight bytes, " +
         std::to_string(reply->held_layers_size()) + " layers without weights held, " +
         std::to_string(reply->challenges_size()) + " with weights held if proven" +
+        (reply->prefixes_size() > 0 ? ", " + std::to_string(reply->prefixes_size()) + " with a cut upload to resume" : "") +
         (req->ignore_held() ? " (held layers ignored on request)" : ""));
     return grpc::Status::OK;
   }
@@ -697,6 +730,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::shared_ptr<Session> s = *found;
     const std::string where = "ProveHeld: session " + s->id;
     std::map<int, Session::Challenge> challenged;
+    std::map<int, Session::PrefixChallenge> prefix_challenged;
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->proved || s->next_partition > 0 || s->uploading) {
@@ -706,19 +740,44 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       s->uploading = true;  // no upload while the proven layers are built
       challenged = std::move(s->challenged);
       s->challenged.clear();
+      prefix_challenged = std::move(s->prefix_challenged);
+      s->prefix_challenged.clear();
     }
     UploadingDone done{s.get()};
     const int n = static_cast<int>(s->arch.layers.size());
-    std::vector<uint8_t> seen(n, 0);
-    for (const auto& proof : req->proofs()) {
-      const uint32_t k = proof.layer();
-      if (k >= static_cast<uint32_t>(n) || !challenged.count(static_cast<int>(k))) {
-        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 where + ": layer " + std::to_string(k) + " was not challenged"));
+    for (int list = 0; list < 2; ++list) {
+      const auto& proofs = list == 0 ? req->proofs() : req->prefix_proofs();
+      const std::string what = list == 0 ? "" : "'s prefix";
+      std::vector<uint8_t> seen(n, 0);
+      for (const auto& proof : proofs) {
+        const uint32_t k = proof.layer();
+        const bool asked = list == 0 ? challenged.count(static_cast<int>(k)) > 0
+                                     : prefix_challenged.count(static_cast<int>(k)) > 0;
+        if (k >= static_cast<uint32_t>(n) || !asked) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   where + ": layer " + std::to_string(k) + what + " was not challenged"));
+        }
+        if (seen[k]++) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   where + ": layer " + std::to_string(k) + what + " is proven twice"));
+        }
       }
-      if (seen[k]++) {
-        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": layer " + std::to_string(k) + " is proven twice"));
+    }
+    uint64_t prefix_bytes = 0;
+    for (const auto& proof : req->prefix_proofs()) {
+      const int k = static_cast<int>(proof.layer());
+      Session::PrefixChallenge& c = prefix_challenged.at(k);
+      if (!net::LayerStore::CheckBlocks(*c.prefix.hashes, c.prefix.bytes->size(), c.blocks, proof.block_hashes())) {
+        continue;  // sent from its first byte
       }
+      {
+        std::lock_guard<std::mutex> lock(s->mu);
+        s->resumable[k] = c.prefix.bytes;
+      }
+      auto* proven = reply->add_prefixes();
+      proven->set_layer(static_cast<uint32_t>(k));
+      proven->set_bytes(c.prefix.bytes->size());
+      prefix_bytes += c.prefix.bytes->size();
     }
     uint64_t bytes = 0;
     for (const auto& proof : req->proofs()) {
@@ -738,7 +797,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     held_layers += static_cast<uint64_t>(reply->held_layers_size());
     held_bytes += bytes;
     Log("session " + s->id + ": " + std::to_string(reply->held_layers_size()) + " of " +
-        std::to_string(challenged.size()) + " layers with weights proven held (" + std::to_string(bytes) + " bytes)");
+        std::to_string(challenged.size()) + " layers with weights proven held (" + std::to_string(bytes) + " bytes)" +
+        (prefix_challenged.empty() ? ""
+                                   : ", " + std::to_string(reply->prefixes_size()) + " of " +
+                                         std::to_string(prefix_challenged.size()) + " cut uploads to resume (" +
+                                         std::to_string(prefix_bytes) + " bytes)"));
     return grpc::Status::OK;
   }
 
@@ -754,8 +817,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::shared_ptr<Session> s = *found;
     const uint32_t partition = chunk.partition();
     const std::string where = "Upload: session " + s->id + ", partition " + std::to_string(partition);
-    std::vector<int> layers;
-    uint64_t expected = 0;
+    // The partition's bytes, each layer's at `start` in `data`; the first
+    // `skip` of a layer are the proven prefix of a cut upload, not sent.
+    struct Part {
+      int layer;
+      uint64_t start, size, skip;
+    };
+    std::vector<Part> parts;
+    uint64_t expected = 0, skipped = 0;
+    std::string data;
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading (or ProveHeld runs)"));
@@ -764,8 +834,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                  std::to_string(s->next_partition)));
       }
       if (chunk.layers_size() == 0) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": names no layers"));
+      if (chunk.resume_from_size() != 0 && chunk.resume_from_size() != chunk.layers_size()) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": resume_from has " + std::to_string(chunk.resume_from_size()) +
+                                     " offsets for " + std::to_string(chunk.layers_size()) + " layers"));
+      }
       std::vector<uint8_t> seen(s->arch.layers.size(), 0);
-      for (uint32_t k : chunk.layers()) {
+      for (int i = 0; i < chunk.layers_size(); ++i) {
+        const uint32_t k = chunk.layers(i);
         if (k >= s->arch.layers.size()) {
           return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                    where + ": layer index " + std::to_string(k) + " does not exist (the model has " +
@@ -775,65 +851,108 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         if (s->uploaded[k]) return Fail(Precondition(where + ": " + lname + " was already uploaded"));
         if (seen[k]) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": " + lname + " is listed twice"));
         seen[k] = 1;
-        layers.push_back(static_cast<int>(k));
-        expected += net::LayerUploadBytes(s->arch.layers[k]);
+        const uint64_t size = net::LayerUploadBytes(s->arch.layers[k]);
+        const uint64_t skip = chunk.resume_from_size() ? chunk.resume_from(i) : 0;
+        auto held = s->resumable.find(static_cast<int>(k));
+        const uint64_t proven = held == s->resumable.end() ? 0 : held->second->size();
+        if (skip > size) {
+          return Fail(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                   where + ": " + lname + ": resume offset " + std::to_string(skip) +
+                                       " is past its " + std::to_string(size) + " weight bytes"));
+        }
+        if (skip != proven) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   where + ": " + lname + ": resumes at byte " + std::to_string(skip) +
+                                       ", but this session holds " +
+                                       (proven ? "a proven prefix of " + std::to_string(proven) + " bytes" : "no prefix of it") +
+                                       " (resume exactly after what ProveHeld proved)"));
+        }
+        parts.push_back({static_cast<int>(k), expected, size, skip});
+        expected += size;
+        skipped += skip;
+      }
+      data.resize(expected);
+      for (const Part& part : parts) {
+        if (part.skip) std::copy_n(s->resumable.at(part.layer)->data(), part.skip, &data[part.start]);
       }
       s->uploading = true;
       s->proved = true;  // a client that uploads without proving gives up its held layers with weights
       s->challenged.clear();
+      s->prefix_challenged.clear();
     }
-    std::string data;
-    data.reserve(expected);
+    // Where the next byte received goes: layer parts[at], its byte `pos`.
+    size_t at = 0;
+    uint64_t pos = parts[0].skip, received = 0;
+    const auto skip_full = [&] {
+      while (at < parts.size() && pos >= parts[at].size) pos = ++at < parts.size() ? parts[at].skip : 0;
+    };
+    skip_full();
     bool first = true;
     do {
-      if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0)) {
+      if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0 ||
+                     chunk.resume_from_size() != 0)) {
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 where + ": only the first chunk names the session, partition and layers"));
+                                 where + ": only the first chunk names the session, partition, layers and resume offsets"));
       }
       first = false;
-      if (chunk.data().size() > limits.max_chunk_bytes) {
+      const std::string& bytes = chunk.data();
+      if (bytes.size() > limits.max_chunk_bytes) {
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                                 where + ": a chunk of " + std::to_string(chunk.data().size()) + " bytes passes the limit of " +
+                                 where + ": a chunk of " + std::to_string(bytes.size()) + " bytes passes the limit of " +
                                      std::to_string(limits.max_chunk_bytes)));
       }
-      if (data.size() + chunk.data().size() > expected) {
+      if (received + bytes.size() > expected - skipped) {
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 where + ": more than the " + std::to_string(expected) + " weight bytes its layers declare"));
+                                 where + ": more than the " + std::to_string(expected - skipped) +
+                                     " weight bytes its layers declare, less the resumed prefixes"));
       }
-      data += chunk.data();
-      bytes_uploaded += chunk.data().size();
-      slot.Progress(chunk.data().size());
+      for (size_t off = 0; off < bytes.size();) {
+        const uint64_t n = std::min<uint64_t>(bytes.size() - off, parts[at].size - pos);
+        std::copy_n(bytes.data() + off, n, &data[parts[at].start + pos]);
+        off += n, pos += n;
+        skip_full();
+      }
+      received += bytes.size();
+      bytes_uploaded += bytes.size();
+      slot.Progress(bytes.size());
     } while (reader->Read(&chunk));
     slot.DoneReceiving();
     UploadingDone done{s.get()};
-    if (slot.cancelled()) {
-      return Fail(grpc::Status(grpc::StatusCode::CANCELLED,
-                               where + ": cancelled after " + std::to_string(data.size()) + " of " +
-                                   std::to_string(expected) + " bytes (stalled, or too long)"));
-    }
-    if (data.size() != expected) {
+    if (slot.cancelled() || received != expected - skipped) {
+      // Cut: what arrived of each layer waits for the session that resumes it.
+      const uint64_t kept = KeepPrefixes(*s, parts, data, at, pos);
+      const std::string got = std::to_string(received + skipped) + " of " + std::to_string(expected) + " bytes";
+      if (slot.cancelled()) {
+        return Fail(grpc::Status(grpc::StatusCode::CANCELLED, where + ": cancelled after " + got +
+                                                                  " (stalled, or too long); " + std::to_string(kept) +
+                                                                  " kept to resume from"));
+      }
       return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                               where + ": " + std::to_string(data.size()) + " weight bytes arrived, its layers declare " +
-                                   std::to_string(expected)));
+                               where + ": the stream ended after " + got + " its layers declare; " +
+                                   std::to_string(kept) + " kept to resume from"));
     }
     // Check every layer's bytes against its declared hash, then build them.
-    size_t offset = 0;
     std::vector<std::pair<int, std::vector<Weight>>> built;
     std::map<int, std::shared_ptr<const std::string>> blocks;  // for proofs of possession of later sessions
-    for (int k : layers) {
+    for (const Part& part : parts) {
+      const int k = part.layer;
       const Layer& declared = s->arch.layers[k];
       Layer full = declared;
-      full.weights = net::WeightsFromBytes(declared, data.data() + offset);
-      const size_t size = net::LayerUploadBytes(declared);
-      if (size > 0) blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + offset, size));
-      offset += size;
+      full.weights = net::WeightsFromBytes(declared, data.data() + part.start);
+      if (part.size > 0) {
+        blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + part.start, part.size));
+      }
       if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
+        if (part.skip) partials->Erase(s->keys[k]);  // a prefix that passed its proof but not the whole hash
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": layer " + std::to_string(k) + " '" + declared.name +
-                                     "': its weights do not match the content hash declared at OpenSession"));
+                                     "': its weights do not match the content hash declared at OpenSession" +
+                                     (part.skip ? " (resumed after a kept prefix of " + std::to_string(part.skip) +
+                                                      " bytes, now dropped: upload it whole)"
+                                                : "")));
       }
       built.emplace_back(k, std::move(full.weights));
     }
@@ -842,6 +961,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       Status st = s->engine->AddLayer(k, std::move(weights));
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
+    std::vector<int> layers;
+    for (const Part& part : parts) layers.push_back(part.layer), partials->Erase(s->keys[part.layer]);
     StoreBuilt(*s, layers, blocks);
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -851,16 +972,43 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     {
       std::lock_guard<std::mutex> lock(s->mu);
-      for (int k : layers) s->uploaded[k] = 1, reply->add_built_layers(k);
+      for (int k : layers) s->uploaded[k] = 1, s->resumable.erase(k), reply->add_built_layers(k);
       ++s->next_partition;
     }
+    resumed_bytes += skipped;
     reply->set_partition(partition);
-    reply->set_bytes_received(data.size());
+    reply->set_bytes_received(received);
     Log("session " + s->id + " partition " + std::to_string(partition) + " built: " + std::to_string(layers.size()) +
-        " layers, " + std::to_string(data.size()) + " bytes");
+        " layers, " + std::to_string(received) + " bytes" +
+        (skipped ? " after " + std::to_string(skipped) + " resumed" : ""));
     std::lock_guard<std::mutex> lock(s->mu);
     s->last_used_ms = clock->NowMs();
     return grpc::Status::OK;
+  }
+
+  // After a cut upload: keeps the first bytes that arrived of each of its
+  // layers (whole proof blocks, or the whole layer once its bytes match
+  // its content hash) for the session that resumes it. The next byte
+  // would have gone to layer parts[at], at its byte `pos`. Returns the
+  // bytes kept.
+  template <typename Part>
+  uint64_t KeepPrefixes(const Session& s, const std::vector<Part>& parts, const std::string& data, size_t at,
+                        uint64_t pos) {
+    uint64_t kept = 0;
+    const double now = clock->NowMs();
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const Part& part = parts[i];
+      const uint64_t arrived = i < at ? part.size : i == at ? pos : part.skip;
+      if (part.size == 0 || arrived == 0) continue;
+      if (arrived == part.size) {
+        Layer full = s.arch.layers[part.layer];
+        full.weights = net::WeightsFromBytes(s.arch.layers[part.layer], data.data() + part.start);
+        if (net::LayerContentHash(s.arch, full) != s.hashes[part.layer]) continue;
+      }
+      partials->Put(s.keys[part.layer], data.data() + part.start, arrived, part.size, now);
+      kept += net::PartialUploads::KeptBytes(arrived, part.size);
+    }
+    return kept;
   }
 
   grpc::Status QueryStep(grpc::ServerContext* ctx, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
@@ -1032,6 +1180,8 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   impl.limits.max_model_bytes = options.max_model_bytes;
   impl.limits.max_layers = options.max_layers;
   impl.store = std::make_shared<net::LayerStore>(options.store_bytes);
+  // Cut uploads' prefixes: within the store's budget, as long as a session.
+  impl.partials = std::make_unique<net::PartialUploads>(options.store_bytes, options.session_idle_s * 1000);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -1124,6 +1274,8 @@ ServerStats OffloadServer::stats() const {
   st.store_evictions = store.evictions;
   st.busy_refusals = impl_->busy_refusals;
   st.calls_cancelled = impl_->calls_cancelled;
+  st.partial_bytes = impl_->partials->bytes();
+  st.resumed_bytes = impl_->resumed_bytes;
   return st;
 }
 
