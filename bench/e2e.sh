@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-alexnet}; mbps=${2:-80}; rtt=${3:-0}
-ionn=build/bin/ionn
+ionn=${IONN:-build/bin/ionn}  # IONN=path: another build (a copy: a rebuild then does not change it mid-run)
 paper=data/profiles/odroid-xu4_gtx1080ti
 client_profile=$paper/$model.csv
 tmp=$(mktemp -d)

@@ -144,6 +144,20 @@ for cmd in run profile; do
   expect 2 "node 0 'id' \(Identity\): has 0 inputs, expects 1" -- "$ionn" "$cmd" "$tmp/noinput.onnx"
 done
 
+# A model exported with dynamic height and width (hand-encoded ModelProto):
+# x [N,3,H,W] -> GlobalAveragePool. N is the batch (1); H and W must be given.
+printf '\x08\x08\x3aH\x0a\x1e\x0a\x01x\x12\x01y\x1a\x03gap\x22\x11GlobalAveragePool\x12\x01gZ\x1e\x0a\x01x\x12\x19\x0a'\
+'\x17\x08\x01\x12\x13\x0a\x03\x12\x01N\x0a\x02\x08\x03\x0a\x03\x12\x01H\x0a\x03\x12\x01Wb\x03\x0a\x01yB\x02\x10\x0d' \
+  >"$tmp/dynamic_hw.onnx"
+expect 2 "^ionn: error: .*dynamic_hw.onnx: input 'x' has symbolic dimensions \[N,3,H,W\] \(H at 2, W at 3\): give its shape with --input-shape x=1x3x224x224$" \
+  -- "$ionn" run "$tmp/dynamic_hw.onnx" --repeats 1
+expect 0 "output gap \[1,3,1,1\]" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape x=1x3x32x32 --repeats 1
+expect 0 "^gap,[0-9.e-]+,$" -- "$ionn" profile --input-shape 1x3x48x40 "$tmp/dynamic_hw.onnx" --repeats 1 --warmup 0
+expect 2 "^ionn: error: --input-shape: '1x3xHx32': 'H' is not a dimension" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape 1x3xHx32
+expect 2 "dimension 1 is 3 in the file, 4 in the given shape \[1,4,32,32\]" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape 1x4x32x32
+expect 2 "a shape is given for 'y', which is not a graph input" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape y=1x3x32x32
+expect 2 "--costs excludes --input-shape" -- "$ionn" plan --costs "$fig2" --input-shape 1x3x32x32
+
 # A real server and client on loopback: serve on a free port, a client for
 # three queries, SIGTERM drains and exits 0.
 "$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &

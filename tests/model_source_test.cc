@@ -33,6 +33,32 @@ TEST(LoadModel, OnnxFile) {
   EXPECT_EQ(g->layers[0].weights[0].data, zoo->layers[0].weights[0].data);
 }
 
+TEST(LoadModel, InputShapesOnlyForAFile) {
+  OnnxImportOptions shapes;
+  shapes.input_shapes = {{"", {1, 3, 227, 227}}};
+  auto zoo = LoadModel("", "alexnet", /*with_weights=*/false, shapes);
+  ASSERT_FALSE(zoo.ok());
+  EXPECT_EQ(zoo.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(
+      zoo.status().message().find("--input-shape is for a model file: zoo model 'alexnet' has fixed input shapes"),
+      std::string::npos)
+      << zoo.status().message();
+
+  const std::string path = ::testing::TempDir() + "ionn_load_model_shapes_test.onnx";
+  auto model = BuildZooModel("mobilenet", 1, /*with_weights=*/true);
+  ASSERT_TRUE(model.ok());
+  ASSERT_TRUE(WriteOnnxFile(*model, path).ok());
+  shapes.input_shapes = {{"", model->inputs[0].shape}};  // as the file says: accepted
+  auto same = LoadModel(path, "", /*with_weights=*/true, shapes);
+  shapes.input_shapes = {{"", {1, 3, 112, 112}}};  // the file's dimensions are fixed
+  auto other = LoadModel(path, "", /*with_weights=*/true, shapes);
+  std::remove(path.c_str());
+  ASSERT_TRUE(same.ok()) << same.status().message();
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("dimension 2 is 224 in the file, 112 in the given shape"), std::string::npos)
+      << other.status().message();
+}
+
 TEST(LoadModel, RejectsBothAndNeither) {
   for (auto [file, zoo] : {std::pair<std::string, std::string>{"", ""}, {"m.onnx", "alexnet"}}) {
     auto g = LoadModel(file, zoo, false);

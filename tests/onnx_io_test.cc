@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <map>
 
 #include <onnx/onnx_pb.h>
 
@@ -666,6 +670,123 @@ TEST(OnnxIo, ImportsMatMulAsAFullyConnectedLayer) {
   EXPECT_EQ(g->layers[0].kind, LayerKind::kFc);
   ASSERT_EQ(g->layers[0].weights.size(), 1u);
   EXPECT_EQ(g->layers[0].weights[0].data, (std::vector<float>{1, 4, 7, 10, 2, 5, 8, 11, 3, 6, 9, 12}));
+}
+
+// x -> Conv(4 filters, 3x3, no padding) -> GlobalAveragePool, with x's
+// dimensions as an exporter with dynamic axes writes them: a number is a
+// dim_value, a name a dim_param, "" neither.
+onnx::ModelProto ConvPoolModel(const std::vector<std::string>& x) {
+  Builder b(13, {1, 3, 1, 1});
+  auto* shape = b.m.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  shape->clear_dim();
+  for (const std::string& d : x) {
+    auto* dim = shape->add_dim();
+    if (!d.empty() && std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_value(std::stoll(d));
+    if (!d.empty() && !std::isdigit(static_cast<unsigned char>(d[0]))) dim->set_dim_param(d);
+  }
+  b.Floats("w", {4, 3, 3, 3}, 0.5f);
+  b.Node("Conv", {"x", "w"}, {"conv"});
+  b.Node("GlobalAveragePool", {"conv"}, {"pool"});
+  b.Output("pool");
+  return b.m;
+}
+
+Result<Graph> ImportWithShapes(const onnx::ModelProto& m, std::map<std::string, Shape> shapes) {
+  OnnxImportOptions options;
+  options.input_shapes = std::move(shapes);
+  return ParseOnnx(m.SerializeAsString(), options);
+}
+
+void ExpectRefused(const Result<Graph>& g, const std::string& fragment) {
+  ASSERT_FALSE(g.ok()) << fragment;
+  EXPECT_EQ(g.status().code(), StatusCode::kInvalidArgument) << g.status().message();
+  EXPECT_NE(g.status().message().find(fragment), std::string::npos) << g.status().message();
+}
+
+TEST(OnnxIo, SymbolicBatchDimensionIsOne) {
+  for (const std::string batch : {"N", "batch_size", ""}) {
+    auto g = ParseOnnx(Bytes(ConvPoolModel({batch, "3", "32", "32"})));
+    ASSERT_TRUE(g.ok()) << "batch '" << batch << "': " << g.status().message();
+    EXPECT_EQ(g->inputs[0].shape, (Shape{1, 3, 32, 32}));
+    EXPECT_EQ(g->layers[0].output_shape, (Shape{1, 4, 30, 30}));
+    EXPECT_EQ(g->layers[1].output_shape, (Shape{1, 4, 1, 1}));
+  }
+  auto two = ImportWithShapes(ConvPoolModel({"N", "3", "32", "32"}), {{"x", {2, 3, 32, 32}}});
+  ASSERT_TRUE(two.ok()) << two.status().message();
+  EXPECT_EQ(two->layers[1].output_shape, (Shape{2, 4, 1, 1}));
+}
+
+TEST(OnnxIo, RefusesSymbolicDimensionsWithoutAShape) {
+  auto hw = ParseOnnx(Bytes(ConvPoolModel({"N", "3", "H", "W"})));
+  ExpectRefused(hw,
+                "input 'x' has symbolic dimensions [N,3,H,W] (H at 2, W at 3): "
+                "give its shape with --input-shape x=1x3x224x224");
+  EXPECT_EQ(hw.status().message().find('\n'), std::string::npos);
+  ExpectRefused(
+      ParseOnnx(Bytes(ConvPoolModel({"", "3", "", "32"}))),
+      "input 'x' has symbolic dimensions [?,3,?,32] (? at 2): give its shape with --input-shape x=1x3x224x32");
+  ExpectRefused(ParseOnnx(Bytes(ConvPoolModel({"1", "C", "32", "32"}))), "(C at 1)");
+}
+
+TEST(OnnxIo, GivenInputShapesSetTheGraphsShapes) {
+  const onnx::ModelProto m = ConvPoolModel({"N", "3", "H", "W"});
+  auto small = ImportWithShapes(m, {{"x", {1, 3, 32, 32}}});
+  ASSERT_TRUE(small.ok()) << small.status().message();
+  EXPECT_EQ(small->inputs[0].shape, (Shape{1, 3, 32, 32}));
+  EXPECT_EQ(small->layers[0].output_shape, (Shape{1, 4, 30, 30}));
+  EXPECT_EQ(small->layers[1].output_shape, (Shape{1, 4, 1, 1}));
+  auto unnamed = ImportWithShapes(m, {{"", {1, 3, 48, 40}}});  // the model's only input
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status().message();
+  EXPECT_EQ(unnamed->inputs[0].shape, (Shape{1, 3, 48, 40}));
+  EXPECT_EQ(unnamed->layers[0].output_shape, (Shape{1, 4, 46, 38}));
+  EXPECT_EQ(unnamed->layers[1].output_shape, (Shape{1, 4, 1, 1}));
+  auto fixed = ImportWithShapes(ConvPoolModel({"1", "3", "8", "8"}), {{"x", {1, 3, 8, 8}}});  // agrees: accepted
+  ASSERT_TRUE(fixed.ok()) << fixed.status().message();
+
+  const std::string path = ::testing::TempDir() + "ionn_symbolic_input_test.onnx";
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << Bytes(m);
+  }
+  OnnxImportOptions options;
+  options.input_shapes = {{"x", {1, 3, 16, 12}}};
+  auto read = ReadOnnxFile(path, options);
+  auto refused = ReadOnnxFile(path);
+  std::remove(path.c_str());
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->layers[0].output_shape, (Shape{1, 4, 14, 10}));
+  ExpectRefused(refused, path + ": input 'x' has symbolic dimensions");
+}
+
+TEST(OnnxIo, RejectsGivenShapesThatDoNotFit) {
+  const onnx::ModelProto m = ConvPoolModel({"N", "3", "H", "W"});
+  ExpectRefused(ImportWithShapes(m, {{"x", {1, 3, 32}}}),
+                "input 'x' has 4 dimensions [N,3,H,W], the given shape [1,3,32] has 3");
+  ExpectRefused(ImportWithShapes(m, {{"x", {1, 4, 32, 32}}}),
+                "input 'x' [N,3,H,W]: dimension 1 is 3 in the file, 4 in the given shape [1,4,32,32]");
+  ExpectRefused(ImportWithShapes(m, {{"y", {1, 3, 32, 32}}}),
+                "a shape is given for 'y', which is not a graph input (inputs: 'x')");
+  ExpectRefused(ImportWithShapes(m, {{"", {1, 3, 32, 32}}, {"x", {1, 3, 32, 32}}}),
+                "a shape without an input name must be the only shape given");
+  ExpectRefused(ImportWithShapes(m, {{"x", {1, 3, 0, 32}}}), "every dimension must be > 0");
+  ExpectRefused(ImportWithShapes(m, {{"x", {1, 3, 100000, 100000}}}), "under 2^32 elements");
+
+  // An initializer that old exporters also list as a graph input is not one here.
+  onnx::ModelProto listed = m;
+  auto* w = listed.mutable_graph()->add_input();
+  w->set_name("w");
+  w->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  for (int d : {4, 3, 3, 3}) w->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  ExpectRefused(ImportWithShapes(listed, {{"w", {4, 3, 3, 3}}}),
+                "a shape is given for 'w', which is not a graph input (inputs: 'x')");
+
+  onnx::ModelProto two = m;
+  auto* y = two.mutable_graph()->add_input();
+  y->CopyFrom(two.graph().input(0));
+  y->set_name("y");
+  ExpectRefused(ImportWithShapes(two, {{"", {1, 3, 32, 32}}}),
+                "a shape without an input name needs a model with one graph input; this one has 2 graph inputs "
+                "('x', 'y'): give NAME=shape");
 }
 
 TEST(OnnxIo, TruncatedZooFileNamesTheProblem) {

@@ -9,8 +9,9 @@
 
 namespace ionn {
 
-template <typename T>
-Result<T> ParseFile(const std::string& path, Result<T> (*parse)(const std::string& bytes)) {
+// `parse`: a function or lambda from the file's bytes to a Result.
+template <typename Parse>
+auto ParseFile(const std::string& path, const Parse& parse) -> decltype(parse(std::string())) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound("cannot open '" + path + "'");
   std::stringstream ss;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "ionn/graph.h"
+#include "ionn/onnx_io.h"
 
 namespace ionn {
 
@@ -14,7 +15,10 @@ namespace ionn {
 // for the command line: "give a model file or --zoo NAME"). With
 // `with_weights` false a zoo model leaves its weight data empty (shapes
 // only: enough for costs and plans, and much faster); an ONNX file always
-// comes with the weights it holds. The result has passed Graph::Finalize.
-Result<Graph> LoadModel(const std::string& onnx_file, const std::string& zoo_name, bool with_weights);
+// comes with the weights it holds. `onnx` applies to a file (ParseOnnx);
+// input shapes with a zoo model, whose shapes are fixed, are an error. The
+// result has passed Graph::Finalize.
+Result<Graph> LoadModel(const std::string& onnx_file, const std::string& zoo_name, bool with_weights,
+                        const OnnxImportOptions& onnx = {});
 
 }  // namespace ionn

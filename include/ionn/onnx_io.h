@@ -8,6 +8,7 @@
 #pragma once
 
 #include <climits>
+#include <map>
 #include <string>
 
 #include "ionn/graph.h"
@@ -85,8 +86,23 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
 // not accept the operator or the opset is below its first row.
 const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset);
 
-Result<Graph> ParseOnnx(const std::string& bytes);
-Result<Graph> ReadOnnxFile(const std::string& path);
+// What the user says about a model that its file leaves open.
+struct OnnxImportOptions {
+  // The full shape of graph inputs (initializers are not inputs here), by
+  // name; the key "" alone gives the shape of a model's only graph input.
+  // A given shape must have the input's rank and agree with each of its
+  // fixed dimensions; a name that is not a graph input is an error.
+  std::map<std::string, Shape> input_shapes;
+};
+
+// A graph input's symbolic dimension (dim_param, or neither value nor
+// param) takes its size from options.input_shapes. Without a given shape,
+// the first dimension of an input of rank 2 or more (the batch, whatever
+// its dim_param) is 1, and any other symbolic dimension is an error:
+// "input 'x' has symbolic dimensions [N,3,H,W] (H at 2, W at 3): give its
+// shape with --input-shape x=1x3x224x224".
+Result<Graph> ParseOnnx(const std::string& bytes, const OnnxImportOptions& options = {});
+Result<Graph> ReadOnnxFile(const std::string& path, const OnnxImportOptions& options = {});
 
 // Writes opset 11. A fully connected layer on a 4-D input becomes Flatten +
 // Gemm (the Flatten is folded back on import); Caffe's Scale becomes a

@@ -78,16 +78,20 @@ Action RegisterClient(CLI::App& app) {
     std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
     std::string format = "table", tls_ca, tls_server_name, secret_file;
     PlanOptions plan;
+    InputShapeOptions input_shapes;
     bool tls = false;
     bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false, verify = false;
     int queries = -1, threads = 1, seed = 1, chunk_kib = 1024, reconnects = 8;
     double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60, backoff_s = 0.25;
+    double upload_min_bytes_per_s = 64 << 10, upload_idle_s = 30;
+    int stalled_attempts = 3;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "client", "Offload a model to an edge server while using it: planned upload, queries during it, a report");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  args->input_shapes.Add(cmd);
   cmd->add_option("--server", args->server,
                   "host:port of `ionn serve`; a comma-separated list: the first that answers, the next after a loss")
       ->capture_default_str();
@@ -119,8 +123,17 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms"));
   cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
-  cmd->add_option("--deadline-s", args->deadline_s, "Deadline of each call to the server")
+  cmd->add_option("--deadline-s", args->deadline_s,
+                  "Deadline of each call to the server; an upload call adds its bytes at --upload-min-bytes-per-s")
       ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
+  cmd->add_option("--upload-min-bytes-per-s", args->upload_min_bytes_per_s,
+                  "The slowest upload rate not taken for a lost link (as `ionn serve`'s option of the same name)")
+      ->capture_default_str()->check(FiniteIn(1, 1e12, "a rate in bytes/s"));
+  cmd->add_option("--upload-idle-s", args->upload_idle_s, "Cut an upload whose bytes have not moved for this long")
+      ->capture_default_str()->check(FiniteIn(0.001, 1e6, "a time in s"));
+  cmd->add_option("--stalled-attempts", args->stalled_attempts,
+                  "Stop uploading after this many attempts of one partition that each got no further")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--reconnects", args->reconnects,
                   "After losing the server: connection attempts in all, to the listed servers in turn (0: stay local)")
       ->capture_default_str()
@@ -140,7 +153,7 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_flag("--ignore-held", args->ignore_held,
                 "Upload every layer, even those the server holds from earlier sessions (measures a first meeting)");
   return [args]() {
-    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
+    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
     if (!g.ok()) return Fail(g.status());
     auto planner = args->plan.Get();
     if (!planner.ok()) return Fail(planner.status());
@@ -172,6 +185,9 @@ Action RegisterClient(CLI::App& app) {
     o.use_held = !args->ignore_held;
     o.chunk_bytes = static_cast<size_t>(args->chunk_kib) * 1024;
     o.call_deadline_ms = args->deadline_s * 1000;
+    o.upload_min_bytes_per_s = args->upload_min_bytes_per_s;
+    o.upload_idle_ms = args->upload_idle_s * 1000;
+    o.max_stalled_attempts = args->stalled_attempts;
     for (const auto& in : g->inputs) o.inputs[in.name] = SeededInput(in.shape, args->seed);
     std::string profile = args->client_profile.empty() ? args->emulate_profile : args->client_profile;
     if (args->paper_profile) {
@@ -253,6 +269,13 @@ Action RegisterClient(CLI::App& app) {
         csv << "partition," << i << "," << Fixed(p.start_ms, 3) << "," << Fixed(p.acked_ms, 3) << "," << i + 1
             << "," << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
       }
+      // Every upload call: index is the partition in its session's plan,
+      // bytes_up what it sent, fell_back 1 when it ended without an
+      // acknowledgement (the JSON's upload_attempts say why).
+      for (const auto& a : r->upload_attempts) {
+        csv << "upload_attempt," << a.partition << "," << Fixed(a.start_ms, 3) << "," << Fixed(a.end_ms, 3) << ",,,"
+            << a.sent << ",0,," << a.session << "," << !a.acked << "\n";
+      }
       Status s = WriteTextFile(args->trace, csv.str());
       if (!s.ok()) return FailOutput(s);
     }
@@ -288,6 +311,22 @@ Action RegisterClient(CLI::App& app) {
       j["sessions"] = sessions;
       j["reconnect_attempts"] = r->reconnect_attempts;
       j["partitions_acked"] = all_acked;  // of every session, in order
+      nlohmann::json attempts = nlohmann::json::array();
+      for (const auto& a : r->upload_attempts) {
+        attempts.push_back({{"session", a.session}, {"partition", a.partition}, {"bytes", a.bytes},
+                            {"resumed_bytes", a.resumed}, {"sent_bytes", a.sent}, {"start_ms", a.start_ms},
+                            {"end_ms", a.end_ms}, {"acked", a.acked}, {"ended", a.ended}});
+      }
+      j["upload_attempts"] = attempts;
+      int64_t weight_bytes = 0;
+      for (const auto& l : g->layers) weight_bytes += LayerWeightBytes(l);
+      j["weight_bytes"] = weight_bytes;  // the model's
+      j["bytes_sent"] = r->bytes_sent;
+      int64_t query_bytes_up = 0, query_bytes_down = 0;
+      for (const auto& q : r->queries) query_bytes_up += q.bytes_up, query_bytes_down += q.bytes_down;
+      j["query_bytes_up"] = query_bytes_up;  // tensors the queries sent, every query together
+      j["query_bytes_down"] = query_bytes_down;
+      j["resumed_bytes"] = r->resumed_bytes;
       j["algorithm"] = r->plan.algorithm;
       j["granularity"] = GranularityName(r->plan.granularity);
       j["emulated_profile"] = o.emulate_profile;
@@ -328,6 +367,16 @@ Action RegisterClient(CLI::App& app) {
                   r->held_bytes / 1e6);
     }
     if (r->upload_complete) std::printf("  upload                   %.1f ms\n", r->upload_ms);
+    {
+      int64_t weights = 0;
+      for (const auto& l : g->layers) weights += LayerWeightBytes(l);
+      const size_t failed = static_cast<size_t>(std::count_if(r->upload_attempts.begin(), r->upload_attempts.end(),
+                                                              [](const ClientUploadAttempt& a) { return !a.acked; }));
+      std::printf("  weights sent             %.1f MB of %.1f MB in %zu upload calls (%zu cut or refused)%s\n",
+                  r->bytes_sent / 1e6, weights / 1e6, r->upload_attempts.size(), failed,
+                  r->resumed_bytes > 0 ? (", " + Fixed(r->resumed_bytes / 1e6, 1) + " MB resumed, not sent again").c_str()
+                                       : "");
+    }
     std::printf("  queries                  %zu (%d ran layers on the server)\n", r->queries.size(), offloaded);
     if (r->upload_complete) std::printf("  queries during upload    %d\n", r->queries_during_upload);
     std::printf("  first query ends at      %.1f ms\n", r->first_query_end_ms);

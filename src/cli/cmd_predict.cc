@@ -5,23 +5,24 @@
 
 #include "commands.h"
 #include "ionn/model_costs.h"
-#include "ionn/model_source.h"
 
 namespace ionn::cli {
 
 Action RegisterPredict(CLI::App& app) {
   struct Args {
     std::string model, zoo, regression, compare, format = "table";
+    InputShapeOptions input_shapes;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("predict", "Predict server layer times with per-layer-type functions t = a*X + b");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  args->input_shapes.Add(cmd);
   cmd->add_option("--regression", args->regression, "CSV layer_type,a_ms_per_unit,b_ms")->required();
   cmd->add_option("--compare", args->compare, "A profile with measured server_ms: report the error per layer type");
   cmd->add_option("--format", args->format, "table or csv")->capture_default_str()->check(CLI::IsMember({"table", "csv"}));
   return [args]() {
-    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/false);
+    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/false, args->input_shapes);
     if (!g.ok()) return Fail(g.status());
     auto reg = ReadRegressionCsv(args->regression);
     if (!reg.ok()) return Fail(reg.status());

@@ -12,7 +12,6 @@
 #include "ionn/calibrate.h"
 #include "ionn/engine.h"
 #include "ionn/model_costs.h"
-#include "ionn/model_source.h"
 
 namespace ionn::cli {
 
@@ -20,11 +19,13 @@ Action RegisterProfile(CLI::App& app) {
   struct Args {
     std::string model, zoo, column = "client", format = "csv", out;
     int threads = 1, warmup = 3, repeats = 15;
+    InputShapeOptions input_shapes;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("profile", "Measure every layer's latency on this machine (median of repeats)");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  args->input_shapes.Add(cmd);
   cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--warmup", args->warmup, "Runs before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeats", args->repeats, "Timed runs per layer")->capture_default_str()->check(CLI::PositiveNumber);
@@ -34,7 +35,7 @@ Action RegisterProfile(CLI::App& app) {
       ->capture_default_str()->check(CLI::IsMember({"csv", "json", "table"}));
   cmd->add_option("-o,--output", args->out, "Output file (default: standard output)")->check(OutputFile());
   return [args]() {
-    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
+    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
     if (!g.ok()) return Fail(g.status());
     std::fprintf(stderr, "profile: %s, %zu layers, %d thread(s), %d warm-up + %d timed runs per layer\n",
                  g->name.c_str(), g->layers.size(), args->threads, args->warmup, args->repeats);

@@ -11,7 +11,6 @@
 #include "commands.h"
 #include "image_input.h"
 #include "ionn/engine.h"
-#include "ionn/model_source.h"
 #include "ionn/npy.h"
 
 namespace ionn::cli {
@@ -21,11 +20,13 @@ Action RegisterRun(CLI::App& app) {
     std::string model, zoo, input, output, format = "table", image, labels;
     int threads = 1, repeats = 10, top = 5;
     ImageOptions image_options;
+    InputShapeOptions input_shapes;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Run a whole model here: top classes and latency (median of repeats)");
   cmd->add_option("model", args->model, "Model file (.onnx)");
   cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
+  args->input_shapes.Add(cmd);
   CLI::Option* input = cmd->add_option(
       "--input", args->input, "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
   cmd->add_option("--image", args->image,
@@ -58,7 +59,7 @@ Action RegisterRun(CLI::App& app) {
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
   return [args]() {
-    auto g = LoadModel(args->model, args->zoo, /*with_weights=*/true);
+    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
     if (!g.ok()) return Fail(g.status());
     if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
     Tensor input = SeededInput(g->inputs[0].shape, 1);

@@ -14,6 +14,7 @@
 #include "ionn/client.h"
 #include "ionn/cost_graph.h"
 #include "ionn/model_costs.h"
+#include "ionn/onnx_io.h"
 #include "ionn/plan.h"
 #include "ionn/sim.h"
 #include "ionn/status.h"
@@ -68,6 +69,19 @@ class StopSignals {
   sigset_t set_;
 };
 
+// --input-shape [NAME=]DxDxD..., repeatable: the shape of a model input
+// whose dimensions the file leaves symbolic (OnnxImportOptions), for every
+// command that loads a model.
+struct InputShapeOptions {
+  std::vector<std::string> specs;
+  void Add(CLI::App* app);
+  // The specs parsed; errors name --input-shape and the spec.
+  Result<OnnxImportOptions> Get() const;
+};
+// LoadModel with the shapes of `input_shapes`.
+Result<Graph> LoadCommandModel(const std::string& onnx_file, const std::string& zoo_name, bool with_weights,
+                               const InputShapeOptions& input_shapes);
+
 // The options every command that needs a cost graph shares: either
 // --costs FILE, or a model (--model FILE.onnx or --zoo NAME) with profiles
 // and a link.
@@ -76,6 +90,7 @@ struct CostOptions {
   std::string client_profile, server_profile, server_regression;
   double uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, partition_overhead_ms = 0;
   bool paper_profiles = false;
+  InputShapeOptions input_shapes;
   void Add(CLI::App* app);
   Result<CostGraph> Load() const;
   // The model and link for the JSON outputs (unknown for a --costs file).

@@ -144,6 +144,51 @@ std::string StopSignals::Wait() {
   }
 }
 
+void InputShapeOptions::Add(CLI::App* app) {
+  app->add_option("--input-shape", specs,
+                  "The shape of a model input the file leaves symbolic, [NAME=]DxDxD... (e.g. x=1x3x224x224; the "
+                  "name may be left out for a model with one input); repeat it for each such input")
+      ->type_name("[NAME=]SHAPE")
+      ->allow_extra_args(false);  // one shape per --input-shape: a model file after it stays the model
+}
+
+Result<OnnxImportOptions> InputShapeOptions::Get() const {
+  OnnxImportOptions options;
+  for (const std::string& spec : specs) {
+    const std::string quoted = "'" + spec.substr(0, 80) + (spec.size() > 80 ? "...'" : "'");
+    const size_t eq = spec.rfind('=');
+    const std::string name = eq == std::string::npos ? "" : spec.substr(0, eq);
+    const std::string dims = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    if (eq == 0) return Status::Invalid("--input-shape: " + quoted + " has no input name before '='");
+    Shape shape;
+    std::stringstream in(dims);
+    std::string d;
+    while (std::getline(in, d, 'x')) {
+      const bool digits = !d.empty() && d.size() <= 12 && d.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoll(d) < 1) {
+        return Status::Invalid("--input-shape: " + quoted + ": '" + d.substr(0, 20) +
+                               "' is not a dimension (an integer >= 1; the shape is DxDx..., e.g. 1x3x224x224)");
+      }
+      shape.push_back(std::stoll(d));
+    }
+    if (shape.empty() || dims.back() == 'x') {
+      return Status::Invalid("--input-shape: " + quoted +
+                             " has an empty dimension (the shape is DxDx..., e.g. 1x3x224x224)");
+    }
+    if (!options.input_shapes.emplace(name, shape).second) {
+      const std::string what = name.empty() ? "a shape without a name" : "input '" + name + "'";
+      return Status::Invalid("--input-shape: " + what + " given twice");
+    }
+  }
+  return options;
+}
+
+Result<Graph> LoadCommandModel(const std::string& onnx_file, const std::string& zoo_name, bool with_weights,
+                               const InputShapeOptions& input_shapes) {
+  IONN_ASSIGN_OR_RETURN(const OnnxImportOptions onnx, input_shapes.Get());
+  return LoadModel(onnx_file, zoo_name, with_weights, onnx);
+}
+
 void CostOptions::Add(CLI::App* app) {
   auto* costs = app->add_option("--costs", costs_file, "Cost graph (ionn-costs/1 JSON) instead of a model");
   auto* model = app->add_option("model,--model", model_file, "Model file (.onnx)");
@@ -172,6 +217,8 @@ void CostOptions::Add(CLI::App* app) {
       ->capture_default_str()->check(FiniteIn(0, 1e9, "a time in ms")));
   // A cost graph already holds the times and the link.
   for (auto* o : sources) costs->excludes(o);
+  input_shapes.Add(app);
+  costs->excludes(app->get_option("--input-shape"));
 }
 
 CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive) {
@@ -197,7 +244,8 @@ Result<CostGraph> CostOptions::Load() const {
   if (model_file.empty() && zoo_name.empty()) {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (--model FILE.onnx or --zoo NAME)");
   }
-  IONN_ASSIGN_OR_RETURN(const Graph graph, LoadModel(model_file, zoo_name, /*with_weights=*/false));
+  IONN_ASSIGN_OR_RETURN(const Graph graph,
+                        LoadCommandModel(model_file, zoo_name, /*with_weights=*/false, input_shapes));
   CostSources sources;
   sources.client_profile = client_profile;
   sources.server_profile = server_profile;

@@ -1259,7 +1259,80 @@ Status CheckTensorType(const onnx::ValueInfoProto& v) {
   return Status::Ok();
 }
 
-Result<Graph> Import(const std::string& bytes) {
+// A dimension as the file declares it: "3", "N", or "?" (neither value nor name).
+std::string DeclaredDim(const onnx::TensorShapeProto::Dimension& d) {
+  if (d.has_dim_value()) return std::to_string(d.dim_value());
+  return d.has_dim_param() && !d.dim_param().empty() ? Printable(d.dim_param(), 16) : "?";
+}
+
+// The shape of graph input `in`: `given` where there is one (of the file's
+// rank, equal to its fixed dimensions), else the file's with a symbolic
+// batch dimension as 1.
+Result<Shape> GraphInputShape(const onnx::ValueInfoProto& in, const Shape* given) {
+  const auto& dims = in.type().tensor_type().shape().dim();
+  std::string declared = "[";
+  for (int i = 0; i < dims.size(); ++i) declared += (i ? "," : "") + DeclaredDim(dims[i]);
+  declared += "]";
+  const std::string input = "input " + Quoted(in.name());
+  if (given) {
+    if (static_cast<int>(given->size()) != dims.size()) {
+      return Status::Invalid(input + " has " + Plural(dims.size(), "dimension") + " " + declared +
+                             ", the given shape " + ShapeToString(*given) + " has " + std::to_string(given->size()));
+    }
+    for (int i = 0; i < dims.size(); ++i) {
+      if (dims[i].has_dim_value() && dims[i].dim_value() != (*given)[i]) {
+        return Status::Invalid(input + " " + declared + ": dimension " + std::to_string(i) + " is " +
+                               std::to_string(dims[i].dim_value()) + " in the file, " + std::to_string((*given)[i]) +
+                               " in the given shape " + ShapeToString(*given));
+      }
+    }
+    return *given;
+  }
+  Shape shape;
+  std::string open, example;
+  for (int i = 0; i < dims.size(); ++i) {
+    const bool batch = i == 0 && dims.size() >= 2;
+    if (!dims[i].has_dim_value() && !batch) {
+      open += (open.empty() ? "" : ", ") + DeclaredDim(dims[i]) + " at " + std::to_string(i);
+    }
+    shape.push_back(dims[i].has_dim_value() ? dims[i].dim_value() : batch ? 1 : 224);
+    example += (i ? "x" : "") + std::to_string(shape.back());
+  }
+  if (!open.empty()) {
+    return Status::Invalid(input + " has symbolic dimensions " + declared + " (" + open +
+                           "): give its shape with --input-shape " + Printable(in.name()) + "=" + example);
+  }
+  return shape;
+}
+
+// options.input_shapes by graph input name ("" resolved), every name a graph input.
+Result<std::map<std::string, Shape>> GivenInputShapes(const std::vector<const onnx::ValueInfoProto*>& inputs,
+                                                      const OnnxImportOptions& options) {
+  std::string names;
+  for (size_t i = 0; i < inputs.size() && i < 8; ++i) names += (i ? ", " : "") + Quoted(inputs[i]->name());
+  if (inputs.size() > 8) names += ", ...";
+  std::map<std::string, Shape> given = options.input_shapes;
+  auto unnamed = given.find("");
+  if (unnamed != given.end()) {
+    if (given.size() > 1) return Status::Invalid("a shape without an input name must be the only shape given");
+    if (inputs.size() != 1) {
+      return Status::Invalid("a shape without an input name needs a model with one graph input; this one has " +
+                             Plural(static_cast<int64_t>(inputs.size()), "graph input") +
+                             (names.empty() ? "" : " (" + names + ")") + ": give NAME=shape");
+    }
+    return std::map<std::string, Shape>{{inputs[0]->name(), unnamed->second}};
+  }
+  for (const auto& entry : given) {
+    const bool known = std::any_of(inputs.begin(), inputs.end(), [&](auto* in) { return in->name() == entry.first; });
+    if (!known) {
+      return Status::Invalid("a shape is given for " + Quoted(entry.first) +
+                             ", which is not a graph input (inputs: " + names + ")");
+    }
+  }
+  return given;
+}
+
+Result<Graph> Import(const std::string& bytes, const OnnxImportOptions& options) {
   onnx::ModelProto model;
   if (bytes.empty()) return Status::Invalid("the file is empty");
   if (!model.ParseFromString(bytes)) {
@@ -1279,13 +1352,17 @@ Result<Graph> Import(const std::string& bytes) {
   const onnx::GraphProto& g = model.graph();
   im.graph.name = g.name().empty() ? "model" : g.name();
   for (const auto& t : g.initializer()) im.initializers[t.name()] = &t;
+  std::vector<const onnx::ValueInfoProto*> inputs;
   for (const auto& in : g.input()) {
-    if (im.initializers.count(in.name())) continue;
+    if (!im.initializers.count(in.name())) inputs.push_back(&in);
+  }
+  IONN_ASSIGN_OR_RETURN(const auto given, GivenInputShapes(inputs, options));
+  for (const onnx::ValueInfoProto* input : inputs) {
+    const onnx::ValueInfoProto& in = *input;
     IONN_RETURN_IF_ERROR(CheckTensorType(in).WithContext("graph input"));
-    GraphInput gi{in.name(), {}};
-    for (const auto& d : in.type().tensor_type().shape().dim()) {
-      gi.shape.push_back(d.has_dim_value() ? d.dim_value() : 1);  // symbolic (batch) dimensions: 1
-    }
+    auto it = given.find(in.name());
+    IONN_ASSIGN_OR_RETURN(Shape shape, GraphInputShape(in, it == given.end() ? nullptr : &it->second));
+    GraphInput gi{in.name(), std::move(shape)};
     if (gi.shape.size() > 8 || ElementCount(gi.shape) <= 0 ||
         std::any_of(gi.shape.begin(), gi.shape.end(), [](int64_t d) { return d <= 0; })) {
       return Status::Invalid("graph input " + Quoted(in.name()) + " has shape " +
@@ -1318,14 +1395,16 @@ Result<Graph> Import(const std::string& bytes) {
 
 }  // namespace
 
-Result<Graph> ParseOnnx(const std::string& bytes) {
-  auto graph = Import(bytes);
+Result<Graph> ParseOnnx(const std::string& bytes, const OnnxImportOptions& options) {
+  auto graph = Import(bytes, options);
   if (graph.ok()) return graph;
   // Graph::Finalize quotes layer and tensor names as they are; keep the message on one line.
   return Status(graph.status().code(), Printable(graph.status().message(), std::string::npos));
 }
 
-Result<Graph> ReadOnnxFile(const std::string& path) { return ParseFile(path, ParseOnnx); }
+Result<Graph> ReadOnnxFile(const std::string& path, const OnnxImportOptions& options) {
+  return ParseFile(path, [&options](const std::string& bytes) { return ParseOnnx(bytes, options); });
+}
 
 namespace {
 
