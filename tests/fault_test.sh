@@ -8,6 +8,9 @@
 #   cut     `ionn link` resets every connection (SIGUSR1); the client opens
 #           a new session with the same server, which holds what was
 #           uploaded before the cut, and uploads only the rest;
+#   cut-mid-partition
+#           the same, once half the weights have arrived (inside fc6): the
+#           new session resumes fc6 after the whole blocks the server kept;
 #   stall   `ionn link` stalls for 10 s (SIGUSR2: no byte moves, as when
 #           every packet is lost; this kernel has no netem): the calls in
 #           flight reach their deadline, the client goes on here, and once
@@ -138,6 +141,38 @@ held=$(field held_layers)
 grep -q "got SIGUSR1: cut [1-9]" "$tmp/link2.log" || fail "the link cut no connection"
 echo "fault cut: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions," \
   "the last holding $held layers"
+kill -9 "$server_pid" "$link_pid"
+
+scenario=cut-mid-partition
+# The link reset once half the weights have arrived: always inside fc6,
+# AlexNet's largest layer (151 of 244 MB), whatever the plan's order. The
+# next session proves the whole blocks the server kept and sends the rest:
+# the server receives the weights once, plus at most a block per cut.
+start_server serve6
+start_link link6 "$server_port" 400
+client --server "127.0.0.1:$link_port" --deadline-s 30
+metric() {
+  exec 3<>"/dev/tcp/127.0.0.1/$metrics_port" || return 1
+  printf 'GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n' >&3
+  awk -v m="$1" '$1 == m {printf "%d", $2}' <&3
+  exec 3<&-
+}
+for _ in $(seq 600); do
+  [ "$(metric ionn_uploaded_bytes_total)" -ge 122000000 ] 2>/dev/null && break
+  sleep 0.02
+done
+kill -USR1 "$link_pid"
+finish_client
+[ "$(field upload_complete)" = true ] || fail "the upload did not complete after the cut"
+[ "$sessions" -ge 2 ] || fail "$sessions sessions: no new session after the cut"
+resumed=$(field resumed_bytes) weights=$(field weight_bytes)
+[ "${resumed:-0}" -gt 0 ] || fail "nothing resumed after the cut"
+uploaded=$(metric ionn_uploaded_bytes_total)
+[ "$uploaded" -ge "$weights" ] && [ "$uploaded" -le $((weights + 1024 * (sessions - 1))) ] ||
+  fail "the server received $uploaded bytes of $weights weights in $sessions sessions"
+[ "$(metric ionn_resumed_bytes_total)" -eq "$resumed" ] || fail "the server resumed other bytes than the client"
+echo "fault cut-mid-partition: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions;" \
+  "$resumed bytes resumed, the server received $uploaded bytes of $weights"
 kill -9 "$server_pid" "$link_pid"
 
 scenario=stall

@@ -910,7 +910,7 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
   ASSERT_GT(conv1, 20000u);
   // Cut after 10,500 bytes: ten whole blocks are kept.
   ExpectStatus(UploadPart(session_, {0}, {}, 0, 10500), grpc::StatusCode::INVALID_ARGUMENT,
-               "the stream ended after 10500 of " + std::to_string(conv1) + " bytes its layers declare; 10240 kept");
+               "the stream ended after 10500 of " + std::to_string(conv1) + " bytes its layers declare; 10240 bytes newly kept");
   EXPECT_EQ(server_->stats().partial_bytes, 10240u);
   auto open = [&](v1::OpenSessionReply* reply) {
     grpc::ClientContext ctx;
@@ -967,20 +967,30 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
                "resume offset " + std::to_string(conv1 + 1) + " is past its " + std::to_string(conv1));
   ExpectStatus(UploadPart(c.session_id(), {0}, {1024}, 1024, conv1), grpc::StatusCode::INVALID_ARGUMENT,
                "resumes at byte 1024, but this session holds a proven prefix of 10240 bytes");
-  ExpectStatus(UploadPart(c.session_id(), {0}, {0}, 0, conv1), grpc::StatusCode::INVALID_ARGUMENT,
-               "resumes at byte 0, but this session holds a proven prefix of 10240 bytes");  // no byte sent twice
   ExpectStatus(UploadPart(c.session_id(), {0}, {10240, 0}, 10240, conv1), grpc::StatusCode::INVALID_ARGUMENT,
                "resume_from has 2 offsets for 1 layers");
   ExpectStatus(UploadPart(c.session_id(), {0}, {10240}, 10240 - 1024, conv1), grpc::StatusCode::INVALID_ARGUMENT,
                "more than the");  // repeats a kept block
-  // Cut again further on (not past a whole block from where it resumed):
-  // the new prefix replaces the old.
+  // Resuming at 0 gives the prefix up. Cut at 5000: a shorter prefix
+  // replaces a kept one only because a client failed to prove that one
+  // (session a), as if it were another client's garbage.
+  ExpectStatus(UploadPart(c.session_id(), {0}, {0}, 0, 5000), grpc::StatusCode::INVALID_ARGUMENT,
+               "the stream ended after 5000 of " + std::to_string(conv1) + " bytes its layers declare; 4096 bytes newly kept");
+  // Cut again further on: a prefix that extends the kept one replaces it,
+  // one that does not (the same 4096 bytes again) leaves it.
+  v1::OpenSessionReply c2;
+  ASSERT_TRUE(open(&c2).ok());
+  ASSERT_EQ(c2.prefixes_size(), 1);
+  EXPECT_EQ(c2.prefixes(0).bytes(), 4096u);
+  ExpectStatus(UploadPart(c2.session_id(), {0}, {}, 0, 4500), grpc::StatusCode::INVALID_ARGUMENT,
+               "; 0 bytes newly kept");
   v1::OpenSessionReply d;
   ASSERT_TRUE(open(&d).ok());
   v1::ProveHeldReply rd;
   ASSERT_TRUE(prove(d.session_id(), d.prefixes(0), true, &rd).ok());
-  ExpectStatus(UploadPart(d.session_id(), {0}, {10240}, 10240, 20000), grpc::StatusCode::INVALID_ARGUMENT,
-               "the stream ended after 20000 of");
+  ASSERT_EQ(rd.prefixes_size(), 1);
+  ExpectStatus(UploadPart(d.session_id(), {0}, {4096}, 4096, 20000), grpc::StatusCode::INVALID_ARGUMENT,
+               "the stream ended after 20000 of " + std::to_string(conv1) + " bytes its layers declare; 19456 bytes newly kept");
   v1::OpenSessionReply e;
   ASSERT_TRUE(open(&e).ok());
   ASSERT_EQ(e.prefixes_size(), 1);
@@ -995,6 +1005,102 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
   v1::QueryStepReply step;
   const TensorMap in = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
   EXPECT_TRUE(Step({0}, in, {model_.layers[0].name}, &step, e.session_id()).ok());
+}
+
+// A partition of several layers, some without weights: cut exactly at the
+// end of its first layer (kept whole, hash-checked), then inside the last;
+// the third session skips the first layer and resumes the last.
+TEST_F(NetRejects, APartitionOfSeveralLayersResumesLayerByLayer) {
+  std::vector<int> layers;
+  for (const char* name : {"conv1", "relu1", "norm1", "pool1", "conv2"}) layers.push_back(model_.FindLayer(name));
+  ASSERT_EQ(layers, (std::vector<int>{0, 1, 2, 3, 4}));
+  const uint64_t c1 = net::LayerUploadBytes(model_.layers[0]), c2 = net::LayerUploadBytes(model_.layers[4]);
+  ExpectStatus(UploadPart(session_, layers, {}, 0, c1), grpc::StatusCode::INVALID_ARGUMENT,
+               "; " + std::to_string(c1) + " bytes newly kept");
+  auto open_and_prove = [&](v1::OpenSessionReply* opened, v1::ProveHeldReply* proven) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    ASSERT_TRUE(stub_->OpenSession(&ctx, req, opened).ok());
+    grpc::ClientContext prove_ctx;
+    v1::ProveHeldRequest prove;
+    prove.set_session_id(opened->session_id());
+    for (const auto& c : opened->prefixes()) {
+      auto* p = prove.add_prefix_proofs();
+      p->set_layer(c.layer());
+      std::string hashes;
+      for (uint64_t b : c.blocks()) {
+        const uint64_t at = b * net::kProofBlockBytes;
+        const std::string block =
+            net::LayerWeightBytesAt(model_.layers[c.layer()], at, std::min<uint64_t>(net::kProofBlockBytes, c.bytes() - at));
+        hashes += net::LayerStore::BlockHashes(block.data(), block.size());
+      }
+      p->set_block_hashes(hashes);
+    }
+    ASSERT_TRUE(stub_->ProveHeld(&prove_ctx, prove, proven).ok());
+  };
+  v1::OpenSessionReply a;
+  v1::ProveHeldReply pa;
+  open_and_prove(&a, &pa);
+  ASSERT_EQ(pa.prefixes_size(), 1);
+  EXPECT_EQ(pa.prefixes(0).layer(), 0u);
+  EXPECT_EQ(pa.prefixes(0).bytes(), c1);  // the whole layer
+  // Later sessions hold the layers without weights (built at the first
+  // OpenSession, in the store): their partition is the two convolutions.
+  const std::vector<int> convs = {0, 4};
+  ExpectStatus(UploadPart(a.session_id(), convs, {c1, 0}, c1, c1 + 30000), grpc::StatusCode::INVALID_ARGUMENT,
+               "; 29696 bytes newly kept");
+  v1::OpenSessionReply b;
+  v1::ProveHeldReply pb;
+  open_and_prove(&b, &pb);
+  ASSERT_EQ(pb.prefixes_size(), 2);
+  const uint64_t before = server_->stats().bytes_uploaded;
+  ASSERT_TRUE(UploadPart(b.session_id(), convs, {c1, 29696}, c1 + 29696, c1 + c2).ok());
+  EXPECT_EQ(server_->stats().bytes_uploaded - before, c2 - 29696);
+  EXPECT_EQ(server_->stats().resumed_bytes, c1 + 29696);
+  v1::QueryStepReply step;
+  const TensorMap in = {{"data", SeededInput(model_.inputs[0].shape, 1)}};
+  EXPECT_TRUE(Step(layers, in, {"conv2"}, &step, b.session_id()).ok());
+}
+
+// A client that keeps cutting its uploads (each leaves prefixes behind) is
+// refused further uploads once it has cut --max-cut-uploads-per-peer.
+TEST(Net, CutUploadsPerClientAddressAreBounded) {
+  ServerOptions so;
+  so.max_cut_uploads_per_peer = 2;
+  auto server = StartServer(so);
+  ASSERT_TRUE(server);
+  auto stub = v1::Offload::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
+  const Graph model = BuildZooModel("alexnet", 2).value();
+  std::string conv1;
+  net::AppendLayerWeights(model.layers[0], &conv1);
+  auto cut_upload = [&]() {
+    grpc::ClientContext open_ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model);
+    req.set_ignore_held(true);
+    v1::OpenSessionReply opened;
+    EXPECT_TRUE(stub->OpenSession(&open_ctx, req, &opened).ok());
+    grpc::ClientContext ctx;
+    v1::UploadReply reply;
+    auto w = stub->Upload(&ctx, &reply);
+    v1::UploadChunk c;
+    c.set_session_id(opened.session_id());
+    c.add_layers(0);
+    c.set_data(conv1.substr(0, 4096));
+    w->Write(c);
+    w->WritesDone();
+    return w->Finish();
+  };
+  for (int i = 0; i < 2; ++i) {
+    const grpc::Status st = cut_upload();
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+    EXPECT_NE(st.error_message().find("bytes newly kept to resume from"), std::string::npos) << st.error_message();
+  }
+  const grpc::Status refused = cut_upload();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("2 uploads from"), std::string::npos) << refused.error_message();
 }
 
 // A client that starts an upload and then sends nothing (or too slowly)

@@ -71,8 +71,8 @@ struct ClientOptions {
   // session of this or another client) are planned as uploaded at time 0
   // and never sent. false: ask the server to ignore them at the first
   // session, as at a first meeting (experiments measuring the paper's
-  // setting on a warm server); a reconnection still uses what this run
-  // uploaded before.
+  // setting on a warm server); a reconnection uses only what this run sent
+  // (acknowledged layers, and prefixes of cut uploads).
   bool use_held = true;
   // TLS to the servers: trust certificates signed by `tls_ca_pem` (PEM;
   // empty: the system's roots); `tls_server_name` overrides the name the

@@ -41,6 +41,11 @@ struct ServerOptions {
   int max_calls_per_peer = 16;            // of those, from one client address
   int max_sessions = 64;
   int max_sessions_per_peer = 16;         // sessions of one client address
+  // Uploads of one client address cut before their last byte (each leaves
+  // prefixes to resume from) within session_idle_s; beyond, its uploads are
+  // refused (RESOURCE_EXHAUSTED) until older cuts age out: a client that
+  // keeps restarting partitions is bounded.
+  int max_cut_uploads_per_peer = 64;
   uint64_t max_model_bytes = 2ull << 30;  // weights of all sessions together
   // Memory for models in all: each open session's weights and two queries'
   // tensors, plus the layer store's cached kernels. A new session that

@@ -285,6 +285,8 @@ Action RegisterClient(CLI::App& app) {
     for (size_t i = 0; i < r->step_round_trip_ms.size(); ++i) {
       overhead.push_back(r->step_round_trip_ms[i] - r->step_server_ms[i]);
     }
+    int64_t weight_bytes = 0;
+    for (const auto& l : g->layers) weight_bytes += LayerWeightBytes(l);
     if (args->format == "json") {
       nlohmann::json j = {{"format", "ionn-client/1"}};
       RunSetting setting;
@@ -318,8 +320,6 @@ Action RegisterClient(CLI::App& app) {
                             {"end_ms", a.end_ms}, {"acked", a.acked}, {"ended", a.ended}});
       }
       j["upload_attempts"] = attempts;
-      int64_t weight_bytes = 0;
-      for (const auto& l : g->layers) weight_bytes += LayerWeightBytes(l);
       j["weight_bytes"] = weight_bytes;  // the model's
       j["bytes_sent"] = r->bytes_sent;
       int64_t query_bytes_up = 0, query_bytes_down = 0;
@@ -368,12 +368,10 @@ Action RegisterClient(CLI::App& app) {
     }
     if (r->upload_complete) std::printf("  upload                   %.1f ms\n", r->upload_ms);
     {
-      int64_t weights = 0;
-      for (const auto& l : g->layers) weights += LayerWeightBytes(l);
       const size_t failed = static_cast<size_t>(std::count_if(r->upload_attempts.begin(), r->upload_attempts.end(),
                                                               [](const ClientUploadAttempt& a) { return !a.acked; }));
       std::printf("  weights sent             %.1f MB of %.1f MB in %zu upload calls (%zu cut or refused)%s\n",
-                  r->bytes_sent / 1e6, weights / 1e6, r->upload_attempts.size(), failed,
+                  r->bytes_sent / 1e6, weight_bytes / 1e6, r->upload_attempts.size(), failed,
                   r->resumed_bytes > 0 ? (", " + Fixed(r->resumed_bytes / 1e6, 1) + " MB resumed, not sent again").c_str()
                                        : "");
     }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "ionn.grpc.pb.h"
+#include "ionn/format.h"
 #include "ionn/latency.h"
 #include "ionn/schedule.h"
 #include "layer_store.h"
@@ -137,6 +138,7 @@ class Run {
     EngineOptions eo;
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
+    sent_this_run_.assign(model_.layers.size(), 0);
     Status first = Status::Ok();
     bool full = false;  // a server refused for now (its memory or sessions full, or busy)
     for (size_t i = 0; i < o_.servers.size(); ++i) {
@@ -456,8 +458,13 @@ class Run {
     v1::ProveHeldRequest prove;
     prove.set_session_id(c->session_id);
     LayerMask challenged(model_.layers.size(), 0);
+    // Without use_held (a first meeting measured), a reconnection proves
+    // only what this run sent: not what the server held before it.
+    const auto ours = [&](uint32_t k) { return o_.use_held || sent_this_run_[k]; };
     for (const auto& ch : reply.challenges()) {
-      if (ch.layer() >= model_.layers.size() || challenged[ch.layer()] || (*held)[ch.layer()]) continue;
+      if (ch.layer() >= model_.layers.size() || challenged[ch.layer()] || (*held)[ch.layer()] || !ours(ch.layer())) {
+        continue;
+      }
       const Layer& layer = model_.layers[ch.layer()];
       const uint64_t blocks = (net::LayerUploadBytes(layer) + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
       std::string hashes;
@@ -480,7 +487,7 @@ class Run {
     std::map<int, uint64_t> prefix_asked;
     for (const auto& ch : reply.prefixes()) {
       if (ch.layer() >= model_.layers.size() || prefix_asked.count(ch.layer()) || (*held)[ch.layer()] ||
-          challenged[ch.layer()]) {
+          challenged[ch.layer()] || !ours(ch.layer())) {
         continue;
       }
       const Layer& layer = model_.layers[ch.layer()];
@@ -538,9 +545,11 @@ class Run {
   // the session is lost, or a partition's attempts stall.
   void Upload(Connection* c) {
     int busy_retries = 0;  // of the partition being sent
+    bool resent_whole = false;  // a partition sent again without resuming, after the server refused its resumed bytes
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
       const Partition& part = c->plan.partitions[p];
       const uint32_t upload_index = static_cast<uint32_t>(p - c->first_upload);  // the server numbers what it receives
+      for (int k : part.layers) sent_this_run_[k] = 1;
       ClientUploadAttempt attempt;
       attempt.session = c->index;
       attempt.partition = static_cast<int>(p);
@@ -558,7 +567,7 @@ class Run {
         bytes.erase(at, skip);
         resume_from.push_back(skip);
       }
-      if (Stalled(part.layers, attempt.resumed)) {
+      if (busy_retries == 0 && AttemptsWithoutProgress(part.layers, attempt.resumed) >= o_.max_stalled_attempts) {
         std::lock_guard<std::mutex> lock(mu_);
         upload_error_ = "partition " + std::to_string(p) + ": " + std::to_string(o_.max_stalled_attempts) +
                         " attempts got no further (the last: " + last_failure_ + ")";
@@ -597,8 +606,8 @@ class Run {
         watch.Moved();
       }
       writer->WritesDone();
+      const bool idle_cut = watch.Stop();  // the server may take long to build what it got: the deadline bounds that
       const grpc::Status st = writer->Finish();
-      const bool idle_cut = watch.Stop();
       attempt.sent = static_cast<int64_t>(offset);
       attempt.end_ms = clock_.NowMs() - start_ms_;
       {
@@ -618,8 +627,16 @@ class Run {
       busy_retries = 0;
       if (!st.ok()) {
         std::string why = FromGrpc(st, "Upload of partition " + std::to_string(p) + " to " + c->server).message();
-        if (idle_cut) why += " (no bytes moved for " + std::to_string(o_.upload_idle_ms / 1000) + " s)";
+        if (idle_cut) why += " (no bytes moved for " + Fixed(o_.upload_idle_ms / 1000, 1) + " s)";
         Record(attempt, why);
+        if (!IsLoss(st) && attempt.resumed > 0 && !resent_whole) {
+          // The server refused the resumed bytes (its prefix did not make
+          // the layer's hash, or it lost our proof): once more from byte 0.
+          resent_whole = true;
+          for (int k : part.layers) c->resumable.erase(k);
+          --p;
+          continue;
+        }
         stalls_[part.layers] = {attempt.resumed, stalls_[part.layers].second};
         last_failure_ = why;
         if (IsLoss(st)) {
@@ -631,6 +648,7 @@ class Run {
         break;
       }
       stalls_.erase(part.layers);
+      resent_whole = false;
       for (int k : part.layers) c->resumable.erase(k);
       attempt.acked = true;
       Record(attempt, "acknowledged");
@@ -665,15 +683,15 @@ class Run {
     r_.upload_attempts.push_back(std::move(attempt));
   }
 
-  // Whether the partition of `layers`, about to be sent resuming after
-  // `resumed` bytes, has failed max_stalled_attempts times in a row without
-  // getting further than the attempt before (counting this one).
-  bool Stalled(const std::vector<int>& layers, int64_t resumed) {
+  // Counts a new attempt of the partition of `layers`, resuming after
+  // `resumed` bytes: how many attempts in a row, this one included, start
+  // no further than the failed one before them (0 when it never failed).
+  int AttemptsWithoutProgress(const std::vector<int>& layers, int64_t resumed) {
     auto it = stalls_.find(layers);
-    if (it == stalls_.end()) return false;
+    if (it == stalls_.end()) return 0;
     auto& [last_resumed, count] = it->second;
     count = resumed > last_resumed ? 0 : count + 1;
-    return count >= o_.max_stalled_attempts;
+    return count;
   }
 
   // Cancels an upload call whose bytes have not moved (no chunk accepted
@@ -897,6 +915,7 @@ class Run {
   // last attempt resumed after and the attempts in a row that got no further.
   std::map<std::vector<int>, std::pair<int64_t, int>> stalls_;
   std::string last_failure_;
+  LayerMask sent_this_run_;  // the worker's (and Go's before it starts): layers whose upload this run began
   double start_ms_ = 0;
   ClientResult r_;
 

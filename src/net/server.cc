@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <list>
 #include <map>
 #include <mutex>
@@ -55,6 +56,15 @@ grpc::Status ToGrpc(const Status& s) {
 }
 
 grpc::Status Precondition(const std::string& m) { return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, m); }
+
+// One layer of a partition being uploaded: its bytes go at `start` of the
+// partition's; the first `skip` of them are a proven prefix of a cut upload
+// (`prefix`), not sent again.
+struct UploadPart {
+  int layer = 0;
+  uint64_t start = 0, size = 0, skip = 0;
+  std::shared_ptr<const std::string> prefix;
+};
 
 // One client's model: its architecture, the engine growing on the server,
 // and the tensors its queries keep between their server segments.
@@ -238,6 +248,22 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
   std::unique_ptr<net::PartialUploads> partials;
   std::atomic<uint64_t> resumed_bytes{0};
+  std::mutex cuts_mu;  // guards cuts
+  std::unordered_map<std::string, std::deque<double>> cuts;  // per client address, when its uploads were cut
+
+  // Counts a cut upload of `peer`, or (count false) whether `peer` may
+  // upload: fewer than max_cut_uploads_per_peer cuts within session_idle_s.
+  bool CutUploads(const std::string& peer, bool count) {
+    const double now = clock->NowMs();
+    std::lock_guard<std::mutex> lock(cuts_mu);
+    for (auto it = cuts.begin(); it != cuts.end();) {
+      while (!it->second.empty() && now - it->second.front() > options.session_idle_s * 1000) it->second.pop_front();
+      it = it->second.empty() ? cuts.erase(it) : std::next(it);
+    }
+    if (count) cuts[peer].push_back(now);
+    auto it = cuts.find(peer);
+    return it == cuts.end() || static_cast<int>(it->second.size()) < options.max_cut_uploads_per_peer;
+  }
   std::atomic<bool> stopped{false};
   std::mutex stop_mu;
   // The metrics endpoint (ServerOptions::metrics_listen), when asked for.
@@ -398,6 +424,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   // checked apart).
   bool FitsLocked(const Session& s) {
     if (options.max_memory_bytes == 0) return true;
+    partials->Expire(clock->NowMs());
     return memory_bytes + s.memory_bytes + store->stats().cached_bytes + partials->bytes() <= options.max_memory_bytes;
   }
 
@@ -767,16 +794,17 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     for (const auto& proof : req->prefix_proofs()) {
       const int k = static_cast<int>(proof.layer());
       Session::PrefixChallenge& c = prefix_challenged.at(k);
-      if (!net::LayerStore::CheckBlocks(*c.prefix.hashes, c.prefix.bytes->size(), c.blocks, proof.block_hashes())) {
-        continue;  // sent from its first byte
-      }
+      const bool proven =
+          net::LayerStore::CheckBlocks(*c.prefix.hashes, c.prefix.bytes->size(), c.blocks, proof.block_hashes());
+      partials->Proved(s->keys[k], proven, clock->NowMs());
+      if (!proven) continue;  // sent from its first byte
       {
         std::lock_guard<std::mutex> lock(s->mu);
         s->resumable[k] = c.prefix.bytes;
       }
-      auto* proven = reply->add_prefixes();
-      proven->set_layer(static_cast<uint32_t>(k));
-      proven->set_bytes(c.prefix.bytes->size());
+      auto* granted = reply->add_prefixes();
+      granted->set_layer(static_cast<uint32_t>(k));
+      granted->set_bytes(c.prefix.bytes->size());
       prefix_bytes += c.prefix.bytes->size();
     }
     uint64_t bytes = 0;
@@ -817,15 +845,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     std::shared_ptr<Session> s = *found;
     const uint32_t partition = chunk.partition();
     const std::string where = "Upload: session " + s->id + ", partition " + std::to_string(partition);
-    // The partition's bytes, each layer's at `start` in `data`; the first
-    // `skip` of a layer are the proven prefix of a cut upload, not sent.
-    struct Part {
-      int layer;
-      uint64_t start, size, skip;
-    };
-    std::vector<Part> parts;
+    const std::string peer = PeerAddress(*ctx);
+    if (!CutUploads(peer, /*count=*/false)) {
+      return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                               where + ": " + std::to_string(options.max_cut_uploads_per_peer) + " uploads from " +
+                                   peer.substr(0, 64) + " were cut within " + std::to_string(options.session_idle_s) +
+                                   " s (its --max-cut-uploads-per-peer); retry later"));
+    }
+    std::vector<UploadPart> parts;
     uint64_t expected = 0, skipped = 0;
-    std::string data;
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading (or ProveHeld runs)"));
@@ -851,40 +879,52 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         if (s->uploaded[k]) return Fail(Precondition(where + ": " + lname + " was already uploaded"));
         if (seen[k]) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": " + lname + " is listed twice"));
         seen[k] = 1;
-        const uint64_t size = net::LayerUploadBytes(s->arch.layers[k]);
-        const uint64_t skip = chunk.resume_from_size() ? chunk.resume_from(i) : 0;
-        auto held = s->resumable.find(static_cast<int>(k));
+        UploadPart part{static_cast<int>(k), expected, static_cast<uint64_t>(net::LayerUploadBytes(s->arch.layers[k])),
+                        chunk.resume_from_size() ? chunk.resume_from(i) : 0, nullptr};
+        auto held = s->resumable.find(part.layer);
         const uint64_t proven = held == s->resumable.end() ? 0 : held->second->size();
-        if (skip > size) {
+        if (part.skip > part.size) {
           return Fail(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
-                                   where + ": " + lname + ": resume offset " + std::to_string(skip) +
-                                       " is past its " + std::to_string(size) + " weight bytes"));
+                                   where + ": " + lname + ": resume offset " + std::to_string(part.skip) +
+                                       " is past its " + std::to_string(part.size) + " weight bytes"));
         }
-        if (skip != proven) {
+        // Exactly after the proven prefix, or from byte 0 (the client gives
+        // the prefix up: a lost ProveHeld reply, a prefix that failed).
+        if (part.skip != proven && part.skip != 0) {
           return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                   where + ": " + lname + ": resumes at byte " + std::to_string(skip) +
+                                   where + ": " + lname + ": resumes at byte " + std::to_string(part.skip) +
                                        ", but this session holds " +
                                        (proven ? "a proven prefix of " + std::to_string(proven) + " bytes" : "no prefix of it") +
-                                       " (resume exactly after what ProveHeld proved)"));
+                                       " (resume exactly after what ProveHeld proved, or at 0)"));
         }
-        parts.push_back({static_cast<int>(k), expected, size, skip});
-        expected += size;
-        skipped += skip;
+        if (part.skip > 0) part.prefix = held->second;
+        parts.push_back(std::move(part));
+        expected += parts.back().size;
+        skipped += parts.back().skip;
       }
-      data.resize(expected);
-      for (const Part& part : parts) {
-        if (part.skip) std::copy_n(s->resumable.at(part.layer)->data(), part.skip, &data[part.start]);
+      for (const UploadPart& part : parts) {
+        if (part.skip == 0) s->resumable.erase(part.layer);
       }
       s->uploading = true;
       s->proved = true;  // a client that uploads without proving gives up its held layers with weights
       s->challenged.clear();
       s->prefix_challenged.clear();
     }
-    // Where the next byte received goes: layer parts[at], its byte `pos`.
+    // The partition's bytes in order: each layer's resumed prefix as the
+    // stream reaches the layer, then what arrives of it. The next byte
+    // received goes to layer parts[at], its byte `pos`.
+    std::string data;
+    data.reserve(expected);
     size_t at = 0;
-    uint64_t pos = parts[0].skip, received = 0;
+    uint64_t pos = 0, received = 0;
+    const auto enter = [&](size_t i) {
+      at = i;
+      pos = i < parts.size() ? parts[i].skip : 0;
+      if (i < parts.size() && parts[i].skip) data.append(*parts[i].prefix, 0, parts[i].skip);
+    };
+    enter(0);
     const auto skip_full = [&] {
-      while (at < parts.size() && pos >= parts[at].size) pos = ++at < parts.size() ? parts[at].skip : 0;
+      while (at < parts.size() && pos >= parts[at].size) enter(at + 1);
     };
     skip_full();
     bool first = true;
@@ -911,7 +951,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       }
       for (size_t off = 0; off < bytes.size();) {
         const uint64_t n = std::min<uint64_t>(bytes.size() - off, parts[at].size - pos);
-        std::copy_n(bytes.data() + off, n, &data[parts[at].start + pos]);
+        data.append(bytes, off, n);
         off += n, pos += n;
         skip_full();
       }
@@ -923,21 +963,22 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     UploadingDone done{s.get()};
     if (slot.cancelled() || received != expected - skipped) {
       // Cut: what arrived of each layer waits for the session that resumes it.
+      CutUploads(peer, /*count=*/true);
       const uint64_t kept = KeepPrefixes(*s, parts, data, at, pos);
       const std::string got = std::to_string(received + skipped) + " of " + std::to_string(expected) + " bytes";
       if (slot.cancelled()) {
         return Fail(grpc::Status(grpc::StatusCode::CANCELLED, where + ": cancelled after " + got +
                                                                   " (stalled, or too long); " + std::to_string(kept) +
-                                                                  " kept to resume from"));
+                                                                  " bytes newly kept to resume from"));
       }
       return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                where + ": the stream ended after " + got + " its layers declare; " +
-                                   std::to_string(kept) + " kept to resume from"));
+                                   std::to_string(kept) + " bytes newly kept to resume from"));
     }
     // Check every layer's bytes against its declared hash, then build them.
     std::vector<std::pair<int, std::vector<Weight>>> built;
     std::map<int, std::shared_ptr<const std::string>> blocks;  // for proofs of possession of later sessions
-    for (const Part& part : parts) {
+    for (const UploadPart& part : parts) {
       const int k = part.layer;
       const Layer& declared = s->arch.layers[k];
       Layer full = declared;
@@ -946,7 +987,11 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + part.start, part.size));
       }
       if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
-        if (part.skip) partials->Erase(s->keys[k]);  // a prefix that passed its proof but not the whole hash
+        if (part.skip) {  // a prefix that passed its proof but not the whole hash: not offered again
+          partials->Erase(s->keys[k]);
+          std::lock_guard<std::mutex> lock(s->mu);
+          s->resumable.erase(k);
+        }
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": layer " + std::to_string(k) + " '" + declared.name +
                                      "': its weights do not match the content hash declared at OpenSession" +
@@ -962,7 +1007,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
     std::vector<int> layers;
-    for (const Part& part : parts) layers.push_back(part.layer), partials->Erase(s->keys[part.layer]);
+    for (const UploadPart& part : parts) layers.push_back(part.layer), partials->Erase(s->keys[part.layer]);
     StoreBuilt(*s, layers, blocks);
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -987,26 +1032,23 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   // After a cut upload: keeps the first bytes that arrived of each of its
-  // layers (whole proof blocks, or the whole layer once its bytes match
-  // its content hash) for the session that resumes it. The next byte
-  // would have gone to layer parts[at], at its byte `pos`. Returns the
-  // bytes kept.
-  template <typename Part>
-  uint64_t KeepPrefixes(const Session& s, const std::vector<Part>& parts, const std::string& data, size_t at,
+  // layers up to parts[at] (whole proof blocks, or the whole layer once its
+  // bytes match its content hash) for the session that resumes it; `data`
+  // holds them, through byte `pos` of parts[at]. Returns the bytes newly kept.
+  uint64_t KeepPrefixes(const Session& s, const std::vector<UploadPart>& parts, const std::string& data, size_t at,
                         uint64_t pos) {
     uint64_t kept = 0;
     const double now = clock->NowMs();
-    for (size_t i = 0; i < parts.size(); ++i) {
-      const Part& part = parts[i];
-      const uint64_t arrived = i < at ? part.size : i == at ? pos : part.skip;
-      if (part.size == 0 || arrived == 0) continue;
+    for (size_t i = 0; i <= at && i < parts.size(); ++i) {
+      const UploadPart& part = parts[i];
+      const uint64_t arrived = i < at ? part.size : pos;
+      if (part.size == 0 || arrived <= part.skip) continue;  // nothing new of it
       if (arrived == part.size) {
         Layer full = s.arch.layers[part.layer];
         full.weights = net::WeightsFromBytes(s.arch.layers[part.layer], data.data() + part.start);
         if (net::LayerContentHash(s.arch, full) != s.hashes[part.layer]) continue;
       }
-      partials->Put(s.keys[part.layer], data.data() + part.start, arrived, part.size, now);
-      kept += net::PartialUploads::KeptBytes(arrived, part.size);
+      kept += partials->Put(s.keys[part.layer], data.data() + part.start, arrived, part.size, now);
     }
     return kept;
   }
@@ -1155,9 +1197,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
 Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions& options) {
   if (options.threads < 1 || options.threads > kMaxEngineThreads || options.workers < 1 || options.max_sessions < 1 ||
-      options.max_sessions_per_peer < 1) {
+      options.max_sessions_per_peer < 1 || options.max_cut_uploads_per_peer < 1) {
     return Status::Invalid("threads must be 1 to " + std::to_string(kMaxEngineThreads) +
-                           "; workers, max sessions and max sessions per peer at least 1");
+                           "; workers, max sessions, max sessions and cut uploads per peer at least 1");
   }
   if (!(options.session_idle_s > 0)) return Status::Invalid("session idle time must be > 0 s");
   if (options.max_calls_per_peer < 1 || !(options.call_idle_s > 0) || !(options.call_max_s > 0) ||
