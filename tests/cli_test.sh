@@ -169,6 +169,9 @@ else
   expect 0 '"queries": 3' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$port" \
     --queries 3 --format json --quiet
   expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profile --profile-now --server "127.0.0.1:$port"
+  # A second server on the same port is refused (gRPC would share it).
+  expect 2 "cannot listen on '127.0.0.1:$port': Address already in use" -- "$ionn" serve --listen "127.0.0.1:$port" \
+    --regression "$profiles/server_regression.csv"
   # The same through the link emulator; SIGINT stops it with exit 0.
   "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" --uplink-mbps 400 --downlink-mbps 400 --rtt-ms 2 \
     2>"$tmp/link.log" &
@@ -187,7 +190,7 @@ fi
 kill -TERM "$serve_pid"
 wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"
 grep -q "session .* closed" "$tmp/serve.log" || fail "no session close in the server log: $(cat "$tmp/serve.log")"
-expect 1 "cannot listen on '10.255.255.1:7070'" -- "$ionn" serve --listen 10.255.255.1:7070 \
+expect 2 "cannot listen on '10.255.255.1:7070': Cannot assign requested address" -- "$ionn" serve --listen 10.255.255.1:7070 \
   --regression "$profiles/server_regression.csv"
 expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1 \
   --deadline-s 2 --quiet

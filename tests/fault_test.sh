@@ -11,6 +11,9 @@
 #   cut-mid-partition
 #           the same, once half the weights have arrived (inside fc6): the
 #           new session resumes fc6 after the whole blocks the server kept;
+#   restart `ionn serve --upload-dir` gets SIGKILL inside fc6 and starts
+#           again on the same port and folder: the client's next session
+#           resumes after what the killed server had received;
 #   stall   `ionn link` stalls for 10 s (SIGUSR2: no byte moves, as when
 #           every packet is lost; this kernel has no netem): the calls in
 #           flight reach their deadline, the client goes on here, and once
@@ -173,6 +176,43 @@ uploaded=$(metric ionn_uploaded_bytes_total)
 [ "$(metric ionn_resumed_bytes_total)" -eq "$resumed" ] || fail "the server resumed other bytes than the client"
 echo "fault cut-mid-partition: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions;" \
   "$resumed bytes resumed, the server received $uploaded bytes of $weights"
+kill -9 "$server_pid" "$link_pid"
+
+scenario=restart
+# `ionn serve --upload-dir` gets SIGKILL inside fc6 and is started again on
+# the same port and folder: it offers what it had received (the layers
+# built, and fc6's first blocks) and the client's next session sends only
+# the rest.
+updir=$tmp/uploads
+"$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$regression" --upload-dir "$updir" \
+  2>"$tmp/serve7.log" &
+server_pid=$!
+pids+=("$server_pid")
+server_port=$(port_of "$tmp/serve7.log") || fail "serve did not start"
+metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve7.log" | head -1)
+start_link link7 "$server_port" 400
+client --server "127.0.0.1:$link_port" --deadline-s 30
+for _ in $(seq 600); do
+  [ "$(metric ionn_uploaded_bytes_total)" -ge 122000000 ] 2>/dev/null && break
+  sleep 0.02
+done
+kill -9 "$server_pid"
+"$ionn" serve --listen "127.0.0.1:$server_port" --metrics 127.0.0.1:0 --regression "$regression" \
+  --upload-dir "$updir" 2>"$tmp/serve8.log" &
+server_pid=$!
+pids+=("$server_pid")
+port_of "$tmp/serve8.log" >/dev/null || fail "serve did not start again on port $server_port"
+metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve8.log" | head -1)
+finish_client
+[ "$(field upload_complete)" = true ] || fail "the upload did not complete after the restart"
+[ "$sessions" -ge 2 ] || fail "$sessions sessions: no new session after the restart"
+resumed=$(field resumed_bytes) weights=$(field weight_bytes)
+uploaded=$(metric ionn_uploaded_bytes_total) server_resumed=$(metric ionn_resumed_bytes_total)
+[ "$((uploaded + server_resumed))" -eq "$weights" ] ||
+  fail "the restarted server got $uploaded bytes and resumed $server_resumed, for $weights weights"
+[ "$uploaded" -le $((weights - 122000000 + 1024)) ] || fail "the restarted server received $uploaded bytes again"
+echo "fault restart: $queries queries, $offloaded offloaded, $fell_back recomputed, 0 wrong; $sessions sessions;" \
+  "the restarted server resumed $server_resumed bytes and received $uploaded of $weights"
 kill -9 "$server_pid" "$link_pid"
 
 scenario=stall

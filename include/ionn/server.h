@@ -62,6 +62,12 @@ struct ServerOptions {
   // session_idle_s, for the client that resumes after them; counted under
   // max_memory_bytes, and dropped before idle sessions are evicted).
   uint64_t store_bytes = 1ull << 30;
+  // A folder for the weight bytes uploads receive, one file per layer
+  // (within store_bytes, oldest removed first): a server started again on
+  // it (after a crash, a SIGKILL) offers what it had received, whole layers
+  // and cut ones, as prefixes the clients' next sessions prove and do not
+  // send again. Empty: kept in memory only.
+  std::string upload_dir;
   // The tensors one query of a model makes on the server (every layer's
   // output, the inputs): a model needing more is refused at OpenSession.
   uint64_t max_activation_bytes = 1ull << 30;

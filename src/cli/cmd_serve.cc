@@ -48,6 +48,9 @@ Action RegisterServe(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   cmd->add_option("--max-sessions-per-peer", s.max_sessions_per_peer, "Sessions one client address holds at once")
       ->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--upload-dir", s.upload_dir,
+                  "Keep the weight bytes uploads receive in this folder (within --store-bytes): started again on it, "
+                  "the server resumes the clients' uploads where they stopped");
   cmd->add_option("--max-cut-uploads-per-peer", s.max_cut_uploads_per_peer,
                   "Uploads of one client address cut before their end within --session-idle-s; beyond, its uploads "
                   "are refused until older cuts age out")

@@ -1,5 +1,8 @@
+#include <grpc/support/log.h>
+
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <new>
@@ -10,6 +13,10 @@
 
 int main(int argc, char** argv) {
   ionn::TuneAllocatorForQuerySteps();
+  // gRPC's own log lines say again, in its words, what ionn reports as a
+  // one-line error ("cannot listen on ...: Address already in use");
+  // GRPC_VERBOSITY, when the user sets it, brings them back.
+  if (!std::getenv("GRPC_VERBOSITY")) gpr_set_log_function([](gpr_log_func_args*) {});
   CLI::App app{
       "ionn: incremental offloading of neural networks to edge servers.\n"
       "Plans the upload of a DNN model partition by partition (IONN's penalty method and the\n"

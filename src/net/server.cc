@@ -15,6 +15,12 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +38,7 @@
 #include "ionn/engine.h"
 #include "layer_store.h"
 #include "partial_uploads.h"
+#include "upload_files.h"
 #include "wire.h"
 
 namespace ionn {
@@ -199,6 +206,42 @@ std::string PeerAddress(const grpc::ServerContext& ctx) {
   return peer.substr(0, peer.rfind(':'));
 }
 
+// Why gRPC could not listen on `listen` (host:port, [v6]:port): a bind of
+// our own says it ("Address already in use", "Cannot assign requested
+// address"), or "" when it binds (gRPC failed for another reason).
+std::string ListenProblem(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return "not host:port";
+  std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  if (const int e = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found); e != 0) {
+    return gai_strerror(e);
+  }
+  std::string problem;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as gRPC: a port in TIME_WAIT is free
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+      problem = std::strerror(errno);
+      if (errno == EADDRINUSE) problem += " (another server listens there)";
+    } else {
+      problem.clear();
+    }
+    close(fd);
+    if (problem.empty()) break;
+  }
+  freeaddrinfo(found);
+  return problem;
+}
+
 // An encrypted key is refused rather than prompting for its passphrase.
 int NoPassphrase(char*, int, int, void*) { return 0; }
 
@@ -247,6 +290,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   std::atomic<uint64_t> bytes_uploaded{0}, query_steps{0}, failed_calls{0}, held_layers{0}, held_bytes{0};
   std::shared_ptr<net::LayerStore> store;  // sessions hold it too: they trim it when they end
   std::unique_ptr<net::PartialUploads> partials;
+  std::unique_ptr<net::UploadFiles> files;  // ServerOptions::upload_dir; null without one
   std::atomic<uint64_t> resumed_bytes{0};
   std::mutex cuts_mu;  // guards cuts
   std::unordered_map<std::string, std::deque<double>> cuts;  // per client address, when its uploads were cut
@@ -917,10 +961,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     data.reserve(expected);
     size_t at = 0;
     uint64_t pos = 0, received = 0;
+    std::unique_ptr<net::UploadFiles::Writer> file;  // of parts[at], with an upload folder
     const auto enter = [&](size_t i) {
       at = i;
       pos = i < parts.size() ? parts[i].skip : 0;
       if (i < parts.size() && parts[i].skip) data.append(*parts[i].prefix, 0, parts[i].skip);
+      file.reset();
+      if (files && i < parts.size() && parts[i].size > pos) {
+        file = files->Start(s->keys[parts[i].layer], parts[i].size, s->id, data.data() + parts[i].start, pos);
+      }
     };
     enter(0);
     const auto skip_full = [&] {
@@ -952,6 +1001,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       for (size_t off = 0; off < bytes.size();) {
         const uint64_t n = std::min<uint64_t>(bytes.size() - off, parts[at].size - pos);
         data.append(bytes, off, n);
+        if (file) file->Append(bytes.data() + off, n);
         off += n, pos += n;
         skip_full();
       }
@@ -960,6 +1010,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       slot.Progress(bytes.size());
     } while (reader->Read(&chunk));
     slot.DoneReceiving();
+    file.reset();
     UploadingDone done{s.get()};
     if (slot.cancelled() || received != expected - skipped) {
       // Cut: what arrived of each layer waits for the session that resumes it.
@@ -987,6 +1038,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + part.start, part.size));
       }
       if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
+        if (files) files->Remove(s->keys[k]);
         if (part.skip) {  // a prefix that passed its proof but not the whole hash: not offered again
           partials->Erase(s->keys[k]);
           std::lock_guard<std::mutex> lock(s->mu);
@@ -1046,7 +1098,10 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (arrived == part.size) {
         Layer full = s.arch.layers[part.layer];
         full.weights = net::WeightsFromBytes(s.arch.layers[part.layer], data.data() + part.start);
-        if (net::LayerContentHash(s.arch, full) != s.hashes[part.layer]) continue;
+        if (net::LayerContentHash(s.arch, full) != s.hashes[part.layer]) {
+          if (files) files->Remove(s.keys[part.layer]);
+          continue;
+        }
       }
       kept += partials->Put(s.keys[part.layer], data.data() + part.start, arrived, part.size, now);
     }
@@ -1224,6 +1279,15 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   impl.store = std::make_shared<net::LayerStore>(options.store_bytes);
   // Cut uploads' prefixes: within the store's budget, as long as a session.
   impl.partials = std::make_unique<net::PartialUploads>(options.store_bytes, options.session_idle_s * 1000);
+  if (!options.upload_dir.empty()) {
+    auto files = net::UploadFiles::Open(options.upload_dir, options.store_bytes, options.log);
+    if (!files.ok()) return files.status().WithContext("--upload-dir");
+    impl.files = std::move(files).value();
+    const double now = impl.clock->NowMs();
+    impl.files->Load([&impl, now](const std::string& key, uint64_t layer_bytes, const std::string& bytes) {
+      impl.partials->Put(key, bytes.data(), bytes.size(), layer_bytes, now);
+    });
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
@@ -1253,7 +1317,9 @@ Result<std::unique_ptr<OffloadServer>> OffloadServer::Start(const ServerOptions&
   builder.SetResourceQuota(quota);
   impl.server = builder.BuildAndStart();
   if (!impl.server || impl.port == 0) {
-    return Status::Unavailable("cannot listen on '" + options.listen + "' (address in use, or not an address of this host?)");
+    const std::string why = ListenProblem(options.listen);
+    return Status::Invalid("cannot listen on '" + options.listen + "': " +
+                           (why.empty() ? "gRPC could not bind it" : why));
   }
   impl.watchdog = std::thread([&impl] { impl.Watch(); });
   impl.Log("listening on " + options.listen + " (port " + std::to_string(impl.port) + ")" +
