@@ -541,6 +541,41 @@ ClientOptions SlowLinkOptions(const Graph& g, int port) {
   return o;
 }
 
+// Runs a client on `g`; every query's outputs against a run here (the
+// wrong ones counted in `wrong`).
+Result<ClientResult> RunVerified(const Graph& g, const ClientOptions& o, int* wrong) {
+  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
+  return RunClient(g, o, nullptr,
+                   [&](const ClientQuery&, const TensorMap& out) { *wrong += MaxRelError(out, want) > 1e-5; });
+}
+
+// Calls `act` once, from a thread of its own, as soon as `link` has carried
+// more than `bytes` up; the destructor waits for it.
+class OnUplinkBytes {
+ public:
+  OnUplinkBytes(LinkProxy& link, uint64_t bytes, std::function<void()> act)
+      : thread_([this, &link, bytes, act = std::move(act)] {
+          while (!done_) {
+            if (link.stats().uplink_bytes > bytes) {
+              act();
+              acted_ = true;
+              return;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+          }
+        }) {}
+  ~OnUplinkBytes() { Join(); }
+  bool Join() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+    return acted_;
+  }
+
+ private:
+  std::atomic<bool> done_{false}, acted_{false};
+  std::thread thread_;
+};
+
 // A partition that takes several times the client's call deadline on a
 // slow link completes in one call: the upload's deadline follows its
 // bytes, and the weights cross the link once.
@@ -558,9 +593,8 @@ TEST(Net, APartitionLongerThanTheCallDeadlineUploadsOnceOnASlowLink) {
   ClientOptions o = SlowLinkOptions(g, (*link)->port());
   o.call_deadline_ms = 1000;
   o.link.uplink_mbps = o.link.downlink_mbps = 5;
-  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
   int wrong = 0;
-  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
+  auto r = RunVerified(g, o, &wrong);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
   EXPECT_FALSE(r->server_lost) << r->server_error;
@@ -589,18 +623,10 @@ TEST(Net, ALinkCutMidPartitionResumesAfterTheLastKeptBlock) {
   ClientOptions o = SlowLinkOptions(g, (*link)->port());
   o.link.uplink_mbps = o.link.downlink_mbps = 10;
   std::atomic<int> cut{-1};
-  std::atomic<bool> done{false};
-  std::thread watcher([&] {  // cuts once a megabyte has gone up: inside the big layer
-    while (!done && cut < 0) {
-      if ((*link)->stats().uplink_bytes > (1u << 20)) cut = (*link)->CutAll();
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
-  });
-  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
+  OnUplinkBytes watcher(**link, 1u << 20, [&] { cut = (*link)->CutAll(); });  // inside the big layer
   int wrong = 0;
-  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
-  done = true;
-  watcher.join();
+  auto r = RunVerified(g, o, &wrong);
+  watcher.Join();
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_GE(cut.load(), 1);
   EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
@@ -644,29 +670,20 @@ TEST(Net, AServerStartedAgainOnItsUploadFolderResumesTheUpload) {
   ClientOptions o = SlowLinkOptions(g, (*link)->port());
   o.link.uplink_mbps = o.link.downlink_mbps = 10;
   std::unique_ptr<OffloadServer> second;
-  std::atomic<bool> done{false}, restarted{false};
   uint64_t first_received = 0;
-  std::thread watcher([&] {  // once a megabyte has gone up: down, and up again on the same port and folder
-    while (!done && !restarted) {
-      if ((*link)->stats().uplink_bytes > (1u << 20)) {
-        first->Shutdown(0);
-        first_received = first->stats().bytes_uploaded;
-        ServerOptions again = so;
-        again.listen = "127.0.0.1:" + std::to_string(port);
-        again.regression = ReadRegressionCsv(kPaper + "server_regression.csv").value();
-        auto started = OffloadServer::Start(again);
-        EXPECT_TRUE(started.ok()) << started.status().message();
-        if (started.ok()) second = std::move(started).value();
-        restarted = true;
-      }
-      std::this_thread::sleep_for(std::chrono::microseconds(200));
-    }
+  OnUplinkBytes watcher(**link, 1u << 20, [&] {  // down, and up again on the same port and folder
+    first->Shutdown(0);
+    first_received = first->stats().bytes_uploaded;
+    ServerOptions again = so;
+    again.listen = "127.0.0.1:" + std::to_string(port);
+    again.regression = ReadRegressionCsv(kPaper + "server_regression.csv").value();
+    auto started = OffloadServer::Start(again);
+    EXPECT_TRUE(started.ok()) << started.status().message();
+    if (started.ok()) second = std::move(started).value();
   });
-  const TensorMap want = Engine::Create(g).value()->RunAll(o.inputs).value();
   int wrong = 0;
-  auto r = RunClient(g, o, nullptr, [&](const ClientQuery&, const TensorMap& out) { wrong += MaxRelError(out, want) > 1e-5; });
-  done = true;
-  watcher.join();
+  auto r = RunVerified(g, o, &wrong);
+  const bool restarted = watcher.Join();
   ASSERT_TRUE(r.ok()) << r.status().message();
   ASSERT_TRUE(restarted && second);
   EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
@@ -774,6 +791,35 @@ class NetRejects : public ::testing::Test {
     }
     w->WritesDone();
     return w->Finish();
+  }
+
+  grpc::Status Open(v1::OpenSessionReply* reply) {
+    grpc::ClientContext ctx;
+    v1::OpenSessionRequest req;
+    *req.mutable_model() = net::ArchitectureToProto(model_);
+    return stub_->OpenSession(&ctx, req, reply);
+  }
+
+  // Proves every prefix `opened` offers, as a client holding the model's
+  // weights would (`right`), or with one byte of the answer wrong.
+  grpc::Status ProvePrefixes(const v1::OpenSessionReply& opened, bool right, v1::ProveHeldReply* reply) {
+    grpc::ClientContext ctx;
+    v1::ProveHeldRequest req;
+    req.set_session_id(opened.session_id());
+    for (const auto& c : opened.prefixes()) {
+      auto* p = req.add_prefix_proofs();
+      p->set_layer(c.layer());
+      std::string hashes;
+      for (uint64_t b : c.blocks()) {
+        const uint64_t at = b * net::kProofBlockBytes;
+        const std::string block = net::LayerWeightBytesAt(model_.layers[c.layer()], at,
+                                                          std::min<uint64_t>(net::kProofBlockBytes, c.bytes() - at));
+        hashes += net::LayerStore::BlockHashes(block.data(), block.size());
+      }
+      if (!right) hashes[3] ^= 1;
+      p->set_block_hashes(hashes);
+    }
+    return stub_->ProveHeld(&ctx, req, reply);
   }
 
   grpc::Status Step(const std::vector<int>& layers, const TensorMap& tensors, const std::vector<std::string>& wanted,
@@ -973,42 +1019,20 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
   ExpectStatus(UploadPart(session_, {0}, {}, 0, 10500), grpc::StatusCode::INVALID_ARGUMENT,
                "the stream ended after 10500 of " + std::to_string(conv1) + " bytes its layers declare; 10240 bytes newly kept");
   EXPECT_EQ(server_->stats().partial_bytes, 10240u);
-  auto open = [&](v1::OpenSessionReply* reply) {
-    grpc::ClientContext ctx;
-    v1::OpenSessionRequest req;
-    *req.mutable_model() = net::ArchitectureToProto(model_);
-    return stub_->OpenSession(&ctx, req, reply);
-  };
-  auto prove = [&](const std::string& session, const v1::PrefixChallenge& c, bool right, v1::ProveHeldReply* reply) {
-    grpc::ClientContext ctx;
-    v1::ProveHeldRequest req;
-    req.set_session_id(session);
-    auto* p = req.add_prefix_proofs();
-    p->set_layer(c.layer());
-    std::string hashes;
-    for (uint64_t b : c.blocks()) {
-      const std::string block = net::LayerWeightBytesAt(model_.layers[c.layer()], b * net::kProofBlockBytes,
-                                                        net::kProofBlockBytes);
-      hashes += net::LayerStore::BlockHashes(block.data(), block.size());
-    }
-    if (!right) hashes[3] ^= 1;
-    p->set_block_hashes(hashes);
-    return stub_->ProveHeld(&ctx, req, reply);
-  };
   v1::OpenSessionReply a;
-  ASSERT_TRUE(open(&a).ok());
+  ASSERT_TRUE(Open(&a).ok());
   ASSERT_EQ(a.prefixes_size(), 1);
   EXPECT_EQ(a.prefixes(0).layer(), 0u);
   EXPECT_EQ(a.prefixes(0).bytes(), 10240u);
   EXPECT_EQ(a.prefixes(0).blocks_size(), 10);
   v1::ProveHeldReply ra;
-  ASSERT_TRUE(prove(a.session_id(), a.prefixes(0), /*right=*/false, &ra).ok());
+  ASSERT_TRUE(ProvePrefixes(a, false, &ra).ok());
   EXPECT_EQ(ra.prefixes_size(), 0);  // not proven: the upload starts at byte 0
   ExpectStatus(UploadPart(a.session_id(), {0}, {10240}, 10240, conv1), grpc::StatusCode::INVALID_ARGUMENT,
                "layer 0 'conv1': resumes at byte 10240, but this session holds no prefix of it");
 
   v1::OpenSessionReply b;
-  ASSERT_TRUE(open(&b).ok());
+  ASSERT_TRUE(Open(&b).ok());
   ASSERT_EQ(b.prefixes_size(), 1);
   v1::ProveHeldRequest unasked;
   unasked.set_session_id(b.session_id());
@@ -1019,9 +1043,9 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
     ExpectStatus(stub_->ProveHeld(&ctx, unasked, &r), grpc::StatusCode::INVALID_ARGUMENT, "layer 1's prefix was not challenged");
   }
   v1::OpenSessionReply c;
-  ASSERT_TRUE(open(&c).ok());
+  ASSERT_TRUE(Open(&c).ok());
   v1::ProveHeldReply rc;
-  ASSERT_TRUE(prove(c.session_id(), c.prefixes(0), /*right=*/true, &rc).ok());
+  ASSERT_TRUE(ProvePrefixes(c, true, &rc).ok());
   ASSERT_EQ(rc.prefixes_size(), 1);
   EXPECT_EQ(rc.prefixes(0).bytes(), 10240u);
   ExpectStatus(UploadPart(c.session_id(), {0}, {conv1 + 1}, 0, 0), grpc::StatusCode::OUT_OF_RANGE,
@@ -1040,24 +1064,24 @@ TEST_F(NetRejects, ResumedUploadsStartExactlyAfterTheProvenPrefix) {
   // Cut again further on: a prefix that extends the kept one replaces it,
   // one that does not (the same 4096 bytes again) leaves it.
   v1::OpenSessionReply c2;
-  ASSERT_TRUE(open(&c2).ok());
+  ASSERT_TRUE(Open(&c2).ok());
   ASSERT_EQ(c2.prefixes_size(), 1);
   EXPECT_EQ(c2.prefixes(0).bytes(), 4096u);
   ExpectStatus(UploadPart(c2.session_id(), {0}, {}, 0, 4500), grpc::StatusCode::INVALID_ARGUMENT,
                "; 0 bytes newly kept");
   v1::OpenSessionReply d;
-  ASSERT_TRUE(open(&d).ok());
+  ASSERT_TRUE(Open(&d).ok());
   v1::ProveHeldReply rd;
-  ASSERT_TRUE(prove(d.session_id(), d.prefixes(0), true, &rd).ok());
+  ASSERT_TRUE(ProvePrefixes(d, true, &rd).ok());
   ASSERT_EQ(rd.prefixes_size(), 1);
   ExpectStatus(UploadPart(d.session_id(), {0}, {4096}, 4096, 20000), grpc::StatusCode::INVALID_ARGUMENT,
                "the stream ended after 20000 of " + std::to_string(conv1) + " bytes its layers declare; 19456 bytes newly kept");
   v1::OpenSessionReply e;
-  ASSERT_TRUE(open(&e).ok());
+  ASSERT_TRUE(Open(&e).ok());
   ASSERT_EQ(e.prefixes_size(), 1);
   EXPECT_EQ(e.prefixes(0).bytes(), 19456u);
   v1::ProveHeldReply re;
-  ASSERT_TRUE(prove(e.session_id(), e.prefixes(0), true, &re).ok());
+  ASSERT_TRUE(ProvePrefixes(e, true, &re).ok());
   const uint64_t before = server_->stats().bytes_uploaded;
   ASSERT_TRUE(UploadPart(e.session_id(), {0}, {19456}, 19456, conv1).ok());
   EXPECT_EQ(server_->stats().bytes_uploaded - before, conv1 - 19456);
@@ -1078,31 +1102,10 @@ TEST_F(NetRejects, APartitionOfSeveralLayersResumesLayerByLayer) {
   const uint64_t c1 = net::LayerUploadBytes(model_.layers[0]), c2 = net::LayerUploadBytes(model_.layers[4]);
   ExpectStatus(UploadPart(session_, layers, {}, 0, c1), grpc::StatusCode::INVALID_ARGUMENT,
                "; " + std::to_string(c1) + " bytes newly kept");
-  auto open_and_prove = [&](v1::OpenSessionReply* opened, v1::ProveHeldReply* proven) {
-    grpc::ClientContext ctx;
-    v1::OpenSessionRequest req;
-    *req.mutable_model() = net::ArchitectureToProto(model_);
-    ASSERT_TRUE(stub_->OpenSession(&ctx, req, opened).ok());
-    grpc::ClientContext prove_ctx;
-    v1::ProveHeldRequest prove;
-    prove.set_session_id(opened->session_id());
-    for (const auto& c : opened->prefixes()) {
-      auto* p = prove.add_prefix_proofs();
-      p->set_layer(c.layer());
-      std::string hashes;
-      for (uint64_t b : c.blocks()) {
-        const uint64_t at = b * net::kProofBlockBytes;
-        const std::string block =
-            net::LayerWeightBytesAt(model_.layers[c.layer()], at, std::min<uint64_t>(net::kProofBlockBytes, c.bytes() - at));
-        hashes += net::LayerStore::BlockHashes(block.data(), block.size());
-      }
-      p->set_block_hashes(hashes);
-    }
-    ASSERT_TRUE(stub_->ProveHeld(&prove_ctx, prove, proven).ok());
-  };
   v1::OpenSessionReply a;
   v1::ProveHeldReply pa;
-  open_and_prove(&a, &pa);
+  ASSERT_TRUE(Open(&a).ok());
+  ASSERT_TRUE(ProvePrefixes(a, true, &pa).ok());
   ASSERT_EQ(pa.prefixes_size(), 1);
   EXPECT_EQ(pa.prefixes(0).layer(), 0u);
   EXPECT_EQ(pa.prefixes(0).bytes(), c1);  // the whole layer
@@ -1113,7 +1116,8 @@ TEST_F(NetRejects, APartitionOfSeveralLayersResumesLayerByLayer) {
                "; 29696 bytes newly kept");
   v1::OpenSessionReply b;
   v1::ProveHeldReply pb;
-  open_and_prove(&b, &pb);
+  ASSERT_TRUE(Open(&b).ok());
+  ASSERT_TRUE(ProvePrefixes(b, true, &pb).ok());
   ASSERT_EQ(pb.prefixes_size(), 2);
   const uint64_t before = server_->stats().bytes_uploaded;
   ASSERT_TRUE(UploadPart(b.session_id(), convs, {c1, 29696}, c1 + 29696, c1 + c2).ok());

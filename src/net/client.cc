@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "ionn.grpc.pb.h"
@@ -466,22 +467,12 @@ class Run {
         continue;
       }
       const Layer& layer = model_.layers[ch.layer()];
-      const uint64_t blocks = (net::LayerUploadBytes(layer) + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
-      std::string hashes;
-      bool valid = ch.blocks_size() > 0;
-      for (uint64_t b : ch.blocks()) {
-        if (b >= blocks) {
-          valid = false;
-          break;
-        }
-        const std::string bytes = net::LayerWeightBytesAt(layer, b * net::kProofBlockBytes, net::kProofBlockBytes);
-        hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
-      }
-      if (!valid) continue;
+      auto hashes = BlockAnswers(layer, static_cast<uint64_t>(net::LayerUploadBytes(layer)), ch.blocks());
+      if (!hashes) continue;
       challenged[ch.layer()] = 1;
       auto* proof = prove.add_proofs();
       proof->set_layer(ch.layer());
-      proof->set_block_hashes(hashes);
+      proof->set_block_hashes(*hashes);
     }
     // Prefixes of cut uploads: the same proof over the bytes the server kept.
     std::map<int, uint64_t> prefix_asked;
@@ -493,23 +484,12 @@ class Run {
       const Layer& layer = model_.layers[ch.layer()];
       const uint64_t size = net::LayerUploadBytes(layer), kept = ch.bytes();
       if (kept == 0 || kept > size || (kept < size && kept % net::kProofBlockBytes != 0)) continue;
-      const uint64_t blocks = (kept + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
-      std::string hashes;
-      bool valid = ch.blocks_size() > 0;
-      for (uint64_t b : ch.blocks()) {
-        if (b >= blocks) {
-          valid = false;
-          break;
-        }
-        const uint64_t at = b * net::kProofBlockBytes;
-        const std::string bytes = net::LayerWeightBytesAt(layer, at, std::min(net::kProofBlockBytes, kept - at));
-        hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
-      }
-      if (!valid) continue;
+      auto hashes = BlockAnswers(layer, kept, ch.blocks());
+      if (!hashes) continue;
       prefix_asked[ch.layer()] = kept;
       auto* proof = prove.add_prefix_proofs();
       proof->set_layer(ch.layer());
-      proof->set_block_hashes(hashes);
+      proof->set_block_hashes(*hashes);
     }
     if (prove.proofs_size() == 0 && prove.prefix_proofs_size() == 0) return;
     v1::ProveHeldReply proven;
@@ -524,6 +504,23 @@ class Run {
     }
     google::protobuf::RepeatedField<uint32_t> layers(ok.begin(), ok.end());
     (void)AddHeld(c, layers, "ProveHeld", held);
+  }
+
+  // The answer to a challenge of `blocks` of the first `kept` weight bytes
+  // of `layer` (net::LayerStore::BlockHashes of each block, in order), or
+  // nothing when it names no block, or one past them.
+  static std::optional<std::string> BlockAnswers(const Layer& layer, uint64_t kept,
+                                                 const google::protobuf::RepeatedField<uint64_t>& blocks) {
+    if (blocks.empty()) return std::nullopt;
+    const uint64_t count = (kept + net::kProofBlockBytes - 1) / net::kProofBlockBytes;
+    std::string hashes;
+    for (uint64_t b : blocks) {
+      if (b >= count) return std::nullopt;
+      const uint64_t at = b * net::kProofBlockBytes;
+      const std::string bytes = net::LayerWeightBytesAt(layer, at, std::min(net::kProofBlockBytes, kept - at));
+      hashes += net::LayerStore::BlockHashes(bytes.data(), bytes.size());
+    }
+    return hashes;
   }
 
   Status AddHeld(Connection* c, const google::protobuf::RepeatedField<uint32_t>& layers, const std::string& call,

@@ -1,6 +1,7 @@
 // Convolution (groups, depthwise, dilation) with oneDNN. The primitive picks
-// its own activation layout; inputs and outputs are reordered from and to
-// NCHW around it, weights once at creation. Large 3x3 convolutions of stride
+// its own activation layout (NHWC on AVX-512; asked for NHWC elsewhere, see
+// below); inputs and outputs are reordered from and to NCHW around it where
+// the engine does not keep them so, weights once at creation. Large 3x3 convolutions of stride
 // 1 use oneDNN's Winograd algorithm where the CPU has it: it computes in
 // nChw16c, but the kernel reads and writes NHWC like the direct ones, so
 // the tensors between convolutions keep one layout.
@@ -19,6 +20,12 @@ using tag = memory::format_tag;
 // for the transforms to cost less than the multiplications they save; on
 // 7x7 and 8x8 maps only with many (per-convolution times of 74 shapes from
 // the zoo and torchvision models on Zen 4, oneDNN 2.6: BENCHMARKS.md).
+// Whether oneDNN runs with AVX-512 here (ONEDNN_MAX_CPU_ISA may cap it).
+bool HasAvx512() {
+  const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
+  return (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512;
+}
+
 bool WinogradPays(const Layer& l, const Shape& x) {
   const int64_t ic = x[1], oc = l.out_channels, pixels = l.output_shape[2] * l.output_shape[3];
   return l.group == 1 && l.kernel_h == 3 && l.kernel_w == 3 && l.stride_h == 1 && l.stride_w == 1 &&
@@ -73,7 +80,23 @@ class ConvKernel : public Kernel {
       } catch (const dnnl::error&) {
       }
     }
-    if (!winograd) {
+    // Without AVX-512 oneDNN 2.6 picks blocked nChw8c, which no pooling of
+    // its own but the reference loop reads (GoogLeNet's pools: 263 of 340
+    // ms); its AVX2 convolutions run as fast in NHWC, which keeps the tensors
+    // channels last from one convolution to the next, as on AVX-512
+    // (GoogLeNet 102 -> 40 ms, Inception-BN 78 -> 42 ms, ResNet-50 98 ->
+    // 92 ms at 1 thread, capped at AVX2; BENCHMARKS.md).
+    if (!winograd && !HasAvx512()) {
+      try {
+        const memory::desc nhwc_src(x, memory::data_type::f32, tag::nhwc);
+        const memory::desc nhwc_dst(l.output_shape, memory::data_type::f32, tag::nhwc);
+        pd_ = dnnl::convolution_forward::primitive_desc(
+            describe(dnnl::algorithm::convolution_direct, nhwc_src, nhwc_dst), attr, cpu_);
+      } catch (const dnnl::error&) {  // none for this shape: oneDNN's own choice below
+        pd_ = {};
+      }
+    }
+    if (!winograd && !pd_) {
       pd_ = dnnl::convolution_forward::primitive_desc(describe(dnnl::algorithm::convolution_direct, any_src, any_dst),
                                                       attr, cpu_);
     }
@@ -142,9 +165,7 @@ std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& i
 }
 
 uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelContext& ctx) {
-  const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);  // where oneDNN 2.6 has Winograd
-  const bool has_winograd = (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512;
-  if (!ctx.winograd || !has_winograd || !WinogradPays(layer, in)) return 0;
+  if (!ctx.winograd || !HasAvx512() || !WinogradPays(layer, in)) return 0;  // where oneDNN 2.6 has Winograd
   // F(4x4, 3x3), the larger of oneDNN's two, keeps a 6x6 tile for each 3x3
   // kernel; channels are whole 16s here, so nothing is padded.
   return static_cast<uint64_t>(36 - 9) * static_cast<uint64_t>(in[1]) * static_cast<uint64_t>(layer.out_channels) *
