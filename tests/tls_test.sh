@@ -75,8 +75,8 @@ expect 1 "Hello to 127.0.0.1:$port" -- "${client[@]}" --server "127.0.0.1:$port"
   --tls-server-name evil.example --secret-file "$tmp/secret"
 expect 1 "Hello to 127.0.0.1:$port" -- "${client[@]}" --server "127.0.0.1:$port" --secret-file "$tmp/secret"
 # TLS but no secret, or the wrong one: refused by the server.
-expect 2 "shared secret" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem"
-expect 2 "shared secret" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \
+expect 2 "this server needs its shared secret" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem"
+expect 2 "the shared secret is not this server's" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \
   --secret-file "$tmp/wrong_secret"
 expect 2 "16 to 1024" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \
   --secret-file "$tmp/short_secret"

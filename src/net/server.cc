@@ -445,9 +445,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
            CRYPTO_memcmp(it->second.data(), options.secret.data(), options.secret.size()) == 0;
   }
 
-  static grpc::Status Unauthenticated() {
+  // A call without the secret, or with another: each says which.
+  static grpc::Status Unauthenticated(const grpc::ServerContext* ctx) {
+    if (ctx->client_metadata().count(net::kSecretMetadata) == 0) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "this server needs its shared secret (ionn client --secret-file FILE)");
+    }
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "this server needs its shared secret (ionn client --secret-file FILE)");
+                        "the shared secret is not this server's (check the --secret-file of client and server)");
   }
 
   // The session named by a call, or NOT_FOUND; expires idle sessions first.
@@ -617,7 +622,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   grpc::Status Hello(grpc::ServerContext* ctx, const v1::HelloRequest* req, v1::HelloReply* reply) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     Slot slot(this, ctx);
     if (!slot.admitted()) return Fail(slot.refusal());
     if (req->protocol_version() != net::kProtocolVersion) {
@@ -639,7 +644,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status OpenSession(grpc::ServerContext* ctx, const v1::OpenSessionRequest* req,
                            v1::OpenSessionReply* reply) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     Slot slot(this, ctx);
     if (!slot.admitted()) return Fail(slot.refusal());
     auto arch = net::ArchitectureFromProto(req->model(), limits);
@@ -793,7 +798,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   grpc::Status ProveHeld(grpc::ServerContext* ctx, const v1::ProveHeldRequest* req, v1::ProveHeldReply* reply) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     Slot slot(this, ctx);
     if (!slot.admitted()) return Fail(slot.refusal());
     auto found = Find(req->session_id());
@@ -879,7 +884,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   grpc::Status Upload(grpc::ServerContext* ctx, grpc::ServerReader<v1::UploadChunk>* reader,
                       v1::UploadReply* reply) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     Slot slot(this, ctx, /*upload=*/true);
     if (!slot.admitted()) return Fail(slot.refusal());
     v1::UploadChunk chunk;
@@ -1109,7 +1114,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
   }
 
   grpc::Status QueryStep(grpc::ServerContext* ctx, const v1::QueryStepRequest* req, v1::QueryStepReply* reply) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     Slot slot(this, ctx);
     if (!slot.admitted()) return Fail(slot.refusal());
     auto found = Find(req->session_id());
@@ -1235,7 +1240,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
 
   // Never refused as busy: closing frees memory.
   grpc::Status CloseSession(grpc::ServerContext* ctx, const v1::CloseSessionRequest* req, v1::CloseSessionReply*) override {
-    if (!Authorized(ctx)) return Fail(Unauthenticated());
+    if (!Authorized(ctx)) return Fail(Unauthenticated(ctx));
     std::unique_lock<std::mutex> lock(mu);
     auto it = sessions.find(req->session_id());
     if (it == sessions.end()) {
