@@ -62,6 +62,13 @@ for cmd in plan simulate client; do
 done
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
+"$ionn" profile --zoo mobilenet --column server --repeats 1 -o "$tmp/mobilenet_server.csv" 2>/dev/null ||
+  fail "profile --column server"
+expect 0 "prediction error per layer type" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv" \
+  --compare "$tmp/mobilenet_server.csv"
+# The paper's profile has client times only: nothing to compare with.
+expect 2 "has no server_ms for any layer of model 'mobilenet'" -- "$ionn" predict --zoo mobilenet \
+  --regression "$profiles/server_regression.csv" --compare "$profiles/mobilenet.csv"
 
 # The engine: a whole run with a given input, then per-layer profile and the calibration of prediction functions.
 expect 0 "^conv1,[0-9.e-]+,$" -- "$ionn" profile "$tmp/m.onnx" --repeats 2 --warmup 1
@@ -83,6 +90,9 @@ expect 0 "#3  index      2  -1.8044[0-9]*  blue" -- "$ionn" run "$means" --image
 expect 0 '"value": 0.2051' -- "$ionn" run "$means" --image "$tmp/orange.ppm" --format json --repeats 1
 expect 0 "#1  index      2  2.9824" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --bgr --pixel-scale 1 --mean 0,0,0 --std 1,256,85.5 --repeats 1 --top 1
 expect 2 "cannot decode image" -- "$ionn" run "$means" --image "$tmp/labels.txt"
+expect 0 "#2  index      1  5.01961e-10" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --mean 0,0,0 --std 1e9,1e9,1e9 --repeats 1
+printf 'n00000001 red\nn00000002 green\n' >"$tmp/two_labels.txt"
+expect 2 "has 2 labels; the model's output '.*' has 3 values" -- "$ionn" run "$means" --labels "$tmp/two_labels.txt" --repeats 1
 expect 2 "excludes" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --input "$tmp/zeros.bin"
 expect 2 "give a model" -- "$ionn" profile
 # Numbers: NaN, infinity, zero or negative rates are refused, not replaced by a default.

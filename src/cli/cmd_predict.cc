@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -31,6 +32,14 @@ Action RegisterPredict(CLI::App& app) {
       auto p = ReadProfileCsv(args->compare);
       if (!p.ok()) return Fail(p.status());
       measured = std::move(p).value();
+      const bool any = std::any_of(g->layers.begin(), g->layers.end(), [&](const Layer& l) {
+        auto it = measured->rows.find(l.name);
+        return it != measured->rows.end() && it->second.server_ms.has_value();
+      });
+      if (!any) {
+        return Fail(Status::Invalid("--compare '" + args->compare + "' has no server_ms for any layer of model '" +
+                                    g->name + "' (measure them on the server: ionn profile MODEL --column server)"));
+      }
     }
     std::vector<double> predicted;
     for (const auto& l : g->layers) {

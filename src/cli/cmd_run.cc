@@ -68,6 +68,12 @@ Action RegisterRun(CLI::App& app) {
       auto l = ReadLabels(args->labels);
       if (!l.ok()) return Fail(l.status());
       labels = std::move(l).value();
+      const int64_t classes = ElementCount(*g->TensorShape(g->outputs[0]));
+      if (static_cast<int64_t>(labels.size()) != classes) {
+        return Fail(Status::Invalid("--labels '" + args->labels + "' has " + std::to_string(labels.size()) +
+                                    " labels; the model's output '" + g->outputs[0] + "' has " +
+                                    std::to_string(classes) + " values (one label a line, for each)"));
+      }
     }
     if (!args->image.empty()) {
       auto t = LoadImageInput(args->image, input.shape, args->image_options);
@@ -132,7 +138,7 @@ Action RegisterRun(CLI::App& app) {
                 ms.back(), args->repeats);
     for (int i = 0; i < top; ++i) {
       const std::string label = order[i] < static_cast<int>(labels.size()) ? "  " + labels[order[i]] : "";
-      std::printf("  #%d  index %6d  %.6f%s\n", i + 1, order[i], y.data[order[i]], label.c_str());
+      std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]], label.c_str());  // 1e-09, not 0.000000
     }
     return 0;
   };
