@@ -62,6 +62,11 @@ for cmd in plan simulate client; do
 done
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
+sed 's/^InnerProduct,.*/InnerProduct,1e-8,-0.1/' "$profiles/server_regression.csv" >"$tmp/negative_fc.csv"
+expect 0 "warning: --regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8': floored at 0 ms" -- \
+  "$ionn" predict --zoo alexnet --regression "$tmp/negative_fc.csv"
+expect 0 "warning: --server-regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8'" -- \
+  "$ionn" plan --zoo alexnet --client-profile "$profiles/alexnet.csv" --server-regression "$tmp/negative_fc.csv"
 "$ionn" profile --zoo mobilenet --column server --repeats 1 -o "$tmp/mobilenet_server.csv" 2>/dev/null ||
   fail "profile --column server"
 expect 0 "prediction error per layer type" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv" \

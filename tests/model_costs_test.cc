@@ -65,6 +65,26 @@ TEST(LoadModelCosts, PaperMobileNetPredictsServerTimes) {
   }
 }
 
+// A negative intercept predicts 0 ms or less for small layers: floored at
+// 0, and named, per type, with the first such layer.
+TEST(NonPositivePredictions, NamesTheLayersAFitFloorsAtZero) {
+  const Graph g = Zoo("alexnet");
+  ServerRegression reg = ReadRegressionCsv(kPaperDir + "server_regression.csv").value();
+  EXPECT_TRUE(NonPositivePredictions(g, reg).empty());  // the paper's functions: positive for AlexNet
+  // InnerProduct X is in*out: fc6 37.7M, fc7 16.8M, fc8 4.1M. At b = -0.1,
+  // a = 1e-8: fc6 0.277, fc7 0.068, fc8 -0.059 ms.
+  reg.by_type["InnerProduct"] = {1e-8, -0.1};
+  const auto found = NonPositivePredictions(g, reg);
+  ASSERT_EQ(found.size(), 1u);
+  const NonPositivePrediction& p = found.at("InnerProduct");
+  EXPECT_EQ(p.layers, 1);
+  EXPECT_EQ(p.first, "fc8");
+  EXPECT_NEAR(p.first_ms, 1e-8 * 4096 * 1000 - 0.1, 1e-12);
+  EXPECT_EQ(PredictServerMs(g, g.layers[g.FindLayer("fc8")], reg).value(), 0.0);
+  reg.by_type["InnerProduct"] = {1e-8, -1};
+  EXPECT_EQ(NonPositivePredictions(g, reg).at("InnerProduct").layers, 3);
+}
+
 TEST(LoadModelCosts, GivenFilesWinOverThePaperOnes) {
   CostSources s = Paper();
   s.server_regression = kPaperDir + "server_regression.csv";  // AlexNet's server times predicted instead

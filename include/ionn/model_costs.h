@@ -60,8 +60,22 @@ ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<
 // inner product in_count*num_output (its MACs), eltwise out_count*inputs,
 // others the output element count.
 double RegressionX(const Graph& graph, const Layer& layer);
-// Predicted server time, or an error naming the layer when its type has no function.
+// Predicted server time, or an error naming the layer when its type has no
+// function; a prediction of 0 ms or less is floored at 0 (see below).
 Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const ServerRegression& regression);
+
+// The layers of `graph` for which `regression` predicts 0 ms or less (a fit
+// with a negative intercept, for small layers): PredictServerMs floors them
+// at 0, so the planner takes them for free on the server. Per Caffe type:
+// how many, and the first of them with its prediction before the floor.
+// Types without a function are left out. Pure: the caller warns.
+struct NonPositivePrediction {
+  int layers = 0;
+  std::string first;     // layer name
+  double first_ms = 0;   // a * X + b for it
+};
+std::map<std::string, NonPositivePrediction> NonPositivePredictions(const Graph& graph,
+                                                                   const ServerRegression& regression);
 
 // The paper's authors' unit: 1 Mbps = 1024*1024/8000 bytes per ms.
 constexpr double kBytesPerMsPerMbps = 1024.0 * 1024.0 / 8000.0;

@@ -27,6 +27,7 @@ Action RegisterPredict(CLI::App& app) {
     if (!g.ok()) return Fail(g.status());
     auto reg = ReadRegressionCsv(args->regression);
     if (!reg.ok()) return Fail(reg.status());
+    WarnNonPositivePredictions(*g, *reg, "--regression '" + args->regression + "'");
     std::optional<Profile> measured;
     if (!args->compare.empty()) {
       auto p = ReadProfileCsv(args->compare);

@@ -110,6 +110,19 @@ Action RegisterCalibrate(CLI::App& app) {
       const auto [a, b] = c->fit.regression.by_type.at(type);
       std::fprintf(stderr, "%-14s %7d %14.4g %12.5f %8.3f\n", type.c_str(), stats.samples, a, b, stats.r_squared);
     }
+    // A fit that predicts 0 ms or less for one of the layers it was fitted
+    // on will do so for small layers of that type in any model.
+    for (const auto& [type, samples] : c->samples) {
+      const auto [a, b] = c->fit.regression.by_type.at(type);
+      double smallest = samples.empty() ? 0 : samples.front().x;
+      for (const auto& p : samples) smallest = std::min(smallest, p.x);
+      if (!samples.empty() && a * smallest + b <= 0) {
+        std::fprintf(stderr,
+                     "ionn: warning: the fit for %s predicts %.4g ms at X = %.4g, its smallest sample; servers "
+                     "floor predictions at 0 ms, so small %s layers will count as free\n",
+                     type.c_str(), a * smallest + b, smallest, type.c_str());
+      }
+    }
     const std::string csv = RegressionToCsv(c->fit.regression);
     if (args->out.empty()) {
       std::cout << csv;

@@ -25,6 +25,10 @@ using Action = std::function<int()>;
 
 // Prints `status` as "ionn: error: ..." and returns its exit code.
 int Fail(const Status& status);
+// "ionn: warning: ..." on stderr for every layer type of `graph` that
+// `regression` (read from `source`) predicts at 0 ms or less: floored at 0,
+// those layers count as free on the server.
+void WarnNonPositivePredictions(const Graph& graph, const ServerRegression& regression, const std::string& source);
 // The same for a failed write of an output the user named: exit 2 (the
 // path is the user's argument), whatever the OS said.
 int FailOutput(const Status& status);

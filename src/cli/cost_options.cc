@@ -30,6 +30,16 @@ int Fail(const Status& status) {
   }
 }
 
+void WarnNonPositivePredictions(const Graph& graph, const ServerRegression& regression, const std::string& source) {
+  for (const auto& [type, p] : NonPositivePredictions(graph, regression)) {
+    std::fprintf(stderr,
+                 "ionn: warning: %s predicts %.4g ms for %s layer '%s'%s: floored at 0 ms, taken as free on the "
+                 "server (a fit with a negative intercept; refit with more small %s layers, or edit its b_ms)\n",
+                 source.c_str(), p.first_ms, type.c_str(), p.first.c_str(),
+                 p.layers > 1 ? (" and " + std::to_string(p.layers - 1) + " more").c_str() : "", type.c_str());
+  }
+}
+
 int FailOutput(const Status& status) {
   std::cerr << "ionn: error: " << status.message() << "\n";
   return 2;
@@ -252,6 +262,10 @@ Result<CostGraph> CostOptions::Load() const {
   sources.server_regression = server_regression;
   sources.paper_profiles = paper_profiles;
   sources.paper_profile_dir = PaperProfileDir();
+  if (!server_regression.empty()) {
+    IONN_ASSIGN_OR_RETURN(const ServerRegression regression, ReadRegressionCsv(server_regression));
+    WarnNonPositivePredictions(graph, regression, "--server-regression '" + server_regression + "'");
+  }
   return LoadModelCosts(graph, sources, MakeLinkSpec(uplink_mbps, downlink_mbps, rtt_ms, partition_overhead_ms));
 }
 

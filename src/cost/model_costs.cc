@@ -56,6 +56,21 @@ Result<double> PredictServerMs(const Graph& graph, const Layer& layer, const Ser
   return std::max(0.0, it->second.first * RegressionX(graph, layer) + it->second.second);
 }
 
+std::map<std::string, NonPositivePrediction> NonPositivePredictions(const Graph& graph,
+                                                                   const ServerRegression& regression) {
+  std::map<std::string, NonPositivePrediction> found;
+  for (const Layer& l : graph.layers) {
+    const std::string type = LayerKindCaffeType(l.kind);
+    auto it = regression.by_type.find(type);
+    if (it == regression.by_type.end()) continue;
+    const double ms = it->second.first * RegressionX(graph, l) + it->second.second;
+    if (ms > 0) continue;
+    NonPositivePrediction& p = found[type];
+    if (p.layers++ == 0) p.first = l.name, p.first_ms = ms;
+  }
+  return found;
+}
+
 ServerRegressionFit FitServerRegression(const std::map<std::string, std::vector<RegressionSample>>& samples) {
   ServerRegressionFit fit;
   for (const auto& [type, pts] : samples) {
