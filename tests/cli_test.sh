@@ -97,7 +97,7 @@ expect 0 "#1  index      2  2.9824" -- "$ionn" run "$means" --image "$tmp/orange
 expect 2 "cannot decode image" -- "$ionn" run "$means" --image "$tmp/labels.txt"
 expect 0 "#2  index      1  5.01961e-10" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --mean 0,0,0 --std 1e9,1e9,1e9 --repeats 1
 printf 'n00000001 red\nn00000002 green\n' >"$tmp/two_labels.txt"
-expect 2 "has 2 labels; the model's output '.*' has 3 values" -- "$ionn" run "$means" --labels "$tmp/two_labels.txt" --repeats 1
+expect 2 "has 2 labels; the model's output '.*' has 3 values a sample" -- "$ionn" run "$means" --labels "$tmp/two_labels.txt" --repeats 1
 expect 2 "excludes" -- "$ionn" run "$means" --image "$tmp/orange.ppm" --input "$tmp/zeros.bin"
 expect 2 "give a model" -- "$ionn" profile
 # Numbers: NaN, infinity, zero or negative rates are refused, not replaced by a default.

@@ -659,6 +659,14 @@ TEST(Net, AServerStartedAgainOnItsUploadFolderResumesTheUpload) {
   auto first = StartServer(so);
   ASSERT_TRUE(first);
   const int port = first->port();
+  {  // one server a folder
+    ServerOptions other = so;
+    other.listen = "127.0.0.1:0";
+    auto refused = OffloadServer::Start(other);
+    ASSERT_FALSE(refused.ok());
+    EXPECT_NE(refused.status().message().find("is in use by another server"), std::string::npos)
+        << refused.status().message();
+  }
   LinkOptions lo;
   lo.listen = "127.0.0.1:0";
   lo.connect = "127.0.0.1:" + std::to_string(port);

@@ -112,15 +112,19 @@ Action RegisterCalibrate(CLI::App& app) {
     }
     // A fit that predicts 0 ms or less for one of the layers it was fitted
     // on will do so for small layers of that type in any model.
+    // (At either end of its samples: a negative slope fails at the largest.)
     for (const auto& [type, samples] : c->samples) {
+      if (samples.empty() || !c->fit.regression.by_type.count(type)) continue;
       const auto [a, b] = c->fit.regression.by_type.at(type);
-      double smallest = samples.empty() ? 0 : samples.front().x;
-      for (const auto& p : samples) smallest = std::min(smallest, p.x);
-      if (!samples.empty() && a * smallest + b <= 0) {
+      double lo = samples.front().x, hi = lo;
+      for (const auto& p : samples) lo = std::min(lo, p.x), hi = std::max(hi, p.x);
+      for (const double x : {lo, hi}) {
+        if (a * x + b > 0) continue;
         std::fprintf(stderr,
-                     "ionn: warning: the fit for %s predicts %.4g ms at X = %.4g, its smallest sample; servers "
-                     "floor predictions at 0 ms, so small %s layers will count as free\n",
-                     type.c_str(), a * smallest + b, smallest, type.c_str());
+                     "ionn: warning: the fit for %s predicts %.4g ms at X = %.4g, one of its own samples; servers "
+                     "floor predictions at 0 ms, so such %s layers will count as free\n",
+                     type.c_str(), a * x + b, x, type.c_str());
+        break;
       }
     }
     const std::string csv = RegressionToCsv(c->fit.regression);

@@ -68,11 +68,13 @@ Action RegisterRun(CLI::App& app) {
       auto l = ReadLabels(args->labels);
       if (!l.ok()) return Fail(l.status());
       labels = std::move(l).value();
-      const int64_t classes = ElementCount(*g->TensorShape(g->outputs[0]));
-      if (static_cast<int64_t>(labels.size()) != classes) {
+      // One label per value of one sample (the output's batch dimension apart).
+      const Shape& out = *g->TensorShape(g->outputs[0]);
+      const int64_t values = ElementCount(out), per_sample = out.size() >= 2 && out[0] > 0 ? values / out[0] : values;
+      if (static_cast<int64_t>(labels.size()) != per_sample && static_cast<int64_t>(labels.size()) != values) {
         return Fail(Status::Invalid("--labels '" + args->labels + "' has " + std::to_string(labels.size()) +
                                     " labels; the model's output '" + g->outputs[0] + "' has " +
-                                    std::to_string(classes) + " values (one label a line, for each)"));
+                                    std::to_string(per_sample) + " values a sample (one label a line, for each)"));
       }
     }
     if (!args->image.empty()) {
@@ -127,7 +129,7 @@ Action RegisterRun(CLI::App& app) {
                             {"min_ms", ms.front()}, {"max_ms", ms.back()}};
       for (int i = 0; i < top; ++i) {
         nlohmann::json entry = {{"index", order[i]}, {"value", y.data[order[i]]}};
-        if (order[i] < static_cast<int>(labels.size())) entry["label"] = labels[order[i]];
+        if (!labels.empty()) entry["label"] = labels[order[i] % labels.size()];  // each sample's classes
         doc["top"].push_back(entry);
       }
       std::cout << doc.dump(1) << "\n";
@@ -137,7 +139,7 @@ Action RegisterRun(CLI::App& app) {
                 g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->threads, ms[ms.size() / 2], ms.front(),
                 ms.back(), args->repeats);
     for (int i = 0; i < top; ++i) {
-      const std::string label = order[i] < static_cast<int>(labels.size()) ? "  " + labels[order[i]] : "";
+      const std::string label = labels.empty() ? "" : "  " + labels[order[i] % labels.size()];
       std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]], label.c_str());  // 1e-09, not 0.000000
     }
     return 0;

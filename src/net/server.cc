@@ -985,6 +985,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     do {
       if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0 ||
                      chunk.resume_from_size() != 0)) {
+        if (file) file->Abandon();
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": only the first chunk names the session, partition, layers and resume offsets"));
@@ -992,12 +993,14 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       first = false;
       const std::string& bytes = chunk.data();
       if (bytes.size() > limits.max_chunk_bytes) {
+        if (file) file->Abandon();
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                                  where + ": a chunk of " + std::to_string(bytes.size()) + " bytes passes the limit of " +
                                      std::to_string(limits.max_chunk_bytes)));
       }
       if (received + bytes.size() > expected - skipped) {
+        if (file) file->Abandon();
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  where + ": more than the " + std::to_string(expected - skipped) +
@@ -1407,6 +1410,7 @@ void OffloadServer::Shutdown(double deadline_ms) {
   impl_->watchdog_cv.notify_all();
   if (impl_->watchdog.joinable()) impl_->watchdog.join();
   impl_->exposer.reset();  // no scrape reads a stopped server
+  impl_->files.reset();    // no upload writes any more: the folder's lock goes (a new server may take it)
   impl_->Log("stopped");
 }
 

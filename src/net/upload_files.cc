@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,12 +61,12 @@ struct FileInfo {
 
 // The header of `path`, or false when it is not a file of ours.
 bool ReadHeader(const std::string& path, FileInfo* info) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return false;
   struct stat st {};
   char magic[8];
   uint32_t key_bytes = 0;
-  bool ok = fstat(fd, &st) == 0 && ReadAll(fd, magic, 8) && std::memcmp(magic, kMagic, 8) == 0 &&
+  bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ReadAll(fd, magic, 8) && std::memcmp(magic, kMagic, 8) == 0 &&
             ReadAll(fd, reinterpret_cast<char*>(&key_bytes), 4) && key_bytes > 0 && key_bytes <= kMaxKeyBytes;
   if (ok) {
     info->key.resize(key_bytes);
@@ -94,8 +95,17 @@ Result<std::unique_ptr<UploadFiles>> UploadFiles::Open(const std::string& dir, u
   struct stat st {};
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Status::Invalid("'" + dir + "' is not a folder");
   if (access(dir.c_str(), W_OK | X_OK) != 0) return Status::Invalid("cannot write in the upload folder '" + dir + "'");
-  return std::unique_ptr<UploadFiles>(new UploadFiles(dir, capacity_bytes, std::move(log)));
+  const std::string lock = dir + "/LOCK";
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Status::Invalid("cannot open '" + lock + "': " + std::strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return Status::Invalid("the upload folder '" + dir + "' is in use by another server");
+  }
+  return std::unique_ptr<UploadFiles>(new UploadFiles(dir, capacity_bytes, std::move(log), fd));
 }
+
+UploadFiles::~UploadFiles() { close(lock_fd_); }  // and the lock with it
 
 void UploadFiles::Load(
     const std::function<void(const std::string& key, uint64_t layer_bytes, const std::string& bytes)>& keep) {
@@ -160,9 +170,11 @@ std::unique_ptr<UploadFiles::Writer> UploadFiles::Start(const std::string& key, 
   w->key_ = key;
   w->path_ = PathOf(key, upload);
   w->final_path_ = PathOf(key, "");
-  w->fd_ = open(w->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  const uint32_t key_bytes = static_cast<uint32_t>(std::min<size_t>(key.size(), kMaxKeyBytes));
-  if (w->fd_ < 0 || key.size() > kMaxKeyBytes || !WriteAll(w->fd_, kMagic, 8) ||
+  if (key.size() > kMaxKeyBytes) return w;  // not kept (keys are a hash or two; never this long)
+  w->fd_ = open(w->path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const uint32_t key_bytes = static_cast<uint32_t>(key.size());
+  errno = EIO;  // what a short write reports below
+  if (w->fd_ < 0 || !WriteAll(w->fd_, kMagic, 8) ||
       !WriteAll(w->fd_, reinterpret_cast<const char*>(&key_bytes), 4) || !WriteAll(w->fd_, key.data(), key_bytes) ||
       !WriteAll(w->fd_, reinterpret_cast<const char*>(&layer_bytes), 8)) {
     Log("upload folder: cannot write '" + w->path_ + "': " + std::strerror(errno));
@@ -175,6 +187,7 @@ std::unique_ptr<UploadFiles::Writer> UploadFiles::Start(const std::string& key, 
 
 void UploadFiles::Writer::Append(const char* data, uint64_t n) {
   if (fd_ < 0 || n == 0) return;
+  errno = EIO;
   if (!WriteAll(fd_, data, n)) {
     files_->Log("upload folder: cannot write '" + path_ + "': " + std::strerror(errno));
     close(fd_);
@@ -189,22 +202,27 @@ void UploadFiles::Writer::End() {
   if (fd_ < 0) return;
   close(fd_);
   fd_ = -1;
-  if (bytes_ == 0) {
-    unlink(path_.c_str());
-    return;
-  }
-  if (rename(path_.c_str(), final_path_.c_str()) != 0) {
-    unlink(path_.c_str());
-    return;
-  }
-  files_->Ended(final_path_, bytes_);
+  files_->Settle(path_, final_path_, bytes_);
+}
+
+void UploadFiles::Writer::Abandon() {
+  if (fd_ < 0) return;
+  close(fd_);
+  fd_ = -1;
+  unlink(path_.c_str());
 }
 
 UploadFiles::Writer::~Writer() { End(); }
 
-void UploadFiles::Ended(const std::string& path, uint64_t bytes) {
+void UploadFiles::Settle(const std::string& path, const std::string& final_path, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
-  settled_[path] = {++counter_, bytes};
+  auto there = settled_.find(final_path);
+  if (bytes == 0 || (there != settled_.end() && there->second.second >= bytes) ||
+      rename(path.c_str(), final_path.c_str()) != 0) {
+    unlink(path.c_str());
+    return;
+  }
+  settled_[final_path] = {++counter_, bytes};
   uint64_t total = 0;
   for (const auto& [p, f] : settled_) total += f.second;
   while (total > capacity_bytes_ && !settled_.empty()) {

@@ -9,10 +9,13 @@
 // name of its own upload ("<key hash>.<upload>.part"), then renamed to
 // "<key hash>.part" when the upload of the layer ends, cut or whole; a
 // file a killed server left under its upload's name is read as well (the
-// longest of a layer's files is kept). Files beyond `capacity_bytes` are
-// removed oldest first. Nothing here fails an upload: a write that fails
-// only costs the file (the log says so). Thread-safe; one writer per
-// upload.
+// longest of a layer's files is kept). As in memory, a layer's file is
+// replaced only by a longer one, and an upload refused midway leaves none.
+// Files beyond `capacity_bytes` are removed oldest first. One server a
+// folder (a lock file: a second is refused before it touches the folder).
+// Only regular files are read or written (no links followed). Nothing here
+// fails an upload: a write that fails only costs the file (the log says
+// so). Thread-safe; one writer per upload, none outliving its UploadFiles.
 #pragma once
 
 #include <cstdint>
@@ -28,9 +31,11 @@ namespace ionn::net {
 
 class UploadFiles {
  public:
-  // Makes `dir` if need be; fails if it cannot be written.
+  // Makes `dir` if need be and locks it; fails if it cannot be written or
+  // another server holds it.
   static Result<std::unique_ptr<UploadFiles>> Open(const std::string& dir, uint64_t capacity_bytes,
                                                    std::function<void(const std::string&)> log);
+  ~UploadFiles();  // releases the folder's lock
 
   // Every layer's bytes found in the folder, the longest file of each,
   // newest first while they fit in the capacity (the rest removed).
@@ -44,8 +49,10 @@ class UploadFiles {
     ~Writer();  // End()
     void Append(const char* data, uint64_t n);
     // The upload of this layer ended (cut or whole): its file takes the
-    // layer's name.
+    // layer's name, unless the one there is as long.
     void End();
+    // The upload was refused: its file goes.
+    void Abandon();
 
    private:
     friend class UploadFiles;
@@ -60,15 +67,18 @@ class UploadFiles {
   void Remove(const std::string& key);
 
  private:
-  UploadFiles(std::string dir, uint64_t capacity_bytes, std::function<void(const std::string&)> log)
-      : dir_(std::move(dir)), capacity_bytes_(capacity_bytes), log_(std::move(log)) {}
+  UploadFiles(std::string dir, uint64_t capacity_bytes, std::function<void(const std::string&)> log, int lock_fd)
+      : dir_(std::move(dir)), capacity_bytes_(capacity_bytes), log_(std::move(log)), lock_fd_(lock_fd) {}
   std::string PathOf(const std::string& key, const std::string& upload) const;
-  void Ended(const std::string& path, uint64_t bytes);
+  // Renames `path` to `final_path` if its `bytes` are more than the file
+  // there; removes it otherwise.
+  void Settle(const std::string& path, const std::string& final_path, uint64_t bytes);
   void Log(const std::string& line);
 
   const std::string dir_;
   const uint64_t capacity_bytes_;
   std::function<void(const std::string&)> log_;
+  const int lock_fd_;
   std::mutex mu_;  // guards what follows
   uint64_t counter_ = 0;          // orders the settled files, oldest first
   std::map<std::string, std::pair<uint64_t, uint64_t>> settled_;  // path -> (order, bytes)

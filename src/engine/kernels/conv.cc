@@ -6,6 +6,7 @@
 // nChw16c, but the kernel reads and writes NHWC like the direct ones, so
 // the tensors between convolutions keep one layout.
 #include <cmath>
+#include <string>
 
 #include "../kernel.h"
 
@@ -15,17 +16,17 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-// Whether Winograd beats oneDNN's direct convolution for this shape: 3x3,
-// stride and dilation 1, ungrouped, channels in 16s, and enough channels
-// for the transforms to cost less than the multiplications they save; on
-// 7x7 and 8x8 maps only with many (per-convolution times of 74 shapes from
-// the zoo and torchvision models on Zen 4, oneDNN 2.6: BENCHMARKS.md).
 // Whether oneDNN runs with AVX-512 here (ONEDNN_MAX_CPU_ISA may cap it).
 bool HasAvx512() {
   const int avx512 = static_cast<int>(dnnl::cpu_isa::avx512_core);
   return (static_cast<int>(dnnl::get_effective_cpu_isa()) & avx512) == avx512;
 }
 
+// Whether Winograd beats oneDNN's direct convolution for this shape: 3x3,
+// stride and dilation 1, ungrouped, channels in 16s, and enough channels
+// for the transforms to cost less than the multiplications they save; on
+// 7x7 and 8x8 maps only with many (per-convolution times of 74 shapes from
+// the zoo and torchvision models on Zen 4, oneDNN 2.6: BENCHMARKS.md).
 bool WinogradPays(const Layer& l, const Shape& x) {
   const int64_t ic = x[1], oc = l.out_channels, pixels = l.output_shape[2] * l.output_shape[3];
   return l.group == 1 && l.kernel_h == 3 && l.kernel_w == 3 && l.stride_h == 1 && l.stride_w == 1 &&
@@ -92,6 +93,9 @@ class ConvKernel : public Kernel {
         const memory::desc nhwc_dst(l.output_shape, memory::data_type::f32, tag::nhwc);
         pd_ = dnnl::convolution_forward::primitive_desc(
             describe(dnnl::algorithm::convolution_direct, nhwc_src, nhwc_dst), attr, cpu_);
+        // Only its reference loop takes NHWC for this shape: oneDNN's own
+        // choice below does better.
+        if (std::string(pd_.impl_info_str()).rfind("ref", 0) == 0) pd_ = {};
       } catch (const dnnl::error&) {  // none for this shape: oneDNN's own choice below
         pd_ = {};
       }
