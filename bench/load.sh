@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The edge server under load: CLIENTS `ionn client` processes (eight models
-# in turn: the five of the zoo, and three ONNX files that `ionn zoo --seed 2`
+# in turn: the five of the zoo, and three ONNX files that `ionn zoo --weights-seed 2`
 # writes, the zoo's AlexNet, GoogLeNet and MobileNet architectures with
 # other weights, so that the layer store shares none of their weights with
 # the zoo's; starts staggered by 0.5 s) upload and raise queries for
@@ -22,14 +22,14 @@ serve_pid=$!
 . scripts/port_of.sh
 port=$(port_of "$tmp/serve.log") || { echo "serve did not start"; cat "$tmp/serve.log"; exit 1; }
 models=(alexnet googlenet resnet50 inception_bn mobilenet alexnet.onnx googlenet.onnx mobilenet.onnx)
-for f in alexnet googlenet mobilenet; do "$ionn" zoo "$f" --seed 2 -o "$tmp/$f.onnx" 2>/dev/null; done
+for f in alexnet googlenet mobilenet; do "$ionn" zoo "$f" --weights-seed 2 -o "$tmp/$f.onnx" 2>/dev/null; done
 pids=()
 for i in $(seq 0 $((clients - 1))); do
   m=${models[$((i % ${#models[@]}))]}
   if [[ "$m" == *.onnx ]]; then
     source_args=("$tmp/$m" --client-profile "data/profiles/odroid-xu4_gtx1080ti/${m%.onnx}.csv")
   else
-    source_args=(--zoo "$m" --paper-profile)
+    source_args=(--zoo "$m" --paper-profiles)
   fi
   "$ionn" client "${source_args[@]}" --server "127.0.0.1:$port" --duration-s "$seconds" --threads "$threads" \
     --format json --quiet >"$tmp/client-$i.json" 2>"$tmp/client-$i.err" &
@@ -48,7 +48,7 @@ for i in $(seq 0 $((clients - 1))); do
   /usr/bin/python3 - "$tmp/client-$i.json" "$i" "${models[$((i % ${#models[@]}))]}" <<'PY' || echo "$i client failed: $(cat "$tmp/client-$i.err")"
 import json, sys
 j = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]:<3} {sys.argv[3]:<15} {j['queries']:>8} {j['queries_fell_back']:>8} {j['query_steps']:>8} {j['step_round_trip_ms_p50']:>10.2f} "
+print(f"{sys.argv[2]:<3} {sys.argv[3]:<15} {j['query_count']:>8} {j['queries_fell_back']:>8} {j['query_steps']:>8} {j['step_round_trip_ms_p50']:>10.2f} "
       f"{j['step_round_trip_ms_p99']:>10.2f} {str(j['server_lost']):>6} {str(j['upload_complete']):>6} {j['held_layers']:>6}")
 PY
 done

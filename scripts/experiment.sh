@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
-build/bin/ionn experiment --live --out docs/experiments --markdown EXPERIMENTS.md "$@"
+build/bin/ionn experiment --live --output docs/experiments --markdown EXPERIMENTS.md "$@"

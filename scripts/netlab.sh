@@ -9,7 +9,7 @@
 #
 #   scripts/netlab.sh up --uplink-mbps 80 --downlink-mbps 80 --rtt-ms 2
 #   scripts/netlab.sh exec build/bin/ionn serve --listen 10.77.0.2:7070 &
-#   build/bin/ionn client --zoo alexnet --paper-profile --server 10.77.0.2:7070
+#   build/bin/ionn client --zoo alexnet --paper-profiles --server 10.77.0.2:7070
 #   scripts/netlab.sh down
 #
 # Rates use the project's unit, 1 Mbps = 1024*1024/8000 bytes per ms, and

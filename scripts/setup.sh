@@ -13,7 +13,7 @@ elif [ $# -gt 0 ]; then
 fi
 packages=(
   build-essential cmake pkg-config
-  nlohmann-json3-dev libcli11-dev
+  nlohmann-json3-dev libcli11-dev python3-jsonschema
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
   libgtest-dev

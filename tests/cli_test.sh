@@ -34,11 +34,11 @@ expect 0 "latency ms" -- "$ionn" plan --costs "$fig2" --algorithm original
 # zoo -> ONNX -> costs -> plan and simulate, as in the README.
 expect 0 "wrote" -- "$ionn" zoo mobilenet -o "$tmp/m.onnx"
 expect 0 "" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
-  --server-regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
+  --regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
 expect 0 "ionn-costs/1" -- cat "$tmp/costs.json"
 # The issue's spelling: the model as a positional argument; block granularity.
 expect 0 '"name": "prob"' -- "$ionn" costs "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
-  --server-regression "$profiles/server_regression.csv" --granularity block
+  --regression "$profiles/server_regression.csv" --granularity block
 "$ionn" zoo googlenet -o "$tmp/g.onnx" 2>/dev/null
 blocks=$("$ionn" costs "$tmp/g.onnx" --client-profile "$profiles/googlenet.csv" --server-profile "$profiles/googlenet.csv" \
   --granularity block | grep -c '"client_ms"')
@@ -65,8 +65,8 @@ expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profile
 sed 's/^InnerProduct,.*/InnerProduct,1e-8,-0.1/' "$profiles/server_regression.csv" >"$tmp/negative_fc.csv"
 expect 0 "warning: --regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8': floored at 0 ms" -- \
   "$ionn" predict --zoo alexnet --regression "$tmp/negative_fc.csv"
-expect 0 "warning: --server-regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8'" -- \
-  "$ionn" plan --zoo alexnet --client-profile "$profiles/alexnet.csv" --server-regression "$tmp/negative_fc.csv"
+expect 0 "warning: --regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8'" -- \
+  "$ionn" plan --zoo alexnet --client-profile "$profiles/alexnet.csv" --regression "$tmp/negative_fc.csv"
 "$ionn" profile --zoo mobilenet --column server --repeats 1 -o "$tmp/mobilenet_server.csv" 2>/dev/null ||
   fail "profile --column server"
 expect 0 "prediction error per layer type" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv" \
@@ -110,7 +110,7 @@ expect 2 "--window-ms: must be a time in ms" -- "$ionn" simulate --zoo alexnet -
 expect 2 "--window-ms: must be a time in ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --window-ms -1
 expect 2 "not in range 0 to 1000000" -- "$ionn" simulate --zoo alexnet --paper-profiles --queries-after-upload -1
 expect 2 "--downlink-mbps: must be a rate" -- "$ionn" client --zoo alexnet --downlink-mbps nan
-expect 2 "--rtt-ms: must be a delay in ms" -- "$ionn" link --rtt-ms -5
+expect 2 "--rtt-ms: must be a time in ms" -- "$ionn" link --rtt-ms -5
 # Thread counts beyond the engine's bound (65536 crashed OpenMP; 2^31-1 ran away with memory).
 for n in 0 257 65536 2147483647; do
   expect 2 "not in range 1 to 256" -- "$ionn" run --zoo mobilenet --threads "$n"
@@ -136,19 +136,19 @@ expect 2 "cannot open" -- "$ionn" plan --costs "$tmp/missing.json"
 expect 2 "no zoo model 'vgg'" -- "$ionn" zoo vgg -o "$tmp/v.onnx"
 head -c 1000 "$tmp/m.onnx" >"$tmp/truncated.onnx"
 expect 2 "truncated|not a valid ONNX" -- "$ionn" costs --model "$tmp/truncated.onnx" \
-  --client-profile "$profiles/mobilenet.csv" --server-regression "$profiles/server_regression.csv"
+  --client-profile "$profiles/mobilenet.csv" --regression "$profiles/server_regression.csv"
 grep -v '^conv6/sep,' "$profiles/mobilenet.csv" >"$tmp/short.csv"
 expect 2 "layer 'conv6/sep'" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$tmp/short.csv" \
-  --server-regression "$profiles/server_regression.csv"
+  --regression "$profiles/server_regression.csv"
 expect 2 "no server_ms for layer 'conv1'" -- "$ionn" costs --model "$tmp/m.onnx" \
   --client-profile "$profiles/mobilenet.csv" --server-profile "$profiles/mobilenet.csv"
 sed 's/^conv1,11.3888,/conv1,fast,/' "$profiles/mobilenet.csv" >"$tmp/nan.csv"
 expect 2 "'conv1'.*not a number" -- "$ionn" costs --zoo mobilenet --client-profile "$tmp/nan.csv" \
-  --server-regression "$profiles/server_regression.csv"
+  --regression "$profiles/server_regression.csv"
 expect 2 "" -- "$ionn" plan --costs "$fig2" --format yaml
 expect 2 "--uplink-mbps: must be a rate in Mbps, more than 0" -- "$ionn" link --uplink-mbps 0
 expect 2 "--downlink-mbps: must be a rate in Mbps, more than 0" -- "$ionn" link --downlink-mbps nan
-expect 2 "--rtt-ms: must be a delay in ms, 0 to" -- "$ionn" link --rtt-ms -2
+expect 2 "--rtt-ms: must be a time in ms, 0 to" -- "$ionn" link --rtt-ms -2
 expect 2 "'nowhere' is not host:port" -- "$ionn" link --listen 127.0.0.1:0 --connect nowhere
 
 # A one-node model whose Identity has no input (hand-encoded ModelProto):
@@ -171,19 +171,24 @@ expect 0 "^gap,[0-9.e-]+,$" -- "$ionn" profile --input-shape 1x3x48x40 "$tmp/dyn
 expect 2 "^ionn: error: --input-shape: '1x3xHx32': 'H' is not a dimension" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape 1x3xHx32
 expect 2 "dimension 1 is 3 in the file, 4 in the given shape \[1,4,32,32\]" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape 1x4x32x32
 expect 2 "a shape is given for 'y', which is not a graph input" -- "$ionn" run "$tmp/dynamic_hw.onnx" --input-shape y=1x3x32x32
-expect 2 "--costs excludes --input-shape" -- "$ionn" plan --costs "$fig2" --input-shape 1x3x32x32
+expect 2 "--input-shape excludes --costs|--costs excludes --input-shape" -- "$ionn" plan --costs "$fig2" --input-shape 1x3x32x32
 
 # A real server and client on loopback: serve on a free port, a client for
 # three queries, SIGTERM drains and exits 0.
-"$ionn" serve --listen 127.0.0.1:0 --regression "$profiles/server_regression.csv" 2>"$tmp/serve.log" &
+"$ionn" serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --regression "$profiles/server_regression.csv" \
+  2>"$tmp/serve.log" &
 serve_pid=$!
 port=$(port_of "$tmp/serve.log")
+metrics_port=$(sed -n 's/.*metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/serve.log" | head -1)
 if [ -z "$port" ]; then
   fail "serve did not start: $(cat "$tmp/serve.log")"
 else
-  expect 0 '"queries": 3' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$port" \
+  expect 0 '"query_count": 3' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$port" \
     --queries 3 --format json --quiet
-  expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profile --profile-now --server "127.0.0.1:$port"
+  expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profiles --profile-now --server "127.0.0.1:$port"
+  # Pointed at the metrics port: exit 2, and the message says what it is.
+  expect 2 "does not speak ionn's gRPC: is it the server's metrics port" -- "$ionn" client --zoo mobilenet \
+    --paper-profiles --server "127.0.0.1:$metrics_port" --deadline-s 5 --quiet
   # A second server on the same port is refused (gRPC would share it).
   expect 2 "cannot listen on '127.0.0.1:$port': Address already in use" -- "$ionn" serve --listen "127.0.0.1:$port" \
     --regression "$profiles/server_regression.csv"
@@ -195,7 +200,7 @@ else
   if [ -z "$link_port" ]; then
     fail "link did not start: $(cat "$tmp/link.log")"
   else
-    expect 0 '"queries": 2' -- "$ionn" client --zoo mobilenet --paper-profile --server "127.0.0.1:$link_port" \
+    expect 0 '"query_count": 2' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$link_port" \
       --uplink-mbps 400 --queries 2 --format json --quiet
   fi
   kill -INT "$link_pid"
@@ -207,23 +212,26 @@ wait "$serve_pid" || fail "serve exited $? after SIGTERM (want 0)"
 grep -q "session .* closed" "$tmp/serve.log" || fail "no session close in the server log: $(cat "$tmp/serve.log")"
 expect 2 "cannot listen on '10.255.255.1:7070': Cannot assign requested address" -- "$ionn" serve --listen 10.255.255.1:7070 \
   --regression "$profiles/server_regression.csv"
-expect 1 "Unavailable|failed to connect|Hello" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1 \
+expect 2 "Hello to 127.0.0.1:1: .*nothing listens there" -- "$ionn" client --zoo mobilenet --paper-profiles --server 127.0.0.1:1 \
   --deadline-s 2 --quiet
-expect 1 "Hello to 127.0.0.1:1" -- "$ionn" client --zoo mobilenet --paper-profile --server 127.0.0.1:1,127.0.0.1:2 \
+expect 2 "Hello to 127.0.0.1:1" -- "$ionn" client --zoo mobilenet --paper-profiles --server 127.0.0.1:1,127.0.0.1:2 \
   --deadline-s 2 --quiet
 for bad in localhost 127.0.0.1:0 127.0.0.1:65536 127.0.0.1:1, ,127.0.0.1:1 :7070 127.0.0.1:x fe80::1 \
   "127.0.0.1:1, 127.0.0.1:2"; do
-  expect 2 "--server: " -- "$ionn" client --zoo mobilenet --paper-profile --server "$bad" --quiet
+  expect 2 "--server: " -- "$ionn" client --zoo mobilenet --paper-profiles --server "$bad" --quiet
 done
 # Options that would be ignored are refused: the link and profiles with a
 # cost graph, the paper's profiles with other profiles.
 expect 2 "--costs excludes --uplink-mbps" -- "$ionn" plan --costs "$tmp/costs.json" --uplink-mbps 3
 expect 2 "--costs excludes --paper-profiles" -- "$ionn" simulate --costs "$tmp/costs.json" --paper-profiles
 expect 2 "--costs excludes --rtt-ms" -- "$ionn" plan --costs "$tmp/costs.json" --rtt-ms 5
-expect 2 "--client-profile excludes --paper-profiles" -- "$ionn" plan --zoo alexnet --paper-profiles \
+expect 0 "partitions" -- "$ionn" plan --zoo alexnet --paper-profiles \
   --client-profile "$profiles/alexnet.csv"
-expect 2 "--server-regression excludes --paper-profiles" -- "$ionn" costs --zoo alexnet --paper-profiles \
-  --server-regression "$profiles/server_regression.csv"
+expect 2 "--server-profile excludes --regression" -- "$ionn" costs --zoo alexnet --paper-profiles \
+  --server-profile "$profiles/alexnet.csv" --regression "$profiles/server_regression.csv"
+# --paper-profiles fills what is not given: the published client times with
+# one's own prediction functions.
+expect 0 "InnerProduct|fc8" -- "$ionn" plan --zoo alexnet --paper-profiles --regression "$profiles/server_regression.csv"
 # Huge times keep table rows short (they used to print 300 digits).
 expect 0 "upload +1\.86051e\+306 ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --uplink-mbps 1e-300
 expect 0 "^   0  1\.86051e\+306" -- "$ionn" plan --zoo alexnet --paper-profiles --uplink-mbps 1e-300
@@ -231,13 +239,15 @@ expect 0 "^   0  1\.86051e\+306" -- "$ionn" plan --zoo alexnet --paper-profiles 
 expect 2 "folder '/nonexistent' does not exist" -- "$ionn" zoo alexnet -o /nonexistent/a.onnx
 expect 2 "folder '/nonexistent' does not exist" -- "$ionn" profile --zoo alexnet -o /nonexistent/p.csv
 expect 2 "folder '/nonexistent' does not exist" -- "$ionn" calibrate -o /nonexistent/r.csv
-expect 2 "is not a folder" -- "$ionn" experiment --out /dev/null/x --no-plots
+expect 2 "is not a folder" -- "$ionn" experiment --output /dev/null/x --no-plots
 expect 2 "is a folder, not a file" -- "$ionn" costs --zoo alexnet --paper-profiles -o "$tmp"
 expect 2 "is a folder, not a file" -- "$ionn" client --zoo alexnet --trace "$tmp"
-expect 2 "cannot write '/dev/full'" -- "$ionn" run --zoo mobilenet --output /dev/full
+expect 2 "cannot write '/dev/full'" -- "$ionn" run --zoo mobilenet --output-tensor /dev/full
+expect 2 "cannot write '/dev/full'" -- "$ionn" run --zoo mobilenet --repeats 1 --output /dev/full
+[ -c /dev/full ] || fail "/dev/full is no longer a device"
 expect 2 "cannot write standard output" -- sh -c "'$ionn' costs --zoo alexnet --paper-profiles >/dev/full"
-expect 2 "--reconnects" -- "$ionn" client --zoo mobilenet --paper-profile --reconnects -1
-expect 2 "--backoff-s" -- "$ionn" client --zoo mobilenet --paper-profile --backoff-s nan
+expect 2 "--reconnects" -- "$ionn" client --zoo mobilenet --paper-profiles --reconnects -1
+expect 2 "--backoff-s" -- "$ionn" client --zoo mobilenet --paper-profiles --backoff-s nan
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

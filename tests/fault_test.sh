@@ -92,7 +92,7 @@ field() { sed -n "s/^ \"$1\": \(.*\),\?$/\1/p" "$tmp/client.json" | sed 's/,$//'
 check_client() {
   [ "$1" -eq 0 ] || fail "client exit $1"
   [ "$(field server_lost)" = true ] || fail "the client did not notice the fault"
-  queries=$(field queries) offloaded=$(field queries_offloaded) fell_back=$(field queries_fell_back)
+  queries=$(field query_count) offloaded=$(field queries_offloaded) fell_back=$(field queries_fell_back)
   wrong=$(field queries_wrong)
   [ "${queries:-0}" -ge 5 ] || fail "only $queries queries"
   [ "${offloaded:-0}" -ge 1 ] || fail "no query ran layers on the server"
@@ -102,8 +102,8 @@ check_client() {
 }
 
 client() {
-  "$ionn" client --zoo alexnet --paper-profile -a original --backoff-s 0.1 --verify --format json \
-    --quiet --output "$tmp/client.npy" "$@" >"$tmp/client.json" 2>"$tmp/client.err" &
+  "$ionn" client --zoo alexnet --paper-profiles -a original --backoff-s 0.1 --verify --format json \
+    --quiet --output-tensor "$tmp/client.npy" "$@" >"$tmp/client.json" 2>"$tmp/client.err" &
   client_pid=$!
   pids+=("$client_pid")
 }
@@ -115,7 +115,7 @@ finish_client() {
   check_client "$rc" "$@"
 }
 
-"$ionn" run --zoo alexnet --output "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || { scenario=setup; fail "ionn run"; }
+"$ionn" run --zoo alexnet --output-tensor "$tmp/local.npy" >/dev/null 2>"$tmp/run.err" || { scenario=setup; fail "ionn run"; }
 
 scenario=kill
 start_server serve

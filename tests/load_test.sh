@@ -3,7 +3,7 @@
 # processes upload and raise queries for SECONDS (default 12) against one
 # `ionn serve --max-memory-bytes CAP` on loopback: four models in turn
 # (GoogLeNet and MobileNet from the zoo, and both again with other weights,
-# written by `ionn zoo --seed 2`, so the layer store shares only some
+# written by `ionn zoo --weights-seed 2`, so the layer store shares only some
 # layers). The cap (default 1 GiB) holds fewer sessions than there are
 # clients: those refused run their queries here and try again. Every client
 # must exit 0 with every query checked against a whole-model run (--verify:
@@ -38,7 +38,7 @@ cap=$((cap_mib << 20))
   --max-sessions 64 --max-sessions-per-peer 64 --max-calls-per-peer 64 --workers 64 2>"$tmp/serve.log" &
 serve_pid=$!
 port=$(port_of "$tmp/serve.log") || fail "serve did not start"
-for m in googlenet mobilenet; do "$ionn" zoo "$m" --seed 2 -o "$tmp/$m.onnx" 2>/dev/null || fail "zoo $m"; done
+for m in googlenet mobilenet; do "$ionn" zoo "$m" --weights-seed 2 -o "$tmp/$m.onnx" 2>/dev/null || fail "zoo $m"; done
 models=(googlenet mobilenet googlenet.onnx mobilenet.onnx)
 pids=()
 for i in $(seq 0 $((clients - 1))); do
@@ -46,7 +46,7 @@ for i in $(seq 0 $((clients - 1))); do
   if [[ "$m" == *.onnx ]]; then
     source_args=("$tmp/$m" --client-profile "$profiles/${m%.onnx}.csv")
   else
-    source_args=(--zoo "$m" --paper-profile)
+    source_args=(--zoo "$m" --paper-profiles)
   fi
   "$ionn" client "${source_args[@]}" --server "127.0.0.1:$port" --duration-s "$seconds" --verify \
     --format json --quiet >"$tmp/client-$i.json" 2>"$tmp/client-$i.err" &
@@ -61,7 +61,7 @@ for i in "${!pids[@]}"; do
     continue
   fi
   field() { sed -n "s/^ \"$1\": \([0-9]*\),\?$/\1/p" "$tmp/client-$i.json" | head -1; }
-  queries=$((queries + $(field queries))) offloaded=$((offloaded + $(field queries_offloaded)))
+  queries=$((queries + $(field query_count))) offloaded=$((offloaded + $(field queries_offloaded)))
   wrong=$((wrong + $(field queries_wrong)))
   grep -q '"lost": ".*memory limit' "$tmp/client-$i.json" && refused=$((refused + 1))
 done

@@ -104,6 +104,37 @@ TEST(Protocol, RejectsQueriesThatTakeNoTimeAndEmptyPlans) {
   EXPECT_EQ(ExpectedQueriesDuringUpload({0}, {5}), 0);
 }
 
+// The rule every report counts by, against a count by hand: ten queries
+// of latencies 10, 20, ..., 100 ms back to back from t = 0 (ends 10, 30,
+// 60, 100, 150, 210, 280, 360, 450, 550), the upload ending at 150 ms.
+TEST(Protocol, QueryCountsByHand) {
+  std::vector<ProtocolQuery> queries;
+  double t = 0;
+  for (int i = 1; i <= 10; ++i) {
+    queries.push_back({t, t + 10.0 * i, i});
+    t += 10.0 * i;
+  }
+  const QueryCounts c = CountQueries(queries, {40, 70, 150}, /*upload_ms=*/150, /*upload_complete=*/true,
+                                     /*window_ms=*/300);
+  EXPECT_EQ(c.queries, 10);
+  EXPECT_EQ(c.during_upload, 5);  // ends 10, 30, 60, 100, 150 (a tie counts)
+  EXPECT_EQ(c.in_window, 7);      // and 210, 280
+  EXPECT_DOUBLE_EQ(c.first_query_end_ms, 10);
+  EXPECT_EQ(c.partitions_first_half, 2);  // 40 and 70 by 75 ms
+  EXPECT_EQ(c.partitions_second_half, 1);
+  EXPECT_DOUBLE_EQ(c.latency_mean_ms, 55);
+  EXPECT_DOUBLE_EQ(c.latency_p50_ms, 50);   // rank ceil(0.5 * 10) = 5
+  EXPECT_DOUBLE_EQ(c.latency_p90_ms, 90);   // rank 9
+  EXPECT_DOUBLE_EQ(c.latency_p99_ms, 100);  // rank ceil(9.9) = 10
+  EXPECT_DOUBLE_EQ(c.throughput_qps, 10 / 0.55);
+  // An upload that did not complete has no queries during it.
+  EXPECT_EQ(CountQueries(queries, {40}, 40, /*upload_complete=*/false, 300).during_upload, 0);
+  EXPECT_EQ(CountQueries({}, {}, 0, true, 100).queries, 0);
+  EXPECT_DOUBLE_EQ(NearestRank({3, 1, 2}, 0.5), 2);
+  EXPECT_DOUBLE_EQ(NearestRank({7}, 0.99), 7);
+  EXPECT_DOUBLE_EQ(NearestRank({}, 0.5), 0);
+}
+
 TEST(Protocol, LinkSharingNames) {
   for (LinkSharing s : {LinkSharing::kNone, LinkSharing::kFair, LinkSharing::kPriority}) {
     EXPECT_EQ(*ParseLinkSharing(LinkSharingName(s)), s);

@@ -60,20 +60,22 @@ expect 2 "cannot open" -- "$ionn" serve --secret-file "$tmp/missing"
 pids+=($!)
 port=$(port_of "$tmp/serve.log") || { echo "FAIL: serve did not start: $(cat "$tmp/serve.log")"; exit 1; }
 grep -q "TLS, shared secret required" "$tmp/serve.log" || fail "serve did not say it uses TLS and a secret"
-client=("$ionn" client --zoo mobilenet --paper-profile --queries 3 --deadline-s 5 --reconnects 0 --quiet
+client=("$ionn" client --zoo mobilenet --paper-profiles --queries 3 --deadline-s 5 --reconnects 0 --quiet
   --format json)
 
 # The right CA and secret, by address and by the name the certificate carries.
-expect 0 "\"queries\": 3" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" --secret-file "$tmp/secret"
+expect 0 "\"query_count\": 3" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" --secret-file "$tmp/secret"
 # (the certificate's DNS name, without a resolver: a bare root may lack /etc/hosts)
 expect 0 '"queries_offloaded": [1-9]' -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \
   --tls-server-name localhost --secret-file "$tmp/secret"
-# A certificate another CA signed, a name it does not carry, no TLS: no connection.
-expect 1 "Hello to 127.0.0.1:$port" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/other.pem" \
-  --secret-file "$tmp/secret"
-expect 1 "Hello to 127.0.0.1:$port" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \
-  --tls-server-name evil.example --secret-file "$tmp/secret"
-expect 1 "Hello to 127.0.0.1:$port" -- "${client[@]}" --server "127.0.0.1:$port" --secret-file "$tmp/secret"
+# A certificate another CA signed, a name it does not carry, no TLS: no
+# connection, exit 2 and a message that says which.
+expect 2 "Hello to 127.0.0.1:$port: .*not signed by a CA this client trusts; give its CA with --tls-ca" -- \
+  "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/other.pem" --secret-file "$tmp/secret"
+expect 2 "Hello to 127.0.0.1:$port: .*does not carry the name asked for" -- "${client[@]}" --server "127.0.0.1:$port" \
+  --tls-ca "$tmp/ca.pem" --tls-server-name evil.example --secret-file "$tmp/secret"
+expect 2 "Hello to 127.0.0.1:$port: .*it may expect TLS \(--tls or --tls-ca\)" -- "${client[@]}" \
+  --server "127.0.0.1:$port" --secret-file "$tmp/secret"
 # TLS but no secret, or the wrong one: refused by the server.
 expect 2 "this server needs its shared secret" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem"
 expect 2 "the shared secret is not this server's" -- "${client[@]}" --server "127.0.0.1:$port" --tls-ca "$tmp/ca.pem" \

@@ -406,7 +406,7 @@ def main(argv):
                         r["plan"] = "fail: profile rc %s: %s" % (rc, first_error_line(out))
                     else:
                         rc, out = run_ionn(args, ["plan", path, "--client-profile", prof,
-                                                  "--server-regression", regression,
+                                                  "--regression", regression,
                                                   "--format", "json"])
                         if rc != 0:
                             r["plan"] = "fail: plan rc %s: %s" % (rc, first_error_line(out))
@@ -436,7 +436,7 @@ def main(argv):
                                 r["plan"] = "fail: plan output is not JSON: " + first_error_line(out)
                             # The same at block granularity (dominator collapse), and
                             # the simulator on the recursive-efficiency plan.
-                            costs = ["--client-profile", prof, "--server-regression", regression]
+                            costs = ["--client-profile", prof, "--regression", regression]
                             for extra in (["plan", path] + costs + ["--granularity", "block", "--format", "json"],
                                           ["simulate", path] + costs + ["-a", "recursive-efficiency",
                                                                        "--format", "json"]):

@@ -36,6 +36,7 @@
 #include "ionn/engine.h"
 #include "ionn/model_costs.h"
 #include "ionn/plan.h"
+#include "ionn/protocol.h"
 
 namespace ionn {
 
@@ -150,6 +151,9 @@ struct ClientResult {
   double upload_ms = 0;            // last acknowledgement (when complete)
   int queries_during_upload = 0;   // finished no later than upload_ms
   double first_query_end_ms = 0;
+  // By the simulator's rule (CountQueries), the window being the planned
+  // all-at-once upload time; latency quantiles and throughput of `queries`.
+  QueryCounts counts;
   bool server_lost = false;        // a session was lost (see sessions[i].lost)
   std::string server_error;        // the last failure: of a call, or of a reconnection
   std::string upload_error;        // why the upload stopped early (empty: it did not)

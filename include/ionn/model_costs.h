@@ -130,7 +130,7 @@ Result<CostSources> PaperCostSources(const std::string& model, const std::string
 // sources.paper_profiles) and builds the cost graph of `graph` on `link`.
 // Needs a client profile and exactly one of server profile and server
 // regression; errors are worded for the command line's flags
-// (--client-profile, --server-profile, --server-regression, --paper-profiles,
+// (--client-profile, --server-profile, --regression, --paper-profiles,
 // --zoo) and name the file that failed to read.
 Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources, const LinkSpec& link);
 

@@ -90,13 +90,18 @@ struct RunSetting {
   std::string model;
   double uplink_mbps = 0, downlink_mbps = 0, rtt_ms = 0;
   std::string link_sharing;  // simulations and live runs
+  // The inputs assumed, as the user named them ("inputs" in the JSON).
+  std::string model_sha256;  // of the model file; empty for a zoo model
+  std::string costs_file, client_profile, server_profile, regression;
+  bool paper_profiles = false;
 };
 
 // Plan as JSON ("format": "ionn-plan/1": DESIGN.md's fields plus
 // granularity, per partition cumulative upload, the setting) and as a
 // human-readable table.
 std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan, const RunSetting& setting = {});
-// The setting's known fields, as PlanToJson writes them (for other outputs).
+// The setting's known fields, as PlanToJson writes them (for other
+// outputs), after "ionn_version".
 void AddRunSetting(const RunSetting& setting, nlohmann::json* doc);
 // The plan's partitions as a JSON array of {layers, upload_ms,
 // uploaded_at_ms, latency_ms}; `uploaded_at_ms` when given (null for

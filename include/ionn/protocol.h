@@ -45,6 +45,30 @@ struct ProtocolRun {
   double queries_during_upload_fractional = 0;
 };
 
+// Which queries count, one rule for the simulator, the client and the live
+// experiment. A query is "during upload" when it finished no later than the
+// last partition's arrival (`upload_ms`) of an upload that completed, and
+// "in the window" when it finished no later than `window_ms`. Latency
+// quantiles are by nearest rank (the smallest latency that at least q of
+// the queries do not exceed); throughput is queries over the time from the
+// first start to the last end.
+inline bool FinishedDuringUpload(double end_ms, double upload_ms, bool upload_complete) {
+  return upload_complete && end_ms <= upload_ms;
+}
+struct QueryCounts {
+  int queries = 0;
+  int during_upload = 0;
+  int in_window = 0;
+  double first_query_end_ms = 0;
+  int partitions_first_half = 0, partitions_second_half = 0;  // arrived by upload_ms / 2, after
+  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p90_ms = 0, latency_p99_ms = 0;
+  double throughput_qps = 0;
+};
+QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::vector<double>& partition_done_ms,
+                         double upload_ms, bool upload_complete, double window_ms);
+// The q-quantile (0 < q <= 1) of `values` by nearest rank; 0 when empty.
+double NearestRank(std::vector<double> values, double q);
+
 // `upload_ms[p]`: partition p's upload time at full uplink rate (>= 1
 // partition). `steps_after[p]` (p = 1..partitions; [0] unused): the steps
 // of a query that starts with partitions 0..p-1 arrived. Errors when a

@@ -42,9 +42,17 @@ struct SimResult {
   int queries_in_window = 0;
   int partitions = 0, partitions_first_half = 0, partitions_second_half = 0;
   double largest_partition_share = 0;  // of all weight upload time
+  QueryCounts counts;  // the counts above (CountQueries), with latency quantiles and throughput
 };
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);
+
+// The whole model's upload as one partition (overhead + every layer's
+// weights): the default window of `queries_in_window`.
+double AllAtOnceUploadMs(const CostGraph& graph);
+// The largest partition's share of the plan's weight upload time (its
+// partition overheads apart).
+double LargestPartitionShare(const CostGraph& graph, const UploadPlan& plan);
 
 // When the first query whose placement offloads (the plan's latency for
 // what was uploaded when it started is below local execution) ends; 0 when

@@ -21,11 +21,44 @@
 namespace ionn::cli {
 namespace {
 
-// The q-quantile (0..1) of `v`, nearest rank; 0 when empty.
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))];
+// Measured against predicted latency: the first run of at least `kRun`
+// queries in a row (computed with the plan's placement, not recomputed
+// after a failure) whose measured latency differs from the planner's by
+// more than 25%; empty when none.
+struct Divergence {
+  size_t first = 0, last = 0;
+  double measured_ms = 0, predicted_ms = 0;  // medians over the run
+  bool on_server = false;                    // some of them ran layers on the server
+};
+std::optional<Divergence> FirstDivergence(const std::vector<ClientQuery>& queries) {
+  constexpr size_t kRun = 3;
+  size_t start = 0, length = 0;
+  for (size_t i = 0; i <= queries.size(); ++i) {
+    bool off = false;
+    if (i < queries.size()) {
+      const ClientQuery& q = queries[i];
+      const double measured = q.end_ms - q.start_ms;
+      off = !q.fell_back && q.predicted_ms > 0 && std::fabs(measured - q.predicted_ms) > 0.25 * q.predicted_ms;
+    }
+    if (off) {
+      if (length++ == 0) start = i;
+      continue;
+    }
+    if (length >= kRun) {
+      Divergence d{start, start + length - 1};
+      std::vector<double> measured, predicted;
+      for (size_t k = start; k < start + length; ++k) {
+        measured.push_back(queries[k].end_ms - queries[k].start_ms);
+        predicted.push_back(queries[k].predicted_ms);
+        d.on_server = d.on_server || queries[k].server_layers > 0;
+      }
+      d.measured_ms = NearestRank(measured, 0.5);
+      d.predicted_ms = NearestRank(predicted, 0.5);
+      return d;
+    }
+    length = 0;
+  }
+  return std::nullopt;
 }
 
 // "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
@@ -75,53 +108,49 @@ double RelativeError(const TensorMap& got, const TensorMap& want) {
 
 Action RegisterClient(CLI::App& app) {
   struct Args {
-    std::string model, zoo, server = "127.0.0.1:7070", client_profile, emulate_profile, server_profile, output, trace;
-    std::string format = "table", tls_ca, tls_server_name, secret_file;
+    ModelOptions model;
+    InputOptions input;
+    ProfileOptions profiles;
+    LinkRateOptions link;
+    ThreadOptions engine;
+    OutputOptions out;
     PlanOptions plan;
-    InputShapeOptions input_shapes;
+    std::string server = "127.0.0.1:7070", emulate_profile, output_tensor, trace;
+    std::string tls_ca, tls_server_name, secret_file;
     bool tls = false;
-    bool profile_now = false, paper_profile = false, quiet = false, ignore_held = false, verify = false;
-    int queries = -1, threads = 1, seed = 1, chunk_kib = 1024, reconnects = 8;
-    double duration_s = -1, uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, deadline_s = 60, backoff_s = 0.25;
+    bool profile_now = false, quiet = false, ignore_held = false, verify = false;
+    int queries = -1, chunk_kib = 1024, reconnects = 8;
+    double duration_s = -1, deadline_s = 60, backoff_s = 0.25;
     double upload_min_bytes_per_s = 64 << 10, upload_idle_s = 30;
     int stalled_attempts = 3;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "client", "Offload a model to an edge server while using it: planned upload, queries during it, a report");
-  cmd->add_option("model", args->model, "Model file (.onnx)");
-  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  args->input_shapes.Add(cmd);
+  args->model.Add(cmd);
+  args->input.Add(cmd);
   cmd->add_option("--server", args->server,
                   "host:port of `ionn serve`; a comma-separated list: the first that answers, the next after a loss")
       ->capture_default_str();
   args->plan.Add(cmd);
-  auto* cp = cmd->add_option("--client-profile", args->client_profile, "This device's layer times (CSV layer,client_ms,...)");
-  auto* now = cmd->add_flag("--profile-now", args->profile_now, "Measure this device's layer times now (the default)");
-  auto* paper = cmd->add_flag("--paper-profile", args->paper_profile,
-                              "A zoo model's published ODROID XU4 client times (as --client-profile)");
-  auto* em = cmd->add_option("--emulate-profile", args->emulate_profile,
-                             "Plan with this profile and pad every local segment to its times (emulation; "
-                             "layers are still computed)");
-  cmd->add_option("--server-profile", args->server_profile,
-                  "Plan with these server times (CSV layer,...,server_ms, e.g. from `ionn profile --column server` "
-                  "on the server) instead of the server's prediction functions");
+  args->profiles.Add(cmd, kClientProfile | kServerProfile | kPaperProfiles);
+  CLI::Option* cp = cmd->get_option("--client-profile");
+  CLI::Option* paper = cmd->get_option("--paper-profiles");
+  CLI::Option* now = cmd->add_flag("--profile-now", args->profile_now, "Measure this device's layer times now (the default)")
+                         ->group(kProfileGroup);
+  CLI::Option* em = cmd->add_option("--emulate-profile", args->emulate_profile,
+                                    "Plan with this client profile and pad every local segment to its times "
+                                    "(emulates a slower device; layers are still computed)")
+                        ->type_name("CSV")
+                        ->group(kProfileGroup);
   cp->excludes(now)->excludes(paper)->excludes(em);
   now->excludes(paper)->excludes(em);
   paper->excludes(em);
+  args->link.Add(cmd);
+  args->engine.Add(cmd);
   cmd->add_option("--queries", args->queries, "Stop after this many queries (default: the paper's protocol: "
                                               "until the upload is done, then 5 more)")->check(CLI::Range(1, 100000000));
   cmd->add_option("--duration-s", args->duration_s, "Stop raising queries after this long")->check(FiniteIn(0.001, 1e7, "a time in s"));
-  cmd->add_option("--input-random", args->seed, "Seed of the random model input")->capture_default_str();
-  cmd->add_option("--output", args->output, "Write the last query's first output here (.npy, float32)")
-      ->check(OutputFile());
-  cmd->add_option("--trace", args->trace, "CSV with one row per query and per partition")->check(OutputFile());
-  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Uplink the planner assumes (Mbps)")
-      ->capture_default_str()->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
-  cmd->add_option("--downlink-mbps", args->downlink_mbps, "Downlink the planner assumes (default: the uplink's)")
-      ->check(FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true));
-  cmd->add_option("--rtt-ms", args->rtt_ms, "Round trip the planner assumes")->capture_default_str()->check(FiniteIn(0, 1e7, "a time in ms"));
-  cmd->add_option("--threads", args->threads, "Engine threads here")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
   cmd->add_option("--chunk-kib", args->chunk_kib, "Upload chunk size (KiB)")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--deadline-s", args->deadline_s,
                   "Deadline of each call to the server; an upload call adds its bytes at --upload-min-bytes-per-s")
@@ -148,12 +177,19 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--secret-file", args->secret_file, "The server's shared secret (the file's first line)");
   cmd->add_flag("--verify", args->verify,
                 "Check every query's outputs against a whole-model run here (max |diff| <= 1e-4 of the largest |output|)");
-  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
-  cmd->add_flag("--quiet", args->quiet, "No progress line");
+  args->out.Add(cmd, {"table", "json"});
+  cmd->add_option("--output-tensor", args->output_tensor, "Write the last query's first output here (.npy, float32)")
+      ->type_name("FILE.npy")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  cmd->add_option("--trace", args->trace, "CSV with one row per query, partition and upload call (README, trace columns)")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  cmd->add_flag("--quiet", args->quiet, "No progress line")->group(kOutputGroup);
   cmd->add_flag("--ignore-held", args->ignore_held,
                 "Upload every layer, even those the server holds from earlier sessions (measures a first meeting)");
-  return [args]() {
-    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
+  return args->out.Wrap([args]() {
+    auto g = args->model.Load(/*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
     auto planner = args->plan.Get();
     if (!planner.ok()) return Fail(planner.status());
@@ -178,26 +214,29 @@ Action RegisterClient(CLI::App& app) {
     o.reconnect_backoff_ms = args->backoff_s * 1000;
     o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
-    o.link = MakeLinkSpec(args->uplink_mbps, args->downlink_mbps, args->rtt_ms);
+    o.link = args->link.Spec();
     o.max_queries = args->queries;
     o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;
-    o.threads = args->threads;
+    o.threads = args->engine.threads;
     o.use_held = !args->ignore_held;
     o.chunk_bytes = static_cast<size_t>(args->chunk_kib) * 1024;
     o.call_deadline_ms = args->deadline_s * 1000;
     o.upload_min_bytes_per_s = args->upload_min_bytes_per_s;
     o.upload_idle_ms = args->upload_idle_s * 1000;
     o.max_stalled_attempts = args->stalled_attempts;
-    for (const auto& in : g->inputs) o.inputs[in.name] = SeededInput(in.shape, args->seed);
-    std::string profile = args->client_profile.empty() ? args->emulate_profile : args->client_profile;
-    if (args->paper_profile) {
+    auto inputs = args->input.Get(*g);
+    if (!inputs.ok()) return Fail(inputs.status());
+    o.inputs = std::move(inputs).value();
+    const ProfileOptions& profiles = args->profiles;
+    std::string profile = profiles.client_profile.empty() ? args->emulate_profile : profiles.client_profile;
+    if (profiles.paper_profiles) {
       auto sources = PaperCostSources(g->name, PaperProfileDir());
-      if (!sources.ok()) return Fail(Status::Invalid("--paper-profile needs a zoo model: " + sources.status().message()));
+      if (!sources.ok()) return Fail(Status::Invalid("--paper-profiles needs a zoo model: " + sources.status().message()));
       profile = sources->client_profile;
     }
     o.emulate_profile = !args->emulate_profile.empty();
-    if (!args->server_profile.empty()) {
-      auto sp = ReadProfileCsv(args->server_profile);
+    if (!profiles.server_profile.empty()) {
+      auto sp = ReadProfileCsv(profiles.server_profile);
       if (!sp.ok()) return Fail(sp.status());
       o.server_profile = std::move(sp).value();
     }
@@ -207,7 +246,7 @@ Action RegisterClient(CLI::App& app) {
       o.client_profile = std::move(p).value();
     } else {
       if (!args->quiet) std::fprintf(stderr, "client: profiling %zu layers here (--client-profile F.csv skips this)\n", g->layers.size());
-      auto engine = Engine::Create(*g, EngineOptions{args->threads});
+      auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
       if (!engine.ok()) return Fail(engine.status());
       auto t = (*engine)->ProfileLayers(o.inputs, 2, 7);
       if (!t.ok()) return Fail(t.status());
@@ -216,7 +255,7 @@ Action RegisterClient(CLI::App& app) {
         o.client_profile.rows[g->layers[k].name].client_ms = (*t)[k].median_ms;
       }
     }
-    const bool show = !args->quiet && args->format == "table" && isatty(STDERR_FILENO);
+    const bool show = !args->quiet && args->out.format == "table" && isatty(STDERR_FILENO);
     auto progress = [show](const ClientProgress& p) {
       if (!show) return;
       std::fprintf(stderr, "\rupload %5.1f%% (%d/%d partitions) | queries %d | last %.1f ms, %d layers on the server   ",
@@ -228,7 +267,7 @@ Action RegisterClient(CLI::App& app) {
     int wrong = 0;
     double worst_error = 0;
     if (args->verify) {
-      auto engine = Engine::Create(*g, EngineOptions{args->threads});
+      auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
       if (!engine.ok()) return Fail(engine.status());
       auto out = (*engine)->RunAll(o.inputs);
       if (!out.ok()) return Fail(out.status());
@@ -247,8 +286,8 @@ Action RegisterClient(CLI::App& app) {
       std::fprintf(stderr, "client: %d queries differ from a whole-model run here (largest relative error %g)\n", wrong,
                    worst_error);
     }
-    if (!args->output.empty()) {
-      Status s = WriteNpyFile(args->output, r->last_outputs.at(g->outputs[0]));
+    if (!args->output_tensor.empty()) {
+      Status s = WriteNpyFile(args->output_tensor, r->last_outputs.at(g->outputs[0]));
       if (!s.ok()) return FailOutput(s);
     }
     if (!args->trace.empty()) {
@@ -287,13 +326,30 @@ Action RegisterClient(CLI::App& app) {
     }
     int64_t weight_bytes = 0;
     for (const auto& l : g->layers) weight_bytes += LayerWeightBytes(l);
-    if (args->format == "json") {
-      nlohmann::json j = {{"format", "ionn-client/1"}};
+    const QueryCounts& counts = r->counts;
+    const std::optional<Divergence> divergence = FirstDivergence(r->queries);
+    if (divergence) {
+      const Divergence& d = *divergence;
+      std::fprintf(stderr,
+                   "ionn: warning: queries %zu to %zu took %.1f ms against %.1f ms planned (medians, %+.0f%%): %s\n",
+                   d.first, d.last, d.measured_ms, d.predicted_ms, 100 * (d.measured_ms / d.predicted_ms - 1),
+                   d.on_server ? "the link or the devices are not what the plan assumed; say the link with "
+                                 "--uplink-mbps, --downlink-mbps and --rtt-ms, this device's times with "
+                                 "--client-profile or --profile-now"
+                               : "this device is not as fast as its profile says; measure it with --profile-now");
+    }
+    if (args->out.format == "json") {
+      nlohmann::json j = {{"format", "ionn-client/2"}};
       RunSetting setting;
       setting.model = g->name;
-      setting.uplink_mbps = args->uplink_mbps;
-      setting.downlink_mbps = args->downlink_mbps > 0 ? args->downlink_mbps : args->uplink_mbps;
-      setting.rtt_ms = args->rtt_ms;
+      setting.uplink_mbps = args->link.uplink_mbps;
+      setting.downlink_mbps = args->link.downlink();
+      setting.rtt_ms = args->link.rtt_ms;
+      setting.model_sha256 = args->model.FileSha256();
+      setting.client_profile = args->profiles.client_profile.empty() ? args->emulate_profile
+                                                                     : args->profiles.client_profile;
+      setting.server_profile = args->profiles.server_profile;
+      setting.paper_profiles = args->profiles.paper_profiles;
       AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
       std::vector<double> acked;  // of the last session, whose plan this is
       nlohmann::json all_acked = nlohmann::json::array();
@@ -336,7 +392,29 @@ Action RegisterClient(CLI::App& app) {
       j["ignore_held"] = args->ignore_held;
       j["upload_complete"] = r->upload_complete;
       j["upload_ms"] = r->upload_ms;
-      j["queries"] = r->queries.size();
+      j["query_count"] = r->queries.size();
+      nlohmann::json queries = nlohmann::json::array();
+      for (const auto& q : r->queries) {
+        queries.push_back({{"start_ms", q.start_ms}, {"end_ms", q.end_ms}, {"latency_ms", q.end_ms - q.start_ms},
+                           {"predicted_ms", q.predicted_ms}, {"partitions_uploaded", q.partitions_uploaded},
+                           {"layers_on_server", q.server_layers},
+                           {"during_upload", FinishedDuringUpload(q.end_ms, r->upload_ms, r->upload_complete)},
+                           {"fell_back", q.fell_back}, {"session", q.session}});
+      }
+      j["queries"] = queries;
+      j["latency_ms_mean"] = counts.latency_mean_ms;
+      j["latency_ms_p50"] = counts.latency_p50_ms;
+      j["latency_ms_p90"] = counts.latency_p90_ms;
+      j["latency_ms_p99"] = counts.latency_p99_ms;
+      j["throughput_qps"] = counts.throughput_qps;
+      j["window_ms"] = AllAtOnceUploadMs(r->costs);
+      j["queries_in_window"] = counts.in_window;
+      j["latency_diverged"] = nullptr;
+      if (divergence) {
+        j["latency_diverged"] = {{"first_query", divergence->first}, {"last_query", divergence->last},
+                                 {"measured_ms_p50", divergence->measured_ms},
+                                 {"predicted_ms_p50", divergence->predicted_ms}};
+      }
       j["queries_during_upload"] = r->queries_during_upload;
       j["queries_offloaded"] = offloaded;
       j["queries_fell_back"] = fell_back;  // recomputed here after a failed call
@@ -344,10 +422,10 @@ Action RegisterClient(CLI::App& app) {
       j["latency_local_ms"] = r->plan.latency_local_ms;
       j["latency_optimal_ms"] = r->plan.latency_optimal_ms;
       j["query_steps"] = r->step_round_trip_ms.size();
-      j["step_round_trip_ms_p50"] = Quantile(r->step_round_trip_ms, 0.5);
-      j["step_round_trip_ms_p99"] = Quantile(r->step_round_trip_ms, 0.99);
-      j["step_overhead_ms_p50"] = Quantile(overhead, 0.5);
-      j["step_overhead_ms_p99"] = Quantile(overhead, 0.99);
+      j["step_round_trip_ms_p50"] = NearestRank(r->step_round_trip_ms, 0.5);
+      j["step_round_trip_ms_p99"] = NearestRank(r->step_round_trip_ms, 0.99);
+      j["step_overhead_ms_p50"] = NearestRank(overhead, 0.5);
+      j["step_overhead_ms_p99"] = NearestRank(overhead, 0.99);
       j["server_lost"] = r->server_lost;
       j["server_error"] = r->server_error;
       j["upload_error"] = r->upload_error;
@@ -378,11 +456,19 @@ Action RegisterClient(CLI::App& app) {
     std::printf("  queries                  %zu (%d ran layers on the server)\n", r->queries.size(), offloaded);
     if (r->upload_complete) std::printf("  queries during upload    %d\n", r->queries_during_upload);
     std::printf("  first query ends at      %.1f ms\n", r->first_query_end_ms);
+    if (!r->queries.empty()) {
+      std::vector<double> predicted;
+      for (const auto& q : r->queries) predicted.push_back(q.predicted_ms);
+      std::printf("  query latency            p50 %.1f ms, p90 %.1f ms, p99 %.1f ms (planned p50 %.1f ms); "
+                  "%.2f queries/s\n",
+                  counts.latency_p50_ms, counts.latency_p90_ms, counts.latency_p99_ms, NearestRank(predicted, 0.5),
+                  counts.throughput_qps);
+    }
     if (!overhead.empty()) {
       std::printf("  query steps              %zu, round trip p50 %.2f ms p99 %.2f ms, of which not server "
                   "execution p50 %.2f ms p99 %.2f ms\n",
-                  overhead.size(), Quantile(r->step_round_trip_ms, 0.5), Quantile(r->step_round_trip_ms, 0.99),
-                  Quantile(overhead, 0.5), Quantile(overhead, 0.99));
+                  overhead.size(), NearestRank(r->step_round_trip_ms, 0.5), NearestRank(r->step_round_trip_ms, 0.99),
+                  NearestRank(overhead, 0.5), NearestRank(overhead, 0.99));
     }
     std::printf("  planned latency          local %.1f ms, all uploaded %.1f ms%s\n", r->plan.latency_local_ms,
                 r->plan.latency_optimal_ms, o.emulate_profile ? " (emulated client profile)" : "");
@@ -405,7 +491,7 @@ Action RegisterClient(CLI::App& app) {
     }
     if (!r->upload_error.empty()) std::printf("  upload stopped: %s\n", r->upload_error.c_str());
     return wrong > 0 ? 1 : 0;
-  };
+  });
 }
 
 }  // namespace ionn::cli

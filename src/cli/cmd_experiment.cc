@@ -62,10 +62,18 @@ Action RegisterExperiment(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("experiment",
                                      "The paper's experiment: every planner on the five zoo models with the published "
                                      "profiles; CSVs, figures (gnuplot) and a markdown summary");
-  cmd->add_option("--out", args->out, "Output folder")->capture_default_str()->check(OutputFolder());
-  cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUT/EXPERIMENTS.md)")->check(OutputFile());
-  cmd->add_option("--sweep-mbps", args->sweep, "Uplink bandwidths of the sweep (must include 80)")->capture_default_str();
-  cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only");
+  cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (must include 80)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(RateMbps());
+  cmd->add_option("-o,--output", args->out, "Write the report to this folder: CSVs, figures and a markdown summary")
+      ->capture_default_str()
+      ->check(OutputFolder())
+      ->group(kOutputGroup);
+  cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUTPUT/EXPERIMENTS.md)")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only")->group(kOutputGroup);
   cmd->add_flag("--live", args->live,
                 "Also run the experiment for real here (server, link at 80 Mbps, client emulating the ODROID XU4; "
                 "about a minute per algorithm) beside the simulator on the same cost graph");
@@ -74,7 +82,7 @@ Action RegisterExperiment(CLI::App& app) {
       ->check(CLI::IsMember({"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}));
   return [args]() {
     if (std::find(args->sweep.begin(), args->sweep.end(), kPaperUplinkMbps) == args->sweep.end()) {
-      return Fail(Status::Invalid("--sweep-mbps must include 80, the paper's bandwidth"));
+      return Fail(Status::Invalid("--rates must include 80, the paper's bandwidth"));
     }
     std::error_code ec;
     fs::create_directories(args->out, ec);

@@ -14,7 +14,11 @@
 namespace ionn::cli {
 
 Action RegisterLink(CLI::App& app) {
-  auto options = std::make_shared<LinkOptions>();
+  struct Args {
+    LinkOptions proxy;
+    LinkRateOptions link;
+  };
+  auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "link",
       "Emulate a link on one machine: a TCP proxy that shapes rate and delay of both directions (no root needed)");
@@ -23,21 +27,13 @@ Action RegisterLink(CLI::App& app) {
       "one rate per direction. 1 Mbps = 1024*1024/8000 bytes per ms, as everywhere in ionn. Example:\n"
       "  ionn serve --listen 127.0.0.1:7070 &\n"
       "  ionn link --listen 127.0.0.1:7071 --connect 127.0.0.1:7070 --uplink-mbps 80 --downlink-mbps 80 --rtt-ms 2 &\n"
-      "  ionn client --zoo alexnet --paper-profile --server 127.0.0.1:7071\n"
+      "  ionn client --zoo alexnet --paper-profiles --server 127.0.0.1:7071\n"
       "Faults: `kill -USR1 PID` resets every open connection (data in flight is lost); new ones are accepted.\n"
       "        `kill -USR2 PID` stalls the link (no byte moves, connections stay open); again resumes it.");
-  LinkOptions& o = *options;
+  LinkOptions& o = args->proxy;
   cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
   cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
-  auto rate = FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true);
-  auto delay = FiniteIn(0, 1e7, "a delay in ms");
-  cmd->add_option("--uplink-mbps", o.uplink_mbps, "Rate client -> server (Mbps)")->capture_default_str()->check(rate);
-  cmd->add_option("--downlink-mbps", o.downlink_mbps, "Rate server -> client (Mbps)")
-      ->capture_default_str()
-      ->check(rate);
-  cmd->add_option("--rtt-ms", o.rtt_ms, "Round-trip time added (rtt/2 each way, ms)")
-      ->capture_default_str()
-      ->check(delay);
+  args->link.Add(cmd);
   cmd->add_option("--socket-buffer-bytes", o.socket_buffer_bytes, "SO_RCVBUF/SO_SNDBUF of the proxy's sockets")
       ->capture_default_str()
       ->check(CLI::Range(4 << 10, 16 << 20));
@@ -48,9 +44,12 @@ Action RegisterLink(CLI::App& app) {
   cmd->add_option("--max-connections", o.max_connections, "Connections open at once; more are refused")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  return [options]() {
+  return [args]() {
     auto log = StderrLog("link");
-    LinkOptions o = *options;
+    LinkOptions o = args->proxy;
+    o.uplink_mbps = args->link.uplink_mbps;
+    o.downlink_mbps = args->link.downlink();
+    o.rtt_ms = args->link.rtt_ms;
     o.log = log;
     StopSignals stop({SIGUSR1, SIGUSR2});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);

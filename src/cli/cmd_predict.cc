@@ -11,23 +11,27 @@ namespace ionn::cli {
 
 Action RegisterPredict(CLI::App& app) {
   struct Args {
-    std::string model, zoo, regression, compare, format = "table";
-    InputShapeOptions input_shapes;
+    ModelOptions model;
+    ProfileOptions profiles;
+    OutputOptions out;
+    std::string compare;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("predict", "Predict server layer times with per-layer-type functions t = a*X + b");
-  cmd->add_option("model", args->model, "Model file (.onnx)");
-  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  args->input_shapes.Add(cmd);
-  cmd->add_option("--regression", args->regression, "CSV layer_type,a_ms_per_unit,b_ms")->required();
-  cmd->add_option("--compare", args->compare, "A profile with measured server_ms: report the error per layer type");
-  cmd->add_option("--format", args->format, "table or csv")->capture_default_str()->check(CLI::IsMember({"table", "csv"}));
-  return [args]() {
-    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/false, args->input_shapes);
+  args->model.Add(cmd);
+  args->profiles.Add(cmd, kRegression);
+  args->profiles.regression_option->required();
+  cmd->add_option("--compare", args->compare, "A profile with measured server_ms: report the error per layer type")
+      ->type_name("CSV")
+      ->group(kProfileGroup);
+  args->out.Add(cmd, {"table", "csv"});
+  return args->out.Wrap([args]() {
+    auto g = args->model.Load(/*with_weights=*/false);
     if (!g.ok()) return Fail(g.status());
-    auto reg = ReadRegressionCsv(args->regression);
+    const std::string& regression = args->profiles.regression;
+    auto reg = ReadRegressionCsv(regression);
     if (!reg.ok()) return Fail(reg.status());
-    WarnNonPositivePredictions(*g, *reg, "--regression '" + args->regression + "'");
+    WarnNonPositivePredictions(*g, *reg, "--regression '" + regression + "'");
     std::optional<Profile> measured;
     if (!args->compare.empty()) {
       auto p = ReadProfileCsv(args->compare);
@@ -48,7 +52,7 @@ Action RegisterPredict(CLI::App& app) {
       if (!t.ok()) return Fail(t.status());
       predicted.push_back(*t);
     }
-    if (args->format == "csv") {
+    if (args->out.format == "csv") {
       std::cout << ProfileToCsv(*g, {}, predicted);
     } else {
       std::printf("%-36s %-12s %14s %12s %12s\n", "layer", "type", "X", "predicted ms", "measured ms");
@@ -85,7 +89,7 @@ Action RegisterPredict(CLI::App& app) {
       }
     }
     return 0;
-  };
+  });
 }
 
 }  // namespace ionn::cli

@@ -17,41 +17,46 @@ namespace ionn::cli {
 
 Action RegisterProfile(CLI::App& app) {
   struct Args {
-    std::string model, zoo, column = "client", format = "csv", out;
-    int threads = 1, warmup = 3, repeats = 15;
-    InputShapeOptions input_shapes;
+    ModelOptions model;
+    InputOptions input;
+    ThreadOptions engine;
+    OutputOptions out;
+    std::string column = "client";
+    int warmup = 3, repeats = 15;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("profile", "Measure every layer's latency on this machine (median of repeats)");
-  cmd->add_option("model", args->model, "Model file (.onnx)");
-  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  args->input_shapes.Add(cmd);
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
+  args->model.Add(cmd);
+  args->input.Add(cmd);
+  args->engine.Add(cmd);
   cmd->add_option("--warmup", args->warmup, "Runs before timing")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--repeats", args->repeats, "Timed runs per layer")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--column", args->column, "Which CSV column to fill: client or server")
       ->capture_default_str()->check(CLI::IsMember({"client", "server"}));
-  cmd->add_option("--format", args->format, "csv (layer,client_ms,server_ms), json or table")
-      ->capture_default_str()->check(CLI::IsMember({"csv", "json", "table"}));
-  cmd->add_option("-o,--output", args->out, "Output file (default: standard output)")->check(OutputFile());
-  return [args]() {
-    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
+  args->out.Add(cmd, {"csv", "json", "table"});
+  return args->out.Wrap([args]() {
+    auto g = args->model.Load(/*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
+    auto inputs = args->input.Get(*g);
+    if (!inputs.ok()) return Fail(inputs.status());
     std::fprintf(stderr, "profile: %s, %zu layers, %d thread(s), %d warm-up + %d timed runs per layer\n",
-                 g->name.c_str(), g->layers.size(), args->threads, args->warmup, args->repeats);
-    auto engine = Engine::Create(*g, EngineOptions{args->threads});
+                 g->name.c_str(), g->layers.size(), args->engine.threads, args->warmup, args->repeats);
+    auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
     if (!engine.ok()) return Fail(engine.status());
-    TensorMap inputs;
-    for (const auto& in : g->inputs) inputs[in.name] = SeededInput(in.shape, 1);
-    auto t = (*engine)->ProfileLayers(inputs, args->warmup, args->repeats);
+    auto t = (*engine)->ProfileLayers(*inputs, args->warmup, args->repeats);
     if (!t.ok()) return Fail(t.status());
     std::vector<double> median;
     for (const auto& x : *t) median.push_back(x.median_ms);
     std::string text;
-    if (args->format == "csv") {
+    if (args->out.format == "csv") {
       text = args->column == "client" ? ProfileToCsv(*g, median, {}) : ProfileToCsv(*g, {}, median);
-    } else if (args->format == "json") {
-      nlohmann::json doc = {{"model", g->name}, {"threads", args->threads}, {"repeats", args->repeats}};
+    } else if (args->out.format == "json") {
+      nlohmann::json doc = {{"format", "ionn-profile/1"}, {"threads", args->engine.threads}, {"repeats", args->repeats},
+                            {"warmup", args->warmup}};
+      RunSetting setting;
+      setting.model = g->name;
+      setting.model_sha256 = args->model.FileSha256();
+      AddRunSetting(setting, &doc);
       for (size_t k = 0; k < g->layers.size(); ++k) {
         doc["layers"].push_back({{"layer", g->layers[k].name}, {"kind", LayerKindName(g->layers[k].kind)},
                                  {"median_ms", (*t)[k].median_ms}, {"min_ms", (*t)[k].min_ms}, {"max_ms", (*t)[k].max_ms}});
@@ -73,34 +78,30 @@ Action RegisterProfile(CLI::App& app) {
       out << line;
       text = out.str();
     }
-    if (args->out.empty()) {
-      std::cout << text;
-      return 0;
-    }
-    Status s = WriteTextFile(args->out, text);
-    return s.ok() ? 0 : FailOutput(s);
-  };
+    std::cout << text;
+    return 0;
+  });
 }
 
 Action RegisterCalibrate(CLI::App& app) {
   struct Args {
-    std::string out;
-    int threads = 1, repeats = 7;
+    ThreadOptions engine;
+    OutputOptions out;
+    int repeats = 7;
     bool quick = false, winograd = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "calibrate", "Fit the server's per-layer-type prediction functions t = a*X + b from microbenchmarks here");
-  cmd->add_option("-o,--output", args->out, "CSV layer_type,a_ms_per_unit,b_ms (default: standard output)")
-      ->check(OutputFile());
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
+  args->engine.Add(cmd);
+  args->out.Add(cmd, {});  // CSV layer_type,a_ms_per_unit,b_ms
   cmd->add_option("--repeats", args->repeats, "Timed runs per configuration")->capture_default_str();
   cmd->add_flag("--quick", args->quick, "Fewer, smaller configurations (for tests)");
   cmd->add_flag("--winograd", args->winograd, "Time convolutions as `ionn serve --winograd` runs them");
-  return [args]() {
+  return args->out.Wrap([args]() {
     CalibrationOptions options;
     options.winograd = args->winograd;
-    options.threads = args->threads;
+    options.threads = args->engine.threads;
     options.repeats = args->repeats;
     options.quick = args->quick;
     auto c = CalibrateServer(options);
@@ -127,14 +128,9 @@ Action RegisterCalibrate(CLI::App& app) {
         break;
       }
     }
-    const std::string csv = RegressionToCsv(c->fit.regression);
-    if (args->out.empty()) {
-      std::cout << csv;
-      return 0;
-    }
-    Status s = WriteTextFile(args->out, csv);
-    return s.ok() ? 0 : FailOutput(s);
-  };
+    std::cout << RegressionToCsv(c->fit.regression);
+    return 0;
+  });
 }
 
 }  // namespace ionn::cli

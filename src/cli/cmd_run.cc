@@ -17,52 +17,33 @@ namespace ionn::cli {
 
 Action RegisterRun(CLI::App& app) {
   struct Args {
-    std::string model, zoo, input, output, format = "table", image, labels;
-    int threads = 1, repeats = 10, top = 5;
-    ImageOptions image_options;
-    InputShapeOptions input_shapes;
+    ModelOptions model;
+    InputOptions input;
+    ThreadOptions engine;
+    OutputOptions out;
+    std::string labels, output_tensor;
+    int repeats = 10, top = 5;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("run", "Run a whole model here: top classes and latency (median of repeats)");
-  cmd->add_option("model", args->model, "Model file (.onnx)");
-  cmd->add_option("--zoo", args->zoo, "A zoo model instead of a file");
-  args->input_shapes.Add(cmd);
-  CLI::Option* input = cmd->add_option(
-      "--input", args->input, "Input: a .npy file (float32), or raw float32 NCHW bytes (default: a seeded random input)");
-  cmd->add_option("--image", args->image,
-                  "Input: a photo (JPEG, PNG, ...), resized, center-cropped to the model's input and normalized as "
-                  "torchvision's ImageNet models expect")
-      ->excludes(input)
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--resize", args->image_options.resize,
-                  "--image: the shorter side before the center crop (0: resize straight to the input size)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65536));
-  cmd->add_option("--mean", args->image_options.mean, "--image: per-channel mean, after scaling to [0,1]")
-      ->delimiter(',')
-      ->expected(3)
-      ->capture_default_str();
-  cmd->add_option("--std", args->image_options.std, "--image: per-channel standard deviation")
-      ->delimiter(',')
-      ->expected(3)
-      ->capture_default_str();
-  cmd->add_option("--pixel-scale", args->image_options.scale,
-                  "--image: pixel values (0-255) times this before mean and std (1 for Caffe models)")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
-  cmd->add_flag("--bgr", args->image_options.bgr, "--image: channels in BGR order (Caffe models), not RGB");
-  cmd->add_option("--labels", args->labels, "Class names, one per line (e.g. ImageNet's synset_words.txt)")
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--output", args->output, "Write the first model output here (.npy, float32)")->check(OutputFile());
-  cmd->add_option("--threads", args->threads, "Engine threads")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
+  args->model.Add(cmd);
+  args->input.Add(cmd);
+  args->engine.Add(cmd);
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
-  return [args]() {
-    auto g = LoadCommandModel(args->model, args->zoo, /*with_weights=*/true, args->input_shapes);
+  cmd->add_option("--labels", args->labels, "Class names, one per line (e.g. ImageNet's synset_words.txt)")
+      ->check(CLI::ExistingFile);
+  args->out.Add(cmd, {"table", "json"});
+  cmd->add_option("--output-tensor", args->output_tensor, "Write the model's first output here (.npy, float32)")
+      ->type_name("FILE.npy")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  return args->out.Wrap([args]() {
+    auto g = args->model.Load(/*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
-    if (g->inputs.size() != 1) return Fail(Status::Unsupported("ionn run takes models with one input"));
-    Tensor input = SeededInput(g->inputs[0].shape, 1);
+    auto inputs_or = args->input.Get(*g);
+    if (!inputs_or.ok()) return Fail(inputs_or.status());
+    const TensorMap inputs = std::move(inputs_or).value();
     std::vector<std::string> labels;
     if (!args->labels.empty()) {
       auto l = ReadLabels(args->labels);
@@ -77,32 +58,8 @@ Action RegisterRun(CLI::App& app) {
                                     std::to_string(per_sample) + " values a sample (one label a line, for each)"));
       }
     }
-    if (!args->image.empty()) {
-      auto t = LoadImageInput(args->image, input.shape, args->image_options);
-      if (!t.ok()) return Fail(t.status());
-      input = std::move(t).value();
-    }
-    const auto ends_with_npy = [](const std::string& p) { return p.size() > 4 && p.compare(p.size() - 4, 4, ".npy") == 0; };
-    if (!args->input.empty() && ends_with_npy(args->input)) {
-      auto t = ReadNpyFile(args->input);
-      if (!t.ok()) return Fail(t.status());
-      if (t->shape != input.shape) {
-        return Fail(Status::Invalid("'" + args->input + "' has shape " + ShapeToString(t->shape) + ", the model's input '" +
-                                    g->inputs[0].name + "' is " + ShapeToString(input.shape)));
-      }
-      input = std::move(t).value();
-    } else if (!args->input.empty()) {
-      std::ifstream in(args->input, std::ios::binary);
-      if (!in) return Fail(Status::NotFound("cannot open '" + args->input + "'"));
-      in.read(reinterpret_cast<char*>(input.data.data()), static_cast<std::streamsize>(input.data.size() * 4));
-      if (in.gcount() != static_cast<std::streamsize>(input.data.size() * 4) || in.peek() != EOF) {
-        return Fail(Status::Invalid("'" + args->input + "' must hold exactly " + std::to_string(input.data.size()) +
-                                    " float32 values (" + ShapeToString(input.shape) + ")"));
-      }
-    }
-    auto engine = Engine::Create(*g, EngineOptions{args->threads});
+    auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
     if (!engine.ok()) return Fail(engine.status());
-    const TensorMap inputs = {{g->inputs[0].name, input}};
     Result<TensorMap> out = (*engine)->RunAll(inputs);  // warm-up, and the result
     if (!out.ok()) return Fail(out.status());
     std::vector<double> ms;
@@ -114,8 +71,8 @@ Action RegisterRun(CLI::App& app) {
     }
     std::sort(ms.begin(), ms.end());
     const Tensor& y = out->at(g->outputs[0]);
-    if (!args->output.empty()) {
-      Status s = WriteNpyFile(args->output, y);
+    if (!args->output_tensor.empty()) {
+      Status s = WriteNpyFile(args->output_tensor, y);
       if (!s.ok()) return FailOutput(s);
     }
     std::vector<int> order(y.data.size());
@@ -123,10 +80,14 @@ Action RegisterRun(CLI::App& app) {
     const int top = std::min<int>(args->top, static_cast<int>(order.size()));
     std::partial_sort(order.begin(), order.begin() + top, order.end(),
                       [&](int a, int b) { return y.data[a] > y.data[b]; });
-    if (args->format == "json") {
-      nlohmann::json doc = {{"model", g->name}, {"output", g->outputs[0]}, {"shape", y.shape},
-                            {"threads", args->threads}, {"median_ms", ms[ms.size() / 2]},
+    if (args->out.format == "json") {
+      nlohmann::json doc = {{"format", "ionn-run/1"}, {"output", g->outputs[0]}, {"shape", y.shape},
+                            {"threads", args->engine.threads}, {"median_ms", ms[ms.size() / 2]},
                             {"min_ms", ms.front()}, {"max_ms", ms.back()}};
+      RunSetting setting;
+      setting.model = g->name;
+      setting.model_sha256 = args->model.FileSha256();
+      AddRunSetting(setting, &doc);
       for (int i = 0; i < top; ++i) {
         nlohmann::json entry = {{"index", order[i]}, {"value", y.data[order[i]]}};
         if (!labels.empty()) entry["label"] = labels[order[i] % labels.size()];  // each sample's classes
@@ -136,14 +97,14 @@ Action RegisterRun(CLI::App& app) {
       return 0;
     }
     std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
-                g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->threads, ms[ms.size() / 2], ms.front(),
+                g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->engine.threads, ms[ms.size() / 2], ms.front(),
                 ms.back(), args->repeats);
     for (int i = 0; i < top; ++i) {
       const std::string label = labels.empty() ? "" : "  " + labels[order[i] % labels.size()];
       std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]], label.c_str());  // 1e-09, not 0.000000
     }
     return 0;
-  };
+  });
 }
 
 }  // namespace ionn::cli

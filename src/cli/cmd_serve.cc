@@ -14,7 +14,9 @@ namespace ionn::cli {
 Action RegisterServe(CLI::App& app) {
   struct Args {
     ServerOptions server;
-    std::string regression, tls_cert, tls_key, secret_file, when_full = "refuse";
+    ProfileOptions profiles;
+    ThreadOptions engine;
+    std::string tls_cert, tls_key, secret_file, when_full = "refuse";
     bool quick_calibration = false;
     double drain_s = 5;
   };
@@ -23,11 +25,10 @@ Action RegisterServe(CLI::App& app) {
   ServerOptions& s = args->server;
   cmd->add_option("--listen", s.listen, "host:port to listen on (loopback by default; 0.0.0.0:PORT to expose)")
       ->capture_default_str();
-  cmd->add_option("--regression", args->regression,
-                  "Prediction functions CSV (layer_type,a_ms_per_unit,b_ms) to offer; default: calibrate here at start");
+  args->profiles.Add(cmd, kRegression);  // to offer; default: calibrate here at start
   cmd->add_flag("--quick-calibration", args->quick_calibration, "Calibrate with fewer, smaller configurations");
   cmd->add_option("--name", s.name, "Server identity offered at Hello")->capture_default_str();
-  cmd->add_option("--threads", s.threads, "Engine threads per query step")->capture_default_str()->check(CLI::Range(1, kMaxEngineThreads));
+  args->engine.Add(cmd);
   cmd->add_flag("--winograd", s.winograd,
                 "Large 3x3 convolutions by Winograd's algorithm: faster, but each worker thread keeps a scratchpad "
                 "of up to 24 times the largest tensor (15 MB for GoogLeNet), which --max-memory-bytes does not count");
@@ -89,6 +90,7 @@ Action RegisterServe(CLI::App& app) {
   return [args]() {
     auto log = StderrLog("serve");
     ServerOptions options = args->server;
+    options.threads = args->engine.threads;
     options.log = log;
     options.when_full = args->when_full == "evict-idle" ? ServerOptions::WhenFull::kEvictIdle : ServerOptions::WhenFull::kRefuse;
     if (!args->tls_cert.empty()) {
@@ -104,8 +106,8 @@ Action RegisterServe(CLI::App& app) {
       if (!secret.ok()) return Fail(secret.status());
       options.secret = std::move(secret).value();
     }
-    if (!args->regression.empty()) {
-      auto r = ReadRegressionCsv(args->regression);
+    if (!args->profiles.regression.empty()) {
+      auto r = ReadRegressionCsv(args->profiles.regression);
       if (!r.ok()) return Fail(r.status());
       options.regression = std::move(r).value();
     } else {

@@ -9,7 +9,8 @@ Action RegisterSimulate(CLI::App& app) {
   struct Args {
     CostOptions costs;
     PlanOptions plan;
-    std::string format = "table", sharing = "none";
+    OutputOptions out;
+    std::string sharing = "none";
     SimOptions sim;
   };
   auto args = std::make_shared<Args>();
@@ -22,8 +23,8 @@ Action RegisterSimulate(CLI::App& app) {
       ->check(FiniteIn(0, 1e12, "a time in ms", /*lo_exclusive=*/true));
   cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
-  cmd->add_option("--format", args->format, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
-  return [args]() {
+  args->out.Add(cmd, {"table", "json"});
+  return args->out.Wrap([args]() {
     auto sharing = ParseLinkSharing(args->sharing);
     if (!sharing.ok()) return Fail(sharing.status());
     args->sim.sharing = *sharing;
@@ -33,10 +34,10 @@ Action RegisterSimulate(CLI::App& app) {
     if (!r.ok()) return Fail(r.status());
     RunSetting setting = args->costs.Setting();
     setting.link_sharing = LinkSharingName(args->sim.sharing);
-    std::cout << (args->format == "json" ? SimResultToJson(m->costs, *r, m->plan, setting)
+    std::cout << (args->out.format == "json" ? SimResultToJson(m->costs, *r, m->plan, setting)
                                          : SimResultToTable(*r, m->plan));
     return 0;
-  };
+  });
 }
 
 }  // namespace ionn::cli

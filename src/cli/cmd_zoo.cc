@@ -16,8 +16,10 @@ Action RegisterZoo(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("zoo", "Write a model of the zoo as ONNX (seeded weights), or --list them");
   cmd->add_option("name", args->name, "alexnet, googlenet, resnet50, inception_bn or mobilenet");
-  cmd->add_option("-o,--output", args->out, "Output .onnx file")->check(OutputFile());
-  cmd->add_option("--seed", args->seed, "Seed of the deterministic weights")->capture_default_str();
+  cmd->add_option("-o,--output", args->out, "Write the model to this file (.onnx)")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  cmd->add_option("--weights-seed", args->seed, "Seed of the deterministic weights")->capture_default_str();
   cmd->add_flag("--list", args->list, "List the models");
   return [args]() {
     if (args->list || args->name.empty()) {

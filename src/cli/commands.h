@@ -1,6 +1,7 @@
 // The `ionn` subcommands. Each Register* adds its subcommand to the app and
-// leaves an action that returns the process exit code: 0 success, 2 bad
-// input (with a message on stderr), 1 an internal error.
+// leaves an action that returns the process exit code: 0 success; 1 only
+// when `client --verify` found outputs that differ; 2 any error, with one
+// line on stderr naming what was wrong (README, "Exit codes and formats").
 #pragma once
 
 #include <signal.h>
@@ -11,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "options.h"
 #include "ionn/client.h"
 #include "ionn/cost_graph.h"
 #include "ionn/model_costs.h"
@@ -21,9 +23,7 @@
 
 namespace ionn::cli {
 
-using Action = std::function<int()>;
-
-// Prints `status` as "ionn: error: ..." and returns its exit code.
+// Prints `status` as "ionn: error: ..." and returns 2.
 int Fail(const Status& status);
 // "ionn: warning: ..." on stderr for every layer type of `graph` that
 // `regression` (read from `source`) predicts at 0 ms or less: floored at 0,
@@ -32,12 +32,6 @@ void WarnNonPositivePredictions(const Graph& graph, const ServerRegression& regr
 // The same for a failed write of an output the user named: exit 2 (the
 // path is the user's argument), whatever the OS said.
 int FailOutput(const Status& status);
-// Output options, checked when the command line is parsed, before any
-// work: a file whose folder exists and is writable (and which, if it
-// exists, is a writable file), or a folder that exists writable or can be
-// made.
-CLI::Validator OutputFile();
-CLI::Validator OutputFolder();
 // Where the shipped data (profiles, cases) lives: $IONN_DATA_DIR or the
 // source tree's data/ folder.
 std::string DataDir();
@@ -48,12 +42,6 @@ Status WriteTextFile(const std::string& path, const std::string& text);
 Result<std::string> ReadSmallFile(const std::string& path, const std::string& what, size_t max_bytes = 1 << 20);
 // A shared secret from its file: the first line, without its line end.
 Result<std::string> ReadSecretFile(const std::string& path);
-
-// A number option in [lo, hi] and finite, or in (lo, hi] when
-// `lo_exclusive`: CLI::Range lets NaN through and prints its bounds with
-// 300 digits. The message names the option's unit (`what`, e.g. "a rate in
-// Mbps").
-CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive = false);
 
 // A logger for long-running commands: one line on stderr per call,
 // "2026-11-27T12:00:00 WHO: LINE".
@@ -71,42 +59,6 @@ class StopSignals {
 
  private:
   sigset_t set_;
-};
-
-// --input-shape [NAME=]DxDxD..., repeatable: the shape of a model input
-// whose dimensions the file leaves symbolic (OnnxImportOptions), for every
-// command that loads a model.
-struct InputShapeOptions {
-  std::vector<std::string> specs;
-  void Add(CLI::App* app);
-  // The specs parsed; errors name --input-shape and the spec.
-  Result<OnnxImportOptions> Get() const;
-};
-// LoadModel with the shapes of `input_shapes`.
-Result<Graph> LoadCommandModel(const std::string& onnx_file, const std::string& zoo_name, bool with_weights,
-                               const InputShapeOptions& input_shapes);
-
-// The options every command that needs a cost graph shares: either
-// --costs FILE, or a model (--model FILE.onnx or --zoo NAME) with profiles
-// and a link.
-struct CostOptions {
-  std::string costs_file, model_file, zoo_name;
-  std::string client_profile, server_profile, server_regression;
-  double uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0, partition_overhead_ms = 0;
-  bool paper_profiles = false;
-  InputShapeOptions input_shapes;
-  void Add(CLI::App* app);
-  Result<CostGraph> Load() const;
-  // The model and link for the JSON outputs (unknown for a --costs file).
-  RunSetting Setting() const;
-};
-
-struct PlanOptions {
-  std::string algorithm = "recursive-efficiency";
-  std::string granularity = "layer";
-  std::string penalties;
-  void Add(CLI::App* app, bool with_algorithm = true);
-  Result<PlannerOptions> Get() const;
 };
 
 // A cost graph and its plan, as `plan` and `simulate` make them.

@@ -80,20 +80,21 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
 SimResult MeasuredResult(const ClientResult& r) {
   SimResult m;
   for (const auto& q : r.queries) {
-    SimQuery s;
-    s.start_ms = q.start_ms;
-    s.end_ms = q.end_ms;
-    s.latency_ms = q.end_ms - q.start_ms;
-    s.partitions_uploaded = q.partitions_uploaded;
-    s.during_upload = r.upload_complete && q.end_ms <= r.upload_ms;
-    m.queries.push_back(s);
+    m.queries.push_back({q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded,
+                         FinishedDuringUpload(q.end_ms, r.upload_ms, r.upload_complete)});
   }
   for (const auto& p : r.partitions) m.partition_done_ms.push_back(p.acked_ms);
   m.upload_ms = r.upload_ms;
-  m.queries_during_upload = r.queries_during_upload;
-  m.queries_during_upload_fractional = r.queries_during_upload;
-  m.first_query_end_ms = r.first_query_end_ms;
+  m.queries_during_upload = r.counts.during_upload;
+  m.queries_during_upload_fractional = r.counts.during_upload;
+  m.first_query_end_ms = r.counts.first_query_end_ms;
+  m.window_ms = AllAtOnceUploadMs(r.costs);
+  m.queries_in_window = r.counts.in_window;
   m.partitions = static_cast<int>(r.plan.partitions.size());
+  m.partitions_first_half = r.counts.partitions_first_half;
+  m.partitions_second_half = r.counts.partitions_second_half;
+  m.largest_partition_share = LargestPartitionShare(r.costs, r.plan);
+  m.counts = r.counts;
   return m;
 }
 

@@ -4,12 +4,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <string>
 #include <iostream>
 #include <new>
 #include <vector>
 
 #include "commands.h"
 #include "ionn/server.h"
+#include "ionn/version.h"
 
 int main(int argc, char** argv) {
   ionn::TuneAllocatorForQuerySteps();
@@ -23,7 +26,7 @@ int main(int argc, char** argv) {
       "efficiency-based planners of Shin et al., EMDL'19), predicts what each plan does, and runs\n"
       "it for real: an edge server (serve) and a client (client) over gRPC."};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "ionn 0.1.0");
+  app.set_version_flag("--version", std::string("ionn ") + ionn::kVersion);
   std::vector<std::pair<CLI::App*, ionn::cli::Action>> actions;
   auto reg = [&](ionn::cli::Action (*f)(CLI::App&)) {
     const size_t before = app.get_subcommands({}).size();
@@ -43,11 +46,18 @@ int main(int argc, char** argv) {
   reg(ionn::cli::RegisterServe);
   reg(ionn::cli::RegisterClient);
   reg(ionn::cli::RegisterLink);
+  // Renamed flags keep their old names for a release (options.h).
+  std::vector<std::string> args = ionn::cli::RenameDeprecated(std::vector<std::string>(argv + 1, argv + argc));
+  std::reverse(args.begin(), args.end());  // CLI11 takes them last first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::string command;
+    for (CLI::App* sub : app.get_subcommands()) command = sub->get_name();
+    std::fprintf(stderr, "ionn: error: %s (see: ionn %s--help)\n", e.what(),
+                 command.empty() ? "" : (command + " ").c_str());
+    return 2;
   }
   for (auto& [sub, action] : actions) {
     if (!sub->parsed()) continue;

@@ -114,7 +114,7 @@ Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, cons
       auto srow = server->rows.find(l.name);
       if (srow == server->rows.end() || !srow->second.server_ms) {
         return Status::Invalid("server profile has no server_ms for layer '" + l.name +
-                               "' (use --server-regression for predicted server times)");
+                               "' (use --regression for predicted server times)");
       }
       c.server_ms = *srow->second.server_ms;
     } else {
@@ -176,7 +176,7 @@ Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources,
   }
   if (s.client_profile.empty()) return Status::Invalid("a model needs --client-profile CSV (or --paper-profiles)");
   if (s.server_profile.empty() == s.server_regression.empty()) {
-    return Status::Invalid("give exactly one of --server-profile CSV and --server-regression CSV");
+    return Status::Invalid("give exactly one of --server-profile CSV and --regression CSV");
   }
   IONN_ASSIGN_OR_RETURN(const Profile client, ReadProfileCsv(s.client_profile));
   std::optional<Profile> server;

@@ -1,6 +1,7 @@
 #include "ionn/protocol.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 namespace ionn {
@@ -186,6 +187,41 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   r.upload_ms = r.partition_done_ms.back();
   r.queries_during_upload_fractional += r.queries_during_upload;
   return Status::Ok();
+}
+
+double NearestRank(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const double rank = std::ceil(q * static_cast<double>(values.size()) - 1e-9);
+  const size_t i = static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(values.size()))) - 1;
+  return values[i];
+}
+
+QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::vector<double>& partition_done_ms,
+                         double upload_ms, bool upload_complete, double window_ms) {
+  QueryCounts c;
+  c.queries = static_cast<int>(queries.size());
+  std::vector<double> latency;
+  double first_start = 0, last_end = 0, sum = 0;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const ProtocolQuery& q = queries[i];
+    c.during_upload += FinishedDuringUpload(q.end_ms, upload_ms, upload_complete);
+    c.in_window += q.end_ms <= window_ms;
+    latency.push_back(q.end_ms - q.start_ms);
+    sum += latency.back();
+    first_start = i == 0 ? q.start_ms : std::min(first_start, q.start_ms);
+    last_end = i == 0 ? q.end_ms : std::max(last_end, q.end_ms);
+  }
+  if (!queries.empty()) {
+    c.first_query_end_ms = queries.front().end_ms;
+    c.latency_mean_ms = sum / static_cast<double>(queries.size());
+    c.latency_p50_ms = NearestRank(latency, 0.5);
+    c.latency_p90_ms = NearestRank(latency, 0.9);
+    c.latency_p99_ms = NearestRank(latency, 0.99);
+    c.throughput_qps = last_end > first_start ? 1000.0 * static_cast<double>(queries.size()) / (last_end - first_start) : 0;
+  }
+  for (double t : partition_done_ms) (t <= upload_ms / 2 ? c.partitions_first_half : c.partitions_second_half)++;
+  return c;
 }
 
 }  // namespace ionn

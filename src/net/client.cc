@@ -13,6 +13,7 @@
 #include "ionn/format.h"
 #include "ionn/latency.h"
 #include "ionn/schedule.h"
+#include "ionn/sim.h"
 #include "layer_store.h"
 #include "wire.h"
 
@@ -37,6 +38,31 @@ Status FromGrpc(const grpc::Status& s, const std::string& context) {
     default: break;
   }
   return Status(code, context + ": " + s.error_message());
+}
+
+// What a failed Hello most likely means, in the user's terms: gRPC words a
+// closed socket, a refused connection and a certificate it does not trust
+// all as "failed to connect".
+std::string HelloHint(const std::string& message, bool tls) {
+  const auto has = [&](const char* s) { return message.find(s) != std::string::npos; };
+  if (has("certificate verify failed")) {
+    return " (TLS: the server's certificate is not signed by a CA this client trusts; give its CA with --tls-ca)";
+  }
+  if (has("is not in peer certificate")) {
+    return " (TLS: the server's certificate does not carry the name asked for; check --server or --tls-server-name)";
+  }
+  if (has("wrong version number") || has("WRONG_VERSION_NUMBER")) {
+    return " (TLS: the server did not answer in TLS; drop --tls/--tls-ca, or start it with --tls-cert and --tls-key)";
+  }
+  if (!tls && (has("Socket closed") || has("Connection reset"))) {
+    return " (the server closed the connection: it may expect TLS (--tls or --tls-ca), or not be `ionn serve`)";
+  }
+  if (has("Connection refused")) return " (nothing listens there: is `ionn serve` running, and is --server right?)";
+  if (has("Failed parsing HTTP/2") || has("Trying to connect an http1.x server") ||
+      has("Received http2 header with status")) {
+    return " (that port does not speak ionn's gRPC: is it the server's metrics port? give --server its --listen)";
+  }
+  return "";
 }
 
 // A call's deadline, and the shared secret when there is one.
@@ -217,8 +243,15 @@ class Run {
     r_.upload_error = upload_error_;
     r_.upload_complete = !last.lost && last.acked == static_cast<int>(last.plan.partitions.size());
     if (r_.upload_complete) r_.upload_ms = r_.partitions.back().acked_ms;
-    for (const auto& q : r_.queries) r_.queries_during_upload += r_.upload_complete && q.end_ms <= r_.upload_ms;
-    r_.first_query_end_ms = r_.queries.empty() ? 0 : r_.queries.front().end_ms;
+    std::vector<ProtocolQuery> times;
+    for (const auto& q : r_.queries) times.push_back({q.start_ms, q.end_ms, q.partitions_uploaded});
+    std::vector<double> acked;  // of the last session, whose plan this is
+    for (const auto& p : r_.partitions) {
+      if (p.session + 1 == static_cast<int>(r_.sessions.size())) acked.push_back(p.acked_ms);
+    }
+    r_.counts = CountQueries(times, acked, r_.upload_ms, r_.upload_complete, AllAtOnceUploadMs(r_.costs));
+    r_.queries_during_upload = r_.counts.during_upload;
+    r_.first_query_end_ms = r_.counts.first_query_end_ms;
     return std::move(r_);
   }
 
@@ -292,8 +325,10 @@ class Run {
       v1::HelloRequest req;
       req.set_protocol_version(net::kProtocolVersion);
       req.set_client_name("ionn-client");
-      IONN_RETURN_IF_ERROR(FromGrpc(Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->Hello(ctx, req, &hello); }),
-                                    "Hello to " + server));
+      const grpc::Status said =
+          Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->Hello(ctx, req, &hello); });
+      const Status status = FromGrpc(said, "Hello to " + server);
+      if (!status.ok()) return Status(status.code(), status.message() + HelloHint(said.error_message(), o_.tls));
     }
     c->server_name = hello.server_name();
     IONN_ASSIGN_OR_RETURN(ServerRegression regression, net::RegressionFromProto(hello));

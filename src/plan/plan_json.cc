@@ -5,10 +5,23 @@
 
 #include "ionn/format.h"
 #include "ionn/plan.h"
+#include "ionn/version.h"
 
 namespace ionn {
 
 void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
+  (*doc)["ionn_version"] = kVersion;
+  nlohmann::json inputs = nlohmann::json::object();
+  const auto add = [&](const char* key, const std::string& value) {
+    if (!value.empty()) inputs[key] = value;
+  };
+  add("model_sha256", setting.model_sha256);
+  add("costs_file", setting.costs_file);
+  add("client_profile", setting.client_profile);
+  add("server_profile", setting.server_profile);
+  add("regression", setting.regression);
+  if (setting.paper_profiles) inputs["paper_profiles"] = true;
+  (*doc)["inputs"] = inputs;
   if (!setting.model.empty()) (*doc)["model"] = setting.model;
   if (setting.uplink_mbps > 0) (*doc)["uplink_mbps"] = setting.uplink_mbps;
   if (setting.downlink_mbps > 0) (*doc)["downlink_mbps"] = setting.downlink_mbps;

@@ -27,6 +27,12 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["largest_partition_share"] = r.largest_partition_share;
   doc["latency_local_ms"] = plan.latency_local_ms;
   doc["latency_optimal_ms"] = plan.latency_optimal_ms;
+  doc["query_count"] = r.queries.size();
+  doc["latency_ms_mean"] = r.counts.latency_mean_ms;
+  doc["latency_ms_p50"] = r.counts.latency_p50_ms;
+  doc["latency_ms_p90"] = r.counts.latency_p90_ms;
+  doc["latency_ms_p99"] = r.counts.latency_p99_ms;
+  doc["throughput_qps"] = r.counts.throughput_qps;
   if (with_queries) {
     doc["queries"] = nlohmann::json::array();
     for (const auto& q : r.queries) {
@@ -56,6 +62,10 @@ std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
   std::snprintf(line, sizeof line, "  first query ends at     %s ms\n", Fixed(r.first_query_end_ms, 1).c_str());
   out << line;
   std::snprintf(line, sizeof line, "  queries in first %s ms  %d\n", Fixed(r.window_ms, 0).c_str(), r.queries_in_window);
+  out << line;
+  std::snprintf(line, sizeof line, "  query latency           p50 %s ms, p90 %s ms, p99 %s ms; %.2f queries/s\n",
+                Fixed(r.counts.latency_p50_ms, 1).c_str(), Fixed(r.counts.latency_p90_ms, 1).c_str(),
+                Fixed(r.counts.latency_p99_ms, 1).c_str(), r.counts.throughput_qps);
   out << line;
   std::snprintf(line, sizeof line, "  latency                 local %s ms, optimal %s ms\n",
                 Fixed(plan.latency_local_ms, 1).c_str(), Fixed(plan.latency_optimal_ms, 1).c_str());

@@ -18,7 +18,6 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   std::vector<std::vector<QueryStep>> steps_after(num_parts + 1);
   std::vector<double> upload_ms(num_parts);
   LayerMask uploaded(graph.num_layers(), 0);
-  double weights_ms = 0;
   SimResult r;
   for (int p = 0; p <= num_parts; ++p) {
     if (p > 0) {
@@ -27,13 +26,10 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
     }
     if (p < num_parts) {
       upload_ms[p] = plan.partitions[p].upload_ms;
-      const double w = plan.partitions[p].upload_ms - graph.partition_overhead_ms();
-      weights_ms += w;
-      r.largest_partition_share = std::max(r.largest_partition_share, w);
     }
   }
-  r.largest_partition_share = weights_ms > 0 ? r.largest_partition_share / weights_ms : 0;
-  r.window_ms = options.window_ms >= 0 ? options.window_ms : graph.partition_overhead_ms() + weights_ms;
+  r.largest_partition_share = LargestPartitionShare(graph, plan);
+  r.window_ms = options.window_ms >= 0 ? options.window_ms : AllAtOnceUploadMs(graph);
 
   ProtocolOptions po;
   po.sharing = options.sharing;
@@ -43,19 +39,39 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   auto run = ReplayProtocol(upload_ms, steps_after, po);
   if (!run.ok()) return run.status();
 
+  const QueryCounts counts = CountQueries(run->queries, run->partition_done_ms, run->upload_ms,
+                                         /*upload_complete=*/true, r.window_ms);
   r.partition_done_ms = std::move(run->partition_done_ms);
   r.upload_ms = run->upload_ms;
-  r.queries_during_upload = run->queries_during_upload;
+  r.queries_during_upload = counts.during_upload;
   r.queries_during_upload_fractional = run->queries_during_upload_fractional;
   r.partitions = num_parts;
-  for (double t : r.partition_done_ms) (t <= r.upload_ms / 2 ? r.partitions_first_half : r.partitions_second_half)++;
+  r.partitions_first_half = counts.partitions_first_half;
+  r.partitions_second_half = counts.partitions_second_half;
+  r.queries_in_window = counts.in_window;
+  r.first_query_end_ms = counts.first_query_end_ms;
+  r.counts = counts;
   for (const auto& q : run->queries) {
-    SimQuery query{q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded, q.end_ms <= r.upload_ms};
-    r.queries_in_window += query.end_ms <= r.window_ms;
-    r.queries.push_back(query);
+    r.queries.push_back({q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded,
+                         FinishedDuringUpload(q.end_ms, r.upload_ms, /*upload_complete=*/true)});
   }
-  r.first_query_end_ms = r.queries.empty() ? 0 : r.queries.front().end_ms;
   return r;
+}
+
+double AllAtOnceUploadMs(const CostGraph& graph) {
+  double ms = graph.partition_overhead_ms();
+  for (int k = 0; k < graph.num_layers(); ++k) ms += graph.layer(k).upload_ms;
+  return ms;
+}
+
+double LargestPartitionShare(const CostGraph& graph, const UploadPlan& plan) {
+  double largest = 0, weights_ms = 0;
+  for (const Partition& p : plan.partitions) {
+    const double w = p.upload_ms - graph.partition_overhead_ms();
+    weights_ms += w;
+    largest = std::max(largest, w);
+  }
+  return weights_ms > 0 ? largest / weights_ms : 0;
 }
 
 double FirstOffloadedQueryEndMs(const UploadPlan& plan, const SimResult& result) {

@@ -1,0 +1,525 @@
+#include "options.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "commands.h"
+#include "ionn/granularity.h"
+#include "ionn/model_source.h"
+#include "ionn/npy.h"
+
+namespace ionn::cli {
+
+CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive) {
+  char range[96];
+  std::snprintf(range, sizeof range, lo_exclusive ? "more than %g and at most %g" : "%g to %g", lo, hi);
+  const std::string expected = what + ", " + range;
+  return CLI::Validator(
+      [lo, hi, lo_exclusive, expected](std::string& s) -> std::string {
+        try {
+          size_t used = 0;
+          const double v = std::stod(s, &used);
+          const bool above = lo_exclusive ? v > lo : v >= lo;
+          if (used == s.size() && std::isfinite(v) && above && v <= hi) return {};
+        } catch (const std::exception&) {
+        }
+        return "must be " + expected + ", not '" + s.substr(0, 64) + "'";
+      },
+      "NUMBER");
+}
+
+CLI::Validator RateMbps() { return FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true); }
+CLI::Validator TimeMs() { return FiniteIn(0, 1e7, "a time in ms"); }
+
+namespace {
+
+// Why `folder` cannot take a new file, or "".
+std::string FolderProblem(const std::string& folder) {
+  struct stat st {};
+  if (stat(folder.c_str(), &st) != 0) return "folder '" + folder + "' does not exist";
+  if (!S_ISDIR(st.st_mode)) return "'" + folder + "' is not a folder";
+  if (access(folder.c_str(), W_OK | X_OK) != 0) return "cannot write in folder '" + folder + "'";
+  return "";
+}
+
+std::string ParentOf(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+mode_t CurrentUmask() {
+  const mode_t mask = umask(0);
+  umask(mask);
+  return mask;
+}
+
+bool EndsWith(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
+CLI::Validator OutputFile() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0) {
+          if (S_ISDIR(st.st_mode)) return "'" + path + "' is a folder, not a file";
+          if (access(path.c_str(), W_OK) != 0) return "cannot write '" + path + "'";
+          return "";
+        }
+        return FolderProblem(ParentOf(path));
+      },
+      "FILE", "OutputFile");
+}
+
+CLI::Validator OutputFolder() {
+  return CLI::Validator(
+      [](std::string& path) -> std::string {
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0) return FolderProblem(path);
+        return FolderProblem(ParentOf(path));
+      },
+      "DIR", "OutputFolder");
+}
+
+// --- Model ---------------------------------------------------------------
+
+CLI::Option* InputShapeOptions::Add(CLI::App* app) {
+  return app
+      ->add_option("--input-shape", specs,
+                   "The shape of a model input the file leaves symbolic, [NAME=]DxDxD... (e.g. x=1x3x224x224; the "
+                   "name may be left out for a model with one input); repeat it for each such input")
+      ->type_name("[NAME=]SHAPE")
+      ->allow_extra_args(false)  // one shape per --input-shape: a model file after it stays the model
+      ->group(kModelGroup);
+}
+
+Result<OnnxImportOptions> InputShapeOptions::Get() const {
+  OnnxImportOptions options;
+  for (const std::string& spec : specs) {
+    const std::string quoted = "'" + spec.substr(0, 80) + (spec.size() > 80 ? "...'" : "'");
+    const size_t eq = spec.rfind('=');
+    const std::string name = eq == std::string::npos ? "" : spec.substr(0, eq);
+    const std::string dims = eq == std::string::npos ? spec : spec.substr(eq + 1);
+    if (eq == 0) return Status::Invalid("--input-shape: " + quoted + " has no input name before '='");
+    Shape shape;
+    std::stringstream in(dims);
+    std::string d;
+    while (std::getline(in, d, 'x')) {
+      const bool digits = !d.empty() && d.size() <= 12 && d.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || std::stoll(d) < 1) {
+        return Status::Invalid("--input-shape: " + quoted + ": '" + d.substr(0, 20) +
+                               "' is not a dimension (an integer >= 1; the shape is DxDx..., e.g. 1x3x224x224)");
+      }
+      shape.push_back(std::stoll(d));
+    }
+    if (shape.empty() || dims.back() == 'x') {
+      return Status::Invalid("--input-shape: " + quoted +
+                             " has an empty dimension (the shape is DxDx..., e.g. 1x3x224x224)");
+    }
+    if (!options.input_shapes.emplace(name, shape).second) {
+      const std::string what = name.empty() ? "a shape without a name" : "input '" + name + "'";
+      return Status::Invalid("--input-shape: " + what + " given twice");
+    }
+  }
+  return options;
+}
+
+void ModelOptions::Add(CLI::App* app) {
+  file_option = app->add_option("model,--model", file, "Model file (.onnx)")->type_name("FILE")->group(kModelGroup);
+  zoo_option = app->add_option("--zoo", zoo,
+                               "A zoo model by name instead of a file (alexnet, googlenet, resnet50, inception_bn, "
+                               "mobilenet)")
+                   ->type_name("NAME")
+                   ->group(kModelGroup);
+  file_option->excludes(zoo_option);
+  shape_option = shapes.Add(app);
+}
+
+Result<Graph> ModelOptions::Load(bool with_weights) const {
+  if (!given()) return Status::Invalid("give a model: MODEL.onnx (or --model FILE.onnx) or --zoo NAME");
+  IONN_ASSIGN_OR_RETURN(const OnnxImportOptions onnx, shapes.Get());
+  return LoadModel(file, zoo, with_weights, onnx);
+}
+
+std::string ModelOptions::FileSha256() const {
+  if (file.empty()) return "";
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return "";
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  std::vector<char> buffer(1 << 20);
+  while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0) {
+    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned size = 0;
+  EVP_DigestFinal_ex(ctx, digest, &size);
+  EVP_MD_CTX_free(ctx);
+  std::string hex;
+  char two[3];
+  for (unsigned i = 0; i < size; ++i) {
+    std::snprintf(two, sizeof two, "%02x", digest[i]);
+    hex += two;
+  }
+  return hex;
+}
+
+// --- Input ---------------------------------------------------------------
+
+void InputOptions::Add(CLI::App* app) {
+  CLI::Option* in =
+      app->add_option("--input", file, "A .npy file (float32), or raw float32 bytes in the input's shape")
+          ->type_name("FILE")
+          ->check(CLI::ExistingFile)
+          ->group(kInputGroup);
+  CLI::Option* photo = app->add_option("--image", image,
+                                       "A photo (JPEG, PNG, ...), resized, center-cropped to the model's input and "
+                                       "normalized as torchvision's ImageNet models expect")
+                           ->type_name("FILE")
+                           ->excludes(in)
+                           ->check(CLI::ExistingFile)
+                           ->group(kInputGroup);
+  app->add_option("--seed", seed, "Seed of the random input used when neither --input nor --image is given")
+      ->capture_default_str()
+      ->excludes(in)
+      ->excludes(photo)
+      ->group(kInputGroup);
+  app->add_option("--resize", image_options.resize,
+                  "--image: the shorter side before the center crop (0: resize straight to the input size)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65536))
+      ->group(kInputGroup);
+  app->add_option("--mean", image_options.mean, "--image: per-channel mean, after scaling to [0,1]")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str()
+      ->group(kInputGroup);
+  app->add_option("--std", image_options.std, "--image: per-channel standard deviation")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str()
+      ->group(kInputGroup);
+  app->add_option("--pixel-scale", image_options.scale,
+                  "--image: pixel values (0-255) times this before mean and std (1 for Caffe models)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(kInputGroup);
+  app->add_flag("--bgr", image_options.bgr, "--image: channels in BGR order (Caffe models), not RGB")
+      ->group(kInputGroup);
+}
+
+Result<TensorMap> InputOptions::Get(const Graph& model) const {
+  TensorMap inputs;
+  for (const auto& in : model.inputs) inputs[in.name] = SeededInput(in.shape, seed);
+  if (file.empty() && image.empty()) return inputs;
+  const std::string flag = file.empty() ? "--image" : "--input";
+  if (model.inputs.size() != 1) {
+    return Status::Unsupported(flag + " takes a model with one input; '" + model.name + "' has " +
+                               std::to_string(model.inputs.size()) + " (use the seeded input, --seed)");
+  }
+  const GraphInput& in = model.inputs[0];
+  Tensor& t = inputs[in.name];
+  if (!image.empty()) {
+    IONN_ASSIGN_OR_RETURN(t, LoadImageInput(image, in.shape, image_options));
+  } else if (EndsWith(file, ".npy")) {
+    IONN_ASSIGN_OR_RETURN(Tensor read, ReadNpyFile(file));
+    if (read.shape != in.shape) {
+      return Status::Invalid("--input '" + file + "' has shape " + ShapeToString(read.shape) + ", the model's input '" +
+                             in.name + "' is " + ShapeToString(in.shape));
+    }
+    t = std::move(read);
+  } else {
+    std::ifstream raw(file, std::ios::binary);
+    if (!raw) return Status::NotFound("--input: cannot open '" + file + "'");
+    raw.read(reinterpret_cast<char*>(t.data.data()), static_cast<std::streamsize>(t.data.size() * 4));
+    if (raw.gcount() != static_cast<std::streamsize>(t.data.size() * 4) || raw.peek() != EOF) {
+      return Status::Invalid("--input '" + file + "' must hold exactly " + std::to_string(t.data.size()) +
+                             " float32 values (" + ShapeToString(in.shape) + "), or be a .npy file");
+    }
+  }
+  return inputs;
+}
+
+// --- Profiles ------------------------------------------------------------
+
+void ProfileOptions::Add(CLI::App* app, unsigned which) {
+  std::vector<CLI::Option*> files;
+  if (which & kClientProfile) {
+    files.push_back(app->add_option("--client-profile", client_profile,
+                                    "The client's layer times: CSV layer,client_ms,server_ms (ionn profile)")
+                        ->type_name("CSV"));
+  }
+  if (which & kServerProfile) {
+    files.push_back(app->add_option("--server-profile", server_profile,
+                                    "The server's layer times: the server_ms column of a profile CSV (ionn profile "
+                                    "--column server on the server)")
+                        ->type_name("CSV"));
+  }
+  if (which & kRegression) {
+    regression_option = app->add_option("--regression", regression,
+                                        "The server's prediction functions: CSV layer_type,a_ms_per_unit,b_ms "
+                                        "(ionn calibrate)")
+                            ->type_name("CSV");
+    files.push_back(regression_option);
+  }
+  options = files;
+  if (which & kPaperProfiles) {
+    CLI::Option* paper = app->add_flag("--paper-profiles", paper_profiles,
+                                       "A zoo model's published times (the paper's ODROID XU4 client and GTX 1080 Ti "
+                                       "server) for every profile not given");
+    options.push_back(paper);
+  }
+  if ((which & kServerProfile) && (which & kRegression)) {
+    app->get_option("--server-profile")->excludes(regression_option);
+  }
+  for (CLI::Option* o : options) o->group(kProfileGroup);
+}
+
+// --- Link ----------------------------------------------------------------
+
+void LinkRateOptions::Add(CLI::App* app) {
+  options = {
+      app->add_option("--uplink-mbps", uplink_mbps, "Rate client -> server, Mbps (1 Mbps = 1024*1024/8000 bytes/ms)")
+          ->capture_default_str()
+          ->check(RateMbps()),
+      app->add_option("--downlink-mbps", downlink_mbps, "Rate server -> client, Mbps (default: the uplink's)")
+          ->check(RateMbps()),
+      app->add_option("--rtt-ms", rtt_ms, "Round-trip time; each transfer costs rtt/2 + bytes/rate")
+          ->capture_default_str()
+          ->check(TimeMs()),
+  };
+  for (CLI::Option* o : options) o->group(kLinkGroup);
+}
+
+LinkSpec LinkRateOptions::Spec(double partition_overhead_ms) const {
+  return MakeLinkSpec(uplink_mbps, downlink(), rtt_ms, partition_overhead_ms);
+}
+
+// --- Engine --------------------------------------------------------------
+
+void ThreadOptions::Add(CLI::App* app) {
+  app->add_option("--threads", threads, "Engine threads (on a server: for each query step)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, kMaxEngineThreads))
+      ->group(kEngineGroup);
+}
+
+// --- Output --------------------------------------------------------------
+
+void OutputOptions::Add(CLI::App* app, const std::vector<std::string>& formats) {
+  app->add_option("-o,--output", path, "Write the report to this file (default: standard output)")
+      ->check(OutputFile())
+      ->group(kOutputGroup);
+  if (formats.empty()) return;
+  format = formats[0];
+  std::string names;
+  for (size_t i = 0; i < formats.size(); ++i) {
+    names += (i == 0 ? "" : i + 1 == formats.size() ? " or " : ", ") + formats[i];
+  }
+  app->add_option("--format", format, "The report's format: " + names)
+      ->capture_default_str()
+      ->check(CLI::IsMember(formats))
+      ->group(kOutputGroup);
+}
+
+Action OutputOptions::Wrap(Action action) const {
+  const OutputOptions* self = this;  // owned by the command's arguments, which `action` holds
+  return [self, action]() -> int {
+    if (self->path.empty()) return action();
+    // A regular file is replaced whole, only on success; anything else
+    // (/dev/stdout, a pipe, a device) is written straight through.
+    struct stat st {};
+    const bool direct = stat(self->path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+    std::string temp = self->path + ".ionn-XXXXXX";
+    const int fd = direct ? open(self->path.c_str(), O_WRONLY | O_CLOEXEC) : mkstemp(temp.data());
+    if (fd < 0) return Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(errno)));
+    if (!direct) fchmod(fd, 0666 & ~CurrentUmask());
+    std::cout.flush();
+    std::fflush(stdout);
+    const int saved = dup(STDOUT_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    close(fd);
+    int code = action();
+    std::cout.flush();
+    const bool written = std::fflush(stdout) == 0 && !std::ferror(stdout) && std::cout;
+    const int write_errno = errno;
+    std::clearerr(stdout);
+    std::cout.clear();
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    if (code == 0 && !written) {
+      code = Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(write_errno)));
+    }
+    if (!direct && code == 0 && std::rename(temp.c_str(), self->path.c_str()) != 0) {
+      code = Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(errno)));
+    }
+    if (!direct && code != 0) unlink(temp.c_str());
+    return code;
+  };
+}
+
+// --- Plan ----------------------------------------------------------------
+
+void PlanOptions::Add(CLI::App* app, bool with_algorithm) {
+  if (with_algorithm) {
+    std::string names;
+    for (const auto& n : PlannerNames()) names += (names.empty() ? "" : ", ") + n;
+    app->add_option("-a,--algorithm", algorithm, "Planner: " + names)->capture_default_str()->group(kPlanGroup);
+  }
+  app->add_option("--granularity", granularity, "layer (every layer a unit) or block (IONN's blocks)")
+      ->capture_default_str()
+      ->group(kPlanGroup);
+  app->add_option("--penalties", penalties, "Penalty schedule for original, e.g. 1,0.5,0.25,0 (default: 1 to 1/64, 0)")
+      ->group(kPlanGroup);
+}
+
+Result<PlannerOptions> PlanOptions::Get() const {
+  PlannerOptions o;
+  o.algorithm = algorithm;
+  IONN_ASSIGN_OR_RETURN(o.granularity, ParseGranularity(granularity));
+  if (!penalties.empty()) {
+    o.penalties.clear();
+    std::stringstream ss(penalties);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) {
+      char* end = nullptr;
+      const double p = std::strtod(cell.c_str(), &end);
+      if (cell.empty() || *end != '\0' || !(p >= 0)) {
+        return Status::Invalid("--penalties: '" + cell + "' is not a number >= 0");
+      }
+      o.penalties.push_back(p);
+    }
+  }
+  return o;
+}
+
+// --- Cost graph ------------------------------------------------------------
+
+void CostOptions::Add(CLI::App* app) {
+  model.Add(app);
+  CLI::Option* costs =
+      app->add_option("--costs", costs_file, "A cost graph (ionn-costs/1 JSON) instead of a model, profiles and link")
+          ->type_name("FILE")
+          ->group(kModelGroup);
+  profiles.Add(app, kClientProfile | kServerProfile | kRegression | kPaperProfiles);
+  link.Add(app);
+  // Options that would be ignored are refused (exit 2) rather than letting
+  // one silently win: --paper-profiles fills only what is not given, so it
+  // goes with the others; a cost graph already holds the times and the link.
+  std::vector<CLI::Option*> ignored = {model.file_option, model.zoo_option, model.shape_option};
+  ignored.insert(ignored.end(), profiles.options.begin(), profiles.options.end());
+  ignored.insert(ignored.end(), link.options.begin(), link.options.end());
+  ignored.push_back(app->add_option("--partition-overhead-ms", partition_overhead_ms,
+                                    "Fixed cost of uploading one partition")
+                        ->capture_default_str()
+                        ->check(FiniteIn(0, 1e9, "a time in ms"))
+                        ->group(kLinkGroup));
+  for (CLI::Option* o : ignored) costs->excludes(o);
+}
+
+Result<CostGraph> CostOptions::Load() const {
+  if (!costs_file.empty()) return ReadCostGraphFile(costs_file);
+  if (!model.given()) {
+    return Status::Invalid("give a cost graph (--costs FILE) or a model (MODEL.onnx, --model FILE.onnx or --zoo NAME)");
+  }
+  IONN_ASSIGN_OR_RETURN(const Graph graph, model.Load(/*with_weights=*/false));
+  CostSources sources;
+  sources.client_profile = profiles.client_profile;
+  sources.server_profile = profiles.server_profile;
+  sources.server_regression = profiles.regression;
+  sources.paper_profiles = profiles.paper_profiles;
+  sources.paper_profile_dir = PaperProfileDir();
+  if (!profiles.regression.empty()) {
+    IONN_ASSIGN_OR_RETURN(const ServerRegression regression, ReadRegressionCsv(profiles.regression));
+    WarnNonPositivePredictions(graph, regression, "--regression '" + profiles.regression + "'");
+  }
+  return LoadModelCosts(graph, sources, link.Spec(partition_overhead_ms));
+}
+
+RunSetting CostOptions::Setting() const {
+  RunSetting s;
+  s.costs_file = costs_file;
+  if (!costs_file.empty()) return s;  // the file's times already include the link
+  s.model = model.Name();
+  s.model_sha256 = model.FileSha256();
+  s.client_profile = profiles.client_profile;
+  s.server_profile = profiles.server_profile;
+  s.regression = profiles.regression;
+  s.paper_profiles = profiles.paper_profiles;
+  s.uplink_mbps = link.uplink_mbps;
+  s.downlink_mbps = link.downlink();
+  s.rtt_ms = link.rtt_ms;
+  return s;
+}
+
+// --- Renamed flags ---------------------------------------------------------
+
+namespace {
+
+struct Rename {
+  std::vector<std::string> commands;  // empty: every command
+  std::string old_name, new_name;
+  // Only when the flag's value ends so (the old meaning of a name that now
+  // means something else).
+  std::string value_suffix;
+};
+
+const std::vector<Rename>& Renames() {
+  static const std::vector<Rename> renames = {
+      {{"client"}, "--paper-profile", "--paper-profiles", ""},
+      {{}, "--server-regression", "--regression", ""},
+      {{"client"}, "--input-random", "--seed", ""},
+      {{"experiment"}, "--out", "--output", ""},
+      {{"experiment"}, "--sweep-mbps", "--rates", ""},
+      {{"run", "client"}, "--output", "--output-tensor", ".npy"},
+      {{"zoo"}, "--seed", "--weights-seed", ""},
+  };
+  return renames;
+}
+
+}  // namespace
+
+std::vector<std::string> RenameDeprecated(const std::vector<std::string>& args) {
+  std::vector<std::string> out = args;
+  std::string command;
+  for (const std::string& a : args) {
+    if (!a.empty() && a[0] != '-') {
+      command = a;
+      break;
+    }
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == "--") break;  // what follows is not an option
+    for (const Rename& r : Renames()) {
+      if (!r.commands.empty() && std::find(r.commands.begin(), r.commands.end(), command) == r.commands.end()) continue;
+      const std::string& a = out[i];
+      const bool bare = a == r.old_name;
+      const bool joined = a.rfind(r.old_name + "=", 0) == 0;
+      if (!bare && !joined) continue;
+      const std::string value = joined ? a.substr(r.old_name.size() + 1) : i + 1 < out.size() ? out[i + 1] : "";
+      if (!r.value_suffix.empty() && !EndsWith(value, r.value_suffix)) continue;
+      std::fprintf(stderr, "ionn: warning: %s is now %s%s (the old name goes in the next release)\n",
+                   r.old_name.c_str(), r.new_name.c_str(),
+                   r.value_suffix.empty() ? "" : (" for a " + r.value_suffix + " file").c_str());
+      out[i] = joined ? r.new_name + "=" + value : r.new_name;
+      break;
+    }
+  }
+  return out;
+}
+
+}  // namespace ionn::cli

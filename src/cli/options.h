@@ -1,0 +1,162 @@
+// The option groups the `ionn` commands share, each declared once here: one
+// name, one range, one default and one help line for a flag in every
+// command that takes it, under the same heading of `--help`. A command adds
+// the groups it needs and declares only what is its own.
+//
+// Renamed flags keep their old name for a release: `RenameDeprecated`
+// rewrites the command line before it is parsed and says so on stderr.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "image_input.h"
+#include "ionn/cost_graph.h"
+#include "ionn/engine.h"
+#include "ionn/model_costs.h"
+#include "ionn/onnx_io.h"
+#include "ionn/plan.h"
+#include "ionn/sim.h"
+#include "ionn/status.h"
+
+namespace ionn::cli {
+
+using Action = std::function<int()>;
+
+// The headings of `--help`, in the order every command shows them.
+inline constexpr const char* kModelGroup = "Model";
+inline constexpr const char* kInputGroup = "Input";
+inline constexpr const char* kProfileGroup = "Profiles";
+inline constexpr const char* kLinkGroup = "Link";
+inline constexpr const char* kPlanGroup = "Plan";
+inline constexpr const char* kEngineGroup = "Engine";
+inline constexpr const char* kOutputGroup = "Output";
+
+// A number option in [lo, hi] and finite, or in (lo, hi] when
+// `lo_exclusive`: CLI::Range lets NaN through and prints its bounds with
+// 300 digits. The message names the option's unit (`what`, e.g. "a rate in
+// Mbps").
+CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_exclusive = false);
+// The one range of each kind of number: a link rate, a time.
+CLI::Validator RateMbps();
+CLI::Validator TimeMs();
+// Output options, checked when the command line is parsed, before any
+// work: a file whose folder exists and is writable (and which, if it
+// exists, is a writable file), or a folder that exists writable or can be
+// made.
+CLI::Validator OutputFile();
+CLI::Validator OutputFolder();
+
+// --input-shape [NAME=]DxDxD..., repeatable: the shape of a model input
+// whose dimensions the file leaves symbolic (OnnxImportOptions).
+struct InputShapeOptions {
+  std::vector<std::string> specs;
+  CLI::Option* Add(CLI::App* app);
+  // The specs parsed; errors name --input-shape and the spec.
+  Result<OnnxImportOptions> Get() const;
+};
+
+// Model: the model file (positional MODEL or --model FILE.onnx), --zoo
+// NAME, --input-shape.
+struct ModelOptions {
+  std::string file, zoo;
+  InputShapeOptions shapes;
+  CLI::Option* file_option = nullptr;
+  CLI::Option* zoo_option = nullptr;
+  CLI::Option* shape_option = nullptr;
+  void Add(CLI::App* app);
+  bool given() const { return !file.empty() || !zoo.empty(); }
+  // The model; "give a model" when neither is given.
+  Result<Graph> Load(bool with_weights) const;
+  // The zoo name or the file, as reports record it.
+  std::string Name() const { return zoo.empty() ? file : zoo; }
+  // The model file's SHA-256 in hex; empty for a zoo model or a file that
+  // cannot be read.
+  std::string FileSha256() const;
+};
+
+// Input: the model input of the commands that run a model (run, client,
+// profile): --input FILE (.npy or raw float32), --image PHOTO with its
+// preparation, or a seeded random input (--seed).
+struct InputOptions {
+  std::string file, image;
+  int seed = 1;
+  ImageOptions image_options;
+  void Add(CLI::App* app);
+  // One tensor per model input; --input and --image need a one-input model.
+  Result<TensorMap> Get(const Graph& model) const;
+};
+
+// Profiles: where layer times come from. Which of them a command takes:
+enum ProfileFlag : unsigned {
+  kClientProfile = 1,  // --client-profile CSV
+  kServerProfile = 2,  // --server-profile CSV
+  kRegression = 4,     // --regression CSV (the server's prediction functions)
+  kPaperProfiles = 8,  // --paper-profiles (a zoo model's published times)
+};
+struct ProfileOptions {
+  std::string client_profile, server_profile, regression;
+  bool paper_profiles = false;
+  std::vector<CLI::Option*> options;  // those added
+  void Add(CLI::App* app, unsigned which);
+  CLI::Option* regression_option = nullptr;
+};
+
+// Link: the link the planner assumes (and `ionn link` makes): --uplink-mbps
+// (80, the paper's), --downlink-mbps (the uplink's), --rtt-ms (0).
+struct LinkRateOptions {
+  double uplink_mbps = 80, downlink_mbps = -1, rtt_ms = 0;
+  std::vector<CLI::Option*> options;
+  void Add(CLI::App* app);
+  double downlink() const { return downlink_mbps > 0 ? downlink_mbps : uplink_mbps; }
+  LinkSpec Spec(double partition_overhead_ms = 0) const;
+};
+
+// Engine: --threads.
+struct ThreadOptions {
+  int threads = 1;
+  void Add(CLI::App* app);
+};
+
+// Output: -o/--output FILE (the report; default standard output) and
+// --format, one of `formats` (the first is the default). Wrap runs a
+// command with its standard output in that file: written to a temporary
+// file beside it and renamed into place only when the command succeeds.
+struct OutputOptions {
+  std::string path, format;
+  void Add(CLI::App* app, const std::vector<std::string>& formats);
+  Action Wrap(Action action) const;
+};
+
+// Plan: --algorithm, --granularity, --penalties.
+struct PlanOptions {
+  std::string algorithm = "recursive-efficiency";
+  std::string granularity = "layer";
+  std::string penalties;
+  void Add(CLI::App* app, bool with_algorithm = true);
+  Result<PlannerOptions> Get() const;
+};
+
+// What every command that needs a cost graph takes: either --costs FILE,
+// or a model with profiles and a link.
+struct CostOptions {
+  std::string costs_file;
+  ModelOptions model;
+  ProfileOptions profiles;
+  LinkRateOptions link;
+  double partition_overhead_ms = 0;
+  void Add(CLI::App* app);
+  Result<CostGraph> Load() const;
+  // The model and link for the JSON outputs (unknown for a --costs file).
+  RunSetting Setting() const;
+};
+
+// The command line with every deprecated flag name replaced by today's, a
+// warning on stderr for each ("--paper-profile is now --paper-profiles").
+// `args` holds argv[1..]; the first that is not an option names the command.
+std::vector<std::string> RenameDeprecated(const std::vector<std::string>& args);
+
+}  // namespace ionn::cli
