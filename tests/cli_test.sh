@@ -186,6 +186,12 @@ else
   expect 0 '"query_count": 3' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$port" \
     --queries 3 --format json --quiet
   expect 2 "excludes" -- "$ionn" client --zoo mobilenet --paper-profiles --profile-now --server "127.0.0.1:$port"
+  # One machine: the client as fast as the server offloads nothing; ten
+  # times slower (emulated), it offloads.
+  expect 0 '"queries_offloaded": [1-9]' -- "$ionn" client --zoo mobilenet --server "127.0.0.1:$port" \
+    --client-slowdown 10 --queries 3 --format json --quiet
+  expect 2 "--client-slowdown excludes --paper-profiles|--paper-profiles excludes --client-slowdown" -- \
+    "$ionn" client --zoo mobilenet --paper-profiles --client-slowdown 10 --server "127.0.0.1:$port"
   # Pointed at the metrics port: exit 2, and the message says what it is.
   expect 2 "does not speak ionn's gRPC: is it the server's metrics port" -- "$ionn" client --zoo mobilenet \
     --paper-profiles --server "127.0.0.1:$metrics_port" --deadline-s 5 --quiet

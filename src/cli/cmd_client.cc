@@ -120,7 +120,7 @@ Action RegisterClient(CLI::App& app) {
     bool tls = false;
     bool profile_now = false, quiet = false, ignore_held = false, verify = false;
     int queries = -1, chunk_kib = 1024, reconnects = 8;
-    double duration_s = -1, deadline_s = 60, backoff_s = 0.25;
+    double duration_s = -1, deadline_s = 60, backoff_s = 0.25, client_slowdown = -1;
     double upload_min_bytes_per_s = 64 << 10, upload_idle_s = 30;
     int stalled_attempts = 3;
   };
@@ -143,6 +143,14 @@ Action RegisterClient(CLI::App& app) {
                                     "(emulates a slower device; layers are still computed)")
                         ->type_name("CSV")
                         ->group(kProfileGroup);
+  CLI::Option* slow =
+      cmd->add_option("--client-slowdown", args->client_slowdown,
+                      "Emulate a device X times slower than this one: plan with X times the measured (or "
+                      "--client-profile) times and pad every local segment to them; layers are still computed")
+          ->type_name("X")
+          ->check(FiniteIn(1, 1e6, "a factor"))
+          ->group(kProfileGroup);
+  slow->excludes(paper)->excludes(em);
   cp->excludes(now)->excludes(paper)->excludes(em);
   now->excludes(paper)->excludes(em);
   paper->excludes(em);
@@ -255,6 +263,14 @@ Action RegisterClient(CLI::App& app) {
         o.client_profile.rows[g->layers[k].name].client_ms = (*t)[k].median_ms;
       }
     }
+    if (args->client_slowdown > 0) {
+      // A device X times slower than this one (or than the profile given):
+      // planned with, and every local segment padded to, X times the times.
+      for (auto& [name, row] : o.client_profile.rows) {
+        if (row.client_ms) row.client_ms = *row.client_ms * args->client_slowdown;
+      }
+      o.emulate_profile = true;
+    }
     const bool show = !args->quiet && args->out.format == "table" && isatty(STDERR_FILENO);
     auto progress = [show](const ClientProgress& p) {
       if (!show) return;
@@ -336,7 +352,8 @@ Action RegisterClient(CLI::App& app) {
                    d.on_server ? "the link or the devices are not what the plan assumed; say the link with "
                                  "--uplink-mbps, --downlink-mbps and --rtt-ms, this device's times with "
                                  "--client-profile or --profile-now"
-                               : "this device is not as fast as its profile says; measure it with --profile-now");
+                               : "this device's layer times are not those of its profile; measure them here with "
+                                 "--profile-now, or give the right --client-profile");
     }
     if (args->out.format == "json") {
       nlohmann::json j = {{"format", "ionn-client/2"}};

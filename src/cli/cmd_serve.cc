@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <set>
 
 #include "commands.h"
 #include "ionn/calibrate.h"
@@ -110,6 +111,21 @@ Action RegisterServe(CLI::App& app) {
       auto r = ReadRegressionCsv(args->profiles.regression);
       if (!r.ok()) return Fail(r.status());
       options.regression = std::move(r).value();
+      // Clients plan with these functions: a model with a type they lack
+      // cannot plan here. Say so now, not at each client's Hello.
+      std::set<std::string> missing;
+#define IONN_KIND_TYPE(e, onnx, caffe) \
+  if (!options.regression.by_type.count(caffe)) missing.insert(caffe);
+      IONN_LAYER_KINDS(IONN_KIND_TYPE)
+#undef IONN_KIND_TYPE
+      if (!missing.empty()) {
+        std::string types;
+        for (const auto& t : missing) types += (types.empty() ? "" : ", ") + t;
+        std::fprintf(stderr,
+                     "ionn: warning: --regression '%s' has no function for %s: clients whose models have such "
+                     "layers cannot plan with this server (ionn calibrate -o FILE fits every type)\n",
+                     args->profiles.regression.c_str(), types.c_str());
+      }
     } else {
       log("calibrating the prediction functions (--regression FILE skips this)");
       CalibrationOptions co;
