@@ -33,6 +33,8 @@ expect 0 "latency ms" -- "$ionn" plan --costs "$fig2" --algorithm original
 
 # zoo -> ONNX -> costs -> plan and simulate, as in the README.
 expect 0 "wrote" -- "$ionn" zoo mobilenet -o "$tmp/m.onnx"
+# The demo on ones own model: this machine as the server, the client emulated.
+expect 0 "client = 10 times slower" -- "$ionn" demo "$tmp/m.onnx" --no-live
 expect 0 "" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
   --regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
 expect 0 "ionn-costs/1" -- cat "$tmp/costs.json"

@@ -30,7 +30,7 @@ SHARED = {
     "--output": "Output", "--format": "Output",
 }
 # Where a shared name is meant otherwise, and says so in its help line.
-OWN_MEANING = {("experiment", "--output"), ("zoo", "--output"), ("demo", "--zoo"), ("demo", "--uplink-mbps"), ("costs", "--granularity")}
+OWN_MEANING = {("experiment", "--output"), ("zoo", "--output"), ("demo", "--uplink-mbps"), ("costs", "--granularity")}
 
 
 def run(args, env=None):

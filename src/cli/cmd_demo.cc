@@ -23,27 +23,49 @@ namespace ionn::cli {
 
 Action RegisterDemo(CLI::App& app) {
   struct Args {
-    std::string model = "alexnet";
-    double uplink_mbps = 80;
+    ModelOptions model;
+    double uplink_mbps = 80, client_slowdown = 10;
     bool no_live = false;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("demo", "Run the pipeline on a zoo model with the paper's profiles (default: AlexNet, 80 Mbps)");
-  cmd->add_option("--zoo", args->model, "Zoo model")->capture_default_str();
-  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Link bandwidth, Mbps")->capture_default_str()->check(FiniteIn(1, 10000, "a rate in Mbps"));
+  CLI::App* cmd = app.add_subcommand(
+      "demo", "Run the whole pipeline on a model: a zoo model with the paper's profiles (default: AlexNet), or your "
+              "own ONNX file with a client emulated X times slower than this machine; 80 Mbps");
+  args->model.Add(cmd);
+  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Rate of the link, both ways, Mbps")
+      ->capture_default_str()
+      ->check(FiniteIn(1, 10000, "a rate in Mbps"))
+      ->group(kLinkGroup);
+  cmd->add_option("--client-slowdown", args->client_slowdown,
+                  "Your own model: the client is this many times slower than this machine (the paper's ODROID XU4 "
+                  "took 5 to 14 times a desktop core's time)")
+      ->capture_default_str()
+      ->check(FiniteIn(1, 1e6, "a factor"))
+      ->group(kProfileGroup);
   cmd->add_flag("--no-live", args->no_live, "Skip part 6, the real server, link and client (about a minute)");
   return [args]() {
-    std::printf("== 1. model: building zoo %s with seeded weights\n", args->model.c_str());
-    auto built = BuildZooModel(args->model, 1);
-    if (!built.ok()) return Fail(built.status());
-    const std::string path = (std::filesystem::temp_directory_path() / ("ionn-demo-" + args->model + ".onnx")).string();
-    Status s = WriteOnnxFile(*built, path);
-    if (!s.ok()) return Fail(s);
-    auto g = ReadOnnxFile(path);
-    std::filesystem::remove(path);
-    if (!g.ok()) return Fail(g.status());
-    std::printf("   wrote and re-read %s: %zu layers, %lld parameters (%.1f MB)\n\n", path.c_str(), g->layers.size(),
-                static_cast<long long>(g->ParameterCount()), g->ParameterCount() * 4 / 1e6);
+    const bool zoo = !args->model.given() || !args->model.zoo.empty();
+    const std::string zoo_name = args->model.zoo.empty() ? "alexnet" : args->model.zoo;
+    Result<Graph> g = Status::Internal("no model");
+    if (zoo) {
+      std::printf("== 1. model: building zoo %s with seeded weights\n", zoo_name.c_str());
+      auto built = BuildZooModel(zoo_name, 1);
+      if (!built.ok()) return Fail(built.status());
+      const std::string path = (std::filesystem::temp_directory_path() / ("ionn-demo-" + zoo_name + ".onnx")).string();
+      Status s = WriteOnnxFile(*built, path);
+      if (!s.ok()) return Fail(s);
+      g = ReadOnnxFile(path);
+      std::filesystem::remove(path);
+      if (!g.ok()) return Fail(g.status());
+      std::printf("   wrote and re-read %s: %zu layers, %lld parameters (%.1f MB)\n\n", path.c_str(), g->layers.size(),
+                  static_cast<long long>(g->ParameterCount()), g->ParameterCount() * 4 / 1e6);
+    } else {
+      std::printf("== 1. model: reading %s\n", args->model.file.c_str());
+      g = args->model.Load(/*with_weights=*/true);
+      if (!g.ok()) return Fail(g.status());
+      std::printf("   %s: %zu layers, %lld parameters (%.1f MB)\n\n", g->name.c_str(), g->layers.size(),
+                  static_cast<long long>(g->ParameterCount()), g->ParameterCount() * 4 / 1e6);
+    }
 
     std::printf("== 2. engine: profiling every layer on this machine (1 thread, median of 9 runs)\n");
     auto engine = Engine::Create(*g, EngineOptions{1});
@@ -57,16 +79,39 @@ Action RegisterDemo(CLI::App& app) {
     const Tensor& out = whole->at(g->outputs[0]);
     size_t top = 0;
     for (size_t i = 1; i < out.data.size(); ++i) top = out.data[i] > out.data[top] ? i : top;
-    std::printf("   whole model ran: output %s, top class %zu (p = %.4f; the weights are random)\n\n",
+    std::printf(zoo ? "   whole model ran: output %s, top class %zu (p = %.4f; the weights are random)\n\n"
+                    : "   whole model ran: output %s, top class %zu (%.4f; on a seeded random input)\n\n",
                 ShapeToString(out.shape).c_str(), top, out.data[top]);
 
-    std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n", args->uplink_mbps);
-    CostSources sources;
-    sources.paper_profiles = true;
-    sources.paper_profile_dir = PaperProfileDir();
-    auto shapes = BuildZooModel(args->model, 1, /*with_weights=*/false);
-    if (!shapes.ok()) return Fail(shapes.status());
-    auto costs = LoadModelCosts(*shapes, sources, MakeLinkSpec(args->uplink_mbps));
+    // The server's times: measured here; the client's: the paper's ODROID
+    // XU4 for a zoo model, this machine's times the slowdown for a file.
+    Profile server_times, client_times;
+    for (size_t k = 0; k < g->layers.size(); ++k) {
+      server_times.order.push_back(g->layers[k].name);
+      server_times.rows[g->layers[k].name].server_ms = (*here)[k].median_ms;
+      client_times.order.push_back(g->layers[k].name);
+      client_times.rows[g->layers[k].name].client_ms = (*here)[k].median_ms * args->client_slowdown;
+    }
+    Result<CostGraph> costs = Status::Internal("no costs");
+    if (zoo) {
+      std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n",
+                  args->uplink_mbps);
+      CostSources sources;
+      sources.paper_profiles = true;
+      sources.paper_profile_dir = PaperProfileDir();
+      auto paper = PaperCostSources(zoo_name, PaperProfileDir());
+      if (!paper.ok()) return Fail(paper.status());
+      auto published = ReadProfileCsv(paper->client_profile);
+      if (!published.ok()) return Fail(published.status());
+      client_times = std::move(published).value();
+      auto shapes = BuildZooModel(zoo_name, 1, /*with_weights=*/false);
+      if (!shapes.ok()) return Fail(shapes.status());
+      costs = LoadModelCosts(*shapes, sources, MakeLinkSpec(args->uplink_mbps));
+    } else {
+      std::printf("== 3. costs: server = this machine (step 2), client = %g times slower, %.0f Mbps link\n",
+                  args->client_slowdown, args->uplink_mbps);
+      costs = BuildCostGraph(*g, client_times, &server_times, nullptr, MakeLinkSpec(args->uplink_mbps));
+    }
     if (!costs.ok()) return Fail(costs.status());
     std::printf("   %-10s %-10s %-15s %10s %10s %11s %11s %11s\n", "layer", "kind", "output", "weights MB",
                 "here ms", "client ms", "server ms", "upload ms");
@@ -77,7 +122,8 @@ Action RegisterDemo(CLI::App& app) {
                   ShapeToString(l.output_shape).c_str(), LayerWeightBytes(l) / 1e6, (*here)[k].median_ms, c.client_ms,
                   c.server_ms, c.upload_ms);
     }
-    std::printf("   (here: measured now by ionn's engine; client and server: the paper's published profiles)\n");
+    std::printf(zoo ? "   (here: measured now by ionn's engine; client and server: the paper's published profiles)\n"
+                    : "   (here: measured now by ionn's engine; the server's times, the client's are here x slowdown)\n");
     std::printf("\n== 4. plans and 5. simulated experiment (queries back to back while uploading)\n");
     std::printf("   %-22s %10s %10s %14s %16s %14s\n", "algorithm", "partitions", "largest", "upload ms",
                 "queries (upload)", "first query ms");
@@ -91,28 +137,23 @@ Action RegisterDemo(CLI::App& app) {
       std::printf("   %-22s %10d %9.1f%% %14.1f %16d %14.1f\n", name.c_str(), r->partitions,
                   100 * r->largest_partition_share, r->upload_ms, r->queries_during_upload, r->first_query_end_ms);
     }
-    if (args->model == "alexnet") {
+    if (zoo && zoo_name == "alexnet") {
       std::printf("\n   The paper (EMDL'19) measured 56.8 queries during upload with original and 88.1 with\n"
                   "   recursive-efficiency on AlexNet at 80 Mbps.");
-    } else {
+    } else if (zoo) {
       std::printf("\n   The paper (EMDL'19) reports its figures for AlexNet at 80 Mbps (56.8 queries during upload\n"
                   "   with original, 88.1 with recursive-efficiency); for %s it saw %s.",
-                  args->model.c_str(), args->model == "resnet50" ? "a gain" : "no clear difference");
+                  zoo_name.c_str(), zoo_name == "resnet50" ? "a gain" : "no clear difference");
     }
-    std::printf(" Try: build/bin/ionn plan --zoo %s --paper-profiles\n", args->model.c_str());
+    if (zoo) std::printf(" Try: build/bin/ionn plan --zoo %s --paper-profiles\n", zoo_name.c_str());
     if (args->no_live) return 0;
 
     std::printf("\n== 6. the real system here: ionn serve, ionn link at %.0f Mbps both ways, ionn client emulating\n"
-                "   the ODROID XU4 (each local segment computed, then padded to the published profile)\n",
-                args->uplink_mbps);
-    Profile server_times;  // measured in step 2
-    for (size_t k = 0; k < g->layers.size(); ++k) {
-      server_times.order.push_back(g->layers[k].name);
-      server_times.rows[g->layers[k].name].server_ms = (*here)[k].median_ms;
-    }
+                "   %s (each local segment computed, then padded to its times)\n",
+                args->uplink_mbps, zoo ? "the ODROID XU4" : "a device this many times slower");
     const bool tty = isatty(STDOUT_FILENO);
     LiveOptions lo;
-    lo.model = args->model;
+    lo.client_profile = client_times;
     lo.mbps = args->uplink_mbps;
     lo.returning = true;
     lo.server_times = server_times;

@@ -29,7 +29,8 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
   TensorMap input;
   for (const auto& in : g.inputs) input[in.name] = SeededInput(in.shape, 1);
   LiveOptions lo;
-  lo.model = model;
+  IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(model, PaperProfileDir()));
+  IONN_ASSIGN_OR_RETURN(lo.client_profile, ReadProfileCsv(sources.client_profile));
   lo.mbps = kPaperUplinkMbps;
   lo.algorithms = {"original", "recursive-efficiency"};
   lo.input = input;

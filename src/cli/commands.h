@@ -70,14 +70,14 @@ Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& pl
 
 // The paper's experiment for real in this process (live.cc): an edge
 // server, a link shaped to `mbps` both ways (ionn link's proxy) and a client
-// emulating the paper's ODROID XU4 (each local segment computed, then padded
-// to the published profile), once per algorithm, each run a first meeting
+// emulating a slower device (each local segment computed, then padded to
+// `client_profile`: the paper's ODROID XU4 for a zoo model), once per algorithm, each run a first meeting
 // (the server's held layers ignored); beside each run, the simulator on the
 // same cost graph (published client profile, `server_times`, the link,
 // link sharing fair). `returning`: then once more as a client that comes
 // back (5 queries, held layers used).
 struct LiveOptions {
-  std::string model;  // a zoo model (its published client profile)
+  Profile client_profile;  // the emulated client's times (a zoo model's: the published ones)
   double mbps = 80;
   std::vector<std::string> algorithms = {"recursive-efficiency", "original"};
   bool returning = false;

@@ -28,8 +28,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
   lo.connect = "127.0.0.1:" + std::to_string(server->port());
   lo.uplink_mbps = lo.downlink_mbps = o.mbps;
   IONN_ASSIGN_OR_RETURN(auto link, LinkProxy::Start(lo));
-  IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(o.model, PaperProfileDir()));
-  IONN_ASSIGN_OR_RETURN(Profile client_profile, ReadProfileCsv(sources.client_profile));
+  const Profile& client_profile = o.client_profile;
   // Client and simulator plan with the same costs: the published client
   // profile and the server times measured here.
   IONN_ASSIGN_OR_RETURN(CostGraph costs,
