@@ -190,7 +190,7 @@ Action RegisterClient(CLI::App& app) {
       ->type_name("FILE.npy")
       ->check(OutputFile())
       ->group(kOutputGroup);
-  cmd->add_option("--trace", args->trace, "CSV with one row per query, partition and upload call (README, trace columns)")
+  cmd->add_option("--trace", args->trace, "CSV with one row per query, partition and upload call (columns: docs/formats/README.md)")
       ->check(OutputFile())
       ->group(kOutputGroup);
   cmd->add_flag("--quiet", args->quiet, "No progress line")->group(kOutputGroup);
@@ -358,7 +358,7 @@ Action RegisterClient(CLI::App& app) {
     if (args->out.format == "json") {
       nlohmann::json j = {{"format", "ionn-client/2"}};
       RunSetting setting;
-      setting.model = g->name;
+      setting.model = args->model.given() ? args->model.Name() : g->name;
       setting.uplink_mbps = args->link.uplink_mbps;
       setting.downlink_mbps = args->link.downlink();
       setting.rtt_ms = args->link.rtt_ms;

@@ -58,12 +58,20 @@ Action RegisterExperiment(CLI::App& app) {
     std::vector<double> sweep = {10, 20, 40, 80, 120, 160, 200};
     bool no_plots = false, live = false;
     std::string live_model = "alexnet";
+    OwnExperimentOptions own;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("experiment",
                                      "The paper's experiment: every planner on the five zoo models with the published "
                                      "profiles; CSVs, figures (gnuplot) and a markdown summary");
-  cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (must include 80)")
+  args->own.model.Add(cmd);
+  args->own.profiles.Add(cmd, kClientProfile | kServerProfile | kRegression | kPaperProfiles);
+  cmd->add_option("--client-slowdown", args->own.client_slowdown,
+                  "--model without profiles: the client is this many times slower than this machine")
+      ->capture_default_str()
+      ->check(FiniteIn(1, 1e6, "a factor"))
+      ->group(kProfileGroup);
+  cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (the paper's grid: must include 80)")
       ->delimiter(',')
       ->capture_default_str()
       ->check(RateMbps());
@@ -82,6 +90,21 @@ Action RegisterExperiment(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}));
   return [args]() {
+    if (args->own.model.given()) {
+      if (args->live) return Fail(Status::Invalid("--live runs the paper's grid only (give no --model)"));
+      OwnExperimentOptions o = args->own;
+      o.rates = args->sweep;
+      o.out = args->out;
+      o.markdown = args->markdown;
+      o.no_plots = args->no_plots;
+      return RunOwnModelExperiment(o);
+    }
+    const ProfileOptions& p = args->own.profiles;
+    if (!p.client_profile.empty() || !p.server_profile.empty() || !p.regression.empty() || p.paper_profiles ||
+        !args->own.model.shapes.specs.empty()) {
+      return Fail(Status::Invalid("profiles and --input-shape go with --model or --zoo (the paper's grid uses the "
+                                  "published profiles)"));
+    }
     if (std::find(args->sweep.begin(), args->sweep.end(), kPaperUplinkMbps) == args->sweep.end()) {
       return Fail(Status::Invalid("--rates must include 80, the paper's bandwidth"));
     }

@@ -98,6 +98,18 @@ Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input);
 // A measured run in the simulator's terms (an ExperimentTable "live" row).
 SimResult MeasuredResult(const ClientResult& result);
 
+// `ionn experiment --model F.onnx` (own_experiment.cc): every planner at
+// every rate on one model; writes the folder `out` and the summary.
+struct OwnExperimentOptions {
+  ModelOptions model;
+  ProfileOptions profiles;  // none given: measured here, the client `client_slowdown` times slower
+  double client_slowdown = 10;
+  std::vector<double> rates;
+  std::string out, markdown;
+  bool no_plots = false;
+};
+int RunOwnModelExperiment(const OwnExperimentOptions& options);
+
 Action RegisterZoo(CLI::App& app);
 Action RegisterCosts(CLI::App& app);
 Action RegisterPlan(CLI::App& app);
