@@ -16,6 +16,7 @@ import copy
 import csv
 import glob
 import json
+import math
 import os
 import re
 import signal
@@ -315,6 +316,25 @@ def check_trace(path):
             break
 
 
+def check_percentiles(path, doc):
+    """The client's latency quantiles against a count by hand on the trace it recorded: nearest rank, the
+    smallest latency that at least q of the queries do not exceed."""
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["kind"] == "query"]
+    latency = sorted(float(r["end_ms"]) - float(r["start_ms"]) for r in rows)
+    if len(latency) != doc["query_count"]:
+        fail(f"client trace: {len(latency)} query rows, the JSON says {doc['query_count']}")
+        return
+    for q, field in [(0.5, "latency_ms_p50"), (0.9, "latency_ms_p90"), (0.99, "latency_ms_p99")]:
+        rank = max(1, math.ceil(q * len(latency) - 1e-9))
+        if abs(latency[rank - 1] - doc[field]) > 2e-3:  # the trace has 3 decimals
+            fail(f"client: {field} {doc[field]} but by hand on the trace {latency[rank - 1]} (rank {rank} of "
+                 f"{len(latency)})")
+    span = (max(float(r["end_ms"]) for r in rows) - min(float(r["start_ms"]) for r in rows)) / 1000
+    if abs(len(latency) / span - doc["throughput_qps"]) > 1e-3 * doc["throughput_qps"]:
+        fail(f"client: throughput_qps {doc['throughput_qps']}, by hand {len(latency) / span}")
+
+
 def main():
     schemas = load_schemas()
     validators = {name: make_validator(s, schemas) for name, s in schemas.items()}
@@ -352,7 +372,7 @@ def check_all(schemas, validators, tmp):
           "--link-sharing", "fair", "--granularity", "block", "--format", "json"],
          lambda d: d.get("link_sharing") == "fair" and isinstance(d.get("queries"), list)),
         ("client", "ionn-client-2.schema.json", "client", lambda d: d.get("query_count") == len(d.get("queries", ()))
-         == 3 and "queries_wrong" not in d),
+         == 12 and "queries_wrong" not in d),
         ("client --verify", "ionn-client-2.schema.json", "client --verify",
          lambda d: d.get("query_count") == len(d.get("queries", ())) == 3 and d.get("queries_wrong") == 0),
         ("run", "ionn-run-1.schema.json", ["run", "--zoo", "mobilenet", "--repeats", "1", "--format", "json"],
@@ -385,7 +405,7 @@ def check_all(schemas, validators, tmp):
                 if port is None:
                     continue
                 args = ["client", "--zoo", "mobilenet", "--paper-profiles", "--server", f"127.0.0.1:{port}",
-                        "--queries", "3", "--format", "json", "--quiet"] + (
+                        "--queries", "3" if "--verify" in label else "12", "--format", "json", "--quiet"] + (
                            ["--verify"] if "--verify" in label else ["--trace", trace])
                 text = run(args, label)
             else:
@@ -415,6 +435,9 @@ def check_all(schemas, validators, tmp):
             fail("self-check: a plan without \"partitions\" is not rejected for it")
     if os.path.exists(trace):
         check_trace(trace)
+        client = [doc for label, _, doc in docs if label == "client"]
+        if client:
+            check_percentiles(trace, client[0])
     else:
         fail("client: no trace written (--trace)")
 

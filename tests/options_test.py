@@ -23,14 +23,14 @@ SHARED = {
     "--model": "Model", "--zoo": "Model", "--input-shape": "Model",
     "--input": "Input", "--image": "Input", "--seed": "Input",
     "--client-profile": "Profiles", "--server-profile": "Profiles", "--regression": "Profiles",
-    "--paper-profiles": "Profiles",
+    "--paper-profiles": "Profiles", "--client-slowdown": "Profiles",
     "--uplink-mbps": "Link", "--downlink-mbps": "Link", "--rtt-ms": "Link",
     "--algorithm": "Plan", "--granularity": "Plan", "--penalties": "Plan",
     "--threads": "Engine",
     "--output": "Output", "--format": "Output",
 }
 # Where a shared name is meant otherwise, and says so in its help line.
-OWN_MEANING = {("experiment", "--output"), ("zoo", "--output"), ("demo", "--uplink-mbps"), ("costs", "--granularity")}
+OWN_MEANING = {("experiment", "--output"), ("zoo", "--output"), ("costs", "--granularity")}
 
 
 def run(args, env=None):
@@ -78,7 +78,7 @@ for name, uses in seen.items():
     for use in uses[1:]:
         if use[1:] != first[1:]:
             failures.append(f"{name}: '{first[0]}' says {first[1:]!r}, '{use[0]}' says {use[1:]!r}")
-for name, commands in [("--threads", 5), ("--uplink-mbps", 5), ("--zoo", 7), ("--output", 8)]:
+for name, commands in [("--client-slowdown", 3), ("--threads", 5), ("--uplink-mbps", 5), ("--zoo", 7), ("--output", 8)]:
     if len(seen.get(name, [])) < commands:
         failures.append(f"{name}: shared by {len(seen.get(name, []))} commands, expected at least {commands}")
 

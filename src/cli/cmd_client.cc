@@ -120,7 +120,7 @@ Action RegisterClient(CLI::App& app) {
     bool tls = false;
     bool profile_now = false, quiet = false, ignore_held = false, verify = false;
     int queries = -1, chunk_kib = 1024, reconnects = 8;
-    double duration_s = -1, deadline_s = 60, backoff_s = 0.25, client_slowdown = -1;
+    double duration_s = -1, deadline_s = 60, backoff_s = 0.25;
     double upload_min_bytes_per_s = 64 << 10, upload_idle_s = 30;
     int stalled_attempts = 3;
   };
@@ -133,7 +133,8 @@ Action RegisterClient(CLI::App& app) {
                   "host:port of `ionn serve`; a comma-separated list: the first that answers, the next after a loss")
       ->capture_default_str();
   args->plan.Add(cmd);
-  args->profiles.Add(cmd, kClientProfile | kServerProfile | kPaperProfiles);
+  args->profiles.Add(cmd, kClientProfile | kServerProfile | kPaperProfiles | kClientSlowdown);
+  CLI::Option* slow = args->profiles.slowdown_option;
   CLI::Option* cp = cmd->get_option("--client-profile");
   CLI::Option* paper = cmd->get_option("--paper-profiles");
   CLI::Option* now = cmd->add_flag("--profile-now", args->profile_now, "Measure this device's layer times now (the default)")
@@ -143,13 +144,6 @@ Action RegisterClient(CLI::App& app) {
                                     "(emulates a slower device; layers are still computed)")
                         ->type_name("CSV")
                         ->group(kProfileGroup);
-  CLI::Option* slow =
-      cmd->add_option("--client-slowdown", args->client_slowdown,
-                      "Emulate a device X times slower than this one: plan with X times the measured (or "
-                      "--client-profile) times and pad every local segment to them; layers are still computed")
-          ->type_name("X")
-          ->check(FiniteIn(1, 1e6, "a factor"))
-          ->group(kProfileGroup);
   slow->excludes(paper)->excludes(em);
   cp->excludes(now)->excludes(paper)->excludes(em);
   now->excludes(paper)->excludes(em);
@@ -263,11 +257,11 @@ Action RegisterClient(CLI::App& app) {
         o.client_profile.rows[g->layers[k].name].client_ms = (*t)[k].median_ms;
       }
     }
-    if (args->client_slowdown > 0) {
+    if (profiles.client_slowdown > 0) {
       // A device X times slower than this one (or than the profile given):
       // planned with, and every local segment padded to, X times the times.
       for (auto& [name, row] : o.client_profile.rows) {
-        if (row.client_ms) row.client_ms = *row.client_ms * args->client_slowdown;
+        if (row.client_ms) row.client_ms = *row.client_ms * profiles.client_slowdown;
       }
       o.emulate_profile = true;
     }
@@ -372,7 +366,7 @@ Action RegisterClient(CLI::App& app) {
       nlohmann::json all_acked = nlohmann::json::array();
       for (const auto& p : r->partitions) {
         if (p.session + 1 == static_cast<int>(r->sessions.size())) acked.push_back(p.acked_ms);
-        all_acked.push_back({{"session", p.session}, {"layers", p.layers}, {"bytes", p.bytes}, {"held", p.held},
+        all_acked.push_back({{"session", p.session}, {"layer_count", p.layers}, {"bytes", p.bytes}, {"held", p.held},
                              {"start_ms", p.start_ms}, {"acked_ms", p.acked_ms}});
       }
       j["server"] = r->server;
@@ -381,11 +375,11 @@ Action RegisterClient(CLI::App& app) {
       for (const auto& s : r->sessions) {
         sessions.push_back({{"server", s.server}, {"server_name", s.server_name}, {"opened_ms", s.opened_ms},
                             {"held_layers", s.held_layers}, {"held_bytes", s.held_bytes},
-                            {"partitions", s.partitions}, {"acked", s.acked}, {"lost", s.lost}});
+                            {"partition_count", s.partitions}, {"acked_count", s.acked}, {"lost", s.lost}});
       }
       j["sessions"] = sessions;
       j["reconnect_attempts"] = r->reconnect_attempts;
-      j["partitions_acked"] = all_acked;  // of every session, in order
+      j["partition_acks"] = all_acked;  // of every session, in order
       nlohmann::json attempts = nlohmann::json::array();
       for (const auto& a : r->upload_attempts) {
         attempts.push_back({{"session", a.session}, {"partition", a.partition}, {"bytes", a.bytes},

@@ -24,7 +24,8 @@ namespace ionn::cli {
 Action RegisterDemo(CLI::App& app) {
   struct Args {
     ModelOptions model;
-    double uplink_mbps = 80, client_slowdown = 10;
+    ProfileOptions profiles;  // --client-slowdown alone
+    LinkRateOptions link;
     bool no_live = false;
   };
   auto args = std::make_shared<Args>();
@@ -32,20 +33,17 @@ Action RegisterDemo(CLI::App& app) {
       "demo", "Run the whole pipeline on a model: a zoo model with the paper's profiles (default: AlexNet), or your "
               "own ONNX file with a client emulated X times slower than this machine; 80 Mbps");
   args->model.Add(cmd);
-  cmd->add_option("--uplink-mbps", args->uplink_mbps, "Rate of the link, both ways, Mbps")
-      ->capture_default_str()
-      ->check(FiniteIn(1, 10000, "a rate in Mbps"))
-      ->group(kLinkGroup);
-  cmd->add_option("--client-slowdown", args->client_slowdown,
-                  "Your own model: the client is this many times slower than this machine (the paper's ODROID XU4 "
-                  "took 5 to 14 times a desktop core's time)")
-      ->capture_default_str()
-      ->check(FiniteIn(1, 1e6, "a factor"))
-      ->group(kProfileGroup);
+  args->link.Add(cmd);
+  args->profiles.Add(cmd, kClientSlowdown);  // your own model; not given: 10
   cmd->add_flag("--no-live", args->no_live, "Skip part 6, the real server, link and client (about a minute)");
   return [args]() {
+    const double slowdown = args->profiles.client_slowdown > 0 ? args->profiles.client_slowdown : 10;
     const bool zoo = !args->model.given() || !args->model.zoo.empty();
     const std::string zoo_name = args->model.zoo.empty() ? "alexnet" : args->model.zoo;
+    if (zoo && args->profiles.client_slowdown > 0) {
+      return Fail(Status::Invalid("--client-slowdown is for your own model: a zoo model's client is the paper's "
+                                  "ODROID XU4 (its published times)"));
+    }
     Result<Graph> g = Status::Internal("no model");
     if (zoo) {
       std::printf("== 1. model: building zoo %s with seeded weights\n", zoo_name.c_str());
@@ -90,12 +88,14 @@ Action RegisterDemo(CLI::App& app) {
       server_times.order.push_back(g->layers[k].name);
       server_times.rows[g->layers[k].name].server_ms = (*here)[k].median_ms;
       client_times.order.push_back(g->layers[k].name);
-      client_times.rows[g->layers[k].name].client_ms = (*here)[k].median_ms * args->client_slowdown;
+      client_times.rows[g->layers[k].name].client_ms = (*here)[k].median_ms * slowdown;
     }
+    char link[96];
+    std::snprintf(link, sizeof link, "%g Mbps up, %g down, rtt %g ms", args->link.uplink_mbps, args->link.downlink(),
+                  args->link.rtt_ms);
     Result<CostGraph> costs = Status::Internal("no costs");
     if (zoo) {
-      std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), %.0f Mbps link\n",
-                  args->uplink_mbps);
+      std::printf("== 3. costs: paper profiles (ODROID XU4 client, GTX 1080 Ti server), link %s\n", link);
       CostSources sources;
       sources.paper_profiles = true;
       sources.paper_profile_dir = PaperProfileDir();
@@ -106,11 +106,11 @@ Action RegisterDemo(CLI::App& app) {
       client_times = std::move(published).value();
       auto shapes = BuildZooModel(zoo_name, 1, /*with_weights=*/false);
       if (!shapes.ok()) return Fail(shapes.status());
-      costs = LoadModelCosts(*shapes, sources, MakeLinkSpec(args->uplink_mbps));
+      costs = LoadModelCosts(*shapes, sources, args->link.Spec());
     } else {
-      std::printf("== 3. costs: server = this machine (step 2), client = %g times slower, %.0f Mbps link\n",
-                  args->client_slowdown, args->uplink_mbps);
-      costs = BuildCostGraph(*g, client_times, &server_times, nullptr, MakeLinkSpec(args->uplink_mbps));
+      std::printf("== 3. costs: server = this machine (step 2), client = %g times slower, link %s\n", slowdown,
+                  link);
+      costs = BuildCostGraph(*g, client_times, &server_times, nullptr, args->link.Spec());
     }
     if (!costs.ok()) return Fail(costs.status());
     std::printf("   %-10s %-10s %-15s %10s %10s %11s %11s %11s\n", "layer", "kind", "output", "weights MB",
@@ -148,13 +148,13 @@ Action RegisterDemo(CLI::App& app) {
     if (zoo) std::printf(" Try: build/bin/ionn plan --zoo %s --paper-profiles\n", zoo_name.c_str());
     if (args->no_live) return 0;
 
-    std::printf("\n== 6. the real system here: ionn serve, ionn link at %.0f Mbps both ways, ionn client emulating\n"
+    std::printf("\n== 6. the real system here: ionn serve, ionn link (%s), ionn client emulating\n"
                 "   %s (each local segment computed, then padded to its times)\n",
-                args->uplink_mbps, zoo ? "the ODROID XU4" : "a device this many times slower");
+                link, zoo ? "the ODROID XU4" : "a device this many times slower");
     const bool tty = isatty(STDOUT_FILENO);
     LiveOptions lo;
     lo.client_profile = client_times;
-    lo.mbps = args->uplink_mbps;
+    lo.link = args->link.Spec();
     lo.returning = true;
     lo.server_times = server_times;
     lo.input = input;

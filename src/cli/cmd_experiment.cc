@@ -31,7 +31,7 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
   LiveOptions lo;
   IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(model, PaperProfileDir()));
   IONN_ASSIGN_OR_RETURN(lo.client_profile, ReadProfileCsv(sources.client_profile));
-  lo.mbps = kPaperUplinkMbps;
+  lo.link = MakeLinkSpec(kPaperUplinkMbps);
   lo.algorithms = {"original", "recursive-efficiency"};
   lo.input = input;
   IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
@@ -65,12 +65,7 @@ Action RegisterExperiment(CLI::App& app) {
                                      "The paper's experiment: every planner on the five zoo models with the published "
                                      "profiles; CSVs, figures (gnuplot) and a markdown summary");
   args->own.model.Add(cmd);
-  args->own.profiles.Add(cmd, kClientProfile | kServerProfile | kRegression | kPaperProfiles);
-  cmd->add_option("--client-slowdown", args->own.client_slowdown,
-                  "--model without profiles: the client is this many times slower than this machine")
-      ->capture_default_str()
-      ->check(FiniteIn(1, 1e6, "a factor"))
-      ->group(kProfileGroup);
+  args->own.profiles.Add(cmd, kClientProfile | kServerProfile | kRegression | kPaperProfiles | kClientSlowdown);
   cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (the paper's grid: must include 80)")
       ->delimiter(',')
       ->capture_default_str()
@@ -100,9 +95,8 @@ Action RegisterExperiment(CLI::App& app) {
       return RunOwnModelExperiment(o);
     }
     const ProfileOptions& p = args->own.profiles;
-    if (!p.client_profile.empty() || !p.server_profile.empty() || !p.regression.empty() || p.paper_profiles ||
-        !args->own.model.shapes.specs.empty()) {
-      return Fail(Status::Invalid("profiles and --input-shape go with --model or --zoo (the paper's grid uses the "
+    if (p.any() || p.client_slowdown > 0 || !args->own.model.shapes.specs.empty()) {
+      return Fail(Status::Invalid("profiles, --client-slowdown and --input-shape go with --model or --zoo (the paper's grid uses the "
                                   "published profiles)"));
     }
     if (std::find(args->sweep.begin(), args->sweep.end(), kPaperUplinkMbps) == args->sweep.end()) {

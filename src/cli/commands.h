@@ -69,7 +69,7 @@ struct PlannedModel {
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan);
 
 // The paper's experiment for real in this process (live.cc): an edge
-// server, a link shaped to `mbps` both ways (ionn link's proxy) and a client
+// server, a link shaped as `link` says (ionn link's proxy) and a client
 // emulating a slower device (each local segment computed, then padded to
 // `client_profile`: the paper's ODROID XU4 for a zoo model), once per algorithm, each run a first meeting
 // (the server's held layers ignored); beside each run, the simulator on the
@@ -78,7 +78,7 @@ Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& pl
 // back (5 queries, held layers used).
 struct LiveOptions {
   Profile client_profile;  // the emulated client's times (a zoo model's: the published ones)
-  double mbps = 80;
+  LinkSpec link = MakeLinkSpec(80);  // the proxy's and the planner's
   std::vector<std::string> algorithms = {"recursive-efficiency", "original"};
   bool returning = false;
   Profile server_times;  // measured here (MeasureServerTimes)
@@ -102,8 +102,10 @@ SimResult MeasuredResult(const ClientResult& result);
 // every rate on one model; writes the folder `out` and the summary.
 struct OwnExperimentOptions {
   ModelOptions model;
-  ProfileOptions profiles;  // none given: measured here, the client `client_slowdown` times slower
-  double client_slowdown = 10;
+  ProfileOptions profiles;  // none given: measured here, the client --client-slowdown times slower
+  // --client-slowdown, 10 when not given (the paper's ODROID XU4 took 5 to
+  // 14 times a desktop core's time).
+  double ClientSlowdown() const { return profiles.client_slowdown > 0 ? profiles.client_slowdown : 10; }
   std::vector<double> rates;
   std::string out, markdown;
   bool no_plots = false;

@@ -26,13 +26,15 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
   LinkOptions lo;
   lo.listen = "127.0.0.1:0";
   lo.connect = "127.0.0.1:" + std::to_string(server->port());
-  lo.uplink_mbps = lo.downlink_mbps = o.mbps;
+  lo.uplink_mbps = o.link.uplink_mbps;
+  lo.downlink_mbps = o.link.downlink_mbps;
+  lo.rtt_ms = o.link.rtt_ms;
   IONN_ASSIGN_OR_RETURN(auto link, LinkProxy::Start(lo));
   const Profile& client_profile = o.client_profile;
   // Client and simulator plan with the same costs: the published client
   // profile and the server times measured here.
   IONN_ASSIGN_OR_RETURN(CostGraph costs,
-                        BuildCostGraph(model, client_profile, &o.server_times, nullptr, MakeLinkSpec(o.mbps)));
+                        BuildCostGraph(model, client_profile, &o.server_times, nullptr, o.link));
   std::vector<LiveRun> runs;
   for (const auto& algorithm : o.algorithms) {
     ClientOptions co;
@@ -41,7 +43,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     co.client_profile = client_profile;
     co.server_profile = o.server_times;
     co.emulate_profile = true;
-    co.link = MakeLinkSpec(o.mbps);
+    co.link = o.link;
     co.inputs = o.input;
     co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before
     co.max_reconnects = 0;  // a lost server fails the experiment (below) rather than changing it
@@ -64,7 +66,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     back.client_profile = client_profile;
     back.server_profile = o.server_times;
     back.emulate_profile = true;
-    back.link = MakeLinkSpec(o.mbps);
+    back.link = o.link;
     back.inputs = o.input;
     back.max_queries = 5;
     IONN_ASSIGN_OR_RETURN(ClientResult again, RunClient(model, back));

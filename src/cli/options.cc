@@ -287,6 +287,25 @@ void ProfileOptions::Add(CLI::App* app, unsigned which) {
     app->get_option("--server-profile")->excludes(regression_option);
   }
   for (CLI::Option* o : options) o->group(kProfileGroup);
+  if (which & kClientSlowdown) {
+    slowdown_option = app->add_option("--client-slowdown", client_slowdown,
+                                      "Emulate a client X times slower than this machine: X times the layer times "
+                                      "measured here (or those of --client-profile), every local segment padded to "
+                                      "them; the layers are still computed")
+                          ->type_name("X")
+                          ->check(FiniteIn(1, 1e6, "a factor"))
+                          ->group(kProfileGroup);
+  }
+}
+
+CostSources ProfileOptions::Sources() const {
+  CostSources sources;
+  sources.client_profile = client_profile;
+  sources.server_profile = server_profile;
+  sources.server_regression = regression;
+  sources.paper_profiles = paper_profiles;
+  sources.paper_profile_dir = PaperProfileDir();
+  return sources;
 }
 
 // --- Link ----------------------------------------------------------------
@@ -437,12 +456,7 @@ Result<CostGraph> CostOptions::Load() const {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (MODEL.onnx, --model FILE.onnx or --zoo NAME)");
   }
   IONN_ASSIGN_OR_RETURN(const Graph graph, model.Load(/*with_weights=*/false));
-  CostSources sources;
-  sources.client_profile = profiles.client_profile;
-  sources.server_profile = profiles.server_profile;
-  sources.server_regression = profiles.regression;
-  sources.paper_profiles = profiles.paper_profiles;
-  sources.paper_profile_dir = PaperProfileDir();
+  const CostSources sources = profiles.Sources();
   if (!profiles.regression.empty()) {
     IONN_ASSIGN_OR_RETURN(const ServerRegression regression, ReadRegressionCsv(profiles.regression));
     WarnNonPositivePredictions(graph, regression, "--regression '" + profiles.regression + "'");

@@ -96,13 +96,20 @@ enum ProfileFlag : unsigned {
   kServerProfile = 2,  // --server-profile CSV
   kRegression = 4,     // --regression CSV (the server's prediction functions)
   kPaperProfiles = 8,  // --paper-profiles (a zoo model's published times)
+  kClientSlowdown = 16,  // --client-slowdown X (a client X times slower than this machine, emulated)
 };
 struct ProfileOptions {
   std::string client_profile, server_profile, regression;
   bool paper_profiles = false;
-  std::vector<CLI::Option*> options;  // those added
+  double client_slowdown = 0;  // 0: not given
+  std::vector<CLI::Option*> options;  // those added but --client-slowdown
   void Add(CLI::App* app, unsigned which);
   CLI::Option* regression_option = nullptr;
+  CLI::Option* slowdown_option = nullptr;
+  // Whether any profile file or --paper-profiles was given.
+  bool any() const { return !client_profile.empty() || !server_profile.empty() || !regression.empty() || paper_profiles; }
+  // As LoadModelCosts takes them.
+  CostSources Sources() const;
 };
 
 // Link: the link the planner assumes (and `ionn link` makes): --uplink-mbps

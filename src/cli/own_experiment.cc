@@ -31,13 +31,8 @@ using CostsAt = std::function<Result<CostGraph>(double mbps)>;
 
 Result<CostsAt> MakeCostSource(const Graph& model, const OwnExperimentOptions& o, std::string* setup) {
   const ProfileOptions& p = o.profiles;
-  if (!p.client_profile.empty() || !p.server_profile.empty() || !p.regression.empty() || p.paper_profiles) {
-    CostSources sources;
-    sources.client_profile = p.client_profile;
-    sources.server_profile = p.server_profile;
-    sources.server_regression = p.regression;
-    sources.paper_profiles = p.paper_profiles;
-    sources.paper_profile_dir = PaperProfileDir();
+  if (p.any()) {
+    const CostSources sources = p.Sources();
     *setup = "the profiles given (" +
              std::string(p.paper_profiles ? "the paper's for those not given" : "client " + p.client_profile) + ")";
     return CostsAt([model, sources](double mbps) { return LoadModelCosts(model, sources, MakeLinkSpec(mbps)); });
@@ -51,10 +46,10 @@ Result<CostsAt> MakeCostSource(const Graph& model, const OwnExperimentOptions& o
   for (size_t k = 0; k < model.layers.size(); ++k) {
     client.order.push_back(model.layers[k].name);
     server.order.push_back(model.layers[k].name);
-    client.rows[model.layers[k].name].client_ms = times[k].median_ms * o.client_slowdown;
+    client.rows[model.layers[k].name].client_ms = times[k].median_ms * o.ClientSlowdown();
     server.rows[model.layers[k].name].server_ms = times[k].median_ms;
   }
-  *setup = "the server's layer times measured here, the client's " + Fixed(o.client_slowdown, 1) +
+  *setup = "the server's layer times measured here, the client's " + Fixed(o.ClientSlowdown(), 1) +
            " times those (--client-slowdown)";
   return CostsAt([model, client, server](double mbps) {
     return BuildCostGraph(model, client, &server, nullptr, MakeLinkSpec(mbps));
