@@ -245,6 +245,18 @@ expect 2 "--server-profile excludes --regression" -- "$ionn" costs --zoo alexnet
 # --paper-profiles fills what is not given: the published client times with
 # one's own prediction functions.
 expect 0 "InnerProduct|fc8" -- "$ionn" plan --zoo alexnet --paper-profiles --regression "$profiles/server_regression.csv"
+# A plan made elsewhere (here: written by plan, reversed): simulated as
+# given; a plan that lists a layer twice, none or an unknown one is refused.
+"$ionn" plan --zoo alexnet --paper-profiles --format json -o "$tmp/plan.json"
+expect 0 "queries during upload +93 " -- "$ionn" simulate --zoo alexnet --paper-profiles --plan "$tmp/plan.json"
+echo '[["conv1"], ["conv1"]]' >"$tmp/twice.json"
+expect 2 "--plan '.*twice.json': layer 'conv1' is in partition 0 and in partition 1" -- \
+  "$ionn" simulate --zoo alexnet --paper-profiles --plan "$tmp/twice.json"
+echo '{"partitions": [{"layers": ["conv9"]}]}' >"$tmp/unknown.json"
+expect 2 "partition 0 names layer 'conv9', which the model does not have" -- \
+  "$ionn" plan --zoo alexnet --paper-profiles --plan "$tmp/unknown.json"
+expect 2 "--algorithm excludes --plan|--plan excludes --algorithm" -- \
+  "$ionn" plan --zoo alexnet --paper-profiles --plan "$tmp/plan.json" -a original
 # Huge times keep table rows short (they used to print 300 digits).
 expect 0 "upload +1\.86051e\+306 ms" -- "$ionn" simulate --zoo alexnet --paper-profiles --uplink-mbps 1e-300
 expect 0 "^   0  1\.86051e\+306" -- "$ionn" plan --zoo alexnet --paper-profiles --uplink-mbps 1e-300

@@ -110,4 +110,14 @@ void AddPartitions(const CostGraph& graph, const UploadPlan& plan, const std::ve
                    nlohmann::json* doc);
 std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan);
 
+// A plan made anywhere, as data: JSON with "partitions", an array whose
+// items are arrays of layer names or objects with "layers" (as
+// `ionn plan --format json` writes them; other fields are ignored and
+// recomputed), or such an array alone. Every layer of `graph` exactly once,
+// no partition empty, names that exist; the first problem is the error,
+// naming the partition and the layer. Evaluated on `graph` as
+// EvaluatePartitions does; the plan's algorithm is "given". Pure: parses
+// `text`, reads no file.
+Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text);
+
 }  // namespace ionn

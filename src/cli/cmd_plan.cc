@@ -13,7 +13,7 @@ Action RegisterPlan(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("plan", "Plan the upload: partitions, their order, and the latency after each");
   args->costs.Add(cmd);
-  args->plan.Add(cmd);
+  args->plan.Add(cmd, /*with_algorithm=*/true, /*with_plan_file=*/true);
   args->out.Add(cmd, {"table", "json"});
   return args->out.Wrap([args]() {
     auto m = LoadAndPlan(args->costs, args->plan);

@@ -16,7 +16,7 @@ Action RegisterSimulate(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("simulate", "Replay the paper's experiment for one plan: upload + back-to-back queries");
   args->costs.Add(cmd);
-  args->plan.Add(cmd);
+  args->plan.Add(cmd, /*with_algorithm=*/true, /*with_plan_file=*/true);
   cmd->add_option("--link-sharing", args->sharing, "How query tensors share the uplink with the upload: none, fair or priority")
       ->capture_default_str();
   cmd->add_option("--window-ms", args->sim.window_ms, "Count queries finished within this time (default: the all-at-once upload time)")

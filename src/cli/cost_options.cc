@@ -111,9 +111,7 @@ namespace ionn::cli {
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan) {
   auto g = costs.Load();
   if (!g.ok()) return g.status();
-  auto options = plan.Get();
-  if (!options.ok()) return options.status();
-  auto made = MakePlan(*g, *options);
+  auto made = plan.Make(*g);
   if (!made.ok()) return made.status();
   return PlannedModel{std::move(g).value(), std::move(made).value()};
 }

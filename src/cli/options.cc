@@ -393,17 +393,38 @@ Action OutputOptions::Wrap(Action action) const {
 
 // --- Plan ----------------------------------------------------------------
 
-void PlanOptions::Add(CLI::App* app, bool with_algorithm) {
+void PlanOptions::Add(CLI::App* app, bool with_algorithm, bool with_plan_file) {
+  std::vector<CLI::Option*> planner;
   if (with_algorithm) {
     std::string names;
     for (const auto& n : PlannerNames()) names += (names.empty() ? "" : ", ") + n;
-    app->add_option("-a,--algorithm", algorithm, "Planner: " + names)->capture_default_str()->group(kPlanGroup);
+    planner.push_back(
+        app->add_option("-a,--algorithm", algorithm, "Planner: " + names)->capture_default_str()->group(kPlanGroup));
   }
-  app->add_option("--granularity", granularity, "layer (every layer a unit) or block (IONN's blocks)")
-      ->capture_default_str()
-      ->group(kPlanGroup);
-  app->add_option("--penalties", penalties, "Penalty schedule for original, e.g. 1,0.5,0.25,0 (default: 1 to 1/64, 0)")
-      ->group(kPlanGroup);
+  planner.push_back(app->add_option("--granularity", granularity, "layer (every layer a unit) or block (IONN's blocks)")
+                        ->capture_default_str()
+                        ->group(kPlanGroup));
+  planner.push_back(
+      app->add_option("--penalties", penalties, "Penalty schedule for original, e.g. 1,0.5,0.25,0 (default: 1 to 1/64, 0)")
+          ->group(kPlanGroup));
+  if (!with_plan_file) return;
+  CLI::Option* file = app->add_option("--plan", plan_file,
+                                      "A plan made anywhere instead of a planner's: JSON with \"partitions\", each a "
+                                      "list of layer names (or as `ionn plan --format json` writes it)")
+                          ->type_name("FILE")
+                          ->group(kPlanGroup);
+  for (CLI::Option* o : planner) file->excludes(o);
+}
+
+Result<UploadPlan> PlanOptions::Make(const CostGraph& costs) const {
+  if (plan_file.empty()) {
+    IONN_ASSIGN_OR_RETURN(const PlannerOptions options, Get());
+    return MakePlan(costs, options);
+  }
+  IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(plan_file, "--plan", size_t{64} << 20));
+  Result<UploadPlan> plan = PlanFromJson(costs, text);
+  if (!plan.ok()) return Status::Invalid("--plan '" + plan_file + "': " + plan.status().message());
+  return plan;
 }
 
 Result<PlannerOptions> PlanOptions::Get() const {

@@ -138,13 +138,17 @@ struct OutputOptions {
   Action Wrap(Action action) const;
 };
 
-// Plan: --algorithm, --granularity, --penalties.
+// Plan: --algorithm, --granularity, --penalties, and --plan FILE (a plan
+// made anywhere, PlanFromJson) where a command takes one.
 struct PlanOptions {
   std::string algorithm = "recursive-efficiency";
   std::string granularity = "layer";
   std::string penalties;
-  void Add(CLI::App* app, bool with_algorithm = true);
+  std::string plan_file;
+  void Add(CLI::App* app, bool with_algorithm = true, bool with_plan_file = false);
   Result<PlannerOptions> Get() const;
+  // The plan for `costs`: --plan's file evaluated on it, or the planner's.
+  Result<UploadPlan> Make(const CostGraph& costs) const;
 };
 
 // What every command that needs a cost graph takes: either --costs FILE,

@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -94,6 +96,54 @@ std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
     out << line;
   }
   return out.str();
+}
+
+Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text) {
+  const nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Status::Invalid("not JSON");
+  const nlohmann::json* parts = &doc;
+  if (doc.is_object()) {
+    if (!doc.contains("partitions")) return Status::Invalid("no \"partitions\" (an array of partitions)");
+    parts = &doc["partitions"];
+  }
+  if (!parts->is_array()) return Status::Invalid("\"partitions\" is not an array of partitions");
+  std::map<std::string, int> position;
+  for (int k = 0; k < graph.num_layers(); ++k) position.emplace(graph.layer(k).name, k);
+  std::vector<int> partition_of(graph.num_layers(), -1);
+  std::vector<std::vector<int>> layer_parts;
+  for (size_t p = 0; p < parts->size(); ++p) {
+    const std::string where = "partition " + std::to_string(p);
+    const nlohmann::json& part = (*parts)[p];
+    const nlohmann::json* names = &part;
+    if (part.is_object()) {
+      if (!part.contains("layers")) return Status::Invalid(where + " has no \"layers\"");
+      names = &part["layers"];
+    }
+    if (!names->is_array()) return Status::Invalid(where + ": its layers are not an array of layer names");
+    if (names->empty()) return Status::Invalid(where + " is empty");
+    std::vector<int> layers;
+    for (const nlohmann::json& name : *names) {
+      if (!name.is_string()) return Status::Invalid(where + ": " + name.dump().substr(0, 40) + " is not a layer name");
+      const std::string& n = name.get_ref<const std::string&>();
+      auto it = position.find(n);
+      if (it == position.end()) {
+        return Status::Invalid(where + " names layer '" + n.substr(0, 80) + "', which the model does not have");
+      }
+      if (partition_of[it->second] >= 0) {
+        return Status::Invalid("layer '" + n + "' is in partition " + std::to_string(partition_of[it->second]) +
+                               " and in " + (partition_of[it->second] == static_cast<int>(p) ? "it again" : where));
+      }
+      partition_of[it->second] = static_cast<int>(p);
+      layers.push_back(it->second);
+    }
+    std::sort(layers.begin(), layers.end());
+    layer_parts.push_back(std::move(layers));
+  }
+  if (layer_parts.empty()) return Status::Invalid("no partitions");
+  for (int k = 0; k < graph.num_layers(); ++k) {
+    if (partition_of[k] < 0) return Status::Invalid("layer '" + graph.layer(k).name + "' is in no partition");
+  }
+  return EvaluatePartitions(graph, "given", Granularity::kLayer, std::move(layer_parts), 0);
 }
 
 }  // namespace ionn
