@@ -199,6 +199,13 @@ else
     --client-slowdown 10 --queries 3 --format json --quiet
   expect 2 "--client-slowdown excludes --paper-profiles|--paper-profiles excludes --client-slowdown" -- \
     "$ionn" client --zoo mobilenet --paper-profiles --client-slowdown 10 --server "127.0.0.1:$port"
+  # A plan made elsewhere drives the real client; a bad one is refused
+  # before connecting.
+  "$ionn" plan --zoo mobilenet --paper-profiles -a original --format json -o "$tmp/mobilenet_plan.json"
+  expect 0 '"algorithm": "given"' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$port" \
+    --plan "$tmp/mobilenet_plan.json" --queries 3 --format json --quiet
+  expect 2 "--plan '.*': layer 'conv1' is in no partition" -- "$ionn" client --zoo mobilenet --paper-profiles \
+    --server 127.0.0.1:1 --plan <(echo '[["prob"]]') --quiet
   # Pointed at the metrics port: exit 2, and the message says what it is.
   expect 2 "does not speak ionn's gRPC: is it the server's metrics port" -- "$ionn" client --zoo mobilenet \
     --paper-profiles --server "127.0.0.1:$metrics_port" --deadline-s 5 --quiet

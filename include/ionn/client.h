@@ -45,6 +45,9 @@ struct ClientOptions {
   // first that answers) and in turn after a loss.
   std::vector<std::string> servers = {"127.0.0.1:7070"};
   PlannerOptions planner;              // algorithm and granularity
+  // A plan made elsewhere (PlanFromJson's JSON) instead of the planner's:
+  // evaluated on each session's costs, the server's held layers first.
+  std::optional<std::string> plan_json;
   Profile client_profile;              // client_ms per layer (measured or read)
   // Server times to plan with instead of the server's prediction functions
   // (server_ms per layer, e.g. measured on that server with `ionn profile`).

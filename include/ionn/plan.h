@@ -50,6 +50,11 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
 // time 0) and the rest is planned with their upload time 0. Without held
 // layers, MakePlan's plan.
 Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& held, const PlannerOptions& options);
+// `planned` with the layers in `held` moved to a first partition of upload
+// time 0 (partitions left empty dropped); `planned` itself without held
+// layers. For a plan made elsewhere (PlanFromJson) on a server that holds
+// some of its layers.
+Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& planned, const LayerMask& held);
 
 // A plan of the given partitions (layer positions, upload order, together
 // every layer once, none empty) with each partition's upload time and the

@@ -132,7 +132,7 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--server", args->server,
                   "host:port of `ionn serve`; a comma-separated list: the first that answers, the next after a loss")
       ->capture_default_str();
-  args->plan.Add(cmd);
+  args->plan.Add(cmd, /*with_algorithm=*/true, /*with_plan_file=*/true);
   args->profiles.Add(cmd, kClientProfile | kServerProfile | kPaperProfiles | kClientSlowdown);
   CLI::Option* slow = args->profiles.slowdown_option;
   CLI::Option* cp = cmd->get_option("--client-profile");
@@ -216,6 +216,24 @@ Action RegisterClient(CLI::App& app) {
     o.reconnect_backoff_ms = args->backoff_s * 1000;
     o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
+    if (!args->plan.plan_file.empty()) {
+      // Checked against the model now, not at the server: the same plan on
+      // costs of one unit each (the times come with each session).
+      auto text = ReadSmallFile(args->plan.plan_file, "--plan", size_t{64} << 20);
+      if (!text.ok()) return Fail(text.status());
+      Profile unit;
+      for (const Layer& l : g->layers) {
+        unit.order.push_back(l.name);
+        unit.rows[l.name].client_ms = unit.rows[l.name].server_ms = 1;
+      }
+      auto shape = BuildCostGraph(*g, unit, &unit, nullptr, MakeLinkSpec(80));
+      if (!shape.ok()) return Fail(shape.status());
+      auto checked = PlanFromJson(*shape, *text);
+      if (!checked.ok()) {
+        return Fail(Status::Invalid("--plan '" + args->plan.plan_file + "': " + checked.status().message()));
+      }
+      o.plan_json = std::move(text).value();
+    }
     o.link = args->link.Spec();
     o.max_queries = args->queries;
     o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;

@@ -350,7 +350,14 @@ class Run {
       if (s.ok() && (reply.challenges_size() > 0 || reply.prefixes_size() > 0) && c->use_held) {
         ProveHeld(c.get(), reply, stop_aware, &held);
       }
-      auto plan = s.ok() ? MakePlanWithHeld(c->costs, held, o_.planner) : Result<UploadPlan>(s);
+      Result<UploadPlan> plan = s;
+      if (s.ok() && o_.plan_json) {
+        auto given = PlanFromJson(c->costs, *o_.plan_json);
+        plan = given.ok() ? WithHeldFirst(c->costs, *given, held)
+                          : Result<UploadPlan>(Status::Invalid("the plan given: " + given.status().message()));
+      } else if (s.ok()) {
+        plan = MakePlanWithHeld(c->costs, held, o_.planner);
+      }
       if (!plan.ok()) {
         Close(c.get());
         return plan.status();

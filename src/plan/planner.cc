@@ -117,6 +117,13 @@ Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& hel
                         CostGraph::Create(graph.inputs(), std::move(layers), graph.output_names(),
                                           graph.partition_overhead_ms(), graph.block_units()));
   IONN_ASSIGN_OR_RETURN(UploadPlan planned, MakePlan(free_held, options));
+  return WithHeldFirst(graph, planned, held);
+}
+
+Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& planned, const LayerMask& held) {
+  const int n = graph.num_layers();
+  if (static_cast<int>(held.size()) != n) return Status::Invalid("held layers: mask of the wrong size");
+  if (std::find(held.begin(), held.end(), 1) == held.end()) return planned;
   // Held layers move to a first partition of upload time 0: the server has
   // them from the start, which can only make every query's best placement
   // as fast or faster than the plan alone assumed.
@@ -131,7 +138,7 @@ Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& hel
     }
     if (!rest.empty()) parts.push_back(std::move(rest));
   }
-  return EvaluatePartitions(graph, options.algorithm, options.granularity, std::move(parts), /*free_partitions=*/1);
+  return EvaluatePartitions(graph, planned.algorithm, planned.granularity, std::move(parts), /*free_partitions=*/1);
 }
 
 }  // namespace ionn
