@@ -6,7 +6,7 @@
 set -euo pipefail
 extra=()
 if [ "${1:-}" = "--torch" ]; then
-  extra=(python3-torch python3-torchvision python3-onnx python3-numpy)
+  extra=(python3-torch python3-torchvision python3-onnx)
 elif [ $# -gt 0 ]; then
   echo "usage: $0 [--torch]" >&2
   exit 2
@@ -14,6 +14,7 @@ fi
 packages=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libcli11-dev python3-jsonschema
+  pybind11-dev python3-dev python3-numpy python3-pytest
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
   libgtest-dev
