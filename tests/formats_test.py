@@ -404,7 +404,9 @@ def check_all(schemas, validators, tmp):
                     port = server.start()
                 if port is None:
                     continue
-                args = ["client", "--zoo", "mobilenet", "--paper-profiles", "--server", f"127.0.0.1:{port}",
+                # --verify with an emulated client (inputs.client_slowdown), the other with the paper's.
+                profile = ["--client-slowdown", "3"] if "--verify" in label else ["--paper-profiles"]
+                args = ["client", "--zoo", "mobilenet", *profile, "--server", f"127.0.0.1:{port}",
                         "--queries", "3" if "--verify" in label else "12", "--format", "json", "--quiet"] + (
                            ["--verify"] if "--verify" in label else ["--trace", trace])
                 text = run(args, label)

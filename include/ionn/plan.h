@@ -99,6 +99,7 @@ struct RunSetting {
   std::string model_sha256;  // of the model file; empty for a zoo model
   std::string costs_file, client_profile, server_profile, regression;
   bool paper_profiles = false;
+  double client_slowdown = 0;  // an emulated client this many times slower (0: none)
 };
 
 // Plan as JSON ("format": "ionn-plan/1": DESIGN.md's fields plus

@@ -60,7 +60,7 @@ struct QueryCounts {
   int during_upload = 0;
   int in_window = 0;
   double first_query_end_ms = 0;
-  int partitions_first_half = 0, partitions_second_half = 0;  // arrived by upload_ms / 2, after
+  int partitions_first_half = 0, partitions_second_half = 0;  // arrived by upload_ms / 2, after (0, 0: incomplete)
   double latency_mean_ms = 0, latency_p50_ms = 0, latency_p90_ms = 0, latency_p99_ms = 0;
   double throughput_qps = 0;
 };

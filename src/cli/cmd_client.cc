@@ -185,6 +185,7 @@ Action RegisterClient(CLI::App& app) {
       ->check(OutputFile())
       ->group(kOutputGroup);
   cmd->add_option("--trace", args->trace, "CSV with one row per query, partition and upload call (columns: docs/formats/README.md)")
+      ->type_name("FILE")
       ->check(OutputFile())
       ->group(kOutputGroup);
   cmd->add_flag("--quiet", args->quiet, "No progress line")->group(kOutputGroup);
@@ -315,7 +316,11 @@ Action RegisterClient(CLI::App& app) {
                    worst_error);
     }
     if (!args->output_tensor.empty()) {
-      Status s = WriteNpyFile(args->output_tensor, r->last_outputs.at(g->outputs[0]));
+      auto last = r->last_outputs.find(g->outputs[0]);
+      if (last == r->last_outputs.end()) {
+        return Fail(Status::Invalid("--output-tensor: no query finished (is --duration-s too short?)"));
+      }
+      Status s = WriteNpyFile(args->output_tensor, last->second);
       if (!s.ok()) return FailOutput(s);
     }
     if (!args->trace.empty()) {
@@ -379,6 +384,7 @@ Action RegisterClient(CLI::App& app) {
                                                                      : args->profiles.client_profile;
       setting.server_profile = args->profiles.server_profile;
       setting.paper_profiles = args->profiles.paper_profiles;
+      setting.client_slowdown = args->profiles.client_slowdown;
       AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
       std::vector<double> acked;  // of the last session, whose plan this is
       nlohmann::json all_acked = nlohmann::json::array();

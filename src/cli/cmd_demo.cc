@@ -1,8 +1,10 @@
-// The quick-start demo on zoo AlexNet: the local pipeline with the paper's
-// profiles (model, engine, costs, plans, simulation), then the real system
-// in this process: an edge server, a link shaped to the paper's 80 Mbps and
-// a client emulating the paper's ODROID XU4, for recursive-efficiency and
-// original, beside the simulator's figures for the same cost graph.
+// The quick-start demo: the local pipeline (model, engine, costs, plans,
+// simulation), then the real system in this process: an edge server, a
+// link shaped by `ionn link`'s proxy (80 Mbps by default) and an emulated
+// client, for recursive-efficiency and original, beside the simulator's
+// figures for the same cost graph. A zoo model (zoo AlexNet by default)
+// runs on the paper's profiles, its client the ODROID XU4; one's own ONNX
+// file on this machine's times, its client --client-slowdown times slower.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -31,7 +33,7 @@ Action RegisterDemo(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "demo", "Run the whole pipeline on a model: a zoo model with the paper's profiles (default: AlexNet), or your "
-              "own ONNX file with a client emulated X times slower than this machine; 80 Mbps");
+              "own ONNX file with a client emulated --client-slowdown times (default 10) slower than this machine");
   args->model.Add(cmd);
   args->link.Add(cmd);
   args->profiles.Add(cmd, kClientSlowdown);  // your own model; not given: 10

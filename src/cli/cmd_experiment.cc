@@ -2,7 +2,9 @@
 // models with the published profiles, every planner, both granularities,
 // the three link-sharing policies and a bandwidth sweep (RunPaperGrid,
 // experiment.h). Writes the rendered CSVs, gnuplot script and markdown
-// summary, and runs gnuplot for the figures.
+// summary, and runs gnuplot for the figures. With a model (--model FILE or
+// --zoo NAME): every planner at each rate on that model alone
+// (own_experiment.cc).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -63,7 +65,10 @@ Action RegisterExperiment(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("experiment",
                                      "The paper's experiment: every planner on the five zoo models with the published "
-                                     "profiles; CSVs, figures (gnuplot) and a markdown summary");
+                                     "profiles; CSVs, figures (gnuplot) and a markdown summary. With a model (MODEL, "
+                                     "--model or --zoo): every planner at each of --rates on that model, with its "
+                                     "profiles or, without them, this machine's times and a client --client-slowdown "
+                                     "times (default 10) slower");
   args->own.model.Add(cmd);
   args->own.profiles.Add(cmd, kClientProfile | kServerProfile | kRegression | kPaperProfiles | kClientSlowdown);
   cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (the paper's grid: must include 80)")
@@ -71,10 +76,12 @@ Action RegisterExperiment(CLI::App& app) {
       ->capture_default_str()
       ->check(RateMbps());
   cmd->add_option("-o,--output", args->out, "Write the report to this folder: CSVs, figures and a markdown summary")
+      ->type_name("DIR")
       ->capture_default_str()
       ->check(OutputFolder())
       ->group(kOutputGroup);
   cmd->add_option("--markdown", args->markdown, "Markdown summary file (default: OUTPUT/EXPERIMENTS.md)")
+      ->type_name("FILE")
       ->check(OutputFile())
       ->group(kOutputGroup);
   cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only")->group(kOutputGroup);
@@ -87,8 +94,16 @@ Action RegisterExperiment(CLI::App& app) {
   return [args]() {
     if (args->own.model.given()) {
       if (args->live) return Fail(Status::Invalid("--live runs the paper's grid only (give no --model)"));
+      if (args->own.profiles.any() && args->own.profiles.client_slowdown > 0) {
+        return Fail(Status::Invalid("--client-slowdown scales the times measured here: give it without profiles"));
+      }
+      std::vector<double> rates = args->sweep;
+      std::sort(rates.begin(), rates.end());
+      if (std::adjacent_find(rates.begin(), rates.end()) != rates.end()) {
+        return Fail(Status::Invalid("--rates: a rate given twice"));
+      }
       OwnExperimentOptions o = args->own;
-      o.rates = args->sweep;
+      o.rates = rates;
       o.out = args->out;
       o.markdown = args->markdown;
       o.no_plots = args->no_plots;
@@ -128,10 +143,8 @@ Action RegisterExperiment(CLI::App& app) {
       if (!s.ok()) return FailOutput(s);
     }
     if (!args->no_plots) {
-      const std::string cmd = "cd '" + args->out + "' && gnuplot plots.gp";
-      if (std::system(cmd.c_str()) != 0) {
-        return Fail(Status::Io("gnuplot failed (is gnuplot installed? run scripts/setup.sh)"));
-      }
+      s = RunGnuplot(args->out);
+      if (!s.ok()) return Fail(s);
     }
     const std::string md = args->markdown.empty() ? args->out + "/EXPERIMENTS.md" : args->markdown;
     report.files_dir = fs::relative(fs::absolute(args->out), fs::absolute(md).parent_path()).string();

@@ -32,7 +32,8 @@ Action RegisterRun(CLI::App& app) {
   cmd->add_option("--repeats", args->repeats, "Timed runs")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--top", args->top, "Classes to print")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--labels", args->labels, "Class names, one per line (e.g. ImageNet's synset_words.txt)")
-      ->check(CLI::ExistingFile);
+      ->type_name("FILE")
+      ->check(CLI::Validator(CLI::ExistingFile).description(""));
   args->out.Add(cmd, {"table", "json"});
   cmd->add_option("--output-tensor", args->output_tensor, "Write the model's first output here (.npy, float32)")
       ->type_name("FILE.npy")

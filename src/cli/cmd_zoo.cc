@@ -17,6 +17,7 @@ Action RegisterZoo(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("zoo", "Write a model of the zoo as ONNX (seeded weights), or --list them");
   cmd->add_option("name", args->name, "alexnet, googlenet, resnet50, inception_bn or mobilenet");
   cmd->add_option("-o,--output", args->out, "Write the model to this file (.onnx)")
+      ->type_name("FILE")
       ->check(OutputFile())
       ->group(kOutputGroup);
   cmd->add_option("--weights-seed", args->seed, "Seed of the deterministic weights")->capture_default_str();

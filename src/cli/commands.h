@@ -43,6 +43,10 @@ Result<std::string> ReadSmallFile(const std::string& path, const std::string& wh
 // A shared secret from its file: the first line, without its line end.
 Result<std::string> ReadSecretFile(const std::string& path);
 
+// Runs `gnuplot plots.gp` in `folder` (no shell: any folder name is safe);
+// an error says whether gnuplot is missing or failed.
+Status RunGnuplot(const std::string& folder);
+
 // A logger for long-running commands: one line on stderr per call,
 // "2026-11-27T12:00:00 WHO: LINE".
 std::function<void(const std::string&)> StderrLog(const std::string& who);

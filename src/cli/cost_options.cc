@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,6 +73,26 @@ Result<std::string> ReadSecretFile(const std::string& path) {
   const size_t end = secret.find_first_of("\r\n");
   if (end != std::string::npos) secret.resize(end);
   return secret;  // checked where it is used (printable, 16 to 1024 bytes)
+}
+
+Status RunGnuplot(const std::string& folder) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return Status::Io(std::string("cannot start gnuplot: ") + std::strerror(errno));
+  if (pid == 0) {
+    if (chdir(folder.c_str()) != 0) _exit(126);
+    execlp("gnuplot", "gnuplot", "plots.gp", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::Ok();
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    return Status::Io("gnuplot is not installed (scripts/setup.sh installs it; --no-plots skips the figures)");
+  }
+  return Status::Io("gnuplot failed on '" + folder + "/plots.gp' (exit " +
+                    std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")");
 }
 
 std::function<void(const std::string&)> StderrLog(const std::string& who) {

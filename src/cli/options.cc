@@ -36,7 +36,7 @@ CLI::Validator FiniteIn(double lo, double hi, const std::string& what, bool lo_e
         }
         return "must be " + expected + ", not '" + s.substr(0, 64) + "'";
       },
-      "NUMBER");
+      "");  // no text after the type in --help (FLOAT, not FLOAT:NUMBER)
 }
 
 CLI::Validator RateMbps() { return FiniteIn(0, 1e9, "a rate in Mbps", /*lo_exclusive=*/true); }
@@ -82,7 +82,7 @@ CLI::Validator OutputFile() {
         }
         return FolderProblem(ParentOf(path));
       },
-      "FILE", "OutputFile");
+      "", "OutputFile");
 }
 
 CLI::Validator OutputFolder() {
@@ -92,7 +92,7 @@ CLI::Validator OutputFolder() {
         if (stat(path.c_str(), &st) == 0) return FolderProblem(path);
         return FolderProblem(ParentOf(path));
       },
-      "DIR", "OutputFolder");
+      "", "OutputFolder");
 }
 
 // --- Model ---------------------------------------------------------------
@@ -184,14 +184,14 @@ void InputOptions::Add(CLI::App* app) {
   CLI::Option* in =
       app->add_option("--input", file, "A .npy file (float32), or raw float32 bytes in the input's shape")
           ->type_name("FILE")
-          ->check(CLI::ExistingFile)
+          ->check(CLI::Validator(CLI::ExistingFile).description(""))
           ->group(kInputGroup);
   CLI::Option* photo = app->add_option("--image", image,
                                        "A photo (JPEG, PNG, ...), resized, center-cropped to the model's input and "
                                        "normalized as torchvision's ImageNet models expect")
                            ->type_name("FILE")
                            ->excludes(in)
-                           ->check(CLI::ExistingFile)
+                           ->check(CLI::Validator(CLI::ExistingFile).description(""))
                            ->group(kInputGroup);
   app->add_option("--seed", seed, "Seed of the random input used when neither --input nor --image is given")
       ->capture_default_str()
@@ -280,7 +280,8 @@ void ProfileOptions::Add(CLI::App* app, unsigned which) {
   if (which & kPaperProfiles) {
     CLI::Option* paper = app->add_flag("--paper-profiles", paper_profiles,
                                        "A zoo model's published times (the paper's ODROID XU4 client and GTX 1080 Ti "
-                                       "server) for every profile not given");
+                                       "server) for every profile not given (client: its own times; the server's "
+                                       "come from the server)");
     options.push_back(paper);
   }
   if ((which & kServerProfile) && (which & kRegression)) {
@@ -289,9 +290,9 @@ void ProfileOptions::Add(CLI::App* app, unsigned which) {
   for (CLI::Option* o : options) o->group(kProfileGroup);
   if (which & kClientSlowdown) {
     slowdown_option = app->add_option("--client-slowdown", client_slowdown,
-                                      "Emulate a client X times slower than this machine: X times the layer times "
-                                      "measured here (or those of --client-profile), every local segment padded to "
-                                      "them; the layers are still computed")
+                                      "Emulate a client X times slower than this machine: its layer times are X "
+                                      "times those measured here (client: or those of --client-profile); a live "
+                                      "client pads each local segment to them")
                           ->type_name("X")
                           ->check(FiniteIn(1, 1e6, "a factor"))
                           ->group(kProfileGroup);
@@ -341,6 +342,7 @@ void ThreadOptions::Add(CLI::App* app) {
 
 void OutputOptions::Add(CLI::App* app, const std::vector<std::string>& formats) {
   app->add_option("-o,--output", path, "Write the report to this file (default: standard output)")
+      ->type_name("FILE")
       ->check(OutputFile())
       ->group(kOutputGroup);
   if (formats.empty()) return;
@@ -355,38 +357,145 @@ void OutputOptions::Add(CLI::App* app, const std::vector<std::string>& formats) 
       ->group(kOutputGroup);
 }
 
+namespace {
+
+// Where a report goes. A regular file (or what a symbolic link names) is
+// written unnamed in its folder (O_TMPFILE) and linked into place only when
+// the command finishes, so a failure, a crash or a signal leaves the old
+// file as it was and nothing beside it; anything else (a pipe, a device) is
+// written straight through.
+class ReportFile {
+ public:
+  ~ReportFile() {
+    if (fd_ >= 0) close(fd_);
+  }
+
+  Status Open(const std::string& path) {
+    path_ = path;
+    target_ = path;
+    struct stat st {};
+    if (lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      if (char* real = realpath(path.c_str(), nullptr)) {
+        target_ = real;
+        std::free(real);
+      }
+    }
+    const bool exists = stat(target_.c_str(), &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+      // O_NONBLOCK: a FIFO nobody reads is an error now, not a hang.
+      fd_ = open(target_.c_str(), O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+      if (fd_ < 0 && errno == ENXIO) return Status::Invalid("cannot write '" + path + "': no process reads it");
+      if (fd_ < 0) return Error();
+      fcntl(fd_, F_SETFL, fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+      return Status::Ok();
+    }
+    folder_ = ParentOf(target_);
+    const mode_t mode = exists ? (st.st_mode & 07777) : (0666 & ~CurrentUmask());
+    fd_ = open(folder_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);  // read back by CopyTo
+    if (fd_ >= 0) {
+      fchmod(fd_, mode);
+      unnamed_ = true;
+      return Status::Ok();
+    }
+    // No O_TMPFILE here, or a folder we cannot write in: the file itself.
+    fd_ = open(target_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    return fd_ < 0 ? Error() : Status::Ok();
+  }
+
+  int fd() const { return fd_; }
+
+  // Puts the written report in place.
+  Status Commit() {
+    if (!unnamed_) return Status::Ok();
+    const std::string temp = folder_ + "/.ionn-" + std::to_string(getpid()) + "-" + std::to_string(fd_);
+    unlink(temp.c_str());
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    if (linkat(AT_FDCWD, self.c_str(), AT_FDCWD, temp.c_str(), AT_SYMLINK_FOLLOW) != 0 && !CopyTo(temp)) {
+      return Error();
+    }
+    if (std::rename(temp.c_str(), target_.c_str()) != 0) {
+      unlink(temp.c_str());
+      return Error();
+    }
+    return Status::Ok();
+  }
+
+ private:
+  Status Error() const { return Status::Invalid("cannot write '" + path_ + "': " + std::strerror(errno)); }
+
+  // Without /proc (a bare chroot) the unnamed file cannot be linked: its
+  // bytes are copied to `temp` instead.
+  bool CopyTo(const std::string& temp) const {
+    struct stat st {};
+    const int out = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0 || fstat(fd_, &st) != 0) return false;
+    fchmod(out, st.st_mode & 07777);
+    std::vector<char> buffer(1 << 16);
+    off_t at = 0;
+    ssize_t n = 0;
+    bool ok = true;
+    while (ok && (n = pread(fd_, buffer.data(), buffer.size(), at)) > 0) {
+      ok = write(out, buffer.data(), static_cast<size_t>(n)) == n;
+      at += n;
+    }
+    ok = ok && n == 0 && close(out) == 0;
+    if (!ok) unlink(temp.c_str());
+    return ok;
+  }
+
+  std::string path_, target_, folder_;
+  int fd_ = -1;
+  bool unnamed_ = false;
+};
+
+// Standard output is `path` already (/dev/stdout, /proc/self/fd/1, or the
+// file the shell redirected it to).
+bool IsStandardOutput(const std::string& path) {
+  struct stat out {}, file {};
+  return fstat(STDOUT_FILENO, &out) == 0 && stat(path.c_str(), &file) == 0 && out.st_dev == file.st_dev &&
+         out.st_ino == file.st_ino;
+}
+
+}  // namespace
+
 Action OutputOptions::Wrap(Action action) const {
   const OutputOptions* self = this;  // owned by the command's arguments, which `action` holds
   return [self, action]() -> int {
-    if (self->path.empty()) return action();
-    // A regular file is replaced whole, only on success; anything else
-    // (/dev/stdout, a pipe, a device) is written straight through.
-    struct stat st {};
-    const bool direct = stat(self->path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
-    std::string temp = self->path + ".ionn-XXXXXX";
-    const int fd = direct ? open(self->path.c_str(), O_WRONLY | O_CLOEXEC) : mkstemp(temp.data());
-    if (fd < 0) return Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(errno)));
-    if (!direct) fchmod(fd, 0666 & ~CurrentUmask());
+    if (self->path.empty() || self->path == "-" || IsStandardOutput(self->path)) return action();
+    ReportFile file;
+    Status opened = file.Open(self->path);
+    if (!opened.ok()) return Fail(opened);
     std::cout.flush();
     std::fflush(stdout);
     const int saved = dup(STDOUT_FILENO);
-    dup2(fd, STDOUT_FILENO);
-    close(fd);
-    int code = action();
-    std::cout.flush();
-    const bool written = std::fflush(stdout) == 0 && !std::ferror(stdout) && std::cout;
+    if (saved < 0 || dup2(file.fd(), STDOUT_FILENO) < 0) {
+      return Fail(Status::Invalid("cannot redirect standard output: " + std::string(std::strerror(errno))));
+    }
+    const auto restore = [&]() -> bool {
+      std::cout.flush();
+      const bool written = std::fflush(stdout) == 0 && !std::ferror(stdout) && std::cout;
+      std::clearerr(stdout);
+      std::cout.clear();
+      dup2(saved, STDOUT_FILENO);
+      close(saved);
+      return written;
+    };
+    int code = 2;
+    try {
+      code = action();
+    } catch (...) {
+      restore();
+      throw;
+    }
     const int write_errno = errno;
-    std::clearerr(stdout);
-    std::cout.clear();
-    dup2(saved, STDOUT_FILENO);
-    close(saved);
-    if (code == 0 && !written) {
-      code = Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(write_errno)));
+    if (!restore() && code != 2) {
+      return Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(write_errno)));
     }
-    if (!direct && code == 0 && std::rename(temp.c_str(), self->path.c_str()) != 0) {
-      code = Fail(Status::Invalid("cannot write '" + self->path + "': " + std::strerror(errno)));
+    // Exit 1 (client --verify found differences) is a finished report too.
+    if (code == 0 || code == 1) {
+      Status committed = file.Commit();
+      if (!committed.ok()) return Fail(committed);
     }
-    if (!direct && code != 0) unlink(temp.c_str());
     return code;
   };
 }
@@ -511,17 +620,20 @@ struct Rename {
   // Only when the flag's value ends so (the old meaning of a name that now
   // means something else).
   std::string value_suffix;
+  // Not renamed, only a warning: the name stays with a new meaning.
+  std::string warning;
 };
 
 const std::vector<Rename>& Renames() {
   static const std::vector<Rename> renames = {
-      {{"client"}, "--paper-profile", "--paper-profiles", ""},
-      {{}, "--server-regression", "--regression", ""},
-      {{"client"}, "--input-random", "--seed", ""},
-      {{"experiment"}, "--out", "--output", ""},
-      {{"experiment"}, "--sweep-mbps", "--rates", ""},
-      {{"run", "client"}, "--output", "--output-tensor", ".npy"},
-      {{"zoo"}, "--seed", "--weights-seed", ""},
+      {{"client"}, "--paper-profile", "--paper-profiles", "", ""},
+      {{}, "--server-regression", "--regression", "", ""},
+      {{"client"}, "--input-random", "--seed", "", ""},
+      {{"experiment"}, "--out", "--output", "", ""},
+      {{"experiment"}, "--sweep-mbps", "--rates", "", ""},
+      {{"run", "client"}, "--output", "--output-tensor", ".npy", ""},
+      {{"run", "client"}, "--output", "", "", "--output is now the report (as -o); the model's output tensor is --output-tensor"},
+      {{"zoo"}, "--seed", "--weights-seed", "", ""},
   };
   return renames;
 }
@@ -547,6 +659,10 @@ std::vector<std::string> RenameDeprecated(const std::vector<std::string>& args) 
       if (!bare && !joined) continue;
       const std::string value = joined ? a.substr(r.old_name.size() + 1) : i + 1 < out.size() ? out[i + 1] : "";
       if (!r.value_suffix.empty() && !EndsWith(value, r.value_suffix)) continue;
+      if (!r.warning.empty()) {
+        std::fprintf(stderr, "ionn: warning: %s\n", r.warning.c_str());
+        break;
+      }
       std::fprintf(stderr, "ionn: warning: %s is now %s%s (the old name goes in the next release)\n",
                    r.old_name.c_str(), r.new_name.c_str(),
                    r.value_suffix.empty() ? "" : (" for a " + r.value_suffix + " file").c_str());

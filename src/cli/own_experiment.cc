@@ -58,13 +58,13 @@ Result<CostsAt> MakeCostSource(const Graph& model, const OwnExperimentOptions& o
 
 std::string LayersCsv(const Graph& model, const CostGraph& costs, double mbps) {
   std::ostringstream csv;
-  csv << "layer,kind,output_shape,weight_bytes,client_ms,server_ms,upload_ms_at_" << Fixed(mbps, 0) << "_mbps\n";
+  csv << "layer,kind,output_shape,weight_bytes,client_ms,server_ms,uplink_mbps,upload_ms\n";
   for (size_t k = 0; k < model.layers.size(); ++k) {
     const Layer& l = model.layers[k];
     const CostLayer& c = costs.layer(static_cast<int>(k));
     csv << l.name << "," << LayerKindName(l.kind) << ",\"" << ShapeToString(l.output_shape) << "\","
         << LayerWeightBytes(l) << "," << Fixed(c.client_ms, 4) << "," << Fixed(c.server_ms, 4) << ","
-        << Fixed(c.upload_ms, 3) << "\n";
+        << mbps << "," << Fixed(c.upload_ms, 3) << "\n";
   }
   return csv.str();
 }
@@ -158,9 +158,9 @@ int RunOwnModelExperiment(const OwnExperimentOptions& o) {
   std::vector<SweepRow> rows;
   std::optional<CostGraph> first_costs;
   for (double mbps : o.rates) {
-    std::fprintf(stderr, "experiment: %s at %g Mbps\n", model->name.c_str(), mbps);
     auto costs = (*costs_at)(mbps);
     if (!costs.ok()) return Fail(costs.status());
+    std::fprintf(stderr, "experiment: %s at %g Mbps\n", model->name.c_str(), mbps);
     if (!first_costs) first_costs = *costs;
     for (const auto& algorithm : PlannerNames()) {
       PlannerOptions po;
@@ -184,8 +184,8 @@ int RunOwnModelExperiment(const OwnExperimentOptions& o) {
     if (!s.ok()) return FailOutput(s);
   }
   if (!o.no_plots) {
-    const std::string cmd = "cd '" + o.out + "' && gnuplot plots.gp";
-    if (std::system(cmd.c_str()) != 0) return Fail(Status::Io("gnuplot failed (is gnuplot installed? run scripts/setup.sh)"));
+    Status plotted = RunGnuplot(o.out);
+    if (!plotted.ok()) return Fail(plotted);
   }
   const std::string md = o.markdown.empty() ? o.out + "/EXPERIMENTS.md" : o.markdown;
   const std::string files_dir = fs::relative(fs::absolute(o.out), fs::absolute(md).parent_path()).string();

@@ -220,7 +220,9 @@ QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::v
     c.latency_p99_ms = NearestRank(latency, 0.99);
     c.throughput_qps = last_end > first_start ? 1000.0 * static_cast<double>(queries.size()) / (last_end - first_start) : 0;
   }
-  for (double t : partition_done_ms) (t <= upload_ms / 2 ? c.partitions_first_half : c.partitions_second_half)++;
+  if (upload_complete) {  // halves of an upload that ended
+    for (double t : partition_done_ms) (t <= upload_ms / 2 ? c.partitions_first_half : c.partitions_second_half)++;
+  }
   return c;
 }
 

@@ -23,6 +23,7 @@ void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
   add("server_profile", setting.server_profile);
   add("regression", setting.regression);
   if (setting.paper_profiles) inputs["paper_profiles"] = true;
+  if (setting.client_slowdown > 0) inputs["client_slowdown"] = setting.client_slowdown;
   (*doc)["inputs"] = inputs;
   if (!setting.model.empty()) (*doc)["model"] = setting.model;
   if (setting.uplink_mbps > 0) (*doc)["uplink_mbps"] = setting.uplink_mbps;
