@@ -88,6 +88,10 @@ class CostGraph {
 
 // ionn-costs/1 JSON (see DESIGN.md; optional "units": "layer" or "block").
 // Parse errors name the JSON path.
+// The whole model's upload as one partition (overhead + every layer's
+// weights): the default window of `queries_in_window`.
+double AllAtOnceUploadMs(const CostGraph& graph);
+
 Result<CostGraph> ParseCostGraphJson(const std::string& text);
 Result<CostGraph> ReadCostGraphFile(const std::string& path);
 std::string CostGraphToJson(const CostGraph& graph);

@@ -47,9 +47,6 @@ struct SimResult {
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);
 
-// The whole model's upload as one partition (overhead + every layer's
-// weights): the default window of `queries_in_window`.
-double AllAtOnceUploadMs(const CostGraph& graph);
 // The largest partition's share of the plan's weight upload time (its
 // partition overheads apart).
 double LargestPartitionShare(const CostGraph& graph, const UploadPlan& plan);

@@ -105,4 +105,10 @@ double CostGraph::UploadMs(const std::vector<int>& layers) const {
   return ms;
 }
 
+double AllAtOnceUploadMs(const CostGraph& graph) {
+  double ms = graph.partition_overhead_ms();
+  for (int k = 0; k < graph.num_layers(); ++k) ms += graph.layer(k).upload_ms;
+  return ms;
+}
+
 }  // namespace ionn

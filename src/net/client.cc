@@ -13,7 +13,6 @@
 #include "ionn/format.h"
 #include "ionn/latency.h"
 #include "ionn/schedule.h"
-#include "ionn/sim.h"
 #include "layer_store.h"
 #include "wire.h"
 

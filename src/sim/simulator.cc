@@ -58,12 +58,6 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   return r;
 }
 
-double AllAtOnceUploadMs(const CostGraph& graph) {
-  double ms = graph.partition_overhead_ms();
-  for (int k = 0; k < graph.num_layers(); ++k) ms += graph.layer(k).upload_ms;
-  return ms;
-}
-
 double LargestPartitionShare(const CostGraph& graph, const UploadPlan& plan) {
   double largest = 0, weights_ms = 0;
   for (const Partition& p : plan.partitions) {
