@@ -200,8 +200,8 @@ def check_output(label, schema_name, text, schemas, validators, seen_fields, alw
         fail(f"{label}: {schema_name}: {path_text(e.absolute_path)}: {e.message[:300]}")
     seen_fields.setdefault(schema_name, set()).update(doc.keys())
     always_fields.setdefault(schema_name, set(doc.keys())).intersection_update(doc.keys())
-    if isinstance(doc.get("inputs"), dict) and schema_name != "ionn-costs-1.schema.json":
-        seen_fields[schema_name].update("inputs." + k for k in doc["inputs"])
+    if isinstance(doc.get("sources"), dict):
+        seen_fields[schema_name].update("sources." + k for k in doc["sources"])
     return doc
 
 
@@ -277,11 +277,11 @@ def check_coverage(schemas, used, seen_fields, always_fields):
         referenced = any(COMMON in json.dumps(s) for n, s in schemas.items() if n != COMMON)
         if not referenced:
             fail(f"{COMMON}: no schema refers to it")
-        inputs = schemas[COMMON].get("$defs", {}).get("inputs", {}).get("properties", {})
+        inputs = schemas[COMMON].get("$defs", {}).get("sources", {}).get("properties", {})
         seen_inputs = set().union(*seen_fields.values())
         for key in inputs:
-            if "inputs." + key not in seen_inputs:
-                fail(f"{COMMON}: no output had inputs.{key}")
+            if "sources." + key not in seen_inputs:
+                fail(f"{COMMON}: no output had sources.{key}")
 
 
 def check_trace(path):
@@ -355,15 +355,15 @@ def check_all(schemas, validators, tmp):
     # (label, schema, ionn arguments or None for a file, extra checks).
     cases = [
         ("plan", "ionn-plan-1.schema.json", ["plan", "--zoo", "alexnet", "--paper-profiles", "--format", "json"],
-         lambda d: d.get("model") == "alexnet" and d.get("inputs", {}).get("paper_profiles") is True),
+         lambda d: d.get("model") == "alexnet" and d.get("sources", {}).get("paper_profiles") is True),
         ("plan --costs", "ionn-plan-1.schema.json",
          ["plan", "--costs", "data/cases/paper_fig2.json", "--format", "json"],
-         lambda d: d.get("inputs") == {"costs_file": "data/cases/paper_fig2.json"} and "uplink_mbps" not in d),
+         lambda d: d.get("sources") == {"costs_file": "data/cases/paper_fig2.json"} and "uplink_mbps" not in d),
         ("plan (model file, profile, regression, link)", "ionn-plan-1.schema.json",
          ["plan", model, "--client-profile", os.path.join(profiles, "mobilenet.csv"), "--regression",
           os.path.join(profiles, "server_regression.csv"), "--uplink-mbps", "20", "--downlink-mbps", "40",
           "--rtt-ms", "2", "--algorithm", "original", "--granularity", "block", "--format", "json"],
-         lambda d: d.get("rtt_ms") == 2 and d.get("downlink_mbps") == 40 and "model_sha256" in d.get("inputs", {})),
+         lambda d: d.get("rtt_ms") == 2 and d.get("downlink_mbps") == 40 and "model_sha256" in d.get("sources", {})),
         ("simulate", "ionn-simulate-1.schema.json",
          ["simulate", "--zoo", "alexnet", "--paper-profiles", "--format", "json"],
          lambda d: isinstance(d.get("queries"), list) and d.get("query_count") == len(d["queries"])),
@@ -404,7 +404,7 @@ def check_all(schemas, validators, tmp):
                     port = server.start()
                 if port is None:
                     continue
-                # --verify with an emulated client (inputs.client_slowdown), the other with the paper's.
+                # --verify with an emulated client (sources.client_slowdown), the other with the paper's.
                 profile = ["--client-slowdown", "3"] if "--verify" in label else ["--paper-profiles"]
                 args = ["client", "--zoo", "mobilenet", *profile, "--server", f"127.0.0.1:{port}",
                         "--queries", "3" if "--verify" in label else "12", "--format", "json", "--quiet"] + (

@@ -136,6 +136,10 @@ Action RegisterExperiment(CLI::App& app) {
     report.sweep_mbps = args->sweep;
     auto files = RenderExperimentFiles(table, report);
     if (!files.ok()) return Fail(files.status());
+    if (args->live) {  // the measured rows and the simulator's on their cost graphs, in the summary's columns
+      (*files)["summary_live.csv"] = RenderSummaryCsv(table, "live");
+      (*files)["summary_live_sim.csv"] = RenderSummaryCsv(table, "live-sim");
+    }
     fs::create_directories(args->out + "/data", ec);
     if (ec) return FailOutput(Status::Io("cannot create '" + args->out + "/data': " + ec.message()));
     for (const auto& [name, text] : *files) {

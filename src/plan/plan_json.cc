@@ -24,7 +24,7 @@ void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
   add("regression", setting.regression);
   if (setting.paper_profiles) inputs["paper_profiles"] = true;
   if (setting.client_slowdown > 0) inputs["client_slowdown"] = setting.client_slowdown;
-  (*doc)["inputs"] = inputs;
+  (*doc)["sources"] = inputs;
   if (!setting.model.empty()) (*doc)["model"] = setting.model;
   if (setting.uplink_mbps > 0) (*doc)["uplink_mbps"] = setting.uplink_mbps;
   if (setting.downlink_mbps > 0) (*doc)["downlink_mbps"] = setting.downlink_mbps;

@@ -15,7 +15,7 @@ import ionn
 IONN = os.environ.get("IONN", "build/bin/ionn")
 ZOO = ["alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"]
 # What only the command line knows: the model it was named by and the files it read.
-SETTING = {"ionn_version", "inputs", "model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing"}
+SETTING = {"ionn_version", "sources", "model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing"}
 
 
 def cli_json(*args):
