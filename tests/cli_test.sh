@@ -39,7 +39,16 @@ expect 0 "client = 10 times slower" -- "$ionn" demo "$tmp/m.onnx" --no-live
 expect 0 "wrote .*EXPERIMENTS.md" -- "$ionn" experiment --model "$tmp/m.onnx" --rates 20,80 -o "$tmp/own" --no-plots
 [ "$(grep -c ",recursive-efficiency," "$tmp/own/sweep.csv")" = 2 ] || fail "own experiment: no sweep rows"
 grep -q "^| 80 |" "$tmp/own/EXPERIMENTS.md" || fail "own experiment: no 80 Mbps row in the summary"
-expect 2 "profiles, --client-slowdown and --input-shape go with --model" -- "$ionn" experiment --paper-profiles -o "$tmp/x" --no-plots
+expect 2 "profiles, --client-slowdown, --input-shape and --plan go with --model" -- "$ionn" experiment --paper-profiles \
+  -o "$tmp/x" --no-plots
+# A plan made elsewhere, beside the planners at every rate.
+"$ionn" plan --zoo mobilenet --paper-profiles -a original --format json -o "$tmp/m_original.json"
+expect 0 "wrote" -- "$ionn" experiment --model "$tmp/m.onnx" --rates 20,80 -o "$tmp/own2" --no-plots \
+  --plan "mine=$tmp/m_original.json"
+[ "$(grep -c ",mine," "$tmp/own2/sweep.csv")" = 2 ] || fail "experiment --plan: no rows of the given plan"
+grep -q "| mine |" "$tmp/own2/EXPERIMENTS.md" || fail "experiment --plan: the summary has no column for it"
+expect 2 "--plan: the name 'original' is taken" -- "$ionn" experiment --model "$tmp/m.onnx" --rates 80 \
+  -o "$tmp/own3" --no-plots --plan "original=$tmp/m_original.json"
 expect 0 "" -- "$ionn" costs --model "$tmp/m.onnx" --client-profile "$profiles/mobilenet.csv" \
   --regression "$profiles/server_regression.csv" --uplink-mbps 80 -o "$tmp/costs.json"
 expect 0 "ionn-costs/1" -- cat "$tmp/costs.json"

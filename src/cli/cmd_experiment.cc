@@ -71,6 +71,11 @@ Action RegisterExperiment(CLI::App& app) {
                                      "times (default 10) slower");
   args->own.model.Add(cmd);
   args->own.profiles.Add(cmd, kClientProfile | kServerProfile | kRegression | kPaperProfiles | kClientSlowdown);
+  cmd->add_option("--plan", args->own.plans,
+                  "With a model: a plan made elsewhere, as NAME=FILE (JSON as for `ionn simulate --plan`), run "
+                  "beside the planners at every rate; repeatable")
+      ->type_name("NAME=FILE")
+      ->group(kPlanGroup);
   cmd->add_option("--rates", args->sweep, "Uplink rates of the sweep, Mbps, e.g. 10,20,40,80 (the paper's grid: must include 80)")
       ->delimiter(',')
       ->capture_default_str()
@@ -110,8 +115,8 @@ Action RegisterExperiment(CLI::App& app) {
       return RunOwnModelExperiment(o);
     }
     const ProfileOptions& p = args->own.profiles;
-    if (p.any() || p.client_slowdown > 0 || !args->own.model.shapes.specs.empty()) {
-      return Fail(Status::Invalid("profiles, --client-slowdown and --input-shape go with --model or --zoo (the paper's grid uses the "
+    if (p.any() || p.client_slowdown > 0 || !args->own.model.shapes.specs.empty() || !args->own.plans.empty()) {
+      return Fail(Status::Invalid("profiles, --client-slowdown, --input-shape and --plan go with --model or --zoo (the paper's grid uses the "
                                   "published profiles)"));
     }
     if (std::find(args->sweep.begin(), args->sweep.end(), kPaperUplinkMbps) == args->sweep.end()) {

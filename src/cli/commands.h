@@ -111,6 +111,8 @@ struct OwnExperimentOptions {
   // 14 times a desktop core's time).
   double ClientSlowdown() const { return profiles.client_slowdown > 0 ? profiles.client_slowdown : 10; }
   std::vector<double> rates;
+  // --plan NAME=FILE, repeatable: plans made elsewhere, beside the planners.
+  std::vector<std::string> plans;
   std::string out, markdown;
   bool no_plots = false;
 };

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "commands.h"
@@ -155,6 +156,24 @@ int RunOwnModelExperiment(const OwnExperimentOptions& o) {
   std::string setup;
   auto costs_at = MakeCostSource(*model, o, &setup);
   if (!costs_at.ok()) return Fail(costs_at.status());
+  // The planners, then each plan given (its name, its JSON).
+  std::vector<std::string> algorithms = PlannerNames();
+  std::map<std::string, std::string> given;
+  for (const std::string& spec : o.plans) {
+    const size_t eq = spec.find('=');
+    const std::string name = eq == std::string::npos ? "" : spec.substr(0, eq);
+    if (name.empty() || eq + 1 >= spec.size() || name.find_first_of(",' \"") != std::string::npos) {
+      return Fail(Status::Invalid("--plan: '" + spec.substr(0, 80) + "' is not NAME=FILE (a name without commas, "
+                                  "quotes or spaces)"));
+    }
+    if (std::find(algorithms.begin(), algorithms.end(), name) != algorithms.end()) {
+      return Fail(Status::Invalid("--plan: the name '" + name + "' is taken (a planner's, or given twice)"));
+    }
+    auto text = ReadSmallFile(spec.substr(eq + 1), "--plan " + name, size_t{64} << 20);
+    if (!text.ok()) return Fail(text.status());
+    given[name] = std::move(text).value();
+    algorithms.push_back(name);
+  }
   std::vector<SweepRow> rows;
   std::optional<CostGraph> first_costs;
   for (double mbps : o.rates) {
@@ -162,10 +181,17 @@ int RunOwnModelExperiment(const OwnExperimentOptions& o) {
     if (!costs.ok()) return Fail(costs.status());
     std::fprintf(stderr, "experiment: %s at %g Mbps\n", model->name.c_str(), mbps);
     if (!first_costs) first_costs = *costs;
-    for (const auto& algorithm : PlannerNames()) {
-      PlannerOptions po;
-      po.algorithm = algorithm;
-      auto plan = MakePlan(*costs, po);
+    for (const auto& algorithm : algorithms) {
+      Result<UploadPlan> plan = Status::Internal("no plan");
+      if (given.count(algorithm)) {
+        plan = PlanFromJson(*costs, given[algorithm]);
+        if (!plan.ok()) return Fail(Status::Invalid("--plan " + algorithm + ": " + plan.status().message()));
+        plan->algorithm = algorithm;
+      } else {
+        PlannerOptions po;
+        po.algorithm = algorithm;
+        plan = MakePlan(*costs, po);
+      }
       if (!plan.ok()) return Fail(plan.status());
       auto r = Simulate(*costs, *plan, SimOptions{});
       if (!r.ok()) return Fail(r.status());
@@ -175,7 +201,6 @@ int RunOwnModelExperiment(const OwnExperimentOptions& o) {
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec) return FailOutput(Status::Io("cannot create '" + o.out + "': " + ec.message()));
-  const std::vector<std::string> algorithms = PlannerNames();
   for (const auto& [name, text] : std::vector<std::pair<std::string, std::string>>{
            {"layers.csv", LayersCsv(*model, *first_costs, o.rates.front())},
            {"sweep.csv", SweepCsv(rows, algorithms)},
