@@ -375,7 +375,7 @@ Action RegisterClient(CLI::App& app) {
     if (args->out.format == "json") {
       nlohmann::json j = {{"format", "ionn-client/2"}};
       RunSetting setting;
-      setting.model = args->model.given() ? args->model.Name() : g->name;
+      setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.uplink_mbps = args->link.uplink_mbps;
       setting.downlink_mbps = args->link.downlink();
       setting.rtt_ms = args->link.rtt_ms;

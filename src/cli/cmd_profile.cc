@@ -54,7 +54,7 @@ Action RegisterProfile(CLI::App& app) {
       nlohmann::json doc = {{"format", "ionn-profile/1"}, {"threads", args->engine.threads}, {"repeats", args->repeats},
                             {"warmup", args->warmup}};
       RunSetting setting;
-      setting.model = args->model.given() ? args->model.Name() : g->name;
+      setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.model_sha256 = args->model.FileSha256();
       AddRunSetting(setting, &doc);
       for (size_t k = 0; k < g->layers.size(); ++k) {

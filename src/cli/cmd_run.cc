@@ -86,7 +86,7 @@ Action RegisterRun(CLI::App& app) {
                             {"threads", args->engine.threads}, {"median_ms", ms[ms.size() / 2]},
                             {"min_ms", ms.front()}, {"max_ms", ms.back()}};
       RunSetting setting;
-      setting.model = args->model.given() ? args->model.Name() : g->name;
+      setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.model_sha256 = args->model.FileSha256();
       AddRunSetting(setting, &doc);
       for (int i = 0; i < top; ++i) {
