@@ -1,23 +1,30 @@
-// `import ionn`: the planners, the simulator and the engine from Python,
-// with the command line's vocabulary. Every result is the dictionary of the
-// JSON the command of the same name writes (PlanToJson, SimResultToJson),
-// parsed: one implementation of every rule and every field name; the
-// simulator's queries come as numpy arrays besides. Errors raise ValueError
-// with the message the command line prints.
-#include <pybind11/functional.h>
+// ionn._ionn: the planners, the simulator, the engine and the client for
+// Python, with the command line's vocabulary. The package's __init__.py
+// (python/ionn/) wraps these objects as read-only mappings whose fields
+// are those of the JSON the command of the same name writes (PlanToJson,
+// SimResultToJson, ClientResultToJson, ProfileToJson): one implementation
+// of every rule and every field name. A result is computed in C++ and kept
+// there; its JSON is made only when a field is first read, so a sweep of
+// plans and simulations pays for no document it does not look at. Errors
+// raise ValueError with the message the command line prints.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "ionn/client.h"
+#include "ionn/client_report.h"
 #include "ionn/cost_graph.h"
 #include "ionn/engine.h"
 #include "ionn/model_costs.h"
 #include "ionn/model_source.h"
 #include "ionn/plan.h"
+#include "ionn/protocol.h"
 #include "ionn/sim.h"
 #include "ionn/version.h"
 
@@ -32,19 +39,22 @@ T Value(Result<T> r) {
   return std::move(r).value();
 }
 
-py::object Json(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
+using Costs = std::shared_ptr<CostGraph>;
 
 // A model: its architecture, and its weights when it was loaded with them.
 struct Model {
   Graph graph;
+  std::string given;  // the name or path it was loaded by
   bool with_weights = false;
 };
+using ModelPtr = std::shared_ptr<Model>;
 
-Model LoadPyModel(const std::string& path_or_zoo, std::optional<std::vector<int64_t>> input_shape, bool weights) {
+ModelPtr LoadPyModel(const std::string& path_or_zoo, std::optional<std::vector<int64_t>> input_shape, bool weights) {
   OnnxImportOptions onnx;
   if (input_shape) onnx.input_shapes[""] = Shape(input_shape->begin(), input_shape->end());
   const bool file = path_or_zoo.find('/') != std::string::npos || path_or_zoo.find(".onnx") != std::string::npos;
-  return Model{Value(LoadModel(file ? path_or_zoo : "", file ? "" : path_or_zoo, weights, onnx)), weights};
+  return std::make_shared<Model>(
+      Model{Value(LoadModel(file ? path_or_zoo : "", file ? "" : path_or_zoo, weights, onnx)), path_or_zoo, weights});
 }
 
 py::list Layers(const Graph& g) {
@@ -60,50 +70,282 @@ py::list Layers(const Graph& g) {
   return layers;
 }
 
-CostGraph PyCosts(const Model& model, const std::string& client_profile, const std::string& server_profile,
-                  const std::string& server_regression, bool paper_profiles, const std::string& profile_dir,
-                  double uplink_mbps, std::optional<double> downlink_mbps, double rtt_ms) {
+CostSources Sources(const std::string& client_profile, const std::string& server_profile,
+                    const std::string& server_regression, bool paper_profiles, const std::string& profile_dir) {
   CostSources sources;
   sources.client_profile = client_profile;
   sources.server_profile = server_profile;
   sources.server_regression = server_regression;
   sources.paper_profiles = paper_profiles;
   sources.paper_profile_dir = profile_dir;
-  return Value(LoadModelCosts(model.graph, sources, MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps),
-                                                                 rtt_ms)));
+  return sources;
 }
 
-// A plan from what Python gives: an algorithm's name, a plan (a list of
+// A numpy array that owns `t`'s data: no copy.
+py::array_t<float> ToNumpy(Tensor t) {
+  auto* data = new std::vector<float>(std::move(t.data));
+  py::capsule owner(data, [](void* p) { delete static_cast<std::vector<float>*>(p); });
+  return py::array_t<float>(std::vector<py::ssize_t>(t.shape.begin(), t.shape.end()), data->data(), owner);
+}
+
+// One model input from numpy: float32 of the input's shape (converted
+// from another float dtype; anything else is refused).
+Tensor FromNumpy(const GraphInput& in, const py::array& x) {
+  if (x.dtype().kind() != 'f') {
+    throw py::value_error("input '" + in.name + "': dtype " + std::string(py::str(x.dtype())) +
+                          ", expected float32 of shape " + ShapeToString(in.shape));
+  }
+  Shape got(x.shape(), x.shape() + x.ndim());
+  if (got != in.shape) {
+    throw py::value_error("input of shape " + ShapeToString(got) + ", the model's input '" + in.name + "' is " +
+                          ShapeToString(in.shape));
+  }
+  auto f = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(x);
+  return Tensor{in.shape, std::vector<float>(f.data(), f.data() + f.size())};
+}
+
+TensorMap Inputs(const Model& model, const py::object& x, uint64_t seed) {
+  TensorMap inputs;
+  if (x.is_none()) {
+    for (const auto& in : model.graph.inputs) inputs[in.name] = SeededInput(in.shape, seed);
+    return inputs;
+  }
+  if (model.graph.inputs.size() != 1) {
+    throw py::value_error("the model has " + std::to_string(model.graph.inputs.size()) +
+                          " inputs; give none (seeded inputs) or use a model with one");
+  }
+  inputs[model.graph.inputs[0].name] = FromNumpy(model.graph.inputs[0], py::array::ensure(x));
+  if (!inputs.begin()->second.shape.size()) throw py::value_error("input is not an array");
+  return inputs;
+}
+
+// Whether planning or simulating `costs` takes long enough to let other
+// Python threads run meanwhile: on a small graph (AlexNet: ~10 us) handing
+// the interpreter over and back would cost a tenth of the work.
+bool WorthReleasing(const CostGraph& costs) { return costs.num_layers() >= 64; }
+
+// A plan and the costs it was made for.
+using PlanPtr = std::shared_ptr<const UploadPlan>;
+struct PyPlan {
+  Costs costs;
+  PlanPtr plan;
+  py::object doc;  // its JSON's fields, parsed when first read
+};
+
+// A plan from what Python gives: an algorithm's name, a plan made here
+// (ionn.Plan), a plan of one's own (a list of
 // partitions, each a list of layer names, or a dict with "partitions"), or
-// a function of the cost graph that returns one.
-UploadPlan ToPlan(const CostGraph& costs, const py::object& given, const std::string& granularity) {
+// a function of the costs that returns one of these. A function's own
+// exception passes through.
+PlanPtr ToPlan(const Costs& costs, const py::handle& given, const std::string& granularity, int depth = 0) {
+  if (py::isinstance<PyPlan>(given)) {
+    const PyPlan& p = given.cast<const PyPlan&>();
+    if (p.costs == costs) return p.plan;
+    py::list names;  // made for other costs: checked as a plan of names
+    for (const Partition& part : p.plan->partitions) {
+      py::list layers;
+      for (int k : part.layers) layers.append(p.costs->layer(k).name);
+      names.append(layers);
+    }
+    return ToPlan(costs, names, granularity, depth);
+  }
   if (py::isinstance<py::str>(given)) {
     PlannerOptions o;
     o.algorithm = given.cast<std::string>();
     o.granularity = Value(ParseGranularity(granularity));
-    return Value(MakePlan(costs, o));
+    Result<UploadPlan> made = Status::Internal("not planned");
+    {
+      std::optional<py::gil_scoped_release> release;  // costs are immutable: threads may plan on them at once
+      if (WorthReleasing(*costs)) release.emplace();
+      made = MakePlan(*costs, o);
+    }
+    return std::make_shared<const UploadPlan>(Value(std::move(made)));
   }
-  py::object plan = given;
-  if (PyCallable_Check(given.ptr())) plan = given(py::cast(costs));  // its own exception passes through
-  py::object json = py::module_::import("json");
+  if (PyCallable_Check(given.ptr())) {
+    if (depth > 0) throw py::value_error("a planner returned a function, not a plan");
+    return ToPlan(costs, given(costs), granularity, depth + 1);
+  }
   std::string text;
   try {
-    text = json.attr("dumps")(plan).cast<std::string>();
+    text = py::module_::import("json").attr("dumps")(given).cast<std::string>();
   } catch (const py::error_already_set&) {
-    throw py::value_error("a plan is a list of partitions, each a list of layer names (not JSON-serialisable)");
+    throw py::value_error("a plan is a list of partitions, each a list of layer names (got " +
+                          std::string(py::str(py::type::of(given).attr("__name__"))) + ")");
   }
-  return Value(PlanFromJson(costs, text));
+  return std::make_shared<const UploadPlan>(Value(PlanFromJson(*costs, text)));
+}
+
+// A simulation: the result, and the plan and costs it replayed.
+struct PySim {
+  Costs costs;
+  PlanPtr plan;
+  SimResult result;
+  std::string sharing;
+  py::object doc;  // its JSON's fields, parsed when first read
+};
+
+std::string Json(const PyPlan& p) { return PlanToJson(*p.costs, *p.plan); }
+std::string Json(const PySim& s, bool with_queries) {
+  RunSetting setting;
+  setting.link_sharing = s.sharing;
+  return SimResultToJson(*s.costs, s.result, *s.plan, setting, with_queries);
+}
+py::object Loads(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
+
+py::dict Queries(const SimResult& r) {
+  const size_t n = r.queries.size();
+  py::array_t<double> start(n), end(n), latency(n);
+  py::array_t<int> partitions(n);
+  py::array_t<bool> during(n);
+  for (size_t i = 0; i < n; ++i) {
+    start.mutable_at(i) = r.queries[i].start_ms;
+    end.mutable_at(i) = r.queries[i].end_ms;
+    latency.mutable_at(i) = r.queries[i].latency_ms;
+    partitions.mutable_at(i) = r.queries[i].partitions_uploaded;
+    during.mutable_at(i) = r.queries[i].during_upload;
+  }
+  py::dict q;
+  q["start_ms"] = start;
+  q["end_ms"] = end;
+  q["latency_ms"] = latency;
+  q["partitions_uploaded"] = partitions;
+  q["during_upload"] = during;
+  return q;
+}
+
+py::object Doc(PyPlan& p) {
+  if (!p.doc) p.doc = Loads(Json(p));
+  return p.doc;
+}
+py::object Doc(PySim& s) {
+  if (!s.doc) {
+    s.doc = Loads(Json(s, /*with_queries=*/false));
+    s.doc["queries"] = Queries(s.result);
+  }
+  return s.doc;
+}
+
+// The read-only mapping protocol over a result's JSON fields; `to_dict`
+// is the command line's JSON document itself, parsed.
+template <typename T, typename ToDict>
+void BindFields(py::class_<T>& c, ToDict to_dict) {
+  c.def("__getitem__", [](T& x, const py::object& key) { return Doc(x)[key]; })
+      .def("__iter__", [](T& x) { return Doc(x).attr("__iter__")(); })
+      .def("__len__", [](T& x) { return py::len(Doc(x)); })
+      .def("__contains__", [](T& x, const py::object& key) { return Doc(x).contains(key); })
+      .def("keys", [](T& x) { return Doc(x).attr("keys")(); })
+      .def("values", [](T& x) { return Doc(x).attr("values")(); })
+      .def("items", [](T& x) { return Doc(x).attr("items")(); })
+      .def("get", [](T& x, const py::object& key, const py::object& otherwise) { return Doc(x).attr("get")(key, otherwise); },
+           py::arg("key"), py::arg("default") = py::none())
+      .def("to_dict", [to_dict](const T& x) { return Loads(to_dict(x)); },
+           "The command line's JSON document, as a plain dict")
+      .def("__repr__", [](T& x) {
+        return "<ionn." + std::string(py::str(py::type::of(py::cast(&x)).attr("__name__"))) + " " +
+               std::string(py::str(Doc(x)["format"])) + ">";
+      });
+  py::module_::import("collections.abc").attr("Mapping").attr("register")(c);
+}
+
+// ionn.Client: a live client, run as `ionn client` runs.
+struct PyClient {
+  ModelPtr model;
+  ClientOptions options;
+  py::object plan;  // a name, a plan or a function (see ToPlan)
+  std::string granularity = "layer";
+  RunSetting setting;
+  bool ignore_held = false;
+  double client_slowdown = 0;  // > 0: plan with, and pad local work to, this many times the profile's times
+};
+
+py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed) {
+  const Graph& g = c.model->graph;
+  if (!c.model->with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
+  ClientOptions o = c.options;
+  o.inputs = Inputs(*c.model, x, seed);
+  o.max_queries = queries;
+  o.duration_ms = duration_s > 0 ? duration_s * 1000 : -1;
+  if (o.client_profile.order.empty()) {  // measured now, as `ionn client --profile-now`
+    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
+    py::gil_scoped_release release;
+    o.client_profile = ProfileFromTimes(g, Value(engine->ProfileLayers(o.inputs, 2, 7)), /*server_column=*/false);
+  }
+  if (c.client_slowdown > 0) {  // as `ionn client --client-slowdown`
+    for (auto& [name, row] : o.client_profile.rows) {
+      if (row.client_ms) row.client_ms = *row.client_ms * c.client_slowdown;
+    }
+    o.emulate_profile = true;
+  }
+  // The planner, when it is Python's, runs in the client's threads: with
+  // the interpreter held, its exception kept to raise here.
+  std::optional<py::error_already_set> raised;
+  if (py::isinstance<py::str>(c.plan)) {
+    o.planner.algorithm = c.plan.cast<std::string>();
+    o.planner.granularity = Value(ParseGranularity(c.granularity));
+  } else {
+    py::object plan = c.plan;
+    const std::string granularity = c.granularity;
+    o.plan_function = [plan, granularity, &raised](const CostGraph& costs) -> Result<UploadPlan> {
+      py::gil_scoped_acquire hold;
+      try {
+        return *ToPlan(std::make_shared<CostGraph>(costs), plan, granularity);
+      } catch (py::error_already_set& e) {
+        if (!raised) raised = e;
+        return Status::Invalid(std::string("the plan given: ") + e.what());
+      } catch (const std::exception& e) {
+        return Status::Invalid(std::string("the plan given: ") + e.what());
+      }
+    };
+  }
+  TensorMap reference;
+  int wrong = 0;
+  double worst = 0;
+  if (verify) {
+    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
+    py::gil_scoped_release release;
+    reference = Value(engine->RunAll(o.inputs));
+  }
+  auto check = [&](const ClientQuery&, const TensorMap& outputs) {
+    if (!verify) return;
+    const double e = RelativeError(outputs, reference);
+    worst = std::max(worst, e);
+    wrong += !(e <= kVerifyTolerance);
+  };
+  Result<ClientResult> r = Status::Internal("not run");
+  {
+    py::gil_scoped_release release;
+    r = RunClient(g, o, nullptr, check);
+  }
+  o.plan_function = nullptr;  // holds `plan`: released with the interpreter held
+  if (raised) {
+    raised->restore();
+    throw py::error_already_set();
+  }
+  ClientResult result = Value(std::move(r));
+  ClientReportSetting report;
+  report.run = c.setting;
+  report.ignore_held = c.ignore_held;
+  report.emulated_profile = o.emulate_profile;
+  if (verify) report.queries_wrong = wrong, report.max_relative_error = worst;
+  py::dict d;
+  d["json"] = ClientResultToJson(g, result, report).dump();
+  d["trace"] = ClientTraceCsv(result);
+  py::dict outputs;
+  for (auto& [name, t] : result.last_outputs) outputs[py::str(name)] = ToNumpy(std::move(t));
+  d["outputs"] = outputs;
+  return d;
 }
 
 }  // namespace
 }  // namespace ionn
 
-PYBIND11_MODULE(ionn, m) {
+PYBIND11_MODULE(_ionn, m) {
   using namespace ionn;
-  m.doc() = "ionn: incremental offloading of neural networks (planners, simulator, engine)";
+  m.doc() = "ionn's C++ core; use the package `ionn`, which wraps it";
   m.attr("__version__") = kVersion;
+  m.attr("default_data_dir") = IONN_DEFAULT_DATA_DIR;
 
-  py::class_<Model>(m, "Model", "A DNN model: layers, shapes and (when loaded with them) weights")
+  py::class_<Model, ModelPtr>(m, "Model", "A DNN model: layers, shapes and (when loaded with them) weights")
       .def_property_readonly("name", [](const Model& x) { return x.graph.name; })
       .def_property_readonly("layers", [](const Model& x) { return Layers(x.graph); },
                              "Per layer: name, kind, output_shape, weight_bytes")
@@ -111,113 +353,210 @@ PYBIND11_MODULE(ionn, m) {
         py::dict d;
         for (const auto& in : x.graph.inputs) d[py::str(in.name)] = std::vector<int64_t>(in.shape.begin(), in.shape.end());
         return d;
-      })
+      }, "Input name -> shape")
+      .def_property_readonly("outputs", [](const Model& x) { return x.graph.outputs; })
       .def("__repr__", [](const Model& x) {
         return "<ionn.Model '" + x.graph.name + "', " + std::to_string(x.graph.layers.size()) + " layers>";
       });
 
-  py::class_<CostGraph>(m, "Costs", "A cost graph (ionn-costs/1): per layer client, server and upload times")
+  py::class_<CostGraph, Costs>(m, "Costs", "A cost graph (ionn-costs/1): per layer client, server and upload times")
       .def_property_readonly("layer_names", [](const CostGraph& c) {
         std::vector<std::string> names;
         for (int k = 0; k < c.num_layers(); ++k) names.push_back(c.layer(k).name);
         return names;
-      })
-      .def("to_json", [](const CostGraph& c) { return Json(CostGraphToJson(c)); },
-           "The cost graph as `ionn costs` writes it, as a dict")
+      }, "The layers in model order (a topological order)")
+      .def("to_json", [](const CostGraph& c) { return CostGraphToJson(c); },
+           "The cost graph as `ionn costs --format json` writes it: a file `--costs` takes")
+      .def("to_dict", [](const CostGraph& c) { return Loads(CostGraphToJson(c)); },
+           "The cost graph's fields (format, inputs, outputs, layers with their times, ...)")
       .def("__repr__", [](const CostGraph& c) { return "<ionn.Costs, " + std::to_string(c.num_layers()) + " layers>"; });
 
-  m.def("load_model", &LoadPyModel, py::arg("path_or_zoo_name"), py::arg("input_shape") = py::none(),
-        py::arg("weights") = true,
-        "An ONNX file (a path) or a zoo model by name; input_shape for a model with symbolic input dimensions");
+  py::class_<PyPlan> plan(m, "Plan",
+                          "An upload plan: the fields of `ionn plan --format json` (partitions with their layers, "
+                          "upload_ms, uploaded_at_ms and latency_ms, ...), a read-only mapping");
+  BindFields(plan, [](const PyPlan& p) { return Json(p); });
+  plan.def("to_json", [](const PyPlan& p) { return Json(p); },
+           "The plan as `ionn plan --format json` writes it: a file `ionn simulate --plan`, `ionn client --plan` "
+           "and `ionn experiment --plan` take");
 
-  m.def("costs", &PyCosts, py::arg("model"), py::kw_only(), py::arg("client_profile") = "",
-        py::arg("server_profile") = "", py::arg("server_regression") = "", py::arg("paper_profiles") = false,
-        py::arg("paper_profile_dir") = IONN_DEFAULT_DATA_DIR "/profiles/odroid-xu4_gtx1080ti/",
-        py::arg("uplink_mbps") = 80.0, py::arg("downlink_mbps") = py::none(), py::arg("rtt_ms") = 0.0,
-        "The cost graph of `model` as `ionn costs` builds it (profiles are CSV paths)");
-  m.def("read_costs", [](const std::string& path) { return Value(ReadCostGraphFile(path)); }, py::arg("path"),
-        "A cost graph file (ionn-costs/1)");
+  py::class_<PySim> sim(m, "Simulation",
+                        "A simulated run: the fields of `ionn simulate --format json`, a read-only mapping; its "
+                        "queries are numpy arrays (start_ms, end_ms, latency_ms, partitions_uploaded, during_upload)");
+  BindFields(sim, [](const PySim& s) { return Json(s, /*with_queries=*/true); });
+
+  m.def("load_model", &LoadPyModel, py::arg("path_or_zoo_name"), py::arg("input_shape") = py::none(),
+        py::arg("weights") = true);
+
+  m.def(
+      "costs",
+      [](const Model& model, const std::string& client_profile, const std::string& server_profile,
+         const std::string& server_regression, bool paper_profiles, const std::string& profile_dir, double uplink_mbps,
+         std::optional<double> downlink_mbps, double rtt_ms) {
+        return Value(LoadModelCosts(
+            model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir),
+            MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps), rtt_ms)));
+      },
+      py::arg("model"), py::kw_only(), py::arg("client_profile"), py::arg("server_profile"),
+      py::arg("server_regression"), py::arg("paper_profiles"), py::arg("paper_profile_dir"), py::arg("uplink_mbps"),
+      py::arg("downlink_mbps"), py::arg("rtt_ms"));
+  m.def("read_costs", [](const std::string& path) { return Value(ReadCostGraphFile(path)); }, py::arg("path"));
 
   m.def(
       "plan",
-      [](const CostGraph& costs, const py::object& algorithm, const std::string& granularity) {
-        return Json(PlanToJson(costs, ToPlan(costs, algorithm, granularity)));
+      [](const Costs& costs, const py::object& given, const std::string& granularity) {
+        return PyPlan{costs, ToPlan(costs, given, granularity), {}};
       },
       py::arg("costs"), py::arg("algorithm") = "recursive-efficiency", py::arg("granularity") = "layer",
-      "The plan as `ionn plan --format json` writes it (a dict); `algorithm` may also be a plan of your own "
-      "(a list of partitions, each a list of layer names) or a function of the costs returning one");
+      "The plan, as `ionn plan --format json` writes it. `algorithm` may also be a plan of your own or a planner "
+      "function (see the package's help)");
 
   m.def(
       "simulate",
-      [](const CostGraph& costs, const py::object& plan, const std::string& link_sharing, double window_ms,
+      [](const Costs& costs, const py::object& given, const std::string& link_sharing, double window_ms,
          const std::string& granularity) {
-        const UploadPlan p = ToPlan(costs, plan, granularity);
+        PlanPtr plan = ToPlan(costs, given, granularity);
         SimOptions o;
         o.sharing = Value(ParseLinkSharing(link_sharing));
         o.window_ms = window_ms;
-        const SimResult r = Value(Simulate(costs, p, o));
-        RunSetting setting;
-        setting.link_sharing = LinkSharingName(o.sharing);
-        py::dict d = Json(SimResultToJson(costs, r, p, setting, /*with_queries=*/false));
-        const size_t n = r.queries.size();
-        py::array_t<double> start(n), end(n), latency(n);
-        py::array_t<int> partitions(n);
-        py::array_t<bool> during(n);
-        for (size_t i = 0; i < n; ++i) {
-          start.mutable_at(i) = r.queries[i].start_ms;
-          end.mutable_at(i) = r.queries[i].end_ms;
-          latency.mutable_at(i) = r.queries[i].latency_ms;
-          partitions.mutable_at(i) = r.queries[i].partitions_uploaded;
-          during.mutable_at(i) = r.queries[i].during_upload;
+        Result<SimResult> simulated = Status::Internal("not simulated");
+        {
+          std::optional<py::gil_scoped_release> release;
+          if (WorthReleasing(*costs)) release.emplace();
+          simulated = Simulate(*costs, *plan, o);
         }
-        py::dict q;
-        q["start_ms"] = start;
-        q["end_ms"] = end;
-        q["latency_ms"] = latency;
-        q["partitions_uploaded"] = partitions;
-        q["during_upload"] = during;
-        d["queries"] = q;
-        return d;
+        SimResult r = Value(std::move(simulated));
+        return PySim{costs, std::move(plan), std::move(r), LinkSharingName(o.sharing), {}};
       },
       py::arg("costs"), py::arg("plan") = "recursive-efficiency", py::arg("link_sharing") = "none",
       py::arg("window_ms") = -1.0, py::arg("granularity") = "layer",
-      "The simulation as `ionn simulate --format json` writes it (a dict), its queries as numpy arrays "
-      "(start_ms, end_ms, latency_ms, partitions_uploaded, during_upload); `plan` as for ionn.plan");
+      "The simulation, as `ionn simulate --format json` writes it; `plan` as for ionn.plan. window_ms < 0: the "
+      "all-at-once upload time");
 
   m.def(
       "run",
-      [](const Model& model, py::array_t<float, py::array::c_style | py::array::forcecast> x, int threads) {
+      [](const Model& model, const py::object& x, int threads) {
         if (!model.with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
-        if (model.graph.inputs.size() != 1) throw py::value_error("ionn.run takes a model with one input");
-        const GraphInput& in = model.graph.inputs[0];
-        Shape got(x.shape(), x.shape() + x.ndim());
-        if (got != in.shape) {
-          throw py::value_error("input of shape " + ShapeToString(got) + ", the model's input '" + in.name + "' is " +
-                                ShapeToString(in.shape));
-        }
-        Tensor t{in.shape, std::vector<float>(x.data(), x.data() + x.size())};
+        TensorMap inputs = Inputs(model, x, 1);
         auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
         TensorMap out;
         {
           py::gil_scoped_release release;
-          out = Value(engine->RunAll({{in.name, std::move(t)}}));
+          out = Value(engine->RunAll(inputs));
         }
-        const Tensor& y = out.at(model.graph.outputs[0]);
-        py::array_t<float> result(std::vector<py::ssize_t>(y.shape.begin(), y.shape.end()));
-        std::copy(y.data.begin(), y.data.end(), result.mutable_data());
-        return result;
+        py::dict outputs;
+        for (const auto& name : model.graph.outputs) outputs[py::str(name)] = ToNumpy(std::move(out.at(name)));
+        return outputs;
       },
-      py::arg("model"), py::arg("x"), py::arg("threads") = 1,
-      "The model's first output for input `x` (float32, the input's shape), computed here");
+      py::arg("model"), py::arg("x"), py::arg("threads"));
+
+  m.def(
+      "profile",
+      [](const Model& model, const py::object& x, int threads, int warmup, int repeats, uint64_t seed) {
+        if (!model.with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
+        if (warmup < 0 || repeats < 1) throw py::value_error("warmup >= 0 and repeats >= 1");
+        TensorMap inputs = Inputs(model, x, seed);
+        auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
+        std::vector<LayerTimes> times;
+        {
+          py::gil_scoped_release release;
+          times = Value(engine->ProfileLayers(inputs, warmup, repeats));
+        }
+        nlohmann::json doc = ProfileToJson(model.graph, times, threads, warmup, repeats);
+        RunSetting setting;
+        setting.model = model.given;
+        AddRunSetting(setting, &doc);
+        return doc.dump();
+      },
+      py::arg("model"), py::arg("x"), py::arg("threads"), py::arg("warmup"), py::arg("repeats"), py::arg("seed"));
 
   m.def(
       "seeded_input",
       [](const Model& model, uint64_t seed) {
-        const GraphInput& in = model.graph.inputs.at(0);
-        const Tensor t = SeededInput(in.shape, seed);
-        py::array_t<float> result(std::vector<py::ssize_t>(t.shape.begin(), t.shape.end()));
-        std::copy(t.data.begin(), t.data.end(), result.mutable_data());
-        return result;
+        py::dict inputs;
+        for (const auto& in : model.graph.inputs) inputs[py::str(in.name)] = ToNumpy(SeededInput(in.shape, seed));
+        return inputs;
       },
-      py::arg("model"), py::arg("seed") = 1, "The seeded random input the command line uses (--seed)");
+      py::arg("model"), py::arg("seed"));
+
+  py::class_<PyClient>(m, "RawClient")
+      .def(py::init([](const ModelPtr& model, const std::vector<std::string>& servers, const py::object& plan,
+                       const std::string& granularity, const std::string& client_profile,
+                       const std::string& server_profile, bool paper_profiles, const std::string& profile_dir,
+                       double client_slowdown, double uplink_mbps, std::optional<double> downlink_mbps,
+                       double rtt_ms, int threads, bool ignore_held, const std::string& tls_ca_pem, bool tls,
+                       const std::string& tls_server_name, const std::string& secret, int reconnects,
+                       double deadline_s, int chunk_kib) {
+             auto c = std::make_unique<PyClient>();
+             c->model = model;
+             c->plan = plan;
+             c->granularity = granularity;
+             Value(ParseGranularity(granularity));
+             ClientOptions& o = c->options;
+             o.servers = servers;
+             std::string profile = client_profile;
+             if (paper_profiles) {
+               auto sources = PaperCostSources(model->graph.name, profile_dir);
+               if (!sources.ok()) throw py::value_error("paper_profiles needs a zoo model: " + sources.status().message());
+               if (profile.empty()) profile = sources->client_profile;
+             }
+             if (!profile.empty()) o.client_profile = Value(ReadProfileCsv(profile));
+             if (!server_profile.empty()) o.server_profile = Value(ReadProfileCsv(server_profile));
+             if (client_slowdown < 0) throw py::value_error("client_slowdown: a factor > 0 (0: none)");
+             if (client_slowdown > 0 && paper_profiles) {
+               throw py::value_error("client_slowdown excludes paper_profiles (as --client-slowdown excludes "
+                                     "--paper-profiles): the paper's client has its published times");
+             }
+             c->client_slowdown = client_slowdown;
+             o.link = MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps), rtt_ms);
+             o.threads = threads;
+             o.use_held = !ignore_held;
+             o.tls = tls || !tls_ca_pem.empty();
+             o.tls_ca_pem = tls_ca_pem;
+             o.tls_server_name = tls_server_name;
+             o.secret = secret;
+             o.max_reconnects = reconnects;
+             o.call_deadline_ms = deadline_s * 1000;
+             o.chunk_bytes = static_cast<size_t>(chunk_kib) * 1024;
+             c->ignore_held = ignore_held;
+             RunSetting& s = c->setting;
+             s.model = model->given;
+             s.uplink_mbps = uplink_mbps;
+             s.downlink_mbps = downlink_mbps.value_or(uplink_mbps);
+             s.rtt_ms = rtt_ms;
+             s.client_profile = client_profile;
+             s.server_profile = server_profile;
+             s.paper_profiles = paper_profiles;
+             s.client_slowdown = client_slowdown;
+             return c;
+           }),
+           py::arg("model"), py::arg("servers"), py::arg("plan"), py::arg("granularity"), py::arg("client_profile"),
+           py::arg("server_profile"), py::arg("paper_profiles"), py::arg("paper_profile_dir"),
+           py::arg("client_slowdown"), py::arg("uplink_mbps"), py::arg("downlink_mbps"), py::arg("rtt_ms"),
+           py::arg("threads"), py::arg("ignore_held"), py::arg("tls_ca_pem"), py::arg("tls"),
+           py::arg("tls_server_name"), py::arg("secret"), py::arg("reconnects"), py::arg("deadline_s"),
+           py::arg("chunk_kib"))
+      .def("run", &RunPyClient, py::arg("x"), py::arg("queries"), py::arg("duration_s"), py::arg("verify"),
+           py::arg("seed"));
+
+  // For bench/python_bench.py: the median time (us) of MakePlan + Simulate
+  // in C++, the work ionn.plan + ionn.simulate do, timed here.
+  m.def(
+      "native_plan_simulate_us",
+      [](const Costs& costs, const std::string& algorithm, int repeats) {
+        PlannerOptions po;
+        po.algorithm = algorithm;
+        std::vector<double> us;
+        for (int i = 0; i < repeats; ++i) {
+          const auto t0 = std::chrono::steady_clock::now();
+          {  // made and freed, as a Python caller's results are
+            UploadPlan plan = Value(MakePlan(*costs, po));
+            SimResult r = Value(Simulate(*costs, plan, SimOptions{}));
+            if (r.queries.empty()) throw py::value_error("no queries");
+          }
+          const auto t1 = std::chrono::steady_clock::now();
+          us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        }
+        return NearestRank(us, 0.5);
+      },
+      py::arg("costs"), py::arg("algorithm"), py::arg("repeats"));
 }

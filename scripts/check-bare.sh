@@ -9,8 +9,9 @@
 #
 #   bash scripts/demo.sh
 #   bash scripts/test.sh
+#   PYTHONPATH=$PWD/build/python /usr/bin/python3 -c 'import ionn, ionn.plot; ...'
 #
-# Both call scripts/setup.sh, which must install every package the build and
+# (the last is README's "From Python" line). The first two call scripts/setup.sh, which must install every package the build and
 # the tests need. Prints one PASS or FAIL line with the elapsed time and exits
 # non-zero on failure. Only committed work is checked (a clone of HEAD).
 #
@@ -34,7 +35,7 @@ Usage: bash scripts/check-bare.sh [--keep] [--root DIR] [--fresh] [--mirror URL]
 
 Builds a bare Debian 12 (minbase) root, clones this repository's HEAD into
 it and runs the README's quick start there (bash scripts/demo.sh, then
-bash scripts/test.sh) in a chroot, as root. Prints PASS or FAIL.
+bash scripts/test.sh, then README's line for `import ionn`) in a chroot, as root. Prints PASS or FAIL.
 
   --keep        keep the root folder afterwards (also: CHECK_BARE_KEEP=1)
   --root DIR    build the root in DIR (must not exist or be empty);
@@ -235,7 +236,12 @@ in_root() {
 }
 result=PASS
 failed=""
-for cmd in "bash scripts/demo.sh" "bash scripts/test.sh"; do
+# The README's line for Python after the two commands: `import ionn` with
+# its figures, and one simulation.
+import_ionn="PYTHONPATH=\$PWD/build/python /usr/bin/python3 -c 'import ionn, ionn.plot; \
+print(\"import ionn\", ionn.__version__, ionn.simulate(ionn.costs(ionn.load_model(\"alexnet\", weights=False), \
+paper_profiles=True))[\"queries_during_upload\"], \"queries\")'"
+for cmd in "bash scripts/demo.sh" "bash scripts/test.sh" "$import_ionn"; do
   log "running in the bare root: $cmd ($(elapsed) so far)"
   if ! in_root "$cmd"; then
     result=FAIL
@@ -245,7 +251,7 @@ for cmd in "bash scripts/demo.sh" "bash scripts/test.sh"; do
 done
 
 if [ "$result" = PASS ]; then
-  echo "check-bare: PASS: bare Debian 12 ($suite minbase) -> demo.sh + test.sh at ${head:0:12} in $(elapsed)"
+  echo "check-bare: PASS: bare Debian 12 ($suite minbase) -> demo.sh + test.sh + import ionn at ${head:0:12} in $(elapsed)"
   exit 0
 fi
 echo "check-bare: FAIL: '$failed' failed in a bare Debian 12 ($suite minbase) root at ${head:0:12} after $(elapsed)"

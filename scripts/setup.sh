@@ -14,7 +14,7 @@ fi
 packages=(
   build-essential cmake pkg-config
   nlohmann-json3-dev libcli11-dev python3-jsonschema
-  pybind11-dev python3-dev python3-numpy python3-pytest
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
   libgtest-dev

@@ -80,6 +80,23 @@ add_executable(net main.cc)\ntarget_link_libraries(net PRIVATE ionn::net ionn::e
 step "configure a project linking ionn::net" cmake -S "$tmp/net" -B "$tmp/net/build" -DCMAKE_PREFIX_PATH="$prefix" "$@"
 step "build a project linking ionn::net" cmake --build "$tmp/net/build"
 step "run a project linking ionn::net" "$tmp/net/build/net"
+# The Python package, where Debian's python3 finds it under the prefix
+# (/usr/local/lib/python3.X/dist-packages for the default prefix), with the
+# installed data.
+if [ -f "$build/python/ionn/__init__.py" ]; then
+  pkg=$(find "$prefix" -path "*/dist-packages/ionn/__init__.py")
+  if [ -z "$pkg" ]; then
+    fail "not installed: the Python package ionn"
+  elif ! py=$(cd "$tmp" && PYTHONPATH=$(dirname "$(dirname "$pkg")") IONN_DATA_DIR=$prefix/share/ionn /usr/bin/python3 -c "
+import ionn
+assert ionn.__file__.startswith('$prefix'), ionn.__file__
+r = ionn.simulate(ionn.costs(ionn.load_model('alexnet', weights=False), paper_profiles=True))
+print('installed ionn', r['queries_during_upload'])" 2>&1); then
+    fail "import the installed ionn: $py"
+  elif ! grep -q "^installed ionn [0-9][0-9]*$" <<<"$py"; then
+    fail "the installed ionn said: $py"
+  fi
+fi
 # A version other than the installed 0.x is refused.
 mkdir "$tmp/v9"
 printf 'cmake_minimum_required(VERSION 3.20)\nproject(v9 LANGUAGES CXX)\nfind_package(ionn 9 REQUIRED)\n' \

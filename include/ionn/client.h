@@ -48,6 +48,9 @@ struct ClientOptions {
   // A plan made elsewhere (PlanFromJson's JSON) instead of the planner's:
   // evaluated on each session's costs, the server's held layers first.
   std::optional<std::string> plan_json;
+  // Or a planner of one's own, called with each session's costs (from the
+  // thread opening the session: the first, or a reconnection's).
+  std::function<Result<UploadPlan>(const CostGraph&)> plan_function;
   Profile client_profile;              // client_ms per layer (measured or read)
   // Server times to plan with instead of the server's prediction functions
   // (server_ms per layer, e.g. measured on that server with `ionn profile`).
@@ -173,6 +176,11 @@ struct ClientProgress {
   double last_latency_ms = 0;
   int last_server_layers = 0;
 };
+
+// Whether `plan_json` (PlanFromJson's JSON) is a plan for `model`: every
+// layer once, in an order the execution semantics allow. RunClient checks
+// it before connecting.
+Status CheckPlanForModel(const Graph& model, const std::string& plan_json);
 
 // `model` holds weights. Returns an error when no server of the list can
 // be reached at Hello or each refuses the session; failures after that are

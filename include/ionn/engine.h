@@ -19,6 +19,7 @@
 
 #include "ionn/clock.h"
 #include "ionn/graph.h"
+#include "ionn/model_costs.h"
 
 namespace ionn {
 
@@ -142,9 +143,7 @@ class Engine {
   // Median and spread of one layer's latency, over `repeats` runs after
   // `warmup` runs, on inputs recorded from one full run of `inputs`. Needs
   // every layer built.
-  struct LayerTiming {
-    double median_ms = 0, min_ms = 0, max_ms = 0;
-  };
+  using LayerTiming = LayerTimes;
   Result<std::vector<LayerTiming>> ProfileLayers(const TensorMap& inputs, int warmup, int repeats) const;
 
  private:

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "ionn/cost_graph.h"
 #include "ionn/graph.h"
 
@@ -26,6 +28,20 @@ Result<Profile> ParseProfileCsv(const std::string& text);
 Result<Profile> ReadProfileCsv(const std::string& path);
 std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_ms,
                          const std::vector<double>& server_ms);
+
+// One layer's measured latency: the median and spread of timed runs.
+struct LayerTimes {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+};
+// The medians of `times` (one per layer of `graph`, in order) times
+// `scale` (a slower device: scale > 1), as a profile's client_ms column
+// or, with `server_column`, its server_ms column.
+Profile ProfileFromTimes(const Graph& graph, const std::vector<LayerTimes>& times, bool server_column,
+                         double scale = 1);
+// ionn-profile/1's measurement: format, threads, warmup, repeats and per
+// layer its name, kind and times (the caller adds the run's setting).
+nlohmann::json ProfileToJson(const Graph& graph, const std::vector<LayerTimes>& times, int threads, int warmup,
+                             int repeats);
 
 // t = a * X + b (ms), per Caffe layer type.
 struct ServerRegression {

@@ -14,52 +14,13 @@
 
 #include "commands.h"
 #include "ionn/client.h"
+#include "ionn/client_report.h"
 #include "ionn/format.h"
 #include "ionn/model_source.h"
 #include "ionn/npy.h"
 
 namespace ionn::cli {
 namespace {
-
-// Measured against predicted latency: the first run of at least `kRun`
-// queries in a row (computed with the plan's placement, not recomputed
-// after a failure) whose measured latency differs from the planner's by
-// more than 25%; empty when none.
-struct Divergence {
-  size_t first = 0, last = 0;
-  double measured_ms = 0, predicted_ms = 0;  // medians over the run
-  bool on_server = false;                    // some of them ran layers on the server
-};
-std::optional<Divergence> FirstDivergence(const std::vector<ClientQuery>& queries) {
-  constexpr size_t kRun = 3;
-  size_t start = 0, length = 0;
-  for (size_t i = 0; i <= queries.size(); ++i) {
-    bool off = false;
-    if (i < queries.size()) {
-      const ClientQuery& q = queries[i];
-      const double measured = q.end_ms - q.start_ms;
-      off = !q.fell_back && q.predicted_ms > 0 && std::fabs(measured - q.predicted_ms) > 0.25 * q.predicted_ms;
-    }
-    if (off) {
-      if (length++ == 0) start = i;
-      continue;
-    }
-    if (length >= kRun) {
-      Divergence d{start, start + length - 1};
-      std::vector<double> measured, predicted;
-      for (size_t k = start; k < start + length; ++k) {
-        measured.push_back(queries[k].end_ms - queries[k].start_ms);
-        predicted.push_back(queries[k].predicted_ms);
-        d.on_server = d.on_server || queries[k].server_layers > 0;
-      }
-      d.measured_ms = NearestRank(measured, 0.5);
-      d.predicted_ms = NearestRank(predicted, 0.5);
-      return d;
-    }
-    length = 0;
-  }
-  return std::nullopt;
-}
 
 // "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
 // port 1..65535, or a gRPC unix:PATH target.
@@ -86,22 +47,6 @@ Result<std::vector<std::string>> ParseServerList(const std::string& list) {
   }
   if (servers.empty() || list.back() == ',') return Status::Invalid("--server: an empty entry in '" + list.substr(0, 80) + "'");
   return servers;
-}
-
-// The largest |got - want| over every output, relative to the largest
-// |want|; infinite when an output is missing or has another shape.
-double RelativeError(const TensorMap& got, const TensorMap& want) {
-  double diff = 0, scale = 0;
-  for (const auto& [name, w] : want) {
-    auto it = got.find(name);
-    if (it == got.end() || it->second.shape != w.shape) return HUGE_VAL;
-    for (size_t i = 0; i < w.data.size(); ++i) {
-      const double d = std::fabs(double(it->second.data[i]) - double(w.data[i]));
-      if (!(d <= diff)) diff = d;  // NaN too
-      scale = std::max(scale, std::fabs(double(w.data[i])));
-    }
-  }
-  return std::isnan(diff) ? HUGE_VAL : diff / std::max(scale, 1e-30);
 }
 
 }  // namespace
@@ -218,21 +163,11 @@ Action RegisterClient(CLI::App& app) {
     o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
     if (!args->plan.plan_file.empty()) {
-      // Checked against the model now, not at the server: the same plan on
-      // costs of one unit each (the times come with each session).
+      // Checked against the model now, before connecting.
       auto text = ReadSmallFile(args->plan.plan_file, "--plan", size_t{64} << 20);
       if (!text.ok()) return Fail(text.status());
-      Profile unit;
-      for (const Layer& l : g->layers) {
-        unit.order.push_back(l.name);
-        unit.rows[l.name].client_ms = unit.rows[l.name].server_ms = 1;
-      }
-      auto shape = BuildCostGraph(*g, unit, &unit, nullptr, MakeLinkSpec(80));
-      if (!shape.ok()) return Fail(shape.status());
-      auto checked = PlanFromJson(*shape, *text);
-      if (!checked.ok()) {
-        return Fail(Status::Invalid("--plan '" + args->plan.plan_file + "': " + checked.status().message()));
-      }
+      Status checked = CheckPlanForModel(*g, *text);
+      if (!checked.ok()) return Fail(Status::Invalid("--plan '" + args->plan.plan_file + "': " + checked.message()));
       o.plan_json = std::move(text).value();
     }
     o.link = args->link.Spec();
@@ -271,10 +206,7 @@ Action RegisterClient(CLI::App& app) {
       if (!engine.ok()) return Fail(engine.status());
       auto t = (*engine)->ProfileLayers(o.inputs, 2, 7);
       if (!t.ok()) return Fail(t.status());
-      for (size_t k = 0; k < g->layers.size(); ++k) {
-        o.client_profile.order.push_back(g->layers[k].name);
-        o.client_profile.rows[g->layers[k].name].client_ms = (*t)[k].median_ms;
-      }
+      o.client_profile = ProfileFromTimes(*g, *t, /*server_column=*/false);
     }
     if (profiles.client_slowdown > 0) {
       // A device X times slower than this one (or than the profile given):
@@ -306,7 +238,7 @@ Action RegisterClient(CLI::App& app) {
       if (!args->verify) return;
       const double e = RelativeError(outputs, reference);
       worst_error = std::max(worst_error, e);
-      wrong += !(e <= 1e-4);
+      wrong += !(e <= kVerifyTolerance);
     };
     auto r = RunClient(*g, o, progress, check);
     if (show) std::fprintf(stderr, "\n");
@@ -324,31 +256,7 @@ Action RegisterClient(CLI::App& app) {
       if (!s.ok()) return FailOutput(s);
     }
     if (!args->trace.empty()) {
-      std::ostringstream csv;
-      // session: the client's session the row belongs to (-1: a query run
-      // here without one); a partition's index counts within its session.
-      csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms,"
-             "session,fell_back\n";
-      for (size_t i = 0; i < r->queries.size(); ++i) {
-        const auto& q = r->queries[i];
-        csv << "query," << i << "," << Fixed(q.start_ms, 3) << "," << Fixed(q.end_ms, 3) << ","
-            << q.partitions_uploaded << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << ","
-            << Fixed(q.predicted_ms, 3) << "," << q.session << "," << q.fell_back << "\n";
-      }
-      std::vector<int> in_session(r->sessions.size(), 0);
-      for (const auto& p : r->partitions) {
-        const int i = in_session[p.session]++;
-        csv << "partition," << i << "," << Fixed(p.start_ms, 3) << "," << Fixed(p.acked_ms, 3) << "," << i + 1
-            << "," << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
-      }
-      // Every upload call: index is the partition in its session's plan,
-      // bytes_up what it sent, fell_back 1 when it ended without an
-      // acknowledgement (the JSON's upload_attempts say why).
-      for (const auto& a : r->upload_attempts) {
-        csv << "upload_attempt," << a.partition << "," << Fixed(a.start_ms, 3) << "," << Fixed(a.end_ms, 3) << ",,,"
-            << a.sent << ",0,," << a.session << "," << !a.acked << "\n";
-      }
-      Status s = WriteTextFile(args->trace, csv.str());
+      Status s = WriteTextFile(args->trace, ClientTraceCsv(*r));
       if (!s.ok()) return FailOutput(s);
     }
     int offloaded = 0, fell_back = 0;
@@ -360,21 +268,19 @@ Action RegisterClient(CLI::App& app) {
     int64_t weight_bytes = 0;
     for (const auto& l : g->layers) weight_bytes += LayerWeightBytes(l);
     const QueryCounts& counts = r->counts;
-    const std::optional<Divergence> divergence = FirstDivergence(r->queries);
-    if (divergence) {
-      const Divergence& d = *divergence;
+    if (const auto d = FirstDivergence(r->queries)) {
       std::fprintf(stderr,
                    "ionn: warning: queries %zu to %zu took %.1f ms against %.1f ms planned (medians, %+.0f%%): %s\n",
-                   d.first, d.last, d.measured_ms, d.predicted_ms, 100 * (d.measured_ms / d.predicted_ms - 1),
-                   d.on_server ? "the link or the devices are not what the plan assumed; say the link with "
-                                 "--uplink-mbps, --downlink-mbps and --rtt-ms, this device's times with "
-                                 "--client-profile or --profile-now"
-                               : "this device's layer times are not those of its profile; measure them here with "
-                                 "--profile-now, or give the right --client-profile");
+                   d->first, d->last, d->measured_ms, d->predicted_ms, 100 * (d->measured_ms / d->predicted_ms - 1),
+                   d->on_server ? "the link or the devices are not what the plan assumed; say the link with "
+                                  "--uplink-mbps, --downlink-mbps and --rtt-ms, this device's times with "
+                                  "--client-profile or --profile-now"
+                                : "this device's layer times are not those of its profile; measure them here with "
+                                  "--profile-now, or give the right --client-profile");
     }
     if (args->out.format == "json") {
-      nlohmann::json j = {{"format", "ionn-client/2"}};
-      RunSetting setting;
+      ClientReportSetting report;
+      RunSetting& setting = report.run;
       setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.uplink_mbps = args->link.uplink_mbps;
       setting.downlink_mbps = args->link.downlink();
@@ -385,89 +291,10 @@ Action RegisterClient(CLI::App& app) {
       setting.server_profile = args->profiles.server_profile;
       setting.paper_profiles = args->profiles.paper_profiles;
       setting.client_slowdown = args->profiles.client_slowdown;
-      AddRunSetting(setting, &j);  // as the planner assumed it; the real link is whatever carried the run
-      std::vector<double> acked;  // of the last session, whose plan this is
-      nlohmann::json all_acked = nlohmann::json::array();
-      for (const auto& p : r->partitions) {
-        if (p.session + 1 == static_cast<int>(r->sessions.size())) acked.push_back(p.acked_ms);
-        all_acked.push_back({{"session", p.session}, {"layer_count", p.layers}, {"bytes", p.bytes}, {"held", p.held},
-                             {"start_ms", p.start_ms}, {"acked_ms", p.acked_ms}});
-      }
-      j["server"] = r->server;
-      j["server_name"] = r->server_name;
-      nlohmann::json sessions = nlohmann::json::array();
-      for (const auto& s : r->sessions) {
-        sessions.push_back({{"server", s.server}, {"server_name", s.server_name}, {"opened_ms", s.opened_ms},
-                            {"held_layers", s.held_layers}, {"held_bytes", s.held_bytes},
-                            {"partition_count", s.partitions}, {"acked_count", s.acked}, {"lost", s.lost}});
-      }
-      j["sessions"] = sessions;
-      j["reconnect_attempts"] = r->reconnect_attempts;
-      j["partition_acks"] = all_acked;  // of every session, in order
-      nlohmann::json attempts = nlohmann::json::array();
-      for (const auto& a : r->upload_attempts) {
-        attempts.push_back({{"session", a.session}, {"partition", a.partition}, {"bytes", a.bytes},
-                            {"resumed_bytes", a.resumed}, {"sent_bytes", a.sent}, {"start_ms", a.start_ms},
-                            {"end_ms", a.end_ms}, {"acked", a.acked}, {"ended", a.ended}});
-      }
-      j["upload_attempts"] = attempts;
-      j["weight_bytes"] = weight_bytes;  // the model's
-      j["bytes_sent"] = r->bytes_sent;
-      int64_t query_bytes_up = 0, query_bytes_down = 0;
-      for (const auto& q : r->queries) query_bytes_up += q.bytes_up, query_bytes_down += q.bytes_down;
-      j["query_bytes_up"] = query_bytes_up;  // tensors the queries sent, every query together
-      j["query_bytes_down"] = query_bytes_down;
-      j["resumed_bytes"] = r->resumed_bytes;
-      j["algorithm"] = r->plan.algorithm;
-      j["granularity"] = GranularityName(r->plan.granularity);
-      j["emulated_profile"] = o.emulate_profile;
-      AddPartitions(r->costs, r->plan, &acked, &j);
-      j["held_layers"] = r->held_layers;  // the server's, from earlier sessions: partition 0, not uploaded
-      j["held_bytes"] = r->held_bytes;
-      j["ignore_held"] = args->ignore_held;
-      j["upload_complete"] = r->upload_complete;
-      j["upload_ms"] = r->upload_ms;
-      j["query_count"] = r->queries.size();
-      nlohmann::json queries = nlohmann::json::array();
-      for (const auto& q : r->queries) {
-        queries.push_back({{"start_ms", q.start_ms}, {"end_ms", q.end_ms}, {"latency_ms", q.end_ms - q.start_ms},
-                           {"predicted_ms", q.predicted_ms}, {"partitions_uploaded", q.partitions_uploaded},
-                           {"layers_on_server", q.server_layers},
-                           {"during_upload", FinishedDuringUpload(q.end_ms, r->upload_ms, r->upload_complete)},
-                           {"fell_back", q.fell_back}, {"session", q.session}});
-      }
-      j["queries"] = queries;
-      j["latency_ms_mean"] = counts.latency_mean_ms;
-      j["latency_ms_p50"] = counts.latency_p50_ms;
-      j["latency_ms_p90"] = counts.latency_p90_ms;
-      j["latency_ms_p99"] = counts.latency_p99_ms;
-      j["throughput_qps"] = counts.throughput_qps;
-      j["window_ms"] = AllAtOnceUploadMs(r->costs);
-      j["queries_in_window"] = counts.in_window;
-      j["latency_diverged"] = nullptr;
-      if (divergence) {
-        j["latency_diverged"] = {{"first_query", divergence->first}, {"last_query", divergence->last},
-                                 {"measured_ms_p50", divergence->measured_ms},
-                                 {"predicted_ms_p50", divergence->predicted_ms}};
-      }
-      j["queries_during_upload"] = r->queries_during_upload;
-      j["queries_offloaded"] = offloaded;
-      j["queries_fell_back"] = fell_back;  // recomputed here after a failed call
-      j["first_query_end_ms"] = r->first_query_end_ms;
-      j["latency_local_ms"] = r->plan.latency_local_ms;
-      j["latency_optimal_ms"] = r->plan.latency_optimal_ms;
-      j["query_steps"] = r->step_round_trip_ms.size();
-      j["step_round_trip_ms_p50"] = NearestRank(r->step_round_trip_ms, 0.5);
-      j["step_round_trip_ms_p99"] = NearestRank(r->step_round_trip_ms, 0.99);
-      j["step_overhead_ms_p50"] = NearestRank(overhead, 0.5);
-      j["step_overhead_ms_p99"] = NearestRank(overhead, 0.99);
-      j["server_lost"] = r->server_lost;
-      j["server_error"] = r->server_error;
-      j["upload_error"] = r->upload_error;
-      if (args->verify) {
-        j["queries_wrong"] = wrong;
-        j["max_relative_error"] = worst_error;
-      }
+      report.ignore_held = args->ignore_held;
+      report.emulated_profile = o.emulate_profile;
+      if (args->verify) report.queries_wrong = wrong, report.max_relative_error = worst_error;
+      const nlohmann::json j = ClientResultToJson(*g, *r, report);
       std::printf("%s\n", j.dump(1).c_str());
       return wrong > 0 ? 1 : 0;
     }

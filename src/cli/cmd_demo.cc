@@ -85,13 +85,8 @@ Action RegisterDemo(CLI::App& app) {
 
     // The server's times: measured here; the client's: the paper's ODROID
     // XU4 for a zoo model, this machine's times the slowdown for a file.
-    Profile server_times, client_times;
-    for (size_t k = 0; k < g->layers.size(); ++k) {
-      server_times.order.push_back(g->layers[k].name);
-      server_times.rows[g->layers[k].name].server_ms = (*here)[k].median_ms;
-      client_times.order.push_back(g->layers[k].name);
-      client_times.rows[g->layers[k].name].client_ms = (*here)[k].median_ms * slowdown;
-    }
+    const Profile server_times = ProfileFromTimes(*g, *here, /*server_column=*/true);
+    Profile client_times = ProfileFromTimes(*g, *here, /*server_column=*/false, slowdown);
     char link[96];
     std::snprintf(link, sizeof link, "%g Mbps up, %g down, rtt %g ms", args->link.uplink_mbps, args->link.downlink(),
                   args->link.rtt_ms);

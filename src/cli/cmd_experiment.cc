@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "commands.h"
 #include "ionn/engine.h"
@@ -159,7 +160,21 @@ Action RegisterExperiment(CLI::App& app) {
     report.files_dir = fs::relative(fs::absolute(args->out), fs::absolute(md).parent_path()).string();
     auto markdown = RenderExperimentMarkdown(table, report);
     if (!markdown.ok()) return Fail(markdown.status());
-    s = WriteTextFile(md, *markdown);
+    // Sections other scripts write into the same file (between "<!-- begin:
+    // NAME -->" and "<!-- end: NAME -->" lines) are kept, at the end.
+    std::string kept;
+    if (fs::exists(md)) {
+      auto old = ReadSmallFile(md, "--markdown", size_t{16} << 20);
+      if (!old.ok()) return Fail(old.status());
+      std::istringstream lines(*old);
+      bool inside = false;
+      for (std::string line; std::getline(lines, line);) {
+        inside = inside || line.rfind("<!-- begin: ", 0) == 0;
+        if (inside) kept += line + "\n";
+        if (line.rfind("<!-- end: ", 0) == 0) inside = false, kept += "\n";
+      }
+    }
+    s = WriteTextFile(md, kept.empty() ? *markdown : *markdown + "\n" + kept.substr(0, kept.size() - 1));
     if (!s.ok()) return FailOutput(s);
     std::fprintf(stderr, "experiment: wrote %s and %s/\n", md.c_str(), args->out.c_str());
     return 0;

@@ -51,16 +51,11 @@ Action RegisterProfile(CLI::App& app) {
     if (args->out.format == "csv") {
       text = args->column == "client" ? ProfileToCsv(*g, median, {}) : ProfileToCsv(*g, {}, median);
     } else if (args->out.format == "json") {
-      nlohmann::json doc = {{"format", "ionn-profile/1"}, {"threads", args->engine.threads}, {"repeats", args->repeats},
-                            {"warmup", args->warmup}};
+      nlohmann::json doc = ProfileToJson(*g, *t, args->engine.threads, args->warmup, args->repeats);
       RunSetting setting;
       setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.model_sha256 = args->model.FileSha256();
       AddRunSetting(setting, &doc);
-      for (size_t k = 0; k < g->layers.size(); ++k) {
-        doc["layers"].push_back({{"layer", g->layers[k].name}, {"kind", LayerKindName(g->layers[k].kind)},
-                                 {"median_ms", (*t)[k].median_ms}, {"min_ms", (*t)[k].min_ms}, {"max_ms", (*t)[k].max_ms}});
-      }
       text = doc.dump(1) + "\n";
     } else {
       std::ostringstream out;

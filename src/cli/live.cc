@@ -11,12 +11,7 @@ namespace ionn::cli {
 Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input) {
   IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, EngineOptions{1}));
   IONN_ASSIGN_OR_RETURN(auto timings, engine->ProfileLayers(input, 2, 9));
-  Profile times;
-  for (size_t k = 0; k < model.layers.size(); ++k) {
-    times.order.push_back(model.layers[k].name);
-    times.rows[model.layers[k].name].server_ms = timings[k].median_ms;
-  }
-  return times;
+  return ProfileFromTimes(model, timings, /*server_column=*/true);
 }
 
 Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOptions& o) {

@@ -43,13 +43,8 @@ Result<CostsAt> MakeCostSource(const Graph& model, const OwnExperimentOptions& o
   TensorMap input;
   for (const auto& in : model.inputs) input[in.name] = SeededInput(in.shape, 1);
   IONN_ASSIGN_OR_RETURN(auto times, engine->ProfileLayers(input, 2, 9));
-  Profile client, server;
-  for (size_t k = 0; k < model.layers.size(); ++k) {
-    client.order.push_back(model.layers[k].name);
-    server.order.push_back(model.layers[k].name);
-    client.rows[model.layers[k].name].client_ms = times[k].median_ms * o.ClientSlowdown();
-    server.rows[model.layers[k].name].server_ms = times[k].median_ms;
-  }
+  const Profile client = ProfileFromTimes(model, times, /*server_column=*/false, o.ClientSlowdown());
+  const Profile server = ProfileFromTimes(model, times, /*server_column=*/true);
   *setup = "the server's layer times measured here, the client's " + Fixed(o.ClientSlowdown(), 1) +
            " times those (--client-slowdown)";
   return CostsAt([model, client, server](double mbps) {

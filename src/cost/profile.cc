@@ -87,6 +87,29 @@ std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_m
   return out;
 }
 
+Profile ProfileFromTimes(const Graph& graph, const std::vector<LayerTimes>& times, bool server_column,
+                         double scale) {
+  Profile p;
+  for (size_t k = 0; k < graph.layers.size() && k < times.size(); ++k) {
+    const std::string& name = graph.layers[k].name;
+    p.order.push_back(name);
+    (server_column ? p.rows[name].server_ms : p.rows[name].client_ms) = times[k].median_ms * scale;
+  }
+  return p;
+}
+
+nlohmann::json ProfileToJson(const Graph& graph, const std::vector<LayerTimes>& times, int threads, int warmup,
+                             int repeats) {
+  nlohmann::json doc = {{"format", "ionn-profile/1"}, {"threads", threads}, {"repeats", repeats}, {"warmup", warmup}};
+  doc["layers"] = nlohmann::json::array();
+  for (size_t k = 0; k < graph.layers.size() && k < times.size(); ++k) {
+    doc["layers"].push_back({{"layer", graph.layers[k].name}, {"kind", LayerKindName(graph.layers[k].kind)},
+                             {"median_ms", times[k].median_ms}, {"min_ms", times[k].min_ms},
+                             {"max_ms", times[k].max_ms}});
+  }
+  return doc;
+}
+
 Result<ServerRegression> ParseRegressionCsv(const std::string& text) {
   IONN_ASSIGN_OR_RETURN(const std::vector<CsvRow> rows, ParseCsv(text));
   const std::string expected = "layer_type,a_ms_per_unit,b_ms";

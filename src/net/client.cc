@@ -350,8 +350,8 @@ class Run {
         ProveHeld(c.get(), reply, stop_aware, &held);
       }
       Result<UploadPlan> plan = s;
-      if (s.ok() && o_.plan_json) {
-        auto given = PlanFromJson(c->costs, *o_.plan_json);
+      if (s.ok() && (o_.plan_json || o_.plan_function)) {
+        auto given = o_.plan_function ? o_.plan_function(c->costs) : PlanFromJson(c->costs, *o_.plan_json);
         plan = given.ok() ? WithHeldFirst(c->costs, *given, held)
                           : Result<UploadPlan>(Status::Invalid("the plan given: " + given.status().message()));
       } else if (s.ok()) {
@@ -974,6 +974,18 @@ class Run {
 
 }  // namespace
 
+Status CheckPlanForModel(const Graph& model, const std::string& plan_json) {
+  // The same plan on costs of one unit each: its layers and order do not
+  // depend on the times, which come with each session.
+  Profile unit;
+  for (const Layer& l : model.layers) {
+    unit.order.push_back(l.name);
+    unit.rows[l.name].client_ms = unit.rows[l.name].server_ms = 1;
+  }
+  IONN_ASSIGN_OR_RETURN(const CostGraph shape, BuildCostGraph(model, unit, &unit, nullptr, MakeLinkSpec(80)));
+  return PlanFromJson(shape, plan_json).status();
+}
+
 Result<ClientResult> RunClient(const Graph& model, const ClientOptions& options,
                                const std::function<void(const ClientProgress&)>& progress,
                                const QueryOutputCallback& on_output) {
@@ -984,6 +996,10 @@ Result<ClientResult> RunClient(const Graph& model, const ClientOptions& options,
       return Status::Invalid("model input '" + in.name + "' has shape " + ShapeToString(it->second.shape) + ", expected " +
                              ShapeToString(in.shape));
     }
+  }
+  if (options.plan_json) {
+    Status s = CheckPlanForModel(model, *options.plan_json);
+    if (!s.ok()) return Status::Invalid("the plan given: " + s.message());
   }
   Run run(model, options, progress, on_output);
   return run.Go();

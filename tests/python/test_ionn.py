@@ -1,11 +1,18 @@
-"""`import ionn` against the command line: the same plans and simulations
-field for field, a planner written in Python judged by the same simulator,
-the engine's output, and bad input as ValueError. Run by ctest (python)
-with PYTHONPATH at the built module and IONN at the ionn binary."""
+"""`import ionn` against the command line: the same plans, simulations,
+profiles and live client runs field for field, a planner written in Python
+judged by the same simulator and driving the real client, the engine's
+output, the figures' data against `ionn experiment`'s, and bad input as
+ValueError. Run by ctest (python) with PYTHONPATH at the built package and
+IONN at the ionn binary."""
+import csv
 import json
 import os
+import re
+import signal
 import subprocess
+import sys
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +20,9 @@ import pytest
 import ionn
 
 IONN = os.environ.get("IONN", "build/bin/ionn")
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PROFILES = os.path.join(SRC, "data", "profiles", "odroid-xu4_gtx1080ti")
+sys.path.insert(0, os.path.join(SRC, "examples", "python"))
 ZOO = ["alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"]
 # What only the command line knows: the model it was named by and the files it read.
 SETTING = {"ionn_version", "sources", "model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing"}
@@ -48,6 +58,8 @@ def test_plan_and_simulation_equal_the_command_line(paper_costs, model, algorith
     for field in ["start_ms", "end_ms", "latency_ms", "partitions_uploaded", "during_upload"]:
         assert list(q[field]) == [w[field] for w in want["queries"]], field
     assert isinstance(q["latency_ms"], np.ndarray)
+    whole = sim.to_dict()  # the command line's document itself
+    assert {k: v for k, v in whole.items() if k not in SETTING} == {k: v for k, v in want.items() if k not in SETTING}
 
 
 def test_a_python_planner_is_judged_like_a_plan_file(paper_costs, tmp_path):
@@ -77,8 +89,12 @@ def test_bad_plans_raise_value_error(paper_costs):
         ionn.plan(costs, [names[:3]])
     with pytest.raises(ValueError, match="partition 1 is empty"):
         ionn.plan(costs, [names, []])
-    with pytest.raises(ValueError, match="not JSON-serialisable|array of partitions"):
+    with pytest.raises(ValueError, match=r"a plan is a list of partitions.*\(got set\)"):
         ionn.plan(costs, lambda c: {1, 2})
+    with pytest.raises(ValueError, match="array of partitions"):
+        ionn.plan(costs, 42)
+    with pytest.raises(ValueError, match="returned a function"):
+        ionn.plan(costs, lambda c: (lambda d: []))
     with pytest.raises(ZeroDivisionError):  # the planner's own exception, re-raised
         ionn.plan(costs, lambda c: 1 / 0)
     with pytest.raises(ValueError, match="unknown"):
@@ -110,4 +126,138 @@ def test_models_and_costs():
     with pytest.raises(ValueError, match="was loaded without weights"):
         ionn.run(model, np.zeros((1, 3, 227, 227), dtype=np.float32))
     costs = ionn.costs(model, paper_profiles=True, uplink_mbps=20)
-    assert costs.to_json()["layers"][0]["name"] == "conv1"
+    assert costs.to_dict()["layers"][0]["name"] == "conv1"
+    assert json.loads(costs.to_json()) == costs.to_dict()
+
+
+def test_results_are_read_only_mappings(paper_costs):
+    from collections.abc import Mapping
+    sim = ionn.simulate(paper_costs["alexnet"])
+    assert isinstance(sim, Mapping) and isinstance(ionn.plan(paper_costs["alexnet"]), Mapping)
+    assert "queries_in_window" in sim and sim.get("nope", 7) == 7 and len(sim) == len(list(sim))
+    with pytest.raises(KeyError):
+        sim["nope"]
+    with pytest.raises(TypeError):
+        sim["algorithm"] = "x"
+    plan = ionn.plan(paper_costs["alexnet"], "original")
+    assert json.loads(plan.to_json())["partitions"] == plan["partitions"]
+    # A plan made for other costs (another rate) is checked by its layer names and replanned on these.
+    other = ionn.costs(ionn.load_model("alexnet", weights=False), paper_profiles=True, uplink_mbps=10)
+    assert ionn.simulate(other, plan)["algorithm"] == "given"
+
+
+def test_profile_equals_the_command_line():
+    model = ionn.load_model("mobilenet")
+    mine = ionn.profile(model, warmup=0, repeats=1)
+    want = cli_json("profile", "--zoo", "mobilenet", "--warmup", "0", "--repeats", "1")
+    assert set(mine) == set(want)
+    assert [(l["layer"], l["kind"]) for l in mine["layers"]] == [(l["layer"], l["kind"]) for l in want["layers"]]
+    assert all(0 <= l["min_ms"] <= l["median_ms"] <= l["max_ms"] for l in mine["layers"])
+    assert (mine["format"], mine["repeats"], mine["warmup"], mine["model"]) == ("ionn-profile/1", 1, 0, "mobilenet")
+
+
+def test_example_planners_are_valid_and_judged_like_plan_files(paper_costs, tmp_path):
+    import planners
+    costs = paper_costs["alexnet"]
+    baseline = ionn.simulate(costs, "recursive-efficiency")
+    for planner in [planners.largest_efficiency_by_bytes, lambda c: planners.local_search(c, seed=3, restarts=1, steps=20)]:
+        partitions = planner(costs)
+        by_python = ionn.simulate(costs, partitions)
+        path = tmp_path / "plan.json"
+        path.write_text(json.dumps(partitions))
+        by_cli = cli_json("simulate", "--zoo", "alexnet", "--paper-profiles", "--plan", str(path))
+        assert by_python["queries_in_window"] == by_cli["queries_in_window"]
+        assert by_python["queries_during_upload"] == by_cli["queries_during_upload"]
+    # The local search starts from recursive-efficiency's plan and keeps only moves that do not lose.
+    searched = ionn.simulate(costs, lambda c: planners.local_search(c, seed=3, restarts=1, steps=20))
+    assert searched["queries_in_window"] >= baseline["queries_in_window"]
+
+
+def test_figures_draw_the_data_ionn_experiment_plots(paper_costs, tmp_path):
+    import matplotlib
+    matplotlib.use("Agg")
+    costs = paper_costs["alexnet"]
+    results = {name: ionn.simulate(costs, name) for name in ["original", "recursive-efficiency"]}
+    paths = ionn.plot.figures(results, str(tmp_path))
+    assert [os.path.basename(p) for p in paths] == ["fig3_improvement.png", "fig5_partitions.png",
+                                                    "fig6_largest_partition.png", "fig7_query_latency.png"]
+    for p in paths:
+        with open(p, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # Fig. 3's curve is the one `ionn experiment` writes for gnuplot (docs/experiments/data, same setting).
+    for name, sim in results.items():
+        t, gain = ionn.plot.improvement_curve(sim)
+        with open(os.path.join(SRC, "docs", "experiments", "data", f"alexnet_{name}_improvement.csv")) as f:
+            rows = [(float(r["time_ms"]), float(r["improvement_ms"])) for r in csv.DictReader(f)]
+        assert len(rows) == len(t)
+        assert np.allclose(t, [r[0] for r in rows], atol=1e-3) and np.allclose(gain, [r[1] for r in rows], atol=1e-3)
+
+
+# --- The live client, against `ionn serve` on loopback ---------------------
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([IONN, "serve", "--listen", "127.0.0.1:0", "--regression",
+                                 os.path.join(PROFILES, "server_regression.csv")],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        port = None
+        while port is None and time.monotonic() < deadline and proc.poll() is None:
+            m = re.search(r"listening on .*\(port (\d+)\)", log_path.read_text())
+            port = m and int(m.group(1))
+            time.sleep(0.05)
+        assert port, f"ionn serve logged no port: {log_path.read_text()[-500:]}"
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+
+
+def test_client_runs_live_and_reports_as_the_command_line(server, tmp_path):
+    model = ionn.load_model("mobilenet")
+    r = ionn.Client(server, model, paper_profiles=True, ignore_held=True).run(queries=8, verify=True)
+    want = cli_json("client", "--zoo", "mobilenet", "--paper-profiles", "--ignore-held", "--server", server,
+                    "--queries", "8", "--verify", "--quiet")
+    assert set(r) == set(want)
+    assert r["format"] == "ionn-client/2" and r["query_count"] == 8 and r["queries_wrong"] == 0
+    assert r["max_relative_error"] <= 1e-4
+    assert r["queries_offloaded"] > 0 and r["model"] == want["model"] == "mobilenet"
+    assert set(r["queries"]) == set(want["queries"][0])
+    assert len(r["queries"]["latency_ms"]) == 8 and isinstance(r["queries"]["latency_ms"], np.ndarray)
+    assert [row["kind"] for row in r.trace].count("query") == 8
+    assert [row["index"] for row in r.trace if row["kind"] == "query"] == list(range(8))
+    out = r.outputs[model.outputs[0]]
+    assert out.shape == ionn.run(model).shape
+    assert np.allclose(out, ionn.run(model), rtol=0, atol=1e-4 * np.abs(ionn.run(model)).max())
+    # The figures draw a live run as they draw a simulation, and its JSON as written.
+    import matplotlib
+    matplotlib.use("Agg")
+    assert len(ionn.plot.figures({"live": r, "as written": want}, str(tmp_path))) == 4
+
+
+def test_client_takes_a_python_planner(server):
+    model = ionn.load_model("alexnet")
+    seen = []
+
+    def one_layer_at_a_time(costs):
+        seen.append(costs)
+        return [[name] for name in costs.layer_names]
+
+    r = ionn.Client(server, model, paper_profiles=True, plan=one_layer_at_a_time, ignore_held=True,
+                    uplink_mbps=1000).run(queries=3)
+    assert len(seen) == 1 and r["algorithm"] == "given" and r["query_count"] == 3
+    assert len(r["partitions"]) == len(model.layers)
+
+    with pytest.raises(ZeroDivisionError):  # the planner's own exception, re-raised
+        ionn.Client(server, model, paper_profiles=True, plan=lambda c: 1 / 0).run(queries=1)
+    with pytest.raises(ValueError, match="is in no partition"):
+        ionn.Client(server, model, paper_profiles=True, plan=[["conv1"]]).run(queries=1)
+    with pytest.raises(ValueError, match=r"input of shape \[1,3,10,10\]"):
+        ionn.Client(server, model, paper_profiles=True).run(np.zeros((1, 3, 10, 10), dtype=np.float32), queries=1)
+    with pytest.raises(ValueError, match="dtype int64"):
+        ionn.Client(server, model, paper_profiles=True).run(np.zeros((1, 3, 227, 227), dtype=np.int64), queries=1)
+    with pytest.raises(ValueError, match="nothing listens there"):
+        ionn.Client("127.0.0.1:1", model, paper_profiles=True, reconnects=0).run(queries=1)
