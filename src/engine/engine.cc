@@ -78,6 +78,11 @@ struct Engine::Impl {
   }
 };
 
+bool IsReference(const dnnl::primitive_desc_base& pd) {
+  const std::string impl = pd.impl_info_str();
+  return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0;
+}
+
 float* ThreadScratch(int slot, size_t bytes) {
   struct Buffers {
     std::array<std::pair<void*, size_t>, 4> slots{};

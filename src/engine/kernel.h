@@ -101,6 +101,10 @@ std::unique_ptr<Kernel> MakeBatchNormReluKernel(Layer& layer, const Shape& in, c
 // Reshape): output channel j * groups + i is input channel i * C/groups + j.
 std::unique_ptr<Kernel> MakeChannelShuffleKernel(const Shape& x, int64_t groups, const KernelContext& ctx);
 
+// Whether oneDNN chose one of its reference loops ("ref:", "simple_...")
+// for `pd` on this CPU: many times slower than its jit kernels.
+bool IsReference(const dnnl::primitive_desc_base& pd);
+
 // A 64-byte aligned buffer of at least `bytes`, one per slot (0-3) and
 // thread, grown as needed and reused by later calls on the same thread.
 float* ThreadScratch(int slot, size_t bytes);

@@ -28,9 +28,14 @@ class FullyConnectedKernel : public Kernel {
     pd_ = dnnl::inner_product_forward::primitive_desc(d, attr, cpu_);
     prim_ = dnnl::inner_product_forward(pd_);
     dnnl::stream s(cpu_);
-    memory w_user(w_plain, cpu_, l.weights[0].data.data());
-    weights_ = memory(pd_.weights_desc(), cpu_);
-    dnnl::reorder(w_user, weights_).execute(s, w_user, weights_);
+    if (pd_.weights_desc() == w_plain) {  // read as given (gemm on AVX2): kept, not copied
+      plain_weights_ = std::move(l.weights[0].data);
+      weights_ = memory(w_plain, cpu_, plain_weights_.data());
+    } else {
+      memory w_user(w_plain, cpu_, l.weights[0].data.data());
+      weights_ = memory(pd_.weights_desc(), cpu_);
+      dnnl::reorder(w_user, weights_).execute(s, w_user, weights_);
+    }
     if (has_bias) {
       bias_ = memory(b_md, cpu_);
       std::copy(l.weights[1].data.begin(), l.weights[1].data.end(), static_cast<float*>(bias_.get_data_handle()));
@@ -54,6 +59,7 @@ class FullyConnectedKernel : public Kernel {
   memory::desc src_plain_, dst_plain_;
   dnnl::inner_product_forward::primitive_desc pd_;
   dnnl::inner_product_forward prim_;
+  std::vector<float> plain_weights_;  // the layer's weights, when the primitive reads them as they are
   memory weights_, bias_;
 };
 
