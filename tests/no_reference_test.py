@@ -6,7 +6,7 @@ may be one of oneDNN's reference implementations ("ref:...", "simple_...",
 many times slower than its jit kernels). Primitives run once, while a
 model is prepared (weight reorders), are listed but allowed.
 
-Usage: no_reference_test.py IONN [MODEL ...]   (default: the five zoo models)
+Usage: no_reference_test.py IONN [MODEL ...]   (zoo names or ONNX files; default: the five zoo models)
 """
 import collections
 import os
@@ -20,10 +20,11 @@ ISAS = ["ALL", "AVX2"]  # ALL: no cap, the CPU's own
 def primitives(ionn, model, isa, repeats):
     """Count of executions per (primitive, implementation, shapes)."""
     env = dict(os.environ, ONEDNN_VERBOSE="1", ONEDNN_MAX_CPU_ISA=isa)
-    p = subprocess.run([ionn, "run", "--zoo", model, "--repeats", str(repeats)], env=env, capture_output=True,
+    which = [model] if model.endswith(".onnx") else ["--zoo", model]
+    p = subprocess.run([ionn, "run", *which, "--repeats", str(repeats)], env=env, capture_output=True,
                        text=True, timeout=600)
     if p.returncode != 0:
-        raise SystemExit(f"FAIL: ionn run --zoo {model} (ONEDNN_MAX_CPU_ISA={isa}) exited {p.returncode}: "
+        raise SystemExit(f"FAIL: ionn run {' '.join(which)} (ONEDNN_MAX_CPU_ISA={isa}) exited {p.returncode}: "
                          f"{p.stderr[-400:]}")
     counts = collections.Counter()
     for line in p.stdout.splitlines() + p.stderr.splitlines():
@@ -37,31 +38,37 @@ def is_reference(implementation):
     return implementation.startswith("ref") or implementation.startswith("simple")
 
 
+def check(ionn, model, isa):
+    """(summary line, failure lines) of one model at one ISA."""
+    once, thrice = primitives(ionn, model, isa, 1), primitives(ionn, model, isa, 3)
+    if not once:
+        return "", [f"{model} at {isa}: no oneDNN verbose output (is ONEDNN_VERBOSE honoured?)"]
+    per_run = {key: thrice[key] - once[key] for key in thrice if thrice[key] > once[key]}
+    prepared = sorted(key for key in once if is_reference(key[1]) and key not in per_run)
+    kinds = collections.Counter()
+    for (primitive, implementation, _), n in per_run.items():
+        kinds[f"{primitive}:{implementation}"] += n // 2
+    summary = (f"{model} at {isa}: {sum(per_run.values()) // 2} primitives per run "
+               f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
+               + (f"; once, while preparing: {len(prepared)} reference ({', '.join(p[1] for p in prepared)})"
+                  if prepared else ""))
+    failures = [f"{model} at {isa}: {primitive} runs oneDNN's reference '{implementation}' on every query "
+                f"({problem})" for primitive, implementation, problem in sorted(per_run) if is_reference(implementation)]
+    return summary, failures
+
+
 def main():
     ionn = sys.argv[1]
     models = sys.argv[2:] or ZOO
     failures = 0
     for isa in ISAS:
         for model in models:
-            once, thrice = primitives(ionn, model, isa, 1), primitives(ionn, model, isa, 3)
-            if not once:
-                print(f"FAIL: {model} at {isa}: no oneDNN verbose output (is ONEDNN_VERBOSE honoured?)")
-                failures += 1
-                continue
-            per_run = {key: thrice[key] - once[key] for key in thrice if thrice[key] > once[key]}
-            slow = sorted(key for key in per_run if is_reference(key[1]))
-            prepared = sorted(key for key in once if is_reference(key[1]) and key not in per_run)
-            kinds = collections.Counter()
-            for (primitive, implementation, _), n in per_run.items():
-                kinds[f"{primitive}:{implementation}"] += n // 2
-            print(f"{model} at {isa}: {sum(per_run.values()) // 2} primitives per run "
-                  f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})"
-                  + (f"; once, while preparing: {len(prepared)} reference ({', '.join(p[1] for p in prepared)})"
-                     if prepared else ""))
-            for primitive, implementation, problem in slow:
-                print(f"FAIL: {model} at {isa}: {primitive} runs oneDNN's reference '{implementation}' on every "
-                      f"query ({problem})")
-                failures += 1
+            summary, failed = check(ionn, model, isa)
+            if summary:
+                print(summary)
+            for line in failed:
+                print("FAIL: " + line)
+            failures += len(failed)
     if failures:
         print(f"{failures} failure(s)")
         return 1

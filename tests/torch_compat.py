@@ -5,7 +5,9 @@ For each torchvision family (random init, weights=None: no network) and each ONN
 opset: export with torch.onnx.export, run the model with `ionn run`, compare the
 logits with PyTorch's, and check that a cost graph can be built and planned
 (`ionn profile` for the client times, `ionn calibrate --quick` for the server's
-regression, `ionn plan`).
+regression, `ionn plan`); on the first opset, also that no oneDNN reference
+implementation runs on every query, natively and capped to AVX2
+(no_reference_test.py).
 
 Run with Debian's interpreter (/usr/bin/python3), which has python3-torch,
 python3-torchvision and python3-onnx:
@@ -21,6 +23,9 @@ import os
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import no_reference_test as no_reference  # noqa: E402
 
 ALL_FAMILIES = [
     "alexnet", "vgg11", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2",
@@ -454,16 +459,27 @@ def main(argv):
                 if not r["plan"].startswith("ok") and r.get("stage") is None:
                     r["stage"] = "plan"
                     r["error"] = r["plan"][len("fail: "):]
+            # No oneDNN reference loop on a hot path (no_reference_test.py), at
+            # this CPU's ISA and capped to AVX2: on the first opset's export.
+            if r.get("stage") is None and opset == args.opset_list[0]:
+                r["reference"] = "ok"
+                for isa in no_reference.ISAS:
+                    _, slow = no_reference.check(args.ionn, path, isa)
+                    if slow:
+                        r["reference"] = "fail"
+                    if slow and r.get("stage") is None:
+                        r["stage"], r["error"] = "reference", slow[0].replace(path, "model") + (
+                            " (and %d more)" % (len(slow) - 1) if len(slow) > 1 else "")
             r["ok"] = r.get("stage") is None
             r["seconds"] = round(time.time() - t0, 1)
             results.append(r)
             if not r["ok"]:
                 failed += 1
-            line = "%-20s opset %-2d %s export=%s run=%s compare=%s plan=%s" % (
+            line = "%-20s opset %-2d %s export=%s run=%s compare=%s plan=%s reference=%s" % (
                 family, opset, "PASS" if r["ok"] else "FAIL", r.get("export", "-"),
                 r.get("run", "-"),
                 "-" if "compare_ok" not in r else ("ok" if r["compare_ok"] else "fail"),
-                ("ok" if r["plan"].startswith("ok") else "fail") if "plan" in r else "-")
+                ("ok" if r["plan"].startswith("ok") else "fail") if "plan" in r else "-", r.get("reference", "-"))
             if not r["ok"]:
                 line += " | %s: %s" % (r["stage"], r["error"])
             elif "compare" in r:
