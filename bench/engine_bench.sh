@@ -5,9 +5,30 @@
 # five zoo models and torchvision's CNNs exported by PyTorch (opset 13).
 # Installs python3-torch, python3-torchvision and python3-onnx when missing,
 # and onnxruntime-node into bench/ort/node_modules (npm, --ignore-scripts:
-# no GPU download). Usage: bash bench/engine_bench.sh [seconds per measurement]
+# no GPU download).
+#
+# Usage: bash bench/engine_bench.sh [--isa native|avx2] [seconds per measurement]
+#
+# --isa avx2 caps every engine that can be capped to AVX2, as on a CPU
+# without AVX-512: ionn and PyTorch's oneDNN (ONEDNN_MAX_CPU_ISA), PyTorch's
+# own kernels (ATEN_CPU_CAPABILITY), OpenCV DNN (OPENCV_CPU_DISABLE). ONNX
+# Runtime has no such cap: its column stays at the machine's own ISA.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+isa=native
+if [ "${1:-}" = "--isa" ]; then
+  isa=${2:?--isa needs native or avx2}
+  shift 2
+fi
+case "$isa" in
+  native) ;;
+  avx2)
+    export ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
+    export OPENCV_CPU_DISABLE=AVX512_COMMON,AVX512_SKX,AVX512_KNL,AVX512_KNM,AVX512_CNL,AVX512_CLX,AVX512_ICL
+    echo "engine_bench: capped to AVX2 (ionn, PyTorch, OpenCV DNN); ONNX Runtime runs at the machine's own ISA" >&2
+    ;;
+  *) echo "engine_bench: --isa native or avx2, not '$isa'" >&2; exit 2 ;;
+esac
 seconds=${1:-2}
 bash scripts/setup.sh --torch
 if [ ! -d bench/ort/node_modules/onnxruntime-node ]; then

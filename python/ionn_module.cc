@@ -13,8 +13,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "ionn/client.h"
@@ -40,6 +43,22 @@ T Value(Result<T> r) {
 }
 
 using Costs = std::shared_ptr<CostGraph>;
+
+// The command line's range for the same value (options.cc), or ValueError
+// naming the argument.
+void CheckRange(double v, double lo, double hi, const std::string& what, bool lo_open = false) {
+  if (!(std::isfinite(v) && (lo_open ? v > lo : v >= lo) && v <= hi)) {
+    std::ostringstream msg;
+    msg << what << ": " << v << " is not in " << (lo_open ? "(" : "[") << lo << ", " << hi << "]";
+    throw py::value_error(msg.str());
+  }
+}
+LinkSpec CheckedLink(double uplink_mbps, std::optional<double> downlink_mbps, double rtt_ms) {
+  CheckRange(uplink_mbps, 0, 1e9, "uplink_mbps", /*lo_open=*/true);
+  if (downlink_mbps) CheckRange(*downlink_mbps, 0, 1e9, "downlink_mbps", /*lo_open=*/true);
+  CheckRange(rtt_ms, 0, 1e7, "rtt_ms");
+  return MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps), rtt_ms);
+}
 
 // A model: its architecture, and its weights when it was loaded with them.
 struct Model {
@@ -114,8 +133,13 @@ TensorMap Inputs(const Model& model, const py::object& x, uint64_t seed) {
     throw py::value_error("the model has " + std::to_string(model.graph.inputs.size()) +
                           " inputs; give none (seeded inputs) or use a model with one");
   }
-  inputs[model.graph.inputs[0].name] = FromNumpy(model.graph.inputs[0], py::array::ensure(x));
-  if (!inputs.begin()->second.shape.size()) throw py::value_error("input is not an array");
+  py::array array = py::array::ensure(x);
+  if (!array) {
+    PyErr_Clear();
+    throw py::value_error("x: not an array of numbers (give a numpy float32 array of shape " +
+                          ShapeToString(model.graph.inputs[0].shape) + ")");
+  }
+  inputs[model.graph.inputs[0].name] = FromNumpy(model.graph.inputs[0], array);
   return inputs;
 }
 
@@ -123,6 +147,37 @@ TensorMap Inputs(const Model& model, const py::object& x, uint64_t seed) {
 // Python threads run meanwhile: on a small graph (AlexNet: ~10 us) handing
 // the interpreter over and back would cost a tenth of the work.
 bool WorthReleasing(const CostGraph& costs) { return costs.num_layers() >= 64; }
+
+// Arrivals from a spec (as --arrivals) or a list of arrival times in ms.
+Arrivals ToArrivals(const py::object& given) {
+  if (py::isinstance<py::str>(given)) {
+    const std::string spec = given.cast<std::string>();
+    if (spec.rfind("trace:", 0) != 0) return Value(ParseArrivals(spec));
+    std::ifstream in(spec.substr(6), std::ios::binary);
+    if (!in) throw py::value_error("arrivals trace '" + spec.substr(6) + "': cannot open it");
+    std::ostringstream text;
+    text << in.rdbuf();
+    auto times = ParseArrivalTrace(text.str());
+    if (!times.ok()) throw py::value_error("arrivals trace '" + spec.substr(6) + "': " + times.status().message());
+    Arrivals a;
+    a.kind = Arrivals::Kind::kTrace;
+    a.times_ms = std::move(times).value();
+    return a;
+  }
+  Arrivals a;
+  a.kind = Arrivals::Kind::kTrace;
+  try {
+    a.times_ms = given.cast<std::vector<double>>();
+  } catch (const py::cast_error&) {
+    throw py::value_error("arrivals: a spec (back-to-back, periodic:FPS, poisson:RATE[:SEED], trace:FILE) or a "
+                          "list of arrival times in ms");
+  }
+  if (a.times_ms.empty()) throw py::value_error("arrivals: an empty list of arrival times");
+  for (size_t i = 0; i < a.times_ms.size(); ++i) {
+    CheckRange(a.times_ms[i], i ? a.times_ms[i - 1] : 0, 1e12, "arrivals[" + std::to_string(i) + "] (times do not decrease)");
+  }
+  return a;
+}
 
 // A plan and the costs it was made for.
 using PlanPtr = std::shared_ptr<const UploadPlan>;
@@ -138,6 +193,7 @@ struct PyPlan {
 // a function of the costs that returns one of these. A function's own
 // exception passes through.
 PlanPtr ToPlan(const Costs& costs, const py::handle& given, const std::string& granularity, int depth = 0) {
+  if (depth == 0) Value(ParseGranularity(granularity));  // checked whatever the plan
   if (py::isinstance<PyPlan>(given)) {
     const PyPlan& p = given.cast<const PyPlan&>();
     if (p.costs == costs) return p.plan;
@@ -194,10 +250,11 @@ py::object Loads(const std::string& text) { return py::module_::import("json").a
 
 py::dict Queries(const SimResult& r) {
   const size_t n = r.queries.size();
-  py::array_t<double> start(n), end(n), latency(n);
+  py::array_t<double> arrival(n), start(n), end(n), latency(n);
   py::array_t<int> partitions(n);
   py::array_t<bool> during(n);
   for (size_t i = 0; i < n; ++i) {
+    arrival.mutable_at(i) = r.queries[i].arrival_ms;
     start.mutable_at(i) = r.queries[i].start_ms;
     end.mutable_at(i) = r.queries[i].end_ms;
     latency.mutable_at(i) = r.queries[i].latency_ms;
@@ -205,11 +262,13 @@ py::dict Queries(const SimResult& r) {
     during.mutable_at(i) = r.queries[i].during_upload;
   }
   py::dict q;
+  q["arrival_ms"] = arrival;
   q["start_ms"] = start;
   q["end_ms"] = end;
   q["latency_ms"] = latency;
   q["partitions_uploaded"] = partitions;
   q["during_upload"] = during;
+  for (auto item : q) item.second.attr("flags").attr("writeable") = false;  // a result is read-only
   return q;
 }
 
@@ -261,6 +320,8 @@ struct PyClient {
 py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed) {
   const Graph& g = c.model->graph;
   if (!c.model->with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
+  if (queries != -1) CheckRange(queries, 1, 1e8, "queries (-1: the paper's protocol)");
+  if (duration_s != -1) CheckRange(duration_s, 0.001, 1e7, "duration_s (-1: no limit)");
   ClientOptions o = c.options;
   o.inputs = Inputs(*c.model, x, seed);
   o.max_queries = queries;
@@ -291,9 +352,9 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
         return *ToPlan(std::make_shared<CostGraph>(costs), plan, granularity);
       } catch (py::error_already_set& e) {
         if (!raised) raised = e;
-        return Status::Invalid(std::string("the plan given: ") + e.what());
+        return Status::Invalid(e.what());
       } catch (const std::exception& e) {
-        return Status::Invalid(std::string("the plan given: ") + e.what());
+        return Status::Invalid(e.what());  // RunClient says whose
       }
     };
   }
@@ -381,7 +442,8 @@ PYBIND11_MODULE(_ionn, m) {
 
   py::class_<PySim> sim(m, "Simulation",
                         "A simulated run: the fields of `ionn simulate --format json`, a read-only mapping; its "
-                        "queries are numpy arrays (start_ms, end_ms, latency_ms, partitions_uploaded, during_upload)");
+                        "queries are read-only numpy arrays (arrival_ms, start_ms, end_ms, latency_ms, "
+                        "partitions_uploaded, during_upload)");
   BindFields(sim, [](const PySim& s) { return Json(s, /*with_queries=*/true); });
 
   m.def("load_model", &LoadPyModel, py::arg("path_or_zoo_name"), py::arg("input_shape") = py::none(),
@@ -394,7 +456,7 @@ PYBIND11_MODULE(_ionn, m) {
          std::optional<double> downlink_mbps, double rtt_ms) {
         return Value(LoadModelCosts(
             model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir),
-            MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps), rtt_ms)));
+            CheckedLink(uplink_mbps, downlink_mbps, rtt_ms)));
       },
       py::arg("model"), py::kw_only(), py::arg("client_profile"), py::arg("server_profile"),
       py::arg("server_regression"), py::arg("paper_profiles"), py::arg("paper_profile_dir"), py::arg("uplink_mbps"),
@@ -406,18 +468,31 @@ PYBIND11_MODULE(_ionn, m) {
       [](const Costs& costs, const py::object& given, const std::string& granularity) {
         return PyPlan{costs, ToPlan(costs, given, granularity), {}};
       },
-      py::arg("costs"), py::arg("algorithm") = "recursive-efficiency", py::arg("granularity") = "layer",
+      py::arg("costs").none(false), py::arg("algorithm") = "recursive-efficiency", py::arg("granularity") = "layer",
       "The plan, as `ionn plan --format json` writes it. `algorithm` may also be a plan of your own or a planner "
       "function (see the package's help)");
 
   m.def(
       "simulate",
       [](const Costs& costs, const py::object& given, const std::string& link_sharing, double window_ms,
-         const std::string& granularity) {
+         const std::string& granularity, const py::object& arrivals, int max_queue, double deadline_ms) {
         PlanPtr plan = ToPlan(costs, given, granularity);
         SimOptions o;
         o.sharing = Value(ParseLinkSharing(link_sharing));
+        if (window_ms != -1) CheckRange(window_ms, 0, 1e12, "window_ms (-1: the all-at-once upload time)", true);
         o.window_ms = window_ms;
+        if (!(PyUnicode_Check(arrivals.ptr()) && PyUnicode_CompareWithASCIIString(arrivals.ptr(), "back-to-back") == 0)) {
+          o.arrivals = ToArrivals(arrivals);  // (the default, back to back, costs no parse)
+        }
+        if (max_queue != -1) {
+          CheckRange(max_queue, 0, 1e8, "max_queue (-1: no limit)");
+          if (o.arrivals.kind == Arrivals::Kind::kBackToBack) {
+            throw py::value_error("max_queue needs arrivals other than back-to-back (back to back, none waits)");
+          }
+        }
+        o.arrivals.max_queue = max_queue;
+        if (deadline_ms != -1) CheckRange(deadline_ms, 0, 1e7, "deadline_ms (-1: none)");
+        o.deadline_ms = deadline_ms;
         Result<SimResult> simulated = Status::Internal("not simulated");
         {
           std::optional<py::gil_scoped_release> release;
@@ -427,10 +502,13 @@ PYBIND11_MODULE(_ionn, m) {
         SimResult r = Value(std::move(simulated));
         return PySim{costs, std::move(plan), std::move(r), LinkSharingName(o.sharing), {}};
       },
-      py::arg("costs"), py::arg("plan") = "recursive-efficiency", py::arg("link_sharing") = "none",
-      py::arg("window_ms") = -1.0, py::arg("granularity") = "layer",
-      "The simulation, as `ionn simulate --format json` writes it; `plan` as for ionn.plan. window_ms < 0: the "
-      "all-at-once upload time");
+      py::arg("costs").none(false), py::arg("plan") = "recursive-efficiency", py::arg("link_sharing") = "none",
+      py::arg("window_ms") = -1.0, py::arg("granularity") = "layer", py::arg("arrivals") = "back-to-back",
+      py::arg("max_queue") = -1, py::arg("deadline_ms") = -1.0,
+      "The simulation, as `ionn simulate --format json` writes it; `plan` as for ionn.plan. window_ms -1: the "
+      "all-at-once upload time. arrivals: \"back-to-back\" (the paper), \"periodic:FPS\", "
+      "\"poisson:RATE_PER_S[:SEED]\", \"trace:FILE\" or a list of arrival times in ms; max_queue: waiting "
+      "queries kept (the oldest dropped past it); deadline_ms: report the share of queries that met it");
 
   m.def(
       "run",
@@ -479,7 +557,7 @@ PYBIND11_MODULE(_ionn, m) {
       py::arg("model"), py::arg("seed"));
 
   py::class_<PyClient>(m, "RawClient")
-      .def(py::init([](const ModelPtr& model, const std::vector<std::string>& servers, const py::object& plan,
+      .def(py::init([](const ModelPtr& model, const std::string& servers, const py::object& plan,
                        const std::string& granularity, const std::string& client_profile,
                        const std::string& server_profile, bool paper_profiles, const std::string& profile_dir,
                        double client_slowdown, double uplink_mbps, std::optional<double> downlink_mbps,
@@ -492,7 +570,7 @@ PYBIND11_MODULE(_ionn, m) {
              c->granularity = granularity;
              Value(ParseGranularity(granularity));
              ClientOptions& o = c->options;
-             o.servers = servers;
+             o.servers = Value(ParseServerList(servers));
              std::string profile = client_profile;
              if (paper_profiles) {
                auto sources = PaperCostSources(model->graph.name, profile_dir);
@@ -501,13 +579,17 @@ PYBIND11_MODULE(_ionn, m) {
              }
              if (!profile.empty()) o.client_profile = Value(ReadProfileCsv(profile));
              if (!server_profile.empty()) o.server_profile = Value(ReadProfileCsv(server_profile));
-             if (client_slowdown < 0) throw py::value_error("client_slowdown: a factor > 0 (0: none)");
+             CheckRange(client_slowdown, 0, 1e6, "client_slowdown (0: none)");
+             CheckRange(reconnects, 0, 1e6, "reconnects");
+             CheckRange(deadline_s, 0.001, 1e6, "deadline_s");
+             CheckRange(chunk_kib, 1, 65536, "chunk_kib");
+             CheckRange(threads, 1, 1024, "threads");
              if (client_slowdown > 0 && paper_profiles) {
                throw py::value_error("client_slowdown excludes paper_profiles (as --client-slowdown excludes "
                                      "--paper-profiles): the paper's client has its published times");
              }
              c->client_slowdown = client_slowdown;
-             o.link = MakeLinkSpec(uplink_mbps, downlink_mbps.value_or(uplink_mbps), rtt_ms);
+             o.link = CheckedLink(uplink_mbps, downlink_mbps, rtt_ms);
              o.threads = threads;
              o.use_held = !ignore_held;
              o.tls = tls || !tls_ca_pem.empty();
@@ -529,7 +611,7 @@ PYBIND11_MODULE(_ionn, m) {
              s.client_slowdown = client_slowdown;
              return c;
            }),
-           py::arg("model"), py::arg("servers"), py::arg("plan"), py::arg("granularity"), py::arg("client_profile"),
+           py::arg("model").none(false), py::arg("servers"), py::arg("plan"), py::arg("granularity"), py::arg("client_profile"),
            py::arg("server_profile"), py::arg("paper_profiles"), py::arg("paper_profile_dir"),
            py::arg("client_slowdown"), py::arg("uplink_mbps"), py::arg("downlink_mbps"), py::arg("rtt_ms"),
            py::arg("threads"), py::arg("ignore_held"), py::arg("tls_ca_pem"), py::arg("tls"),
@@ -558,5 +640,5 @@ PYBIND11_MODULE(_ionn, m) {
         }
         return NearestRank(us, 0.5);
       },
-      py::arg("costs"), py::arg("algorithm"), py::arg("repeats"));
+      py::arg("costs").none(false), py::arg("algorithm"), py::arg("repeats"));
 }

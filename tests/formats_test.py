@@ -371,6 +371,12 @@ def check_all(schemas, validators, tmp):
          ["simulate", "--zoo", "alexnet", "--client-profile", alexnet_csv, "--server-profile", alexnet_csv,
           "--link-sharing", "fair", "--granularity", "block", "--format", "json"],
          lambda d: d.get("link_sharing") == "fair" and isinstance(d.get("queries"), list)),
+        ("simulate (Poisson arrivals, a queue, a deadline)", "ionn-simulate-1.schema.json",
+         ["simulate", "--zoo", "alexnet", "--paper-profiles", "--arrivals", "poisson:5:2", "--max-queue", "1",
+          "--deadline-ms", "500", "--format", "json"],
+         lambda d: d.get("arrivals") == "poisson:5:2" and d.get("queries_dropped", 0) > 0
+         and 0 <= d.get("deadline_met_share", -1) <= 1 and d.get("wait_ms_mean", 0) > 0
+         and all(q["latency_ms"] == q["end_ms"] - q["arrival_ms"] for q in d["queries"])),
         ("client", "ionn-client-2.schema.json", "client", lambda d: d.get("query_count") == len(d.get("queries", ()))
          == 12 and "queries_wrong" not in d),
         ("client --verify", "ionn-client-2.schema.json", "client --verify",

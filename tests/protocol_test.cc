@@ -135,6 +135,106 @@ TEST(Protocol, QueryCountsByHand) {
   EXPECT_DOUBLE_EQ(NearestRank({}, 0.5), 0);
 }
 
+// Arrivals (DESIGN.md): one partition of 100 ms; a query takes 50 ms
+// locally and 20 ms once it arrived. Ten frames a second arrive at 0, 100,
+// 200, ...: the one at 0 runs locally (0-50); the one at 100 sees the
+// partition that arrived at 100 (100-120), and so on, five after the
+// upload: 6 queries, one during the upload, no waiting.
+TEST(Arrivals, PeriodicByHand) {
+  const std::vector<std::vector<QueryStep>> steps = {{{false, 50}}, {{false, 20}}};
+  ProtocolOptions o;
+  o.arrivals = ParseArrivals("periodic:10").value();
+  for (LinkSharing sharing : {LinkSharing::kNone, LinkSharing::kFair}) {
+    o.sharing = sharing;
+    auto r = ReplayProtocol({100}, steps, o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r->queries.size(), 6u);
+    EXPECT_DOUBLE_EQ(r->queries[0].end_ms, 50);
+    EXPECT_EQ(r->queries[0].partitions_uploaded, 0);
+    for (int i = 1; i < 6; ++i) {
+      EXPECT_DOUBLE_EQ(r->queries[i].arrived_ms(), 100.0 * i);
+      EXPECT_DOUBLE_EQ(r->queries[i].end_ms, 100.0 * i + 20);
+    }
+    EXPECT_EQ(r->queries_during_upload, 1);
+    EXPECT_EQ(r->queries_dropped, 0);
+  }
+}
+
+// Four queries arrive at once with room for one to wait: one starts, one
+// waits (its latency counts the wait), two are dropped; the trace ends
+// before the upload, which then ends with no query.
+TEST(Arrivals, QueueDropsTheOldestPastItsBound) {
+  ProtocolOptions o;
+  o.arrivals.kind = Arrivals::Kind::kTrace;
+  o.arrivals.times_ms = {0, 0, 0, 0};
+  o.arrivals.max_queue = 1;
+  auto r = ReplayProtocol({1000}, {{{false, 50}}, {{false, 20}}}, o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->queries.size(), 2u);
+  EXPECT_EQ(r->queries_dropped, 2);
+  EXPECT_DOUBLE_EQ(r->queries[1].start_ms, 50);
+  EXPECT_DOUBLE_EQ(r->queries[1].latency_ms(), 100);
+  EXPECT_DOUBLE_EQ(r->upload_ms, 1000);
+  const QueryCounts c = CountQueries(r->queries, r->partition_done_ms, r->upload_ms, true, 1000, /*deadline_ms=*/60);
+  EXPECT_DOUBLE_EQ(c.wait_mean_ms, 25);
+  EXPECT_DOUBLE_EQ(c.deadline_met_share, 0.5);
+  EXPECT_DOUBLE_EQ(c.latency_p95_ms, 100);
+  // Unbounded, all four run one after another, each waiting for the last.
+  o.arrivals.max_queue = -1;
+  r = ReplayProtocol({1000}, {{{false, 50}}, {{false, 20}}}, o);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->queries.size(), 4u);
+  EXPECT_DOUBLE_EQ(r->queries[3].latency_ms(), 200);
+}
+
+// Back to back through the event loop is the paper's protocol: the same
+// queries as the loop without events.
+TEST(Arrivals, BackToBackEventLoopEqualsTheDirectReplay) {
+  const std::vector<double> upload = {30, 0, 50, 20};
+  const std::vector<std::vector<QueryStep>> steps = {{}, {{false, 9}}, {{false, 7}}, {{false, 3}}, {{false, 2}}};
+  ProtocolOptions o;
+  ProtocolRun a, b;
+  ASSERT_TRUE(ReplayProtocol(upload, steps, o, &a).ok());
+  ASSERT_TRUE(ReplayProtocolEvents(upload, steps, o, &b).ok());
+  ASSERT_EQ(a.queries.size(), b.queries.size());
+  for (size_t i = 0; i < a.queries.size(); ++i) EXPECT_NEAR(a.queries[i].end_ms, b.queries[i].end_ms, 1e-9);
+  EXPECT_EQ(a.queries_during_upload, b.queries_during_upload);
+}
+
+TEST(Arrivals, ParsesSpecsAndTraces) {
+  EXPECT_EQ(ParseArrivals("back-to-back")->kind, Arrivals::Kind::kBackToBack);
+  EXPECT_EQ(ArrivalsName(ParseArrivals("periodic:30").value()), "periodic:30");
+  EXPECT_EQ(ArrivalsName(ParseArrivals("poisson:2.5").value()), "poisson:2.5:1");
+  EXPECT_EQ(ParseArrivals("poisson:2:7")->seed, 7u);
+  for (const char* bad : {"", "periodic", "periodic:0", "periodic:-1", "periodic:nan", "periodic:5:3", "poisson:1:x",
+                          "poisson:1e7", "trace:x", "fifo"}) {
+    EXPECT_FALSE(ParseArrivals(bad).ok()) << bad;
+  }
+  EXPECT_EQ(ParseArrivalTrace("# ms\n0\n\n12.5\r\n12.5\n").value(), (std::vector<double>{0, 12.5, 12.5}));
+  EXPECT_EQ(ParseArrivalTrace("5\n3\n").status().message().rfind("line 2:", 0), 0u);
+  EXPECT_EQ(ParseArrivalTrace("1\n-2\n").status().message().rfind("line 2:", 0), 0u);
+  EXPECT_EQ(ParseArrivalTrace("1\ninf\n").status().message().rfind("line 2:", 0), 0u);
+  EXPECT_FALSE(ParseArrivalTrace("# nothing\n").ok());
+}
+
+// Poisson arrivals: the same times for a seed, others for another, and a
+// mean gap of 1/rate (10000 gaps: within 3%, about 3 standard errors).
+TEST(Arrivals, PoissonIsSeededWithTheRightRate) {
+  auto times = [](const std::string& spec, int n) {
+    const Arrivals a = ParseArrivals(spec).value();
+    ArrivalQueue q(a);
+    std::vector<double> t;
+    for (int i = 0; i < n; ++i) t.push_back(q.NextArrivalMs()), q.Take(q.NextArrivalMs());
+    return t;
+  };
+  EXPECT_EQ(times("poisson:4:3", 50), times("poisson:4:3", 50));
+  EXPECT_NE(times("poisson:4:3", 50), times("poisson:4:4", 50));
+  const std::vector<double> t = times("poisson:4", 10001);
+  EXPECT_GT(t[0], 0);  // the first after a gap too
+  EXPECT_NEAR((t.back() - t.front()) / 10000, 250, 250 * 0.03);
+  for (size_t i = 1; i < t.size(); ++i) ASSERT_GE(t[i], t[i - 1]);
+}
+
 TEST(Protocol, LinkSharingNames) {
   for (LinkSharing s : {LinkSharing::kNone, LinkSharing::kFair, LinkSharing::kPriority}) {
     EXPECT_EQ(*ParseLinkSharing(LinkSharingName(s)), s);

@@ -177,6 +177,10 @@ struct ClientProgress {
   int last_server_layers = 0;
 };
 
+// "A,B,C" -> {A, B, C}: each host:port (an IPv6 host in brackets, a port
+// 1..65535, no spaces) or a gRPC unix:PATH target; errors name the entry.
+Result<std::vector<std::string>> ParseServerList(const std::string& list);
+
 // Whether `plan_json` (PlanFromJson's JSON) is a plan for `model`: every
 // layer once, in an order the execution semantics allow. RunClient checks
 // it before connecting.

@@ -6,6 +6,8 @@
 // (one step per query, no sharing). Pure code: no I/O, no clocks.
 #pragma once
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -23,8 +25,59 @@ enum class LinkSharing {
 const char* LinkSharingName(LinkSharing s);
 Result<LinkSharing> ParseLinkSharing(const std::string& name);
 
+// When queries arrive (DESIGN.md, "Arrivals"). Back to back is the paper's
+// protocol: from the first partition's arrival on a query is always
+// waiting. Otherwise queries arrive from the upload's start (time 0):
+// periodically, by a seeded Poisson process, or at a trace's times; one
+// runs at a time, the others wait in FIFO order, at most `max_queue` of
+// them (past it the oldest waiting one is dropped, and counted); a query
+// served before any partition has arrived runs locally. Latency counts
+// from arrival, the wait included.
+struct Arrivals {
+  enum class Kind { kBackToBack, kPeriodic, kPoisson, kTrace };
+  Kind kind = Kind::kBackToBack;
+  double per_s = 0;              // periodic: frames per second; Poisson: mean arrivals per second
+  uint64_t seed = 1;             // Poisson
+  std::vector<double> times_ms;  // trace: arrival times, non-decreasing
+  int max_queue = -1;            // waiting queries kept; < 0: no limit
+};
+// "back-to-back", "periodic:FPS" or "poisson:RATE[:SEED]" (a trace's
+// times come from ParseArrivalTrace; its spec is "trace:FILE").
+Result<Arrivals> ParseArrivals(const std::string& spec);
+// One arrival time in ms per line: finite, >= 0, non-decreasing; blank
+// lines and lines starting with '#' are skipped. Errors name the line.
+Result<std::vector<double>> ParseArrivalTrace(const std::string& text);
+// "back-to-back", "periodic:FPS", "poisson:RATE:SEED" or "trace".
+std::string ArrivalsName(const Arrivals& arrivals);
+
+// The queries waiting for their turn, for arrivals other than back to back.
+class ArrivalQueue {
+ public:
+  explicit ArrivalQueue(const Arrivals& arrivals);
+  // Admits every query that arrived by `now_ms` (dropping the oldest
+  // waiting past max_queue); takes the oldest waiting one and returns its
+  // arrival time, or a negative value when none waits.
+  double Take(double now_ms);
+  // The next arrival not yet admitted (infinity: none).
+  double NextArrivalMs() const { return next_ms_; }
+  bool Exhausted() const { return head_ == waiting_.size() && next_ms_ == std::numeric_limits<double>::infinity(); }
+  size_t waiting() const { return waiting_.size() - head_; }
+  int dropped() const { return dropped_; }
+
+ private:
+  void Advance();
+  const Arrivals& arrivals_;
+  std::vector<double> waiting_;  // arrival times, oldest first from `head_`
+  size_t head_ = 0;
+  double next_ms_ = 0;
+  int64_t index_ = 0;    // of the next arrival
+  uint64_t state_ = 0;   // Poisson: splitmix64
+  int dropped_ = 0;
+};
+
 struct ProtocolOptions {
   LinkSharing sharing = LinkSharing::kNone;
+  Arrivals arrivals;
   int queries_after_upload = 5;  // raised once the whole model is uploaded
   int min_queries = 0;           // keep raising queries until this many finished
   int max_queries = 10000000;    // guard against degenerate zero-latency graphs
@@ -34,6 +87,9 @@ struct ProtocolOptions {
 struct ProtocolQuery {
   double start_ms = 0, end_ms = 0;
   int partitions_uploaded = 0;  // when it started
+  double arrival_ms = -1;       // when it arrived; < 0: when it started (back to back)
+  double arrived_ms() const { return arrival_ms < 0 ? start_ms : arrival_ms; }
+  double latency_ms() const { return end_ms - arrived_ms(); }
 };
 
 struct ProtocolRun {
@@ -43,6 +99,7 @@ struct ProtocolRun {
   int queries_during_upload = 0;          // finished no later than upload_ms
   // + the done share of the query in flight when the upload ended.
   double queries_during_upload_fractional = 0;
+  int queries_dropped = 0;                // arrived, and dropped from a full queue
 };
 
 // Which queries count, one rule for the simulator, the client and the live
@@ -50,8 +107,9 @@ struct ProtocolRun {
 // last partition's arrival (`upload_ms`) of an upload that completed, and
 // "in the window" when it finished no later than `window_ms`. Latency
 // quantiles are by nearest rank (the smallest latency that at least q of
-// the queries do not exceed); throughput is queries over the time from the
-// first start to the last end.
+// the queries do not exceed), latency counting from arrival (the wait
+// included); throughput is queries over the time from the first start to
+// the last end; with a deadline, the share of queries whose latency met it.
 inline bool FinishedDuringUpload(double end_ms, double upload_ms, bool upload_complete) {
   return upload_complete && end_ms <= upload_ms;
 }
@@ -61,17 +119,20 @@ struct QueryCounts {
   int in_window = 0;
   double first_query_end_ms = 0;
   int partitions_first_half = 0, partitions_second_half = 0;  // arrived by upload_ms / 2, after (0, 0: incomplete)
-  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p90_ms = 0, latency_p99_ms = 0;
+  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p90_ms = 0, latency_p95_ms = 0, latency_p99_ms = 0;
   double throughput_qps = 0;
+  double wait_mean_ms = 0;        // from arrival to start
+  double deadline_met_share = 0;  // of the queries, with a deadline (0 without queries)
 };
 QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::vector<double>& partition_done_ms,
-                         double upload_ms, bool upload_complete, double window_ms);
+                         double upload_ms, bool upload_complete, double window_ms, double deadline_ms = -1);
 // The q-quantile (0 < q <= 1) of `values` by nearest rank; 0 when empty.
 double NearestRank(std::vector<double> values, double q);
 
 // `upload_ms[p]`: partition p's upload time at full uplink rate (>= 1
-// partition). `steps_after[p]` (p = 1..partitions; [0] unused): the steps
-// of a query that starts with partitions 0..p-1 arrived. Errors when a
+// partition). `steps_after[p]` (p = 0..partitions): the steps of a query
+// that starts with partitions 0..p-1 arrived ([0], all local, is read only
+// for arrivals other than back to back). Errors when a
 // query takes no time or more than max_queries are raised.
 Result<ProtocolRun> ReplayProtocol(const std::vector<double>& upload_ms,
                                    const std::vector<std::vector<QueryStep>>& steps_after,
@@ -83,8 +144,13 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
 // The protocol without link sharing, where a query lasts the same whatever
 // the upload does: `latency_ms[p]` is the latency of a query that starts
 // with partitions 0..p arrived (one value per partition, all > 0).
-// ReplayProtocol with LinkSharing::kNone is this on the sums of the steps.
+// ReplayProtocol with LinkSharing::kNone and back-to-back arrivals is this
+// on the sums of the steps.
 Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const std::vector<double>& latency_ms,
                                     const ProtocolOptions& options, ProtocolRun* run);
+// The event loop behind ReplayProtocol for every other case (link sharing,
+// arrivals); public so tests can hold it to the one above.
+Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+                            const ProtocolOptions& options, ProtocolRun* run);
 
 }  // namespace ionn

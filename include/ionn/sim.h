@@ -1,6 +1,7 @@
 // Discrete-event replay of the paper's experiment (section 4.1) on a cost
 // graph and an upload plan: partitions upload one after another, queries
-// run back to back from the moment the first partition has arrived, each
+// run back to back from the moment the first partition has arrived (or
+// arrive as SimOptions::arrivals says, protocol.h), each
 // with the layers uploaded when it started, placed by the exact planner
 // semantics and executed as the query's schedule (include/ionn/schedule.h)
 // says; the protocol loop is ReplayProtocol (include/ionn/protocol.h).
@@ -18,6 +19,8 @@ namespace ionn {
 
 struct SimOptions {
   LinkSharing sharing = LinkSharing::kNone;
+  Arrivals arrivals;             // back to back (the paper) by default
+  double deadline_ms = -1;       // >= 0: count the queries whose latency met it
   int queries_after_upload = 5;  // raised once the whole model is uploaded
   int min_queries = 0;           // keep raising queries until this many finished
   double window_ms = -1;         // for queries_in_window; < 0: the all-at-once upload time
@@ -25,6 +28,7 @@ struct SimOptions {
 };
 
 struct SimQuery {
+  double arrival_ms = 0;        // = start_ms back to back; latency counts from it
   double start_ms = 0, end_ms = 0, latency_ms = 0;
   int partitions_uploaded = 0;  // when it started
   bool during_upload = false;   // finished no later than the upload
@@ -43,6 +47,9 @@ struct SimResult {
   int partitions = 0, partitions_first_half = 0, partitions_second_half = 0;
   double largest_partition_share = 0;  // of all weight upload time
   QueryCounts counts;  // the counts above (CountQueries), with latency quantiles and throughput
+  std::string arrivals = "back-to-back";  // ArrivalsName
+  int queries_dropped = 0;                // arrived, and dropped from a full queue
+  double deadline_ms = -1;                // as given (< 0: none)
 };
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);

@@ -89,14 +89,20 @@ class ClientRun(_Result):
     ``ionn client --trace`` (dicts, numbers as numbers) and ``outputs`` the
     last query's outputs (name -> numpy array)."""
 
-    __slots__ = ("trace", "outputs")
+    __slots__ = ("trace", "outputs", "_text")
+
+    def to_dict(self):
+        """The command line's JSON document itself (queries as a list of records)."""
+        return json.loads(self._text)
 
     def __init__(self, raw):
-        doc = json.loads(raw["json"])
+        self._text = raw["json"]
+        doc = json.loads(self._text)
         columns = {}
         for field in ["start_ms", "end_ms", "latency_ms", "predicted_ms", "partitions_uploaded", "layers_on_server",
                       "during_upload", "fell_back", "session"]:
             columns[field] = np.array([q[field] for q in doc["queries"]])
+            columns[field].flags.writeable = False  # a result is read-only
         doc["queries"] = columns
         super().__init__(None, doc)
         self.trace = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(raw["trace"]))]
@@ -148,7 +154,9 @@ simulate = _ionn.simulate
 def run(model, x=None, threads=1, all_outputs=False):
     """The model's first output (numpy float32) for input `x` (the input's
     shape; None: the seeded input `ionn run` uses), computed here, as `ionn
-    run --output-tensor` writes it; all_outputs=True: every output by name."""
+    run --output-tensor` writes it; all_outputs=True: every output by name.
+    `x` is copied once into the engine (float32 C order; another float dtype
+    or order is converted); the outputs are handed over without a copy."""
     outputs = _ionn.run(model, x, threads)
     return outputs if all_outputs else outputs[model.outputs[0]]
 
@@ -187,13 +195,16 @@ class Client:
                  client_slowdown=0.0, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0, threads=1,
                  ignore_held=False, tls=False, tls_ca="", tls_server_name="", secret="", reconnects=8,
                  deadline_s=60.0, chunk_kib=1024):
-        if isinstance(servers, str):
-            servers = servers.split(",")
+        if not isinstance(servers, str):
+            servers = ",".join(servers)
         tls_ca_pem = ""
         if tls_ca:
-            with open(tls_ca, encoding="utf-8") as f:
-                tls_ca_pem = f.read()
-        self._raw = _ionn.RawClient(model, list(servers), plan, granularity, client_profile, server_profile,
+            try:
+                with open(tls_ca, encoding="utf-8") as f:
+                    tls_ca_pem = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise ValueError(f"tls_ca '{tls_ca}': {e}") from None
+        self._raw = _ionn.RawClient(model, servers, plan, granularity, client_profile, server_profile,
                                     paper_profiles, paper_profile_dir, client_slowdown, uplink_mbps, downlink_mbps,
                                     rtt_ms, threads, ignore_held, tls_ca_pem, tls, tls_server_name, secret,
                                     reconnects, deadline_s, chunk_kib)

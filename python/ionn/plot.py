@@ -25,12 +25,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def _labelled(results):
-    if isinstance(results, Mapping) and "format" in results:  # one result
-        return [(results["algorithm"], results)]
-    if isinstance(results, Mapping):
-        return list(results.items())
-    return [(r["algorithm"], r) for r in results]
+def _labelled(results, *fields):
+    """[(label, result)] from a mapping label -> result, one result, or a
+    list of results (labelled by algorithm); each must have `fields`."""
+    if isinstance(results, Mapping) and "format" in results and "algorithm" in results:  # one result
+        labelled = [(results["algorithm"], results)]
+    elif isinstance(results, Mapping):
+        labelled = list(results.items())
+    elif isinstance(results, (list, tuple)):
+        labelled = [(r.get("algorithm", f"result {k}") if isinstance(r, Mapping) else f"result {k}", r)
+                    for k, r in enumerate(results)]
+    else:
+        raise ValueError("results: a mapping label -> result, one result, or a list of results, not "
+                         f"{type(results).__name__}")
+    if not labelled:
+        raise ValueError("results: nothing to draw")
+    for label, r in labelled:
+        missing = [f for f in fields if not isinstance(r, Mapping) or f not in r]
+        if missing:
+            raise ValueError(f"results['{label}']: no {', '.join(missing)}; give a simulation (ionn.simulate) or "
+                             "a client run (ionn.Client.run), or their JSON")
+    return labelled
 
 
 # Curves that coincide stay visible: each its own dash and width (as plots.gp).
@@ -65,7 +80,7 @@ def improvement_curve(result):
 
 def fig3_improvement(results, ax=None, title="latency improvement while uploading"):
     ax = _axes(ax, title, "time since the upload started (s)", "latency improvement (ms)")
-    for k, (label, r) in enumerate(_labelled(results)):
+    for k, (label, r) in enumerate(_labelled(results, "latency_local_ms", "partitions", "upload_ms")):
         t, gain = improvement_curve(r)
         ax.plot(t / 1000, gain, label=label, **_STYLES[k % len(_STYLES)])
     ax.legend(loc="lower right")
@@ -74,7 +89,7 @@ def fig3_improvement(results, ax=None, title="latency improvement while uploadin
 
 def fig7_query_latency(results, ax=None, title="query latency over time"):
     ax = _axes(ax, title, "query end (s)", "query latency (ms)")
-    for k, (label, r) in enumerate(_labelled(results)):
+    for k, (label, r) in enumerate(_labelled(results, "queries")):
         q = r["queries"]
         end = np.asarray(q["end_ms"]) if not isinstance(q, list) else np.array([x["end_ms"] for x in q])
         latency = np.asarray(q["latency_ms"]) if not isinstance(q, list) else np.array([x["latency_ms"] for x in q])
@@ -86,7 +101,7 @@ def fig7_query_latency(results, ax=None, title="query latency over time"):
 
 def fig5_partitions(results, ax=None, title="partitions uploaded in the first and second half of the upload"):
     ax = _axes(ax, title, "", "partitions")
-    labelled = _labelled(results)
+    labelled = _labelled(results, "partitions_first_half", "partitions_second_half")
     x = np.arange(len(labelled))
     first = [r["partitions_first_half"] for _, r in labelled]
     second = [r["partitions_second_half"] for _, r in labelled]
@@ -99,7 +114,7 @@ def fig5_partitions(results, ax=None, title="partitions uploaded in the first an
 
 def fig6_largest_partition(results, ax=None, title="largest partition, share of the model"):
     ax = _axes(ax, title, "", "share of all weights")
-    labelled = _labelled(results)
+    labelled = _labelled(results, "largest_partition_share")
     x = np.arange(len(labelled))
     ax.bar(x, [r["largest_partition_share"] for _, r in labelled], 0.7)
     ax.set_xticks(x, [label for label, _ in labelled], rotation=-45, ha="left")

@@ -20,37 +20,6 @@
 #include "ionn/npy.h"
 
 namespace ionn::cli {
-namespace {
-
-// "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
-// port 1..65535, or a gRPC unix:PATH target.
-Result<std::vector<std::string>> ParseServerList(const std::string& list) {
-  std::vector<std::string> servers;
-  std::stringstream in(list);
-  std::string s;
-  while (std::getline(in, s, ',')) {
-    const bool unix_socket = s.rfind("unix:", 0) == 0 && s.size() > 5;
-    const size_t colon = s.rfind(':');
-    const std::string host = colon == std::string::npos ? "" : s.substr(0, colon);
-    const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
-    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
-    const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
-    const bool host_ok = !host.empty() && host.find_first_of(" \t[]") == std::string::npos;
-    if (unix_socket) {
-      if (s.find_first_of(" \t") != std::string::npos) return Status::Invalid("--server: '" + s.substr(0, 80) + "' has a space");
-    } else if (!(bracketed || (host_ok && host.find(':') == std::string::npos)) || !digits || std::stoi(port) < 1 ||
-               std::stoi(port) > 65535) {
-      return Status::Invalid("--server: '" + s.substr(0, 80) +
-                             "' is not host:port (port 1..65535, an IPv6 host in brackets, no spaces)");
-    }
-    servers.push_back(s);
-  }
-  if (servers.empty() || list.back() == ',') return Status::Invalid("--server: an empty entry in '" + list.substr(0, 80) + "'");
-  return servers;
-}
-
-}  // namespace
-
 Action RegisterClient(CLI::App& app) {
   struct Args {
     ModelOptions model;
@@ -143,7 +112,7 @@ Action RegisterClient(CLI::App& app) {
     if (!planner.ok()) return Fail(planner.status());
     ClientOptions o;
     auto servers = ParseServerList(args->server);
-    if (!servers.ok()) return Fail(servers.status());
+    if (!servers.ok()) return Fail(Status::Invalid("--server: " + servers.status().message()));
     o.servers = std::move(servers).value();
     o.max_reconnects = args->reconnects;
     o.tls = args->tls || !args->tls_ca.empty();

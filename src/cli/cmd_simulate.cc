@@ -11,10 +11,11 @@ Action RegisterSimulate(CLI::App& app) {
     PlanOptions plan;
     OutputOptions out;
     std::string sharing = "none";
+    ArrivalOptions arrivals;
     SimOptions sim;
   };
   auto args = std::make_shared<Args>();
-  CLI::App* cmd = app.add_subcommand("simulate", "Replay the paper's experiment for one plan: upload + back-to-back queries");
+  CLI::App* cmd = app.add_subcommand("simulate", "Replay the paper's experiment for one plan: upload + queries (back to back, or as --arrivals says)");
   args->costs.Add(cmd);
   args->plan.Add(cmd, /*with_algorithm=*/true, /*with_plan_file=*/true);
   cmd->add_option("--link-sharing", args->sharing, "How query tensors share the uplink with the upload: none, fair or priority")
@@ -23,11 +24,16 @@ Action RegisterSimulate(CLI::App& app) {
       ->check(FiniteIn(0, 1e12, "a time in ms", /*lo_exclusive=*/true));
   cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
+  args->arrivals.Add(cmd);
   args->out.Add(cmd, {"table", "json"});
   return args->out.Wrap([args]() {
     auto sharing = ParseLinkSharing(args->sharing);
     if (!sharing.ok()) return Fail(sharing.status());
     args->sim.sharing = *sharing;
+    auto arrivals = args->arrivals.Get();
+    if (!arrivals.ok()) return Fail(arrivals.status());
+    args->sim.arrivals = std::move(arrivals).value();
+    args->sim.deadline_ms = args->arrivals.deadline_ms;
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
     auto r = Simulate(m->costs, m->plan, args->sim);

@@ -76,7 +76,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
 SimResult MeasuredResult(const ClientResult& r) {
   SimResult m;
   for (const auto& q : r.queries) {
-    m.queries.push_back({q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded,
+    m.queries.push_back({q.start_ms, q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded,
                          FinishedDuringUpload(q.end_ms, r.upload_ms, r.upload_complete)});
   }
   for (const auto& p : r.partitions) m.partition_done_ms.push_back(p.acked_ms);

@@ -329,6 +329,44 @@ LinkSpec LinkRateOptions::Spec(double partition_overhead_ms) const {
   return MakeLinkSpec(uplink_mbps, downlink(), rtt_ms, partition_overhead_ms);
 }
 
+// --- Arrivals ------------------------------------------------------------
+
+void ArrivalOptions::Add(CLI::App* app) {
+  app->add_option("--arrivals", spec,
+                  "When queries arrive: back-to-back (the paper), periodic:FPS, poisson:RATE_PER_S[:SEED] or "
+                  "trace:FILE (one time in ms a line); one runs at a time, the others wait (FIFO)")
+      ->capture_default_str()
+      ->group(kArrivalGroup);
+  app->add_option("--max-queue", max_queue,
+                  "Waiting queries kept; past it the oldest waiting one is dropped (default: no limit)")
+      ->check(CLI::Range(0, 100000000))
+      ->group(kArrivalGroup);
+  app->add_option("--deadline-ms", deadline_ms, "Report the share of queries whose latency (wait included) met it")
+      ->check(TimeMs())
+      ->group(kArrivalGroup);
+}
+
+Result<Arrivals> ArrivalOptions::Get() const {
+  Arrivals a;
+  if (spec.rfind("trace:", 0) == 0) {
+    const std::string file = spec.substr(6);
+    IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, "--arrivals trace", size_t{256} << 20));
+    auto times = ParseArrivalTrace(text);
+    if (!times.ok()) return Status::Invalid("--arrivals trace '" + file + "': " + times.status().message());
+    a.kind = Arrivals::Kind::kTrace;
+    a.times_ms = std::move(times).value();
+  } else {
+    auto parsed = ParseArrivals(spec);
+    if (!parsed.ok()) return Status::Invalid("--arrivals: " + parsed.status().message());
+    a = std::move(parsed).value();
+  }
+  if (max_queue >= 0 && a.kind == Arrivals::Kind::kBackToBack) {
+    return Status::Invalid("--max-queue needs --arrivals other than back-to-back (back to back, none waits)");
+  }
+  a.max_queue = max_queue;
+  return a;
+}
+
 // --- Engine --------------------------------------------------------------
 
 void ThreadOptions::Add(CLI::App* app) {

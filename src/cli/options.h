@@ -33,6 +33,7 @@ inline constexpr const char* kProfileGroup = "Profiles";
 inline constexpr const char* kLinkGroup = "Link";
 inline constexpr const char* kPlanGroup = "Plan";
 inline constexpr const char* kEngineGroup = "Engine";
+inline constexpr const char* kArrivalGroup = "Arrivals";
 inline constexpr const char* kOutputGroup = "Output";
 
 // A number option in [lo, hi] and finite, or in (lo, hi] when
@@ -120,6 +121,17 @@ struct LinkRateOptions {
   void Add(CLI::App* app);
   double downlink() const { return downlink_mbps > 0 ? downlink_mbps : uplink_mbps; }
   LinkSpec Spec(double partition_overhead_ms = 0) const;
+};
+
+// Arrivals: --arrivals SPEC (back-to-back, periodic:FPS,
+// poisson:RATE[:SEED], trace:FILE), --max-queue N, --deadline-ms D.
+struct ArrivalOptions {
+  std::string spec = "back-to-back";
+  int max_queue = -1;
+  double deadline_ms = -1;
+  void Add(CLI::App* app);
+  // The arrivals (a trace's file read and checked).
+  Result<Arrivals> Get() const;
 };
 
 // Engine: --threads.

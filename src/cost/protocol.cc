@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace ionn {
@@ -20,6 +21,142 @@ Result<LinkSharing> ParseLinkSharing(const std::string& name) {
     if (name == LinkSharingName(s)) return s;
   }
   return Status::Invalid("unknown link sharing '" + name + "' (expected none, fair or priority)");
+}
+
+namespace {
+
+// A finite number >= 0 spelled in full (no trailing characters).
+bool ParseNonNegative(const std::string& text, double* value) {
+  if (text.empty() || text.size() > 64) return false;
+  size_t used = 0;
+  try {
+    *value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  return used == text.size() && std::isfinite(*value) && *value >= 0;
+}
+
+}  // namespace
+
+Result<Arrivals> ParseArrivals(const std::string& spec) {
+  Arrivals a;
+  const std::string expected =
+      " (expected back-to-back, periodic:FPS, poisson:RATE_PER_S[:SEED] or trace:FILE)";
+  if (spec == "back-to-back") return a;
+  const size_t colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon), rest = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (kind == "periodic" || kind == "poisson") {
+    const size_t second = rest.find(':');
+    const std::string rate = rest.substr(0, second);
+    if (!ParseNonNegative(rate, &a.per_s) || !(a.per_s > 0) || a.per_s > 1e6) {
+      return Status::Invalid("arrivals '" + spec.substr(0, 80) + "': the rate per second must be a number in (0, 1e6]");
+    }
+    a.kind = kind == "periodic" ? Arrivals::Kind::kPeriodic : Arrivals::Kind::kPoisson;
+    if (second != std::string::npos) {
+      const std::string seed = rest.substr(second + 1);
+      if (kind == "periodic" || seed.empty() || seed.size() > 19 ||
+          seed.find_first_not_of("0123456789") != std::string::npos) {
+        return Status::Invalid("arrivals '" + spec.substr(0, 80) + "': " +
+                               (kind == "periodic" ? "periodic takes no seed" : "the seed must be a whole number"));
+      }
+      a.seed = std::stoull(seed);
+    }
+    return a;
+  }
+  if (kind == "trace") {
+    return Status::Invalid("arrivals '" + spec.substr(0, 80) + "': a trace's times are read from its file");
+  }
+  return Status::Invalid("unknown arrivals '" + spec.substr(0, 80) + "'" + expected);
+}
+
+Result<std::vector<double>> ParseArrivalTrace(const std::string& text) {
+  std::vector<double> times;
+  size_t line_no = 0, begin = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    double t = 0;
+    if (!ParseNonNegative(line, &t)) {
+      return Status::Invalid("line " + std::to_string(line_no) + ": '" + line.substr(0, 40) +
+                             "' is not an arrival time in ms (a finite number >= 0)");
+    }
+    if (!times.empty() && t < times.back()) {
+      return Status::Invalid("line " + std::to_string(line_no) + ": " + line.substr(0, 40) +
+                             " ms comes before the line above's " + std::to_string(times.back()) +
+                             " ms (times must not decrease)");
+    }
+    if (times.size() >= 10000000) return Status::Invalid("more than 10 million arrivals");
+    times.push_back(t);
+  }
+  if (times.empty()) return Status::Invalid("no arrival times (one time in ms per line)");
+  return times;
+}
+
+std::string ArrivalsName(const Arrivals& a) {
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%g", a.per_s);
+  switch (a.kind) {
+    case Arrivals::Kind::kBackToBack: return "back-to-back";
+    case Arrivals::Kind::kPeriodic: return std::string("periodic:") + rate;
+    case Arrivals::Kind::kPoisson: return std::string("poisson:") + rate + ":" + std::to_string(a.seed);
+    case Arrivals::Kind::kTrace: return "trace";
+  }
+  return "?";
+}
+
+ArrivalQueue::ArrivalQueue(const Arrivals& arrivals) : arrivals_(arrivals), state_(arrivals.seed) { Advance(); }
+
+void ArrivalQueue::Advance() {
+  constexpr double kNone = std::numeric_limits<double>::infinity();
+  const int64_t i = index_++;
+  switch (arrivals_.kind) {
+    case Arrivals::Kind::kBackToBack:
+      next_ms_ = kNone;  // not queued: the protocol raises them itself
+      break;
+    case Arrivals::Kind::kPeriodic:
+      next_ms_ = static_cast<double>(i) * 1000.0 / arrivals_.per_s;
+      break;
+    case Arrivals::Kind::kPoisson: {
+      // Exponential gaps by inversion of a splitmix64 uniform: the same
+      // times on every platform for a seed (std::exponential_distribution's
+      // algorithm is the library's choice).
+      uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      z ^= z >> 31;
+      const double u = static_cast<double>(z >> 11) * 0x1.0p-53;  // [0, 1)
+      next_ms_ = (i == 0 ? 0.0 : next_ms_) - std::log1p(-u) * 1000.0 / arrivals_.per_s;
+      break;
+    }
+    case Arrivals::Kind::kTrace:
+      next_ms_ = i < static_cast<int64_t>(arrivals_.times_ms.size()) ? arrivals_.times_ms[i] : kNone;
+      break;
+  }
+}
+
+double ArrivalQueue::Take(double now_ms) {
+  // The protocol takes a query as soon as none runs, so those that arrived
+  // before `now_ms` came while one ran (at most max_queue of them wait);
+  // of those arriving at `now_ms`, one starts at once and is not waiting.
+  while (next_ms_ <= now_ms) {
+    waiting_.push_back(next_ms_);
+    const size_t bound = static_cast<size_t>(arrivals_.max_queue) + (next_ms_ == now_ms ? 1 : 0);
+    if (arrivals_.max_queue >= 0 && waiting() > bound) ++head_, ++dropped_;  // the oldest waiting one
+    Advance();
+  }
+  if (head_ == waiting_.size()) return -1;
+  const double t = waiting_[head_++];
+  if (head_ > 4096 && head_ * 2 > waiting_.size()) {  // keep the vector from growing without bound
+    waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  return t;
 }
 
 namespace {
@@ -107,15 +244,11 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   if (static_cast<int>(steps_after.size()) != num_parts + 1) {
     return Status::Internal("steps_after needs one entry per count of arrived partitions");
   }
-  for (int p = 1; p <= num_parts; ++p) {
+  const bool back_to_back = options.arrivals.kind == Arrivals::Kind::kBackToBack;
+  for (int p = back_to_back ? 1 : 0; p <= num_parts; ++p) {
     if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
-  ProtocolRun& r = *out;
-  r.queries.clear();
-  r.partition_done_ms.clear();
-  r.queries_during_upload = 0;
-  r.queries_during_upload_fractional = 0;
-  if (options.sharing == LinkSharing::kNone) {
+  if (options.sharing == LinkSharing::kNone && back_to_back) {
     thread_local std::vector<double> latency;
     latency.resize(num_parts);
     for (int p = 1; p <= num_parts; ++p) {
@@ -123,9 +256,26 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
       for (const QueryStep& step : steps_after[p]) d += step.ms;
       latency[p - 1] = d;
     }
-    return ReplayProtocolWithoutSharing(upload_ms, latency, options, &r);
+    return ReplayProtocolWithoutSharing(upload_ms, latency, options, out);
   }
+  return ReplayProtocolEvents(upload_ms, steps_after, options, out);
+}
+
+Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+                            const ProtocolOptions& options, ProtocolRun* out) {
+  const int num_parts = static_cast<int>(upload_ms.size());
+  if (num_parts == 0 || static_cast<int>(steps_after.size()) != num_parts + 1) {
+    return Status::Internal("ReplayProtocolEvents: one upload time per partition, one step list per count of them");
+  }
+  ProtocolRun& r = *out;
+  r.queries.clear();
+  r.partition_done_ms.clear();
+  r.queries_during_upload = 0;
+  r.queries_during_upload_fractional = 0;
+  r.queries_dropped = 0;
   constexpr double kInf = std::numeric_limits<double>::infinity();
+  const bool back_to_back = options.arrivals.kind == Arrivals::Kind::kBackToBack;
+  ArrivalQueue queue(options.arrivals);
   double now = 0;
   int part = 0;  // partition being uploaded; num_parts when done
   double part_left = upload_ms[0];
@@ -141,16 +291,25 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
       r.partition_done_ms.push_back(now);
       if (++part < num_parts) part_left = upload_ms[part];
     }
-    if (!query_active && part > 0) {
+    if (!query_active) {
       const bool upload_done = part == num_parts;
-      if (upload_done && raised_after_upload >= options.queries_after_upload && finished >= options.min_queries) break;
+      const bool enough = raised_after_upload >= options.queries_after_upload && finished >= options.min_queries;
+      if (upload_done && (enough || (!back_to_back && queue.Exhausted()))) break;
       if (finished >= options.max_queries) return Status::Invalid("more than max_queries queries; stopping");
-      raised_after_upload += upload_done;
-      q = ProtocolQuery{now, 0, part};
-      steps = &steps_after[part];
-      step = 0;
-      step_left = (*steps)[0].ms;
-      query_active = true;
+      // Back to back: a query is always waiting once a partition arrived.
+      const double arrival = back_to_back ? (part > 0 ? now : -1) : queue.Take(now);
+      if (queue.waiting() > 10000000) {
+        return Status::Invalid("more than 10 million queries waiting: arrivals outpace the queries (bound the "
+                               "queue with max_queue)");
+      }
+      if (arrival >= 0) {
+        raised_after_upload += upload_done;
+        q = ProtocolQuery{now, 0, part, back_to_back ? -1.0 : arrival};
+        steps = &steps_after[part];
+        step = 0;
+        step_left = (*steps)[0].ms;
+        query_active = true;
+      }
     }
     const bool uploading = part < num_parts;
     const bool query_up = query_active && (*steps)[step].uplink;
@@ -161,7 +320,8 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
     }
     const double dt_upload = upload_rate > 0 ? part_left / upload_rate : kInf;
     const double dt_query = query_rate > 0 ? step_left / query_rate : kInf;
-    const double dt = std::min(dt_upload, dt_query);
+    const double dt_arrival = query_active || back_to_back ? kInf : queue.NextArrivalMs() - now;
+    const double dt = std::min({dt_upload, dt_query, dt_arrival});
     if (dt == kInf) return Status::Internal("replay stalled");
     now += dt;
     // What is left within rounding of the whole is done: a query that ends
@@ -186,6 +346,7 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   }
   r.upload_ms = r.partition_done_ms.back();
   r.queries_during_upload_fractional += r.queries_during_upload;
+  r.queries_dropped = queue.dropped();
   return Status::Ok();
 }
 
@@ -198,17 +359,20 @@ double NearestRank(std::vector<double> values, double q) {
 }
 
 QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::vector<double>& partition_done_ms,
-                         double upload_ms, bool upload_complete, double window_ms) {
+                         double upload_ms, bool upload_complete, double window_ms, double deadline_ms) {
   QueryCounts c;
   c.queries = static_cast<int>(queries.size());
   std::vector<double> latency;
-  double first_start = 0, last_end = 0, sum = 0;
+  double first_start = 0, last_end = 0, sum = 0, wait = 0;
+  int met = 0;
   for (size_t i = 0; i < queries.size(); ++i) {
     const ProtocolQuery& q = queries[i];
     c.during_upload += FinishedDuringUpload(q.end_ms, upload_ms, upload_complete);
     c.in_window += q.end_ms <= window_ms;
-    latency.push_back(q.end_ms - q.start_ms);
+    latency.push_back(q.latency_ms());
     sum += latency.back();
+    wait += q.start_ms - q.arrived_ms();
+    met += deadline_ms >= 0 && latency.back() <= deadline_ms;
     first_start = i == 0 ? q.start_ms : std::min(first_start, q.start_ms);
     last_end = i == 0 ? q.end_ms : std::max(last_end, q.end_ms);
   }
@@ -217,7 +381,10 @@ QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::v
     c.latency_mean_ms = sum / static_cast<double>(queries.size());
     c.latency_p50_ms = NearestRank(latency, 0.5);
     c.latency_p90_ms = NearestRank(latency, 0.9);
+    c.latency_p95_ms = NearestRank(latency, 0.95);
     c.latency_p99_ms = NearestRank(latency, 0.99);
+    c.wait_mean_ms = wait / static_cast<double>(queries.size());
+    c.deadline_met_share = static_cast<double>(met) / static_cast<double>(queries.size());
     c.throughput_qps = last_end > first_start ? 1000.0 * static_cast<double>(queries.size()) / (last_end - first_start) : 0;
   }
   if (upload_complete) {  // halves of an upload that ended

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "ionn.grpc.pb.h"
@@ -973,6 +974,33 @@ class Run {
 };
 
 }  // namespace
+
+// "A,B,C" -> {A, B, C}; each host:port (an IPv6 host in brackets) with a
+// port 1..65535, or a gRPC unix:PATH target.
+Result<std::vector<std::string>> ParseServerList(const std::string& list) {
+  std::vector<std::string> servers;
+  std::stringstream in(list);
+  std::string s;
+  while (std::getline(in, s, ',')) {
+    const bool unix_socket = s.rfind("unix:", 0) == 0 && s.size() > 5;
+    const size_t colon = s.rfind(':');
+    const std::string host = colon == std::string::npos ? "" : s.substr(0, colon);
+    const std::string port = colon == std::string::npos ? "" : s.substr(colon + 1);
+    const bool digits = !port.empty() && port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos;
+    const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+    const bool host_ok = !host.empty() && host.find_first_of(" \t[]") == std::string::npos;
+    if (unix_socket) {
+      if (s.find_first_of(" \t") != std::string::npos) return Status::Invalid("server '" + s.substr(0, 80) + "' has a space");
+    } else if (!(bracketed || (host_ok && host.find(':') == std::string::npos)) || !digits || std::stoi(port) < 1 ||
+               std::stoi(port) > 65535) {
+      return Status::Invalid("server '" + s.substr(0, 80) +
+                             "' is not host:port (port 1..65535, an IPv6 host in brackets, no spaces)");
+    }
+    servers.push_back(s);
+  }
+  if (servers.empty() || list.back() == ',') return Status::Invalid("an empty server in '" + list.substr(0, 80) + "'");
+  return servers;
+}
 
 Status CheckPlanForModel(const Graph& model, const std::string& plan_json) {
   // The same plan on costs of one unit each: its layers and order do not

@@ -31,12 +31,19 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["latency_ms_mean"] = r.counts.latency_mean_ms;
   doc["latency_ms_p50"] = r.counts.latency_p50_ms;
   doc["latency_ms_p90"] = r.counts.latency_p90_ms;
+  doc["latency_ms_p95"] = r.counts.latency_p95_ms;
   doc["latency_ms_p99"] = r.counts.latency_p99_ms;
   doc["throughput_qps"] = r.counts.throughput_qps;
+  doc["arrivals"] = r.arrivals;
+  doc["queries_dropped"] = r.queries_dropped;
+  doc["wait_ms_mean"] = r.counts.wait_mean_ms;
+  doc["deadline_ms"] = r.deadline_ms >= 0 ? nlohmann::json(r.deadline_ms) : nlohmann::json();
+  doc["deadline_met_share"] = r.deadline_ms >= 0 ? nlohmann::json(r.counts.deadline_met_share) : nlohmann::json();
   if (with_queries) {
     doc["queries"] = nlohmann::json::array();
     for (const auto& q : r.queries) {
-      doc["queries"].push_back({{"start_ms", q.start_ms},
+      doc["queries"].push_back({{"arrival_ms", q.arrival_ms},
+                                {"start_ms", q.start_ms},
                                 {"end_ms", q.end_ms},
                                 {"latency_ms", q.latency_ms},
                                 {"partitions_uploaded", q.partitions_uploaded},
@@ -67,6 +74,16 @@ std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
                 Fixed(r.counts.latency_p50_ms, 1).c_str(), Fixed(r.counts.latency_p90_ms, 1).c_str(),
                 Fixed(r.counts.latency_p99_ms, 1).c_str(), r.counts.throughput_qps);
   out << line;
+  if (r.arrivals != "back-to-back") {
+    std::snprintf(line, sizeof line, "  arrivals                %s: %zu served, %d dropped, mean wait %s ms\n",
+                  r.arrivals.c_str(), r.queries.size(), r.queries_dropped, Fixed(r.counts.wait_mean_ms, 1).c_str());
+    out << line;
+  }
+  if (r.deadline_ms >= 0) {
+    std::snprintf(line, sizeof line, "  deadline %s ms        met by %.1f%% of the queries\n",
+                  Fixed(r.deadline_ms, 0).c_str(), 100 * r.counts.deadline_met_share);
+    out << line;
+  }
   std::snprintf(line, sizeof line, "  latency                 local %s ms, optimal %s ms\n",
                 Fixed(plan.latency_local_ms, 1).c_str(), Fixed(plan.latency_optimal_ms, 1).c_str());
   out << line;

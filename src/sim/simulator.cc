@@ -23,6 +23,8 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
     if (p > 0) {
       for (int k : plan.partitions[p - 1].layers) uploaded[k] = 1;
       steps_after[p] = QuerySteps(graph, model.Best(uploaded).on_server);
+    } else if (options.arrivals.kind != Arrivals::Kind::kBackToBack) {
+      steps_after[0] = QuerySteps(graph, uploaded);  // nothing arrived yet: all here
     }
     if (p < num_parts) {
       upload_ms[p] = plan.partitions[p].upload_ms;
@@ -36,11 +38,15 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   po.queries_after_upload = options.queries_after_upload;
   po.min_queries = options.min_queries;
   po.max_queries = options.max_queries;
+  po.arrivals = options.arrivals;
   auto run = ReplayProtocol(upload_ms, steps_after, po);
   if (!run.ok()) return run.status();
 
   const QueryCounts counts = CountQueries(run->queries, run->partition_done_ms, run->upload_ms,
-                                         /*upload_complete=*/true, r.window_ms);
+                                         /*upload_complete=*/true, r.window_ms, options.deadline_ms);
+  r.arrivals = ArrivalsName(options.arrivals);
+  r.queries_dropped = run->queries_dropped;
+  r.deadline_ms = options.deadline_ms;
   r.partition_done_ms = std::move(run->partition_done_ms);
   r.upload_ms = run->upload_ms;
   r.queries_during_upload = counts.during_upload;
@@ -52,7 +58,7 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   r.first_query_end_ms = counts.first_query_end_ms;
   r.counts = counts;
   for (const auto& q : run->queries) {
-    r.queries.push_back({q.start_ms, q.end_ms, q.end_ms - q.start_ms, q.partitions_uploaded,
+    r.queries.push_back({q.arrived_ms(), q.start_ms, q.end_ms, q.latency_ms(), q.partitions_uploaded,
                          FinishedDuringUpload(q.end_ms, r.upload_ms, /*upload_complete=*/true)});
   }
   return r;

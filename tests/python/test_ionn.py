@@ -261,3 +261,68 @@ def test_client_takes_a_python_planner(server):
         ionn.Client(server, model, paper_profiles=True).run(np.zeros((1, 3, 227, 227), dtype=np.int64), queries=1)
     with pytest.raises(ValueError, match="nothing listens there"):
         ionn.Client("127.0.0.1:1", model, paper_profiles=True, reconnects=0).run(queries=1)
+
+
+def test_arrivals_equal_the_command_line(paper_costs, tmp_path):
+    costs = paper_costs["alexnet"]
+    for spec in ["periodic:2", "poisson:5:3"]:
+        mine = ionn.simulate(costs, "original", arrivals=spec, max_queue=2, deadline_ms=400)
+        want = cli_json("simulate", "--zoo", "alexnet", "--paper-profiles", "-a", "original", "--arrivals", spec,
+                        "--max-queue", "2", "--deadline-ms", "400")
+        for key in ["arrivals", "queries_dropped", "wait_ms_mean", "deadline_met_share", "latency_ms_p95", "query_count"]:
+            assert mine[key] == want[key], key
+        assert list(mine["queries"]["arrival_ms"]) == [q["arrival_ms"] for q in want["queries"]]
+    # A trace as a list of times or as a file: the same run.
+    times = [0, 10, 10, 900, 5000, 5001, 30000]
+    path = tmp_path / "arrivals.txt"
+    path.write_text("# ms\n" + "\n".join(map(str, times)) + "\n")
+    by_list = ionn.simulate(costs, arrivals=times)
+    by_file = ionn.simulate(costs, arrivals=f"trace:{path}")
+    by_cli = cli_json("simulate", "--zoo", "alexnet", "--paper-profiles", "--arrivals", f"trace:{path}")
+    assert by_list["arrivals"] == by_file["arrivals"] == by_cli["arrivals"] == "trace"
+    assert by_list["query_count"] == by_file["query_count"] == by_cli["query_count"] == len(times)
+    with pytest.raises(ValueError, match=r"arrivals\[1\]"):
+        ionn.simulate(costs, arrivals=[5, 1])
+    with pytest.raises(ValueError, match="max_queue needs arrivals"):
+        ionn.simulate(costs, max_queue=3)
+    with pytest.raises(ValueError, match="unknown arrivals"):
+        ionn.simulate(costs, arrivals="fifo")
+
+
+def test_hostile_arguments_raise_instead_of_crashing(paper_costs, tmp_path):
+    """Found by a hunt for crashing inputs: each once crashed, hung or was silently taken."""
+    costs = paper_costs["alexnet"]
+    model = ionn.load_model("mobilenet")
+    with pytest.raises(TypeError):
+        ionn.plan(None)
+    with pytest.raises(TypeError):
+        ionn.simulate(None, "original")
+    with pytest.raises(TypeError):
+        ionn.Client("127.0.0.1:1", None)
+    with pytest.raises(ValueError, match="not an array of numbers"):
+        ionn.run(model, [[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match="downlink_mbps"):
+        ionn.costs(ionn.load_model("alexnet", weights=False), paper_profiles=True, downlink_mbps=0)
+    with pytest.raises(ValueError, match="uplink_mbps"):
+        ionn.costs(ionn.load_model("alexnet", weights=False), paper_profiles=True, uplink_mbps=float("inf"))
+    with pytest.raises(ValueError, match="window_ms"):
+        ionn.simulate(costs, window_ms=float("nan"))
+    with pytest.raises(ValueError, match="granularity"):
+        ionn.plan(costs, [costs.layer_names], granularity="bogus")
+    for servers in ["127.0.0.1:106061", " 127.0.0.1:7070", ""]:
+        with pytest.raises(ValueError):
+            ionn.Client(servers, model, paper_profiles=True)
+    for bad in [dict(chunk_kib=0), dict(reconnects=-1), dict(deadline_s=float("nan")), dict(client_slowdown=-1)]:
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ionn.Client("127.0.0.1:1", model, **bad)
+    with pytest.raises(ValueError, match="duration_s"):
+        ionn.Client("127.0.0.1:1", model, paper_profiles=True).run(duration_s=float("inf"))
+    with pytest.raises(ValueError, match="tls_ca"):
+        ionn.Client("127.0.0.1:1", model, tls_ca=str(tmp_path / "missing.pem"))
+    sim = ionn.simulate(costs)
+    with pytest.raises(ValueError):  # read-only arrays
+        sim["queries"]["latency_ms"][0] = -1
+    with pytest.raises(ValueError, match="nothing to draw"):
+        ionn.plot.fig7_query_latency({})
+    with pytest.raises(ValueError, match="no upload_ms; give a simulation"):
+        ionn.plot.fig3_improvement({"a plan": ionn.plan(costs)})
