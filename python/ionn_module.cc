@@ -317,12 +317,23 @@ struct PyClient {
   double client_slowdown = 0;  // > 0: plan with, and pad local work to, this many times the profile's times
 };
 
-py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed) {
+py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed,
+                     const py::object& arrivals, int max_queue, double deadline_ms) {
   const Graph& g = c.model->graph;
   if (!c.model->with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
   if (queries != -1) CheckRange(queries, 1, 1e8, "queries (-1: the paper's protocol)");
   if (duration_s != -1) CheckRange(duration_s, 0.001, 1e7, "duration_s (-1: no limit)");
   ClientOptions o = c.options;
+  o.arrivals = ToArrivals(arrivals);
+  if (max_queue != -1) {
+    CheckRange(max_queue, 0, 1e8, "max_queue (-1: no limit)");
+    if (o.arrivals.kind == Arrivals::Kind::kBackToBack) {
+      throw py::value_error("max_queue needs arrivals other than back-to-back (back to back, none waits)");
+    }
+  }
+  o.arrivals.max_queue = max_queue;
+  if (deadline_ms != -1) CheckRange(deadline_ms, 0, 1e7, "deadline_ms (-1: none)");
+  o.deadline_ms = deadline_ms;
   o.inputs = Inputs(*c.model, x, seed);
   o.max_queries = queries;
   o.duration_ms = duration_s > 0 ? duration_s * 1000 : -1;
@@ -386,6 +397,8 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   ClientReportSetting report;
   report.run = c.setting;
   report.ignore_held = c.ignore_held;
+  report.arrivals = ArrivalsName(o.arrivals);
+  report.deadline_ms = o.deadline_ms;
   report.emulated_profile = o.emulate_profile;
   if (verify) report.queries_wrong = wrong, report.max_relative_error = worst;
   py::dict d;
@@ -618,7 +631,7 @@ PYBIND11_MODULE(_ionn, m) {
            py::arg("tls_server_name"), py::arg("secret"), py::arg("reconnects"), py::arg("deadline_s"),
            py::arg("chunk_kib"))
       .def("run", &RunPyClient, py::arg("x"), py::arg("queries"), py::arg("duration_s"), py::arg("verify"),
-           py::arg("seed"));
+           py::arg("seed"), py::arg("arrivals"), py::arg("max_queue"), py::arg("deadline_ms"));
 
   // For bench/python_bench.py: the median time (us) of MakePlan + Simulate
   // in C++, the work ionn.plan + ionn.simulate do, timed here.

@@ -56,6 +56,11 @@ struct ClientOptions {
   // (server_ms per layer, e.g. measured on that server with `ionn profile`).
   std::optional<Profile> server_profile;
   LinkSpec link;                       // the link as the planner assumes it
+  // When queries arrive (protocol.h): back to back (the paper's protocol,
+  // from the first acknowledgement on) or from the upload's start,
+  // periodically, by a Poisson process or from a trace, waiting FIFO.
+  Arrivals arrivals;
+  double deadline_ms = -1;             // >= 0: count the queries whose latency met it
   int max_queries = -1;                // stop after this many queries (< 0: no limit)
   double duration_ms = -1;             // stop raising queries after this long (< 0: no limit)
   int queries_after_upload = 5;        // the protocol's queries after the upload
@@ -96,6 +101,7 @@ struct ClientQuery;
 using QueryOutputCallback = std::function<void(const ClientQuery&, const TensorMap& outputs)>;
 
 struct ClientQuery {
+  double arrival_ms = 0;            // since the upload started (= start_ms back to back)
   double start_ms = 0, end_ms = 0;  // since the upload started
   int partitions_uploaded = 0;      // acknowledged when it started
   int server_layers = 0;            // layers it ran on the server
@@ -156,6 +162,7 @@ struct ClientResult {
   bool upload_complete = false;             // the last session's plan, all acknowledged
   double upload_ms = 0;            // last acknowledgement (when complete)
   int queries_during_upload = 0;   // finished no later than upload_ms
+  int queries_dropped = 0;         // arrived, and dropped from a full queue (ClientOptions::arrivals)
   double first_query_end_ms = 0;
   // By the simulator's rule (CountQueries), the window being the planned
   // all-at-once upload time; latency quantiles and throughput of `queries`.

@@ -38,6 +38,8 @@ struct ClientReportSetting {
   RunSetting run;                 // model, link as planned, sources
   bool ignore_held = false;
   bool emulated_profile = false;
+  std::string arrivals = "back-to-back";  // ArrivalsName of the client's arrivals
+  double deadline_ms = -1;
   // Given when every query was checked (--verify): how many differed, the
   // largest relative error.
   std::optional<int> queries_wrong;

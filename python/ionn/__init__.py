@@ -99,8 +99,8 @@ class ClientRun(_Result):
         self._text = raw["json"]
         doc = json.loads(self._text)
         columns = {}
-        for field in ["start_ms", "end_ms", "latency_ms", "predicted_ms", "partitions_uploaded", "layers_on_server",
-                      "during_upload", "fell_back", "session"]:
+        for field in ["arrival_ms", "start_ms", "end_ms", "latency_ms", "predicted_ms", "partitions_uploaded",
+                      "layers_on_server", "during_upload", "fell_back", "session"]:
             columns[field] = np.array([q[field] for q in doc["queries"]])
             columns[field].flags.writeable = False  # a result is read-only
         doc["queries"] = columns
@@ -209,13 +209,15 @@ class Client:
                                     rtt_ms, threads, ignore_held, tls_ca_pem, tls, tls_server_name, secret,
                                     reconnects, deadline_s, chunk_kib)
 
-    def run(self, x=None, *, queries=-1, duration_s=-1.0, verify=False, seed=1):
+    def run(self, x=None, *, queries=-1, duration_s=-1.0, verify=False, seed=1, arrivals="back-to-back",
+            max_queue=-1, deadline_ms=-1.0):
         """One run: uploads the model while raising queries on `x` (None: the
         seeded input), until `queries` (default: the paper's protocol, until
         the upload is done and 5 more) or `duration_s`. verify=True checks
         every query's outputs against a whole-model run here (the result's
-        queries_wrong and max_relative_error). Returns a ClientRun."""
-        return ClientRun(self._raw.run(x, queries, duration_s, verify, seed))
+        queries_wrong and max_relative_error). arrivals, max_queue and
+        deadline_ms as for ionn.simulate. Returns a ClientRun."""
+        return ClientRun(self._raw.run(x, queries, duration_s, verify, seed, arrivals, max_queue, deadline_ms))
 
 
 def __getattr__(name):

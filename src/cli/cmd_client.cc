@@ -29,6 +29,7 @@ Action RegisterClient(CLI::App& app) {
     ThreadOptions engine;
     OutputOptions out;
     PlanOptions plan;
+    ArrivalOptions arrivals;
     std::string server = "127.0.0.1:7070", emulate_profile, output_tensor, trace;
     std::string tls_ca, tls_server_name, secret_file;
     bool tls = false;
@@ -93,6 +94,7 @@ Action RegisterClient(CLI::App& app) {
   cmd->add_option("--secret-file", args->secret_file, "The server's shared secret (the file's first line)");
   cmd->add_flag("--verify", args->verify,
                 "Check every query's outputs against a whole-model run here (max |diff| <= 1e-4 of the largest |output|)");
+  args->arrivals.Add(cmd);
   args->out.Add(cmd, {"table", "json"});
   cmd->add_option("--output-tensor", args->output_tensor, "Write the last query's first output here (.npy, float32)")
       ->type_name("FILE.npy")
@@ -140,6 +142,10 @@ Action RegisterClient(CLI::App& app) {
       o.plan_json = std::move(text).value();
     }
     o.link = args->link.Spec();
+    auto arrivals = args->arrivals.Get();
+    if (!arrivals.ok()) return Fail(arrivals.status());
+    o.arrivals = std::move(arrivals).value();
+    o.deadline_ms = args->arrivals.deadline_ms;
     o.max_queries = args->queries;
     o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;
     o.threads = args->engine.threads;
@@ -261,6 +267,8 @@ Action RegisterClient(CLI::App& app) {
       setting.paper_profiles = args->profiles.paper_profiles;
       setting.client_slowdown = args->profiles.client_slowdown;
       report.ignore_held = args->ignore_held;
+      report.arrivals = ArrivalsName(o.arrivals);
+      report.deadline_ms = o.deadline_ms;
       report.emulated_profile = o.emulate_profile;
       if (args->verify) report.queries_wrong = wrong, report.max_relative_error = worst_error;
       const nlohmann::json j = ClientResultToJson(*g, *r, report);
@@ -294,6 +302,14 @@ Action RegisterClient(CLI::App& app) {
                   "%.2f queries/s\n",
                   counts.latency_p50_ms, counts.latency_p90_ms, counts.latency_p99_ms, NearestRank(predicted, 0.5),
                   counts.throughput_qps);
+    }
+    if (o.arrivals.kind != Arrivals::Kind::kBackToBack) {
+      std::printf("  arrivals                 %s: %zu served, %d dropped, mean wait %.1f ms\n",
+                  ArrivalsName(o.arrivals).c_str(), r->queries.size(), r->queries_dropped, counts.wait_mean_ms);
+    }
+    if (o.deadline_ms >= 0) {
+      std::printf("  deadline %.0f ms          met by %.1f%% of the queries\n", o.deadline_ms,
+                  100 * counts.deadline_met_share);
     }
     if (!overhead.empty()) {
       std::printf("  query steps              %zu, round trip p50 %.2f ms p99 %.2f ms, of which not server "

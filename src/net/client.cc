@@ -195,11 +195,13 @@ class Run {
     Adopt(conn_, 0);
     if (placeholder) Lose(conn_.get(), first.message());
     worker_ = std::thread([this] { Work(); });
-    {
+    const bool back_to_back = o_.arrivals.kind == Arrivals::Kind::kBackToBack;
+    if (back_to_back) {  // the paper's protocol: queries from the first acknowledgement on
       const std::shared_ptr<Connection> first_session = conn_;
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return first_session->acked > 0 || first_session->upload_over || first_session->lost; });
     }
+    ArrivalQueue arrivals(o_.arrivals);
     int raised_after_upload = 0, local_after_loss = 0;
     uint64_t query_id = 0;
     while (true) {
@@ -221,12 +223,23 @@ class Run {
         if (complete && raised_after_upload >= o_.queries_after_upload) break;
         if (gave_up && local_after_loss >= o_.queries_after_upload) break;
       }
+      double arrival = now;  // back to back: one is always waiting
+      if (!back_to_back) {
+        arrival = arrivals.Take(now);
+        if (arrival < 0) {  // none waits: until the next arrives (or, past the last, the upload ends)
+          if (arrivals.Exhausted() && (complete || gave_up)) break;
+          const double next = arrivals.NextArrivalMs();
+          clock_.SleepMs(std::min(next - now, 50.0));
+          continue;
+        }
+      }
       raised_after_upload += complete;
       local_after_loss += gave_up;
       ClientQuery started;
       started.start_ms = clock_.NowMs() - start_ms_;
       started.predicted_ms = c->plan.latency_local_ms;
       IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, ++query_id, acked) : LocalQuery(started, false));
+      q.arrival_ms = back_to_back ? q.start_ms : arrival;
       r_.queries.push_back(q);
       if (on_output_) on_output_(q, r_.last_outputs);
       Report(q);
@@ -244,12 +257,14 @@ class Run {
     r_.upload_complete = !last.lost && last.acked == static_cast<int>(last.plan.partitions.size());
     if (r_.upload_complete) r_.upload_ms = r_.partitions.back().acked_ms;
     std::vector<ProtocolQuery> times;
-    for (const auto& q : r_.queries) times.push_back({q.start_ms, q.end_ms, q.partitions_uploaded});
+    for (const auto& q : r_.queries) times.push_back({q.start_ms, q.end_ms, q.partitions_uploaded, q.arrival_ms});
     std::vector<double> acked;  // of the last session, whose plan this is
     for (const auto& p : r_.partitions) {
       if (p.session + 1 == static_cast<int>(r_.sessions.size())) acked.push_back(p.acked_ms);
     }
-    r_.counts = CountQueries(times, acked, r_.upload_ms, r_.upload_complete, AllAtOnceUploadMs(r_.costs));
+    r_.counts = CountQueries(times, acked, r_.upload_ms, r_.upload_complete, AllAtOnceUploadMs(r_.costs),
+                             o_.deadline_ms);
+    r_.queries_dropped = arrivals.dropped();
     r_.queries_during_upload = r_.counts.during_upload;
     r_.first_query_end_ms = r_.counts.first_query_end_ms;
     return std::move(r_);

@@ -110,7 +110,8 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
   j["query_count"] = r.queries.size();
   nlohmann::json queries = nlohmann::json::array();
   for (const auto& q : r.queries) {
-    queries.push_back({{"start_ms", q.start_ms}, {"end_ms", q.end_ms}, {"latency_ms", q.end_ms - q.start_ms},
+    queries.push_back({{"arrival_ms", q.arrival_ms}, {"start_ms", q.start_ms}, {"end_ms", q.end_ms},
+                       {"latency_ms", q.end_ms - q.arrival_ms},
                        {"predicted_ms", q.predicted_ms}, {"partitions_uploaded", q.partitions_uploaded},
                        {"layers_on_server", q.server_layers},
                        {"during_upload", FinishedDuringUpload(q.end_ms, r.upload_ms, r.upload_complete)},
@@ -121,8 +122,14 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
   j["latency_ms_mean"] = counts.latency_mean_ms;
   j["latency_ms_p50"] = counts.latency_p50_ms;
   j["latency_ms_p90"] = counts.latency_p90_ms;
+  j["latency_ms_p95"] = counts.latency_p95_ms;
   j["latency_ms_p99"] = counts.latency_p99_ms;
   j["throughput_qps"] = counts.throughput_qps;
+  j["arrivals"] = setting.arrivals;
+  j["queries_dropped"] = r.queries_dropped;
+  j["wait_ms_mean"] = counts.wait_mean_ms;
+  j["deadline_ms"] = setting.deadline_ms >= 0 ? nlohmann::json(setting.deadline_ms) : nlohmann::json();
+  j["deadline_met_share"] = setting.deadline_ms >= 0 ? nlohmann::json(counts.deadline_met_share) : nlohmann::json();
   j["window_ms"] = AllAtOnceUploadMs(r.costs);
   j["queries_in_window"] = counts.in_window;
   j["partitions_first_half"] = counts.partitions_first_half;  // as the simulator counts them (Figs. 5 and 6)
@@ -163,25 +170,25 @@ std::string ClientTraceCsv(const ClientResult& r) {
   // session: the client's session the row belongs to (-1: a query run
   // here without one); a partition's index counts within its session.
   csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms,"
-         "session,fell_back\n";
+         "session,fell_back,arrival_ms\n";
   for (size_t i = 0; i < r.queries.size(); ++i) {
     const auto& q = r.queries[i];
     csv << "query," << i << "," << Fixed(q.start_ms, 3) << "," << Fixed(q.end_ms, 3) << "," << q.partitions_uploaded
         << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << "," << Fixed(q.predicted_ms, 3)
-        << "," << q.session << "," << q.fell_back << "\n";
+        << "," << q.session << "," << q.fell_back << "," << Fixed(q.arrival_ms, 3) << "\n";
   }
   std::vector<int> in_session(r.sessions.size(), 0);
   for (const auto& p : r.partitions) {
     const int i = in_session[p.session]++;
     csv << "partition," << i << "," << Fixed(p.start_ms, 3) << "," << Fixed(p.acked_ms, 3) << "," << i + 1 << ","
-        << p.layers << "," << p.bytes << ",0,," << p.session << ",0\n";
+        << p.layers << "," << p.bytes << ",0,," << p.session << ",0,\n";
   }
   // Every upload call: index is the partition in its session's plan,
   // bytes_up what it sent, fell_back 1 when it ended without an
   // acknowledgement (the JSON's upload_attempts say why).
   for (const auto& a : r.upload_attempts) {
     csv << "upload_attempt," << a.partition << "," << Fixed(a.start_ms, 3) << "," << Fixed(a.end_ms, 3) << ",,,"
-        << a.sent << ",0,," << a.session << "," << !a.acked << "\n";
+        << a.sent << ",0,," << a.session << "," << !a.acked << ",\n";
   }
   return csv.str();
 }

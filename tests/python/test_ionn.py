@@ -326,3 +326,18 @@ def test_hostile_arguments_raise_instead_of_crashing(paper_costs, tmp_path):
         ionn.plot.fig7_query_latency({})
     with pytest.raises(ValueError, match="no upload_ms; give a simulation"):
         ionn.plot.fig3_improvement({"a plan": ionn.plan(costs)})
+
+
+def test_client_serves_arrivals_live(server):
+    """Ten frames a second from the upload's start, a queue of one: every query's latency counts from
+    its arrival, arrivals are 100 ms apart, and the report uses the simulator's names."""
+    model = ionn.load_model("mobilenet")
+    r = ionn.Client(server, model, paper_profiles=True, ignore_held=True).run(
+        queries=6, arrivals="periodic:10", max_queue=1, deadline_ms=5000, verify=True)
+    assert r["arrivals"] == "periodic:10" and r["query_count"] == 6 and r["queries_wrong"] == 0
+    q = r["queries"]
+    assert list(q["arrival_ms"]) == [100.0 * i for i in range(len(q["arrival_ms"]))] or r["queries_dropped"] > 0
+    assert np.all(q["start_ms"] >= q["arrival_ms"]) and np.allclose(q["latency_ms"], q["end_ms"] - q["arrival_ms"])
+    assert 0 <= r["deadline_met_share"] <= 1 and r["wait_ms_mean"] >= 0
+    assert [row["arrival_ms"] for row in r.trace if row["kind"] == "query"] == pytest.approx(list(q["arrival_ms"]),
+                                                                                             abs=1e-3)
