@@ -121,9 +121,10 @@ def main():
             text.rstrip("\n")]))
 
 
-def write_section(path, body):
-    """Replaces the text between this script's markers in `path` (or appends it with them)."""
-    begin, end = "<!-- begin: examples/python/compare_planners.py -->", "<!-- end: examples/python/compare_planners.py -->"
+def write_section(path, body, marker="examples/python/compare_planners.py"):
+    """Replaces the text between the markers "<!-- begin: MARKER -->" and "<!-- end: MARKER -->" in
+    `path` (or appends it with them); `ionn experiment --markdown` keeps such sections."""
+    begin, end = "<!-- begin: %s -->" % marker, "<!-- end: %s -->" % marker
     try:
         with open(path) as f:
             old = f.read()

@@ -372,7 +372,7 @@ QueryCounts CountQueries(const std::vector<ProtocolQuery>& queries, const std::v
     latency.push_back(q.latency_ms());
     sum += latency.back();
     wait += q.start_ms - q.arrived_ms();
-    met += deadline_ms >= 0 && latency.back() <= deadline_ms;
+    met += deadline_ms >= 0 && latency.back() <= deadline_ms * (1 + kSnap);  // a tie (within rounding) meets it
     first_start = i == 0 ? q.start_ms : std::min(first_start, q.start_ms);
     last_end = i == 0 ? q.end_ms : std::max(last_end, q.end_ms);
   }

@@ -341,3 +341,19 @@ def test_client_serves_arrivals_live(server):
     assert 0 <= r["deadline_met_share"] <= 1 and r["wait_ms_mean"] >= 0
     assert [row["arrival_ms"] for row in r.trace if row["kind"] == "query"] == pytest.approx(list(q["arrival_ms"]),
                                                                                              abs=1e-3)
+
+
+def test_example_scripts_run(tmp_path):
+    """The scripts behind EXPERIMENTS.md's sections keep working, and keep their sections in a file."""
+    env = dict(os.environ)
+    md = tmp_path / "E.md"
+    md.write_text("# generated\n")
+    for script, args in [("scripts/experiment_arrivals.py", []),
+                         ("examples/python/compare_planners.py", ["--models", "alexnet", "--rates", "80"])]:
+        p = subprocess.run([sys.executable, os.path.join(SRC, script), *args, "--markdown", str(md)], env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr[-500:]
+    text = md.read_text()
+    assert text.startswith("# generated\n")
+    assert text.count("<!-- begin: ") == text.count("<!-- end: ") == 2
+    assert "| alexnet | periodic:5 | recursive-efficiency |" in text and "| alexnet | 80 |" in text
