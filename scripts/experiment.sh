@@ -6,3 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh
 build/bin/ionn experiment --live --output docs/experiments --markdown EXPERIMENTS.md "$@"
+# The sections other scripts keep in EXPERIMENTS.md (Python, the simulator).
+export PYTHONPATH=$PWD/build/python
+/usr/bin/python3 examples/python/compare_planners.py --markdown EXPERIMENTS.md >/dev/null
+/usr/bin/python3 scripts/experiment_arrivals.py --markdown EXPERIMENTS.md >/dev/null
