@@ -24,7 +24,7 @@ case "$isa" in
   native) ;;
   avx2)
     export ONEDNN_MAX_CPU_ISA=AVX2 DNNL_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2
-    export OPENCV_CPU_DISABLE=AVX512_COMMON,AVX512_SKX,AVX512_KNL,AVX512_KNM,AVX512_CNL,AVX512_CLX,AVX512_ICL
+    export OPENCV_CPU_DISABLE=AVX512_COMMON,AVX512_SKX  # the AVX-512 levels OpenCV 4.6 dispatches to
     echo "engine_bench: capped to AVX2 (ionn, PyTorch, OpenCV DNN); ONNX Runtime runs at the machine's own ISA" >&2
     ;;
   *) echo "engine_bench: --isa native or avx2, not '$isa'" >&2; exit 2 ;;
