@@ -337,10 +337,11 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   o.inputs = Inputs(*c.model, x, seed);
   o.max_queries = queries;
   o.duration_ms = duration_s > 0 ? duration_s * 1000 : -1;
-  if (o.client_profile.order.empty()) {  // measured now, as `ionn client --profile-now`
-    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
+  if (c.options.client_profile.order.empty()) {  // measured at the first run, as `ionn client --profile-now`
     py::gil_scoped_release release;
-    o.client_profile = ProfileFromTimes(g, Value(engine->ProfileLayers(o.inputs, 2, 7)), /*server_column=*/false);
+    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
+    c.options.client_profile = ProfileFromTimes(g, Value(engine->ProfileLayers(o.inputs, 2, 7)), false);
+    o.client_profile = c.options.client_profile;
   }
   if (c.client_slowdown > 0) {  // as `ionn client --client-slowdown`
     for (auto& [name, row] : o.client_profile.rows) {
@@ -373,8 +374,8 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   int wrong = 0;
   double worst = 0;
   if (verify) {
-    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
     py::gil_scoped_release release;
+    auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
     reference = Value(engine->RunAll(o.inputs));
   }
   auto check = [&](const ClientQuery&, const TensorMap& outputs) {
@@ -528,10 +529,10 @@ PYBIND11_MODULE(_ionn, m) {
       [](const Model& model, const py::object& x, int threads) {
         if (!model.with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
         TensorMap inputs = Inputs(model, x, 1);
-        auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
         TensorMap out;
         {
-          py::gil_scoped_release release;
+          py::gil_scoped_release release;  // building the engine too: a large model takes a while
+          auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
           out = Value(engine->RunAll(inputs));
         }
         py::dict outputs;
@@ -546,10 +547,10 @@ PYBIND11_MODULE(_ionn, m) {
         if (!model.with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
         if (warmup < 0 || repeats < 1) throw py::value_error("warmup >= 0 and repeats >= 1");
         TensorMap inputs = Inputs(model, x, seed);
-        auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
         std::vector<LayerTimes> times;
         {
           py::gil_scoped_release release;
+          auto engine = Value(Engine::Create(model.graph, EngineOptions{threads}));
           times = Value(engine->ProfileLayers(inputs, warmup, repeats));
         }
         nlohmann::json doc = ProfileToJson(model.graph, times, threads, warmup, repeats);
@@ -585,6 +586,10 @@ PYBIND11_MODULE(_ionn, m) {
              ClientOptions& o = c->options;
              o.servers = Value(ParseServerList(servers));
              std::string profile = client_profile;
+             if (paper_profiles && !client_profile.empty()) {
+               throw py::value_error("client_profile excludes paper_profiles (as --client-profile excludes "
+                                     "--paper-profiles)");
+             }
              if (paper_profiles) {
                auto sources = PaperCostSources(model->graph.name, profile_dir);
                if (!sources.ok()) throw py::value_error("paper_profiles needs a zoo model: " + sources.status().message());

@@ -187,6 +187,22 @@ TEST(Arrivals, QueueDropsTheOldestPastItsBound) {
   EXPECT_DOUBLE_EQ(r->queries[3].latency_ms(), 200);
 }
 
+// No room to wait: what arrives while a query runs is dropped; what
+// arrives while none runs starts at once (the client's clock never lands
+// on an arrival exactly: "while none runs" is since the last query ended).
+TEST(Arrivals, NoQueueServesOnlyWhatArrivesWhileIdle) {
+  Arrivals a;
+  a.kind = Arrivals::Kind::kTrace;
+  a.times_ms = {0, 10, 20, 100};
+  a.max_queue = 0;
+  ArrivalQueue q(a);
+  EXPECT_DOUBLE_EQ(q.Take(0, 0), 0);     // idle: starts, runs 0-50
+  EXPECT_LT(q.Take(50, 50), 0);          // 10 and 20 came while it ran
+  EXPECT_EQ(q.dropped(), 2);
+  EXPECT_DOUBLE_EQ(q.Take(103, 50), 100);  // came while none ran, seen a little late
+  EXPECT_TRUE(q.Exhausted());
+}
+
 // Back to back through the event loop is the paper's protocol: the same
 // queries as the loop without events.
 TEST(Arrivals, BackToBackEventLoopEqualsTheDirectReplay) {
@@ -224,7 +240,7 @@ TEST(Arrivals, PoissonIsSeededWithTheRightRate) {
     const Arrivals a = ParseArrivals(spec).value();
     ArrivalQueue q(a);
     std::vector<double> t;
-    for (int i = 0; i < n; ++i) t.push_back(q.NextArrivalMs()), q.Take(q.NextArrivalMs());
+    for (int i = 0; i < n; ++i) t.push_back(q.NextArrivalMs()), q.Take(q.NextArrivalMs(), 0);
     return t;
   };
   EXPECT_EQ(times("poisson:4:3", 50), times("poisson:4:3", 50));

@@ -189,8 +189,8 @@ struct ClientProgress {
 Result<std::vector<std::string>> ParseServerList(const std::string& list);
 
 // Whether `plan_json` (PlanFromJson's JSON) is a plan for `model`: every
-// layer once, in an order the execution semantics allow. RunClient checks
-// it before connecting.
+// layer exactly once, in partitions that are not empty (any order runs: a
+// layer not uploaded yet runs here). RunClient checks it before connecting.
 Status CheckPlanForModel(const Graph& model, const std::string& plan_json);
 
 // `model` holds weights. Returns an error when no server of the list can

@@ -1,5 +1,5 @@
 // What a client run reports, for `ionn client` and `ionn.Client` alike: the
-// ionn-client/2 JSON (docs/formats/client.schema.json), the trace CSV (one
+// ionn-client/2 JSON (docs/formats/ionn-client-2.schema.json), the trace CSV (one
 // row per query, partition and upload call: docs/formats/README.md), the
 // first run of queries whose latency strayed from the plan's, and the
 // check of a query's outputs against a whole-model run.

@@ -19,7 +19,7 @@
 
 #include "ionn/clock.h"
 #include "ionn/graph.h"
-#include "ionn/model_costs.h"
+#include "ionn/layer_times.h"
 
 namespace ionn {
 

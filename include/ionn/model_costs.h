@@ -12,6 +12,7 @@
 
 #include "ionn/cost_graph.h"
 #include "ionn/graph.h"
+#include "ionn/layer_times.h"
 
 namespace ionn {
 
@@ -29,10 +30,6 @@ Result<Profile> ReadProfileCsv(const std::string& path);
 std::string ProfileToCsv(const Graph& graph, const std::vector<double>& client_ms,
                          const std::vector<double>& server_ms);
 
-// One layer's measured latency: the median and spread of timed runs.
-struct LayerTimes {
-  double median_ms = 0, min_ms = 0, max_ms = 0;
-};
 // The medians of `times` (one per layer of `graph`, in order) times
 // `scale` (a slower device: scale > 1), as a profile's client_ms column
 // or, with `server_column`, its server_ms column.

@@ -53,11 +53,13 @@ std::string ArrivalsName(const Arrivals& arrivals);
 // The queries waiting for their turn, for arrivals other than back to back.
 class ArrivalQueue {
  public:
-  explicit ArrivalQueue(const Arrivals& arrivals);
+  explicit ArrivalQueue(Arrivals arrivals);
   // Admits every query that arrived by `now_ms` (dropping the oldest
-  // waiting past max_queue); takes the oldest waiting one and returns its
-  // arrival time, or a negative value when none waits.
-  double Take(double now_ms);
+  // waiting past max_queue), no query having run since `free_since_ms`
+  // (one of those arriving after it starts at once, not counted as
+  // waiting); takes the oldest waiting one and returns its arrival time,
+  // or a negative value when none waits.
+  double Take(double now_ms, double free_since_ms);
   // The next arrival not yet admitted (infinity: none).
   double NextArrivalMs() const { return next_ms_; }
   bool Exhausted() const { return head_ == waiting_.size() && next_ms_ == std::numeric_limits<double>::infinity(); }
@@ -66,7 +68,7 @@ class ArrivalQueue {
 
  private:
   void Advance();
-  const Arrivals& arrivals_;
+  Arrivals arrivals_;
   std::vector<double> waiting_;  // arrival times, oldest first from `head_`
   size_t head_ = 0;
   double next_ms_ = 0;

@@ -110,7 +110,7 @@ std::string ArrivalsName(const Arrivals& a) {
   return "?";
 }
 
-ArrivalQueue::ArrivalQueue(const Arrivals& arrivals) : arrivals_(arrivals), state_(arrivals.seed) { Advance(); }
+ArrivalQueue::ArrivalQueue(Arrivals arrivals) : arrivals_(std::move(arrivals)), state_(arrivals_.seed) { Advance(); }
 
 void ArrivalQueue::Advance() {
   constexpr double kNone = std::numeric_limits<double>::infinity();
@@ -140,23 +140,30 @@ void ArrivalQueue::Advance() {
   }
 }
 
-double ArrivalQueue::Take(double now_ms) {
-  // The protocol takes a query as soon as none runs, so those that arrived
-  // before `now_ms` came while one ran (at most max_queue of them wait);
-  // of those arriving at `now_ms`, one starts at once and is not waiting.
+double ArrivalQueue::Take(double now_ms, double free_since_ms) {
+  // Those that arrived while a query ran (before `free_since_ms`) wait, at
+  // most max_queue of them; of those that arrived since, the first starts
+  // at once and is not waiting.
   while (next_ms_ <= now_ms) {
+    const bool limited = arrivals_.max_queue >= 0;
+    const size_t bound = static_cast<size_t>(std::max(arrivals_.max_queue, 0)) + (next_ms_ >= free_since_ms ? 1 : 0);
+    if (limited && waiting() >= bound) {
+      ++dropped_;
+      if (bound > 0) ++head_;  // the oldest waiting one makes room
+      if (bound == 0) {        // no room at all: this one
+        Advance();
+        continue;
+      }
+    }
     waiting_.push_back(next_ms_);
-    const size_t bound = static_cast<size_t>(arrivals_.max_queue) + (next_ms_ == now_ms ? 1 : 0);
-    if (arrivals_.max_queue >= 0 && waiting() > bound) ++head_, ++dropped_;  // the oldest waiting one
+    if (head_ > 4096 && head_ * 2 > waiting_.size()) {  // what was taken or dropped goes
+      waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(head_));
+      head_ = 0;
+    }
     Advance();
   }
   if (head_ == waiting_.size()) return -1;
-  const double t = waiting_[head_++];
-  if (head_ > 4096 && head_ * 2 > waiting_.size()) {  // keep the vector from growing without bound
-    waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(head_));
-    head_ = 0;
-  }
-  return t;
+  return waiting_[head_++];
 }
 
 namespace {
@@ -189,6 +196,7 @@ Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const 
   if (static_cast<int>(latency_ms.size()) != num_parts) return Status::Internal("one latency per partition expected");
   r->queries.clear();
   r->partition_done_ms.clear();
+  r->queries_dropped = 0;  // none wait back to back
   double t = 0;
   for (int p = 0; p < num_parts; ++p) {
     if (!(latency_ms[p] > 0)) return Status::Invalid("queries take no time; nothing to replay");
@@ -275,7 +283,11 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
   r.queries_dropped = 0;
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const bool back_to_back = options.arrivals.kind == Arrivals::Kind::kBackToBack;
+  for (int p = back_to_back ? 1 : 0; p <= num_parts; ++p) {
+    if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
+  }
   ArrivalQueue queue(options.arrivals);
+  double free_since = 0;  // when the last query ended
   double now = 0;
   int part = 0;  // partition being uploaded; num_parts when done
   double part_left = upload_ms[0];
@@ -297,7 +309,7 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
       if (upload_done && (enough || (!back_to_back && queue.Exhausted()))) break;
       if (finished >= options.max_queries) return Status::Invalid("more than max_queries queries; stopping");
       // Back to back: a query is always waiting once a partition arrived.
-      const double arrival = back_to_back ? (part > 0 ? now : -1) : queue.Take(now);
+      const double arrival = back_to_back ? (part > 0 ? now : -1) : queue.Take(now, free_since);
       if (queue.waiting() > 10000000) {
         return Status::Invalid("more than 10 million queries waiting: arrivals outpace the queries (bound the "
                                "queue with max_queue)");
@@ -341,6 +353,7 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
         Finish(q, uploading_still, uploading_still ? now : r.partition_done_ms.back(), options, &r);
         ++finished;
         query_active = false;
+        free_since = now;
       }
     }
   }

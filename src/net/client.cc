@@ -202,6 +202,7 @@ class Run {
       cv_.wait(lock, [&] { return first_session->acked > 0 || first_session->upload_over || first_session->lost; });
     }
     ArrivalQueue arrivals(o_.arrivals);
+    double free_since = 0;  // when the last query ended
     int raised_after_upload = 0, local_after_loss = 0;
     uint64_t query_id = 0;
     while (true) {
@@ -225,7 +226,11 @@ class Run {
       }
       double arrival = now;  // back to back: one is always waiting
       if (!back_to_back) {
-        arrival = arrivals.Take(now);
+        arrival = arrivals.Take(now, free_since);
+        if (arrivals.waiting() > 10000000) {
+          return Status::Invalid("more than 10 million queries waiting: arrivals outpace the queries (bound the "
+                                 "queue with --max-queue)");
+        }
         if (arrival < 0) {  // none waits: until the next arrives (or, past the last, the upload ends)
           if (arrivals.Exhausted() && (complete || gave_up)) break;
           const double next = arrivals.NextArrivalMs();
@@ -240,6 +245,7 @@ class Run {
       started.predicted_ms = c->plan.latency_local_ms;
       IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, ++query_id, acked) : LocalQuery(started, false));
       q.arrival_ms = back_to_back ? q.start_ms : arrival;
+      free_since = q.end_ms;
       r_.queries.push_back(q);
       if (on_output_) on_output_(q, r_.last_outputs);
       Report(q);

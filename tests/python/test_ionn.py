@@ -341,6 +341,9 @@ def test_client_serves_arrivals_live(server):
     assert 0 <= r["deadline_met_share"] <= 1 and r["wait_ms_mean"] >= 0
     assert [row["arrival_ms"] for row in r.trace if row["kind"] == "query"] == pytest.approx(list(q["arrival_ms"]),
                                                                                              abs=1e-3)
+    # No room to wait: frames that come while one runs are dropped, and the run still ends.
+    r = ionn.Client(server, model, paper_profiles=True).run(queries=4, arrivals="periodic:50", max_queue=0)
+    assert r["query_count"] == 4 and r["wait_ms_mean"] < 25
 
 
 def test_example_scripts_run(tmp_path):

@@ -84,9 +84,13 @@ class PoolingKernel : public Kernel {
     // (`simple_nchw` without AVX-512: 0.5 ms of AlexNet's pool5 on AVX2),
     // the plain path pools in NHWC between two reorders (jit, microseconds).
     if (!naive_only_ && IsReference(pd_[0]) && !IsReference(pd_[1])) {
-      to_nhwc_ = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_, pd_[0].src_desc(), cpu_, pd_[1].src_desc()));
-      to_nchw_ = dnnl::reorder(dnnl::reorder::primitive_desc(cpu_, pd_[1].dst_desc(), cpu_, pd_[0].dst_desc()));
-      plain_via_nhwc_ = true;
+      const dnnl::reorder::primitive_desc in(cpu_, pd_[0].src_desc(), cpu_, pd_[1].src_desc());
+      const dnnl::reorder::primitive_desc out(cpu_, pd_[1].dst_desc(), cpu_, pd_[0].dst_desc());
+      if (!IsReference(in) && !IsReference(out)) {
+        to_nhwc_ = dnnl::reorder(in);
+        to_nchw_ = dnnl::reorder(out);
+        plain_via_nhwc_ = true;
+      }
     }
     if (naive_only_) {
       fix_rows_.resize(OH), fix_cols_.clear();
