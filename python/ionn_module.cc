@@ -150,6 +150,9 @@ bool WorthReleasing(const CostGraph& costs) { return costs.num_layers() >= 64; }
 
 // Arrivals from a spec (as --arrivals) or a list of arrival times in ms.
 Arrivals ToArrivals(const py::object& given) {
+  if (PyUnicode_Check(given.ptr()) && PyUnicode_CompareWithASCIIString(given.ptr(), "back-to-back") == 0) {
+    return Arrivals{};  // the default: no parse on a sweep's every call
+  }
   if (py::isinstance<py::str>(given)) {
     const std::string spec = given.cast<std::string>();
     if (spec.rfind("trace:", 0) != 0) return Value(ParseArrivals(spec));
@@ -176,6 +179,15 @@ Arrivals ToArrivals(const py::object& given) {
   for (size_t i = 0; i < a.times_ms.size(); ++i) {
     CheckRange(a.times_ms[i], i ? a.times_ms[i - 1] : 0, 1e12, "arrivals[" + std::to_string(i) + "] (times do not decrease)");
   }
+  return a;
+}
+
+// Arrivals with their queue bound (-1: none), as --arrivals and --max-queue.
+Arrivals ToArrivals(const py::object& given, int max_queue) {
+  Arrivals a = ToArrivals(given);
+  if (max_queue != -1) CheckRange(max_queue, 0, 1e8, "max_queue (-1: no limit)");
+  const Status s = SetMaxQueue(&a, max_queue);
+  if (!s.ok()) throw py::value_error("max_queue " + s.message());
   return a;
 }
 
@@ -324,14 +336,7 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   if (queries != -1) CheckRange(queries, 1, 1e8, "queries (-1: the paper's protocol)");
   if (duration_s != -1) CheckRange(duration_s, 0.001, 1e7, "duration_s (-1: no limit)");
   ClientOptions o = c.options;
-  o.arrivals = ToArrivals(arrivals);
-  if (max_queue != -1) {
-    CheckRange(max_queue, 0, 1e8, "max_queue (-1: no limit)");
-    if (o.arrivals.kind == Arrivals::Kind::kBackToBack) {
-      throw py::value_error("max_queue needs arrivals other than back-to-back (back to back, none waits)");
-    }
-  }
-  o.arrivals.max_queue = max_queue;
+  o.arrivals = ToArrivals(arrivals, max_queue);
   if (deadline_ms != -1) CheckRange(deadline_ms, 0, 1e7, "deadline_ms (-1: none)");
   o.deadline_ms = deadline_ms;
   o.inputs = Inputs(*c.model, x, seed);
@@ -495,16 +500,7 @@ PYBIND11_MODULE(_ionn, m) {
         o.sharing = Value(ParseLinkSharing(link_sharing));
         if (window_ms != -1) CheckRange(window_ms, 0, 1e12, "window_ms (-1: the all-at-once upload time)", true);
         o.window_ms = window_ms;
-        if (!(PyUnicode_Check(arrivals.ptr()) && PyUnicode_CompareWithASCIIString(arrivals.ptr(), "back-to-back") == 0)) {
-          o.arrivals = ToArrivals(arrivals);  // (the default, back to back, costs no parse)
-        }
-        if (max_queue != -1) {
-          CheckRange(max_queue, 0, 1e8, "max_queue (-1: no limit)");
-          if (o.arrivals.kind == Arrivals::Kind::kBackToBack) {
-            throw py::value_error("max_queue needs arrivals other than back-to-back (back to back, none waits)");
-          }
-        }
-        o.arrivals.max_queue = max_queue;
+        o.arrivals = ToArrivals(arrivals, max_queue);
         if (deadline_ms != -1) CheckRange(deadline_ms, 0, 1e7, "deadline_ms (-1: none)");
         o.deadline_ms = deadline_ms;
         Result<SimResult> simulated = Status::Internal("not simulated");

@@ -49,6 +49,9 @@ Result<Arrivals> ParseArrivals(const std::string& spec);
 Result<std::vector<double>> ParseArrivalTrace(const std::string& text);
 // "back-to-back", "periodic:FPS", "poisson:RATE:SEED" or "trace".
 std::string ArrivalsName(const Arrivals& arrivals);
+// Sets how many queries may wait (< 0: no limit); refused for back-to-back
+// arrivals, where none waits.
+Status SetMaxQueue(Arrivals* arrivals, int max_queue);
 
 // The queries waiting for their turn, for arrivals other than back to back.
 class ArrivalQueue {

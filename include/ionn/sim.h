@@ -67,6 +67,12 @@ double FirstOffloadedQueryEndMs(const UploadPlan& plan, const SimResult& result)
 // (ScheduleQuery, ScheduleSteps), which the runtime executes too.
 std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);
 
+// The query counts both reports write (simulate and client): latency
+// mean and quantiles, throughput, arrivals, drops, wait and the deadline's
+// share (null without a deadline: `deadline_ms` < 0).
+void AddQueryCounts(const QueryCounts& counts, const std::string& arrivals, int queries_dropped, double deadline_ms,
+                    nlohmann::json* doc);
+
 // "format": "ionn-simulate/1": the plan's vocabulary (partitions with
 // their simulated arrival as uploaded_at_ms) plus the protocol's counts.
 std::string SimResultToJson(const CostGraph& graph, const SimResult& result, const UploadPlan& plan,

@@ -360,10 +360,8 @@ Result<Arrivals> ArrivalOptions::Get() const {
     if (!parsed.ok()) return Status::Invalid("--arrivals: " + parsed.status().message());
     a = std::move(parsed).value();
   }
-  if (max_queue >= 0 && a.kind == Arrivals::Kind::kBackToBack) {
-    return Status::Invalid("--max-queue needs --arrivals other than back-to-back (back to back, none waits)");
-  }
-  a.max_queue = max_queue;
+  Status s = SetMaxQueue(&a, max_queue);
+  if (!s.ok()) return Status::Invalid("--max-queue " + s.message());
   return a;
 }
 

@@ -110,6 +110,14 @@ std::string ArrivalsName(const Arrivals& a) {
   return "?";
 }
 
+Status SetMaxQueue(Arrivals* arrivals, int max_queue) {
+  if (max_queue >= 0 && arrivals->kind == Arrivals::Kind::kBackToBack) {
+    return Status::Invalid("needs arrivals other than back-to-back (back to back, none waits)");
+  }
+  arrivals->max_queue = max_queue;
+  return Status::Ok();
+}
+
 ArrivalQueue::ArrivalQueue(Arrivals arrivals) : arrivals_(std::move(arrivals)), state_(arrivals_.seed) { Advance(); }
 
 void ArrivalQueue::Advance() {

@@ -119,17 +119,7 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
   }
   j["queries"] = queries;
   const QueryCounts& counts = r.counts;
-  j["latency_ms_mean"] = counts.latency_mean_ms;
-  j["latency_ms_p50"] = counts.latency_p50_ms;
-  j["latency_ms_p90"] = counts.latency_p90_ms;
-  j["latency_ms_p95"] = counts.latency_p95_ms;
-  j["latency_ms_p99"] = counts.latency_p99_ms;
-  j["throughput_qps"] = counts.throughput_qps;
-  j["arrivals"] = setting.arrivals;
-  j["queries_dropped"] = r.queries_dropped;
-  j["wait_ms_mean"] = counts.wait_mean_ms;
-  j["deadline_ms"] = setting.deadline_ms >= 0 ? nlohmann::json(setting.deadline_ms) : nlohmann::json();
-  j["deadline_met_share"] = setting.deadline_ms >= 0 ? nlohmann::json(counts.deadline_met_share) : nlohmann::json();
+  AddQueryCounts(counts, setting.arrivals, r.queries_dropped, setting.deadline_ms, &j);
   j["window_ms"] = AllAtOnceUploadMs(r.costs);
   j["queries_in_window"] = counts.in_window;
   j["partitions_first_half"] = counts.partitions_first_half;  // as the simulator counts them (Figs. 5 and 6)

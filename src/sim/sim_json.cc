@@ -8,6 +8,22 @@
 
 namespace ionn {
 
+void AddQueryCounts(const QueryCounts& counts, const std::string& arrivals, int queries_dropped, double deadline_ms,
+                    nlohmann::json* doc) {
+  nlohmann::json& d = *doc;
+  d["latency_ms_mean"] = counts.latency_mean_ms;
+  d["latency_ms_p50"] = counts.latency_p50_ms;
+  d["latency_ms_p90"] = counts.latency_p90_ms;
+  d["latency_ms_p95"] = counts.latency_p95_ms;
+  d["latency_ms_p99"] = counts.latency_p99_ms;
+  d["throughput_qps"] = counts.throughput_qps;
+  d["arrivals"] = arrivals;
+  d["queries_dropped"] = queries_dropped;
+  d["wait_ms_mean"] = counts.wait_mean_ms;
+  d["deadline_ms"] = deadline_ms >= 0 ? nlohmann::json(deadline_ms) : nlohmann::json();
+  d["deadline_met_share"] = deadline_ms >= 0 ? nlohmann::json(counts.deadline_met_share) : nlohmann::json();
+}
+
 std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const UploadPlan& plan,
                             const RunSetting& setting, bool with_queries) {
   nlohmann::json doc;
@@ -28,17 +44,7 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["latency_local_ms"] = plan.latency_local_ms;
   doc["latency_optimal_ms"] = plan.latency_optimal_ms;
   doc["query_count"] = r.queries.size();
-  doc["latency_ms_mean"] = r.counts.latency_mean_ms;
-  doc["latency_ms_p50"] = r.counts.latency_p50_ms;
-  doc["latency_ms_p90"] = r.counts.latency_p90_ms;
-  doc["latency_ms_p95"] = r.counts.latency_p95_ms;
-  doc["latency_ms_p99"] = r.counts.latency_p99_ms;
-  doc["throughput_qps"] = r.counts.throughput_qps;
-  doc["arrivals"] = r.arrivals;
-  doc["queries_dropped"] = r.queries_dropped;
-  doc["wait_ms_mean"] = r.counts.wait_mean_ms;
-  doc["deadline_ms"] = r.deadline_ms >= 0 ? nlohmann::json(r.deadline_ms) : nlohmann::json();
-  doc["deadline_met_share"] = r.deadline_ms >= 0 ? nlohmann::json(r.counts.deadline_met_share) : nlohmann::json();
+  AddQueryCounts(r.counts, r.arrivals, r.queries_dropped, r.deadline_ms, &doc);
   if (with_queries) {
     doc["queries"] = nlohmann::json::array();
     for (const auto& q : r.queries) {
