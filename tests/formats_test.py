@@ -377,6 +377,18 @@ def check_all(schemas, validators, tmp):
          lambda d: d.get("arrivals") == "poisson:5:2" and d.get("queries_dropped", 0) > 0
          and 0 <= d.get("deadline_met_share", -1) <= 1 and d.get("wait_ms_mean", 0) > 0
          and all(q["latency_ms"] == q["end_ms"] - q["arrival_ms"] for q in d["queries"])),
+        ("plan (progressive upload)", "ionn-plan-1.schema.json",
+         ["plan", "--zoo", "alexnet", "--paper-profiles", "--upload-encoding", "progressive", "--format", "json"],
+         lambda d: d.get("upload_encoding") == "progressive"
+         and {p.get("phase") for p in d["partitions"]} == {"high", "low"}),
+        ("simulate (progressive upload)", "ionn-simulate-1.schema.json",
+         ["simulate", "--zoo", "alexnet", "--paper-profiles", "--upload-encoding", "progressive", "--format", "json"],
+         lambda d: d.get("upload_encoding") == "progressive" and d.get("exact_from_ms") == d.get("upload_ms")
+         and d.get("queries_approximate", 0) > 0 and d["near_optimal_ms"] < d["upload_ms"]
+         and any(not q["exact"] for q in d["queries"]) and d["queries"][-1]["exact"]),
+        ("simulate (int8 weights)", "ionn-simulate-1.schema.json",
+         ["simulate", "--zoo", "mobilenet", "--paper-profiles", "--upload-encoding", "int8", "--format", "json"],
+         lambda d: d.get("exact_from_ms") is None and d.get("upload_ms") < d.get("window_ms")),
         ("client", "ionn-client-2.schema.json", "client", lambda d: d.get("query_count") == len(d.get("queries", ()))
          == 12 and "queries_wrong" not in d),
         ("client --verify", "ionn-client-2.schema.json", "client --verify",
@@ -391,6 +403,10 @@ def check_all(schemas, validators, tmp):
          lambda d: len(d.get("layers", [])) > 0),
         ("costs", "ionn-costs-1.schema.json", ["costs", "--zoo", "alexnet", "--paper-profiles"],
          lambda d: "units" not in d),
+        ("costs --upload-encoding lossless", "ionn-costs-1.schema.json",
+         ["costs", "--zoo", "mobilenet", "--paper-profiles", "--upload-encoding", "lossless"],
+         lambda d: d.get("upload_encoding") == "lossless"
+         and sum(l["upload_ms"] for l in d["layers"]) < d["fp32_upload_ms"]),
         ("costs --granularity block", "ionn-costs-1.schema.json",
          ["costs", "--zoo", "googlenet", "--paper-profiles", "--granularity", "block"],
          lambda d: d.get("units") == "block"),

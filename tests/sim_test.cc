@@ -110,21 +110,156 @@ TEST(SimLinkSharing, PriorityPausesTheUpload) {
 
 // The paper's AlexNet experiment on its published profile at 80 Mbps:
 // original 56.8 queries during upload, recursive-efficiency 88.1 (+55%).
-TEST(SimPaper, AlexNetRecursiveEfficiencyBeatsOriginalByHalf) {
-  const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
-  auto model = BuildZooModel("alexnet", 1, /*with_weights=*/false);
-  ASSERT_TRUE(model.ok());
-  auto profile = ReadProfileCsv(dir + "alexnet.csv");
-  ASSERT_TRUE(profile.ok());
+// AlexNet of the zoo (weights: shapes only) on the paper's profiles at 80 Mbps.
+struct PaperAlexNet {
+  PaperAlexNet() {
+    const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+    model = BuildZooModel("alexnet", 1, /*with_weights=*/false).value();
+    const Profile profile = ReadProfileCsv(dir + "alexnet.csv").value();
+    costs = BuildCostGraph(model, profile, &profile, nullptr, link).value();
+  }
+  Graph model;
   LinkSpec link;
-  auto costs = BuildCostGraph(*model, *profile, &*profile, nullptr, link);
-  ASSERT_TRUE(costs.ok()) << costs.status().message();
+  CostGraph costs;
+};
+
+TEST(SimPaper, AlexNetRecursiveEfficiencyBeatsOriginalByHalf) {
+  const PaperAlexNet alexnet;
+  const CostGraph* costs = &alexnet.costs;
   const SimResult original = Replay(*costs, Plan(*costs, "original"));
   const SimResult recursive = Replay(*costs, Plan(*costs, "recursive-efficiency"));
   EXPECT_GE(original.queries_during_upload, 50);
   EXPECT_LE(original.queries_during_upload, 70);
   EXPECT_GE(recursive.queries_during_upload, 1.45 * original.queries_during_upload)
       << "original " << original.queries_during_upload << ", recursive " << recursive.queries_during_upload;
+}
+
+// The paper's Fig. 2 sent progressively, by hand. Each high half takes
+// half the upload time (A 4, B 4, C 8, D 4), so at penalty 1 the path all
+// on the server costs 1 + 7 + 14 + 12 + 6 + 1 = 41 ms against 52 locally,
+// and recursive-efficiency's first partition is the whole chain: highs at 20,
+// lows at 40. The first query starts at 20 at the optimal 21 ms but
+// approximate; the next, at 41, is exact.
+TEST(SimProgressive, Fig2ByHand) {
+  const CostGraph exact = Fig2();
+  std::vector<double> same;
+  for (const auto& l : exact.layers()) same.push_back(l.upload_ms);
+  const CostGraph g = exact.WithUploads(UploadEncoding::kProgressive, same).value();
+  const UploadPlan plan = Plan(g, "recursive-efficiency");
+  ASSERT_EQ(plan.partitions.size(), 2u);
+  EXPECT_EQ(plan.encoding, UploadEncoding::kProgressive);
+  EXPECT_EQ(plan.partitions[0].phase, UnitPhase::kHigh);
+  EXPECT_EQ(plan.partitions[1].phase, UnitPhase::kLow);
+  EXPECT_EQ(plan.partitions[0].layers, (std::vector<int>{0, 1, 2, 3}));
+  EXPECT_DOUBLE_EQ(plan.total_upload_ms(), Plan(exact, "recursive-efficiency").total_upload_ms());
+  const SimResult r = Replay(g, plan);
+  EXPECT_EQ(r.partition_done_ms, (std::vector<double>{20, 40}));
+  ASSERT_GE(r.queries.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.queries[0].start_ms, 20);
+  EXPECT_DOUBLE_EQ(r.queries[0].latency_ms, 21);
+  EXPECT_FALSE(r.queries[0].exact);
+  EXPECT_DOUBLE_EQ(r.queries[1].start_ms, 41);
+  EXPECT_TRUE(r.queries[1].exact);
+  EXPECT_DOUBLE_EQ(r.near_optimal_ms, 41);
+  EXPECT_DOUBLE_EQ(r.exact_from_ms, 40);
+  EXPECT_EQ(r.queries_approximate, 1);
+  EXPECT_DOUBLE_EQ(r.window_ms, 40);  // the fp32 upload, whatever the encoding
+  // Sent exactly, recursive-efficiency's second query (the first at the
+  // optimal latency) ends at 72.
+  EXPECT_DOUBLE_EQ(Replay(exact, Plan(exact, "recursive-efficiency")).near_optimal_ms, 72);
+}
+
+// fp16 and int8 are never exact: a query is exact only while it runs
+// nothing with weights on the server.
+TEST(SimProgressive, LossyForGoodIsNeverExact) {
+  const CostGraph exact = Fig2();
+  std::vector<double> half;
+  for (const auto& l : exact.layers()) half.push_back(l.upload_ms / 2);
+  const CostGraph g = exact.WithUploads(UploadEncoding::kFp16, half).value();
+  const SimResult r = Replay(g, Plan(g, "recursive-efficiency"));
+  EXPECT_LT(r.exact_from_ms, 0);
+  for (const auto& q : r.queries) EXPECT_FALSE(q.exact);
+  EXPECT_DOUBLE_EQ(r.window_ms, 40);
+  EXPECT_DOUBLE_EQ(r.upload_ms, 20);
+}
+
+// A plan's phases are checked: a low half needs its high half before it,
+// a high half its low half after it, and only a progressive graph has halves.
+TEST(SimProgressive, PhasesAreChecked) {
+  const CostGraph exact = Fig2();
+  std::vector<double> same;
+  for (const auto& l : exact.layers()) same.push_back(l.upload_ms);
+  const CostGraph g = exact.WithUploads(UploadEncoding::kProgressive, same).value();
+  const std::vector<std::vector<int>> parts = {{0, 1, 2, 3}, {0, 1, 2, 3}};
+  const std::vector<UnitPhase> good = {UnitPhase::kHigh, UnitPhase::kLow};
+  auto plan = EvaluatePartitions(g, "given", Granularity::kLayer, parts, 0, &good);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_DOUBLE_EQ(plan->partitions[0].upload_ms, 20);
+  EXPECT_DOUBLE_EQ(plan->partitions[1].latency_ms, plan->partitions[0].latency_ms);
+  const std::vector<UnitPhase> low_first = {UnitPhase::kLow, UnitPhase::kHigh};
+  auto bad = EvaluatePartitions(g, "given", Granularity::kLayer, parts, 0, &low_first);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("has no high half before"), std::string::npos) << bad.status().message();
+  const std::vector<UnitPhase> no_low = {UnitPhase::kHigh};
+  bad = EvaluatePartitions(g, "given", Granularity::kLayer, {{0, 1, 2, 3}}, 0, &no_low);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("has no low half"), std::string::npos);
+  bad = EvaluatePartitions(exact, "given", Granularity::kLayer, parts, 0, &good);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not progressive"), std::string::npos);
+  // The JSON of a progressive plan reads back as the same plan.
+  const UploadPlan made = Plan(g, "recursive-efficiency");
+  auto back = PlanFromJson(g, PlanToJson(g, made));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ASSERT_EQ(back->partitions.size(), made.partitions.size());
+  for (size_t p = 0; p < made.partitions.size(); ++p) {
+    EXPECT_EQ(back->partitions[p].phase, made.partitions[p].phase);
+    EXPECT_EQ(back->partitions[p].layers, made.partitions[p].layers);
+    EXPECT_DOUBLE_EQ(back->partitions[p].upload_ms, made.partitions[p].upload_ms);
+  }
+  // And its cost graph too, encoding and fp32 window included.
+  auto costs = ParseCostGraphJson(CostGraphToJson(g));
+  ASSERT_TRUE(costs.ok()) << costs.status().message();
+  EXPECT_EQ(costs->upload_encoding(), UploadEncoding::kProgressive);
+  EXPECT_DOUBLE_EQ(AllAtOnceUploadMs(*costs), 40);
+}
+
+// Held layers arrive exact at time 0 whatever the encoding.
+TEST(SimProgressive, HeldLayersAreExact) {
+  const CostGraph exact = Fig2();
+  std::vector<double> same;
+  for (const auto& l : exact.layers()) same.push_back(l.upload_ms);
+  const CostGraph g = exact.WithUploads(UploadEncoding::kProgressive, same).value();
+  LayerMask held(g.num_layers(), 0);
+  held[g.FindLayer("B")] = 1;
+  PlannerOptions o;
+  auto plan = MakePlanWithHeld(g, held, o);
+  ASSERT_TRUE(plan.ok()) << plan.status().message();
+  EXPECT_EQ(plan->partitions[0].phase, UnitPhase::kWhole);
+  EXPECT_DOUBLE_EQ(plan->partitions[0].upload_ms, 0);
+  const std::vector<LayerMask> after = ExactLayersAfter(g, *plan);
+  EXPECT_TRUE(after[1][g.FindLayer("B")]);
+  ASSERT_EQ(plan->partitions[1].phase, UnitPhase::kHigh);
+  for (int k : plan->partitions[1].layers) EXPECT_FALSE(after[2][k]) << g.layer(k).name;
+  EXPECT_TRUE(after.back() == LayerMask(g.num_layers(), 1));
+}
+
+TEST(SimPaper, AlexNetEncodingsAgainstRecursiveEfficiency) {
+  const PaperAlexNet alexnet;
+  const CostGraph* costs = &alexnet.costs;
+  const SimResult base = Replay(*costs, Plan(*costs, "recursive-efficiency"));
+  for (UploadEncoding e : {UploadEncoding::kProgressive, UploadEncoding::kFp16, UploadEncoding::kInt8}) {
+    auto encoded = EncodeUploads(*costs, alexnet.model, e, alexnet.link);
+    ASSERT_TRUE(encoded.ok()) << encoded.status().message();
+    EXPECT_DOUBLE_EQ(AllAtOnceUploadMs(*encoded), AllAtOnceUploadMs(*costs));
+    const SimResult r = Replay(*encoded, Plan(*encoded, "recursive-efficiency"));
+    EXPECT_DOUBLE_EQ(r.window_ms, base.window_ms);
+    EXPECT_GT(r.queries_in_window, base.queries_in_window) << UploadEncodingName(e);
+    EXPECT_LT(r.near_optimal_ms, base.near_optimal_ms) << UploadEncodingName(e);
+    if (e == UploadEncoding::kProgressive) {
+      EXPECT_NEAR(r.exact_from_ms, base.upload_ms, 1e-6);
+    }
+  }
 }
 
 }  // namespace

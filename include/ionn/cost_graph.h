@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ionn/status.h"
+#include "ionn/weight_codec.h"
 
 namespace ionn {
 
@@ -74,22 +75,39 @@ class CostGraph {
   // Upload time of a partition: overhead + its layers' weight times.
   double UploadMs(const std::vector<int>& layers) const;
 
+  // How the weights travel (weight_codec.h). upload_ms is each layer's
+  // whole upload in that encoding (all phases: progressive's halves take
+  // half each). `fp32_all_at_once_ms()`: overhead + every layer's upload
+  // as exact fp32 (AllAtOnceUploadMs, the default window).
+  UploadEncoding upload_encoding() const { return upload_encoding_; }
+  double fp32_all_at_once_ms() const { return fp32_all_at_once_ms_; }
+  // This graph with the layers' upload times replaced (one per layer,
+  // finite, >= 0) for weights sent in `encoding`; the fp32 time stays.
+  Result<CostGraph> WithUploads(UploadEncoding encoding, const std::vector<double>& upload_ms) const;
+  // This graph with the layers' fp32 upload times summing to this (a cost
+  // graph file's "fp32_upload_ms").
+  Result<CostGraph> WithFp32Upload(double fp32_upload_ms) const;
+
  private:
   std::vector<CostInput> inputs_;
   std::vector<CostLayer> layers_;
   std::vector<std::string> output_names_;
   double partition_overhead_ms_ = 0;
   bool block_units_ = false;
+  UploadEncoding upload_encoding_ = UploadEncoding::kExact;
+  double fp32_all_at_once_ms_ = 0;
   std::vector<std::vector<int>> layer_inputs_;
   std::vector<std::vector<int>> consumers_;
   std::vector<uint8_t> is_output_;
   bool is_chain_ = false;
 };
 
-// ionn-costs/1 JSON (see DESIGN.md; optional "units": "layer" or "block").
+// ionn-costs/1 JSON (see DESIGN.md; optional "units": "layer" or "block";
+// optional "upload_encoding" with "fp32_upload_ms", written when not exact).
 // Parse errors name the JSON path.
-// The whole model's upload as one partition (overhead + every layer's
-// weights): the default window of `queries_in_window`.
+// The whole model's upload as one fp32 partition (overhead + every layer's
+// exact weights, whatever the graph's encoding): the default window of
+// `queries_in_window`.
 double AllAtOnceUploadMs(const CostGraph& graph);
 
 Result<CostGraph> ParseCostGraphJson(const std::string& text);

@@ -121,6 +121,15 @@ Result<CostGraph> BuildCostGraph(const Graph& graph, const Profile& client, cons
                                  const ServerRegression* regression, const LinkSpec& link,
                                  JoinReport* report = nullptr);
 
+// `costs` (built from `model` by BuildCostGraph: one cost layer per model
+// layer, same names) with its weights sent in `encoding`: each layer's
+// upload time scaled by its encoded bytes over its fp32 bytes (lossless
+// compresses `model`'s weights, which must hold their data, choosing per
+// chunk by the link's uplink rate; progressive sends as many bytes as
+// exact, in two halves the planner orders). Exact: `costs` itself.
+Result<CostGraph> EncodeUploads(const CostGraph& costs, const Graph& model, UploadEncoding encoding,
+                                const LinkSpec& link);
+
 // Which files give a model's per-layer times (paths of the CSVs above).
 struct CostSources {
   std::string client_profile;     // client_ms column

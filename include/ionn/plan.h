@@ -18,12 +18,19 @@ struct Partition {
   std::vector<int> layers;  // layer positions, ascending
   double upload_ms = 0;     // overhead + weight upload time
   double latency_ms = 0;    // best query latency once this and all earlier are uploaded
+  // Progressive uploads: kHigh makes its layers runnable (approximately),
+  // a later kLow of the same layers makes them exact (DESIGN.md, "Upload
+  // unit"); every other partition is kWhole.
+  UnitPhase phase = UnitPhase::kWhole;
 };
 
 struct UploadPlan {
   std::string algorithm;
   Granularity granularity = Granularity::kLayer;
-  std::vector<Partition> partitions;  // upload order; together they hold every layer once
+  UploadEncoding encoding = UploadEncoding::kExact;  // the cost graph's
+  // Upload order; together they hold every layer once (progressive: once
+  // whole, or once high and later once low).
+  std::vector<Partition> partitions;
   double latency_local_ms = 0;
   double latency_optimal_ms = 0;
   double total_upload_ms() const;
@@ -59,8 +66,18 @@ Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& plann
 // A plan of the given partitions (layer positions, upload order, together
 // every layer once, none empty) with each partition's upload time and the
 // best latency after it; the first `free_partitions` take no upload time.
+// `phases` (one per partition; none: all kWhole): on a progressive cost
+// graph a layer may instead be in a kHigh partition and a later kLow one,
+// each taking overhead + half its upload time.
 Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
-                                      std::vector<std::vector<int>> layer_parts, int free_partitions);
+                                      std::vector<std::vector<int>> layer_parts, int free_partitions,
+                                      const std::vector<UnitPhase>* phases = nullptr);
+
+// Per number of partitions arrived (0..partitions), the layers the server
+// would compute with exact weights: those that arrived whole (free, or in
+// an encoding that is not lossy for good) or in their low half, and those
+// without weights to send (upload time 0).
+std::vector<LayerMask> ExactLayersAfter(const CostGraph& graph, const UploadPlan& plan);
 
 // The planners themselves, on a graph of units; they return the partitions
 // up to the optimal set (unit positions, in upload order).

@@ -85,6 +85,7 @@ struct ProtocolOptions {
   Arrivals arrivals;
   int queries_after_upload = 5;  // raised once the whole model is uploaded
   int min_queries = 0;           // keep raising queries until this many finished
+  double raise_until_ms = -1;    // and until this time (a window past the upload's end)
   int max_queries = 10000000;    // guard against degenerate zero-latency graphs
   bool keep_queries = true;      // false: counts only, ProtocolRun::queries stays empty
 };

@@ -32,7 +32,15 @@ struct SimQuery {
   double start_ms = 0, end_ms = 0, latency_ms = 0;
   int partitions_uploaded = 0;  // when it started
   bool during_upload = false;   // finished no later than the upload
+  bool exact = true;            // every layer it ran on the server held exact weights
 };
+
+// "Near-optimal" (DESIGN.md, "The window"): a latency of at most 1.1x the
+// fp32 optimal latency.
+constexpr double kNearOptimalFactor = 1.1;
+inline bool NearOptimal(double latency_ms, double optimal_ms) {
+  return latency_ms <= kNearOptimalFactor * optimal_ms + 1e-9;
+}
 
 struct SimResult {
   std::vector<SimQuery> queries;
@@ -50,6 +58,13 @@ struct SimResult {
   std::string arrivals = "back-to-back";  // ArrivalsName
   int queries_dropped = 0;                // arrived, and dropped from a full queue
   double deadline_ms = -1;                // as given (< 0: none)
+  std::string upload_encoding = "exact";  // the plan's (UploadEncodingName)
+  // End of the first query whose latency was near-optimal (< 0: none).
+  double near_optimal_ms = -1;
+  // When the server held every layer's exact weights: the upload's end,
+  // or < 0 for an encoding lossy for good (fp16, int8).
+  double exact_from_ms = -1;
+  int queries_approximate = 0;  // that ran a layer without its exact weights
 };
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);

@@ -613,6 +613,13 @@ void CostOptions::Add(CLI::App* app) {
                         ->capture_default_str()
                         ->check(FiniteIn(0, 1e9, "a time in ms"))
                         ->group(kLinkGroup));
+  ignored.push_back(app->add_option("--upload-encoding", upload_encoding,
+                                    "How weights travel: exact (fp32), lossless (zstd of byte planes, exact), "
+                                    "progressive (high 16 bits first, exact after the low ones), fp16 or int8 "
+                                    "(lossy for good)")
+                        ->capture_default_str()
+                        ->type_name("NAME")
+                        ->group(kLinkGroup));
   for (CLI::Option* o : ignored) costs->excludes(o);
 }
 
@@ -621,13 +628,18 @@ Result<CostGraph> CostOptions::Load() const {
   if (!model.given()) {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (MODEL.onnx, --model FILE.onnx or --zoo NAME)");
   }
-  IONN_ASSIGN_OR_RETURN(const Graph graph, model.Load(/*with_weights=*/false));
+  auto encoding = ParseUploadEncoding(upload_encoding);
+  if (!encoding.ok()) return encoding.status().WithContext("--upload-encoding");
+  // Only the lossless encoding's sizes depend on the weights' values.
+  IONN_ASSIGN_OR_RETURN(const Graph graph, model.Load(/*with_weights=*/*encoding == UploadEncoding::kLossless));
   const CostSources sources = profiles.Sources();
   if (!profiles.regression.empty()) {
     IONN_ASSIGN_OR_RETURN(const ServerRegression regression, ReadRegressionCsv(profiles.regression));
     WarnNonPositivePredictions(graph, regression, "--regression '" + profiles.regression + "'");
   }
-  return LoadModelCosts(graph, sources, link.Spec(partition_overhead_ms));
+  const LinkSpec spec = link.Spec(partition_overhead_ms);
+  IONN_ASSIGN_OR_RETURN(const CostGraph costs, LoadModelCosts(graph, sources, spec));
+  return EncodeUploads(costs, graph, *encoding, spec);
 }
 
 RunSetting CostOptions::Setting() const {

@@ -171,6 +171,7 @@ struct CostOptions {
   ProfileOptions profiles;
   LinkRateOptions link;
   double partition_overhead_ms = 0;
+  std::string upload_encoding = "exact";  // weight_codec.h
   void Add(CLI::App* app);
   Result<CostGraph> Load() const;
   // The model and link for the JSON outputs (unknown for a --costs file).

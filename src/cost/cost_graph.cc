@@ -89,6 +89,8 @@ Result<CostGraph> CostGraph::Create(std::vector<CostInput> inputs, std::vector<C
   g.layers_ = std::move(layers);
   g.output_names_ = std::move(outputs);
   g.partition_overhead_ms_ = partition_overhead_ms;
+  g.fp32_all_at_once_ms_ = partition_overhead_ms;
+  for (const auto& l : g.layers_) g.fp32_all_at_once_ms_ += l.upload_ms;
   return g;
 }
 
@@ -105,10 +107,24 @@ double CostGraph::UploadMs(const std::vector<int>& layers) const {
   return ms;
 }
 
-double AllAtOnceUploadMs(const CostGraph& graph) {
-  double ms = graph.partition_overhead_ms();
-  for (int k = 0; k < graph.num_layers(); ++k) ms += graph.layer(k).upload_ms;
-  return ms;
+double AllAtOnceUploadMs(const CostGraph& graph) { return graph.fp32_all_at_once_ms(); }
+
+Result<CostGraph> CostGraph::WithFp32Upload(double fp32_upload_ms) const {
+  IONN_RETURN_IF_ERROR(CheckTime(fp32_upload_ms, "fp32_upload_ms"));
+  CostGraph g = *this;
+  g.fp32_all_at_once_ms_ = partition_overhead_ms_ + fp32_upload_ms;
+  return g;
+}
+
+Result<CostGraph> CostGraph::WithUploads(UploadEncoding encoding, const std::vector<double>& upload_ms) const {
+  if (upload_ms.size() != layers_.size()) return Status::Invalid("upload times: one per layer");
+  std::vector<CostLayer> layers = layers_;
+  for (size_t k = 0; k < layers.size(); ++k) layers[k].upload_ms = upload_ms[k];
+  IONN_ASSIGN_OR_RETURN(CostGraph g, Create(inputs_, std::move(layers), output_names_, partition_overhead_ms_,
+                                            block_units_));
+  g.upload_encoding_ = encoding;
+  g.fp32_all_at_once_ms_ = fp32_all_at_once_ms_;
+  return g;
 }
 
 }  // namespace ionn

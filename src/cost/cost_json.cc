@@ -101,7 +101,23 @@ Result<CostGraph> ParseCostGraphJson(const std::string& text) {
     }
     block_units = u.get<std::string>() == "block";
   }
-  return CostGraph::Create(std::move(inputs), std::move(layers), std::move(outputs), overhead, block_units);
+  IONN_ASSIGN_OR_RETURN(CostGraph graph, CostGraph::Create(std::move(inputs), std::move(layers), std::move(outputs),
+                                                           overhead, block_units));
+  if (!doc.contains("upload_encoding")) {
+    if (doc.contains("fp32_upload_ms")) return Status::Invalid("\"fp32_upload_ms\" needs an \"upload_encoding\"");
+    return graph;
+  }
+  const json& e = doc["upload_encoding"];
+  if (!e.is_string()) return Status::Invalid("\"upload_encoding\" must be a string");
+  auto encoding = ParseUploadEncoding(e.get<std::string>());
+  if (!encoding.ok()) return encoding.status().WithContext("\"upload_encoding\"");
+  if (!doc.contains("fp32_upload_ms") || !doc["fp32_upload_ms"].is_number()) {
+    return Status::Invalid("\"fp32_upload_ms\" (a number: the layers' upload as exact fp32) goes with \"upload_encoding\"");
+  }
+  std::vector<double> upload_ms;
+  for (const auto& l : graph.layers()) upload_ms.push_back(l.upload_ms);
+  IONN_ASSIGN_OR_RETURN(CostGraph encoded, graph.WithUploads(*encoding, upload_ms));
+  return encoded.WithFp32Upload(doc["fp32_upload_ms"].get<double>());
 }
 
 Result<CostGraph> ReadCostGraphFile(const std::string& path) { return ParseFile(path, ParseCostGraphJson); }
@@ -110,6 +126,10 @@ std::string CostGraphToJson(const CostGraph& graph) {
   json doc;
   doc["format"] = "ionn-costs/1";
   if (graph.block_units()) doc["units"] = "block";
+  if (graph.upload_encoding() != UploadEncoding::kExact) {
+    doc["upload_encoding"] = UploadEncodingName(graph.upload_encoding());
+    doc["fp32_upload_ms"] = graph.fp32_all_at_once_ms() - graph.partition_overhead_ms();
+  }
   doc["inputs"] = json::array();
   for (const auto& in : graph.inputs()) doc["inputs"].push_back({{"name", in.name}, {"up_ms", in.up_ms}});
   doc["layers"] = json::array();

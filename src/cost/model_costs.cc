@@ -189,4 +189,28 @@ Result<CostGraph> LoadModelCosts(const Graph& graph, const CostSources& sources,
   return BuildCostGraph(graph, client, server ? &*server : nullptr, regression ? &*regression : nullptr, link);
 }
 
+Result<CostGraph> EncodeUploads(const CostGraph& costs, const Graph& model, UploadEncoding encoding,
+                                const LinkSpec& link) {
+  if (encoding == UploadEncoding::kExact) return costs;
+  if (costs.num_layers() != static_cast<int>(model.layers.size())) {
+    return Status::Invalid("the cost graph does not have the model's layers (an upload encoding needs layer granularity)");
+  }
+  CodecOptions options;
+  options.uplink_bytes_per_ms = link.uplink_mbps * kBytesPerMsPerMbps;
+  IONN_ASSIGN_OR_RETURN(const std::vector<int64_t> encoded, EncodedLayerBytes(model, encoding, options));
+  std::vector<double> upload_ms(costs.num_layers());
+  for (int k = 0; k < costs.num_layers(); ++k) {
+    const Layer& l = model.layers[k];
+    if (costs.layer(k).name != l.name) {
+      return Status::Invalid("cost layer " + std::to_string(k) + " is '" + costs.layer(k).name + "', the model's '" +
+                             l.name + "'");
+    }
+    int64_t raw = 0;
+    for (const auto& w : l.weights) raw += ElementCount(w.shape) * 4;
+    upload_ms[k] = costs.layer(k).upload_ms;
+    if (raw > 0) upload_ms[k] *= static_cast<double>(encoded[k]) / static_cast<double>(raw);
+  }
+  return costs.WithUploads(encoding, upload_ms);
+}
+
 }  // namespace ionn

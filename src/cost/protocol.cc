@@ -224,7 +224,10 @@ Status ReplayProtocolWithoutSharing(const std::vector<double>& upload_ms, const 
   while (true) {
     while (arrived < num_parts && arrival[arrived] - t <= kSnap * upload_ms[arrived]) ++arrived;
     const bool upload_done = arrived == num_parts;
-    if (upload_done && raised_after_upload >= after_upload && finished >= min_queries) break;
+    if (upload_done && raised_after_upload >= after_upload && finished >= min_queries &&
+        t >= options.raise_until_ms) {
+      break;
+    }
     if (finished >= max_queries) return Status::Invalid("more than max_queries queries; stopping");
     raised_after_upload += upload_done;
     const double end = t + latency_ms[arrived - 1];
@@ -313,7 +316,8 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     }
     if (!query_active) {
       const bool upload_done = part == num_parts;
-      const bool enough = raised_after_upload >= options.queries_after_upload && finished >= options.min_queries;
+      const bool enough = raised_after_upload >= options.queries_after_upload && finished >= options.min_queries &&
+                          now >= options.raise_until_ms;
       if (upload_done && (enough || (!back_to_back && queue.Exhausted()))) break;
       if (finished >= options.max_queries) return Status::Invalid("more than max_queries queries; stopping");
       // Back to back: a query is always waiting once a partition arrived.

@@ -46,6 +46,7 @@ void AddPartitions(const CostGraph& graph, const UploadPlan& plan, const std::ve
     if (uploaded_at_ms) at = i < uploaded_at_ms->size() ? nlohmann::json((*uploaded_at_ms)[i]) : nlohmann::json();
     (*doc)["partitions"].push_back(
         {{"layers", names}, {"upload_ms", p.upload_ms}, {"uploaded_at_ms", at}, {"latency_ms", p.latency_ms}});
+    if (p.phase != UnitPhase::kWhole) (*doc)["partitions"].back()["phase"] = UnitPhaseName(p.phase);
   }
 }
 
@@ -55,6 +56,7 @@ std::string PlanToJson(const CostGraph& graph, const UploadPlan& plan, const Run
   AddRunSetting(setting, &doc);
   doc["algorithm"] = plan.algorithm;
   doc["granularity"] = GranularityName(plan.granularity);
+  if (plan.encoding != UploadEncoding::kExact) doc["upload_encoding"] = UploadEncodingName(plan.encoding);
   AddPartitions(graph, plan, nullptr, &doc);
   doc["latency_local_ms"] = plan.latency_local_ms;
   doc["latency_optimal_ms"] = plan.latency_optimal_ms;
@@ -79,8 +81,11 @@ std::string LayerList(const CostGraph& graph, const std::vector<int>& layers, si
 std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
   std::ostringstream out;
   char line[512];
-  std::snprintf(line, sizeof line, "plan: %s, %s granularity, %zu partitions\n",
-                plan.algorithm.c_str(), GranularityName(plan.granularity), plan.partitions.size());
+  std::snprintf(line, sizeof line, "plan: %s, %s granularity, %zu partitions%s\n", plan.algorithm.c_str(),
+                GranularityName(plan.granularity), plan.partitions.size(),
+                plan.encoding == UploadEncoding::kExact
+                    ? ""
+                    : (std::string(", weights ") + UploadEncodingName(plan.encoding)).c_str());
   out << line;
   std::snprintf(line, sizeof line, "latency: local %s ms, optimal %s ms\n\n", Fixed(plan.latency_local_ms, 3).c_str(),
                 Fixed(plan.latency_optimal_ms, 3).c_str());
@@ -93,7 +98,9 @@ std::string PlanToTable(const CostGraph& graph, const UploadPlan& plan) {
     const auto& p = plan.partitions[i];
     cumulative += p.upload_ms;
     std::snprintf(line, sizeof line, "%4zu  %12s  %14s  %12s  %s\n", i, Fixed(p.upload_ms, 3).c_str(),
-                  Fixed(cumulative, 3).c_str(), Fixed(p.latency_ms, 3).c_str(), LayerList(graph, p.layers, 60).c_str());
+                  Fixed(cumulative, 3).c_str(), Fixed(p.latency_ms, 3).c_str(),
+                  ((p.phase == UnitPhase::kWhole ? "" : std::string(UnitPhaseName(p.phase)) + ": ") +
+                   LayerList(graph, p.layers, 60)).c_str());
     out << line;
   }
   return out.str();
@@ -112,14 +119,24 @@ Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text)
   for (int k = 0; k < graph.num_layers(); ++k) position.emplace(graph.layer(k).name, k);
   std::vector<int> partition_of(graph.num_layers(), -1);
   std::vector<std::vector<int>> layer_parts;
+  std::vector<UnitPhase> phases;
   for (size_t p = 0; p < parts->size(); ++p) {
     const std::string where = "partition " + std::to_string(p);
     const nlohmann::json& part = (*parts)[p];
     const nlohmann::json* names = &part;
+    UnitPhase phase = UnitPhase::kWhole;
     if (part.is_object()) {
       if (!part.contains("layers")) return Status::Invalid(where + " has no \"layers\"");
       names = &part["layers"];
+      if (part.contains("phase")) {
+        const nlohmann::json& ph = part["phase"];
+        if (!ph.is_string() || (ph != "whole" && ph != "high" && ph != "low")) {
+          return Status::Invalid(where + ": \"phase\" must be \"whole\", \"high\" or \"low\"");
+        }
+        phase = ph == "high" ? UnitPhase::kHigh : ph == "low" ? UnitPhase::kLow : UnitPhase::kWhole;
+      }
     }
+    phases.push_back(phase);
     if (!names->is_array()) return Status::Invalid(where + ": its layers are not an array of layer names");
     if (names->empty()) return Status::Invalid(where + " is empty");
     std::vector<int> layers;
@@ -130,7 +147,7 @@ Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text)
       if (it == position.end()) {
         return Status::Invalid(where + " names layer '" + n.substr(0, 80) + "', which the model does not have");
       }
-      if (partition_of[it->second] >= 0) {
+      if (partition_of[it->second] >= 0 && !(phase == UnitPhase::kLow && phases[partition_of[it->second]] == UnitPhase::kHigh)) {
         return Status::Invalid("layer '" + n + "' is in partition " + std::to_string(partition_of[it->second]) +
                                " and in " + (partition_of[it->second] == static_cast<int>(p) ? "it again" : where));
       }
@@ -144,7 +161,7 @@ Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text)
   for (int k = 0; k < graph.num_layers(); ++k) {
     if (partition_of[k] < 0) return Status::Invalid("layer '" + graph.layer(k).name + "' is in no partition");
   }
-  return EvaluatePartitions(graph, "given", Granularity::kLayer, std::move(layer_parts), 0);
+  return EvaluatePartitions(graph, "given", Granularity::kLayer, std::move(layer_parts), 0, &phases);
 }
 
 }  // namespace ionn

@@ -26,6 +26,21 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
   for (double p : options.penalties) {
     if (!(p >= 0)) return Status::Invalid("penalties must be numbers >= 0");
   }
+  if (graph.upload_encoding() == UploadEncoding::kProgressive) {
+    // The planner orders the high halves (what makes layers runnable) on a
+    // graph where each layer uploads in half its time; the low halves
+    // follow in the same order. Neither changes a query's latency.
+    std::vector<double> half(graph.num_layers());
+    for (int k = 0; k < graph.num_layers(); ++k) half[k] = graph.layer(k).upload_ms / 2;
+    IONN_ASSIGN_OR_RETURN(const CostGraph highs, graph.WithUploads(UploadEncoding::kExact, half));
+    IONN_ASSIGN_OR_RETURN(const UploadPlan planned, MakePlan(highs, options));
+    std::vector<std::vector<int>> parts;
+    std::vector<UnitPhase> phases;
+    for (UnitPhase phase : {UnitPhase::kHigh, UnitPhase::kLow}) {
+      for (const Partition& p : planned.partitions) parts.push_back(p.layers), phases.push_back(phase);
+    }
+    return EvaluatePartitions(graph, options.algorithm, options.granularity, std::move(parts), 0, &phases);
+  }
   const UnitGraph units = MakeUnits(graph, options.granularity);
   const LatencyModel unit_model(units.units);
   UnitPartitions unit_parts;
@@ -63,27 +78,48 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
 }
 
 Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string& algorithm, Granularity granularity,
-                                      std::vector<std::vector<int>> layer_parts, int free_partitions) {
+                                      std::vector<std::vector<int>> layer_parts, int free_partitions,
+                                      const std::vector<UnitPhase>* phases) {
   const int n = graph.num_layers();
-  if (free_partitions < 0 || free_partitions > static_cast<int>(layer_parts.size())) {
+  const int num_parts = static_cast<int>(layer_parts.size());
+  if (free_partitions < 0 || free_partitions > num_parts) {
     return Status::Invalid("partitions: " + std::to_string(free_partitions) + " free partitions of " +
                            std::to_string(layer_parts.size()));
   }
+  if (phases && static_cast<int>(phases->size()) != num_parts) {
+    return Status::Invalid("partitions: " + std::to_string(phases->size()) + " phases for " +
+                           std::to_string(num_parts) + " partitions");
+  }
+  const auto phase_of = [&](int p) { return phases ? (*phases)[p] : UnitPhase::kWhole; };
+  // Per layer: 1 once whole, 2 once high, 3 once high then low.
   std::vector<int> seen(n, 0);
-  for (size_t p = 0; p < layer_parts.size(); ++p) {
-    if (layer_parts[p].empty()) return Status::Invalid("partitions: partition " + std::to_string(p) + " is empty");
+  for (int p = 0; p < num_parts; ++p) {
+    const std::string where = "partitions: partition " + std::to_string(p);
+    if (layer_parts[p].empty()) return Status::Invalid(where + " is empty");
+    const UnitPhase phase = phase_of(p);
+    if (phase != UnitPhase::kWhole && graph.upload_encoding() != UploadEncoding::kProgressive) {
+      return Status::Invalid(where + " is a '" + UnitPhaseName(phase) + "' half, and the upload encoding is '" +
+                             UploadEncodingName(graph.upload_encoding()) + "', not progressive");
+    }
+    if (phase != UnitPhase::kWhole && p < free_partitions) return Status::Invalid(where + " is free and a half");
     for (int k : layer_parts[p]) {
-      if (k < 0 || k >= n || seen[k]++) {
-        return Status::Invalid("partitions: layer " + std::to_string(k) + " is out of range or in two partitions");
+      if (k < 0 || k >= n) return Status::Invalid(where + ": layer " + std::to_string(k) + " is out of range");
+      const int want = phase == UnitPhase::kLow ? 2 : 0;
+      if (seen[k] != want) {
+        return Status::Invalid(where + ": layer '" + graph.layer(k).name + "' " +
+                               (phase == UnitPhase::kLow ? "has no high half before" : "is in two partitions"));
       }
+      seen[k] = phase == UnitPhase::kWhole ? 1 : phase == UnitPhase::kHigh ? 2 : 3;
     }
   }
   for (int k = 0; k < n; ++k) {
     if (!seen[k]) return Status::Invalid("partitions: layer '" + graph.layer(k).name + "' is in none");
+    if (seen[k] == 2) return Status::Invalid("partitions: layer '" + graph.layer(k).name + "' has no low half");
   }
   const LatencyModel model(graph);
   UploadPlan plan;
   plan.algorithm = algorithm;
+  plan.encoding = graph.upload_encoding();
   // A graph of IONN blocks (e.g. `ionn costs --granularity block`) is
   // planned at block granularity whatever the options say.
   plan.granularity = graph.block_units() ? Granularity::kBlock : granularity;
@@ -94,7 +130,15 @@ Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string&
   for (auto& layers : layer_parts) {
     for (int k : layers) uploaded[k] = 1;
     Partition p;
-    p.upload_ms = static_cast<int>(plan.partitions.size()) < free_partitions ? 0 : graph.UploadMs(layers);
+    p.phase = phase_of(static_cast<int>(plan.partitions.size()));
+    if (static_cast<int>(plan.partitions.size()) < free_partitions) {
+      p.upload_ms = 0;
+    } else if (p.phase == UnitPhase::kWhole) {
+      p.upload_ms = graph.UploadMs(layers);
+    } else {
+      p.upload_ms = graph.partition_overhead_ms();
+      for (int k : layers) p.upload_ms += graph.layer(k).upload_ms / 2;
+    }
     latency.Update(uploaded);
     p.latency_ms = latency.base_ms();
     p.layers = std::move(layers);
@@ -109,13 +153,9 @@ Result<UploadPlan> MakePlanWithHeld(const CostGraph& graph, const LayerMask& hel
   if (std::find(held.begin(), held.end(), 1) == held.end()) return MakePlan(graph, options);
   // Plan the rest on a graph where held layers upload in no time: the
   // planners then value them as free and plan around them.
-  std::vector<CostLayer> layers = graph.layers();
-  for (int k = 0; k < n; ++k) {
-    if (held[k]) layers[k].upload_ms = 0;
-  }
-  IONN_ASSIGN_OR_RETURN(CostGraph free_held,
-                        CostGraph::Create(graph.inputs(), std::move(layers), graph.output_names(),
-                                          graph.partition_overhead_ms(), graph.block_units()));
+  std::vector<double> upload_ms(n);
+  for (int k = 0; k < n; ++k) upload_ms[k] = held[k] ? 0 : graph.layer(k).upload_ms;
+  IONN_ASSIGN_OR_RETURN(CostGraph free_held, graph.WithUploads(graph.upload_encoding(), upload_ms));
   IONN_ASSIGN_OR_RETURN(UploadPlan planned, MakePlan(free_held, options));
   return WithHeldFirst(graph, planned, held);
 }
@@ -128,6 +168,7 @@ Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& plann
   // them from the start, which can only make every query's best placement
   // as fast or faster than the plan alone assumed.
   std::vector<std::vector<int>> parts(1);
+  std::vector<UnitPhase> phases = {UnitPhase::kWhole};
   for (int k = 0; k < n; ++k) {
     if (held[k]) parts[0].push_back(k);
   }
@@ -136,9 +177,26 @@ Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& plann
     for (int k : p.layers) {
       if (!held[k]) rest.push_back(k);
     }
-    if (!rest.empty()) parts.push_back(std::move(rest));
+    if (!rest.empty()) parts.push_back(std::move(rest)), phases.push_back(p.phase);
   }
-  return EvaluatePartitions(graph, planned.algorithm, planned.granularity, std::move(parts), /*free_partitions=*/1);
+  return EvaluatePartitions(graph, planned.algorithm, planned.granularity, std::move(parts), /*free_partitions=*/1,
+                            &phases);
+}
+
+std::vector<LayerMask> ExactLayersAfter(const CostGraph& graph, const UploadPlan& plan) {
+  const int n = graph.num_layers();
+  const bool lossy = IsLossyForGood(plan.encoding);
+  LayerMask exact(n, 0);
+  for (int k = 0; k < n; ++k) exact[k] = graph.layer(k).upload_ms == 0;
+  std::vector<LayerMask> after = {exact};
+  for (const Partition& p : plan.partitions) {
+    const bool whole_exact = p.phase == UnitPhase::kLow || (p.phase == UnitPhase::kWhole && (!lossy || p.upload_ms == 0));
+    if (whole_exact) {
+      for (int k : p.layers) exact[k] = 1;
+    }
+    after.push_back(exact);
+  }
+  return after;
 }
 
 }  // namespace ionn

@@ -37,6 +37,10 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["first_query_end_ms"] = r.first_query_end_ms;
   doc["window_ms"] = r.window_ms;
   doc["queries_in_window"] = r.queries_in_window;
+  doc["upload_encoding"] = r.upload_encoding;
+  doc["near_optimal_ms"] = r.near_optimal_ms >= 0 ? nlohmann::json(r.near_optimal_ms) : nlohmann::json();
+  doc["exact_from_ms"] = r.exact_from_ms >= 0 ? nlohmann::json(r.exact_from_ms) : nlohmann::json();
+  doc["queries_approximate"] = r.queries_approximate;
   AddPartitions(graph, plan, &r.partition_done_ms, &doc);
   doc["partitions_first_half"] = r.partitions_first_half;
   doc["partitions_second_half"] = r.partitions_second_half;
@@ -53,7 +57,8 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
                                 {"end_ms", q.end_ms},
                                 {"latency_ms", q.latency_ms},
                                 {"partitions_uploaded", q.partitions_uploaded},
-                                {"during_upload", q.during_upload}});
+                                {"during_upload", q.during_upload},
+                                {"exact", q.exact}});
     }
   }
   return doc.dump(1) + "\n";
@@ -76,6 +81,15 @@ std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
   out << line;
   std::snprintf(line, sizeof line, "  queries in first %s ms  %d\n", Fixed(r.window_ms, 0).c_str(), r.queries_in_window);
   out << line;
+  std::snprintf(line, sizeof line, "  near-optimal from       %s\n",
+                r.near_optimal_ms >= 0 ? (Fixed(r.near_optimal_ms, 1) + " ms").c_str() : "never");
+  out << line;
+  if (r.upload_encoding != "exact") {
+    std::snprintf(line, sizeof line, "  upload encoding         %s: %d queries approximate, exact from %s\n",
+                  r.upload_encoding.c_str(), r.queries_approximate,
+                  r.exact_from_ms >= 0 ? (Fixed(r.exact_from_ms, 1) + " ms").c_str() : "never (lossy)");
+    out << line;
+  }
   std::snprintf(line, sizeof line, "  query latency           p50 %s ms, p90 %s ms, p99 %s ms; %.2f queries/s\n",
                 Fixed(r.counts.latency_p50_ms, 1).c_str(), Fixed(r.counts.latency_p90_ms, 1).c_str(),
                 Fixed(r.counts.latency_p99_ms, 1).c_str(), r.counts.throughput_qps);

@@ -30,6 +30,17 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
       upload_ms[p] = plan.partitions[p].upload_ms;
     }
   }
+  // Whether a query starting with partitions 0..p-1 arrived computes exactly.
+  std::vector<uint8_t> exact_after(num_parts + 1, 1);
+  const std::vector<LayerMask> exact_layers = ExactLayersAfter(graph, plan);
+  uploaded.assign(graph.num_layers(), 0);
+  for (int p = 1; p <= num_parts; ++p) {
+    for (int k : plan.partitions[p - 1].layers) uploaded[k] = 1;
+    const LayerMask on_server = model.Best(uploaded).on_server;
+    for (int k = 0; k < graph.num_layers(); ++k) {
+      if (on_server[k] && !exact_layers[p][k]) exact_after[p] = 0;
+    }
+  }
   r.largest_partition_share = LargestPartitionShare(graph, plan);
   r.window_ms = options.window_ms >= 0 ? options.window_ms : AllAtOnceUploadMs(graph);
 
@@ -39,6 +50,11 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   po.min_queries = options.min_queries;
   po.max_queries = options.max_queries;
   po.arrivals = options.arrivals;
+  // queries_in_window counts queries up to the window's end, which an
+  // upload shorter than fp32's all-at-once (fewer bytes) ends before.
+  double upload_total = 0;
+  for (double ms : upload_ms) upload_total += ms;
+  if (r.window_ms > upload_total * (1 + 1e-9)) po.raise_until_ms = r.window_ms;
   auto run = ReplayProtocol(upload_ms, steps_after, po);
   if (!run.ok()) return run.status();
 
@@ -57,9 +73,14 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   r.queries_in_window = counts.in_window;
   r.first_query_end_ms = counts.first_query_end_ms;
   r.counts = counts;
+  r.upload_encoding = UploadEncodingName(plan.encoding);
+  r.exact_from_ms = IsLossyForGood(plan.encoding) ? -1 : r.upload_ms;
   for (const auto& q : run->queries) {
     r.queries.push_back({q.arrived_ms(), q.start_ms, q.end_ms, q.latency_ms(), q.partitions_uploaded,
-                         FinishedDuringUpload(q.end_ms, r.upload_ms, /*upload_complete=*/true)});
+                         FinishedDuringUpload(q.end_ms, r.upload_ms, /*upload_complete=*/true),
+                         exact_after[q.partitions_uploaded] != 0});
+    if (r.near_optimal_ms < 0 && NearOptimal(q.latency_ms(), plan.latency_optimal_ms)) r.near_optimal_ms = q.end_ms;
+    r.queries_approximate += r.queries.back().exact ? 0 : 1;
   }
   return r;
 }
