@@ -8,6 +8,7 @@
 
 #include "ionn/engine.h"
 #include "ionn/npy.h"
+#include "ionn/weight_codec.h"
 #include "ionn/zoo.h"
 
 namespace ionn {
@@ -228,6 +229,60 @@ TEST(Npy, RoundTripAndStrictReading) {
   std::string bad_shape = bytes;
   bad_shape.replace(bad_shape.find("(1, 3, 2)"), 9, "(1, x, 2)");
   expect_error(bad_shape, "tuple of integers");
+}
+
+// Progressive upload on the engine: every layer built provisionally from
+// its high half (bfloat16), then replaced by its exact weights. While
+// provisional the model computes what the decoded high halves compute
+// (fusions waiting); once every layer is replaced, bit for bit what the
+// engine of the exact model computes, fusions made. A run prepared before a
+// replacement keeps the kernels it was prepared with.
+TEST(EngineGrowth, ProvisionalLayersAreReplacedByTheirExactWeights) {
+  for (const char* name : {"resnet50", "alexnet"}) {
+    SCOPED_TRACE(name);
+    auto arch = BuildZooModel(name, 3, /*with_weights=*/false);
+    auto full = BuildZooModel(name, 3);
+    ASSERT_TRUE(arch.ok() && full.ok());
+    auto high = GraphAsDecoded(*full, UploadEncoding::kProgressive, UnitPhase::kHigh);
+    ASSERT_TRUE(high.ok());
+    EngineOptions unfused;
+    unfused.fuse = false;
+    const TensorMap input = {{"data", SeededInput(full->inputs[0].shape, 5)}};
+    const std::string out = full->outputs[0];
+    const TensorMap want_exact = Engine::Create(*full).value()->RunAll(input).value();
+    const TensorMap want_high = Engine::Create(*high, unfused).value()->RunAll(input).value();
+
+    auto e = Engine::Create(*arch).value();
+    const int n = static_cast<int>(full->layers.size());
+    for (int k = 0; k < n; ++k) {
+      if (e->is_built(k)) continue;
+      ASSERT_TRUE(e->AddLayer(k, high->layers[k].weights, /*provisional=*/true).ok());
+      EXPECT_TRUE(e->is_provisional(k));
+    }
+    auto before = e->Prepare(AllLayers(*full), {out});
+    ASSERT_TRUE(before.ok());
+    const TensorMap got_high = e->RunAll(input).value();
+    EXPECT_EQ(got_high.at(out).data, want_high.at(out).data);
+    for (size_t g = 0; g < e->FusionGroups().size(); ++g) EXPECT_FALSE(e->FusedKernel(static_cast<int>(g)));
+
+    for (int k = 0; k < n; ++k) {
+      if (!e->is_provisional(k)) {
+        EXPECT_FALSE(e->ReplaceLayer(k, full->layers[k].weights).ok());  // weightless: built final at creation
+        continue;
+      }
+      ASSERT_TRUE(e->ReplaceLayer(k, full->layers[k].weights).ok());
+      EXPECT_FALSE(e->is_provisional(k));
+    }
+    const int first_conv = 0;  // both models start with a convolution
+    ASSERT_FALSE(full->layers[first_conv].weights.empty());
+    Status twice = e->ReplaceLayer(first_conv, full->layers[first_conv].weights);
+    EXPECT_FALSE(twice.ok());
+    EXPECT_NE(twice.message().find("not built provisionally"), std::string::npos) << twice.message();
+    const TensorMap got_exact = e->RunAll(input).value();
+    EXPECT_EQ(got_exact.at(out).data, want_exact.at(out).data);
+    const TensorMap still_high = e->Execute(**before, input).value();
+    EXPECT_EQ(still_high.at(out).data, want_high.at(out).data);
+  }
 }
 
 }  // namespace

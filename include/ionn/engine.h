@@ -53,7 +53,9 @@ class Engine;
 
 // A layer set made ready to run: which kernel runs which layers (fusions
 // included), which tensors stay in oneDNN's blocked layouts, and which
-// tensors the caller must give. Immutable; valid while its Engine lives.
+// tensors the caller must give. Immutable; valid while its Engine lives. It
+// holds the kernels it runs: a layer replaced later (Engine::ReplaceLayer)
+// runs with its old weights in the runs prepared before.
 class PreparedRun {
  public:
   const std::vector<int>& layers() const { return layers_; }  // ascending
@@ -70,7 +72,7 @@ class PreparedRun {
  private:
   friend class Engine;
   struct Step {
-    const Kernel* kernel = nullptr;
+    std::shared_ptr<const Kernel> kernel;
     int first = 0, last = 0;  // the layer whose inputs it reads, the layer whose output it writes
     bool native_in = false, native_out = false;
     bool channels_last = false;  // RunChannelsLast: every input and the output in NHWC
@@ -99,8 +101,17 @@ class Engine {
 
   // Builds layer `layer` from `weights`, which must match the declared
   // weights one for one (names, shapes, exactly ElementCount(shape) values).
-  // A layer is built once; layers already built are never rebuilt.
-  Status AddLayer(int layer, std::vector<Weight> weights);
+  // A layer is built once; layers already built are never rebuilt, except
+  // a `provisional` one (approximate weights: progressive's high half),
+  // which ReplaceLayer replaces once. A fusion waits for its provisional
+  // members (they run one by one meanwhile), so that no fused kernel ever
+  // holds approximate weights.
+  Status AddLayer(int layer, std::vector<Weight> weights, bool provisional = false);
+  // Gives provisional layer `layer` its final weights: runs prepared from
+  // now on use them (and its fusion, once no member is provisional); runs
+  // prepared before keep the old kernel. Checked as AddLayer checks.
+  Status ReplaceLayer(int layer, std::vector<Weight> weights);
+  bool is_provisional(int layer) const;
   bool is_built(int layer) const;
   int num_built() const;
 
@@ -148,7 +159,8 @@ class Engine {
 
  private:
   Engine() = default;
-  Status BuildLayer(int k, Layer layer);  // holds mu_
+  Status BuildLayer(int k, Layer layer, bool provisional, bool replace);  // holds mu_
+  Status CheckWeights(int k, const std::vector<Weight>& weights) const;
   Graph graph_;  // shapes and attributes (weights moved into the kernels)
   EngineOptions options_;
   struct Impl;

@@ -32,6 +32,7 @@ struct Engine::Impl {
 
   mutable std::mutex mu;  // guards kernels, fusions' kernels and held weights
   std::vector<std::shared_ptr<const Kernel>> kernels;  // per layer; null until built
+  std::vector<uint8_t> provisional;                    // per layer: built from approximate weights
   int built = 0;
   // Layers run as one kernel when a Run covers all of them (a convolution
   // and what folds into it, and the fusions EngineOptions::fuse lists).
@@ -253,6 +254,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
     }
   }
   impl.kernels.resize(n);
+  impl.provisional.assign(n, 0);
   impl.fusion_of.assign(n, -1);
   for (int k = 0; k < n && options.fuse; ++k) {
     if (e->graph_.layers[k].kind != LayerKind::kConv) continue;
@@ -293,12 +295,12 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
     }
     Layer full = l;
     for (auto& w : l.weights) std::vector<float>().swap(w.data);  // the architecture keeps shapes only
-    if (with_data == l.weights.size()) IONN_RETURN_IF_ERROR(e->BuildLayer(k, std::move(full)));
+    if (with_data == l.weights.size()) IONN_RETURN_IF_ERROR(e->BuildLayer(k, std::move(full), false, false));
   }
   return e;
 }
 
-Status Engine::AddLayer(int k, std::vector<Weight> weights) {
+Status Engine::CheckWeights(int k, const std::vector<Weight>& weights) const {
   const int n = static_cast<int>(graph_.layers.size());
   if (k < 0 || k >= n) return Status::Invalid("layer index " + std::to_string(k) + " out of range");
   const Layer& decl = graph_.layers[k];
@@ -320,9 +322,26 @@ Status Engine::AddLayer(int k, std::vector<Weight> weights) {
                              " values, its shape needs " + std::to_string(ElementCount(d.shape)));
     }
   }
-  Layer full = decl;
+  return Status::Ok();
+}
+
+Status Engine::AddLayer(int k, std::vector<Weight> weights, bool provisional) {
+  IONN_RETURN_IF_ERROR(CheckWeights(k, weights));
+  Layer full = graph_.layers[k];
   full.weights = std::move(weights);
-  return BuildLayer(k, std::move(full));
+  return BuildLayer(k, std::move(full), provisional, /*replace=*/false);
+}
+
+Status Engine::ReplaceLayer(int k, std::vector<Weight> weights) {
+  IONN_RETURN_IF_ERROR(CheckWeights(k, weights));
+  Layer full = graph_.layers[k];
+  full.weights = std::move(weights);
+  return BuildLayer(k, std::move(full), /*provisional=*/false, /*replace=*/true);
+}
+
+bool Engine::is_provisional(int layer) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return layer >= 0 && layer < static_cast<int>(impl_->provisional.size()) && impl_->provisional[layer];
 }
 
 namespace {
@@ -340,7 +359,7 @@ class OmpThreads {
 
 }  // namespace
 
-Status Engine::BuildLayer(int k, Layer l) {
+Status Engine::BuildLayer(int k, Layer l, bool provisional, bool replace) {
   Impl& impl = *impl_;
   const std::string where = "layer '" + l.name + "'";
   KernelContext ctx{impl.cpu, options_.winograd};
@@ -351,9 +370,13 @@ Status Engine::BuildLayer(int k, Layer l) {
     for (const auto& name : l.inputs) in.push_back(*graph_.TensorShape(name));
     std::vector<Weight> keep;
     if (f >= 0) keep = l.weights;  // the fused kernel needs them once every member is here
+    const auto refused = [&]() -> std::string {  // under impl.mu
+      if (!replace) return impl.kernels[k] ? where + " is already built" : "";
+      return impl.kernels[k] && impl.provisional[k] ? "" : where + " is not built provisionally: nothing to replace";
+    };
     {
       std::lock_guard<std::mutex> lock(impl.mu);
-      if (impl.kernels[k]) return Status::Invalid(where + " is already built");
+      if (const std::string why = refused(); !why.empty()) return Status::Invalid(why);
     }
     std::unique_ptr<Kernel> kernel;
     {
@@ -390,13 +413,14 @@ Status Engine::BuildLayer(int k, Layer l) {
       }
     }
     std::lock_guard<std::mutex> lock(impl.mu);
-    if (impl.kernels[k]) return Status::Invalid(where + " is already built");
+    if (const std::string why = refused(); !why.empty()) return Status::Invalid(why);
     if (f >= 0) impl.held_for_fusion[k] = std::move(keep);
     impl.kernels[k] = std::move(kernel);
-    ++impl.built;
+    impl.provisional[k] = provisional;
+    if (!replace) ++impl.built;
     if (f < 0) return Status::Ok();
     for (int m : impl.fusions[f].members) {
-      if (!impl.kernels[m]) return Status::Ok();  // the rest has not arrived yet
+      if (!impl.kernels[m] || impl.provisional[m]) return Status::Ok();  // the rest has not arrived (exactly) yet
     }
     if (impl.fusions[f].adopted) {  // some members' weights are not here to fuse
       for (int m : impl.fusions[f].members) impl.held_for_fusion.erase(m);
@@ -500,8 +524,9 @@ Status Engine::AdoptFused(int group, SharedKernel kernel) {
   std::lock_guard<std::mutex> lock(impl.mu);
   Impl::Fusion& fusion = impl.fusions[group];
   for (int m : fusion.members) {
-    if (!impl.kernels[m]) {
-      return Status::Invalid("fusion group " + std::to_string(group) + ": layer '" + graph_.layers[m].name + "' is not built yet");
+    if (!impl.kernels[m] || impl.provisional[m]) {
+      return Status::Invalid("fusion group " + std::to_string(group) + ": layer '" + graph_.layers[m].name +
+                             (impl.kernels[m] ? "' is provisional" : "' is not built yet"));
     }
   }
   if (fusion.kernel) return Status::Ok();  // fused already (same layers, same result)
@@ -548,7 +573,7 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
     for (int k : order) {
       if (done[k]) continue;
       Step step;
-      step.kernel = impl_->kernels[k].get();
+      step.kernel = impl_->kernels[k];
       step.first = step.last = k;
       const int f = impl_->fusion_of[k];
       if (f >= 0 && impl_->fusions[f].members[0] == k && impl_->fusions[f].kernel) {
@@ -559,7 +584,7 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
                   (i + 1 == fusion.members.size() || !is_wanted(graph_.layers[fusion.members[i]].name));
         }
         if (whole) {
-          step.kernel = fusion.kernel.get();
+          step.kernel = fusion.kernel;
           step.last = fusion.members.back();
           for (int m : fusion.members) done[m] = 1;
         }
