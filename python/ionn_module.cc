@@ -264,7 +264,7 @@ py::dict Queries(const SimResult& r) {
   const size_t n = r.queries.size();
   py::array_t<double> arrival(n), start(n), end(n), latency(n);
   py::array_t<int> partitions(n);
-  py::array_t<bool> during(n);
+  py::array_t<bool> during(n), exact(n);
   for (size_t i = 0; i < n; ++i) {
     arrival.mutable_at(i) = r.queries[i].arrival_ms;
     start.mutable_at(i) = r.queries[i].start_ms;
@@ -272,6 +272,7 @@ py::dict Queries(const SimResult& r) {
     latency.mutable_at(i) = r.queries[i].latency_ms;
     partitions.mutable_at(i) = r.queries[i].partitions_uploaded;
     during.mutable_at(i) = r.queries[i].during_upload;
+    exact.mutable_at(i) = r.queries[i].exact;
   }
   py::dict q;
   q["arrival_ms"] = arrival;
@@ -280,6 +281,7 @@ py::dict Queries(const SimResult& r) {
   q["latency_ms"] = latency;
   q["partitions_uploaded"] = partitions;
   q["during_upload"] = during;
+  q["exact"] = exact;
   for (auto item : q) item.second.attr("flags").attr("writeable") = false;  // a result is read-only
   return q;
 }
@@ -375,19 +377,14 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
       }
     };
   }
-  TensorMap reference;
-  int wrong = 0;
-  double worst = 0;
+  std::optional<OutputCheck> verified;
   if (verify) {
     py::gil_scoped_release release;
     auto engine = Value(Engine::Create(g, EngineOptions{o.threads}));
-    reference = Value(engine->RunAll(o.inputs));
+    verified.emplace(Value(engine->RunAll(o.inputs)));
   }
-  auto check = [&](const ClientQuery&, const TensorMap& outputs) {
-    if (!verify) return;
-    const double e = RelativeError(outputs, reference);
-    worst = std::max(worst, e);
-    wrong += !(e <= kVerifyTolerance);
+  auto check = [&](const ClientQuery& q, const TensorMap& outputs) {
+    if (verified) (*verified)(q, outputs);
   };
   Result<ClientResult> r = Status::Internal("not run");
   {
@@ -406,7 +403,7 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   report.arrivals = ArrivalsName(o.arrivals);
   report.deadline_ms = o.deadline_ms;
   report.emulated_profile = o.emulate_profile;
-  if (verify) report.queries_wrong = wrong, report.max_relative_error = worst;
+  if (verified) verified->Report(&report);
   py::dict d;
   d["json"] = ClientResultToJson(g, result, report).dump();
   d["trace"] = ClientTraceCsv(result);
@@ -462,7 +459,7 @@ PYBIND11_MODULE(_ionn, m) {
   py::class_<PySim> sim(m, "Simulation",
                         "A simulated run: the fields of `ionn simulate --format json`, a read-only mapping; its "
                         "queries are read-only numpy arrays (arrival_ms, start_ms, end_ms, latency_ms, "
-                        "partitions_uploaded, during_upload)");
+                        "partitions_uploaded, during_upload, exact)");
   BindFields(sim, [](const PySim& s) { return Json(s, /*with_queries=*/true); });
 
   m.def("load_model", &LoadPyModel, py::arg("path_or_zoo_name"), py::arg("input_shape") = py::none(),
@@ -472,14 +469,20 @@ PYBIND11_MODULE(_ionn, m) {
       "costs",
       [](const Model& model, const std::string& client_profile, const std::string& server_profile,
          const std::string& server_regression, bool paper_profiles, const std::string& profile_dir, double uplink_mbps,
-         std::optional<double> downlink_mbps, double rtt_ms) {
-        return Value(LoadModelCosts(
-            model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir),
-            CheckedLink(uplink_mbps, downlink_mbps, rtt_ms)));
+         std::optional<double> downlink_mbps, double rtt_ms, const std::string& upload_encoding) {
+        const UploadEncoding encoding = Value(ParseUploadEncoding(upload_encoding));
+        if (encoding == UploadEncoding::kLossless && !model.with_weights) {
+          throw py::value_error("upload_encoding 'lossless' sizes the weights' compressed bytes: load the model "
+                                "with its weights");
+        }
+        const LinkSpec link = CheckedLink(uplink_mbps, downlink_mbps, rtt_ms);
+        const CostGraph fp32 = Value(LoadModelCosts(
+            model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir), link));
+        return Value(EncodeUploads(fp32, model.graph, encoding, link));
       },
       py::arg("model"), py::kw_only(), py::arg("client_profile"), py::arg("server_profile"),
       py::arg("server_regression"), py::arg("paper_profiles"), py::arg("paper_profile_dir"), py::arg("uplink_mbps"),
-      py::arg("downlink_mbps"), py::arg("rtt_ms"));
+      py::arg("downlink_mbps"), py::arg("rtt_ms"), py::arg("upload_encoding"));
   m.def("read_costs", [](const std::string& path) { return Value(ReadCostGraphFile(path)); }, py::arg("path"));
 
   m.def(
@@ -573,7 +576,7 @@ PYBIND11_MODULE(_ionn, m) {
                        double client_slowdown, double uplink_mbps, std::optional<double> downlink_mbps,
                        double rtt_ms, int threads, bool ignore_held, const std::string& tls_ca_pem, bool tls,
                        const std::string& tls_server_name, const std::string& secret, int reconnects,
-                       double deadline_s, int chunk_kib) {
+                       double deadline_s, int chunk_kib, const std::string& upload_encoding) {
              auto c = std::make_unique<PyClient>();
              c->model = model;
              c->plan = plan;
@@ -613,6 +616,7 @@ PYBIND11_MODULE(_ionn, m) {
              o.max_reconnects = reconnects;
              o.call_deadline_ms = deadline_s * 1000;
              o.chunk_bytes = static_cast<size_t>(chunk_kib) * 1024;
+             o.upload_encoding = Value(ParseUploadEncoding(upload_encoding));
              c->ignore_held = ignore_held;
              RunSetting& s = c->setting;
              s.model = model->given;
@@ -630,7 +634,7 @@ PYBIND11_MODULE(_ionn, m) {
            py::arg("client_slowdown"), py::arg("uplink_mbps"), py::arg("downlink_mbps"), py::arg("rtt_ms"),
            py::arg("threads"), py::arg("ignore_held"), py::arg("tls_ca_pem"), py::arg("tls"),
            py::arg("tls_server_name"), py::arg("secret"), py::arg("reconnects"), py::arg("deadline_s"),
-           py::arg("chunk_kib"))
+           py::arg("chunk_kib"), py::arg("upload_encoding"))
       .def("run", &RunPyClient, py::arg("x"), py::arg("queries"), py::arg("duration_s"), py::arg("verify"),
            py::arg("seed"), py::arg("arrivals"), py::arg("max_queue"), py::arg("deadline_ms"));
 

@@ -56,6 +56,9 @@ struct ClientOptions {
   // (server_ms per layer, e.g. measured on that server with `ionn profile`).
   std::optional<Profile> server_profile;
   LinkSpec link;                       // the link as the planner assumes it
+  // How the weights travel (weight_codec.h): a server that does not decode
+  // it is refused at Hello; lossless compresses where it pays at link's rate.
+  UploadEncoding upload_encoding = UploadEncoding::kExact;
   // When queries arrive (protocol.h): back to back (the paper's protocol,
   // from the first acknowledgement on) or from the upload's start,
   // periodically, by a Poisson process or from a trace, waiting FIFO.
@@ -109,6 +112,7 @@ struct ClientQuery {
   int64_t bytes_up = 0, bytes_down = 0;
   double predicted_ms = 0;          // the planner's latency for its placement
   bool fell_back = false;           // recomputed here after a failed call
+  bool exact = true;                // no layer ran on the server without its exact weights
   int session = -1;                 // index into ClientResult::sessions (-1: run here without one)
 };
 
@@ -164,6 +168,12 @@ struct ClientResult {
   int queries_during_upload = 0;   // finished no later than upload_ms
   int queries_dropped = 0;         // arrived, and dropped from a full queue (ClientOptions::arrivals)
   double first_query_end_ms = 0;
+  // DESIGN.md, "The window": the end of the first query at most 1.1x the
+  // plan's optimal latency (< 0: none), when the server held every layer
+  // exactly (the upload's end; < 0: incomplete, or fp16 / int8), and the
+  // queries that ran an approximate layer.
+  double near_optimal_ms = -1, exact_from_ms = -1;
+  int queries_approximate = 0;
   // By the simulator's rule (CountQueries), the window being the planned
   // all-at-once upload time; latency quantiles and throughput of `queries`.
   QueryCounts counts;

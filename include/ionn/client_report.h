@@ -42,8 +42,30 @@ struct ClientReportSetting {
   double deadline_ms = -1;
   // Given when every query was checked (--verify): how many differed, the
   // largest relative error.
-  std::optional<int> queries_wrong;
+  std::optional<int> queries_wrong;  // of the exact queries
   double max_relative_error = 0;
+  double max_relative_error_approximate = -1;  // of those that ran approximate layers (< 0: none)
+};
+
+// --verify: each query's outputs against `reference` (a whole-model run
+// here). Queries that ran only exact layers must be within
+// kVerifyTolerance (else they count as wrong); those that ran approximate
+// ones (progressive's high halves, fp16, int8) are reported beside, by
+// their largest error. Not thread-safe: the client calls it in turn.
+class OutputCheck {
+ public:
+  explicit OutputCheck(TensorMap reference) : reference_(std::move(reference)) {}
+  void operator()(const ClientQuery& query, const TensorMap& outputs);
+  int wrong() const { return wrong_; }
+  double worst_exact() const { return worst_exact_; }
+  double worst_approximate() const { return worst_approximate_; }  // < 0: none ran
+  // Fills the setting's verification fields.
+  void Report(ClientReportSetting* setting) const;
+
+ private:
+  TensorMap reference_;
+  int wrong_ = 0;
+  double worst_exact_ = 0, worst_approximate_ = -1;
 };
 
 // The ionn-client/2 document.

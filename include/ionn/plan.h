@@ -78,6 +78,9 @@ Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string&
 // an encoding that is not lossy for good) or in their low half, and those
 // without weights to send (upload time 0).
 std::vector<LayerMask> ExactLayersAfter(const CostGraph& graph, const UploadPlan& plan);
+// Whether the server holds every layer exactly once the whole plan arrived
+// (false when a layer travels fp16 or int8).
+bool ExactInTheEnd(const CostGraph& graph, const UploadPlan& plan);
 
 // The planners themselves, on a graph of units; they return the partitions
 // up to the optimal set (unit positions, in upload order).

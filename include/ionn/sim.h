@@ -62,7 +62,7 @@ struct SimResult {
   // End of the first query whose latency was near-optimal (< 0: none).
   double near_optimal_ms = -1;
   // When the server held every layer's exact weights: the upload's end,
-  // or < 0 for an encoding lossy for good (fp16, int8).
+  // or < 0 when a layer travelled lossy for good (fp16, int8).
   double exact_from_ms = -1;
   int queries_approximate = 0;  // that ran a layer without its exact weights
 };
@@ -87,6 +87,12 @@ std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_se
 // share (null without a deadline: `deadline_ms` < 0).
 void AddQueryCounts(const QueryCounts& counts, const std::string& arrivals, int queries_dropped, double deadline_ms,
                     nlohmann::json* doc);
+
+// The window's fields both reports write (DESIGN.md, "The window"):
+// upload_encoding, near_optimal_ms and exact_from_ms (null when < 0), and
+// queries_approximate.
+void AddWindowFields(UploadEncoding encoding, double near_optimal_ms, double exact_from_ms, int queries_approximate,
+                     nlohmann::json* doc);
 
 // "format": "ionn-simulate/1": the plan's vocabulary (partitions with
 // their simulated arrival as uploaded_at_ms) plus the protocol's counts.

@@ -100,7 +100,7 @@ class ClientRun(_Result):
         doc = json.loads(self._text)
         columns = {}
         for field in ["arrival_ms", "start_ms", "end_ms", "latency_ms", "predicted_ms", "partitions_uploaded",
-                      "layers_on_server", "during_upload", "fell_back", "session"]:
+                      "layers_on_server", "during_upload", "fell_back", "session", "exact"]:
             columns[field] = np.array([q[field] for q in doc["queries"]])
             columns[field].flags.writeable = False  # a result is read-only
         doc["queries"] = columns
@@ -129,15 +129,18 @@ def load_model(path_or_zoo_name, input_shape=None, weights=True):
 
 
 def costs(model, *, client_profile="", server_profile="", server_regression="", paper_profiles=False,
-          paper_profile_dir=_PAPER_PROFILES, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0):
+          paper_profile_dir=_PAPER_PROFILES, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0,
+          upload_encoding="exact"):
     """The cost graph of `model` as `ionn costs` builds it. Profiles and the
     regression are CSV paths (`ionn profile`, `ionn calibrate`);
     paper_profiles=True fills those not given with the paper's (zoo
-    models). downlink_mbps defaults to the uplink's."""
+    models). downlink_mbps defaults to the uplink's. upload_encoding: how
+    the weights travel ("exact", "lossless", "progressive", "fp16",
+    "int8"; lossless needs the model's weights)."""
     return _ionn.costs(model, client_profile=client_profile, server_profile=server_profile,
                        server_regression=server_regression, paper_profiles=paper_profiles,
                        paper_profile_dir=paper_profile_dir, uplink_mbps=uplink_mbps, downlink_mbps=downlink_mbps,
-                       rtt_ms=rtt_ms)
+                       rtt_ms=rtt_ms, upload_encoding=upload_encoding)
 
 
 def read_costs(path):
@@ -194,7 +197,7 @@ class Client:
                  server_profile="", paper_profiles=False, paper_profile_dir=_PAPER_PROFILES,
                  client_slowdown=0.0, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0, threads=1,
                  ignore_held=False, tls=False, tls_ca="", tls_server_name="", secret="", reconnects=8,
-                 deadline_s=60.0, chunk_kib=1024):
+                 deadline_s=60.0, chunk_kib=1024, upload_encoding="exact"):
         if not isinstance(servers, str):
             servers = ",".join(servers)
         tls_ca_pem = ""
@@ -207,7 +210,7 @@ class Client:
         self._raw = _ionn.RawClient(model, servers, plan, granularity, client_profile, server_profile,
                                     paper_profiles, paper_profile_dir, client_slowdown, uplink_mbps, downlink_mbps,
                                     rtt_ms, threads, ignore_held, tls_ca_pem, tls, tls_server_name, secret,
-                                    reconnects, deadline_s, chunk_kib)
+                                    reconnects, deadline_s, chunk_kib, upload_encoding)
 
     def run(self, x=None, *, queries=-1, duration_s=-1.0, verify=False, seed=1, arrivals="back-to-back",
             max_queue=-1, deadline_ms=-1.0):

@@ -594,6 +594,20 @@ Result<PlannerOptions> PlanOptions::Get() const {
 
 // --- Cost graph ------------------------------------------------------------
 
+CLI::Option* AddUploadEncodingOption(CLI::App* app, std::string* name) {
+  return app
+      ->add_option("--upload-encoding", *name,
+                   "How weights travel: exact (fp32), lossless (zstd of byte planes, exact), progressive (high 16 "
+                   "bits first, exact after the low ones), fp16 or int8 (lossy for good)")
+      ->capture_default_str()
+      ->type_name("NAME")
+      ->check([](const std::string& v) {
+        auto e = ParseUploadEncoding(v);
+        return e.ok() ? std::string() : e.status().message();
+      })
+      ->group(kLinkGroup);
+}
+
 void CostOptions::Add(CLI::App* app) {
   model.Add(app);
   CLI::Option* costs =
@@ -613,13 +627,7 @@ void CostOptions::Add(CLI::App* app) {
                         ->capture_default_str()
                         ->check(FiniteIn(0, 1e9, "a time in ms"))
                         ->group(kLinkGroup));
-  ignored.push_back(app->add_option("--upload-encoding", upload_encoding,
-                                    "How weights travel: exact (fp32), lossless (zstd of byte planes, exact), "
-                                    "progressive (high 16 bits first, exact after the low ones), fp16 or int8 "
-                                    "(lossy for good)")
-                        ->capture_default_str()
-                        ->type_name("NAME")
-                        ->group(kLinkGroup));
+  ignored.push_back(AddUploadEncodingOption(app, &upload_encoding));
   for (CLI::Option* o : ignored) costs->excludes(o);
 }
 

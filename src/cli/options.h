@@ -165,6 +165,9 @@ struct PlanOptions {
 
 // What every command that needs a cost graph takes: either --costs FILE,
 // or a model with profiles and a link.
+// --upload-encoding NAME (weight_codec.h), in the link group; checked.
+CLI::Option* AddUploadEncodingOption(CLI::App* app, std::string* name);
+
 struct CostOptions {
   std::string costs_file;
   ModelOptions model;

@@ -14,6 +14,7 @@
 #include "ionn/format.h"
 #include "ionn/latency.h"
 #include "ionn/schedule.h"
+#include "ionn/sim.h"
 #include "layer_store.h"
 #include "wire.h"
 
@@ -221,7 +222,10 @@ class Run {
       if (o_.max_queries >= 0 && done >= o_.max_queries) break;
       if (o_.duration_ms >= 0 && now >= o_.duration_ms) break;
       if (o_.max_queries < 0 && o_.duration_ms < 0) {
-        if (complete && raised_after_upload >= o_.queries_after_upload) break;
+        // An upload of fewer bytes than fp32 ends before the window does:
+        // queries go on to its end, as in the simulator.
+        const bool window_over = o_.upload_encoding == UploadEncoding::kExact || now >= AllAtOnceUploadMs(c->costs);
+        if (complete && raised_after_upload >= o_.queries_after_upload && window_over) break;
         if (gave_up && local_after_loss >= o_.queries_after_upload) break;
       }
       double arrival = now;  // back to back: one is always waiting
@@ -273,6 +277,13 @@ class Run {
     r_.queries_dropped = arrivals.dropped();
     r_.queries_during_upload = r_.counts.during_upload;
     r_.first_query_end_ms = r_.counts.first_query_end_ms;
+    for (const auto& q : r_.queries) {
+      if (r_.near_optimal_ms < 0 && NearOptimal(q.end_ms - q.arrival_ms, r_.plan.latency_optimal_ms)) {
+        r_.near_optimal_ms = q.end_ms;
+      }
+      r_.queries_approximate += !q.exact;
+    }
+    r_.exact_from_ms = r_.upload_complete && ExactInTheEnd(r_.costs, r_.plan) ? r_.upload_ms : -1;
     return std::move(r_);
   }
 
@@ -352,16 +363,31 @@ class Run {
       if (!status.ok()) return Status(status.code(), status.message() + HelloHint(said.error_message(), o_.tls));
     }
     c->server_name = hello.server_name();
+    if (o_.upload_encoding != UploadEncoding::kExact) {
+      const std::string want = UploadEncodingName(o_.upload_encoding);
+      std::string offered;
+      bool decodes = false;
+      for (const auto& e : hello.upload_encodings()) {
+        decodes = decodes || e == want;
+        offered += (offered.empty() ? "" : ", ") + e.substr(0, 32);
+      }
+      if (!decodes) {
+        return Status::Unsupported("server " + server + " does not decode the upload encoding '" + want +
+                                   "' (it decodes: " + (offered.empty() ? "exact" : offered) + ")");
+      }
+    }
     IONN_ASSIGN_OR_RETURN(ServerRegression regression, net::RegressionFromProto(hello));
     const Profile* server_times = o_.server_profile ? &*o_.server_profile : nullptr;
-    IONN_ASSIGN_OR_RETURN(c->costs, BuildCostGraph(model_, o_.client_profile, server_times,
-                                                   server_times ? nullptr : &regression, o_.link));
+    IONN_ASSIGN_OR_RETURN(const CostGraph fp32, BuildCostGraph(model_, o_.client_profile, server_times,
+                                                               server_times ? nullptr : &regression, o_.link));
+    IONN_ASSIGN_OR_RETURN(c->costs, EncodeUploads(fp32, model_, o_.upload_encoding, o_.link));
     c->chunk_bytes = std::max<size_t>(1, std::min<size_t>(o_.chunk_bytes, hello.limits().max_chunk_bytes()));
     LayerMask held(model_.layers.size(), 0);
     {
       v1::OpenSessionRequest req;
       *req.mutable_model() = net::ArchitectureToProto(model_);
       req.set_ignore_held(!c->use_held);
+      if (o_.upload_encoding != UploadEncoding::kExact) req.set_upload_encoding(UploadEncodingName(o_.upload_encoding));
       v1::OpenSessionReply reply;
       IONN_RETURN_IF_ERROR(FromGrpc(
           Call(stop_aware, [&](grpc::ClientContext* ctx) { return c->stub->OpenSession(ctx, req, &reply); }),
@@ -443,7 +469,12 @@ class Run {
     bytes_total_ = 0;
     bytes_acked_ = 0;
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
-      for (int k : c->plan.partitions[p].layers) bytes_total_ += net::LayerUploadBytes(model_.layers[k]);
+      for (int k : c->plan.partitions[p].layers) {  // lossless: its raw bytes, an upper bound
+        bytes_total_ += o_.upload_encoding == UploadEncoding::kExact
+                            ? net::LayerUploadBytes(model_.layers[k])
+                            : static_cast<int64_t>(CodecFor(o_.upload_encoding)
+                                                       .MaxEncodedBytes(model_.layers[k], c->plan.partitions[p].phase));
+      }
     }
     if (c->first_upload > 0) {  // the held layers: on the server from the start
       ClientPartition held;
@@ -614,11 +645,28 @@ class Run {
       attempt.session = c->index;
       attempt.partition = static_cast<int>(p);
       attempt.start_ms = clock_.NowMs() - start_ms_;
-      // Each layer's weights, less the prefix the server kept of a cut upload.
+      // Each layer's weights, less the prefix the server kept of a cut
+      // upload; or as their codec encodes them (never resumed).
       std::string bytes;
-      std::vector<uint64_t> resume_from;
+      std::vector<uint64_t> resume_from, encoded_bytes;
+      bool unencodable = false;
       for (int k : part.layers) {
         const size_t at = bytes.size();
+        if (o_.upload_encoding != UploadEncoding::kExact) {
+          CodecOptions codec;
+          codec.uplink_bytes_per_ms = o_.link.uplink_mbps * kBytesPerMsPerMbps;
+          auto encoded = CodecFor(o_.upload_encoding).Encode(model_.layers[k], part.phase, codec);
+          if (!encoded.ok()) {
+            std::lock_guard<std::mutex> lock(mu_);
+            upload_error_ = "partition " + std::to_string(p) + ": " + encoded.status().message();
+            unencodable = true;
+            break;
+          }
+          bytes += *encoded;
+          encoded_bytes.push_back(encoded->size());
+          attempt.bytes += static_cast<int64_t>(encoded->size());
+          continue;
+        }
         net::AppendLayerWeights(model_.layers[k], &bytes);
         auto kept = c->resumable.find(k);
         const uint64_t skip = kept == c->resumable.end() ? 0 : std::min<uint64_t>(kept->second, bytes.size() - at);
@@ -627,6 +675,7 @@ class Run {
         bytes.erase(at, skip);
         resume_from.push_back(skip);
       }
+      if (unencodable) break;
       if (busy_retries == 0 && AttemptsWithoutProgress(part.layers, attempt.resumed) >= o_.max_stalled_attempts) {
         std::lock_guard<std::mutex> lock(mu_);
         upload_error_ = "partition " + std::to_string(p) + ": " + std::to_string(o_.max_stalled_attempts) +
@@ -657,6 +706,8 @@ class Run {
           if (attempt.resumed > 0) {
             for (uint64_t skip : resume_from) chunk.add_resume_from(skip);
           }
+          chunk.set_phase(static_cast<uint32_t>(part.phase));
+          for (uint64_t n : encoded_bytes) chunk.add_encoded_bytes(n);
         }
         const size_t n = std::min(c->chunk_bytes, bytes.size() - offset);
         chunk.set_data(bytes.data() + offset, n);
@@ -926,6 +977,7 @@ class Run {
         return LocalQuery(q, /*fell_back=*/true);
       }
       refused_steps_ = 0;
+      q.exact = q.exact && !reply.approximate();
       q.server_steps++;
       q.server_layers += static_cast<int>(seg.layers.size());
     }

@@ -115,13 +115,14 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
                        {"predicted_ms", q.predicted_ms}, {"partitions_uploaded", q.partitions_uploaded},
                        {"layers_on_server", q.server_layers},
                        {"during_upload", FinishedDuringUpload(q.end_ms, r.upload_ms, r.upload_complete)},
-                       {"fell_back", q.fell_back}, {"session", q.session}});
+                       {"fell_back", q.fell_back}, {"session", q.session}, {"exact", q.exact}});
   }
   j["queries"] = queries;
   const QueryCounts& counts = r.counts;
   AddQueryCounts(counts, setting.arrivals, r.queries_dropped, setting.deadline_ms, &j);
   j["window_ms"] = AllAtOnceUploadMs(r.costs);
   j["queries_in_window"] = counts.in_window;
+  AddWindowFields(r.plan.encoding, r.near_optimal_ms, r.exact_from_ms, r.queries_approximate, &j);
   j["partitions_first_half"] = counts.partitions_first_half;  // as the simulator counts them (Figs. 5 and 6)
   j["partitions_second_half"] = counts.partitions_second_half;
   j["largest_partition_share"] = LargestPartitionShare(r.costs, r.plan);
@@ -151,8 +152,29 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
   if (setting.queries_wrong) {
     j["queries_wrong"] = *setting.queries_wrong;
     j["max_relative_error"] = setting.max_relative_error;
+    // Queries that ran approximate layers are not held to the tolerance:
+    // their largest error is reported beside (null: none ran).
+    j["max_relative_error_approximate"] = setting.max_relative_error_approximate >= 0
+                                              ? nlohmann::json(setting.max_relative_error_approximate)
+                                              : nlohmann::json();
   }
   return j;
+}
+
+void OutputCheck::operator()(const ClientQuery& query, const TensorMap& outputs) {
+  const double e = RelativeError(outputs, reference_);
+  if (!query.exact) {
+    worst_approximate_ = std::max(worst_approximate_, e);
+    return;
+  }
+  worst_exact_ = std::max(worst_exact_, e);
+  wrong_ += !(e <= kVerifyTolerance);
+}
+
+void OutputCheck::Report(ClientReportSetting* setting) const {
+  setting->queries_wrong = wrong_;
+  setting->max_relative_error = worst_exact_;
+  setting->max_relative_error_approximate = worst_approximate_;
 }
 
 std::string ClientTraceCsv(const ClientResult& r) {
@@ -160,25 +182,25 @@ std::string ClientTraceCsv(const ClientResult& r) {
   // session: the client's session the row belongs to (-1: a query run
   // here without one); a partition's index counts within its session.
   csv << "kind,index,start_ms,end_ms,partitions_uploaded,layers_on_server,bytes_up,bytes_down,predicted_ms,"
-         "session,fell_back,arrival_ms\n";
+         "session,fell_back,arrival_ms,exact\n";
   for (size_t i = 0; i < r.queries.size(); ++i) {
     const auto& q = r.queries[i];
     csv << "query," << i << "," << Fixed(q.start_ms, 3) << "," << Fixed(q.end_ms, 3) << "," << q.partitions_uploaded
         << "," << q.server_layers << "," << q.bytes_up << "," << q.bytes_down << "," << Fixed(q.predicted_ms, 3)
-        << "," << q.session << "," << q.fell_back << "," << Fixed(q.arrival_ms, 3) << "\n";
+        << "," << q.session << "," << q.fell_back << "," << Fixed(q.arrival_ms, 3) << "," << q.exact << "\n";
   }
   std::vector<int> in_session(r.sessions.size(), 0);
   for (const auto& p : r.partitions) {
     const int i = in_session[p.session]++;
     csv << "partition," << i << "," << Fixed(p.start_ms, 3) << "," << Fixed(p.acked_ms, 3) << "," << i + 1 << ","
-        << p.layers << "," << p.bytes << ",0,," << p.session << ",0,\n";
+        << p.layers << "," << p.bytes << ",0,," << p.session << ",0,,\n";
   }
   // Every upload call: index is the partition in its session's plan,
   // bytes_up what it sent, fell_back 1 when it ended without an
   // acknowledgement (the JSON's upload_attempts say why).
   for (const auto& a : r.upload_attempts) {
     csv << "upload_attempt," << a.partition << "," << Fixed(a.start_ms, 3) << "," << Fixed(a.end_ms, 3) << ",,,"
-        << a.sent << ",0,," << a.session << "," << !a.acked << ",\n";
+        << a.sent << ",0,," << a.session << "," << !a.acked << ",,\n";
   }
   return csv.str();
 }

@@ -37,6 +37,7 @@
 #include "ionn.grpc.pb.h"
 #include "ionn/engine.h"
 #include "layer_store.h"
+#include "ionn/weight_codec.h"
 #include "partial_uploads.h"
 #include "upload_files.h"
 #include "wire.h"
@@ -134,9 +135,22 @@ struct Session {
   std::map<int, PrefixChallenge> prefix_challenged;
   std::map<int, std::shared_ptr<const std::string>> resumable;
   bool proved = false;
-  std::vector<uint8_t> uploaded;  // layers whose partition was accepted
+  std::vector<uint8_t> uploaded;  // layers whose partition was accepted (progressive: its high half)
   std::map<uint64_t, TensorMap> queries;  // query id -> tensors kept on the server
-  std::map<std::string, std::shared_ptr<const PreparedRun>> prepared;  // by layers and wanted
+  // Prepared runs by layers and wanted, with whether one of their layers
+  // was approximate, valid while `generation` (bumped when a layer gets its
+  // exact weights in place of approximate ones) is theirs.
+  struct Prepared {
+    std::shared_ptr<const PreparedRun> run;
+    bool approximate = false;
+    uint64_t generation = 0;
+  };
+  std::map<std::string, Prepared> prepared;
+  uint64_t generation = 0;
+  // How the weights travel (OpenSessionRequest::upload_encoding).
+  UploadEncoding encoding = UploadEncoding::kExact;
+  std::vector<uint8_t> approximate;        // per layer: runs without its exact weights
+  std::map<int, std::string> high_halves;  // progressive: a layer's high half as uploaded, until its low half
 };
 
 // Clears a session's uploading flag when the call that set it ends.
@@ -569,7 +583,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (!blocks.empty()) s.challenged[static_cast<int>(k)] = {std::move(held), std::move(blocks)};
     }
     const double now = clock->NowMs();
-    for (size_t k = 0; k < s.arch.layers.size(); ++k) {
+    for (size_t k = 0; k < s.arch.layers.size() && s.encoding == UploadEncoding::kExact; ++k) {
       if (s.uploaded[k] || s.challenged.count(static_cast<int>(k))) continue;
       net::PartialUploads::Prefix prefix = partials->Find(s.keys[k], now);
       if (!prefix.bytes) continue;
@@ -639,6 +653,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     l->set_max_layers(limits.max_layers);
     l->set_max_name_bytes(limits.max_name_bytes);
     net::RegressionToProto(options.regression, reply);
+    for (UploadEncoding e : UploadEncodings()) reply->add_upload_encodings(UploadEncodingName(e));
     return grpc::Status::OK;
   }
 
@@ -666,6 +681,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                    std::to_string(options.max_activation_bytes) + " (--max-activation-bytes)"));
     }
     auto s = std::make_shared<Session>();
+    if (!req->upload_encoding().empty()) {
+      auto encoding = ParseUploadEncoding(req->upload_encoding());
+      if (!encoding.ok()) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "OpenSession: this server does not decode the upload encoding: " +
+                                     encoding.status().message()));
+      }
+      s->encoding = *encoding;
+    }
     s->arch = std::move(arch).value();
     s->activation_bytes = activation;
     s->memory_bytes = 2 * activation;
@@ -692,6 +716,10 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     if (!engine.ok()) return Fail(ToGrpc(engine.status().WithContext("OpenSession")));
     s->engine = std::move(engine).value();
     s->uploaded.assign(s->arch.layers.size(), 0);
+    s->approximate.assign(s->arch.layers.size(), 0);
+    // A progressive session keeps each layer's high half until its low half
+    // arrives: up to half the weights again.
+    if (s->encoding == UploadEncoding::kProgressive) s->memory_bytes += s->model_bytes / 2;
     s->fusions = s->engine->FusionGroups();
     s->fusion_of.assign(s->arch.layers.size(), -1);
     for (size_t g = 0; g < s->fusions.size(); ++g) {
@@ -903,6 +931,29 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     std::vector<UploadPart> parts;
     uint64_t expected = 0, skipped = 0;
+    const bool exact = s->encoding == UploadEncoding::kExact;  // fixed at OpenSession
+    const WeightCodec& codec = CodecFor(s->encoding);
+    if (chunk.phase() > 2) {
+      return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": phase " + std::to_string(chunk.phase()) +
+                                                                       " (0 whole, 1 high half, 2 low half)"));
+    }
+    const UnitPhase phase = static_cast<UnitPhase>(chunk.phase());
+    {
+      const std::vector<UnitPhase> phases = EncodingPhases(s->encoding);
+      if (std::find(phases.begin(), phases.end(), phase) == phases.end()) {
+        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 where + ": the session's upload encoding '" + UploadEncodingName(s->encoding) +
+                                     "' has no '" + UnitPhaseName(phase) + "' phase"));
+      }
+    }
+    if (!exact && (chunk.resume_from_size() != 0 || chunk.encoded_bytes_size() != chunk.layers_size())) {
+      return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                               where + ": a session with upload encoding '" + UploadEncodingName(s->encoding) +
+                                   "' declares encoded_bytes, one per layer, and resumes nothing"));
+    }
+    if (exact && chunk.encoded_bytes_size() != 0) {
+      return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": encoded_bytes in an exact session"));
+    }
     {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->uploading) return Fail(Precondition(where + ": another partition of this session is uploading (or ProveHeld runs)"));
@@ -925,11 +976,30 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                        std::to_string(s->arch.layers.size()) + " layers)"));
         }
         const std::string lname = "layer " + std::to_string(k) + " '" + s->arch.layers[k].name + "'";
-        if (s->uploaded[k]) return Fail(Precondition(where + ": " + lname + " was already uploaded"));
+        if (phase == UnitPhase::kLow) {
+          if (!s->high_halves.count(static_cast<int>(k))) {
+            return Fail(Precondition(where + ": " + lname + " has no high half here (or its low half arrived)"));
+          }
+        } else if (s->uploaded[k]) {
+          return Fail(Precondition(where + ": " + lname + " was already uploaded"));
+        }
         if (seen[k]) return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": " + lname + " is listed twice"));
         seen[k] = 1;
-        UploadPart part{static_cast<int>(k), expected, static_cast<uint64_t>(net::LayerUploadBytes(s->arch.layers[k])),
-                        chunk.resume_from_size() ? chunk.resume_from(i) : 0, nullptr};
+        uint64_t size = static_cast<uint64_t>(net::LayerUploadBytes(s->arch.layers[k]));
+        if (!exact) {
+          // Bounded by what the codec can make of the declared layer, before a byte is read.
+          const uint64_t most = codec.MaxEncodedBytes(s->arch.layers[k], phase);
+          size = chunk.encoded_bytes(i);
+          const bool fixed = s->encoding != UploadEncoding::kLossless;
+          if (size > most || (fixed && size != most)) {
+            return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     where + ": " + lname + " declares " + std::to_string(size) + " encoded bytes; its " +
+                                         UploadEncodingName(s->encoding) + " encoding takes " +
+                                         (fixed ? "exactly " : "at most ") + std::to_string(most)));
+          }
+        }
+        UploadPart part{static_cast<int>(k), expected, size, chunk.resume_from_size() ? chunk.resume_from(i) : 0,
+                        nullptr};
         auto held = s->resumable.find(part.layer);
         const uint64_t proven = held == s->resumable.end() ? 0 : held->second->size();
         if (part.skip > part.size) {
@@ -972,7 +1042,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       pos = i < parts.size() ? parts[i].skip : 0;
       if (i < parts.size() && parts[i].skip) data.append(*parts[i].prefix, 0, parts[i].skip);
       file.reset();
-      if (files && i < parts.size() && parts[i].size > pos) {
+      if (files && exact && i < parts.size() && parts[i].size > pos) {
         file = files->Start(s->keys[parts[i].layer], parts[i].size, s->id, data.data() + parts[i].start, pos);
       }
     };
@@ -984,7 +1054,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     bool first = true;
     do {
       if (!first && (!chunk.session_id().empty() || chunk.partition() != 0 || chunk.layers_size() != 0 ||
-                     chunk.resume_from_size() != 0)) {
+                     chunk.resume_from_size() != 0 || chunk.phase() != 0 || chunk.encoded_bytes_size() != 0)) {
         if (file) file->Abandon();
         UploadingDone done{s.get()};
         return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -1023,7 +1093,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     if (slot.cancelled() || received != expected - skipped) {
       // Cut: what arrived of each layer waits for the session that resumes it.
       CutUploads(peer, /*count=*/true);
-      const uint64_t kept = KeepPrefixes(*s, parts, data, at, pos);
+      const uint64_t kept = exact ? KeepPrefixes(*s, parts, data, at, pos) : 0;  // prefixes are of exact bytes
       const std::string got = std::to_string(received + skipped) + " of " + std::to_string(expected) + " bytes";
       if (slot.cancelled()) {
         return Fail(grpc::Status(grpc::StatusCode::CANCELLED, where + ": cancelled after " + got +
@@ -1034,41 +1104,79 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
                                where + ": the stream ended after " + got + " its layers declare; " +
                                    std::to_string(kept) + " bytes newly kept to resume from"));
     }
-    // Check every layer's bytes against its declared hash, then build them.
-    std::vector<std::pair<int, std::vector<Weight>>> built;
+    // Decode each layer's weights (an encoding other than exact), check
+    // those that are exact now against their declared hash, then build them.
+    struct Decoded {
+      int layer = 0;
+      std::vector<Weight> weights;
+      std::string high;  // progressive: the high half as uploaded, for its low half
+    };
+    std::vector<Decoded> built;
     std::map<int, std::shared_ptr<const std::string>> blocks;  // for proofs of possession of later sessions
+    const bool exact_after = ExactAfter(s->encoding, phase);
     for (const UploadPart& part : parts) {
       const int k = part.layer;
       const Layer& declared = s->arch.layers[k];
+      const std::string lname = "layer " + std::to_string(k) + " '" + declared.name + "'";
       Layer full = declared;
-      full.weights = net::WeightsFromBytes(declared, data.data() + part.start);
-      if (part.size > 0) {
-        blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(data.data() + part.start, part.size));
-      }
-      if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
-        if (files) files->Remove(s->keys[k]);
-        if (part.skip) {  // a prefix that passed its proof but not the whole hash: not offered again
-          partials->Erase(s->keys[k]);
-          std::lock_guard<std::mutex> lock(s->mu);
-          s->resumable.erase(k);
+      const std::string_view bytes(data.data() + part.start, part.size);
+      if (exact) {
+        full.weights = net::WeightsFromBytes(declared, bytes.data());
+      } else {
+        Status st;
+        if (phase == UnitPhase::kLow) {
+          std::string high;
+          {
+            std::lock_guard<std::mutex> lock(s->mu);
+            high = s->high_halves[k];
+          }
+          st = codec.Decode(declared, UnitPhase::kHigh, high, &full.weights);
+          if (st.ok()) st = codec.Decode(declared, UnitPhase::kLow, bytes, &full.weights);
+        } else {
+          st = codec.Decode(declared, phase, bytes, &full.weights);
         }
-        return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                 where + ": layer " + std::to_string(k) + " '" + declared.name +
-                                     "': its weights do not match the content hash declared at OpenSession" +
-                                     (part.skip ? " (resumed after a kept prefix of " + std::to_string(part.skip) +
-                                                      " bytes, now dropped: upload it whole)"
-                                                : "")));
+        if (!st.ok()) {
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, where + ": " + lname + ": " + st.message()));
+        }
       }
-      built.emplace_back(k, std::move(full.weights));
+      if (exact_after) {
+        // Proofs and the store are of the exact fp32 bytes, whatever travelled.
+        std::string exact_bytes;
+        if (!exact) net::AppendLayerWeights(full, &exact_bytes);
+        const std::string_view raw = exact ? bytes : std::string_view(exact_bytes);
+        if (!raw.empty()) {
+          blocks[k] = std::make_shared<const std::string>(net::LayerStore::BlockHashes(raw.data(), raw.size()));
+        }
+        if (net::LayerContentHash(s->arch, full) != s->hashes[k]) {
+          if (files && exact) files->Remove(s->keys[k]);
+          if (part.skip) {  // a prefix that passed its proof but not the whole hash: not offered again
+            partials->Erase(s->keys[k]);
+            std::lock_guard<std::mutex> lock(s->mu);
+            s->resumable.erase(k);
+          }
+          return Fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   where + ": " + lname + ": its weights do not match the content hash declared at OpenSession" +
+                                       (part.skip ? " (resumed after a kept prefix of " + std::to_string(part.skip) +
+                                                        " bytes, now dropped: upload it whole)"
+                                                  : "")));
+        }
+      }
+      built.push_back({k, std::move(full.weights), phase == UnitPhase::kHigh ? std::string(bytes) : std::string()});
     }
-    for (auto& [k, weights] : built) {
-      if (s->engine->is_built(k)) continue;  // weightless layers are built at OpenSession
-      Status st = s->engine->AddLayer(k, std::move(weights));
+    for (Decoded& d : built) {
+      const int k = d.layer;
+      if (s->arch.layers[k].weights.empty()) continue;  // weightless layers are built at OpenSession
+      Status st;
+      if (phase == UnitPhase::kLow) {
+        st = s->engine->ReplaceLayer(k, std::move(d.weights));
+      } else if (!s->engine->is_built(k)) {
+        st = s->engine->AddLayer(k, std::move(d.weights), /*provisional=*/phase == UnitPhase::kHigh);
+      }
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
     std::vector<int> layers;
     for (const UploadPart& part : parts) layers.push_back(part.layer), partials->Erase(s->keys[part.layer]);
-    StoreBuilt(*s, layers, blocks);
+    if (exact_after) StoreBuilt(*s, layers, blocks);  // the store holds exact layers only
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!sessions.count(s->id)) {
@@ -1077,7 +1185,19 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     {
       std::lock_guard<std::mutex> lock(s->mu);
-      for (int k : layers) s->uploaded[k] = 1, s->resumable.erase(k), reply->add_built_layers(k);
+      for (Decoded& d : built) {
+        const int k = d.layer;
+        if (phase != UnitPhase::kLow) s->uploaded[k] = 1;
+        s->approximate[k] = !exact_after && !s->arch.layers[k].weights.empty();
+        if (phase == UnitPhase::kHigh) s->high_halves[k] = std::move(d.high);
+        if (phase == UnitPhase::kLow) s->high_halves.erase(k);
+        s->resumable.erase(k);
+        reply->add_built_layers(k);
+      }
+      if (phase == UnitPhase::kLow) {  // runs prepared with the approximate kernels are stale
+        ++s->generation;
+        s->prepared.clear();
+      }
       ++s->next_partition;
     }
     resumed_bytes += skipped;
@@ -1192,6 +1312,8 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     }
     for (const auto& name : produce) key += "|" + name;
     std::shared_ptr<const PreparedRun> run;
+    bool approximate = false;
+    uint64_t generation = 0;
     {
       std::lock_guard<std::mutex> lock(s->mu);
       auto held = s->queries.find(req->query_id());
@@ -1199,7 +1321,15 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
         for (auto& [name, t] : held->second) given.emplace(name, t);
       }
       auto it = s->prepared.find(key);
-      if (it != s->prepared.end()) run = it->second;
+      if (it != s->prepared.end() && it->second.generation == s->generation) {
+        run = it->second.run, approximate = it->second.approximate;
+      }
+      // Read before Prepare: a layer made exact meanwhile is still called
+      // approximate (never the other way round).
+      generation = s->generation;
+      if (!run) {
+        for (int k : layers) approximate = approximate || s->approximate[k];
+      }
     }
     if (!run) {
       auto prepared = s->engine->Prepare(layers, produce);
@@ -1207,8 +1337,9 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       run = *prepared;
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->prepared.size() > 256) s->prepared.clear();
-      s->prepared[key] = run;
+      if (generation == s->generation) s->prepared[key] = {run, approximate, generation};
     }
+    reply->set_approximate(approximate);
     const double t0 = clock->NowMs();
     auto out = s->engine->Execute(*run, given);
     if (!out.ok()) return Fail(ToGrpc(out.status().WithContext(where)));

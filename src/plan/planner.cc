@@ -183,6 +183,11 @@ Result<UploadPlan> WithHeldFirst(const CostGraph& graph, const UploadPlan& plann
                             &phases);
 }
 
+bool ExactInTheEnd(const CostGraph& graph, const UploadPlan& plan) {
+  const LayerMask last = ExactLayersAfter(graph, plan).back();
+  return std::find(last.begin(), last.end(), 0) == last.end();
+}
+
 std::vector<LayerMask> ExactLayersAfter(const CostGraph& graph, const UploadPlan& plan) {
   const int n = graph.num_layers();
   const bool lossy = IsLossyForGood(plan.encoding);

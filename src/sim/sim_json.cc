@@ -24,6 +24,15 @@ void AddQueryCounts(const QueryCounts& counts, const std::string& arrivals, int 
   d["deadline_met_share"] = deadline_ms >= 0 ? nlohmann::json(counts.deadline_met_share) : nlohmann::json();
 }
 
+void AddWindowFields(UploadEncoding encoding, double near_optimal_ms, double exact_from_ms, int queries_approximate,
+                     nlohmann::json* doc) {
+  nlohmann::json& d = *doc;
+  d["upload_encoding"] = UploadEncodingName(encoding);
+  d["near_optimal_ms"] = near_optimal_ms >= 0 ? nlohmann::json(near_optimal_ms) : nlohmann::json();
+  d["exact_from_ms"] = exact_from_ms >= 0 ? nlohmann::json(exact_from_ms) : nlohmann::json();
+  d["queries_approximate"] = queries_approximate;
+}
+
 std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const UploadPlan& plan,
                             const RunSetting& setting, bool with_queries) {
   nlohmann::json doc;
@@ -37,10 +46,7 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["first_query_end_ms"] = r.first_query_end_ms;
   doc["window_ms"] = r.window_ms;
   doc["queries_in_window"] = r.queries_in_window;
-  doc["upload_encoding"] = r.upload_encoding;
-  doc["near_optimal_ms"] = r.near_optimal_ms >= 0 ? nlohmann::json(r.near_optimal_ms) : nlohmann::json();
-  doc["exact_from_ms"] = r.exact_from_ms >= 0 ? nlohmann::json(r.exact_from_ms) : nlohmann::json();
-  doc["queries_approximate"] = r.queries_approximate;
+  AddWindowFields(plan.encoding, r.near_optimal_ms, r.exact_from_ms, r.queries_approximate, &doc);
   AddPartitions(graph, plan, &r.partition_done_ms, &doc);
   doc["partitions_first_half"] = r.partitions_first_half;
   doc["partitions_second_half"] = r.partitions_second_half;

@@ -74,7 +74,7 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   r.first_query_end_ms = counts.first_query_end_ms;
   r.counts = counts;
   r.upload_encoding = UploadEncodingName(plan.encoding);
-  r.exact_from_ms = IsLossyForGood(plan.encoding) ? -1 : r.upload_ms;
+  r.exact_from_ms = ExactInTheEnd(graph, plan) ? r.upload_ms : -1;
   for (const auto& q : run->queries) {
     r.queries.push_back({q.arrived_ms(), q.start_ms, q.end_ms, q.latency_ms(), q.partitions_uploaded,
                          FinishedDuringUpload(q.end_ms, r.upload_ms, /*upload_complete=*/true),
