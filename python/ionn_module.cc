@@ -30,6 +30,7 @@
 #include "ionn/protocol.h"
 #include "ionn/sim.h"
 #include "ionn/version.h"
+#include "ionn/weight_codec.h"
 
 namespace py = pybind11;
 
@@ -464,6 +465,24 @@ PYBIND11_MODULE(_ionn, m) {
 
   m.def("load_model", &LoadPyModel, py::arg("path_or_zoo_name"), py::arg("input_shape") = py::none(),
         py::arg("weights") = true);
+  m.def(
+      "as_uploaded",
+      [](const Model& model, const std::string& encoding, const std::string& phase) {
+        if (!model.with_weights) throw py::value_error("the model was loaded without weights (weights=False)");
+        const UploadEncoding e = Value(ParseUploadEncoding(encoding));
+        if (phase != "whole" && phase != "high") throw py::value_error("phase must be \"whole\" or \"high\"");
+        if (phase == "high" && e != UploadEncoding::kProgressive) {
+          throw py::value_error("phase \"high\" is progressive's (upload_encoding=\"progressive\")");
+        }
+        const UnitPhase p = phase == "high" ? UnitPhase::kHigh : EncodingPhases(e).back();
+        Graph g;
+        {
+          py::gil_scoped_release release;
+          g = Value(GraphAsDecoded(model.graph, e, p));
+        }
+        return std::make_shared<Model>(Model{std::move(g), model.given + " as " + encoding + "/" + phase, true});
+      },
+      py::arg("model"), py::arg("upload_encoding"), py::arg("phase"));
 
   m.def(
       "costs",

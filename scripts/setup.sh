@@ -2,11 +2,13 @@
 # Installs the Debian 12 packages ionn builds and tests with, when missing.
 # Nothing else is downloaded: every dependency is a Debian package.
 # --torch adds PyTorch and torchvision (about 140 MB to download, 590 MB
-# installed) for the test against PyTorch's exports (ctest torch_compat).
+# installed) for the test against PyTorch's exports (ctest torch_compat), and
+# scikit-learn for the lossy upload encodings' accuracy on a CNN trained on
+# its digits (ctest python).
 set -euo pipefail
 extra=()
 if [ "${1:-}" = "--torch" ]; then
-  extra=(python3-torch python3-torchvision python3-onnx)
+  extra=(python3-torch python3-torchvision python3-onnx python3-sklearn)
 elif [ $# -gt 0 ]; then
   echo "usage: $0 [--torch]" >&2
   exit 2

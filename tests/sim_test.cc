@@ -5,6 +5,8 @@
 #include "ionn/model_costs.h"
 #include "ionn/onnx_io.h"
 #include "ionn/zoo.h"
+
+#include <functional>
 #include "test_graphs.h"
 
 namespace ionn {
@@ -258,6 +260,76 @@ TEST(SimPaper, AlexNetEncodingsAgainstRecursiveEfficiency) {
     EXPECT_LT(r.near_optimal_ms, base.near_optimal_ms) << UploadEncodingName(e);
     if (e == UploadEncoding::kProgressive) {
       EXPECT_NEAR(r.exact_from_ms, base.upload_ms, 1e-6);
+    }
+  }
+}
+
+// Every ordered partition of the layers of `g`, each simulated: the most
+// queries in the window any plan reaches (the reference for window-search).
+int BestQueriesInWindow(const CostGraph& g) {
+  const int n = g.num_layers();
+  int best = 0;
+  std::vector<std::vector<int>> current;
+  std::function<void(std::vector<int>)> place = [&](std::vector<int> left) {
+    if (left.empty()) {
+      const UploadPlan plan = EvaluatePartitions(g, "given", Granularity::kLayer, current, 0).value();
+      best = std::max(best, Simulate(g, plan, {}).value().queries_in_window);
+      return;
+    }
+    for (uint32_t mask = 1; mask < (1u << left.size()); ++mask) {
+      std::vector<int> part, rest;
+      for (size_t i = 0; i < left.size(); ++i) ((mask >> i) & 1 ? part : rest).push_back(left[i]);
+      current.push_back(part);
+      place(rest);
+      current.pop_back();
+    }
+  };
+  std::vector<int> all(n);
+  for (int k = 0; k < n; ++k) all[k] = k;
+  place(all);
+  return best;
+}
+
+// window-search against every plan, simulated, on random cost graphs small
+// enough to enumerate: exhaustive itself up to 6 layers, local search at 7.
+TEST(SimWindowSearch, WithinOnePercentOfEveryPlanOnSmallRandomGraphs) {
+  int local_search_graphs = 0, equal = 0;
+  for (int n : {4, 5, 6, 7}) {
+    for (uint32_t seed = 1; seed <= (n == 7 ? 3u : 8u); ++seed) {
+      const CostGraph g = testing::RandomCostGraph(n, seed % 2 ? testing::Shape::kChain : testing::Shape::kAny,
+                                                   100 * n + seed);
+      const int best = BestQueriesInWindow(g);
+      const int got = Replay(g, Plan(g, "window-search")).queries_in_window;
+      const int re = Replay(g, Plan(g, "recursive-efficiency")).queries_in_window;
+      EXPECT_GE(got, re) << "n " << n << " seed " << seed;
+      EXPECT_GE(got, 0.99 * best) << "n " << n << " seed " << seed << ": window-search " << got << ", best " << best;
+      EXPECT_LE(got, best);
+      local_search_graphs += n == 7;
+      equal += got == best;
+    }
+  }
+  EXPECT_EQ(local_search_graphs, 3);
+  std::printf("window-search reached the best of every plan on %d of %d graphs\n", equal, 3 * 8 + 3);
+}
+
+// Never below recursive-efficiency on the zoo models, at either
+// granularity, at the rates.
+TEST(SimWindowSearch, NeverBelowRecursiveEfficiencyOnTheZoo) {
+  const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+  for (const auto& entry : ZooModels()) {
+    const Graph model = BuildZooModel(entry.name, 1, /*with_weights=*/false).value();
+    auto sources = PaperCostSources(entry.name, dir).value();
+    for (double mbps : {10.0, 20.0, 40.0, 80.0, 160.0}) {
+      const CostGraph costs = LoadModelCosts(model, sources, MakeLinkSpec(mbps)).value();
+      for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) {
+        PlannerOptions o;
+        o.granularity = gran;
+        o.algorithm = "recursive-efficiency";
+        const int re = Replay(costs, MakePlan(costs, o).value()).queries_in_window;
+        o.algorithm = "window-search";
+        const int ws = Replay(costs, MakePlan(costs, o).value()).queries_in_window;
+        EXPECT_GE(ws, re) << entry.name << " at " << mbps << " Mbps, " << GranularityName(gran);
+      }
     }
   }
 }

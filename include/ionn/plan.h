@@ -91,6 +91,17 @@ UnitPartitions PlanAllAtOnce(const LatencyModel& model);
 // ionn's own: `start` (recursive-efficiency's partitions) reordered by
 // adjacent swaps while they raise ExpectedQueriesDuringUpload.
 UnitPartitions PlanThroughputSearch(const LatencyModel& model, UnitPartitions start);
+// ionn's planner for the window: `start` (recursive-efficiency's
+// partitions) improved for ExpectedQueriesInWindow, by trying every
+// ordered partition of the graph's units where it has at most 6, else by local
+// search (adjacent swaps, splitting a partition's first unit off, merging
+// adjacent partitions); never below `start` on that count.
+UnitPartitions PlanWindowSearch(const LatencyModel& model, UnitPartitions start, double window_ms);
+// Queries a client raising them back to back finishes by `window_ms` (the
+// one in flight then by its done share), on the planner's numbers as
+// ExpectedQueriesDuringUpload; queries go on past the upload's end.
+double ExpectedQueriesInWindow(const std::vector<double>& latency_ms, const std::vector<double>& upload_ms,
+                               double window_ms);
 
 // Queries a client raising them back to back serves before the last
 // partition arrives (the one in flight counted by its done share), from the

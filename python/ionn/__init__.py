@@ -38,7 +38,7 @@ __version__ = _ionn.__version__
 # The shipped data (the paper's profiles), as the command line finds it.
 _PAPER_PROFILES = os.path.join(os.environ.get("IONN_DATA_DIR", _ionn.default_data_dir), "profiles",
                                "odroid-xu4_gtx1080ti", "")
-__all__ = ["load_model", "costs", "read_costs", "plan", "simulate", "run", "profile", "seeded_input", "Client",
+__all__ = ["load_model", "as_uploaded", "costs", "read_costs", "plan", "simulate", "run", "profile", "seeded_input", "Client",
            "Plan", "Simulation", "ClientRun", "Profile", "Model", "Costs", "plot"]
 
 
@@ -126,6 +126,15 @@ def load_model(path_or_zoo_name, input_shape=None, weights=True):
     symbolic input dimensions; weights=False loads only the architecture
     (enough for costs, plans and simulations)."""
     return _ionn.load_model(path_or_zoo_name, input_shape, weights)
+
+
+def as_uploaded(model, upload_encoding, phase="whole"):
+    """`model` with the weights the server computes with once they travelled
+    in `upload_encoding` (encoded, then decoded): for the lossy ones (fp16,
+    int8, and progressive's phase="high": the high halves alone), what
+    their queries compute; exact and lossless give the model back bit for
+    bit. For measuring accuracy: ionn.run(ionn.as_uploaded(m, "int8"), x)."""
+    return _ionn.as_uploaded(model, upload_encoding, phase)
 
 
 def costs(model, *, client_profile="", server_profile="", server_regression="", paper_profiles=False,

@@ -12,7 +12,7 @@ double UploadPlan::total_upload_ms() const {
 
 const std::vector<std::string>& PlannerNames() {
   static const std::vector<std::string> names = {"all-at-once", "original", "efficiency",
-                                                 "recursive-efficiency", "throughput-search"};
+                                                 "recursive-efficiency", "throughput-search", "window-search"};
   return names;
 }
 
@@ -50,6 +50,8 @@ Result<UploadPlan> MakePlan(const CostGraph& graph, const PlannerOptions& option
     unit_parts = PlanEfficiency(unit_model, /*recursive=*/false);
   } else if (options.algorithm == "recursive-efficiency") {
     unit_parts = PlanEfficiency(unit_model, /*recursive=*/true);
+  } else if (options.algorithm == "window-search") {
+    unit_parts = PlanWindowSearch(unit_model, PlanEfficiency(unit_model, /*recursive=*/true), AllAtOnceUploadMs(graph));
   } else if (options.algorithm == "throughput-search") {
     unit_parts = PlanThroughputSearch(unit_model, PlanEfficiency(unit_model, /*recursive=*/true));
   } else {
