@@ -35,7 +35,9 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
   IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(model, PaperProfileDir()));
   IONN_ASSIGN_OR_RETURN(lo.client_profile, ReadProfileCsv(sources.client_profile));
   lo.link = MakeLinkSpec(kPaperUplinkMbps);
-  lo.algorithms = {"original", "recursive-efficiency"};
+  // The paper's two, and ionn's planner for the window with progressive
+  // uploads (DESIGN.md, "Beyond the paper").
+  lo.variants = {{"original"}, {"recursive-efficiency"}, {"window-search", UploadEncoding::kProgressive}};
   lo.input = input;
   IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
   lo.starting = [&model](const std::string& algorithm) {

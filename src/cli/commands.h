@@ -83,7 +83,16 @@ Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& pl
 struct LiveOptions {
   Profile client_profile;  // the emulated client's times (a zoo model's: the published ones)
   LinkSpec link = MakeLinkSpec(80);  // the proxy's and the planner's
-  std::vector<std::string> algorithms = {"recursive-efficiency", "original"};
+  // Each run's planner and upload encoding (DESIGN.md, "Upload unit").
+  struct Variant {
+    std::string algorithm;
+    UploadEncoding encoding = UploadEncoding::kExact;
+    // "algorithm", or "algorithm, encoding" when not exact.
+    std::string Label() const {
+      return encoding == UploadEncoding::kExact ? algorithm : algorithm + ", " + UploadEncodingName(encoding);
+    }
+  };
+  std::vector<Variant> variants = {{"recursive-efficiency"}, {"original"}};
   bool returning = false;
   Profile server_times;  // measured here (MeasureServerTimes)
   TensorMap input;
@@ -91,7 +100,7 @@ struct LiveOptions {
   std::function<void(const ClientProgress&)> progress;
 };
 struct LiveRun {
-  std::string algorithm;  // or "returning client"
+  std::string algorithm;  // Variant::Label(), or "returning client"
   ClientResult live;
   SimResult sim;
   CostGraph costs;

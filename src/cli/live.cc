@@ -31,10 +31,12 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
   IONN_ASSIGN_OR_RETURN(CostGraph costs,
                         BuildCostGraph(model, client_profile, &o.server_times, nullptr, o.link));
   std::vector<LiveRun> runs;
-  for (const auto& algorithm : o.algorithms) {
+  for (const auto& variant : o.variants) {
+    const std::string algorithm = variant.Label();
     ClientOptions co;
     co.servers = {"127.0.0.1:" + std::to_string(link->port())};
-    co.planner.algorithm = algorithm;
+    co.planner.algorithm = variant.algorithm;
+    co.upload_encoding = variant.encoding;
     co.client_profile = client_profile;
     co.server_profile = o.server_times;
     co.emulate_profile = true;
@@ -50,8 +52,9 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     }
     SimOptions sim_options;
     sim_options.sharing = LinkSharing::kFair;  // upload and queries: two TCP flows on one link
-    IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(costs, live.plan, sim_options));
-    runs.push_back({algorithm, std::move(live), std::move(sim), costs});
+    IONN_ASSIGN_OR_RETURN(const CostGraph encoded, EncodeUploads(costs, model, variant.encoding, o.link));
+    IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(encoded, live.plan, sim_options));
+    runs.push_back({algorithm, std::move(live), std::move(sim), encoded});
   }
   if (o.returning) {
     // Beyond the paper: the server keeps built layers by content, so a
@@ -91,6 +94,10 @@ SimResult MeasuredResult(const ClientResult& r) {
   m.partitions_second_half = r.counts.partitions_second_half;
   m.largest_partition_share = LargestPartitionShare(r.costs, r.plan);
   m.counts = r.counts;
+  m.upload_encoding = UploadEncodingName(r.plan.encoding);
+  m.near_optimal_ms = r.near_optimal_ms;
+  m.exact_from_ms = r.exact_from_ms;
+  m.queries_approximate = r.queries_approximate;
   return m;
 }
 
