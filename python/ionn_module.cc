@@ -30,6 +30,7 @@
 #include "ionn/protocol.h"
 #include "ionn/sim.h"
 #include "ionn/version.h"
+#include "ionn/slices.h"
 #include "ionn/weight_codec.h"
 
 namespace py = pybind11;
@@ -488,8 +489,9 @@ PYBIND11_MODULE(_ionn, m) {
       "costs",
       [](const Model& model, const std::string& client_profile, const std::string& server_profile,
          const std::string& server_regression, bool paper_profiles, const std::string& profile_dir, double uplink_mbps,
-         std::optional<double> downlink_mbps, double rtt_ms, const std::string& upload_encoding) {
+         std::optional<double> downlink_mbps, double rtt_ms, const std::string& upload_encoding, int slices) {
         const UploadEncoding encoding = Value(ParseUploadEncoding(upload_encoding));
+        CheckRange(slices, 1, 64, "slices (1: none)");
         if (encoding == UploadEncoding::kLossless && !model.with_weights) {
           throw py::value_error("upload_encoding 'lossless' sizes the weights' compressed bytes: load the model "
                                 "with its weights");
@@ -497,11 +499,13 @@ PYBIND11_MODULE(_ionn, m) {
         const LinkSpec link = CheckedLink(uplink_mbps, downlink_mbps, rtt_ms);
         const CostGraph fp32 = Value(LoadModelCosts(
             model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir), link));
-        return Value(EncodeUploads(fp32, model.graph, encoding, link));
+        const std::vector<LayerSlices> cut = ChooseSlices(model.graph, SliceOptions{slices});
+        const Graph sliced = Value(SliceGraph(model.graph, cut));
+        return Value(EncodeUploads(Value(SliceCosts(fp32, cut)), sliced, encoding, link));
       },
       py::arg("model"), py::kw_only(), py::arg("client_profile"), py::arg("server_profile"),
       py::arg("server_regression"), py::arg("paper_profiles"), py::arg("paper_profile_dir"), py::arg("uplink_mbps"),
-      py::arg("downlink_mbps"), py::arg("rtt_ms"), py::arg("upload_encoding"));
+      py::arg("downlink_mbps"), py::arg("rtt_ms"), py::arg("upload_encoding"), py::arg("slices"));
   m.def("read_costs", [](const std::string& path) { return Value(ReadCostGraphFile(path)); }, py::arg("path"));
 
   m.def(

@@ -139,17 +139,19 @@ def as_uploaded(model, upload_encoding, phase="whole"):
 
 def costs(model, *, client_profile="", server_profile="", server_regression="", paper_profiles=False,
           paper_profile_dir=_PAPER_PROFILES, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0,
-          upload_encoding="exact"):
+          upload_encoding="exact", slices=1):
     """The cost graph of `model` as `ionn costs` builds it. Profiles and the
     regression are CSV paths (`ionn profile`, `ionn calibrate`);
     paper_profiles=True fills those not given with the paper's (zoo
     models). downlink_mbps defaults to the uplink's. upload_encoding: how
     the weights travel ("exact", "lossless", "progressive", "fp16",
-    "int8"; lossless needs the model's weights)."""
+    "int8"; lossless needs the model's weights); slices: cut the layers
+    holding at least 10% of the weights into this many slices that upload
+    separately (`ionn costs --slices N`)."""
     return _ionn.costs(model, client_profile=client_profile, server_profile=server_profile,
                        server_regression=server_regression, paper_profiles=paper_profiles,
                        paper_profile_dir=paper_profile_dir, uplink_mbps=uplink_mbps, downlink_mbps=downlink_mbps,
-                       rtt_ms=rtt_ms, upload_encoding=upload_encoding)
+                       rtt_ms=rtt_ms, upload_encoding=upload_encoding, slices=slices)
 
 
 def read_costs(path):

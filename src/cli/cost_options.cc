@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -130,6 +131,19 @@ std::string StopSignals::Wait() {
 namespace ionn::cli {
 
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan) {
+  if (costs.SliceCount() == 0) {  // --slices auto: what finishes the most queries in the window
+    std::optional<PlannedModel> best;
+    double best_count = -1;
+    for (int n : {1, 2, 4, 8}) {
+      IONN_ASSIGN_OR_RETURN(CostGraph g, costs.LoadSliced(n));
+      IONN_ASSIGN_OR_RETURN(UploadPlan made, plan.Make(g));
+      std::vector<double> latency, upload;
+      for (const Partition& p : made.partitions) latency.push_back(p.latency_ms), upload.push_back(p.upload_ms);
+      const double count = ExpectedQueriesInWindow(latency, upload, AllAtOnceUploadMs(g));
+      if (count > best_count + 1e-9) best_count = count, best = PlannedModel{std::move(g), std::move(made)};
+    }
+    return std::move(*best);
+  }
   auto g = costs.Load();
   if (!g.ok()) return g.status();
   auto made = plan.Make(*g);

@@ -628,10 +628,38 @@ void CostOptions::Add(CLI::App* app) {
                         ->check(FiniteIn(0, 1e9, "a time in ms"))
                         ->group(kLinkGroup));
   ignored.push_back(AddUploadEncodingOption(app, &upload_encoding));
+  ignored.push_back(app->add_option("--slices", slices,
+                                    "Cut the largest layers (fully connected by neurons, convolutions by channels; "
+                                    "each at least 10% of the weights) into N slices that upload separately: off, "
+                                    "2 to 64, or auto (the planner tries 1, 2, 4 and 8 and keeps what finishes the "
+                                    "most queries in the window)")
+                        ->capture_default_str()
+                        ->type_name("off|N|auto")
+                        ->check([](const std::string& v) {
+                          if (v == "off" || v == "auto") return std::string();
+                          char* end = nullptr;
+                          const long n = std::strtol(v.c_str(), &end, 10);
+                          return end && *end == '\0' && n >= 2 && n <= 64 ? std::string()
+                                                                         : std::string("off, auto or 2 to 64");
+                        })
+                        ->group(kLinkGroup));
   for (CLI::Option* o : ignored) costs->excludes(o);
 }
 
+int CostOptions::SliceCount() const {
+  if (slices == "off") return 1;
+  if (slices == "auto") return 0;
+  return std::atoi(slices.c_str());  // checked by the option
+}
+
 Result<CostGraph> CostOptions::Load() const {
+  if (SliceCount() == 0) {
+    return Status::Invalid("--slices auto: the planner chooses the slices (plan, simulate); give a count here");
+  }
+  return LoadSliced(SliceCount());
+}
+
+Result<CostGraph> CostOptions::LoadSliced(int slice_count) const {
   if (!costs_file.empty()) return ReadCostGraphFile(costs_file);
   if (!model.given()) {
     return Status::Invalid("give a cost graph (--costs FILE) or a model (MODEL.onnx, --model FILE.onnx or --zoo NAME)");
@@ -639,14 +667,19 @@ Result<CostGraph> CostOptions::Load() const {
   auto encoding = ParseUploadEncoding(upload_encoding);
   if (!encoding.ok()) return encoding.status().WithContext("--upload-encoding");
   // Only the lossless encoding's sizes depend on the weights' values.
-  IONN_ASSIGN_OR_RETURN(const Graph graph, model.Load(/*with_weights=*/*encoding == UploadEncoding::kLossless));
+  IONN_ASSIGN_OR_RETURN(const Graph whole, model.Load(/*with_weights=*/*encoding == UploadEncoding::kLossless));
   const CostSources sources = profiles.Sources();
   if (!profiles.regression.empty()) {
     IONN_ASSIGN_OR_RETURN(const ServerRegression regression, ReadRegressionCsv(profiles.regression));
-    WarnNonPositivePredictions(graph, regression, "--regression '" + profiles.regression + "'");
+    WarnNonPositivePredictions(whole, regression, "--regression '" + profiles.regression + "'");
   }
   const LinkSpec spec = link.Spec(partition_overhead_ms);
-  IONN_ASSIGN_OR_RETURN(const CostGraph costs, LoadModelCosts(graph, sources, spec));
+  IONN_ASSIGN_OR_RETURN(const CostGraph fp32, LoadModelCosts(whole, sources, spec));
+  // Slices rewrite the model and its costs alike (the profiles know the
+  // whole layers), before the encoding sizes the slices' weights.
+  const std::vector<LayerSlices> cut = ChooseSlices(whole, SliceOptions{slice_count});
+  IONN_ASSIGN_OR_RETURN(const Graph graph, SliceGraph(whole, cut));
+  IONN_ASSIGN_OR_RETURN(const CostGraph costs, SliceCosts(fp32, cut));
   return EncodeUploads(costs, graph, *encoding, spec);
 }
 

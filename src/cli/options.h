@@ -19,6 +19,7 @@
 #include "ionn/model_costs.h"
 #include "ionn/onnx_io.h"
 #include "ionn/plan.h"
+#include "ionn/slices.h"
 #include "ionn/sim.h"
 #include "ionn/status.h"
 
@@ -175,8 +176,13 @@ struct CostOptions {
   LinkRateOptions link;
   double partition_overhead_ms = 0;
   std::string upload_encoding = "exact";  // weight_codec.h
+  std::string slices = "off";             // slices.h: off, N (2 to 64) or auto (LoadAndPlan chooses)
   void Add(CLI::App* app);
   Result<CostGraph> Load() const;
+  // With the large layers in `slices` slices each (1: none), whatever --slices says.
+  Result<CostGraph> LoadSliced(int slices) const;
+  // --slices as a count: 1 for off; 0 for auto.
+  int SliceCount() const;
   // The model and link for the JSON outputs (unknown for a --costs file).
   RunSetting Setting() const;
 };
