@@ -10,6 +10,7 @@
 
 #include "ionn.pb.h"
 #include "ionn/onnx_io.h"
+#include "ionn/weight_codec.h"
 #include "small_model.h"
 #include "wire.h"
 
@@ -30,21 +31,40 @@ void Write(const std::filesystem::path& path, const std::string& bytes) {
 }
 
 // An OpenSession, then the layers in `partitions` (index lists) uploaded in
-// chunks of at most `chunk` bytes.
-std::string Session(const Graph& g, const std::vector<std::vector<uint32_t>>& partitions, size_t chunk) {
+// chunks of at most `chunk` bytes, in `encoding` (progressive: every
+// partition's high halves, then its low halves).
+std::string Session(const Graph& g, const std::vector<std::vector<uint32_t>>& partitions, size_t chunk,
+                    UploadEncoding encoding = UploadEncoding::kExact) {
   std::string out;
   v1::OpenSessionRequest open;
   *open.mutable_model() = net::ArchitectureToProto(g);
+  if (encoding != UploadEncoding::kExact) open.set_upload_encoding(UploadEncodingName(encoding));
   Frame(open, &out);
-  for (size_t p = 0; p < partitions.size(); ++p) {
+  std::vector<std::pair<std::vector<uint32_t>, UnitPhase>> uploads;
+  for (UnitPhase phase : EncodingPhases(encoding)) {
+    for (const auto& p : partitions) uploads.push_back({p, phase});
+  }
+  for (size_t p = 0; p < uploads.size(); ++p) {
+    const auto& [layers, phase] = uploads[p];
     std::string bytes;
-    for (uint32_t k : partitions[p]) net::AppendLayerWeights(g.layers[k], &bytes);
+    std::vector<uint64_t> sizes;
+    for (uint32_t k : layers) {
+      if (encoding == UploadEncoding::kExact) {
+        net::AppendLayerWeights(g.layers[k], &bytes);
+      } else {
+        const std::string e = CodecFor(encoding).Encode(g.layers[k], phase, {}).value();
+        bytes += e;
+        sizes.push_back(e.size());
+      }
+    }
     for (size_t at = 0; at == 0 || at < bytes.size(); at += chunk) {
       v1::UploadChunk c;
       c.set_session_id("S");
       if (at == 0) {
         c.set_partition(static_cast<uint32_t>(p));
-        for (uint32_t k : partitions[p]) c.add_layers(k);
+        for (uint32_t k : layers) c.add_layers(k);
+        c.set_phase(static_cast<uint32_t>(phase));
+        for (uint64_t n : sizes) c.add_encoded_bytes(n);
       }
       c.set_data(bytes.substr(at, chunk));
       Frame(c, &out);
@@ -80,6 +100,10 @@ int main(int argc, char** argv) {
   Write(dir / "architecture" / "two_partitions", Session(g, {{0, 1, 2, 3}, {4, 5, 6, 7, 8}}, 1 << 20));
   Write(dir / "architecture" / "small_chunks", Session(g, {{0, 1, 2}, {3, 4, 5, 6, 7, 8}}, 256));
   Write(dir / "architecture" / "open_only", Session(g, {}, 1));
+  Write(dir / "architecture" / "lossless", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 1 << 20, UploadEncoding::kLossless));
+  Write(dir / "architecture" / "progressive",
+        Session(g, {{0, 1, 2, 3}, {4, 5, 6, 7, 8}}, 1 << 20, UploadEncoding::kProgressive));
+  Write(dir / "architecture" / "int8", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 512, UploadEncoding::kInt8));
   const TensorMap input = {{"data", SeededInput(g.inputs[0].shape, 1)}};
   std::string whole, split;
   Frame(Step(1, {0, 1, 2, 3, 4, 5, 6, 7, 8}, input, {"prob"}, {}, true), &whole);

@@ -10,4 +10,4 @@ build/bin/ionn experiment --live --output docs/experiments --markdown EXPERIMENT
 export PYTHONPATH=$PWD/build/python
 /usr/bin/python3 examples/python/compare_planners.py --markdown EXPERIMENTS.md >/dev/null
 /usr/bin/python3 scripts/experiment_arrivals.py --markdown EXPERIMENTS.md >/dev/null
-/usr/bin/python3 scripts/experiment_encodings.py --markdown EXPERIMENTS.md >/dev/null
+/usr/bin/python3 scripts/experiment_encodings.py --markdown EXPERIMENTS.md --figures docs/experiments >/dev/null

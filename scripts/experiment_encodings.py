@@ -111,6 +111,39 @@ def combined(uplink_mbps):
     return rows
 
 
+def figures(folder, uplink_mbps=80):
+    """Query latency over time (the paper's Fig. 7) with the options
+    overlaid, for AlexNet and ResNet-50: fig7_encodings_<model>.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import ionn.plot
+    written = []
+    for name in ["alexnet", "resnet50"]:
+        model = ionn.load_model(name)
+        results = {}
+        for planner, encoding, sliced in COMBINED:
+            best = None
+            for n in ([1, 2, 4, 8] if sliced else [1]):
+                costs = ionn.costs(model, paper_profiles=True, uplink_mbps=uplink_mbps, upload_encoding=encoding,
+                                   slices=n)
+                sim = ionn.simulate(costs, planner)
+                if best is None or sim["queries_in_window"] > best[0]["queries_in_window"]:
+                    best = (sim, n)
+            label = f"{planner}, {encoding}" + (f", {best[1]} slices" if best[1] > 1 else "")
+            results[label] = best[0]
+        fig, ax = plt.subplots(figsize=(9, 5))
+        window = results[next(iter(results))]["window_ms"] / 1000
+        ionn.plot.fig7_query_latency(results, ax=ax, title=f"{name}, {uplink_mbps:g} Mbps: query latency over time")
+        ax.axvline(window, color="gray", linestyle=":", linewidth=1)
+        ax.set_xlim(0, window * 1.05)
+        path = os.path.join(folder, f"fig7_encodings_{name}.png")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def ms(v):
     return "never" if v is None else f"{v / 1000:.1f} s"
 
@@ -119,6 +152,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--markdown", metavar="FILE.md",
                         help="replace this file's section for this script (or add it at the end)")
+    parser.add_argument("--figures", metavar="DIR", help="also draw the Fig. 7 overlays into DIR")
     parser.add_argument("--zoo-accuracy", default=os.path.join(ROOT, "docs", "experiments",
                                                                "encoding_accuracy_zoo.json"))
     args = parser.parse_args()
@@ -176,6 +210,10 @@ def main():
                              f"{s['queries_in_window'] / max(base['queries_in_window'], 1):.2f} | {ms(near)} | "
                              f"{ratio_n} | {ms(s['exact_from_ms'])} |")
     lines.append("")
+    if args.figures:
+        drawn = figures(args.figures)
+        lines += ["Query latency over time at 80 Mbps with the options overlaid (the dotted line: the window): "
+                  + ", ".join(f"[{os.path.basename(p)}](docs/experiments/{os.path.basename(p)})" for p in drawn), ""]
     table = "\n".join(lines)
     print("\n".join(acc))
     print(table)

@@ -12,7 +12,7 @@ do for [i=1:2] {
   set xlabel 'time since the upload started (s)'
   set ylabel 'latency improvement (ms)'
   set key bottom right
-  plot 'data/alexnet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/alexnet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/alexnet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search'
+  plot 'data/alexnet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/alexnet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/alexnet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search', 'data/alexnet_window-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -23,7 +23,7 @@ do for [i=1:2] {
   set ylabel 'query latency (ms)'
   set key top right
   set logscale y
-  plot 'data/alexnet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/alexnet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search'
+  plot 'data/alexnet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/alexnet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search', 'data/alexnet_window-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 3 title 'window-search'
   unset logscale y
 }
 do for [i=1:2] {
@@ -34,7 +34,7 @@ do for [i=1:2] {
   set xlabel 'uplink (Mbps)'
   set ylabel 'queries during upload'
   set key top right
-  plot 'data/alexnet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/alexnet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/alexnet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search'
+  plot 'data/alexnet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/alexnet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/alexnet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/alexnet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/alexnet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search', 'data/alexnet_window-search_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -44,7 +44,7 @@ do for [i=1:2] {
   set xlabel 'time since the upload started (s)'
   set ylabel 'latency improvement (ms)'
   set key bottom right
-  plot 'data/googlenet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/googlenet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/googlenet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search'
+  plot 'data/googlenet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/googlenet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/googlenet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search', 'data/googlenet_window-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -55,7 +55,7 @@ do for [i=1:2] {
   set ylabel 'query latency (ms)'
   set key top right
   set logscale y
-  plot 'data/googlenet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/googlenet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search'
+  plot 'data/googlenet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/googlenet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search', 'data/googlenet_window-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 3 title 'window-search'
   unset logscale y
 }
 do for [i=1:2] {
@@ -66,7 +66,7 @@ do for [i=1:2] {
   set xlabel 'uplink (Mbps)'
   set ylabel 'queries during upload'
   set key top right
-  plot 'data/googlenet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/googlenet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/googlenet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search'
+  plot 'data/googlenet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/googlenet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/googlenet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/googlenet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/googlenet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search', 'data/googlenet_window-search_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -76,7 +76,7 @@ do for [i=1:2] {
   set xlabel 'time since the upload started (s)'
   set ylabel 'latency improvement (ms)'
   set key bottom right
-  plot 'data/resnet50_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/resnet50_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/resnet50_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search'
+  plot 'data/resnet50_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/resnet50_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/resnet50_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search', 'data/resnet50_window-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -87,7 +87,7 @@ do for [i=1:2] {
   set ylabel 'query latency (ms)'
   set key top right
   set logscale y
-  plot 'data/resnet50_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/resnet50_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search'
+  plot 'data/resnet50_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/resnet50_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search', 'data/resnet50_window-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 3 title 'window-search'
   unset logscale y
 }
 do for [i=1:2] {
@@ -98,7 +98,7 @@ do for [i=1:2] {
   set xlabel 'uplink (Mbps)'
   set ylabel 'queries during upload'
   set key top right
-  plot 'data/resnet50_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/resnet50_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/resnet50_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search'
+  plot 'data/resnet50_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/resnet50_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/resnet50_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/resnet50_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/resnet50_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search', 'data/resnet50_window-search_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -108,7 +108,7 @@ do for [i=1:2] {
   set xlabel 'time since the upload started (s)'
   set ylabel 'latency improvement (ms)'
   set key bottom right
-  plot 'data/inception_bn_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/inception_bn_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/inception_bn_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search'
+  plot 'data/inception_bn_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/inception_bn_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/inception_bn_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search', 'data/inception_bn_window-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -119,7 +119,7 @@ do for [i=1:2] {
   set ylabel 'query latency (ms)'
   set key top right
   set logscale y
-  plot 'data/inception_bn_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/inception_bn_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search'
+  plot 'data/inception_bn_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/inception_bn_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search', 'data/inception_bn_window-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 3 title 'window-search'
   unset logscale y
 }
 do for [i=1:2] {
@@ -130,7 +130,7 @@ do for [i=1:2] {
   set xlabel 'uplink (Mbps)'
   set ylabel 'queries during upload'
   set key top right
-  plot 'data/inception_bn_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/inception_bn_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/inception_bn_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search'
+  plot 'data/inception_bn_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/inception_bn_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/inception_bn_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/inception_bn_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/inception_bn_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search', 'data/inception_bn_window-search_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -140,7 +140,7 @@ do for [i=1:2] {
   set xlabel 'time since the upload started (s)'
   set ylabel 'latency improvement (ms)'
   set key bottom right
-  plot 'data/mobilenet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/mobilenet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/mobilenet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search'
+  plot 'data/mobilenet_all-at-once_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'all-at-once', 'data/mobilenet_original_improvement.csv' using ($1/1000):2 with lines lw 2 title 'original', 'data/mobilenet_efficiency_improvement.csv' using ($1/1000):2 with lines lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_improvement.csv' using ($1/1000):2 with lines lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 4 title 'throughput-search', 'data/mobilenet_window-search_improvement.csv' using ($1/1000):2 with lines lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
@@ -151,7 +151,7 @@ do for [i=1:2] {
   set ylabel 'query latency (ms)'
   set key top right
   set logscale y
-  plot 'data/mobilenet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/mobilenet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search'
+  plot 'data/mobilenet_original_queries.csv' using ($3/1000):4 with steps lw 2 title 'original', 'data/mobilenet_efficiency_queries.csv' using ($3/1000):4 with steps lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_queries.csv' using ($3/1000):4 with steps lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 4 title 'throughput-search', 'data/mobilenet_window-search_queries.csv' using ($3/1000):4 with steps lw 2 dt 3 title 'window-search'
   unset logscale y
 }
 do for [i=1:2] {
@@ -162,7 +162,7 @@ do for [i=1:2] {
   set xlabel 'uplink (Mbps)'
   set ylabel 'queries during upload'
   set key top right
-  plot 'data/mobilenet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/mobilenet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/mobilenet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search'
+  plot 'data/mobilenet_all-at-once_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'all-at-once', 'data/mobilenet_original_sweep.csv' using 1:2 with linespoints lw 2 title 'original', 'data/mobilenet_efficiency_sweep.csv' using 1:2 with linespoints lw 2 dt 2 title 'efficiency', 'data/mobilenet_recursive-efficiency_sweep.csv' using 1:2 with linespoints lw 2.5 title 'recursive-efficiency', 'data/mobilenet_throughput-search_sweep.csv' using 1:2 with linespoints lw 2 dt 4 title 'throughput-search', 'data/mobilenet_window-search_sweep.csv' using 1:2 with linespoints lw 2 dt 3 title 'window-search'
 }
 do for [i=1:2] {
   if (i == 1) { set terminal pngcairo size 900,520 font ',10' } else { set terminal svg size 900,520 font ',10' }
