@@ -95,19 +95,24 @@ COMBINED = [("recursive-efficiency", "exact", False), ("window-search", "exact",
             ("window-search", "int8", True)]
 
 
+def best_over_slices(model, planner, encoding, sliced, uplink_mbps):
+    """(simulation, slices): the most queries in the window of 1, 2, 4 and
+    8 slices (only 1 when not `sliced`)."""
+    best = None
+    for n in ([1, 2, 4, 8] if sliced else [1]):
+        costs = ionn.costs(model, paper_profiles=True, uplink_mbps=uplink_mbps, upload_encoding=encoding, slices=n)
+        sim = ionn.simulate(costs, planner)
+        if best is None or sim["queries_in_window"] > best[0]["queries_in_window"]:
+            best = (sim, n)
+    return best
+
+
 def combined(uplink_mbps):
     rows = {}
     for name in MODELS:
         model = ionn.load_model(name)
         for planner, encoding, sliced in COMBINED:
-            best = None
-            for n in ([1, 2, 4, 8] if sliced else [1]):
-                costs = ionn.costs(model, paper_profiles=True, uplink_mbps=uplink_mbps, upload_encoding=encoding,
-                                   slices=n)
-                sim = ionn.simulate(costs, planner)
-                if best is None or sim["queries_in_window"] > best[0]["queries_in_window"]:
-                    best = (sim, n)
-            rows[name, planner, encoding] = best
+            rows[name, planner, encoding] = best_over_slices(model, planner, encoding, sliced, uplink_mbps)
     return rows
 
 
@@ -123,13 +128,7 @@ def figures(folder, uplink_mbps=80):
         model = ionn.load_model(name)
         results = {}
         for planner, encoding, sliced in COMBINED:
-            best = None
-            for n in ([1, 2, 4, 8] if sliced else [1]):
-                costs = ionn.costs(model, paper_profiles=True, uplink_mbps=uplink_mbps, upload_encoding=encoding,
-                                   slices=n)
-                sim = ionn.simulate(costs, planner)
-                if best is None or sim["queries_in_window"] > best[0]["queries_in_window"]:
-                    best = (sim, n)
+            best = best_over_slices(model, planner, encoding, sliced, uplink_mbps)
             label = f"{planner}, {encoding}" + (f", {best[1]} slices" if best[1] > 1 else "")
             results[label] = best[0]
         fig, ax = plt.subplots(figsize=(9, 5))
