@@ -219,6 +219,15 @@ TEST(SimProgressive, PhasesAreChecked) {
     EXPECT_EQ(back->partitions[p].layers, made.partitions[p].layers);
     EXPECT_DOUBLE_EQ(back->partitions[p].upload_ms, made.partitions[p].upload_ms);
   }
+  // A plan without phases cannot be sent progressively; a plan for another
+  // encoding is not this one's.
+  auto whole = PlanFromJson(g, R"({"partitions": [["A", "B", "C", "D"]]})");
+  ASSERT_FALSE(whole.ok());
+  EXPECT_NE(whole.status().message().find("give each partition its \"phase\""), std::string::npos)
+      << whole.status().message();
+  auto other = PlanFromJson(g, R"({"upload_encoding": "int8", "partitions": [["A", "B", "C", "D"]]})");
+  ASSERT_FALSE(other.ok());
+  EXPECT_NE(other.status().message().find("upload encoding \"int8\""), std::string::npos) << other.status().message();
   // And its cost graph too, encoding and fp32 window included.
   auto costs = ParseCostGraphJson(CostGraphToJson(g));
   ASSERT_TRUE(costs.ok()) << costs.status().message();

@@ -251,6 +251,25 @@ TEST(WeightCodec, Int8RefusesBadScalesAndMinus128) {
   EXPECT_FALSE(codec.Decode(l, UnitPhase::kWhole, bad, &w).ok());
 }
 
+TEST(WeightCodec, Int8ChannelsTooSmallForAScaleSendZeros) {
+  Layer l = MakeLayer(2, 4, 11);
+  l.weights.pop_back();
+  for (int i = 0; i < 4; ++i) l.weights[0].data[i] = std::numeric_limits<float>::denorm_min();  // channel 0
+  auto w = WeightsAsDecoded(l, UploadEncoding::kInt8, UnitPhase::kWhole);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  for (int i = 0; i < 4; ++i) EXPECT_EQ((*w)[0].data[i], 0.0f);
+}
+
+TEST(WeightCodec, EncodingAModelWithoutItsWeightsIsAnError) {
+  Layer l = MakeLayer(4, 1000, 12);
+  l.weights[0].data.clear();  // shapes only, as a model loaded without weights
+  for (UploadEncoding e : UploadEncodings()) {
+    auto bytes = CodecFor(e).Encode(l, EncodingPhases(e)[0], {});
+    ASSERT_FALSE(bytes.ok()) << UploadEncodingName(e);
+    EXPECT_NE(bytes.status().message().find("weight 'W' holds 0 values"), std::string::npos) << bytes.status().message();
+  }
+}
+
 TEST(WeightCodec, EncodedLayerBytesArePerLayerAndExactIsFourPerValue) {
   Graph g;
   g.layers = {MakeLayer(8, 1000, 10), Layer{}};

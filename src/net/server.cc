@@ -1168,15 +1168,19 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
       if (s->arch.layers[k].weights.empty()) continue;  // weightless layers are built at OpenSession
       Status st;
       if (phase == UnitPhase::kLow) {
-        st = s->engine->ReplaceLayer(k, std::move(d.weights));
+        // A retry after a call that replaced some of its layers: those are exact already.
+        if (s->engine->is_provisional(k)) st = s->engine->ReplaceLayer(k, std::move(d.weights));
       } else if (!s->engine->is_built(k)) {
         st = s->engine->AddLayer(k, std::move(d.weights), /*provisional=*/phase == UnitPhase::kHigh);
       }
       if (!st.ok()) return Fail(ToGrpc(st.WithContext(where)));
     }
     std::vector<int> layers;
-    for (const UploadPart& part : parts) layers.push_back(part.layer), partials->Erase(s->keys[part.layer]);
-    if (exact_after) StoreBuilt(*s, layers, blocks);  // the store holds exact layers only
+    for (const UploadPart& part : parts) layers.push_back(part.layer);
+    if (exact_after) {  // the store holds exact layers only; only their hash-checked bytes retire a kept prefix
+      for (int k : layers) partials->Erase(s->keys[k]);
+      StoreBuilt(*s, layers, blocks);
+    }
     {
       std::lock_guard<std::mutex> lock(mu);
       if (!sessions.count(s->id)) {

@@ -115,6 +115,13 @@ Result<UploadPlan> PlanFromJson(const CostGraph& graph, const std::string& text)
     parts = &doc["partitions"];
   }
   if (!parts->is_array()) return Status::Invalid("\"partitions\" is not an array of partitions");
+  if (doc.is_object() && doc.contains("upload_encoding")) {
+    const nlohmann::json& e = doc["upload_encoding"];
+    if (!e.is_string() || e.get<std::string>() != UploadEncodingName(graph.upload_encoding())) {
+      return Status::Invalid("the plan is for upload encoding " + e.dump().substr(0, 40) + ", the costs for \"" +
+                             UploadEncodingName(graph.upload_encoding()) + "\" (give the same --upload-encoding)");
+    }
+  }
   std::map<std::string, int> position;
   for (int k = 0; k < graph.num_layers(); ++k) position.emplace(graph.layer(k).name, k);
   std::vector<int> partition_of(graph.num_layers(), -1);

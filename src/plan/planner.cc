@@ -104,6 +104,11 @@ Result<UploadPlan> EvaluatePartitions(const CostGraph& graph, const std::string&
                              UploadEncodingName(graph.upload_encoding()) + "', not progressive");
     }
     if (phase != UnitPhase::kWhole && p < free_partitions) return Status::Invalid(where + " is free and a half");
+    if (phase == UnitPhase::kWhole && p >= free_partitions &&
+        graph.upload_encoding() == UploadEncoding::kProgressive) {
+      return Status::Invalid(where + " is a whole upload, and a progressive upload sends halves: give each "
+                             "partition its \"phase\", \"high\" or \"low\"");
+    }
     for (int k : layer_parts[p]) {
       if (k < 0 || k >= n) return Status::Invalid(where + ": layer " + std::to_string(k) + " is out of range");
       const int want = phase == UnitPhase::kLow ? 2 : 0;

@@ -51,10 +51,13 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   po.max_queries = options.max_queries;
   po.arrivals = options.arrivals;
   // queries_in_window counts queries up to the window's end, which an
-  // upload shorter than fp32's all-at-once (fewer bytes) ends before.
+  // upload of fewer bytes than fp32's ends before; exact uploads keep the
+  // paper's protocol (the upload, then 5 queries), as the client does.
   double upload_total = 0;
   for (double ms : upload_ms) upload_total += ms;
-  if (r.window_ms > upload_total * (1 + 1e-9)) po.raise_until_ms = r.window_ms;
+  if (plan.encoding != UploadEncoding::kExact && r.window_ms > upload_total * (1 + 1e-9)) {
+    po.raise_until_ms = r.window_ms;
+  }
   auto run = ReplayProtocol(upload_ms, steps_after, po);
   if (!run.ok()) return run.status();
 

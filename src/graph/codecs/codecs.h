@@ -44,6 +44,18 @@ inline float BitsFloat(uint32_t b) {
   return v;
 }
 
+// Encode's precondition: every weight holds its data (not shapes only).
+inline Status CheckHasData(const Layer& layer) {
+  for (const auto& w : layer.weights) {
+    if (w.data.size() != static_cast<size_t>(ElementCount(w.shape))) {
+      return Status::Invalid("layer '" + layer.name + "' weight '" + w.name + "' holds " +
+                             std::to_string(w.data.size()) + " values, its shape " + ShapeToString(w.shape) +
+                             " needs " + std::to_string(ElementCount(w.shape)) + " (a model loaded without weights?)");
+    }
+  }
+  return Status::Ok();
+}
+
 inline Status WrongPhase(UploadEncoding e, UnitPhase p) {
   return Status::Invalid(std::string("encoding '") + UploadEncodingName(e) + "' has no '" + UnitPhaseName(p) +
                          "' phase");

@@ -11,6 +11,7 @@ class ExactCodec : public WeightCodec {
 
   Result<std::string> Encode(const Layer& layer, UnitPhase phase, const CodecOptions&) const override {
     if (phase != UnitPhase::kWhole) return WrongPhase(encoding(), phase);
+    IONN_RETURN_IF_ERROR(CheckHasData(layer));
     std::string out;
     out.reserve(DeclaredValues(layer) * 4);
     for (const auto& w : layer.weights) out.append(reinterpret_cast<const char*>(w.data.data()), w.data.size() * 4);

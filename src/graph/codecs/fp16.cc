@@ -46,6 +46,7 @@ class Fp16Codec : public WeightCodec {
 
   Result<std::string> Encode(const Layer& layer, UnitPhase phase, const CodecOptions&) const override {
     if (phase != UnitPhase::kWhole) return WrongPhase(encoding(), phase);
+    IONN_RETURN_IF_ERROR(CheckHasData(layer));
     std::string out;
     out.reserve(DeclaredValues(layer) * 2);
     for (const auto& w : layer.weights) {

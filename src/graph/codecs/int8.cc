@@ -1,7 +1,8 @@
 // int8: each weight of rank >= 2, per output channel (its dimension 0):
 // that many fp32 scales, then its values as int8 in [-127, 127],
 // row-major (value = q * scale of its channel, scale = the channel's
-// largest magnitude / 127, 1 for an all-zero channel). Weights of rank < 2
+// largest magnitude / 127, 1 for an all-zero channel or one whose scale
+// would underflow). Weights of rank < 2
 // (biases, normalization vectors) stay fp32. Lossy for good: the server
 // computes in fp32 with the dequantized values.
 #include <algorithm>
@@ -30,6 +31,7 @@ class Int8Codec : public WeightCodec {
 
   Result<std::string> Encode(const Layer& layer, UnitPhase phase, const CodecOptions&) const override {
     if (phase != UnitPhase::kWhole) return WrongPhase(encoding(), phase);
+    IONN_RETURN_IF_ERROR(CheckHasData(layer));
     std::string out;
     out.reserve(MaxEncodedBytes(layer, phase));
     for (const auto& w : layer.weights) {
@@ -48,7 +50,8 @@ class Int8Codec : public WeightCodec {
       for (int64_t c = 0; c < channels; ++c) {
         float largest = 0;
         for (int64_t i = 0; i < per; ++i) largest = std::max(largest, std::fabs(w.data[c * per + i]));
-        scales[c] = largest > 0 ? largest / 127.0f : 1.0f;
+        scales[c] = largest / 127.0f;
+        if (!(scales[c] > 0)) scales[c] = 1.0f;  // all zero, or so small the scale underflows: zeros
         Put<float>(&out, scales[c]);
       }
       for (int64_t c = 0; c < channels; ++c) {

@@ -59,6 +59,7 @@ class LosslessCodec : public WeightCodec {
 
   Result<std::string> Encode(const Layer& layer, UnitPhase phase, const CodecOptions& options) const override {
     if (phase != UnitPhase::kWhole) return WrongPhase(encoding(), phase);
+    IONN_RETURN_IF_ERROR(CheckHasData(layer));
     const uint64_t n = DeclaredValues(layer);
     std::string out;
     std::vector<float> values(std::min(n, kFrameValues));

@@ -14,6 +14,7 @@ class ProgressiveCodec : public WeightCodec {
 
   Result<std::string> Encode(const Layer& layer, UnitPhase phase, const CodecOptions&) const override {
     if (phase == UnitPhase::kWhole) return WrongPhase(encoding(), phase);
+    IONN_RETURN_IF_ERROR(CheckHasData(layer));
     const int shift = phase == UnitPhase::kHigh ? 16 : 0;
     std::string out;
     out.reserve(DeclaredValues(layer) * 2);
