@@ -331,6 +331,7 @@ struct PyClient {
   RunSetting setting;
   bool ignore_held = false;
   double client_slowdown = 0;  // > 0: plan with, and pad local work to, this many times the profile's times
+  int slices = 1;              // as `ionn client --slices`: 1 none, 0 auto
 };
 
 py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed,
@@ -379,6 +380,17 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
       }
     };
   }
+  // slices: the run uploads and computes the sliced model (SliceForClient,
+  // as `ionn client --slices`); verify still checks the whole model.
+  const auto plan_for = [&o](const CostGraph& costs) {
+    return o.plan_function ? o.plan_function(costs) : MakePlan(costs, o.planner);
+  };
+  const ClientSlices sliced = Value(SliceForClient(g, c.slices, &o, plan_for));
+  if (raised) {
+    raised->restore();
+    throw py::error_already_set();
+  }
+  const Graph& model = sliced.model ? *sliced.model : g;
   std::optional<OutputCheck> verified;
   if (verify) {
     py::gil_scoped_release release;
@@ -391,7 +403,7 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   Result<ClientResult> r = Status::Internal("not run");
   {
     py::gil_scoped_release release;
-    r = RunClient(g, o, nullptr, check);
+    r = RunClient(model, o, nullptr, check);
   }
   o.plan_function = nullptr;  // holds `plan`: released with the interpreter held
   if (raised) {
@@ -401,13 +413,14 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   ClientResult result = Value(std::move(r));
   ClientReportSetting report;
   report.run = c.setting;
+  report.run.slices = sliced.slices;
   report.ignore_held = c.ignore_held;
   report.arrivals = ArrivalsName(o.arrivals);
   report.deadline_ms = o.deadline_ms;
   report.emulated_profile = o.emulate_profile;
   if (verified) verified->Report(&report);
   py::dict d;
-  d["json"] = ClientResultToJson(g, result, report).dump();
+  d["json"] = ClientResultToJson(model, result, report).dump();
   d["trace"] = ClientTraceCsv(result);
   py::dict outputs;
   for (auto& [name, t] : result.last_outputs) outputs[py::str(name)] = ToNumpy(std::move(t));
@@ -599,7 +612,7 @@ PYBIND11_MODULE(_ionn, m) {
                        double client_slowdown, double uplink_mbps, std::optional<double> downlink_mbps,
                        double rtt_ms, int threads, bool ignore_held, const std::string& tls_ca_pem, bool tls,
                        const std::string& tls_server_name, const std::string& secret, int reconnects,
-                       double deadline_s, int chunk_kib, const std::string& upload_encoding) {
+                       double deadline_s, int chunk_kib, const std::string& upload_encoding, int slices) {
              auto c = std::make_unique<PyClient>();
              c->model = model;
              c->plan = plan;
@@ -640,6 +653,8 @@ PYBIND11_MODULE(_ionn, m) {
              o.call_deadline_ms = deadline_s * 1000;
              o.chunk_bytes = static_cast<size_t>(chunk_kib) * 1024;
              o.upload_encoding = Value(ParseUploadEncoding(upload_encoding));
+             CheckRange(slices, 0, 64, "slices (1: none, 0: auto)");
+             c->slices = slices;
              c->ignore_held = ignore_held;
              RunSetting& s = c->setting;
              s.model = model->given;
@@ -657,7 +672,7 @@ PYBIND11_MODULE(_ionn, m) {
            py::arg("client_slowdown"), py::arg("uplink_mbps"), py::arg("downlink_mbps"), py::arg("rtt_ms"),
            py::arg("threads"), py::arg("ignore_held"), py::arg("tls_ca_pem"), py::arg("tls"),
            py::arg("tls_server_name"), py::arg("secret"), py::arg("reconnects"), py::arg("deadline_s"),
-           py::arg("chunk_kib"), py::arg("upload_encoding"))
+           py::arg("chunk_kib"), py::arg("upload_encoding"), py::arg("slices"))
       .def("run", &RunPyClient, py::arg("x"), py::arg("queries"), py::arg("duration_s"), py::arg("verify"),
            py::arg("seed"), py::arg("arrivals"), py::arg("max_queue"), py::arg("deadline_ms"));
 

@@ -215,6 +215,13 @@ else
     --plan "$tmp/mobilenet_plan.json" --queries 3 --format json --quiet
   expect 2 "--plan '.*': layer 'conv1' is in no partition" -- "$ionn" client --zoo mobilenet --paper-profiles \
     --server 127.0.0.1:1 --plan <(echo '[["prob"]]') --quiet
+  # --slices auto chooses before connecting: only with the server's times.
+  expect 2 "--slices auto chooses with the server's layer times before connecting" -- "$ionn" client --zoo mobilenet \
+    --paper-profiles --server 127.0.0.1:1 --slices auto --quiet
+  awk -F, 'NR == 1 { print; next } { printf "%s,%s,%g\n", $1, $2, $2 / 10 }' "$profiles/mobilenet.csv" \
+    >"$tmp/mobilenet_fast_server.csv"
+  expect 0 '"query_count": 2' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$port" \
+    --server-profile "$tmp/mobilenet_fast_server.csv" --slices auto --queries 2 --format json --quiet
   # Pointed at the metrics port: exit 2, and the message says what it is.
   expect 2 "does not speak ionn's gRPC: is it the server's metrics port" -- "$ionn" client --zoo mobilenet \
     --paper-profiles --server "127.0.0.1:$metrics_port" --deadline-s 5 --quiet

@@ -386,13 +386,21 @@ def check_all(schemas, validators, tmp):
          lambda d: d.get("upload_encoding") == "progressive" and d.get("exact_from_ms") == d.get("upload_ms")
          and d.get("queries_approximate", 0) > 0 and d["near_optimal_ms"] < d["upload_ms"]
          and any(not q["exact"] for q in d["queries"]) and d["queries"][-1]["exact"]),
+        ("plan (4 slices)", "ionn-plan-1.schema.json",
+         ["plan", "--zoo", "alexnet", "--paper-profiles", "--slices", "4", "--format", "json"],
+         lambda d: d.get("slices") == 4 and any(n == "fc6/slice3" for p in d["partitions"] for n in p["layers"])),
+        ("simulate (slices chosen by the planner)", "ionn-simulate-1.schema.json",
+         ["simulate", "--zoo", "alexnet", "--paper-profiles", "--slices", "auto", "-a", "window-search",
+          "--format", "json"],
+         lambda d: d.get("slices", 0) >= 2 and d["queries_in_window"] > 93),
         ("simulate (int8 weights)", "ionn-simulate-1.schema.json",
          ["simulate", "--zoo", "mobilenet", "--paper-profiles", "--upload-encoding", "int8", "--format", "json"],
          lambda d: d.get("exact_from_ms") is None and d.get("upload_ms") < d.get("window_ms")),
         ("client", "ionn-client-2.schema.json", "client", lambda d: d.get("query_count") == len(d.get("queries", ()))
          == 12 and "queries_wrong" not in d),
         ("client --verify", "ionn-client-2.schema.json", "client --verify",
-         lambda d: d.get("query_count") == len(d.get("queries", ())) == 3 and d.get("queries_wrong") == 0),
+         lambda d: d.get("query_count") == len(d.get("queries", ())) == 3 and d.get("queries_wrong") == 0
+         and d.get("slices") == 2 and any("/slice" in n for p in d["partitions"] for n in p["layers"])),
         ("run", "ionn-run-1.schema.json", ["run", "--zoo", "mobilenet", "--repeats", "1", "--format", "json"],
          lambda d: all("label" not in t for t in d.get("top", []))),
         ("run --labels (model file)", "ionn-run-1.schema.json",
@@ -430,7 +438,7 @@ def check_all(schemas, validators, tmp):
                 profile = ["--client-slowdown", "3"] if "--verify" in label else ["--paper-profiles"]
                 args = ["client", "--zoo", "mobilenet", *profile, "--server", f"127.0.0.1:{port}",
                         "--queries", "3" if "--verify" in label else "12", "--format", "json", "--quiet"] + (
-                           ["--verify"] if "--verify" in label else ["--trace", trace])
+                           ["--verify", "--slices", "2"] if "--verify" in label else ["--trace", trace])
                 text = run(args, label)
             else:
                 text = run(args, label)

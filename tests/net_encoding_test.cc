@@ -13,6 +13,7 @@
 #include "ionn/client.h"
 #include "ionn/model_costs.h"
 #include "ionn/server.h"
+#include "ionn/slices.h"
 #include "ionn/weight_codec.h"
 #include "ionn/zoo.h"
 #include "wire.h"
@@ -98,6 +99,45 @@ TEST(NetEncodings, EveryEncodingOffloadsAndItsExactQueriesEqualLocalRuns) {
       for (const auto& l : g.layers) raw += net::LayerUploadBytes(l);
       EXPECT_LT(r->bytes_sent, raw);
     }
+  }
+}
+
+// Sub-layer slices through the real system: the client uploads and runs
+// the sliced model (its profile sliced by the simulator's rule), the
+// server builds slices and joins like any layer, and every exact query
+// equals the whole, unsliced model run here (within 1e-5), progressive
+// uploads included.
+TEST(NetEncodings, SlicedModelsOffloadAndEqualTheWholeModel) {
+  const Graph whole = BuildZooModel("mobilenet", 3).value();
+  const TensorMap inputs = {{"data", SeededInput(whole.inputs[0].shape, 5)}};
+  const TensorMap want = Engine::Create(whole).value()->RunAll(inputs).value();
+  const std::vector<LayerSlices> cut = ChooseSlices(whole, SliceOptions{3, 0.1});
+  ASSERT_FALSE(cut.empty());
+  const Graph sliced = SliceGraph(whole, cut).value();
+  for (UploadEncoding e : {UploadEncoding::kExact, UploadEncoding::kProgressive}) {
+    SCOPED_TRACE(UploadEncodingName(e));
+    auto server = StartServer();
+    ASSERT_TRUE(server);
+    ClientOptions o;
+    o.servers = {"127.0.0.1:" + std::to_string(server->port())};
+    o.client_profile = SliceProfile(ReadProfileCsv(kPaper + "mobilenet.csv").value(), cut);
+    o.inputs = inputs;
+    o.upload_encoding = e;
+    o.planner.algorithm = "window-search";
+    int exact = 0, wrong = 0, sliced_on_server = 0;
+    auto r = RunClient(sliced, o, nullptr, [&](const ClientQuery& q, const TensorMap& out) {
+      if (!q.exact) return;
+      ++exact, wrong += MaxRelError(out, want) > 1e-5;
+    });
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_TRUE(r->upload_complete) << r->upload_error;
+    EXPECT_GT(exact, 0);
+    EXPECT_EQ(wrong, 0);
+    for (const Partition& p : r->plan.partitions) {
+      for (int k : p.layers) sliced_on_server += r->costs.layer(k).name.find("/slice") != std::string::npos;
+    }
+    EXPECT_GT(sliced_on_server, 0);
+    EXPECT_TRUE(r->queries.back().exact);
   }
 }
 

@@ -89,6 +89,67 @@ TEST(Slices, CostsShareTheLayersTimesOut) {
   EXPECT_NEAR(MakePlan(sliced, o).value().latency_optimal_ms, MakePlan(costs, o).value().latency_optimal_ms, 1e-6);
 }
 
+// The client plans with profiles of the sliced model (SliceProfile); the
+// simulator with sliced costs (SliceCosts): both rules give one cost graph.
+TEST(Slices, SlicedProfilesGiveTheSlicedCosts) {
+  const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+  for (const char* name : {"alexnet", "mobilenet"}) {
+    SCOPED_TRACE(name);
+    const Graph whole = BuildZooModel(name, 1, /*with_weights=*/false).value();
+    const Profile client = ReadProfileCsv(dir + name + ".csv").value();
+    Profile server = client;  // the client's times as the server's: any numbers do
+    for (auto& [layer, row] : server.rows) row.server_ms = row.client_ms.value_or(0) / 7;
+    const LinkSpec link = MakeLinkSpec(40);
+    const CostGraph costs = BuildCostGraph(whole, client, &server, nullptr, link).value();
+    const std::vector<LayerSlices> cut = ChooseSlices(whole, SliceOptions{3, 0.1});
+    ASSERT_FALSE(cut.empty());
+    const CostGraph want = SliceCosts(costs, cut).value();
+    const Profile sliced_server = SliceProfile(server, cut);
+    const CostGraph got =
+        BuildCostGraph(SliceGraph(whole, cut).value(), SliceProfile(client, cut), &sliced_server, nullptr, link)
+            .value();
+    ASSERT_EQ(got.num_layers(), want.num_layers());
+    for (int k = 0; k < got.num_layers(); ++k) {
+      const CostLayer &a = got.layer(k), &b = want.layer(k);
+      EXPECT_EQ(a.name, b.name);
+      EXPECT_NEAR(a.client_ms, b.client_ms, 1e-9) << a.name;
+      EXPECT_NEAR(a.server_ms, b.server_ms, 1e-9) << a.name;
+      EXPECT_NEAR(a.upload_ms, b.upload_ms, 1e-6) << a.name;
+      EXPECT_NEAR(a.up_ms, b.up_ms, 1e-6) << a.name;
+      EXPECT_NEAR(a.down_ms, b.down_ms, 1e-6) << a.name;
+    }
+    EXPECT_NEAR(AllAtOnceUploadMs(got), AllAtOnceUploadMs(want), 1e-6);
+  }
+}
+
+// --slices auto keeps the count whose plan finishes the most queries in
+// the window, and the fewer slices on a tie.
+TEST(Slices, AutoKeepsTheCountThatFinishesTheMostQueries) {
+  const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+  const Graph whole = BuildZooModel("alexnet", 1, /*with_weights=*/false).value();
+  const CostGraph costs = LoadModelCosts(whole, PaperCostSources("alexnet", dir).value(), MakeLinkSpec(80)).value();
+  PlannerOptions o;
+  o.algorithm = "recursive-efficiency";
+  const auto plan_for = [&](const CostGraph& g) { return MakePlan(g, o); };
+  const auto sliced = [&](int n) { return SliceCosts(costs, ChooseSlices(whole, SliceOptions{n, 0.1})); };
+  const auto in_window = [&](const CostGraph& g) {
+    const UploadPlan p = MakePlan(g, o).value();
+    std::vector<double> latency, upload;
+    for (const Partition& q : p.partitions) latency.push_back(q.latency_ms), upload.push_back(q.upload_ms);
+    return ExpectedQueriesInWindow(latency, upload, AllAtOnceUploadMs(g));
+  };
+  const std::vector<int> counts = {1, 2, 4, 8};
+  const SlicedPlan best = PlanBestSlices(sliced, plan_for, counts).value();
+  double most = 0;
+  for (int n : counts) most = std::max(most, in_window(sliced(n).value()));
+  EXPECT_NEAR(in_window(best.costs), most, 1e-9);
+  EXPECT_GT(best.slices, 1);  // AlexNet's fc6 is 62% of the upload: slicing it pays
+  EXPECT_GT(most, in_window(costs) + 1);
+  // The same graph for every count: the first (fewest) is kept.
+  EXPECT_EQ(PlanBestSlices([&](int) { return Result<CostGraph>(costs); }, plan_for, counts).value().slices, 1);
+  EXPECT_FALSE(PlanBestSlices(sliced, plan_for, {}).ok());
+}
+
 TEST(Slices, BadSlicingsAreRefusedNamingTheLayer) {
   const Graph whole = BuildZooModel("alexnet", 1, /*with_weights=*/false).value();
   const int fc6 = whole.FindLayer("fc6"), pool5 = whole.FindLayer("pool5");

@@ -203,6 +203,19 @@ Result<std::vector<std::string>> ParseServerList(const std::string& list);
 // layer not uploaded yet runs here). RunClient checks it before connecting.
 Status CheckPlanForModel(const Graph& model, const std::string& plan_json);
 
+// The client's sub-layer slices (`--slices`, slices.h): `count` slices
+// per sliced layer (1: none; 0: auto, PlanBestSlices on the costs the
+// client will plan with, which needs o->server_profile before connecting;
+// `plan_for` the planner). Returns the count and, when a layer was cut,
+// the rewritten model to give RunClient; o's profiles are sliced alike
+// (SliceProfile: the simulator's rule).
+struct ClientSlices {
+  int slices = 1;
+  std::optional<Graph> model;  // empty: nothing cut, the whole model runs
+};
+Result<ClientSlices> SliceForClient(const Graph& whole, int count, ClientOptions* o,
+                                    const std::function<Result<UploadPlan>(const CostGraph&)>& plan_for);
+
 // `model` holds weights. Returns an error when no server of the list can
 // be reached at Hello or each refuses the session; failures after that are
 // survived (see above). `progress` (optional) is called after every query

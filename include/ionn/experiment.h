@@ -15,6 +15,7 @@
 #include "ionn/granularity.h"
 #include "ionn/plan.h"
 #include "ionn/sim.h"
+#include "ionn/weight_codec.h"
 
 namespace ionn {
 
@@ -60,6 +61,12 @@ class ExperimentTable {
 struct PaperGridOptions {
   std::vector<double> sweep_mbps = {10, 20, 40, 80, 120, 160, 200};  // must hold kPaperUplinkMbps
   std::string paper_profile_dir;  // the published profiles (CostSources::paper_profile_dir)
+  // Beyond the paper (`--upload-encoding`, `--slices`): how the weights
+  // travel (weight_codec.h; lossless sizes from the seeded weights) and
+  // the slices per sliced layer (slices.h; 1 none, 0 auto: PlanBestSlices
+  // per model, rate and planner).
+  UploadEncoding encoding = UploadEncoding::kExact;
+  int slices = 1;
 };
 
 // Plans and simulates the paper's grid into `table` as "sim" rows: every
@@ -74,6 +81,9 @@ Status RunPaperGrid(const PaperGridOptions& options, ExperimentTable* table,
 
 struct ExperimentReportOptions {
   std::vector<double> sweep_mbps = {10, 20, 40, 80, 120, 160, 200};  // columns and curve rows, in this order
+  // The grid's options beyond the paper as its command line gave them
+  // (e.g. "--upload-encoding progressive --slices auto"); empty: none.
+  std::string variant;
   std::string source = "sim";                                        // which rows the report shows
   std::string files_dir = ".";  // the report folder as the markdown refers to it (a relative path)
 };

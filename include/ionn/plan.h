@@ -2,6 +2,7 @@
 // I/O, no threads, no clocks. Definitions and tie-breaking: DESIGN.md.
 #pragma once
 
+#include <functional>
 #include <limits>
 
 #include <nlohmann/json_fwd.hpp>
@@ -103,6 +104,20 @@ UnitPartitions PlanWindowSearch(const LatencyModel& model, UnitPartitions start,
 double ExpectedQueriesInWindow(const std::vector<double>& latency_ms, const std::vector<double>& upload_ms,
                                double window_ms);
 
+// `--slices auto`: of `counts` slices per sliced layer, the count whose
+// plan finishes the most queries in the fp32 window
+// (ExpectedQueriesInWindow on the plan's numbers; ties to fewer slices).
+// `costs_for(n)` is the cost graph with n slices (1: none), `plan_for` the
+// planner. The planner's and the simulator's choice, and the client's.
+struct SlicedPlan {
+  int slices = 1;
+  CostGraph costs;
+  UploadPlan plan;
+};
+Result<SlicedPlan> PlanBestSlices(const std::function<Result<CostGraph>(int)>& costs_for,
+                                  const std::function<Result<UploadPlan>(const CostGraph&)>& plan_for,
+                                  const std::vector<int>& counts = {1, 2, 4, 8});
+
 // Queries a client raising them back to back serves before the last
 // partition arrives (the one in flight counted by its done share), from the
 // latency after each partition and the partitions' upload times: the
@@ -131,6 +146,7 @@ struct RunSetting {
   std::string costs_file, client_profile, server_profile, regression;
   bool paper_profiles = false;
   double client_slowdown = 0;  // an emulated client this many times slower (0: none)
+  int slices = 1;              // the largest layers cut into this many slices (slices.h; 1: none)
 };
 
 // Plan as JSON ("format": "ionn-plan/1": DESIGN.md's fields plus

@@ -12,6 +12,7 @@
 
 #include "ionn/cost_graph.h"
 #include "ionn/graph.h"
+#include "ionn/model_costs.h"
 #include "ionn/status.h"
 
 namespace ionn {
@@ -49,5 +50,11 @@ Result<Graph> SliceGraph(const Graph& graph, const std::vector<LayerSlices>& sli
 // (it only places the slices' outputs side by side) and sends what the
 // layer sent. Keeps the upload encoding and the fp32 window.
 Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices);
+
+// A profile of the unsliced graph (client_ms and server_ms per layer) as
+// one of SliceGraph's result, by SliceCosts' rule: each slice its share of
+// the layer's times, the join none. A sliced layer the profile lacks stays
+// absent (BuildCostGraph names it).
+Profile SliceProfile(const Profile& profile, const std::vector<LayerSlices>& slices);
 
 }  // namespace ionn

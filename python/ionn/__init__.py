@@ -202,13 +202,15 @@ class Client:
     The client profile: client_profile (a CSV path), paper_profiles=True
     (a zoo model's), or neither: measured here at the first run.
     client_slowdown=X plans with, and pads local work to, X times the
-    profile's times (an emulated slower device)."""
+    profile's times (an emulated slower device). slices=N uploads and runs
+    the model with its largest layers cut into N slices (`ionn client
+    --slices`); "auto" chooses N with server_profile's times."""
 
     def __init__(self, servers, model, *, plan="recursive-efficiency", granularity="layer", client_profile="",
                  server_profile="", paper_profiles=False, paper_profile_dir=_PAPER_PROFILES,
                  client_slowdown=0.0, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0, threads=1,
                  ignore_held=False, tls=False, tls_ca="", tls_server_name="", secret="", reconnects=8,
-                 deadline_s=60.0, chunk_kib=1024, upload_encoding="exact"):
+                 deadline_s=60.0, chunk_kib=1024, upload_encoding="exact", slices=1):
         if not isinstance(servers, str):
             servers = ",".join(servers)
         tls_ca_pem = ""
@@ -221,7 +223,8 @@ class Client:
         self._raw = _ionn.RawClient(model, servers, plan, granularity, client_profile, server_profile,
                                     paper_profiles, paper_profile_dir, client_slowdown, uplink_mbps, downlink_mbps,
                                     rtt_ms, threads, ignore_held, tls_ca_pem, tls, tls_server_name, secret,
-                                    reconnects, deadline_s, chunk_kib, upload_encoding)
+                                    reconnects, deadline_s, chunk_kib, upload_encoding,
+                                    0 if slices == "auto" else slices)
 
     def run(self, x=None, *, queries=-1, duration_s=-1.0, verify=False, seed=1, arrivals="back-to-back",
             max_queue=-1, deadline_ms=-1.0):

@@ -26,7 +26,7 @@ Action RegisterClient(CLI::App& app) {
     InputOptions input;
     ProfileOptions profiles;
     LinkRateOptions link;
-    std::string upload_encoding = "exact";
+    std::string upload_encoding = "exact", slices = "off";
     ThreadOptions engine;
     OutputOptions out;
     PlanOptions plan;
@@ -66,6 +66,7 @@ Action RegisterClient(CLI::App& app) {
   paper->excludes(em);
   args->link.Add(cmd);
   AddUploadEncodingOption(cmd, &args->upload_encoding);
+  AddSlicesOption(cmd, &args->slices);
   args->engine.Add(cmd);
   cmd->add_option("--queries", args->queries, "Stop after this many queries (default: the paper's protocol: "
                                               "until the upload is done, then 5 more)")->check(CLI::Range(1, 100000000));
@@ -135,14 +136,6 @@ Action RegisterClient(CLI::App& app) {
     o.reconnect_backoff_ms = args->backoff_s * 1000;
     o.reconnect_backoff_max_ms = std::max(8000.0, o.reconnect_backoff_ms);
     o.planner = *planner;
-    if (!args->plan.plan_file.empty()) {
-      // Checked against the model now, before connecting.
-      auto text = ReadSmallFile(args->plan.plan_file, "--plan", size_t{64} << 20);
-      if (!text.ok()) return Fail(text.status());
-      Status checked = CheckPlanForModel(*g, *text);
-      if (!checked.ok()) return Fail(Status::Invalid("--plan '" + args->plan.plan_file + "': " + checked.message()));
-      o.plan_json = std::move(text).value();
-    }
     o.link = args->link.Spec();
     o.upload_encoding = ParseUploadEncoding(args->upload_encoding).value();  // checked by the option
     auto arrivals = args->arrivals.Get();
@@ -194,6 +187,20 @@ Action RegisterClient(CLI::App& app) {
       }
       o.emulate_profile = true;
     }
+    // --slices: the model the run uploads and computes is the sliced one
+    // (slices.h), its profiles sliced by the simulator's rule; --verify
+    // still checks every query against the whole model.
+    auto sliced = SliceForClient(*g, SliceCount(args->slices), &o, [&](const CostGraph& c) { return args->plan.Make(c); });
+    if (!sliced.ok()) return Fail(sliced.status());
+    const Graph& model = sliced->model ? *sliced->model : *g;
+    if (!args->plan.plan_file.empty()) {
+      // Checked against the model now, before connecting.
+      auto text = ReadSmallFile(args->plan.plan_file, "--plan", size_t{64} << 20);
+      if (!text.ok()) return Fail(text.status());
+      Status checked = CheckPlanForModel(model, *text);
+      if (!checked.ok()) return Fail(Status::Invalid("--plan '" + args->plan.plan_file + "': " + checked.message()));
+      o.plan_json = std::move(text).value();
+    }
     const bool show = !args->quiet && args->out.format == "table" && isatty(STDERR_FILENO);
     auto progress = [show](const ClientProgress& p) {
       if (!show) return;
@@ -213,7 +220,7 @@ Action RegisterClient(CLI::App& app) {
     auto check = [&](const ClientQuery& q, const TensorMap& outputs) {
       if (verified) (*verified)(q, outputs);
     };
-    auto r = RunClient(*g, o, progress, check);
+    auto r = RunClient(model, o, progress, check);
     if (show) std::fprintf(stderr, "\n");
     if (!r.ok()) return Fail(r.status());
     const int wrong = verified ? verified->wrong() : 0;
@@ -270,12 +277,14 @@ Action RegisterClient(CLI::App& app) {
       report.deadline_ms = o.deadline_ms;
       report.emulated_profile = o.emulate_profile;
       if (verified) verified->Report(&report);
-      const nlohmann::json j = ClientResultToJson(*g, *r, report);
+      setting.slices = sliced->slices;
+      const nlohmann::json j = ClientResultToJson(model, *r, report);
       std::printf("%s\n", j.dump(1).c_str());
       return wrong > 0 ? 1 : 0;
     }
-    std::printf("server %s (%s), model %s, %s at %s granularity\n", r->server.c_str(), r->server_name.c_str(),
-                g->name.c_str(), r->plan.algorithm.c_str(), GranularityName(r->plan.granularity));
+    std::printf("server %s (%s), model %s, %s at %s granularity%s\n", r->server.c_str(), r->server_name.c_str(),
+                g->name.c_str(), r->plan.algorithm.c_str(), GranularityName(r->plan.granularity),
+                sliced->slices > 1 ? (", largest layers in " + std::to_string(sliced->slices) + " slices").c_str() : "");
     std::printf("  partitions uploaded      %d of %zu%s\n", r->sessions.back().acked, r->plan.partitions.size(),
                 r->upload_complete ? "" : " (upload incomplete)");
     if (r->held_layers > 0) {

@@ -36,8 +36,8 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
   IONN_ASSIGN_OR_RETURN(lo.client_profile, ReadProfileCsv(sources.client_profile));
   lo.link = MakeLinkSpec(kPaperUplinkMbps);
   // The paper's two, and ionn's planner for the window with progressive
-  // uploads (DESIGN.md, "Beyond the paper").
-  lo.variants = {{"original"}, {"recursive-efficiency"}, {"window-search", UploadEncoding::kProgressive}};
+  // uploads and sub-layer slices (DESIGN.md, "Beyond the paper").
+  lo.variants = {{"original"}, {"recursive-efficiency"}, {"window-search", UploadEncoding::kProgressive, 0}};
   lo.input = input;
   IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
   lo.starting = [&model](const std::string& algorithm) {
@@ -63,6 +63,7 @@ Action RegisterExperiment(CLI::App& app) {
     std::vector<double> sweep = {10, 20, 40, 80, 120, 160, 200};
     bool no_plots = false, live = false;
     std::string live_model = "alexnet";
+    std::string upload_encoding = "exact", slices = "off";
     OwnExperimentOptions own;
   };
   auto args = std::make_shared<Args>();
@@ -96,12 +97,17 @@ Action RegisterExperiment(CLI::App& app) {
   cmd->add_flag("--live", args->live,
                 "Also run the experiment for real here (server, link at 80 Mbps, client emulating the ODROID XU4; "
                 "about a minute per algorithm) beside the simulator on the same cost graph");
+  AddUploadEncodingOption(cmd, &args->upload_encoding);
+  AddSlicesOption(cmd, &args->slices);
   cmd->add_option("--live-model", args->live_model, "Zoo model of the live runs")
       ->capture_default_str()
       ->check(CLI::IsMember({"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}));
   return [args]() {
     if (args->own.model.given()) {
       if (args->live) return Fail(Status::Invalid("--live runs the paper's grid only (give no --model)"));
+      if (args->upload_encoding != "exact" || args->slices != "off") {
+        return Fail(Status::Invalid("--upload-encoding and --slices run the paper's grid only (give no --model)"));
+      }
       if (args->own.profiles.any() && args->own.profiles.client_slowdown > 0) {
         return Fail(Status::Invalid("--client-slowdown scales the times measured here: give it without profiles"));
       }
@@ -132,6 +138,11 @@ Action RegisterExperiment(CLI::App& app) {
     PaperGridOptions grid;
     grid.sweep_mbps = args->sweep;
     grid.paper_profile_dir = PaperProfileDir();
+    grid.encoding = ParseUploadEncoding(args->upload_encoding).value();  // checked by the option
+    grid.slices = SliceCount(args->slices);
+    std::string variant;
+    if (args->upload_encoding != "exact") variant += "--upload-encoding " + args->upload_encoding;
+    if (args->slices != "off") variant += std::string(variant.empty() ? "" : " ") + "--slices " + args->slices;
     Status s = RunPaperGrid(grid, &table, [](const std::string& model) {
       std::fprintf(stderr, "experiment: %s\n", model.c_str());
     });
@@ -142,6 +153,7 @@ Action RegisterExperiment(CLI::App& app) {
     }
     ExperimentReportOptions report;
     report.sweep_mbps = args->sweep;
+    report.variant = variant;
     auto files = RenderExperimentFiles(table, report);
     if (!files.ok()) return Fail(files.status());
     if (args->live) {  // the measured rows and the simulator's on their cost graphs, in the summary's columns

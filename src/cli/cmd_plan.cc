@@ -18,7 +18,9 @@ Action RegisterPlan(CLI::App& app) {
   return args->out.Wrap([args]() {
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
-    std::cout << (args->out.format == "json" ? PlanToJson(m->costs, m->plan, args->costs.Setting())
+    RunSetting setting = args->costs.Setting();
+    setting.slices = m->slices;
+    std::cout << (args->out.format == "json" ? PlanToJson(m->costs, m->plan, setting)
                                              : PlanToTable(m->costs, m->plan));
     return 0;
   });

@@ -40,6 +40,7 @@ Action RegisterSimulate(CLI::App& app) {
     if (!r.ok()) return Fail(r.status());
     RunSetting setting = args->costs.Setting();
     setting.link_sharing = LinkSharingName(args->sim.sharing);
+    setting.slices = m->slices;
     std::cout << (args->out.format == "json" ? SimResultToJson(m->costs, *r, m->plan, setting)
                                          : SimResultToTable(*r, m->plan));
     return 0;

@@ -69,6 +69,7 @@ class StopSignals {
 struct PlannedModel {
   CostGraph costs;
   UploadPlan plan;
+  int slices = 1;  // per sliced layer (--slices; auto's choice)
 };
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan);
 
@@ -87,9 +88,14 @@ struct LiveOptions {
   struct Variant {
     std::string algorithm;
     UploadEncoding encoding = UploadEncoding::kExact;
-    // "algorithm", or "algorithm, encoding" when not exact.
-    std::string Label() const {
-      return encoding == UploadEncoding::kExact ? algorithm : algorithm + ", " + UploadEncodingName(encoding);
+    int slices = 1;  // --slices: 1 off, 0 auto (SliceForClient)
+    // "algorithm", then ", encoding" when not exact and ", N slices" for
+    // the count the run used.
+    std::string Label(int used_slices = 1) const {
+      std::string label = algorithm;
+      if (encoding != UploadEncoding::kExact) label += std::string(", ") + UploadEncodingName(encoding);
+      if (used_slices > 1) label += ", " + std::to_string(used_slices) + " slices";
+      return label;
     }
   };
   std::vector<Variant> variants = {{"recursive-efficiency"}, {"original"}};

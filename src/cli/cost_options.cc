@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "ionn/slices.h"
 #include "ionn/granularity.h"
 #include "ionn/model_costs.h"
 #include "ionn/model_source.h"
@@ -131,24 +132,15 @@ std::string StopSignals::Wait() {
 namespace ionn::cli {
 
 Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& plan) {
+  const auto plan_for = [&](const CostGraph& g) { return plan.Make(g); };
   if (costs.SliceCount() == 0) {  // --slices auto: what finishes the most queries in the window
-    std::optional<PlannedModel> best;
-    double best_count = -1;
-    for (int n : {1, 2, 4, 8}) {
-      IONN_ASSIGN_OR_RETURN(CostGraph g, costs.LoadSliced(n));
-      IONN_ASSIGN_OR_RETURN(UploadPlan made, plan.Make(g));
-      std::vector<double> latency, upload;
-      for (const Partition& p : made.partitions) latency.push_back(p.latency_ms), upload.push_back(p.upload_ms);
-      const double count = ExpectedQueriesInWindow(latency, upload, AllAtOnceUploadMs(g));
-      if (count > best_count + 1e-9) best_count = count, best = PlannedModel{std::move(g), std::move(made)};
-    }
-    return std::move(*best);
+    IONN_ASSIGN_OR_RETURN(SlicedPlan best,
+                          PlanBestSlices([&](int n) { return costs.LoadSliced(n); }, plan_for));
+    return PlannedModel{std::move(best.costs), std::move(best.plan), best.slices};
   }
-  auto g = costs.Load();
-  if (!g.ok()) return g.status();
-  auto made = plan.Make(*g);
-  if (!made.ok()) return made.status();
-  return PlannedModel{std::move(g).value(), std::move(made).value()};
+  IONN_ASSIGN_OR_RETURN(CostGraph g, costs.Load());
+  IONN_ASSIGN_OR_RETURN(UploadPlan made, plan_for(g));
+  return PlannedModel{std::move(g), std::move(made), costs.SliceCount()};
 }
 
 }  // namespace ionn::cli

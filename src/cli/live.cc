@@ -32,7 +32,6 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
                         BuildCostGraph(model, client_profile, &o.server_times, nullptr, o.link));
   std::vector<LiveRun> runs;
   for (const auto& variant : o.variants) {
-    const std::string algorithm = variant.Label();
     ClientOptions co;
     co.servers = {"127.0.0.1:" + std::to_string(link->port())};
     co.planner.algorithm = variant.algorithm;
@@ -44,15 +43,23 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     co.inputs = o.input;
     co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before
     co.max_reconnects = 0;  // a lost server fails the experiment (below) rather than changing it
+    IONN_ASSIGN_OR_RETURN(const ClientSlices sliced,
+                          SliceForClient(model, variant.slices, &co,
+                                         [&co](const CostGraph& c) { return MakePlan(c, co.planner); }));
+    const Graph& run_model = sliced.model ? *sliced.model : model;
+    const std::string algorithm = variant.Label(sliced.slices);
     if (o.starting) o.starting(algorithm);
-    IONN_ASSIGN_OR_RETURN(ClientResult live, RunClient(model, co, o.progress));
+    IONN_ASSIGN_OR_RETURN(ClientResult live, RunClient(run_model, co, o.progress));
     if (!live.upload_complete) {
       return Status::Internal("the upload did not complete: " +
                               (live.upload_error.empty() ? live.server_error : live.upload_error));
     }
+    // The simulator on the costs the client planned with.
+    IONN_ASSIGN_OR_RETURN(const CostGraph fp32, BuildCostGraph(run_model, co.client_profile, &*co.server_profile,
+                                                               nullptr, o.link));
+    IONN_ASSIGN_OR_RETURN(const CostGraph encoded, EncodeUploads(fp32, run_model, variant.encoding, o.link));
     SimOptions sim_options;
     sim_options.sharing = LinkSharing::kFair;  // upload and queries: two TCP flows on one link
-    IONN_ASSIGN_OR_RETURN(const CostGraph encoded, EncodeUploads(costs, model, variant.encoding, o.link));
     IONN_ASSIGN_OR_RETURN(SimResult sim, Simulate(encoded, live.plan, sim_options));
     runs.push_back({algorithm, std::move(live), std::move(sim), encoded});
   }

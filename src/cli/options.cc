@@ -628,29 +628,34 @@ void CostOptions::Add(CLI::App* app) {
                         ->check(FiniteIn(0, 1e9, "a time in ms"))
                         ->group(kLinkGroup));
   ignored.push_back(AddUploadEncodingOption(app, &upload_encoding));
-  ignored.push_back(app->add_option("--slices", slices,
-                                    "Cut the largest layers (fully connected by neurons, convolutions by channels; "
-                                    "each at least 10% of the weights) into N slices that upload separately: off, "
-                                    "2 to 64, or auto (the planner tries 1, 2, 4 and 8 and keeps what finishes the "
-                                    "most queries in the window)")
-                        ->capture_default_str()
-                        ->type_name("off|N|auto")
-                        ->check([](const std::string& v) {
-                          if (v == "off" || v == "auto") return std::string();
-                          char* end = nullptr;
-                          const long n = std::strtol(v.c_str(), &end, 10);
-                          return end && *end == '\0' && n >= 2 && n <= 64 ? std::string()
-                                                                         : std::string("off, auto or 2 to 64");
-                        })
-                        ->group(kLinkGroup));
+  ignored.push_back(AddSlicesOption(app, &slices));
   for (CLI::Option* o : ignored) costs->excludes(o);
 }
 
-int CostOptions::SliceCount() const {
-  if (slices == "off") return 1;
-  if (slices == "auto") return 0;
-  return std::atoi(slices.c_str());  // checked by the option
+CLI::Option* AddSlicesOption(CLI::App* app, std::string* value) {
+  return app
+      ->add_option("--slices", *value,
+                   "Cut the largest layers (fully connected by neurons, convolutions by channels; each at least 10% "
+                   "of the weights) into N slices that upload separately: off, 2 to 64, or auto (the planner tries "
+                   "1, 2, 4 and 8 and keeps what finishes the most queries in the window)")
+      ->capture_default_str()
+      ->type_name("off|N|auto")
+      ->check([](const std::string& v) {
+        if (v == "off" || v == "auto") return std::string();
+        char* end = nullptr;
+        const long n = std::strtol(v.c_str(), &end, 10);
+        return end && *end == '\0' && n >= 2 && n <= 64 ? std::string() : std::string("off, auto or 2 to 64");
+      })
+      ->group(kLinkGroup);
 }
+
+int SliceCount(const std::string& value) {
+  if (value == "off") return 1;
+  if (value == "auto") return 0;
+  return std::atoi(value.c_str());  // checked by the option
+}
+
+int CostOptions::SliceCount() const { return cli::SliceCount(slices); }
 
 Result<CostGraph> CostOptions::Load() const {
   if (SliceCount() == 0) {

@@ -168,6 +168,10 @@ struct PlanOptions {
 // or a model with profiles and a link.
 // --upload-encoding NAME (weight_codec.h), in the link group; checked.
 CLI::Option* AddUploadEncodingOption(CLI::App* app, std::string* name);
+// --slices off|N|auto (slices.h), and its value as a count: 1 for off, 0
+// for auto (the planner chooses: PlanBestSlices).
+CLI::Option* AddSlicesOption(CLI::App* app, std::string* value);
+int SliceCount(const std::string& value);
 
 struct CostOptions {
   std::string costs_file;

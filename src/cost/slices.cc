@@ -5,6 +5,7 @@
 namespace ionn {
 
 Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices) {
+  if (slices.empty()) return costs;  // as it was, to the bit
   std::map<int, const LayerSlices*> by_layer;
   for (const LayerSlices& s : slices) {
     if (s.layer < 0 || s.layer >= costs.num_layers() || costs.layer(s.layer).name != s.name) {
@@ -43,6 +44,28 @@ Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlic
                                                                   costs.block_units()));
   IONN_ASSIGN_OR_RETURN(const CostGraph encoded, sliced.WithUploads(costs.upload_encoding(), upload_ms));
   return encoded.WithFp32Upload(costs.fp32_all_at_once_ms() - costs.partition_overhead_ms());
+}
+
+Profile SliceProfile(const Profile& profile, const std::vector<LayerSlices>& slices) {
+  Profile out = profile;
+  for (const LayerSlices& s : slices) {
+    auto whole = profile.rows.find(s.name);
+    if (whole == profile.rows.end()) continue;
+    int64_t total = 0;
+    for (int64_t n : s.outputs) total += n;
+    if (total <= 0) continue;
+    const auto times = [](const std::optional<double>& ms, double share) {
+      return ms ? std::optional<double>(*ms * share) : std::nullopt;
+    };
+    for (size_t i = 0; i < s.outputs.size(); ++i) {
+      const double share = static_cast<double>(s.outputs[i]) / static_cast<double>(total);
+      const std::string name = SliceName(s.name, static_cast<int>(i));
+      out.rows[name] = ProfileRow{times(whole->second.client_ms, share), times(whole->second.server_ms, share)};
+      out.order.push_back(name);
+    }
+    out.rows[s.name] = ProfileRow{times(whole->second.client_ms, 0), times(whole->second.server_ms, 0)};
+  }
+  return out;
 }
 
 }  // namespace ionn

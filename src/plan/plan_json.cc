@@ -30,6 +30,7 @@ void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
   if (setting.downlink_mbps > 0) (*doc)["downlink_mbps"] = setting.downlink_mbps;
   if (setting.uplink_mbps > 0) (*doc)["rtt_ms"] = setting.rtt_ms;
   if (!setting.link_sharing.empty()) (*doc)["link_sharing"] = setting.link_sharing;
+  if (setting.slices > 1) (*doc)["slices"] = setting.slices;
 }
 
 void AddPartitions(const CostGraph& graph, const UploadPlan& plan, const std::vector<double>* uploaded_at_ms,

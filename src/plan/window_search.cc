@@ -10,6 +10,7 @@
 // set, so it costs at most one latency update and one replay.
 #include <algorithm>
 #include <functional>
+#include <optional>
 
 #include "ionn/plan.h"
 #include "ionn/protocol.h"
@@ -212,6 +213,23 @@ UnitPartitions PlanWindowSearch(const LatencyModel& model, UnitPartitions parts,
     if (!improved) break;
   }
   return parts;
+}
+
+Result<SlicedPlan> PlanBestSlices(const std::function<Result<CostGraph>(int)>& costs_for,
+                                  const std::function<Result<UploadPlan>(const CostGraph&)>& plan_for,
+                                  const std::vector<int>& counts) {
+  if (counts.empty()) return Status::Invalid("no slice count to try");
+  std::optional<SlicedPlan> best;
+  double best_count = -1;
+  for (int n : counts) {
+    IONN_ASSIGN_OR_RETURN(CostGraph costs, costs_for(n));
+    IONN_ASSIGN_OR_RETURN(UploadPlan plan, plan_for(costs));
+    std::vector<double> latency, upload;
+    for (const Partition& p : plan.partitions) latency.push_back(p.latency_ms), upload.push_back(p.upload_ms);
+    const double count = ExpectedQueriesInWindow(latency, upload, AllAtOnceUploadMs(costs));
+    if (count > best_count + 1e-9) best_count = count, best = SlicedPlan{n, std::move(costs), std::move(plan)};
+  }
+  return std::move(*best);
 }
 
 }  // namespace ionn

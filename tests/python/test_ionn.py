@@ -238,6 +238,21 @@ def test_client_runs_live_and_reports_as_the_command_line(server, tmp_path):
     assert len(ionn.plot.figures({"live": r, "as written": want}, str(tmp_path))) == 4
 
 
+def test_client_uploads_slices_as_the_command_line(server):
+    """slices=3: the run uploads and computes the sliced model, every query checked against the whole one;
+    the report says the count, as `ionn client --slices 3`; auto needs the server's times beforehand."""
+    model = ionn.load_model("mobilenet")
+    r = ionn.Client(server, model, paper_profiles=True, ignore_held=True, slices=3).run(queries=4, verify=True)
+    want = cli_json("client", "--zoo", "mobilenet", "--paper-profiles", "--ignore-held", "--server", server,
+                    "--queries", "4", "--verify", "--slices", "3", "--quiet")
+    assert r["slices"] == want["slices"] == 3 and r["queries_wrong"] == want["queries_wrong"] == 0
+    names = [n for p in r["partitions"] for n in p["layers"]]
+    assert names == [n for p in want["partitions"] for n in p["layers"]]
+    assert any(n.endswith("/slice2") for n in names)
+    with pytest.raises(ValueError, match="--server-profile"):
+        ionn.Client(server, model, paper_profiles=True, slices="auto").run(queries=1)
+
+
 def test_client_takes_a_python_planner(server):
     model = ionn.load_model("alexnet")
     seen = []
