@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates EXPERIMENTS.md and docs/experiments/ (CSVs, figures), with the
-# live runs of the real system on this machine (about two minutes more).
+# live runs of the real system on this machine (about four minutes more).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

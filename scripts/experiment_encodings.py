@@ -89,7 +89,9 @@ def simulated(uplink_mbps):
 
 
 # Everything together (the combinations): each row the best of 1, 2,
-# 4 and 8 slices by the simulator's count (as `--slices auto` chooses).
+# 4 and 8 slices by the simulator's count (`--slices auto` picks among the
+# same counts by the planner's own estimate of it, PlanBestSlices, and may
+# pick another).
 COMBINED = [("recursive-efficiency", "exact", False), ("window-search", "exact", True),
             ("window-search", "lossless", True), ("window-search", "progressive", True),
             ("window-search", "int8", True)]

@@ -76,6 +76,21 @@ expect 0 '"uplink_mbps": 80' -- "$ionn" plan --zoo alexnet --paper-profiles --fo
 for cmd in plan simulate client; do
   expect 0 "throughput-search" -- "$ionn" "$cmd" --help
 done
+# A link whose rate changes: the simulator replays the trace; the planner
+# assumes its mean (or --uplink-mbps); bad traces name the file and line.
+expect 0 '"uplink_mbps": 50' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json \
+  --uplink-trace "$src/data/traces/steps_80_20_80.csv"
+printf '0,80\n5000,20\n4000,80\n' >"$tmp/backwards.csv"
+expect 2 "--uplink-trace '.*backwards.csv': line 3: time 4000 ms does not come after" -- "$ionn" simulate \
+  --zoo alexnet --paper-profiles --uplink-trace "$tmp/backwards.csv"
+printf '10\n20\n15\n' >"$tmp/backwards.mahimahi"
+expect 2 "--downlink-trace '.*': line 3: 15 ms comes before" -- "$ionn" simulate --zoo alexnet --paper-profiles \
+  --downlink-trace "$tmp/backwards.mahimahi"
+printf '0,80\n1000,0\n' >"$tmp/dies.csv"
+expect 2 "line 2: the last rate holds for ever and is 0" -- "$ionn" simulate --zoo alexnet --paper-profiles \
+  --uplink-trace "$tmp/dies.csv"
+expect 2 "need the rates the costs are computed at" -- "$ionn" simulate --costs "$fig2" \
+  --uplink-trace "$src/data/traces/step_80_to_20.csv"
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
 sed 's/^InnerProduct,.*/InnerProduct,1e-8,-0.1/' "$profiles/server_regression.csv" >"$tmp/negative_fc.csv"

@@ -345,3 +345,51 @@ TEST(SimWindowSearch, NeverBelowRecursiveEfficiencyOnTheZoo) {
 
 }  // namespace
 }  // namespace ionn
+
+namespace ionn {
+namespace {
+
+// A trace at the very rate the costs were computed at changes nothing; at
+// half that rate for ever, every transfer and the window take twice as
+// long (the simulator against its own constant-rate self, every zoo model,
+// each link sharing).
+TEST(SimLinkTrace, AConstantTraceIsTheConstantLink) {
+  const std::string dir = std::string(IONN_SOURCE_DIR) + "/data/profiles/odroid-xu4_gtx1080ti/";
+  const double rate = 40 * kBytesPerMsPerMbps;
+  for (const auto& entry : ZooModels()) {
+    SCOPED_TRACE(entry.name);
+    const Graph g = BuildZooModel(entry.name, 1, /*with_weights=*/false).value();
+    const CostGraph costs = LoadModelCosts(g, PaperCostSources(entry.name, dir).value(), MakeLinkSpec(40)).value();
+    PlannerOptions po;
+    po.algorithm = "recursive-efficiency";
+    const UploadPlan plan = MakePlan(costs, po).value();
+    for (LinkSharing sharing : {LinkSharing::kNone, LinkSharing::kFair, LinkSharing::kPriority}) {
+      SimOptions plain;
+      plain.sharing = sharing;
+      SimOptions traced = plain;
+      traced.uplink_trace = std::make_shared<RateTrace>(RateTrace::Create({{0, rate}}, 0).value());
+      traced.downlink_trace = traced.uplink_trace;
+      traced.uplink_bytes_per_ms = traced.downlink_bytes_per_ms = rate;
+      const SimResult a = Simulate(costs, plan, plain).value(), b = Simulate(costs, plan, traced).value();
+      EXPECT_NEAR(a.upload_ms, b.upload_ms, 1e-6 * a.upload_ms);
+      EXPECT_NEAR(a.window_ms, b.window_ms, 1e-6 * a.window_ms);
+      EXPECT_EQ(a.queries_in_window, b.queries_in_window);
+      EXPECT_EQ(a.queries_during_upload, b.queries_during_upload);
+      ASSERT_EQ(a.queries.size(), b.queries.size());
+      for (size_t i = 0; i < a.queries.size(); ++i) EXPECT_NEAR(a.queries[i].end_ms, b.queries[i].end_ms, 1e-6 * a.upload_ms);
+    }
+    // Half the rate on the uplink: the upload and the window take twice as long.
+    SimOptions half;
+    half.uplink_trace = std::make_shared<RateTrace>(RateTrace::Create({{0, rate / 2}}, 0).value());
+    half.uplink_bytes_per_ms = rate;
+    const SimResult slow = Simulate(costs, plan, half).value();
+    EXPECT_NEAR(slow.upload_ms, 2 * Simulate(costs, plan, SimOptions{}).value().upload_ms, 1e-6 * slow.upload_ms);
+    EXPECT_NEAR(slow.window_ms, 2 * AllAtOnceUploadMs(costs), 1e-6 * slow.window_ms);
+    // Without the rate the costs were computed at, a trace is refused.
+    half.uplink_bytes_per_ms = 0;
+    EXPECT_FALSE(Simulate(costs, plan, half).ok());
+  }
+}
+
+}  // namespace
+}  // namespace ionn

@@ -147,6 +147,7 @@ struct RunSetting {
   bool paper_profiles = false;
   double client_slowdown = 0;  // an emulated client this many times slower (0: none)
   int slices = 1;              // the largest layers cut into this many slices (slices.h; 1: none)
+  std::string uplink_trace, downlink_trace;  // link traces replayed (link_trace.h), as given
 };
 
 // Plan as JSON ("format": "ionn-plan/1": DESIGN.md's fields plus

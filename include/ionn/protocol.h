@@ -8,9 +8,11 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "ionn/link_trace.h"
 #include "ionn/schedule.h"
 #include "ionn/status.h"
 
@@ -82,6 +84,12 @@ class ArrivalQueue {
 
 struct ProtocolOptions {
   LinkSharing sharing = LinkSharing::kNone;
+  // A link whose rate changes (link_trace.h): each direction's rate over
+  // time as a multiple of the rate the upload and transfer times were
+  // computed at (RateTrace::Relative); null: constant. The upload and the
+  // uplink steps progress at the uplink's multiple (shared as `sharing`
+  // says), downlink steps (QueryStep::downlink) at the downlink's.
+  std::shared_ptr<const RateTrace> uplink_factor, downlink_factor;
   Arrivals arrivals;
   int queries_after_upload = 5;  // raised once the whole model is uploaded
   int min_queries = 0;           // keep raising queries until this many finished

@@ -65,7 +65,10 @@ QuerySchedule ScheduleQuery(const CostGraph& graph, const LayerMask& on_server,
 struct QueryStep {
   bool uplink = false;
   double ms = 0;
+  bool downlink = false;  // a transfer on the downlink (only with `split_downlink`)
 };
-std::vector<QueryStep> ScheduleSteps(const QuerySchedule& schedule);
+// `split_downlink`: downlink transfers are steps of their own (a downlink
+// whose rate changes), not merged with execution.
+std::vector<QueryStep> ScheduleSteps(const QuerySchedule& schedule, bool split_downlink = false);
 
 }  // namespace ionn

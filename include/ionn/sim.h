@@ -8,6 +8,7 @@
 // Deterministic; no wall clock.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,13 @@ struct SimOptions {
   int min_queries = 0;           // keep raising queries until this many finished
   double window_ms = -1;         // for queries_in_window; < 0: the all-at-once upload time
   int max_queries = 10000000;    // guard against degenerate zero-latency graphs
+  // A link whose rate changes (link_trace.h): each direction's rate over
+  // time (null: constant), replayed for the upload and every query tensor;
+  // the cost graph's times are at `uplink_bytes_per_ms` and
+  // `downlink_bytes_per_ms` (> 0 with a trace). The window (unless given)
+  // is then the fp32 all-at-once upload's time on the uplink's trace.
+  std::shared_ptr<const RateTrace> uplink_trace, downlink_trace;
+  double uplink_bytes_per_ms = 0, downlink_bytes_per_ms = 0;
 };
 
 struct SimQuery {
@@ -80,7 +88,7 @@ double FirstOffloadedQueryEndMs(const UploadPlan& plan, const SimResult& result)
 
 // The steps of one query with `on_server` on the server: the schedule's
 // (ScheduleQuery, ScheduleSteps), which the runtime executes too.
-std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server);
+std::vector<QueryStep> QuerySteps(const CostGraph& graph, const LayerMask& on_server, bool split_downlink = false);
 
 // The query counts both reports write (simulate and client): latency
 // mean and quantiles, throughput, arrivals, drops, wait and the deadline's

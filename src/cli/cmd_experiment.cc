@@ -37,7 +37,11 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
   lo.link = MakeLinkSpec(kPaperUplinkMbps);
   // The paper's two, and ionn's planner for the window with progressive
   // uploads and sub-layer slices (DESIGN.md, "Beyond the paper").
-  lo.variants = {{"original"}, {"recursive-efficiency"}, {"window-search", UploadEncoding::kProgressive, 0}};
+  lo.variants = {{"original"},
+                 {"recursive-efficiency"},
+                 {"window-search", UploadEncoding::kLossless, 0},
+                 {"window-search", UploadEncoding::kProgressive, 0},
+                 {"window-search", UploadEncoding::kInt8, 0}};
   lo.input = input;
   IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
   lo.starting = [&model](const std::string& algorithm) {
@@ -96,7 +100,8 @@ Action RegisterExperiment(CLI::App& app) {
   cmd->add_flag("--no-plots", args->no_plots, "Write CSVs and the gnuplot script only")->group(kOutputGroup);
   cmd->add_flag("--live", args->live,
                 "Also run the experiment for real here (server, link at 80 Mbps, client emulating the ODROID XU4; "
-                "about a minute per algorithm) beside the simulator on the same cost graph");
+                "the paper's two planners, then window-search with sub-layer slices and lossless, progressive and int8 "
+                "uploads; under a minute each) beside the simulator on the same cost graph");
   AddUploadEncodingOption(cmd, &args->upload_encoding);
   AddSlicesOption(cmd, &args->slices);
   cmd->add_option("--live-model", args->live_model, "Zoo model of the live runs")

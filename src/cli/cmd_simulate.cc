@@ -12,6 +12,7 @@ Action RegisterSimulate(CLI::App& app) {
     OutputOptions out;
     std::string sharing = "none";
     ArrivalOptions arrivals;
+    LinkTraceOptions traces;
     SimOptions sim;
   };
   auto args = std::make_shared<Args>();
@@ -24,6 +25,7 @@ Action RegisterSimulate(CLI::App& app) {
       ->check(FiniteIn(0, 1e12, "a time in ms", /*lo_exclusive=*/true));
   cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
+  args->traces.Add(cmd);
   args->arrivals.Add(cmd);
   args->out.Add(cmd, {"table", "json"});
   return args->out.Wrap([args]() {
@@ -34,6 +36,26 @@ Action RegisterSimulate(CLI::App& app) {
     if (!arrivals.ok()) return Fail(arrivals.status());
     args->sim.arrivals = std::move(arrivals).value();
     args->sim.deadline_ms = args->arrivals.deadline_ms;
+    // A link trace: the simulator replays it; the planner assumes the rate
+    // given, or the trace's mean.
+    const LinkTraceOptions& traces = args->traces;
+    if (traces.any() && !args->costs.costs_file.empty()) {
+      return Fail(Status::Invalid("--uplink-trace and --downlink-trace need the rates the costs are computed at: give "
+                                  "a model (and --uplink-mbps), not --costs"));
+    }
+    auto up = LinkTraceOptions::Read(traces.uplink, "--uplink-trace");
+    if (!up.ok()) return Fail(up.status());
+    auto down = LinkTraceOptions::Read(traces.downlink, "--downlink-trace");
+    if (!down.ok()) return Fail(down.status());
+    LinkRateOptions& link = args->costs.link;
+    const bool downlink_given = link.options[1]->count() > 0;
+    if (*up && link.options[0]->count() == 0) link.uplink_mbps = (*up)->MeanBytesPerMs() / kBytesPerMsPerMbps;
+    if (*down && !downlink_given) link.downlink_mbps = (*down)->MeanBytesPerMs() / kBytesPerMsPerMbps;
+    if (!*down && !downlink_given && *up) link.downlink_mbps = link.uplink_mbps;  // the planned uplink's, as always
+    args->sim.uplink_trace = *up;
+    args->sim.downlink_trace = *down;
+    args->sim.uplink_bytes_per_ms = link.uplink_mbps * kBytesPerMsPerMbps;
+    args->sim.downlink_bytes_per_ms = link.downlink() * kBytesPerMsPerMbps;
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
     auto r = Simulate(m->costs, m->plan, args->sim);
@@ -41,6 +63,8 @@ Action RegisterSimulate(CLI::App& app) {
     RunSetting setting = args->costs.Setting();
     setting.link_sharing = LinkSharingName(args->sim.sharing);
     setting.slices = m->slices;
+    setting.uplink_trace = traces.uplink;
+    setting.downlink_trace = traces.downlink;
     std::cout << (args->out.format == "json" ? SimResultToJson(m->costs, *r, m->plan, setting)
                                          : SimResultToTable(*r, m->plan));
     return 0;

@@ -329,6 +329,32 @@ LinkSpec LinkRateOptions::Spec(double partition_overhead_ms) const {
   return MakeLinkSpec(uplink_mbps, downlink(), rtt_ms, partition_overhead_ms);
 }
 
+// --- Link traces ---------------------------------------------------------
+
+void LinkTraceOptions::Add(CLI::App* app) {
+  options = {
+      app->add_option("--uplink-trace", uplink,
+                      "The uplink's rate over time, replayed for the upload and every query tensor: mahimahi's "
+                      "format (a time in ms per 1500-byte delivery opportunity, looping) or a CSV of t_ms,mbps (the "
+                      "last rate holding); the planner assumes --uplink-mbps, or the trace's mean without it")
+          ->type_name("FILE")
+          ->group(kLinkGroup),
+      app->add_option("--downlink-trace", downlink,
+                      "The downlink's rate over time, as --uplink-trace (the planner assumes --downlink-mbps, or "
+                      "the trace's mean without it)")
+          ->type_name("FILE")
+          ->group(kLinkGroup),
+  };
+}
+
+Result<std::shared_ptr<const RateTrace>> LinkTraceOptions::Read(const std::string& file, const char* option) {
+  if (file.empty()) return std::shared_ptr<const RateTrace>();
+  IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, option, size_t{256} << 20));
+  auto trace = ParseRateTrace(text);
+  if (!trace.ok()) return Status::Invalid(std::string(option) + " '" + file + "': " + trace.status().message());
+  return std::shared_ptr<const RateTrace>(std::make_shared<RateTrace>(std::move(trace).value()));
+}
+
 // --- Arrivals ------------------------------------------------------------
 
 void ArrivalOptions::Add(CLI::App* app) {

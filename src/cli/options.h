@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "image_input.h"
 #include "ionn/cost_graph.h"
 #include "ionn/engine.h"
+#include "ionn/link_trace.h"
 #include "ionn/model_costs.h"
 #include "ionn/onnx_io.h"
 #include "ionn/plan.h"
@@ -122,6 +124,17 @@ struct LinkRateOptions {
   void Add(CLI::App* app);
   double downlink() const { return downlink_mbps > 0 ? downlink_mbps : uplink_mbps; }
   LinkSpec Spec(double partition_overhead_ms = 0) const;
+};
+
+// A link whose rate changes: --uplink-trace F, --downlink-trace F
+// (link_trace.h: mahimahi's format or t_ms,mbps CSV).
+struct LinkTraceOptions {
+  std::string uplink, downlink;
+  std::vector<CLI::Option*> options;
+  void Add(CLI::App* app);
+  bool any() const { return !uplink.empty() || !downlink.empty(); }
+  // The trace of `file` (read and checked; errors name the option, the file and the line); null for "".
+  static Result<std::shared_ptr<const RateTrace>> Read(const std::string& file, const char* option);
 };
 
 // Arrivals: --arrivals SPEC (back-to-back, periodic:FPS,

@@ -267,7 +267,7 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   for (int p = back_to_back ? 1 : 0; p <= num_parts; ++p) {
     if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
-  if (options.sharing == LinkSharing::kNone && back_to_back) {
+  if (options.sharing == LinkSharing::kNone && back_to_back && !options.uplink_factor && !options.downlink_factor) {
     thread_local std::vector<double> latency;
     latency.resize(num_parts);
     for (int p = 1; p <= num_parts; ++p) {
@@ -298,6 +298,8 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
   ArrivalQueue queue(options.arrivals);
+  const RateTrace* up_trace = options.uplink_factor.get();
+  const RateTrace* down_trace = options.downlink_factor.get();
   double free_since = 0;  // when the last query ended
   double now = 0;
   int part = 0;  // partition being uploaded; num_parts when done
@@ -337,15 +339,22 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     }
     const bool uploading = part < num_parts;
     const bool query_up = query_active && (*steps)[step].uplink;
-    double upload_rate = uploading ? 1 : 0, query_rate = query_active ? 1 : 0;
+    const bool query_down = query_active && (*steps)[step].downlink;
+    // The links' rates now (a multiple of the planned one) and until when.
+    const double up = up_trace ? up_trace->RateAt(now) : 1, down = down_trace ? down_trace->RateAt(now) : 1;
+    double dt_trace = kInf;
+    if (up_trace && (uploading || query_up)) dt_trace = up_trace->NextChange(now) - now;
+    if (down_trace && query_down) dt_trace = std::min(dt_trace, down_trace->NextChange(now) - now);
+    double upload_rate = uploading ? up : 0;
+    double query_rate = !query_active ? 0 : query_up ? up : query_down ? down : 1;
     if (uploading && query_up) {
-      if (options.sharing == LinkSharing::kFair) upload_rate = query_rate = 0.5;
+      if (options.sharing == LinkSharing::kFair) upload_rate = query_rate = 0.5 * up;
       if (options.sharing == LinkSharing::kPriority) upload_rate = 0;
     }
     const double dt_upload = upload_rate > 0 ? part_left / upload_rate : kInf;
     const double dt_query = query_rate > 0 ? step_left / query_rate : kInf;
     const double dt_arrival = query_active || back_to_back ? kInf : queue.NextArrivalMs() - now;
-    const double dt = std::min({dt_upload, dt_query, dt_arrival});
+    const double dt = std::min({dt_upload, dt_query, dt_arrival, std::max(0.0, dt_trace)});
     if (dt == kInf) return Status::Internal("replay stalled");
     now += dt;
     // What is left within rounding of the whole is done: a query that ends

@@ -90,19 +90,20 @@ QuerySchedule ScheduleQuery(const CostGraph& g, const LayerMask& on_server, cons
   return s;
 }
 
-std::vector<QueryStep> ScheduleSteps(const QuerySchedule& schedule) {
+std::vector<QueryStep> ScheduleSteps(const QuerySchedule& schedule, bool split_downlink) {
   std::vector<QueryStep> steps;
-  auto add = [&](bool uplink, double ms) {
+  auto add = [&](bool uplink, bool downlink, double ms) {
     if (ms <= 0) return;
-    if (!steps.empty() && steps.back().uplink == uplink) {
+    if (!steps.empty() && steps.back().uplink == uplink && steps.back().downlink == downlink) {
       steps.back().ms += ms;
     } else {
-      steps.push_back({uplink, ms});
+      steps.push_back({uplink, ms, downlink});
     }
   };
   for (const auto& seg : schedule.segments) {
-    add(seg.side == Side::kServer, seg.transfer_ms);
-    add(false, seg.exec_ms);
+    const bool up = seg.side == Side::kServer;
+    add(up, !up && split_downlink, seg.transfer_ms);
+    add(false, false, seg.exec_ms);
   }
   return steps;
 }

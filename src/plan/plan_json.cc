@@ -24,6 +24,8 @@ void AddRunSetting(const RunSetting& setting, nlohmann::json* doc) {
   add("regression", setting.regression);
   if (setting.paper_profiles) inputs["paper_profiles"] = true;
   if (setting.client_slowdown > 0) inputs["client_slowdown"] = setting.client_slowdown;
+  add("uplink_trace", setting.uplink_trace);
+  add("downlink_trace", setting.downlink_trace);
   (*doc)["sources"] = inputs;
   if (!setting.model.empty()) (*doc)["model"] = setting.model;
   if (setting.uplink_mbps > 0) (*doc)["uplink_mbps"] = setting.uplink_mbps;

@@ -6,13 +6,18 @@
 
 namespace ionn {
 
-std::vector<QueryStep> QuerySteps(const CostGraph& g, const LayerMask& on_server) {
-  return ScheduleSteps(ScheduleQuery(g, on_server));
+std::vector<QueryStep> QuerySteps(const CostGraph& g, const LayerMask& on_server, bool split_downlink) {
+  return ScheduleSteps(ScheduleQuery(g, on_server), split_downlink);
 }
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options) {
   const int num_parts = static_cast<int>(plan.partitions.size());
   if (num_parts == 0) return Status::Invalid("the plan has no partitions");
+  if ((options.uplink_trace && !(options.uplink_bytes_per_ms > 0)) ||
+      (options.downlink_trace && !(options.downlink_bytes_per_ms > 0))) {
+    return Status::Invalid("a link trace needs the rate the cost graph's times were computed at");
+  }
+  const bool split_downlink = options.downlink_trace != nullptr;
   const LatencyModel model(graph);
   // The steps of a query that starts with partitions 0..p-1 uploaded.
   std::vector<std::vector<QueryStep>> steps_after(num_parts + 1);
@@ -22,9 +27,9 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   for (int p = 0; p <= num_parts; ++p) {
     if (p > 0) {
       for (int k : plan.partitions[p - 1].layers) uploaded[k] = 1;
-      steps_after[p] = QuerySteps(graph, model.Best(uploaded).on_server);
+      steps_after[p] = QuerySteps(graph, model.Best(uploaded).on_server, split_downlink);
     } else if (options.arrivals.kind != Arrivals::Kind::kBackToBack) {
-      steps_after[0] = QuerySteps(graph, uploaded);  // nothing arrived yet: all here
+      steps_after[0] = QuerySteps(graph, uploaded, split_downlink);  // nothing arrived yet: all here
     }
     if (p < num_parts) {
       upload_ms[p] = plan.partitions[p].upload_ms;
@@ -42,9 +47,19 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
     }
   }
   r.largest_partition_share = LargestPartitionShare(graph, plan);
-  r.window_ms = options.window_ms >= 0 ? options.window_ms : AllAtOnceUploadMs(graph);
-
   ProtocolOptions po;
+  if (options.uplink_trace) {
+    po.uplink_factor = std::make_shared<RateTrace>(options.uplink_trace->Relative(options.uplink_bytes_per_ms));
+  }
+  if (options.downlink_trace) {
+    po.downlink_factor = std::make_shared<RateTrace>(options.downlink_trace->Relative(options.downlink_bytes_per_ms));
+  }
+  // The window: the fp32 all-at-once upload, on the uplink's trace when
+  // there is one (its times are in ms at the planned rate: the factor
+  // trace's "bytes" are those ms).
+  r.window_ms = options.window_ms >= 0 ? options.window_ms
+                : po.uplink_factor    ? po.uplink_factor->FinishMs(0, AllAtOnceUploadMs(graph))
+                                      : AllAtOnceUploadMs(graph);
   po.sharing = options.sharing;
   po.queries_after_upload = options.queries_after_upload;
   po.min_queries = options.min_queries;

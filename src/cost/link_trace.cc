@@ -1,0 +1,199 @@
+#include "ionn/link_trace.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+
+#include "ionn/model_costs.h"
+
+namespace ionn {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// A step's start is reached within this (ms): RateAt and NextChange agree.
+constexpr double kEdgeMs = 1e-9;
+constexpr double kMahimahiPacketBytes = 1500;
+
+std::string Trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
+}
+
+// Every line of `text` with its number (from 1), blank and '#' ones skipped.
+std::vector<std::pair<int, std::string>> Lines(const std::string& text) {
+  std::vector<std::pair<int, std::string>> out;
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    line = Trim(line);
+    if (line.empty() || line[0] == '#') continue;
+    out.emplace_back(n, line);
+  }
+  return out;
+}
+
+Status LineError(int line, const std::string& what) { return Status::Invalid("line " + std::to_string(line) + ": " + what); }
+
+// A finite number filling all of `s`.
+bool ParseNumber(const std::string& s, double* v) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  *v = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && std::isfinite(*v);
+}
+
+}  // namespace
+
+Result<RateTrace> RateTrace::Create(std::vector<Step> steps, double period_ms) {
+  if (steps.empty()) return Status::Invalid("a trace needs at least one rate");
+  if (!(period_ms >= 0) || !std::isfinite(period_ms)) return Status::Invalid("a trace's period must be >= 0 ms");
+  if (steps[0].start_ms != 0) return Status::Invalid("a trace starts at 0 ms");
+  bool any = false;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (!(steps[i].bytes_per_ms >= 0) || !std::isfinite(steps[i].bytes_per_ms)) {
+      return Status::Invalid("a trace's rates are finite and >= 0");
+    }
+    if (i > 0 && !(steps[i].start_ms > steps[i - 1].start_ms)) return Status::Invalid("a trace's times increase");
+    if (period_ms > 0 && !(steps[i].start_ms < period_ms)) return Status::Invalid("a trace's times lie within its period");
+    any = any || steps[i].bytes_per_ms > 0;
+  }
+  if (!any || (period_ms == 0 && !(steps.back().bytes_per_ms > 0))) {
+    return Status::Invalid("the trace's rate is 0 for ever: nothing would ever cross");
+  }
+  RateTrace t;
+  t.steps_ = std::move(steps);
+  t.period_ms_ = period_ms;
+  return t;
+}
+
+size_t RateTrace::StepAt(double local_ms) const {
+  const auto it = std::upper_bound(steps_.begin(), steps_.end(), local_ms + kEdgeMs,
+                                   [](double t, const Step& s) { return t < s.start_ms; });
+  return it == steps_.begin() ? 0 : static_cast<size_t>(it - steps_.begin()) - 1;
+}
+
+double RateTrace::RateAt(double t_ms) const {
+  double local = std::max(0.0, t_ms);
+  if (period_ms_ > 0) {
+    local = std::fmod(local + kEdgeMs, period_ms_) - kEdgeMs;
+  }
+  return steps_[StepAt(local)].bytes_per_ms;
+}
+
+double RateTrace::NextChange(double t_ms) const {
+  const double t = std::max(0.0, t_ms);
+  double base = 0, local = t;
+  if (period_ms_ > 0) {
+    base = std::floor((t + kEdgeMs) / period_ms_) * period_ms_;
+    local = t - base;
+  }
+  const size_t i = StepAt(local);
+  if (i + 1 < steps_.size()) return base + steps_[i + 1].start_ms;
+  return period_ms_ > 0 ? base + period_ms_ : kInf;
+}
+
+double RateTrace::FinishMs(double start_ms, double bytes) const {
+  double t = std::max(0.0, start_ms), left = bytes;
+  if (!(left > 0)) return t;
+  // Whole periods at once: a long upload on a short trace.
+  if (period_ms_ > 0) {
+    const double per_period = MeanBytesPerMs() * period_ms_;
+    const double whole = std::floor(left / per_period) - 1;
+    if (whole > 0) t += whole * period_ms_, left -= whole * per_period;
+  }
+  while (true) {
+    const double rate = RateAt(t), next = NextChange(t);
+    if (rate > 0 && t + left / rate <= next) return t + left / rate;
+    if (next == kInf) return kInf;  // (Create refuses a rate of 0 for ever)
+    left -= rate * (next - t);
+    t = next;
+  }
+}
+
+double RateTrace::MeanBytesPerMs() const {
+  const double span = period_ms_ > 0 ? period_ms_ : steps_.back().start_ms;
+  if (!(span > 0)) return steps_.back().bytes_per_ms;
+  double bytes = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const double end = i + 1 < steps_.size() ? steps_[i + 1].start_ms : span;
+    bytes += steps_[i].bytes_per_ms * (end - steps_[i].start_ms);
+  }
+  return bytes / span;
+}
+
+RateTrace RateTrace::Relative(double bytes_per_ms) const {
+  RateTrace t = *this;
+  for (Step& s : t.steps_) s.bytes_per_ms /= bytes_per_ms;
+  return t;
+}
+
+Result<RateTrace> ParseMahimahiTrace(const std::string& text) {
+  std::vector<int64_t> times;
+  for (const auto& [n, line] : Lines(text)) {
+    if (line.size() > 12 || line.find_first_not_of("0123456789") != std::string::npos) {
+      return LineError(n, "'" + line.substr(0, 40) + "' is not a time in whole ms (mahimahi: one delivery "
+                          "opportunity per line)");
+    }
+    const int64_t t = std::strtoll(line.c_str(), nullptr, 10);
+    if (!times.empty() && t < times.back()) {
+      return LineError(n, std::to_string(t) + " ms comes before the line above's " + std::to_string(times.back()) +
+                              " ms (times must not decrease)");
+    }
+    times.push_back(t);
+  }
+  if (times.empty()) return Status::Invalid("the trace is empty (mahimahi: one time in ms per line)");
+  const int64_t period = times.back();
+  if (period <= 0) return Status::Invalid("the trace's last time is 0 ms: it is the period, and must be > 0");
+  std::map<int64_t, int64_t> per_ms;  // ms within the period -> opportunities
+  for (int64_t t : times) ++per_ms[t % period];
+  std::vector<RateTrace::Step> steps;
+  auto add = [&](int64_t ms, double rate) {
+    if (steps.empty() || steps.back().bytes_per_ms != rate) steps.push_back({static_cast<double>(ms), rate});
+  };
+  int64_t at = 0;
+  for (const auto& [ms, count] : per_ms) {
+    if (ms > at) add(at, 0);  // no opportunity in between
+    add(ms, kMahimahiPacketBytes * static_cast<double>(count));
+    at = ms + 1;
+  }
+  if (at < period) add(at, 0);
+  return RateTrace::Create(std::move(steps), static_cast<double>(period));
+}
+
+Result<RateTrace> ParseRateCsv(const std::string& text) {
+  std::vector<RateTrace::Step> steps;
+  int last_line = 0;
+  for (const auto& [n, line] : Lines(text)) {
+    if (steps.empty() && line == "t_ms,mbps") continue;
+    const size_t comma = line.find(',');
+    double t = 0, mbps = 0;
+    if (comma == std::string::npos || !ParseNumber(Trim(line.substr(0, comma)), &t) ||
+        !ParseNumber(Trim(line.substr(comma + 1)), &mbps)) {
+      return LineError(n, "'" + line.substr(0, 40) + "' is not t_ms,mbps (two finite numbers)");
+    }
+    if (steps.empty() && t != 0) return LineError(n, "the first time is " + line.substr(0, comma) + " ms; it must be 0");
+    if (!steps.empty() && !(t > steps.back().start_ms)) {
+      return LineError(n, "time " + line.substr(0, comma) + " ms does not come after the line above's");
+    }
+    if (mbps < 0 || mbps > 1e6) return LineError(n, "rate " + Trim(line.substr(comma + 1)) + " Mbps is not in 0 to 1e6");
+    steps.push_back({t, mbps * kBytesPerMsPerMbps});
+    last_line = n;
+  }
+  if (steps.empty()) return Status::Invalid("the trace is empty (t_ms,mbps per line)");
+  if (!(steps.back().bytes_per_ms > 0)) {
+    return LineError(last_line, "the last rate holds for ever and is 0: nothing would cross after it");
+  }
+  return RateTrace::Create(std::move(steps), 0);
+}
+
+Result<RateTrace> ParseRateTrace(const std::string& text) {
+  const auto lines = Lines(text);
+  if (!lines.empty() && lines[0].second.find(',') != std::string::npos) return ParseRateCsv(text);
+  return ParseMahimahiTrace(text);
+}
+
+}  // namespace ionn
