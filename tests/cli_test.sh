@@ -256,6 +256,25 @@ else
   fi
   kill -INT "$link_pid"
   wait "$link_pid" || fail "link exited $? after SIGINT (want 0)"
+  # A link that follows a trace; a bad trace or a rate beside it is refused.
+  "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" --uplink-trace "$src/data/traces/step_80_to_20.csv" \
+    --downlink-trace "$src/data/traces/random_walk_1_100_seed1.mahimahi" 2>"$tmp/link_trace.log" &
+  trace_pid=$!
+  trace_port=$(port_of "$tmp/link_trace.log")
+  if [ -z "$trace_port" ]; then
+    fail "link with traces did not start: $(cat "$tmp/link_trace.log")"
+  else
+    grep -q "up trace .*step_80_to_20.csv, down trace .*random_walk" "$tmp/link_trace.log" ||
+      fail "the link's log does not name its traces: $(cat "$tmp/link_trace.log")"
+    expect 0 '"query_count": 2' -- "$ionn" client --zoo mobilenet --paper-profiles --server "127.0.0.1:$trace_port" \
+      --queries 2 --format json --quiet
+  fi
+  kill -INT "$trace_pid"
+  wait "$trace_pid" || fail "link with traces exited $? after SIGINT (want 0)"
+  expect 2 "--uplink-trace '.*dies.csv': line 2" -- "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" \
+    --uplink-trace "$tmp/dies.csv"
+  expect 2 "excludes" -- "$ionn" link --listen 127.0.0.1:0 --connect "127.0.0.1:$port" \
+    --uplink-trace "$src/data/traces/step_80_to_20.csv" --uplink-mbps 20
   grep -q "connection 1 from .* bytes up" "$tmp/link.log" || fail "no connection line in the link log: $(cat "$tmp/link.log")"
 fi
 kill -TERM "$serve_pid"

@@ -192,6 +192,22 @@ TEST(TokenBucket, LongRunRateIsTheSetRate) {
   EXPECT_LT(rate, 80 * kBytesPerMsPerMbps * 1.03);  // the burst, once
 }
 
+// With a trace the bucket earns at the trace's rate (1000 B/ms for 10 ms,
+// 250 B/ms after), its time 0 when it was made; the burst still caps idle
+// refills.
+TEST(TokenBucket, FollowsATrace) {
+  ManualClock clock;
+  auto trace = std::make_shared<RateTrace>(RateTrace::Create({{0, 1000}, {10, 250}}, 0).value());
+  TokenBucket bucket(trace, 1000, &clock);
+  EXPECT_EQ(bucket.Reserve(1000), 0.0);             // it starts full
+  EXPECT_NEAR(bucket.Reserve(9000), 9, 1e-9);       // 9 ms at 1000 B/ms
+  clock.Advance(9);
+  EXPECT_NEAR(bucket.Reserve(2000), 5, 1e-9);       // 1000 B by 10 ms, 1000 at 250 B/ms
+  clock.Advance(105);
+  EXPECT_EQ(bucket.Reserve(1000), 0.0);             // refilled to the burst, not beyond
+  EXPECT_NEAR(bucket.Reserve(500), 2, 1e-9);
+}
+
 TEST(DelayLine, StampsDueTimesAndKeepsOrder) {
   ManualClock clock(100);
   DelayLine line(7, 1 << 20, &clock);

@@ -31,6 +31,11 @@ TEST(LinkTrace, MahimahiRatesAreTheOpportunitiesPerMs) {
   EXPECT_DOUBLE_EQ(t.FinishMs(0, 6000), 4);         // a whole period: the last 1500 in [3,4)
   EXPECT_DOUBLE_EQ(t.FinishMs(2, 750), 3.5);        // nothing in [2,3)
   EXPECT_DOUBLE_EQ(t.FinishMs(0, 6000 * 100 + 1500), 401);  // whole periods at once, then [0,1)
+  EXPECT_DOUBLE_EQ(t.BytesBetween(0, 4), 6000);
+  EXPECT_DOUBLE_EQ(t.BytesBetween(0.5, 1.5), 750 + 1500);
+  EXPECT_DOUBLE_EQ(t.BytesBetween(2, 3), 0);
+  EXPECT_DOUBLE_EQ(t.BytesBetween(0, 401), 6000 * 100 + 1500);
+  EXPECT_DOUBLE_EQ(t.MaxBytesPerMs(), 3000);
 }
 
 TEST(LinkTrace, CsvRatesHoldUntilTheNextLineAndTheLastForEver) {

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "ionn/clock.h"
+#include "ionn/link_trace.h"
 #include "ionn/status.h"
 
 namespace ionn {
@@ -46,18 +47,22 @@ class TokenBucket {
  public:
   // mbps > 0 and finite; burst_bytes >= 1. The bucket starts full.
   TokenBucket(double mbps, uint64_t burst_bytes, Clock* clock);
+  // At the rate `trace` says (link_trace.h), its time 0 now.
+  TokenBucket(std::shared_ptr<const RateTrace> trace, uint64_t burst_bytes, Clock* clock);
 
   // Takes `bytes` tokens; returns the ms to wait (0 when they were there).
   double Reserve(uint64_t bytes);
-  double bytes_per_ms() const { return bytes_per_ms_; }
+  double bytes_per_ms() const { return bytes_per_ms_; }  // with a trace: its mean
   uint64_t burst_bytes() const { return burst_bytes_; }
 
  private:
   const double bytes_per_ms_;
+  const std::shared_ptr<const RateTrace> trace_;
   const uint64_t burst_bytes_;
   Clock* const clock_;
   std::mutex mu_;
   double tokens_;   // bytes; negative while in debt
+  double start_ms_;  // the trace's time 0
   double last_ms_;  // when tokens_ was last brought up to date
 };
 
@@ -104,6 +109,10 @@ struct LinkOptions {
   double uplink_mbps = 80;                 // client -> server; > 0, finite
   double downlink_mbps = 80;               // server -> client; > 0, finite
   double rtt_ms = 0;                       // >= 0; rtt/2 is added to each direction
+  // A link whose rate changes (link_trace.h): each direction at its trace's
+  // rate instead of the constant one, the traces' time 0 when the proxy
+  // starts. Null: constant.
+  std::shared_ptr<const RateTrace> uplink_trace, downlink_trace;
   // SO_RCVBUF and SO_SNDBUF of the proxy's sockets (the kernel doubles
   // them): small, so that the sender feels the rate rather than filling
   // the proxy's buffers. 4 KiB .. 16 MiB.

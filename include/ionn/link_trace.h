@@ -34,6 +34,9 @@ class RateTrace {
   // When `bytes` (>= 0) have crossed, sending at the full rate from
   // `start_ms`.
   double FinishMs(double start_ms, double bytes) const;
+  // The bytes that cross from `t0_ms` to `t1_ms` (>= t0_ms) at the full rate.
+  double BytesBetween(double t0_ms, double t1_ms) const;
+  double MaxBytesPerMs() const;
   // The mean rate: over a period when it loops; otherwise over the time up
   // to the last step's start (the last rate alone when it is the only one).
   double MeanBytesPerMs() const;

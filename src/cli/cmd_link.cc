@@ -17,6 +17,7 @@ Action RegisterLink(CLI::App& app) {
   struct Args {
     LinkOptions proxy;
     LinkRateOptions link;
+    LinkTraceOptions traces;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -34,6 +35,13 @@ Action RegisterLink(CLI::App& app) {
   cmd->add_option("--listen", o.listen, "host:port the clients connect to")->capture_default_str();
   cmd->add_option("--connect", o.connect, "host:port of the server")->capture_default_str();
   args->link.Add(cmd);
+  args->traces.Add(cmd);
+  args->traces.options[0]->excludes(args->link.options[0]);  // --uplink-trace replaces --uplink-mbps
+  args->traces.options[1]->excludes(args->link.options[1]);
+  args->traces.options[0]->description(
+      "The uplink's rate over time, from the proxy's start (mahimahi's format, or t_ms,mbps CSV: "
+      "data/traces/), instead of --uplink-mbps");
+  args->traces.options[1]->description("The downlink's rate over time, as --uplink-trace, instead of --downlink-mbps");
   cmd->add_option("--socket-buffer-bytes", o.socket_buffer_bytes, "SO_RCVBUF/SO_SNDBUF of the proxy's sockets")
       ->capture_default_str()
       ->check(CLI::Range(4 << 10, 16 << 20));
@@ -50,14 +58,27 @@ Action RegisterLink(CLI::App& app) {
     o.uplink_mbps = args->link.uplink_mbps;
     o.downlink_mbps = args->link.downlink();
     o.rtt_ms = args->link.rtt_ms;
+    auto up = LinkTraceOptions::Read(args->traces.uplink, "--uplink-trace");
+    if (!up.ok()) return Fail(up.status());
+    auto down = LinkTraceOptions::Read(args->traces.downlink, "--downlink-trace");
+    if (!down.ok()) return Fail(down.status());
+    o.uplink_trace = *up;
+    o.downlink_trace = *down;
     o.log = log;
     StopSignals stop({SIGUSR1, SIGUSR2});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);
     if (!proxy.ok()) return Fail(proxy.status());
-    char line[256];
-    std::snprintf(line, sizeof line, "listening on %s (port %d) -> %s: up %g Mbps, down %g Mbps, rtt %g ms",
-                  o.listen.c_str(), (*proxy)->port(), o.connect.c_str(), o.uplink_mbps, o.downlink_mbps, o.rtt_ms);
-    log(line);
+    const auto number = [](double v) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%g", v);
+      return std::string(text);
+    };
+    const auto rate = [&](double mbps, const std::string& trace) {
+      return trace.empty() ? number(mbps) + " Mbps" : "trace " + trace;
+    };
+    log("listening on " + o.listen + " (port " + std::to_string((*proxy)->port()) + ") -> " + o.connect + ": up " +
+        rate(o.uplink_mbps, args->traces.uplink) + ", down " + rate(o.downlink_mbps, args->traces.downlink) +
+        ", rtt " + number(o.rtt_ms) + " ms");
     std::string sig;
     bool stalled = false;
     while ((sig = stop.Wait()) == "SIGUSR1" || sig == "SIGUSR2") {

@@ -114,6 +114,28 @@ double RateTrace::FinishMs(double start_ms, double bytes) const {
   }
 }
 
+double RateTrace::BytesBetween(double t0_ms, double t1_ms) const {
+  double t = std::max(0.0, t0_ms), bytes = 0;
+  const double end = std::max(t, t1_ms);
+  if (period_ms_ > 0 && end - t > 2 * period_ms_) {  // whole periods at once
+    const double whole = std::floor((end - t) / period_ms_) - 1;
+    bytes += whole * MeanBytesPerMs() * period_ms_;
+    t += whole * period_ms_;
+  }
+  while (t < end) {
+    const double next = std::min(end, NextChange(t));
+    bytes += RateAt(t) * (next - t);
+    t = next;
+  }
+  return bytes;
+}
+
+double RateTrace::MaxBytesPerMs() const {
+  double most = 0;
+  for (const Step& s : steps_) most = std::max(most, s.bytes_per_ms);
+  return most;
+}
+
 double RateTrace::MeanBytesPerMs() const {
   const double span = period_ms_ > 0 ? period_ms_ : steps_.back().start_ms;
   if (!(span > 0)) return steps_.back().bytes_per_ms;

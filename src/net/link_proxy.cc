@@ -25,17 +25,31 @@ TokenBucket::TokenBucket(double mbps, uint64_t burst_bytes, Clock* clock)
       burst_bytes_(std::max<uint64_t>(burst_bytes, 1)),
       clock_(clock),
       tokens_(static_cast<double>(burst_bytes_)),
-      last_ms_(clock->NowMs()) {}
+      start_ms_(clock->NowMs()),
+      last_ms_(start_ms_) {}
+
+TokenBucket::TokenBucket(std::shared_ptr<const RateTrace> trace, uint64_t burst_bytes, Clock* clock)
+    : bytes_per_ms_(trace->MeanBytesPerMs()),
+      trace_(std::move(trace)),
+      burst_bytes_(std::max<uint64_t>(burst_bytes, 1)),
+      clock_(clock),
+      tokens_(static_cast<double>(burst_bytes_)),
+      start_ms_(clock->NowMs()),
+      last_ms_(start_ms_) {}
 
 double TokenBucket::Reserve(uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
   const double now = clock_->NowMs();
   if (now > last_ms_) {
-    tokens_ = std::min(static_cast<double>(burst_bytes_), tokens_ + (now - last_ms_) * bytes_per_ms_);
+    const double earned = trace_ ? trace_->BytesBetween(last_ms_ - start_ms_, now - start_ms_)
+                                 : (now - last_ms_) * bytes_per_ms_;
+    tokens_ = std::min(static_cast<double>(burst_bytes_), tokens_ + earned);
     last_ms_ = now;
   }
   tokens_ -= static_cast<double>(bytes);
-  return tokens_ >= 0 ? 0.0 : -tokens_ / bytes_per_ms_;
+  if (tokens_ >= 0) return 0.0;
+  if (!trace_) return -tokens_ / bytes_per_ms_;
+  return trace_->FinishMs(now - start_ms_, -tokens_) - (now - start_ms_);
 }
 
 DelayLine::DelayLine(double delay_ms, uint64_t capacity_bytes, Clock* clock)
@@ -489,19 +503,22 @@ Result<std::unique_ptr<LinkProxy>> LinkProxy::Start(const LinkOptions& options) 
   s.options = options;
   s.clock = options.clock ? options.clock : &Clock::System();
   s.upstream = upstream;
-  auto make_direction = [&](double mbps, std::unique_ptr<TokenBucket>* bucket, uint64_t* chunk, uint64_t* line_bytes) {
-    const double per_ms = mbps * kBytesPerMsPerMbps;
+  auto make_direction = [&](double mbps, const std::shared_ptr<const RateTrace>& trace,
+                            std::unique_ptr<TokenBucket>* bucket, uint64_t* chunk, uint64_t* line_bytes) {
+    // Sized for the fastest rate the link will have.
+    const double per_ms = trace ? trace->MaxBytesPerMs() : mbps * kBytesPerMsPerMbps;
     const uint64_t burst =
         options.burst_bytes > 0 ? options.burst_bytes : std::max<uint64_t>(16 << 10, static_cast<uint64_t>(2 * per_ms));
-    *bucket = std::make_unique<TokenBucket>(mbps, burst, s.clock);
+    *bucket = trace ? std::make_unique<TokenBucket>(trace, burst, s.clock)
+                    : std::make_unique<TokenBucket>(mbps, burst, s.clock);
     // About 1 ms of the rate per read, so that streams sharing the bucket
     // interleave finely, never more than the burst.
     *chunk = std::min<uint64_t>({burst, 64 << 10, std::max<uint64_t>(2 << 10, static_cast<uint64_t>(per_ms))});
     // The bandwidth-delay product, and a few chunks beside it.
     *line_bytes = static_cast<uint64_t>(per_ms * options.rtt_ms / 2) + 4 * *chunk + (64 << 10);
   };
-  make_direction(options.uplink_mbps, &s.uplink, &s.up_chunk_bytes, &s.up_line_bytes);
-  make_direction(options.downlink_mbps, &s.downlink, &s.down_chunk_bytes, &s.down_line_bytes);
+  make_direction(options.uplink_mbps, options.uplink_trace, &s.uplink, &s.up_chunk_bytes, &s.up_line_bytes);
+  make_direction(options.downlink_mbps, options.downlink_trace, &s.downlink, &s.down_chunk_bytes, &s.down_line_bytes);
 
   if (pipe2(impl.wake, O_CLOEXEC) != 0) return Status::Io(Errno("pipe"));
   impl.listen_fd = socket(listen_at.family, SOCK_STREAM | SOCK_CLOEXEC, 0);
