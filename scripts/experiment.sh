@@ -11,3 +11,4 @@ export PYTHONPATH=$PWD/build/python
 /usr/bin/python3 examples/python/compare_planners.py --markdown EXPERIMENTS.md >/dev/null
 /usr/bin/python3 scripts/experiment_arrivals.py --markdown EXPERIMENTS.md >/dev/null
 /usr/bin/python3 scripts/experiment_encodings.py --markdown EXPERIMENTS.md --figures docs/experiments >/dev/null
+/usr/bin/python3 scripts/experiment_traces.py --markdown EXPERIMENTS.md >/dev/null

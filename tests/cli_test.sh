@@ -77,9 +77,9 @@ for cmd in plan simulate client; do
   expect 0 "throughput-search" -- "$ionn" "$cmd" --help
 done
 # A link whose rate changes: the simulator replays the trace; the planner
-# assumes its mean (or --uplink-mbps); bad traces name the file and line.
-expect 0 '"uplink_mbps": 50' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json \
-  --uplink-trace "$src/data/traces/steps_80_20_80.csv"
+# assumes a CSV's first rate (or --uplink-mbps); bad traces name the file and line.
+expect 0 '"uplink_mbps": 20' -- "$ionn" simulate --zoo alexnet --paper-profiles --format json \
+  --uplink-trace "$src/data/traces/step_20_to_80.csv"
 printf '0,80\n5000,20\n4000,80\n' >"$tmp/backwards.csv"
 expect 2 "--uplink-trace '.*backwards.csv': line 3: time 4000 ms does not come after" -- "$ionn" simulate \
   --zoo alexnet --paper-profiles --uplink-trace "$tmp/backwards.csv"

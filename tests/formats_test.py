@@ -390,7 +390,7 @@ def check_all(schemas, validators, tmp):
          ["simulate", "--zoo", "alexnet", "--paper-profiles", "--uplink-trace", "data/traces/steps_80_20_80.csv",
           "--downlink-trace", "data/traces/random_walk_1_100_seed1.mahimahi", "--format", "json"],
          lambda d: d.get("sources", {}).get("uplink_trace") == "data/traces/steps_80_20_80.csv"
-         and "downlink_trace" in d["sources"] and d["uplink_mbps"] == 50 and d["window_ms"] > 30000),
+         and "downlink_trace" in d["sources"] and d["uplink_mbps"] == 80 and d["window_ms"] > 30000),
         ("plan (4 slices)", "ionn-plan-1.schema.json",
          ["plan", "--zoo", "alexnet", "--paper-profiles", "--slices", "4", "--format", "json"],
          lambda d: d.get("slices") == 4 and any(n == "fc6/slice3" for p in d["partitions"] for n in p["layers"])),

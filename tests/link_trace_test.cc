@@ -27,6 +27,7 @@ TEST(LinkTrace, MahimahiRatesAreTheOpportunitiesPerMs) {
   EXPECT_DOUBLE_EQ(t.NextChange(3.5), 4);
   EXPECT_DOUBLE_EQ(t.NextChange(4), 5);
   EXPECT_DOUBLE_EQ(t.MeanBytesPerMs(), 1500);
+  EXPECT_DOUBLE_EQ(t.PlanningBytesPerMs(), 1500);  // looping: the mean
   EXPECT_DOUBLE_EQ(t.FinishMs(0, 4500), 2);         // 1500 then 3000
   EXPECT_DOUBLE_EQ(t.FinishMs(0, 6000), 4);         // a whole period: the last 1500 in [3,4)
   EXPECT_DOUBLE_EQ(t.FinishMs(2, 750), 3.5);        // nothing in [2,3)
@@ -48,6 +49,7 @@ TEST(LinkTrace, CsvRatesHoldUntilTheNextLineAndTheLastForEver) {
   EXPECT_DOUBLE_EQ(t.NextChange(15000), 20000);
   EXPECT_EQ(t.NextChange(25000), std::numeric_limits<double>::infinity());
   EXPECT_DOUBLE_EQ(t.MeanBytesPerMs(), 50 * kBytesPerMsPerMbps);  // over [0, 20 s)
+  EXPECT_DOUBLE_EQ(t.PlanningBytesPerMs(), r80);                  // the first rate
   // 10 s at 80, 10 s at 20, then 80 again.
   EXPECT_DOUBLE_EQ(t.FinishMs(0, r80 * 10000 + r20 * 10000 + r80 * 500), 20500);
   EXPECT_DOUBLE_EQ(t.FinishMs(5000, r80 * 5000 + r20 * 2000), 12000);

@@ -40,6 +40,10 @@ class RateTrace {
   // The mean rate: over a period when it loops; otherwise over the time up
   // to the last step's start (the last rate alone when it is the only one).
   double MeanBytesPerMs() const;
+  // The constant rate a planner that does not know the future assumes: a
+  // looping trace's mean (a link that fluctuates), else the first rate (a
+  // client plans with the rate it meets).
+  double PlanningBytesPerMs() const { return period_ms_ > 0 ? MeanBytesPerMs() : steps_[0].bytes_per_ms; }
   // The same trace with every rate divided by `bytes_per_ms` (> 0): a
   // multiple of the rate that transfer times were computed at.
   RateTrace Relative(double bytes_per_ms) const;

@@ -37,7 +37,7 @@ Action RegisterSimulate(CLI::App& app) {
     args->sim.arrivals = std::move(arrivals).value();
     args->sim.deadline_ms = args->arrivals.deadline_ms;
     // A link trace: the simulator replays it; the planner assumes the rate
-    // given, or the trace's mean.
+    // given, or the trace's planning rate (RateTrace::PlanningBytesPerMs).
     const LinkTraceOptions& traces = args->traces;
     if (traces.any() && !args->costs.costs_file.empty()) {
       return Fail(Status::Invalid("--uplink-trace and --downlink-trace need the rates the costs are computed at: give "
@@ -49,8 +49,8 @@ Action RegisterSimulate(CLI::App& app) {
     if (!down.ok()) return Fail(down.status());
     LinkRateOptions& link = args->costs.link;
     const bool downlink_given = link.options[1]->count() > 0;
-    if (*up && link.options[0]->count() == 0) link.uplink_mbps = (*up)->MeanBytesPerMs() / kBytesPerMsPerMbps;
-    if (*down && !downlink_given) link.downlink_mbps = (*down)->MeanBytesPerMs() / kBytesPerMsPerMbps;
+    if (*up && link.options[0]->count() == 0) link.uplink_mbps = (*up)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
+    if (*down && !downlink_given) link.downlink_mbps = (*down)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
     if (!*down && !downlink_given && *up) link.downlink_mbps = link.uplink_mbps;  // the planned uplink's, as always
     args->sim.uplink_trace = *up;
     args->sim.downlink_trace = *down;

@@ -336,12 +336,13 @@ void LinkTraceOptions::Add(CLI::App* app) {
       app->add_option("--uplink-trace", uplink,
                       "The uplink's rate over time, replayed for the upload and every query tensor: mahimahi's "
                       "format (a time in ms per 1500-byte delivery opportunity, looping) or a CSV of t_ms,mbps (the "
-                      "last rate holding); the planner assumes --uplink-mbps, or the trace's mean without it")
+                      "last rate holding); the planner assumes --uplink-mbps, or without it a mahimahi trace's mean or a "
+                      "CSV's first rate")
           ->type_name("FILE")
           ->group(kLinkGroup),
       app->add_option("--downlink-trace", downlink,
                       "The downlink's rate over time, as --uplink-trace (the planner assumes --downlink-mbps, or "
-                      "the trace's mean without it)")
+                      "the trace's rate as for --uplink-trace without it)")
           ->type_name("FILE")
           ->group(kLinkGroup),
   };
