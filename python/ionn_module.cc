@@ -385,11 +385,12 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
   const auto plan_for = [&o](const CostGraph& costs) {
     return o.plan_function ? o.plan_function(costs) : MakePlan(costs, o.planner);
   };
-  const ClientSlices sliced = Value(SliceForClient(g, c.slices, &o, plan_for));
-  if (raised) {
+  Result<ClientSlices> cut = SliceForClient(g, c.slices, &o, plan_for);
+  if (raised) {  // the Python planner's own exception, before any other
     raised->restore();
     throw py::error_already_set();
   }
+  const ClientSlices sliced = Value(std::move(cut));
   const Graph& model = sliced.model ? *sliced.model : g;
   std::optional<OutputCheck> verified;
   if (verify) {
@@ -514,7 +515,7 @@ PYBIND11_MODULE(_ionn, m) {
             model.graph, Sources(client_profile, server_profile, server_regression, paper_profiles, profile_dir), link));
         const std::vector<LayerSlices> cut = ChooseSlices(model.graph, SliceOptions{slices});
         const Graph sliced = Value(SliceGraph(model.graph, cut));
-        return Value(EncodeUploads(Value(SliceCosts(fp32, cut)), sliced, encoding, link));
+        return Value(EncodeUploads(Value(SliceCosts(fp32, cut, link.rtt_ms)), sliced, encoding, link));
       },
       py::arg("model"), py::kw_only(), py::arg("client_profile"), py::arg("server_profile"),
       py::arg("server_regression"), py::arg("paper_profiles"), py::arg("paper_profile_dir"), py::arg("uplink_mbps"),

@@ -89,6 +89,9 @@ expect 2 "--downlink-trace '.*': line 3: 15 ms comes before" -- "$ionn" simulate
 printf '0,80\n1000,0\n' >"$tmp/dies.csv"
 expect 2 "line 2: the last rate holds for ever and is 0" -- "$ionn" simulate --zoo alexnet --paper-profiles \
   --uplink-trace "$tmp/dies.csv"
+printf '0,0\n1000,80\n' >"$tmp/late.csv"
+expect 2 "--uplink-trace '.*late.csv' starts at 0 Mbps: give the rate the planner assumes" -- "$ionn" simulate \
+  --zoo alexnet --paper-profiles --uplink-trace "$tmp/late.csv"
 expect 2 "need the rates the costs are computed at" -- "$ionn" simulate --costs "$fig2" \
   --uplink-trace "$src/data/traces/step_80_to_20.csv"
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original

@@ -80,6 +80,9 @@ TEST(LinkTrace, BadTracesAreRefusedNamingTheLine) {
       {"0,80\n10,0\n", "line 2", true},  // 0 for ever
       {"0,80\nx,1\n", "line 2", true},
       {"0,80,3\n", "line 1", true},
+      {"1\n99999999999\n", "line 2", false},      // past 1e9 ms
+      {"0,80\n2e9,20\n", "line 2", true},         // past 1e9 ms
+      {"0,80\n10,1e-310\n", "line 2", true},      // a rate that is not 0 but next to it
   };
   for (const Case& c : cases) {
     auto t = c.csv ? ParseRateCsv(c.text) : ParseMahimahiTrace(c.text);
@@ -149,6 +152,10 @@ TEST(LinkTrace, DownlinkStepsAndOutages) {
   out.uplink_factor = std::make_shared<RateTrace>(RateTrace::Create({{0, 1}, {1, 0}, {3, 1}}, 0).value());
   run = ReplayProtocol({2}, {{}, {{false, 1}}}, out).value();
   EXPECT_NEAR(run.upload_ms, 4, 1e-9);
+  // A looping trace, up 1 ms of every 2: 3 ms of upload arrive at 5.
+  out.uplink_factor = std::make_shared<RateTrace>(RateTrace::Create({{0, 1}, {1, 0}}, 2).value());
+  run = ReplayProtocol({3}, {{}, {{false, 1}}}, out).value();
+  EXPECT_NEAR(run.upload_ms, 5, 1e-9);
 }
 
 }  // namespace

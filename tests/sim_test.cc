@@ -385,6 +385,13 @@ TEST(SimLinkTrace, AConstantTraceIsTheConstantLink) {
     const SimResult slow = Simulate(costs, plan, half).value();
     EXPECT_NEAR(slow.upload_ms, 2 * Simulate(costs, plan, SimOptions{}).value().upload_ms, 1e-6 * slow.upload_ms);
     EXPECT_NEAR(slow.window_ms, 2 * AllAtOnceUploadMs(costs), 1e-6 * slow.window_ms);
+    // int8 at half the rate: its upload (a quarter of the bytes) ends
+    // before the window (the fp32 upload on the trace), and the queries go
+    // on to the window's end, as without a trace.
+    const CostGraph int8 = EncodeUploads(costs, g, UploadEncoding::kInt8, MakeLinkSpec(40)).value();
+    const SimResult lossy = Simulate(int8, MakePlan(int8, po).value(), half).value();
+    EXPECT_LT(lossy.upload_ms, lossy.window_ms);
+    EXPECT_GE(lossy.queries.back().end_ms, lossy.window_ms);
     // Without the rate the costs were computed at, a trace is refused.
     half.uplink_bytes_per_ms = 0;
     EXPECT_FALSE(Simulate(costs, plan, half).ok());

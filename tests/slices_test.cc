@@ -99,11 +99,11 @@ TEST(Slices, SlicedProfilesGiveTheSlicedCosts) {
     const Profile client = ReadProfileCsv(dir + name + ".csv").value();
     Profile server = client;  // the client's times as the server's: any numbers do
     for (auto& [layer, row] : server.rows) row.server_ms = row.client_ms.value_or(0) / 7;
-    const LinkSpec link = MakeLinkSpec(40);
+    const LinkSpec link = MakeLinkSpec(40, 20, /*rtt_ms=*/30);
     const CostGraph costs = BuildCostGraph(whole, client, &server, nullptr, link).value();
     const std::vector<LayerSlices> cut = ChooseSlices(whole, SliceOptions{3, 0.1});
     ASSERT_FALSE(cut.empty());
-    const CostGraph want = SliceCosts(costs, cut).value();
+    const CostGraph want = SliceCosts(costs, cut, link.rtt_ms).value();
     const Profile sliced_server = SliceProfile(server, cut);
     const CostGraph got =
         BuildCostGraph(SliceGraph(whole, cut).value(), SliceProfile(client, cut), &sliced_server, nullptr, link)

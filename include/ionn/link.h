@@ -47,7 +47,8 @@ class TokenBucket {
  public:
   // mbps > 0 and finite; burst_bytes >= 1. The bucket starts full.
   TokenBucket(double mbps, uint64_t burst_bytes, Clock* clock);
-  // At the rate `trace` says (link_trace.h), its time 0 now.
+  // At the rate `trace` says (link_trace.h), its time 0 now; the depth is
+  // 2 ms at the rate of the moment, at least `burst_bytes`.
   TokenBucket(std::shared_ptr<const RateTrace> trace, uint64_t burst_bytes, Clock* clock);
 
   // Takes `bytes` tokens; returns the ms to wait (0 when they were there).

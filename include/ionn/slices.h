@@ -48,8 +48,11 @@ Result<Graph> SliceGraph(const Graph& graph, const std::vector<LayerSlices>& sli
 // layer per layer, same names): a slice takes its share of the layer's
 // execution, upload and output transfer times; the join runs in no time
 // (it only places the slices' outputs side by side) and sends what the
-// layer sent. Keeps the upload encoding and the fp32 window.
-Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices);
+// layer sent. A transfer's `rtt_ms`/2 (the link's, as in LinkSpec::UpMs)
+// is not shared out: each slice's output pays it whole, as BuildCostGraph
+// charges it on the sliced model. Keeps the upload encoding and the fp32
+// window.
+Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices, double rtt_ms = 0);
 
 // A profile of the unsliced graph (client_ms and server_ms per layer) as
 // one of SliceGraph's result, by SliceCosts' rule: each slice its share of

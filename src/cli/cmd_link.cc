@@ -64,6 +64,16 @@ Action RegisterLink(CLI::App& app) {
     if (!down.ok()) return Fail(down.status());
     o.uplink_trace = *up;
     o.downlink_trace = *down;
+    // Without a downlink of its own, the downlink runs at the uplink's rate
+    // (as --downlink-mbps says), with an uplink trace at the rate a planner
+    // assumes of it (as `ionn simulate` does).
+    if (*up && !*down && args->link.options[1]->count() == 0) {
+      o.downlink_mbps = (*up)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
+      if (!(o.downlink_mbps >= 1e-3)) {
+        return Fail(Status::Invalid("--uplink-trace '" + args->traces.uplink +
+                                    "' starts at 0 Mbps: give the downlink's rate (--downlink-mbps)"));
+      }
+    }
     o.log = log;
     StopSignals stop({SIGUSR1, SIGUSR2});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);

@@ -49,8 +49,24 @@ Action RegisterSimulate(CLI::App& app) {
     if (!down.ok()) return Fail(down.status());
     LinkRateOptions& link = args->costs.link;
     const bool downlink_given = link.options[1]->count() > 0;
-    if (*up && link.options[0]->count() == 0) link.uplink_mbps = (*up)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
-    if (*down && !downlink_given) link.downlink_mbps = (*down)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
+    const auto planning_mbps = [](const RateTrace& t, const char* option, const std::string& file) -> Result<double> {
+      const double mbps = t.PlanningBytesPerMs() / kBytesPerMsPerMbps;
+      if (!(mbps >= 1e-3)) {
+        return Status::Invalid(std::string(option) + " '" + file + "' starts at 0 Mbps: give the rate the planner " +
+                               "assumes (" + (option[2] == 'u' ? "--uplink-mbps" : "--downlink-mbps") + ")");
+      }
+      return mbps;
+    };
+    if (*up && link.options[0]->count() == 0) {
+      auto mbps = planning_mbps(**up, "--uplink-trace", traces.uplink);
+      if (!mbps.ok()) return Fail(mbps.status());
+      link.uplink_mbps = *mbps;
+    }
+    if (*down && !downlink_given) {
+      auto mbps = planning_mbps(**down, "--downlink-trace", traces.downlink);
+      if (!mbps.ok()) return Fail(mbps.status());
+      link.downlink_mbps = *mbps;
+    }
     if (!*down && !downlink_given && *up) link.downlink_mbps = link.uplink_mbps;  // the planned uplink's, as always
     args->sim.uplink_trace = *up;
     args->sim.downlink_trace = *down;

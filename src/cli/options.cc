@@ -711,7 +711,7 @@ Result<CostGraph> CostOptions::LoadSliced(int slice_count) const {
   // whole layers), before the encoding sizes the slices' weights.
   const std::vector<LayerSlices> cut = ChooseSlices(whole, SliceOptions{slice_count});
   IONN_ASSIGN_OR_RETURN(const Graph graph, SliceGraph(whole, cut));
-  IONN_ASSIGN_OR_RETURN(const CostGraph costs, SliceCosts(fp32, cut));
+  IONN_ASSIGN_OR_RETURN(const CostGraph costs, SliceCosts(fp32, cut, spec.rtt_ms));
   return EncodeUploads(costs, graph, *encoding, spec);
 }
 

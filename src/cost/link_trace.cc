@@ -15,6 +15,9 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // A step's start is reached within this (ms): RateAt and NextChange agree.
 constexpr double kEdgeMs = 1e-9;
 constexpr double kMahimahiPacketBytes = 1500;
+// A trace's times stay within this (11.6 days), so that replaying one stays
+// far from where doubles lose whole ms.
+constexpr int64_t kMaxTraceMs = 1000000000;
 
 std::string Trim(const std::string& s) {
   const size_t b = s.find_first_not_of(" \t\r");
@@ -22,18 +25,20 @@ std::string Trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
-// Every line of `text` with its number (from 1), blank and '#' ones skipped.
-std::vector<std::pair<int, std::string>> Lines(const std::string& text) {
-  std::vector<std::pair<int, std::string>> out;
-  std::istringstream in(text);
-  int n = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    line = Trim(line);
+// Calls `f(number, line)` for every line of `text` (numbered from 1, trimmed),
+// blank and '#' ones skipped, until `f` returns an error.
+template <typename F>
+Status ForEachLine(const std::string& text, F f) {
+  size_t at = 0;
+  for (int n = 1; at < text.size(); ++n) {
+    size_t end = text.find('\n', at);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = Trim(text.substr(at, end - at));
+    at = end + 1;
     if (line.empty() || line[0] == '#') continue;
-    out.emplace_back(n, line);
+    IONN_RETURN_IF_ERROR(f(n, line));
   }
-  return out;
+  return Status::Ok();
 }
 
 Status LineError(int line, const std::string& what) { return Status::Invalid("line " + std::to_string(line) + ": " + what); }
@@ -52,6 +57,9 @@ Result<RateTrace> RateTrace::Create(std::vector<Step> steps, double period_ms) {
   if (steps.empty()) return Status::Invalid("a trace needs at least one rate");
   if (!(period_ms >= 0) || !std::isfinite(period_ms)) return Status::Invalid("a trace's period must be >= 0 ms");
   if (steps[0].start_ms != 0) return Status::Invalid("a trace starts at 0 ms");
+  if (period_ms > kMaxTraceMs || steps.back().start_ms > kMaxTraceMs) {
+    return Status::Invalid("a trace's times stay within 1e9 ms");
+  }
   bool any = false;
   for (size_t i = 0; i < steps.size(); ++i) {
     if (!(steps[i].bytes_per_ms >= 0) || !std::isfinite(steps[i].bytes_per_ms)) {
@@ -108,7 +116,7 @@ double RateTrace::FinishMs(double start_ms, double bytes) const {
   while (true) {
     const double rate = RateAt(t), next = NextChange(t);
     if (rate > 0 && t + left / rate <= next) return t + left / rate;
-    if (next == kInf) return kInf;  // (Create refuses a rate of 0 for ever)
+    if (!(next > t) || next == kInf) return kInf;  // past what doubles resolve; (Create refuses 0 for ever)
     left -= rate * (next - t);
     t = next;
   }
@@ -124,6 +132,7 @@ double RateTrace::BytesBetween(double t0_ms, double t1_ms) const {
   }
   while (t < end) {
     const double next = std::min(end, NextChange(t));
+    if (!(next > t)) break;  // past what doubles resolve
     bytes += RateAt(t) * (next - t);
     t = next;
   }
@@ -154,24 +163,38 @@ RateTrace RateTrace::Relative(double bytes_per_ms) const {
 }
 
 Result<RateTrace> ParseMahimahiTrace(const std::string& text) {
-  std::vector<int64_t> times;
-  for (const auto& [n, line] : Lines(text)) {
-    if (line.size() > 12 || line.find_first_not_of("0123456789") != std::string::npos) {
-      return LineError(n, "'" + line.substr(0, 40) + "' is not a time in whole ms (mahimahi: one delivery "
-                          "opportunity per line)");
+  // Distinct times and their opportunities, in order (the times do not
+  // decrease): memory per distinct ms, not per line.
+  std::vector<std::pair<int64_t, int64_t>> per_ms;
+  IONN_RETURN_IF_ERROR(ForEachLine(text, [&](int n, const std::string& line) -> Status {
+    if (line.size() > 10 || line.find_first_not_of("0123456789") != std::string::npos ||
+        std::strtoll(line.c_str(), nullptr, 10) > kMaxTraceMs) {
+      return LineError(n, "'" + line.substr(0, 40) + "' is not a time in whole ms from 0 to 1e9 (mahimahi: one "
+                          "delivery opportunity per line)");
     }
     const int64_t t = std::strtoll(line.c_str(), nullptr, 10);
-    if (!times.empty() && t < times.back()) {
-      return LineError(n, std::to_string(t) + " ms comes before the line above's " + std::to_string(times.back()) +
-                              " ms (times must not decrease)");
+    if (!per_ms.empty() && t < per_ms.back().first) {
+      return LineError(n, std::to_string(t) + " ms comes before the line above's " +
+                              std::to_string(per_ms.back().first) + " ms (times must not decrease)");
     }
-    times.push_back(t);
-  }
-  if (times.empty()) return Status::Invalid("the trace is empty (mahimahi: one time in ms per line)");
-  const int64_t period = times.back();
+    if (!per_ms.empty() && per_ms.back().first == t) {
+      ++per_ms.back().second;
+    } else {
+      per_ms.emplace_back(t, 1);
+    }
+    return Status::Ok();
+  }));
+  if (per_ms.empty()) return Status::Invalid("the trace is empty (mahimahi: one time in ms per line)");
+  const int64_t period = per_ms.back().first;
   if (period <= 0) return Status::Invalid("the trace's last time is 0 ms: it is the period, and must be > 0");
-  std::map<int64_t, int64_t> per_ms;  // ms within the period -> opportunities
-  for (int64_t t : times) ++per_ms[t % period];
+  // An opportunity at the period is one at 0 of the next loop.
+  const int64_t wrapped = per_ms.back().second;
+  per_ms.pop_back();
+  if (!per_ms.empty() && per_ms.front().first == 0) {
+    per_ms.front().second += wrapped;
+  } else {
+    per_ms.insert(per_ms.begin(), {0, wrapped});
+  }
   std::vector<RateTrace::Step> steps;
   auto add = [&](int64_t ms, double rate) {
     if (steps.empty() || steps.back().bytes_per_ms != rate) steps.push_back({static_cast<double>(ms), rate});
@@ -189,22 +212,29 @@ Result<RateTrace> ParseMahimahiTrace(const std::string& text) {
 Result<RateTrace> ParseRateCsv(const std::string& text) {
   std::vector<RateTrace::Step> steps;
   int last_line = 0;
-  for (const auto& [n, line] : Lines(text)) {
-    if (steps.empty() && line == "t_ms,mbps") continue;
+  bool header = true;
+  IONN_RETURN_IF_ERROR(ForEachLine(text, [&](int n, const std::string& line) -> Status {
+    if (header && line == "t_ms,mbps") return header = false, Status::Ok();
+    header = false;
     const size_t comma = line.find(',');
     double t = 0, mbps = 0;
     if (comma == std::string::npos || !ParseNumber(Trim(line.substr(0, comma)), &t) ||
         !ParseNumber(Trim(line.substr(comma + 1)), &mbps)) {
       return LineError(n, "'" + line.substr(0, 40) + "' is not t_ms,mbps (two finite numbers)");
     }
-    if (steps.empty() && t != 0) return LineError(n, "the first time is " + line.substr(0, comma) + " ms; it must be 0");
+    const std::string time = Trim(line.substr(0, comma)), rate = Trim(line.substr(comma + 1));
+    if (steps.empty() && t != 0) return LineError(n, "the first time is " + time + " ms; it must be 0");
     if (!steps.empty() && !(t > steps.back().start_ms)) {
-      return LineError(n, "time " + line.substr(0, comma) + " ms does not come after the line above's");
+      return LineError(n, "time " + time + " ms does not come after the line above's");
     }
-    if (mbps < 0 || mbps > 1e6) return LineError(n, "rate " + Trim(line.substr(comma + 1)) + " Mbps is not in 0 to 1e6");
+    if (t > kMaxTraceMs) return LineError(n, "time " + time + " ms is past 1e9 ms");
+    if (mbps != 0 && !(mbps >= 1e-3 && mbps <= 1e6)) {
+      return LineError(n, "rate " + rate + " Mbps is neither 0 nor in 0.001 to 1e6");
+    }
     steps.push_back({t, mbps * kBytesPerMsPerMbps});
     last_line = n;
-  }
+    return Status::Ok();
+  }));
   if (steps.empty()) return Status::Invalid("the trace is empty (t_ms,mbps per line)");
   if (!(steps.back().bytes_per_ms > 0)) {
     return LineError(last_line, "the last rate holds for ever and is 0: nothing would cross after it");
@@ -213,9 +243,12 @@ Result<RateTrace> ParseRateCsv(const std::string& text) {
 }
 
 Result<RateTrace> ParseRateTrace(const std::string& text) {
-  const auto lines = Lines(text);
-  if (!lines.empty() && lines[0].second.find(',') != std::string::npos) return ParseRateCsv(text);
-  return ParseMahimahiTrace(text);
+  bool csv = false;
+  (void)ForEachLine(text, [&](int, const std::string& line) {
+    csv = line.find(',') != std::string::npos;
+    return Status::Invalid("");  // the first line decides
+  });
+  return csv ? ParseRateCsv(text) : ParseMahimahiTrace(text);
 }
 
 }  // namespace ionn

@@ -302,6 +302,7 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
   const RateTrace* down_trace = options.downlink_factor.get();
   double free_since = 0;  // when the last query ended
   double now = 0;
+  int stuck = 0;  // steps in a row that a trace's change kept at dt 0
   int part = 0;  // partition being uploaded; num_parts when done
   double part_left = upload_ms[0];
   bool query_active = false;
@@ -356,6 +357,11 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     const double dt_arrival = query_active || back_to_back ? kInf : queue.NextArrivalMs() - now;
     const double dt = std::min({dt_upload, dt_query, dt_arrival, std::max(0.0, dt_trace)});
     if (dt == kInf) return Status::Internal("replay stalled");
+    // A trace's change that time cannot pass (past what doubles resolve).
+    if (dt_trace <= 0 && dt <= 0 && ++stuck > 1000) {
+      return Status::Invalid("the replay reached times the link trace's changes cannot be told apart at");
+    }
+    if (dt > 0) stuck = 0;
     now += dt;
     // What is left within rounding of the whole is done: a query that ends
     // exactly when a partition arrives must see it arrived.

@@ -4,7 +4,7 @@
 
 namespace ionn {
 
-Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices) {
+Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlices>& slices, double rtt_ms) {
   if (slices.empty()) return costs;  // as it was, to the bit
   std::map<int, const LayerSlices*> by_layer;
   for (const LayerSlices& s : slices) {
@@ -30,8 +30,10 @@ Result<CostGraph> SliceCosts(const CostGraph& costs, const std::vector<LayerSlic
     CostLayer join{l.name, {}, 0, 0, 0, l.up_ms, l.down_ms};
     for (size_t i = 0; i < it->second->outputs.size(); ++i) {
       const double share = static_cast<double>(it->second->outputs[i]) / static_cast<double>(total);
+      // The bytes' time shared out, the latency not.
+      const auto transfer = [&](double ms) { return ms > 0 ? (ms - rtt_ms / 2) * share + rtt_ms / 2 : ms; };
       CostLayer s{SliceName(l.name, static_cast<int>(i)), l.inputs, l.client_ms * share, l.server_ms * share,
-                  l.upload_ms * share, l.up_ms * share, l.down_ms * share};
+                  l.upload_ms * share, transfer(l.up_ms), transfer(l.down_ms)};
       join.inputs.push_back(s.name);
       upload_ms.push_back(s.upload_ms);
       layers.push_back(std::move(s));

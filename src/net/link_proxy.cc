@@ -43,7 +43,12 @@ double TokenBucket::Reserve(uint64_t bytes) {
   if (now > last_ms_) {
     const double earned = trace_ ? trace_->BytesBetween(last_ms_ - start_ms_, now - start_ms_)
                                  : (now - last_ms_) * bytes_per_ms_;
-    tokens_ = std::min(static_cast<double>(burst_bytes_), tokens_ + earned);
+    // With a trace the depth follows the rate now (2 ms of it, at least the
+    // depth given), so an idle spell on a fast stretch does not let a burst
+    // through a slow one.
+    const double depth = trace_ ? std::max(static_cast<double>(burst_bytes_), 2 * trace_->RateAt(now - start_ms_))
+                                : static_cast<double>(burst_bytes_);
+    tokens_ = std::min(depth, tokens_ + earned);
     last_ms_ = now;
   }
   tokens_ -= static_cast<double>(bytes);
@@ -505,10 +510,12 @@ Result<std::unique_ptr<LinkProxy>> LinkProxy::Start(const LinkOptions& options) 
   s.upstream = upstream;
   auto make_direction = [&](double mbps, const std::shared_ptr<const RateTrace>& trace,
                             std::unique_ptr<TokenBucket>* bucket, uint64_t* chunk, uint64_t* line_bytes) {
-    // Sized for the fastest rate the link will have.
+    // Reads sized for the fastest rate the link will have; with a trace the
+    // bucket's depth follows its rate (TokenBucket), from 16 KiB.
     const double per_ms = trace ? trace->MaxBytesPerMs() : mbps * kBytesPerMsPerMbps;
-    const uint64_t burst =
-        options.burst_bytes > 0 ? options.burst_bytes : std::max<uint64_t>(16 << 10, static_cast<uint64_t>(2 * per_ms));
+    const uint64_t burst = options.burst_bytes > 0 ? options.burst_bytes
+                           : trace               ? uint64_t{16} << 10
+                                                 : std::max<uint64_t>(16 << 10, static_cast<uint64_t>(2 * per_ms));
     *bucket = trace ? std::make_unique<TokenBucket>(trace, burst, s.clock)
                     : std::make_unique<TokenBucket>(mbps, burst, s.clock);
     // About 1 ms of the rate per read, so that streams sharing the bucket

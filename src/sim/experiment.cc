@@ -485,7 +485,7 @@ Status RunPaperGrid(const PaperGridOptions& options, ExperimentTable* table,
       IONN_ASSIGN_OR_RETURN(const CostGraph fp32, LoadModelCosts(graph, sources, link));
       std::map<int, CostGraph> costs;
       for (const auto& [n, cut_and_model] : sliced) {
-        IONN_ASSIGN_OR_RETURN(const CostGraph c, SliceCosts(fp32, cut_and_model.first));
+        IONN_ASSIGN_OR_RETURN(const CostGraph c, SliceCosts(fp32, cut_and_model.first, link.rtt_ms));
         IONN_ASSIGN_OR_RETURN(CostGraph encoded, EncodeUploads(c, cut_and_model.second, options.encoding, link));
         costs.emplace(n, std::move(encoded));
       }

@@ -70,6 +70,8 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   // paper's protocol (the upload, then 5 queries), as the client does.
   double upload_total = 0;
   for (double ms : upload_ms) upload_total += ms;
+  // (on the trace when there is one: both times then as they pass)
+  if (po.uplink_factor) upload_total = po.uplink_factor->FinishMs(0, upload_total);
   if (plan.encoding != UploadEncoding::kExact && r.window_ms > upload_total * (1 + 1e-9)) {
     po.raise_until_ms = r.window_ms;
   }
