@@ -350,7 +350,7 @@ void LinkTraceOptions::Add(CLI::App* app) {
 
 Result<std::shared_ptr<const RateTrace>> LinkTraceOptions::Read(const std::string& file, const char* option) {
   if (file.empty()) return std::shared_ptr<const RateTrace>();
-  IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, option, size_t{256} << 20));
+  IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, option, size_t{64} << 20));
   auto trace = ParseRateTrace(text);
   if (!trace.ok()) return Status::Invalid(std::string(option) + " '" + file + "': " + trace.status().message());
   return std::shared_ptr<const RateTrace>(std::make_shared<RateTrace>(std::move(trace).value()));

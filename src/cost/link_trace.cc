@@ -214,8 +214,9 @@ Result<RateTrace> ParseRateCsv(const std::string& text) {
   int last_line = 0;
   bool header = true;
   IONN_RETURN_IF_ERROR(ForEachLine(text, [&](int n, const std::string& line) -> Status {
-    if (header && line == "t_ms,mbps") return header = false, Status::Ok();
+    const bool is_header = header && line == "t_ms,mbps";
     header = false;
+    if (is_header) return Status::Ok();
     const size_t comma = line.find(',');
     double t = 0, mbps = 0;
     if (comma == std::string::npos || !ParseNumber(Trim(line.substr(0, comma)), &t) ||
@@ -246,7 +247,7 @@ Result<RateTrace> ParseRateTrace(const std::string& text) {
   bool csv = false;
   (void)ForEachLine(text, [&](int, const std::string& line) {
     csv = line.find(',') != std::string::npos;
-    return Status::Invalid("");  // the first line decides
+    return Status::Invalid("the first line decides");  // stops the walk
   });
   return csv ? ParseRateCsv(text) : ParseMahimahiTrace(text);
 }
