@@ -55,25 +55,15 @@ Action RegisterLink(CLI::App& app) {
   return [args]() {
     auto log = StderrLog("link");
     LinkOptions o = args->proxy;
+    // With a trace, the other direction's rate as a planner assumes it (as
+    // `ionn simulate` does).
+    auto loaded = args->traces.Load(&args->link);
+    if (!loaded.ok()) return Fail(loaded.status());
+    o.uplink_trace = loaded->uplink;
+    o.downlink_trace = loaded->downlink;
     o.uplink_mbps = args->link.uplink_mbps;
     o.downlink_mbps = args->link.downlink();
     o.rtt_ms = args->link.rtt_ms;
-    auto up = LinkTraceOptions::Read(args->traces.uplink, "--uplink-trace");
-    if (!up.ok()) return Fail(up.status());
-    auto down = LinkTraceOptions::Read(args->traces.downlink, "--downlink-trace");
-    if (!down.ok()) return Fail(down.status());
-    o.uplink_trace = *up;
-    o.downlink_trace = *down;
-    // Without a downlink of its own, the downlink runs at the uplink's rate
-    // (as --downlink-mbps says), with an uplink trace at the rate a planner
-    // assumes of it (as `ionn simulate` does).
-    if (*up && !*down && args->link.options[1]->count() == 0) {
-      o.downlink_mbps = (*up)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
-      if (!(o.downlink_mbps >= 1e-3)) {
-        return Fail(Status::Invalid("--uplink-trace '" + args->traces.uplink +
-                                    "' starts at 0 Mbps: give the downlink's rate (--downlink-mbps)"));
-      }
-    }
     o.log = log;
     StopSignals stop({SIGUSR1, SIGUSR2});  // before the proxy starts its threads
     auto proxy = LinkProxy::Start(o);

@@ -43,33 +43,11 @@ Action RegisterSimulate(CLI::App& app) {
       return Fail(Status::Invalid("--uplink-trace and --downlink-trace need the rates the costs are computed at: give "
                                   "a model (and --uplink-mbps), not --costs"));
     }
-    auto up = LinkTraceOptions::Read(traces.uplink, "--uplink-trace");
-    if (!up.ok()) return Fail(up.status());
-    auto down = LinkTraceOptions::Read(traces.downlink, "--downlink-trace");
-    if (!down.ok()) return Fail(down.status());
     LinkRateOptions& link = args->costs.link;
-    const bool downlink_given = link.options[1]->count() > 0;
-    const auto planning_mbps = [](const RateTrace& t, const char* option, const std::string& file) -> Result<double> {
-      const double mbps = t.PlanningBytesPerMs() / kBytesPerMsPerMbps;
-      if (!(mbps >= 1e-3)) {
-        return Status::Invalid(std::string(option) + " '" + file + "' starts at 0 Mbps: give the rate the planner " +
-                               "assumes (" + (option[2] == 'u' ? "--uplink-mbps" : "--downlink-mbps") + ")");
-      }
-      return mbps;
-    };
-    if (*up && link.options[0]->count() == 0) {
-      auto mbps = planning_mbps(**up, "--uplink-trace", traces.uplink);
-      if (!mbps.ok()) return Fail(mbps.status());
-      link.uplink_mbps = *mbps;
-    }
-    if (*down && !downlink_given) {
-      auto mbps = planning_mbps(**down, "--downlink-trace", traces.downlink);
-      if (!mbps.ok()) return Fail(mbps.status());
-      link.downlink_mbps = *mbps;
-    }
-    if (!*down && !downlink_given && *up) link.downlink_mbps = link.uplink_mbps;  // the planned uplink's, as always
-    args->sim.uplink_trace = *up;
-    args->sim.downlink_trace = *down;
+    auto loaded = traces.Load(&link);
+    if (!loaded.ok()) return Fail(loaded.status());
+    args->sim.uplink_trace = loaded->uplink;
+    args->sim.downlink_trace = loaded->downlink;
     args->sim.uplink_bytes_per_ms = link.uplink_mbps * kBytesPerMsPerMbps;
     args->sim.downlink_bytes_per_ms = link.downlink() * kBytesPerMsPerMbps;
     auto m = LoadAndPlan(args->costs, args->plan);

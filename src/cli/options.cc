@@ -348,12 +348,32 @@ void LinkTraceOptions::Add(CLI::App* app) {
   };
 }
 
-Result<std::shared_ptr<const RateTrace>> LinkTraceOptions::Read(const std::string& file, const char* option) {
-  if (file.empty()) return std::shared_ptr<const RateTrace>();
-  IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, option, size_t{64} << 20));
-  auto trace = ParseRateTrace(text);
-  if (!trace.ok()) return Status::Invalid(std::string(option) + " '" + file + "': " + trace.status().message());
-  return std::shared_ptr<const RateTrace>(std::make_shared<RateTrace>(std::move(trace).value()));
+Result<LinkTraceOptions::Traces> LinkTraceOptions::Load(LinkRateOptions* link) const {
+  Traces t;
+  // One direction: its trace, and the rate the planner assumes of it.
+  const CLI::Option* link_downlink = link->options[1];
+  const auto load = [&](const std::string& file, const char* option, CLI::Option* rate_option, double* mbps,
+                       std::shared_ptr<const RateTrace>* trace) -> Status {
+    if (file.empty()) return Status::Ok();
+    IONN_ASSIGN_OR_RETURN(const std::string text, ReadSmallFile(file, option, size_t{64} << 20));
+    auto parsed = ParseRateTrace(text);
+    if (!parsed.ok()) return Status::Invalid(std::string(option) + " '" + file + "': " + parsed.status().message());
+    *trace = std::make_shared<RateTrace>(std::move(parsed).value());
+    if (rate_option->count() > 0) return Status::Ok();
+    *mbps = (*trace)->PlanningBytesPerMs() / kBytesPerMsPerMbps;
+    if (!(*mbps >= 1e-3)) {
+      return Status::Invalid(std::string(option) + " '" + file + "' starts at 0 Mbps: give the rate the planner " +
+                             "assumes (" + rate_option->get_name() +
+                             (rate_option == link_downlink ? ")" : "; for ionn link, the downlink's: --downlink-mbps)"));
+    }
+    return Status::Ok();
+  };
+  IONN_RETURN_IF_ERROR(load(uplink, "--uplink-trace", link->options[0], &link->uplink_mbps, &t.uplink));
+  IONN_RETURN_IF_ERROR(load(downlink, "--downlink-trace", link->options[1], &link->downlink_mbps, &t.downlink));
+  // Without a downlink of its own, the downlink is the planned uplink's (as
+  // --downlink-mbps says).
+  if (!t.downlink && link->options[1]->count() == 0) link->downlink_mbps = link->uplink_mbps;
+  return t;
 }
 
 // --- Arrivals ------------------------------------------------------------

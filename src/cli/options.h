@@ -133,8 +133,14 @@ struct LinkTraceOptions {
   std::vector<CLI::Option*> options;
   void Add(CLI::App* app);
   bool any() const { return !uplink.empty() || !downlink.empty(); }
-  // The trace of `file` (read and checked; errors name the option, the file and the line); null for "".
-  static Result<std::shared_ptr<const RateTrace>> Read(const std::string& file, const char* option);
+  // Both traces (read and checked; errors name the option, the file and the
+  // line; null where none was given), and `link`'s rates where its options
+  // were not given: an uplink trace's planning rate
+  // (RateTrace::PlanningBytesPerMs), the downlink trace's, or the uplink's.
+  struct Traces {
+    std::shared_ptr<const RateTrace> uplink, downlink;
+  };
+  Result<Traces> Load(LinkRateOptions* link) const;
 };
 
 // Arrivals: --arrivals SPEC (back-to-back, periodic:FPS,
