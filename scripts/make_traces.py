@@ -40,6 +40,12 @@ def main():
     # AlexNet's fp32 upload takes 23.3 s at 80 Mbps: the steps come at about mid-upload.
     write("step_80_to_20.csv", csv([(0, 80), (11600, 20)]))
     write("step_20_to_80.csv", csv([(0, 20), (11600, 80)]))
+    # At mid-upload for re-planning (DESIGN.md, "Re-planning from the upload"): the step comes when half
+    # the model's fp32 weights have crossed at the first rate (AlexNet 93.2 s at 20 Mbps; ResNet-50
+    # 9.77 s at 80 Mbps, 39.1 s at 20 Mbps).
+    write("step_20_to_80_alexnet_mid.csv", csv([(0, 20), (46600, 80)]))
+    write("step_80_to_20_resnet50_mid.csv", csv([(0, 80), (4900, 20)]))
+    write("step_20_to_80_resnet50_mid.csv", csv([(0, 20), (19500, 80)]))
     write("steps_80_20_80.csv", csv([(0, 80), (10000, 20), (20000, 80)]))
     write("ramp_10_to_100.csv", csv([(s * 1000, 10 + 1.5 * s) for s in range(61)]))
     rng = random.Random(1)

@@ -95,6 +95,20 @@ expect 2 "--uplink-trace '.*late.csv' starts at 0 Mbps: give the rate the planne
 expect 2 "need the rates the costs are computed at" -- "$ionn" simulate --costs "$fig2" \
   --uplink-trace "$src/data/traces/step_80_to_20.csv"
 expect 0 "queries during upload" -- "$ionn" simulate --zoo alexnet --paper-profiles -a original
+# Re-planning from the upload: on a trace by default; the oracle needs one.
+expect 0 "re-planning             passive: [1-9][0-9]* re-plans, the last at" -- "$ionn" simulate --zoo alexnet \
+  --paper-profiles --uplink-trace "$src/data/traces/step_20_to_80_alexnet_mid.csv"
+expect 0 "re-planning             oracle" -- "$ionn" simulate --zoo alexnet --paper-profiles --replan oracle \
+  --uplink-trace "$src/data/traces/step_20_to_80_alexnet_mid.csv"
+expect 2 "--replan oracle reads the rate ahead from the uplink's trace: give --uplink-trace" -- "$ionn" simulate \
+  --zoo alexnet --paper-profiles --replan oracle
+expect 2 "unknown re-planning 'sometimes' .expected passive, off or oracle." -- "$ionn" simulate --zoo alexnet \
+  --paper-profiles --replan sometimes
+expect 2 "--replan passive re-plans exact uploads only .exact, lossless., not int8: give --replan off" -- \
+  "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 \
+  --uplink-trace "$src/data/traces/step_80_to_20.csv"
+expect 0 "upload encoding         int8" -- "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 \
+  --uplink-trace "$src/data/traces/step_80_to_20.csv" --replan off
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
 sed 's/^InnerProduct,.*/InnerProduct,1e-8,-0.1/' "$profiles/server_regression.csv" >"$tmp/negative_fc.csv"
 expect 0 "warning: --regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8': floored at 0 ms" -- \

@@ -57,7 +57,8 @@ NEVER_WRITTEN = {
 # caller). Any other field that every case writes must be "required", so
 # that a schema cannot quietly stop promising it.
 OPTIONAL_THOUGH_ALWAYS_HERE = {
-    "ionn-simulate-1.schema.json": {"model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing", "queries"},
+    "ionn-simulate-1.schema.json": {"model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing", "queries",
+                                    "rate_estimates"},
 }
 
 
@@ -391,6 +392,12 @@ def check_all(schemas, validators, tmp):
           "--downlink-trace", "data/traces/random_walk_1_100_seed1.mahimahi", "--format", "json"],
          lambda d: d.get("sources", {}).get("uplink_trace") == "data/traces/steps_80_20_80.csv"
          and "downlink_trace" in d["sources"] and d["uplink_mbps"] == 80 and d["window_ms"] > 30000),
+        ("simulate (re-planning on a step up)", "ionn-simulate-1.schema.json",
+         ["simulate", "--zoo", "alexnet", "--paper-profiles", "--uplink-trace",
+          "data/traces/step_20_to_80_alexnet_mid.csv", "--replan", "passive", "--format", "json"],
+         lambda d: d["replan"] == "passive" and len(d["replans"]) > 0 and d["replans"][0]["at_ms"] >= 46600
+         and any(e["estimated_mbps"] is None for e in d["rate_estimates"])
+         and abs(d["rate_estimates"][-1]["estimated_mbps"] - 80) < 8),
         ("plan (4 slices)", "ionn-plan-1.schema.json",
          ["plan", "--zoo", "alexnet", "--paper-profiles", "--slices", "4", "--format", "json"],
          lambda d: d.get("slices") == 4 and any(n == "fc6/slice3" for p in d["partitions"] for n in p["layers"])),

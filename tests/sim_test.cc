@@ -380,6 +380,7 @@ TEST(SimLinkTrace, AConstantTraceIsTheConstantLink) {
     }
     // Half the rate on the uplink: the upload and the window take twice as long.
     SimOptions half;
+    half.replan.mode = ReplanMode::kOff;  // the plan as given on a slower link (int8 is not re-planned)
     half.uplink_trace = std::make_shared<RateTrace>(RateTrace::Create({{0, rate / 2}}, 0).value());
     half.uplink_bytes_per_ms = rate;
     const SimResult slow = Simulate(costs, plan, half).value();

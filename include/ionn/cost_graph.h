@@ -87,6 +87,13 @@ class CostGraph {
   // This graph with the layers' fp32 upload times summing to this (a cost
   // graph file's "fp32_upload_ms").
   Result<CostGraph> WithFp32Upload(double fp32_upload_ms) const;
+  // This graph (each transfer rtt/2 + bytes/rate, `rtt_ms` given) with
+  // the uplink's rate multiplied by `up_factor` and the downlink's by
+  // `down_factor` (both finite, > 0): weight uploads (the fp32 time too)
+  // and uplink tensors scaled by 1/up_factor past their rtt/2, downlink
+  // tensors by 1/down_factor; the partition overhead kept. For re-planning
+  // at a rate estimated during the upload (replan.h).
+  Result<CostGraph> WithLinkRates(double up_factor, double down_factor, double rtt_ms) const;
 
  private:
   std::vector<CostInput> inputs_;

@@ -82,8 +82,45 @@ class ArrivalQueue {
   int dropped_ = 0;
 };
 
+// What the protocol runs on from a point on: the upload times of every
+// partition (arrived ones included) and, per count of arrived partitions,
+// a query's steps (as ReplayProtocol's arguments).
+struct ProtocolSchedule {
+  std::vector<double> upload_ms;
+  std::vector<std::vector<QueryStep>> steps_after;
+};
+
+// Watches the upload as the client sees it, acknowledged bytes as they
+// come, and may change what is not uploaded yet (passive re-planning,
+// DESIGN.md "Re-planning from the upload"). Progress is in ms of upload
+// at the rate the upload times were computed at (a multiple of bytes).
+class UploadObserver {
+ public:
+  virtual ~UploadObserver() = default;
+  // How much upload (in those ms) one acknowledgement stands for: the
+  // observer is told every time this much more has been sent, and at each
+  // partition's arrival. > 0.
+  virtual double ack_ms() const = 0;
+  // `upload_sent_ms`: the upload's progress so far; `query_sent_ms`: the
+  // query tensors' progress on the uplink so far (they share it as
+  // ProtocolOptions::sharing says); `arrived`: partitions arrived;
+  // `in_flight`: partition `arrived` is on its way (false when one has
+  // just arrived and the next has not started).
+  // Returns the schedule to go on with, or null to keep the current one.
+  // A new schedule keeps the arrived partitions and the one in flight
+  // (entries 0..arrived-1 of upload_ms, and entry `arrived` as it is when
+  // in flight) and may change every later one, and the steps of the queries
+  // that start from now on (steps_after[arrived] and later); it stays
+  // owned by the observer, unchanged until the next call.
+  virtual const ProtocolSchedule* OnProgress(double now_ms, double upload_sent_ms, double query_sent_ms,
+                                             int arrived, bool in_flight) = 0;
+};
+
 struct ProtocolOptions {
   LinkSharing sharing = LinkSharing::kNone;
+  // Null: the plan as given. Else the event loop tells it of the upload's
+  // progress and follows the schedules it returns.
+  UploadObserver* observer = nullptr;
   // A link whose rate changes (link_trace.h): each direction's rate over
   // time as a multiple of the rate the upload and transfer times were
   // computed at (RateTrace::Relative); null: constant. The upload and the

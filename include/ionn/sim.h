@@ -15,6 +15,7 @@
 #include "ionn/cost_graph.h"
 #include "ionn/plan.h"
 #include "ionn/protocol.h"
+#include "ionn/replan.h"
 
 namespace ionn {
 
@@ -33,6 +34,25 @@ struct SimOptions {
   // is then the fp32 all-at-once upload's time on the uplink's trace.
   std::shared_ptr<const RateTrace> uplink_trace, downlink_trace;
   double uplink_bytes_per_ms = 0, downlink_bytes_per_ms = 0;
+  // On a trace, the client re-plans as replan.h says (passive by
+  // default); on a constant link there is nothing to re-plan for (the
+  // estimate is the rate planned for) and the plan runs as given.
+  ReplanOptions replan;
+};
+
+// One re-plan during a simulated upload.
+struct SimReplan {
+  double at_ms = 0;
+  double estimated_mbps = 0;  // the uplink rate re-planned for
+  double true_mbps = 0;       // the trace's mean over the last 100 ms
+  int partitions_arrived = 0;
+  int partitions_left = 0;    // planned after it (the one in flight included)
+};
+// The uplink estimate as the client saw it at an acknowledgement.
+struct SimRateSample {
+  double at_ms = 0;
+  double estimated_mbps = -1;  // < 0: not enough acknowledgements yet
+  double true_mbps = 0;        // the trace's mean over the last 100 ms
 };
 
 struct SimQuery {
@@ -73,6 +93,14 @@ struct SimResult {
   // or < 0 when a layer travelled lossy for good (fp16, int8).
   double exact_from_ms = -1;
   int queries_approximate = 0;  // that ran a layer without its exact weights
+  // Re-planning (SimOptions::replan, on a trace): the mode, each re-plan,
+  // the estimate at every acknowledgement, and the plan as it ran (its
+  // partitions in the order they arrived), which the result's partition
+  // counts are of; "off" and empty otherwise.
+  std::string replan = "off";
+  std::vector<SimReplan> replans;
+  std::vector<SimRateSample> rate_samples;
+  std::shared_ptr<const UploadPlan> executed_plan;  // null: the plan as given
 };
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options);

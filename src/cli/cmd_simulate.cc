@@ -13,6 +13,7 @@ Action RegisterSimulate(CLI::App& app) {
     std::string sharing = "none";
     ArrivalOptions arrivals;
     LinkTraceOptions traces;
+    ReplanFlags replan;
     SimOptions sim;
   };
   auto args = std::make_shared<Args>();
@@ -26,6 +27,7 @@ Action RegisterSimulate(CLI::App& app) {
   cmd->add_option("--queries-after-upload", args->sim.queries_after_upload, "Queries raised after the upload ends")
       ->capture_default_str()->check(CLI::Range(0, 1000000));
   args->traces.Add(cmd);
+  args->replan.Add(cmd);
   args->arrivals.Add(cmd);
   args->out.Add(cmd, {"table", "json"});
   return args->out.Wrap([args]() {
@@ -50,8 +52,23 @@ Action RegisterSimulate(CLI::App& app) {
     args->sim.downlink_trace = loaded->downlink;
     args->sim.uplink_bytes_per_ms = link.uplink_mbps * kBytesPerMsPerMbps;
     args->sim.downlink_bytes_per_ms = link.downlink() * kBytesPerMsPerMbps;
+    auto replan = args->replan.Get(/*with_oracle=*/true, loaded->uplink != nullptr);
+    if (!replan.ok()) return Fail(replan.status());
+    args->sim.replan = *replan;
+    args->sim.replan.rtt_ms = link.rtt_ms;
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
+    if (loaded->uplink && replan->mode != ReplanMode::kOff) {
+      const UploadEncoding e = m->plan.encoding;
+      if (e != UploadEncoding::kExact && e != UploadEncoding::kLossless) {
+        return Fail(Status::Invalid(std::string("--replan ") + args->replan.mode + " re-plans exact uploads only "
+                                    "(exact, lossless), not " + UploadEncodingName(e) + ": give --replan off"));
+      }
+      if (!args->plan.plan_file.empty()) {
+        return Fail(Status::Invalid(std::string("--replan ") + args->replan.mode + " needs a planner to re-plan "
+                                    "with, and --plan gives a plan made elsewhere: give --replan off"));
+      }
+    }
     auto r = Simulate(m->costs, m->plan, args->sim);
     if (!r.ok()) return Fail(r.status());
     RunSetting setting = args->costs.Setting();

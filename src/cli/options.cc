@@ -348,6 +348,37 @@ void LinkTraceOptions::Add(CLI::App* app) {
   };
 }
 
+void ReplanFlags::Add(CLI::App* app, bool with_oracle) {
+  app->add_option("--replan", mode,
+                  std::string("Re-plan the layers not uploaded yet (and place the next queries) when the uplink's "
+                              "rate, estimated from the acknowledged upload bytes with no probe traffic, leaves the "
+                              "band around the rate planned for: passive or off") +
+                      (with_oracle ? ", or oracle (the rate ahead read from --uplink-trace: the bound)" : ""))
+      ->capture_default_str()
+      ->type_name(with_oracle ? "passive|off|oracle" : "passive|off")
+      ->group(kLinkGroup);
+  app->add_option("--replan-band", band,
+                  "Re-plan when the estimate is off the planned rate by more than this share (0.25: below 75% or "
+                  "above 125%)")
+      ->capture_default_str()
+      ->check(FiniteIn(0, 10, "a share", /*lo_exclusive=*/true))
+      ->group(kLinkGroup);
+}
+
+Result<ReplanOptions> ReplanFlags::Get(bool with_oracle, bool has_uplink_trace) const {
+  IONN_ASSIGN_OR_RETURN(ReplanMode m, ParseReplanMode(mode));
+  if (m == ReplanMode::kOracle && !with_oracle) {
+    return Status::Invalid("--replan oracle is the simulator's bound (the rate ahead known): passive or off here");
+  }
+  if (m == ReplanMode::kOracle && !has_uplink_trace) {
+    return Status::Invalid("--replan oracle reads the rate ahead from the uplink's trace: give --uplink-trace");
+  }
+  ReplanOptions o;
+  o.mode = m;
+  o.band = band;
+  return o;
+}
+
 Result<LinkTraceOptions::Traces> LinkTraceOptions::Load(LinkRateOptions* link) const {
   Traces t;
   // One direction: its trace, and the rate the planner assumes of it.

@@ -21,6 +21,7 @@
 #include "ionn/model_costs.h"
 #include "ionn/onnx_io.h"
 #include "ionn/plan.h"
+#include "ionn/replan.h"
 #include "ionn/slices.h"
 #include "ionn/sim.h"
 #include "ionn/status.h"
@@ -141,6 +142,16 @@ struct LinkTraceOptions {
     std::shared_ptr<const RateTrace> uplink, downlink;
   };
   Result<Traces> Load(LinkRateOptions* link) const;
+};
+
+// Re-planning from the upload (replan.h): --replan passive|off (and
+// oracle, for the simulator), --replan-band F.
+struct ReplanFlags {
+  std::string mode = "passive";
+  double band = ReplanOptions{}.band;
+  void Add(CLI::App* app, bool with_oracle = true);
+  // Checked: oracle only where offered and with an uplink trace to read.
+  Result<ReplanOptions> Get(bool with_oracle, bool has_uplink_trace) const;
 };
 
 // Arrivals: --arrivals SPEC (back-to-back, periodic:FPS,

@@ -127,4 +127,27 @@ Result<CostGraph> CostGraph::WithUploads(UploadEncoding encoding, const std::vec
   return g;
 }
 
+Result<CostGraph> CostGraph::WithLinkRates(double up_factor, double down_factor, double rtt_ms) const {
+  const auto positive = [](double f) { return std::isfinite(f) && f > 0; };
+  if (!positive(up_factor) || !positive(down_factor)) return Status::Invalid("link rate factors must be finite and > 0");
+  IONN_RETURN_IF_ERROR(CheckTime(rtt_ms, "rtt_ms"));
+  const double half = rtt_ms / 2;
+  // rtt/2 stays; the bytes' time scales (a time below rtt/2 was computed
+  // without it: all of it scales).
+  const auto transfer = [half](double ms, double factor) { return ms >= half ? half + (ms - half) / factor : ms / factor; };
+  std::vector<CostInput> inputs = inputs_;
+  for (CostInput& in : inputs) in.up_ms = transfer(in.up_ms, up_factor);
+  std::vector<CostLayer> layers = layers_;
+  for (CostLayer& l : layers) {
+    l.upload_ms /= up_factor;
+    l.up_ms = transfer(l.up_ms, up_factor);
+    l.down_ms = transfer(l.down_ms, down_factor);
+  }
+  IONN_ASSIGN_OR_RETURN(CostGraph g, Create(std::move(inputs), std::move(layers), output_names_,
+                                            partition_overhead_ms_, block_units_));
+  g.upload_encoding_ = upload_encoding_;
+  g.fp32_all_at_once_ms_ = partition_overhead_ms_ + (fp32_all_at_once_ms_ - partition_overhead_ms_) / up_factor;
+  return g;
+}
+
 }  // namespace ionn

@@ -267,7 +267,8 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   for (int p = back_to_back ? 1 : 0; p <= num_parts; ++p) {
     if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
-  if (options.sharing == LinkSharing::kNone && back_to_back && !options.uplink_factor && !options.downlink_factor) {
+  if (options.sharing == LinkSharing::kNone && back_to_back && !options.uplink_factor && !options.downlink_factor &&
+      !options.observer) {
     thread_local std::vector<double> latency;
     latency.resize(num_parts);
     for (int p = 1; p <= num_parts; ++p) {
@@ -280,10 +281,39 @@ Status ReplayProtocol(const std::vector<double>& upload_ms, const std::vector<st
   return ReplayProtocolEvents(upload_ms, steps_after, options, out);
 }
 
-Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vector<std::vector<QueryStep>>& steps_after,
+namespace {
+
+// A schedule fits what ran: one step list per count of partitions, steps
+// for every count a query may still start at, and at least the arrived
+// partitions and the one in flight, that one as long as before.
+// `in_flight_ms` < 0: none is in flight (a partition has just arrived).
+Status CheckSchedule(const ProtocolSchedule& s, int arrived, double in_flight_ms, bool back_to_back) {
+  const int n = static_cast<int>(s.upload_ms.size());
+  if (n == 0 || static_cast<int>(s.steps_after.size()) != n + 1) {
+    return Status::Internal("a schedule needs one upload time per partition, one step list per count of them");
+  }
+  if (n < arrived || (in_flight_ms >= 0 && (n == arrived || s.upload_ms[arrived] != in_flight_ms))) {
+    return Status::Internal("a new schedule changed the partitions uploaded or in flight");
+  }
+  for (int p = std::max(arrived, back_to_back ? 1 : 0); p <= n; ++p) {
+    if (s.steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
+  }
+  for (double ms : s.upload_ms) {
+    if (!(ms >= 0) || !std::isfinite(ms)) return Status::Internal("a schedule's upload time is not a finite ms >= 0");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ReplayProtocolEvents(const std::vector<double>& upload_ms_given,
+                            const std::vector<std::vector<QueryStep>>& steps_after_given,
                             const ProtocolOptions& options, ProtocolRun* out) {
-  const int num_parts = static_cast<int>(upload_ms.size());
-  if (num_parts == 0 || static_cast<int>(steps_after.size()) != num_parts + 1) {
+  // What runs: as given, or as the observer last changed it.
+  const std::vector<double>* upload = &upload_ms_given;
+  const std::vector<std::vector<QueryStep>>* after = &steps_after_given;
+  int num_parts = static_cast<int>(upload->size());
+  if (num_parts == 0 || static_cast<int>(after->size()) != num_parts + 1) {
     return Status::Internal("ReplayProtocolEvents: one upload time per partition, one step list per count of them");
   }
   ProtocolRun& r = *out;
@@ -295,16 +325,21 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
   constexpr double kInf = std::numeric_limits<double>::infinity();
   const bool back_to_back = options.arrivals.kind == Arrivals::Kind::kBackToBack;
   for (int p = back_to_back ? 1 : 0; p <= num_parts; ++p) {
-    if (steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
+    if ((*after)[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
   }
   ArrivalQueue queue(options.arrivals);
+  UploadObserver* observer = options.observer;
+  const double ack_ms = observer ? observer->ack_ms() : kInf;
+  if (!(ack_ms > 0)) return Status::Internal("an upload observer's ack_ms must be > 0");
+  double upload_sent = 0, query_sent = 0;  // progress on the uplink, in ms at the planned rate
+  double next_ack = ack_ms;
   const RateTrace* up_trace = options.uplink_factor.get();
   const RateTrace* down_trace = options.downlink_factor.get();
   double free_since = 0;  // when the last query ended
   double now = 0;
   int stuck = 0;  // steps in a row that a trace's change kept at dt 0
   int part = 0;  // partition being uploaded; num_parts when done
-  double part_left = upload_ms[0];
+  double part_left = (*upload)[0];
   bool query_active = false;
   int step = 0, raised_after_upload = 0;
   double step_left = 0;
@@ -312,11 +347,27 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
   const std::vector<QueryStep>* steps = nullptr;
   int finished = 0;
   r.partition_done_ms.reserve(num_parts);
+  // Tells the observer; follows the schedule it returns.
+  const auto observe = [&](bool in_flight) -> Status {
+    // The next acknowledgement: the next multiple of ack_ms past what was sent.
+    next_ack = std::max((std::floor(upload_sent / ack_ms) + 1) * ack_ms, std::nextafter(upload_sent, kInf));
+    const ProtocolSchedule* next = observer->OnProgress(now, upload_sent, query_sent, part, in_flight);
+    if (!next) return Status::Ok();
+    IONN_RETURN_IF_ERROR(CheckSchedule(*next, part, in_flight ? (*upload)[part] : -1, back_to_back));
+    upload = &next->upload_ms;
+    after = &next->steps_after;
+    num_parts = static_cast<int>(upload->size());
+    return Status::Ok();
+  };
   while (true) {
     while (part < num_parts && part_left <= 0) {  // zero-length partitions arrive at once
       r.partition_done_ms.push_back(now);
-      if (++part < num_parts) part_left = upload_ms[part];
+      ++part;
+      // An arrival is acknowledged: the observer may change what follows.
+      if (observer) IONN_RETURN_IF_ERROR(observe(/*in_flight=*/false));
+      if (part < num_parts) part_left = (*upload)[part];
     }
+    if (observer && part < num_parts && upload_sent >= next_ack) IONN_RETURN_IF_ERROR(observe(/*in_flight=*/true));
     if (!query_active) {
       const bool upload_done = part == num_parts;
       const bool enough = raised_after_upload >= options.queries_after_upload && finished >= options.min_queries &&
@@ -332,7 +383,7 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
       if (arrival >= 0) {
         raised_after_upload += upload_done;
         q = ProtocolQuery{now, 0, part, back_to_back ? -1.0 : arrival};
-        steps = &steps_after[part];
+        steps = &(*after)[part];
         step = 0;
         step_left = (*steps)[0].ms;
         query_active = true;
@@ -355,7 +406,8 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     const double dt_upload = upload_rate > 0 ? part_left / upload_rate : kInf;
     const double dt_query = query_rate > 0 ? step_left / query_rate : kInf;
     const double dt_arrival = query_active || back_to_back ? kInf : queue.NextArrivalMs() - now;
-    const double dt = std::min({dt_upload, dt_query, dt_arrival, std::max(0.0, dt_trace)});
+    const double dt_ack = observer && upload_rate > 0 ? std::max(0.0, next_ack - upload_sent) / upload_rate : kInf;
+    const double dt = std::min({dt_upload, dt_query, dt_arrival, std::max(0.0, dt_trace), dt_ack});
     if (dt == kInf) return Status::Internal("replay stalled");
     // A trace's change that time cannot pass (past what doubles resolve).
     if (dt_trace <= 0 && dt <= 0 && ++stuck > 1000) {
@@ -365,8 +417,11 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms, const std::vec
     now += dt;
     // What is left within rounding of the whole is done: a query that ends
     // exactly when a partition arrives must see it arrived.
-    part_left = dt == dt_upload ? 0 : part_left - upload_rate * dt;
-    if (part < num_parts && part_left <= kSnap * upload_ms[part]) part_left = 0;
+    const double upload_step = dt == dt_upload ? part_left : upload_rate * dt;
+    upload_sent = dt == dt_ack && dt != dt_upload ? next_ack : upload_sent + upload_step;
+    if (query_up) query_sent += query_rate * dt;
+    part_left = dt == dt_upload ? 0 : part_left - upload_step;
+    if (part < num_parts && part_left <= kSnap * (*upload)[part]) part_left = 0;
     step_left = dt == dt_query ? 0 : step_left - query_rate * dt;
     if (query_active && step_left <= kSnap * (*steps)[step].ms) step_left = 0;
     if (query_active && step_left <= 0) {

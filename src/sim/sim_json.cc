@@ -47,7 +47,17 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["window_ms"] = r.window_ms;
   doc["queries_in_window"] = r.queries_in_window;
   AddWindowFields(plan.encoding, r.near_optimal_ms, r.exact_from_ms, r.queries_approximate, &doc);
-  AddPartitions(graph, plan, &r.partition_done_ms, &doc);
+  // The partitions as they ran (re-planning changes them).
+  AddPartitions(graph, r.executed_plan ? *r.executed_plan : plan, &r.partition_done_ms, &doc);
+  doc["replan"] = r.replan;
+  doc["replans"] = nlohmann::json::array();
+  for (const SimReplan& e : r.replans) {
+    doc["replans"].push_back({{"at_ms", e.at_ms},
+                              {"estimated_mbps", e.estimated_mbps},
+                              {"true_mbps", e.true_mbps},
+                              {"partitions_arrived", e.partitions_arrived},
+                              {"partitions_left", e.partitions_left}});
+  }
   doc["partitions_first_half"] = r.partitions_first_half;
   doc["partitions_second_half"] = r.partitions_second_half;
   doc["largest_partition_share"] = r.largest_partition_share;
@@ -56,6 +66,13 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["query_count"] = r.queries.size();
   AddQueryCounts(r.counts, r.arrivals, r.queries_dropped, r.deadline_ms, &doc);
   if (with_queries) {
+    doc["rate_estimates"] = nlohmann::json::array();
+    for (const SimRateSample& e : r.rate_samples) {
+      doc["rate_estimates"].push_back({{"at_ms", e.at_ms},
+                                       {"estimated_mbps", e.estimated_mbps >= 0 ? nlohmann::json(e.estimated_mbps)
+                                                                                : nlohmann::json()},
+                                       {"true_mbps", e.true_mbps}});
+    }
     doc["queries"] = nlohmann::json::array();
     for (const auto& q : r.queries) {
       doc["queries"].push_back({{"arrival_ms", q.arrival_ms},
@@ -94,6 +111,12 @@ std::string SimResultToTable(const SimResult& r, const UploadPlan& plan) {
     std::snprintf(line, sizeof line, "  upload encoding         %s: %d queries approximate, exact from %s\n",
                   r.upload_encoding.c_str(), r.queries_approximate,
                   r.exact_from_ms >= 0 ? (Fixed(r.exact_from_ms, 1) + " ms").c_str() : "never (lossy)");
+    out << line;
+  }
+  if (r.replan != "off") {
+    std::snprintf(line, sizeof line, "  re-planning             %s: %zu re-plans%s\n", r.replan.c_str(), r.replans.size(),
+                  r.replans.empty() ? "" : (", the last at " + Fixed(r.replans.back().at_ms, 0) + " ms for " +
+                                            Fixed(r.replans.back().estimated_mbps, 1) + " Mbps").c_str());
     out << line;
   }
   std::snprintf(line, sizeof line, "  query latency           p50 %s ms, p90 %s ms, p99 %s ms; %.2f queries/s\n",

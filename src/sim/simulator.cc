@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ionn/model_costs.h"
 #include "ionn/schedule.h"
 
 namespace ionn {
@@ -9,6 +10,125 @@ namespace ionn {
 std::vector<QueryStep> QuerySteps(const CostGraph& g, const LayerMask& on_server, bool split_downlink) {
   return ScheduleSteps(ScheduleQuery(g, on_server), split_downlink);
 }
+
+namespace {
+
+constexpr double kTrueRateWindowMs = 100;
+
+// The client's re-planning (replan.h) inside the protocol loop: it sees
+// the upload's acknowledgements, estimates the uplink's rate (or, as the
+// oracle, reads the trace's next second), and when that leaves the band
+// around the rate its plan assumed, plans the partitions not started yet
+// again on the graph at that rate and places the next queries for it.
+// Times stay at the planned rate (the loop scales them by the trace).
+class SimReplanner : public UploadObserver {
+ public:
+  SimReplanner(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options, const RateTrace& up_factor,
+               const RateTrace* down_factor, bool split_downlink, ProtocolSchedule schedule)
+      : graph_(graph),
+        options_(options),
+        up_factor_(up_factor),
+        down_factor_(down_factor),
+        split_downlink_(split_downlink),
+        schedule_(std::move(schedule)),
+        estimator_(options.replan.window_ms),
+        ack_ms_(options.replan.ack_bytes / options.uplink_bytes_per_ms) {
+    planner_.algorithm = plan.algorithm;
+    planner_.granularity = plan.granularity;
+    planner_.penalties = options.replan.penalties;
+    for (const Partition& p : plan.partitions) parts_.push_back(p.layers);
+  }
+
+  double ack_ms() const override { return ack_ms_; }
+  const Status& status() const { return status_; }
+  const std::vector<std::vector<int>>& parts() const { return parts_; }
+  std::vector<SimReplan>& replans() { return replans_; }
+  std::vector<SimRateSample>& samples() { return samples_; }
+
+  const ProtocolSchedule* OnProgress(double now_ms, double upload_sent_ms, double query_sent_ms, int arrived,
+                                     bool in_flight) override {
+    if (!status_.ok()) return nullptr;
+    // What the client counts: the upload's acknowledged bytes, and its
+    // query tensors' where they share the uplink with it (without sharing
+    // they take none of the upload's rate).
+    estimator_.Add(now_ms, upload_sent_ms + (options_.sharing == LinkSharing::kNone ? 0 : query_sent_ms));
+    const double window = options_.replan.window_ms;
+    const double factor = options_.replan.mode == ReplanMode::kOracle
+                              ? up_factor_.BytesBetween(now_ms, now_ms + window) / window
+                              : estimator_.Estimate();
+    const double to_mbps = options_.uplink_bytes_per_ms / kBytesPerMsPerMbps;
+    const double from = std::max(0.0, now_ms - kTrueRateWindowMs);
+    const double true_factor =
+        now_ms > from ? up_factor_.BytesBetween(from, now_ms) / (now_ms - from) : up_factor_.RateAt(now_ms);
+    samples_.push_back({now_ms, factor > 0 ? factor * to_mbps : -1, true_factor * to_mbps});
+    if (!LeavesBand(factor / planned_factor_, options_.replan.band)) return nullptr;
+    // The arrived partitions and the one in flight stay; what follows is
+    // planned again (with nothing left, the placement alone changes).
+    const int kept = arrived + (in_flight ? 1 : 0);
+    status_ = Replan(now_ms, factor, arrived, kept);
+    if (!status_.ok()) return nullptr;
+    replans_.push_back({now_ms, factor * to_mbps, true_factor * to_mbps, arrived,
+                        static_cast<int>(parts_.size()) - arrived});
+    planned_factor_ = factor;
+    return &schedule_;
+  }
+
+ private:
+  // Plans the partitions past the first `kept` again for `factor` x the
+  // planned uplink rate, and the steps of queries starting from `arrived` on.
+  Status Replan(double now_ms, double factor, int arrived, int kept) {
+    // The downlink: the oracle knows it; the passive client keeps the rate
+    // planned for (query replies would tell it: not yet estimated).
+    const double window = options_.replan.window_ms;
+    double down = 1;
+    if (options_.replan.mode == ReplanMode::kOracle && down_factor_) {
+      down = std::max(down_factor_->BytesBetween(now_ms, now_ms + window) / window, 1e-6);
+    }
+    IONN_ASSIGN_OR_RETURN(CostGraph at_rate, graph_.WithLinkRates(factor, down, options_.replan.rtt_ms));
+    LayerMask held(graph_.num_layers(), 0);
+    for (int p = 0; p < kept; ++p) {
+      for (int k : parts_[p]) held[k] = 1;
+    }
+    std::vector<std::vector<int>> parts(parts_.begin(), parts_.begin() + kept);
+    if (kept < static_cast<int>(parts_.size())) {  // else only the placement changes
+      IONN_ASSIGN_OR_RETURN(UploadPlan plan, ReplanRemaining(at_rate, held, planner_));
+      for (size_t i = kept > 0 ? 1 : 0; i < plan.partitions.size(); ++i) parts.push_back(plan.partitions[i].layers);
+    }
+    parts_ = std::move(parts);
+    const int n = static_cast<int>(parts_.size());
+    schedule_.upload_ms.resize(n);
+    for (int p = kept; p < n; ++p) schedule_.upload_ms[p] = graph_.UploadMs(parts_[p]);
+    schedule_.steps_after.resize(n + 1);
+    const LatencyModel model(at_rate);
+    LayerMask uploaded(graph_.num_layers(), 0);
+    for (int p = 0; p <= n; ++p) {
+      if (p > 0) {
+        for (int k : parts_[p - 1]) uploaded[k] = 1;
+      }
+      if (p >= std::max(arrived, 1)) {
+        schedule_.steps_after[p] = QuerySteps(graph_, model.Best(uploaded).on_server, split_downlink_);
+      }
+    }
+    return Status::Ok();
+  }
+
+  const CostGraph& graph_;
+  const SimOptions& options_;
+  const RateTrace& up_factor_;
+  const RateTrace* down_factor_;
+  const bool split_downlink_;
+  PlannerOptions planner_;
+  ProtocolSchedule schedule_;
+  std::vector<std::vector<int>> parts_;  // layers per partition: arrived, in flight, planned
+  RateEstimator estimator_;
+  double ack_ms_;
+  double planned_factor_ = 1;  // the rate the current plan assumed, as a multiple of the first
+  Status status_ = Status::Ok();
+  std::vector<SimReplan> replans_;
+  std::vector<SimRateSample> samples_;
+};
+
+}  // namespace
 
 Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const SimOptions& options) {
   const int num_parts = static_cast<int>(plan.partitions.size());
@@ -75,8 +195,44 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   if (plan.encoding != UploadEncoding::kExact && r.window_ms > upload_total * (1 + 1e-9)) {
     po.raise_until_ms = r.window_ms;
   }
+  // Re-planning: on an uplink trace (on a constant link the estimate is
+  // the rate planned for, and nothing changes).
+  std::unique_ptr<SimReplanner> replanner;
+  if (po.uplink_factor && options.replan.mode != ReplanMode::kOff) {
+    if (plan.encoding != UploadEncoding::kExact && plan.encoding != UploadEncoding::kLossless) {
+      return Status::Invalid(std::string("re-planning (") + ReplanModeName(options.replan.mode) +
+                             ") handles exact uploads only (exact, lossless), not " +
+                             UploadEncodingName(plan.encoding) + ": re-plan off");
+    }
+    const auto& names = PlannerNames();
+    if (std::find(names.begin(), names.end(), plan.algorithm) == names.end()) {
+      return Status::Invalid("re-planning needs the plan's planner, and '" + plan.algorithm +
+                             "' is none (a plan from a file): re-plan off");
+    }
+    if (!(options.replan.ack_bytes > 0) || !(options.replan.window_ms > 0) || !(options.replan.band >= 0)) {
+      return Status::Invalid("re-planning: the acknowledgement size and the estimate's window must be > 0");
+    }
+    replanner = std::make_unique<SimReplanner>(graph, plan, options, *po.uplink_factor, po.downlink_factor.get(),
+                                               split_downlink, ProtocolSchedule{upload_ms, steps_after});
+    po.observer = replanner.get();
+    r.replan = ReplanModeName(options.replan.mode);
+  }
   auto run = ReplayProtocol(upload_ms, steps_after, po);
   if (!run.ok()) return run.status();
+  if (replanner) {
+    IONN_RETURN_IF_ERROR(replanner->status());
+    r.replans = std::move(replanner->replans());
+    r.rate_samples = std::move(replanner->samples());
+    if (!r.replans.empty()) {  // the plan as it ran
+      const int free = plan.partitions[0].upload_ms == 0 && graph.UploadMs(plan.partitions[0].layers) > 0 ? 1 : 0;
+      IONN_ASSIGN_OR_RETURN(UploadPlan ran, EvaluatePartitions(graph, plan.algorithm, plan.granularity,
+                                                               replanner->parts(), free));
+      ran.encoding = plan.encoding;
+      r.executed_plan = std::make_shared<const UploadPlan>(std::move(ran));
+      r.largest_partition_share = LargestPartitionShare(graph, *r.executed_plan);
+      exact_after.assign(r.executed_plan->partitions.size() + 1, 1);  // exact uploads only
+    }
+  }
 
   const QueryCounts counts = CountQueries(run->queries, run->partition_done_ms, run->upload_ms,
                                          /*upload_complete=*/true, r.window_ms, options.deadline_ms);
@@ -87,7 +243,7 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   r.upload_ms = run->upload_ms;
   r.queries_during_upload = counts.during_upload;
   r.queries_during_upload_fractional = run->queries_during_upload_fractional;
-  r.partitions = num_parts;
+  r.partitions = static_cast<int>(r.partition_done_ms.size());
   r.partitions_first_half = counts.partitions_first_half;
   r.partitions_second_half = counts.partitions_second_half;
   r.queries_in_window = counts.in_window;
