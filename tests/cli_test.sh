@@ -104,11 +104,12 @@ expect 2 "--replan oracle reads the rate ahead from the uplink's trace: give --u
   --zoo alexnet --paper-profiles --replan oracle
 expect 2 "unknown re-planning 'sometimes' .expected passive, off or oracle." -- "$ionn" simulate --zoo alexnet \
   --paper-profiles --replan sometimes
-expect 2 "--replan passive re-plans exact uploads only .exact, lossless., not int8: give --replan off" -- \
-  "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 \
+expect 2 "--replan passive: re-planning handles exact uploads only .exact, lossless., not int8: give --replan off" -- \
+  "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 --replan passive \
   --uplink-trace "$src/data/traces/step_80_to_20.csv"
-expect 0 "upload encoding         int8" -- "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 \
-  --uplink-trace "$src/data/traces/step_80_to_20.csv" --replan off
+# Without --replan, a run that cannot re-plan runs as planned (and says so).
+expect 0 '"replan": "off"' -- "$ionn" simulate --zoo alexnet --paper-profiles --upload-encoding int8 \
+  --uplink-trace "$src/data/traces/step_80_to_20.csv" --format json
 expect 0 "Convolution" -- "$ionn" predict --zoo mobilenet --regression "$profiles/server_regression.csv"
 sed 's/^InnerProduct,.*/InnerProduct,1e-8,-0.1/' "$profiles/server_regression.csv" >"$tmp/negative_fc.csv"
 expect 0 "warning: --regression '.*' predicts -0.059.* ms for InnerProduct layer 'fc8': floored at 0 ms" -- \

@@ -57,8 +57,7 @@ NEVER_WRITTEN = {
 # caller). Any other field that every case writes must be "required", so
 # that a schema cannot quietly stop promising it.
 OPTIONAL_THOUGH_ALWAYS_HERE = {
-    "ionn-simulate-1.schema.json": {"model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing", "queries",
-                                    "rate_estimates"},
+    "ionn-simulate-1.schema.json": {"model", "uplink_mbps", "downlink_mbps", "rtt_ms", "link_sharing", "queries"},
 }
 
 

@@ -606,6 +606,57 @@ TEST(Net, APartitionLongerThanTheCallDeadlineUploadsOnceOnASlowLink) {
   EXPECT_EQ(wrong, 0);
 }
 
+// Re-planning from the upload: planned for 40 Mbps on a 10 Mbps link, the
+// client sees the slower rate in its paced writes (no probe bytes) and
+// re-plans what it has not sent; every query stays exact, every layer
+// crosses once, and with re-planning off nothing of it happens.
+TEST(Net, ReplanningOnASlowerLinkThanPlannedLosesNothing) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  LinkOptions lo;
+  lo.listen = "127.0.0.1:0";
+  lo.connect = "127.0.0.1:" + std::to_string(server->port());
+  lo.uplink_mbps = 10;  // the big layer: about 1.7 s
+  lo.downlink_mbps = 100;
+  auto link = LinkProxy::Start(lo);
+  ASSERT_TRUE(link.ok()) << link.status().message();
+  const Graph g = BigLayerModel();
+  ClientOptions o = SlowLinkOptions(g, (*link)->port());
+  o.link.uplink_mbps = 40;
+  o.link.downlink_mbps = 100;
+  o.use_held = false;
+  o.replan.mode = ReplanMode::kPassive;
+  int wrong = 0;
+  auto r = RunVerified(g, o, &wrong);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->upload_complete) << r->server_error << r->upload_error;
+  EXPECT_EQ(r->replan, "passive");
+  ASSERT_FALSE(r->replans.empty());
+  // The estimate: the link's rate (its goodput, a little under 10 Mbps),
+  // not the 40 planned.
+  EXPECT_GT(r->replans.front().estimated_mbps, 7);
+  EXPECT_LT(r->replans.front().estimated_mbps, 11);
+  EXPECT_FALSE(r->rate_samples.empty());
+  EXPECT_EQ(r->bytes_sent, WeightBytes(g));
+  int layers = 0;
+  for (const Partition& p : r->plan.partitions) layers += static_cast<int>(p.layers.size());
+  EXPECT_EQ(layers, static_cast<int>(g.layers.size()));
+  EXPECT_EQ(wrong, 0);
+  for (size_t i = 1; i < r->queries.size(); ++i) EXPECT_GE(r->queries[i].start_ms, r->queries[i - 1].end_ms);
+
+  o.replan.mode = ReplanMode::kOff;
+  auto off = RunVerified(g, o, &wrong);
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_EQ(off->replan, "off");
+  EXPECT_TRUE(off->replans.empty());
+  EXPECT_TRUE(off->rate_samples.empty());
+  EXPECT_EQ(wrong, 0);
+  // A plan made elsewhere has no planner to re-plan with: refused.
+  o.replan.mode = ReplanMode::kPassive;
+  o.plan_function = [](const CostGraph& c) { return MakePlan(c, PlannerOptions{}); };
+  EXPECT_FALSE(RunClient(g, o).ok());
+}
+
 // The link is cut in the middle of the big layer's partition: the next
 // session proves the whole blocks that arrived and sends only the rest.
 // The server receives the weights once, plus at most a block per cut.

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "ionn/model_costs.h"
+#include "ionn/protocol.h"
 #include "ionn/sim.h"
 #include "ionn/zoo.h"
 
@@ -22,21 +23,28 @@ TEST(RateEstimator, CountsTheProgressOverTheLastWindow) {
   RateEstimator e(1000);
   EXPECT_LT(e.Estimate(), 0);
   // 2 units per ms, acknowledged every 10 ms.
-  double total = 0;
-  e.Add(0, 0);
-  for (int t = 10; t <= 240; t += 10) e.Add(t, total += 20);
-  EXPECT_LT(e.Estimate(), 0);  // spans less than a quarter of the window
-  e.Add(250, total += 20);
+  double t = 0;
+  for (; t < 490; t += 10) e.AddInterval(t + 10, 10, 20);
+  EXPECT_LT(e.Estimate(), 0);  // less than half the window
+  e.AddInterval(t += 10, 10, 20);
   EXPECT_DOUBLE_EQ(e.Estimate(), 2);
-  for (int t = 260; t <= 3000; t += 10) e.Add(t, total += 20);
+  for (; t < 3000; t += 10) e.AddInterval(t + 10, 10, 20);
   EXPECT_DOUBLE_EQ(e.Estimate(), 2);
-  // From 3000 ms on 0.5 per ms: a window and an acknowledgement later,
-  // only the new rate is in the window.
-  for (int t = 3010; t <= 3500; t += 10) e.Add(t, total += 5);
-  EXPECT_GT(e.Estimate(), 0.5);
-  EXPECT_LT(e.Estimate(), 2);
-  for (int t = 3510; t <= 4010; t += 10) e.Add(t, total += 5);
+  // From 3000 ms on 0.5 per ms: a window later only the new rate counts.
+  for (; t < 3500; t += 10) e.AddInterval(t + 10, 10, 5);
+  EXPECT_NEAR(e.Estimate(), (500 * 0.5 + 500 * 2) / 1000, 1e-9);
+  for (; t < 4000; t += 10) e.AddInterval(t + 10, 10, 5);
   EXPECT_DOUBLE_EQ(e.Estimate(), 0.5);
+  // A pause between partitions does not count: 300 ms of sending after
+  // 2 s without, at 3 per ms; the window holds that alone (and half of it
+  // is needed).
+  e.AddInterval(6300, 300, 900);
+  EXPECT_LT(e.Estimate(), 0);
+  e.AddInterval(6500, 200, 600);
+  EXPECT_DOUBLE_EQ(e.Estimate(), 3);
+  // Another flow's bytes on the shared link count with the upload's.
+  e.AddAlongside(6500, 500);
+  EXPECT_DOUBLE_EQ(e.Estimate(), 4);
 }
 
 TEST(Replan, ModesParseAndBandsHold) {
@@ -127,7 +135,44 @@ TEST(Replan, TheProtocolFollowsTheObserversSchedule) {
   bad.schedule.upload_ms = {10, 12};
   ProtocolOptions ob = o;
   ob.observer = &bad;
-  EXPECT_FALSE(ReplayProtocol({10, 10}, {{}, {{false, 4}}, {{false, 1}}}, ob).ok());
+  const auto refused = ReplayProtocol({10, 10}, {{}, {{false, 4}}, {{false, 1}}}, ob);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("changed partition 1 (arrived or on its way) from 10"), std::string::npos)
+      << refused.status().message();
+}
+
+// Rewrites its one schedule in place (as the simulator's re-planner
+// does): a query that started before a change keeps the steps it started
+// with.
+class InPlaceObserver : public UploadObserver {
+ public:
+  double ack_ms() const override { return 5; }
+  const ProtocolSchedule* OnProgress(double now_ms, double, double, int arrived, bool in_flight) override {
+    if (now_ms == 5) return &schedule;  // as given
+    if (now_ms == 15 && arrived == 1 && in_flight) {
+      schedule.steps_after[1] = {{false, 1}};
+      schedule.steps_after[1].shrink_to_fit();
+      return &schedule;
+    }
+    return nullptr;
+  }
+  ProtocolSchedule schedule{{10, 10}, {{}, {{false, 4}, {false, 4}}, {{false, 1}}}};
+};
+
+TEST(Replan, AQueryKeepsTheStepsItStartedWith) {
+  // The query started at 10 (two steps of 4 ms) ends at 18 although the
+  // schedule changed at 15; the next ones take 1 ms until the second
+  // partition arrives at 20.
+  InPlaceObserver observer;
+  ProtocolOptions o;
+  o.observer = &observer;
+  o.queries_after_upload = 1;
+  const ProtocolRun run = ReplayProtocol(observer.schedule.upload_ms, observer.schedule.steps_after, o).value();
+  ASSERT_GE(run.queries.size(), 4u);
+  EXPECT_NEAR(run.queries[0].end_ms, 18, 1e-9);
+  EXPECT_NEAR(run.queries[1].end_ms, 19, 1e-9);
+  EXPECT_NEAR(run.queries[2].end_ms, 20, 1e-9);
+  EXPECT_EQ(run.queries[3].partitions_uploaded, 2);
 }
 
 struct PaperModel {
@@ -209,11 +254,38 @@ TEST(SimReplan, AStepUpIsSeenWithinTwoSecondsAndServesMoreQueries) {
   // Before the step the estimate stays at the planned rate (no re-plan);
   // from 2 s after it, within 10% of the true rate.
   EXPECT_GE(p.replans.front().at_ms, step_ms);
+  // (1 MiB acknowledgements: 0.4 s apart at 20 Mbps.)
   for (const SimRateSample& e : p.rate_samples) {
     if (e.at_ms >= step_ms + 2000) {
       EXPECT_NEAR(e.estimated_mbps, 80, 8) << "at " << e.at_ms;
     } else if (e.at_ms < step_ms && e.estimated_mbps >= 0) {
       EXPECT_NEAR(e.estimated_mbps, 20, 1e-6) << "at " << e.at_ms;
+    }
+  }
+}
+
+TEST(SimReplan, ReplansWithArrivalsSharingAndTheOracleOnADownlinkTrace) {
+  // ResNet-50 planned for 80 Mbps on 80 -> 20 at 5 s, a camera's 10 frames
+  // a second, fair sharing: re-plans, every layer once, every query's
+  // latency from its arrival.
+  const PaperModel s = PaperSetup("resnet50", 80);
+  for (ReplanMode mode : {ReplanMode::kPassive, ReplanMode::kOracle}) {
+    SimOptions o = OnTrace({{0, 80}, {5000, 20}}, 80, mode);
+    o.sharing = LinkSharing::kFair;
+    o.arrivals = ParseArrivals("periodic:10").value();
+    o.downlink_trace = o.uplink_trace;
+    o.downlink_bytes_per_ms = o.uplink_bytes_per_ms;
+    const SimResult r = Simulate(s.costs, s.plan, o).value();
+    EXPECT_FALSE(r.replans.empty());
+    ASSERT_TRUE(r.executed_plan);
+    std::vector<int> seen(s.costs.num_layers(), 0);
+    for (const Partition& p : r.executed_plan->partitions) {
+      for (int k : p.layers) ++seen[k];
+    }
+    EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](int n) { return n == 1; }));
+    for (const SimQuery& q : r.queries) {
+      EXPECT_GE(q.start_ms, q.arrival_ms);
+      EXPECT_GT(q.latency_ms, 0);
     }
   }
 }

@@ -36,6 +36,7 @@
 #include "ionn/engine.h"
 #include "ionn/model_costs.h"
 #include "ionn/plan.h"
+#include "ionn/replan.h"
 #include "ionn/protocol.h"
 
 namespace ionn {
@@ -56,6 +57,12 @@ struct ClientOptions {
   // (server_ms per layer, e.g. measured on that server with `ionn profile`).
   std::optional<Profile> server_profile;
   LinkSpec link;                       // the link as the planner assumes it
+  // Re-planning from the upload (replan.h): off by default here (`ionn
+  // client` makes passive its default); passive estimates the uplink from
+  // the upload's paced writes and re-plans what is not sent yet when the
+  // estimate leaves the band. Needs the planner (no plan_json or
+  // plan_function) and an exact upload (exact, lossless); refused otherwise.
+  ReplanOptions replan{ReplanMode::kOff};
   // How the weights travel (weight_codec.h): a server that does not decode
   // it is refused at Hello; lossless compresses where it pays at link's rate.
   UploadEncoding upload_encoding = UploadEncoding::kExact;
@@ -148,6 +155,21 @@ struct ClientSession {
   std::string lost;          // the failure that ended it (empty: it lasted)
 };
 
+// One re-plan during the upload (ClientOptions::replan).
+struct ClientReplan {
+  double at_ms = 0;           // since the upload started
+  double estimated_mbps = 0;  // the uplink rate re-planned for
+  double plan_ms = 0;         // the re-plan's own time (planner and schedules), wall clock
+  int session = 0;
+  int partitions_acked = 0;   // then
+  int partitions_left = 0;    // planned after it, the one on its way included
+};
+// The uplink estimate after a paced write or an acknowledgement.
+struct ClientRateSample {
+  double at_ms = 0;
+  double estimated_mbps = -1;  // < 0: not enough paced writes yet
+};
+
 struct ClientResult {
   // The last session's server, plan and held layers (the first session's
   // when the client never lost one).
@@ -184,6 +206,10 @@ struct ClientResult {
   // Every QueryStep call: its round trip as the client saw it, and the
   // server's execution time within it (the rest is protocol and transfer).
   std::vector<double> step_round_trip_ms, step_server_ms;
+  // Re-planning: "off" or "passive", each re-plan, and the estimate as it went.
+  std::string replan = "off";
+  std::vector<ClientReplan> replans;
+  std::vector<ClientRateSample> rate_samples;
 };
 
 struct ClientProgress {

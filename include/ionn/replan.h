@@ -26,22 +26,32 @@ enum class ReplanMode {
 const char* ReplanModeName(ReplanMode mode);
 Result<ReplanMode> ParseReplanMode(const std::string& name);
 
-// A link's rate from acknowledged progress: the progress (bytes, or any
-// unit proportional to them) over the last `window_ms` of acknowledgements.
-// Needs acknowledgements spanning at least a quarter of the window.
+// A link's rate from acknowledged progress: what crossed while the upload
+// was sending, over that time, for the acknowledgements of the last
+// `window_ms` (time the upload did not send, between partitions or before
+// its first acknowledgement, does not count). Progress in bytes, or in any
+// unit proportional to them.
 class RateEstimator {
  public:
   explicit RateEstimator(double window_ms = 1000) : window_ms_(window_ms) {}
-  // `total` acknowledged by `t_ms` (both non-decreasing from call to call).
-  void Add(double t_ms, double total);
-  // Progress per ms over the window, or < 0 when the acknowledgements do
-  // not span enough of it yet.
+  // `amount` crossed in the `duration_ms` (> 0) up to `end_ms` (end times
+  // non-decreasing from call to call), the link sending all along.
+  void AddInterval(double end_ms, double duration_ms, double amount);
+  // `amount` that other flows sharing the link (the client's query
+  // tensors) sent by `end_ms`, counted with the upload's.
+  void AddAlongside(double end_ms, double amount);
+  // Progress per ms over the window up to the newest entry, or < 0 while
+  // the intervals in it add up to less than half the window.
   double Estimate() const;
   double window_ms() const { return window_ms_; }
 
  private:
+  struct Entry {
+    double end_ms, duration_ms, amount;
+  };
   double window_ms_;
-  std::deque<std::pair<double, double>> samples_;  // (t_ms, total), oldest first
+  std::deque<Entry> entries_;  // oldest first
+  double duration_sum_ = 0, amount_sum_ = 0;
 };
 
 struct ReplanOptions {
@@ -51,9 +61,16 @@ struct ReplanOptions {
   std::vector<double> penalties = PlannerOptions{}.penalties;
   double band = 0.25;      // re-plan when the estimate leaves [1 - band, 1 + band] x the rate planned for
   double window_ms = 1000; // RateEstimator's
-  double ack_bytes = 256 * 1024;  // progress between acknowledgements the client sees
+  double ack_bytes = 1 << 20;  // progress between acknowledgements: the client's upload chunk
   double rtt_ms = 0;       // the round trip the cost graph's transfers include (rtt/2 each)
 };
+
+// Why a plan cannot be re-planned, or empty when it can: re-planning
+// needs the plan's planner (a PlannerNames() algorithm, not a plan made
+// elsewhere) and an exact upload (exact, lossless: lossy-for-good
+// encodings would need each query's exactness per re-plan, progressive
+// a held mask per phase).
+std::string WhyNoReplan(UploadEncoding encoding, const std::string& algorithm);
 
 // Whether an estimate (a multiple of the rate the current plan assumed)
 // leaves the band: then the client re-plans.
@@ -61,9 +78,20 @@ inline bool LeavesBand(double estimate_factor, double band) {
   return estimate_factor > 0 && (estimate_factor < 1 - band || estimate_factor > 1 + band);
 }
 
-// The plan for the units not in `held` (uploaded, or in flight) on
-// `graph` (times at the rates now estimated): MakePlanWithHeld, the held
-// layers its first, free partition.
-Result<UploadPlan> ReplanRemaining(const CostGraph& graph, const LayerMask& held, const PlannerOptions& planner);
+// A re-plan: `parts` (layer positions per partition, in upload order) of
+// which the first `kept` are uploaded or on their way, planned again on
+// `graph` with the uplink's rate times `up_factor` and the downlink's
+// times `down_factor` (CostGraph::WithLinkRates with `rtt_ms`): the kept
+// ones, then the planner's partitions of the rest planned on top of them
+// (MakePlanWithHeld: the kept layers free), and per count of arrived
+// partitions (0..parts) where queries then run their layers, chosen at
+// those rates.
+struct ReplannedUpload {
+  std::vector<std::vector<int>> parts;
+  std::vector<LayerMask> on_server_after;
+};
+Result<ReplannedUpload> ReplanUpload(const CostGraph& graph, const std::vector<std::vector<int>>& parts, int kept,
+                                     double up_factor, double down_factor, double rtt_ms,
+                                     const PlannerOptions& planner);
 
 }  // namespace ionn

@@ -34,10 +34,11 @@ struct SimOptions {
   // is then the fp32 all-at-once upload's time on the uplink's trace.
   std::shared_ptr<const RateTrace> uplink_trace, downlink_trace;
   double uplink_bytes_per_ms = 0, downlink_bytes_per_ms = 0;
-  // On a trace, the client re-plans as replan.h says (passive by
-  // default); on a constant link there is nothing to re-plan for (the
-  // estimate is the rate planned for) and the plan runs as given.
-  ReplanOptions replan;
+  // On a trace, the client re-plans as replan.h says (off by default
+  // here; `ionn simulate` makes passive its default); on a constant link
+  // there is nothing to re-plan for (the estimate is the rate planned
+  // for) and the plan runs as given.
+  ReplanOptions replan{ReplanMode::kOff};
 };
 
 // One re-plan during a simulated upload.

@@ -31,6 +31,7 @@ Action RegisterClient(CLI::App& app) {
     OutputOptions out;
     PlanOptions plan;
     ArrivalOptions arrivals;
+    ReplanFlags replan;
     std::string server = "127.0.0.1:7070", emulate_profile, output_tensor, trace;
     std::string tls_ca, tls_server_name, secret_file;
     bool tls = false;
@@ -65,6 +66,7 @@ Action RegisterClient(CLI::App& app) {
   now->excludes(paper)->excludes(em);
   paper->excludes(em);
   args->link.Add(cmd);
+  args->replan.Add(cmd, /*with_oracle=*/false);
   AddUploadEncodingOption(cmd, &args->upload_encoding);
   AddSlicesOption(cmd, &args->slices);
   args->engine.Add(cmd);
@@ -138,6 +140,19 @@ Action RegisterClient(CLI::App& app) {
     o.planner = *planner;
     o.link = args->link.Spec();
     o.upload_encoding = ParseUploadEncoding(args->upload_encoding).value();  // checked by the option
+    // Re-planning: passive by default where the planner plans an exact
+    // upload; a plan from --plan, or a lossy encoding, runs as planned.
+    auto replan = args->replan.Get(/*with_oracle=*/false, /*has_uplink_trace=*/false);
+    if (!replan.ok()) return Fail(replan.status());
+    o.replan = *replan;
+    o.replan.rtt_ms = o.link.rtt_ms;
+    o.replan.penalties = planner->penalties;
+    auto mode = args->replan.Resolve(o.replan.mode,
+                                     !args->plan.plan_file.empty()
+                                         ? "re-planning needs the planner, and --plan gives a plan made elsewhere"
+                                         : WhyNoReplan(o.upload_encoding, planner->algorithm));
+    if (!mode.ok()) return Fail(mode.status());
+    o.replan.mode = *mode;
     auto arrivals = args->arrivals.Get();
     if (!arrivals.ok()) return Fail(arrivals.status());
     o.arrivals = std::move(arrivals).value();

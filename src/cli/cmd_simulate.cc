@@ -58,17 +58,12 @@ Action RegisterSimulate(CLI::App& app) {
     args->sim.replan.rtt_ms = link.rtt_ms;
     auto m = LoadAndPlan(args->costs, args->plan);
     if (!m.ok()) return Fail(m.status());
-    if (loaded->uplink && replan->mode != ReplanMode::kOff) {
-      const UploadEncoding e = m->plan.encoding;
-      if (e != UploadEncoding::kExact && e != UploadEncoding::kLossless) {
-        return Fail(Status::Invalid(std::string("--replan ") + args->replan.mode + " re-plans exact uploads only "
-                                    "(exact, lossless), not " + UploadEncodingName(e) + ": give --replan off"));
-      }
-      if (!args->plan.plan_file.empty()) {
-        return Fail(Status::Invalid(std::string("--replan ") + args->replan.mode + " needs a planner to re-plan "
-                                    "with, and --plan gives a plan made elsewhere: give --replan off"));
-      }
-    }
+    auto mode = args->replan.Resolve(args->sim.replan.mode, WhyNoReplan(m->plan.encoding, m->plan.algorithm));
+    if (!mode.ok()) return Fail(mode.status());
+    args->sim.replan.mode = *mode;
+    auto planner = args->plan.Get();  // its penalties, for "original"
+    if (!planner.ok()) return Fail(planner.status());
+    args->sim.replan.penalties = planner->penalties;
     auto r = Simulate(m->costs, m->plan, args->sim);
     if (!r.ok()) return Fail(r.status());
     RunSetting setting = args->costs.Setting();

@@ -349,7 +349,7 @@ void LinkTraceOptions::Add(CLI::App* app) {
 }
 
 void ReplanFlags::Add(CLI::App* app, bool with_oracle) {
-  app->add_option("--replan", mode,
+  option = app->add_option("--replan", mode,
                   std::string("Re-plan the layers not uploaded yet (and place the next queries) when the uplink's "
                               "rate, estimated from the acknowledged upload bytes with no probe traffic, leaves the "
                               "band around the rate planned for: passive or off") +
@@ -363,6 +363,12 @@ void ReplanFlags::Add(CLI::App* app, bool with_oracle) {
       ->capture_default_str()
       ->check(FiniteIn(0, 10, "a share", /*lo_exclusive=*/true))
       ->group(kLinkGroup);
+}
+
+Result<ReplanMode> ReplanFlags::Resolve(ReplanMode asked, const std::string& why_not) const {
+  if (asked == ReplanMode::kOff || why_not.empty()) return asked;
+  if (option && option->count() > 0) return Status::Invalid("--replan " + mode + ": " + why_not + ": give --replan off");
+  return ReplanMode::kOff;
 }
 
 Result<ReplanOptions> ReplanFlags::Get(bool with_oracle, bool has_uplink_trace) const {

@@ -149,7 +149,12 @@ struct LinkTraceOptions {
 struct ReplanFlags {
   std::string mode = "passive";
   double band = ReplanOptions{}.band;
+  CLI::Option* option = nullptr;
   void Add(CLI::App* app, bool with_oracle = true);
+  // Re-planning needs the plan's planner and exact uploads: where either
+  // is missing, the default (passive) becomes off, and --replan given
+  // explicitly is an error naming `why_not` (empty: it can re-plan).
+  Result<ReplanMode> Resolve(ReplanMode asked, const std::string& why_not) const;
   // Checked: oracle only where offered and with an uplink trace to read.
   Result<ReplanOptions> Get(bool with_oracle, bool has_uplink_trace) const;
 };

@@ -286,14 +286,25 @@ namespace {
 // A schedule fits what ran: one step list per count of partitions, steps
 // for every count a query may still start at, and at least the arrived
 // partitions and the one in flight, that one as long as before.
-// `in_flight_ms` < 0: none is in flight (a partition has just arrived).
-Status CheckSchedule(const ProtocolSchedule& s, int arrived, double in_flight_ms, bool back_to_back) {
+// Against `was`, the schedule that ran so far: `in_flight` says whether
+// partition `arrived` is on its way (false: one has just arrived).
+Status CheckSchedule(const ProtocolSchedule& s, const std::vector<double>& was, int arrived, bool in_flight,
+                     bool back_to_back) {
   const int n = static_cast<int>(s.upload_ms.size());
   if (n == 0 || static_cast<int>(s.steps_after.size()) != n + 1) {
-    return Status::Internal("a schedule needs one upload time per partition, one step list per count of them");
+    return Status::Internal("a new schedule has " + std::to_string(n) + " upload times and " +
+                            std::to_string(s.steps_after.size()) + " step lists (one more than upload times)");
   }
-  if (n < arrived || (in_flight_ms >= 0 && (n == arrived || s.upload_ms[arrived] != in_flight_ms))) {
-    return Status::Internal("a new schedule changed the partitions uploaded or in flight");
+  const int keep = arrived + (in_flight ? 1 : 0);
+  if (n < keep) {
+    return Status::Internal("a new schedule has " + std::to_string(n) + " partitions, fewer than the " +
+                            std::to_string(keep) + " arrived or on their way");
+  }
+  for (int p = 0; p < keep; ++p) {
+    if (s.upload_ms[p] != was[p]) {
+      return Status::Internal("a new schedule changed partition " + std::to_string(p) + " (arrived or on its way) from " +
+                              std::to_string(was[p]) + " ms to " + std::to_string(s.upload_ms[p]) + " ms");
+    }
   }
   for (int p = std::max(arrived, back_to_back ? 1 : 0); p <= n; ++p) {
     if (s.steps_after[p].empty()) return Status::Invalid("queries take no time; nothing to replay");
@@ -331,6 +342,14 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms_given,
   UploadObserver* observer = options.observer;
   const double ack_ms = observer ? observer->ack_ms() : kInf;
   if (!(ack_ms > 0)) return Status::Internal("an upload observer's ack_ms must be > 0");
+  double total_ms = 0;
+  for (double ms : upload_ms_given) total_ms += ms;
+  if (observer && total_ms / ack_ms > 1e8) {
+    return Status::Invalid("more than 100 million acknowledgements in the upload: acknowledge larger amounts");
+  }
+  int64_t acks = 0;  // acknowledgements so far: the next is at (acks + 1) * ack_ms
+  ProtocolSchedule owned;  // the observer's last schedule, copied: the loop's own
+  std::vector<QueryStep> query_steps;  // with an observer, the running query's steps, copied
   double upload_sent = 0, query_sent = 0;  // progress on the uplink, in ms at the planned rate
   double next_ack = ack_ms;
   const RateTrace* up_trace = options.uplink_factor.get();
@@ -350,12 +369,14 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms_given,
   // Tells the observer; follows the schedule it returns.
   const auto observe = [&](bool in_flight) -> Status {
     // The next acknowledgement: the next multiple of ack_ms past what was sent.
-    next_ack = std::max((std::floor(upload_sent / ack_ms) + 1) * ack_ms, std::nextafter(upload_sent, kInf));
+    while (static_cast<double>(acks + 1) * ack_ms <= upload_sent) ++acks;
+    next_ack = static_cast<double>(acks + 1) * ack_ms;
     const ProtocolSchedule* next = observer->OnProgress(now, upload_sent, query_sent, part, in_flight);
     if (!next) return Status::Ok();
-    IONN_RETURN_IF_ERROR(CheckSchedule(*next, part, in_flight ? (*upload)[part] : -1, back_to_back));
-    upload = &next->upload_ms;
-    after = &next->steps_after;
+    IONN_RETURN_IF_ERROR(CheckSchedule(*next, *upload, part, in_flight, back_to_back));
+    owned = *next;
+    upload = &owned.upload_ms;
+    after = &owned.steps_after;
     num_parts = static_cast<int>(upload->size());
     return Status::Ok();
   };
@@ -384,6 +405,10 @@ Status ReplayProtocolEvents(const std::vector<double>& upload_ms_given,
         raised_after_upload += upload_done;
         q = ProtocolQuery{now, 0, part, back_to_back ? -1.0 : arrival};
         steps = &(*after)[part];
+        if (observer) {  // a later schedule may change the list: the query keeps its own
+          query_steps = *steps;
+          steps = &query_steps;
+        }
         step = 0;
         step_left = (*steps)[0].ms;
         query_active = true;

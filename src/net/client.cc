@@ -142,7 +142,11 @@ struct Connection {
   std::unique_ptr<v1::Offload::Stub> stub, upload_stub;  // calls and queries; the upload
   CostGraph costs;
   UploadPlan plan;
-  std::vector<QuerySchedule> schedules;  // by acknowledged partitions
+  // By acknowledged partitions; replaced whole by a re-plan (queries hold
+  // the one they started with), `plan_version` counting the re-plans.
+  std::shared_ptr<const std::vector<QuerySchedule>> schedules;
+  int plan_version = 0;
+  double planned_factor = 1;  // the uplink rate the plan assumed, as a multiple of ClientOptions::link's
   size_t first_upload = 0;  // the plan's first partition sent (1: partition 0 is the held layers)
   size_t chunk_bytes = 1 << 20;
   int held_layers = 0;
@@ -163,6 +167,22 @@ class Run {
   Result<ClientResult> Go() {
     if (o_.servers.empty()) return Status::Invalid("no server to connect to");
     if (!o_.secret.empty()) IONN_RETURN_IF_ERROR(net::ValidateSecret(o_.secret));
+    if (o_.replan.mode == ReplanMode::kOracle) {
+      return Status::Invalid("re-planning oracle is the simulator's bound: passive or off for a client");
+    }
+    if (o_.replan.mode == ReplanMode::kPassive) {
+      if (o_.plan_json || o_.plan_function) {
+        return Status::Invalid("re-planning needs the planner, and the plan is made elsewhere: re-plan off");
+      }
+      const std::string why_not = WhyNoReplan(o_.upload_encoding, o_.planner.algorithm);
+      if (!why_not.empty()) return Status::Invalid(why_not);
+      if (!(o_.replan.window_ms > 0) || !(o_.replan.band > 0)) {
+        return Status::Invalid("re-planning: a window > 0 ms and a band > 0 needed");
+      }
+      replanning_ = true;
+      estimator_ = RateEstimator(o_.replan.window_ms);
+      r_.replan = ReplanModeName(o_.replan.mode);
+    }
     EngineOptions eo;
     eo.threads = o_.threads;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
@@ -208,11 +228,14 @@ class Run {
     uint64_t query_id = 0;
     while (true) {
       std::shared_ptr<Connection> c;
-      int acked;
+      std::shared_ptr<const std::vector<QuerySchedule>> schedules;
+      int acked, version;
       bool complete, gave_up;
       {
         std::lock_guard<std::mutex> lock(mu_);
         c = conn_;
+        schedules = c->schedules;
+        version = c->plan_version;
         acked = c->lost ? 0 : c->acked;
         complete = !c->lost && c->acked == static_cast<int>(c->plan.partitions.size());
         gave_up = gave_up_ || (c->upload_over && !c->lost && !complete);
@@ -247,7 +270,8 @@ class Run {
       ClientQuery started;
       started.start_ms = clock_.NowMs() - start_ms_;
       started.predicted_ms = c->plan.latency_local_ms;
-      IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, ++query_id, acked) : LocalQuery(started, false));
+      IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, *schedules, version, ++query_id, acked)
+                                                     : LocalQuery(started, false));
       q.arrival_ms = back_to_back ? q.start_ms : arrival;
       free_since = q.end_ms;
       r_.queries.push_back(q);
@@ -414,11 +438,13 @@ class Run {
     c->first_upload = c->held_layers > 0 ? 1 : 0;
     const LatencyModel latency(c->costs);
     LayerMask uploaded(c->costs.num_layers(), 0);
-    c->schedules.push_back(ScheduleQuery(c->costs, uploaded));
+    auto schedules = std::make_shared<std::vector<QuerySchedule>>();
+    schedules->push_back(ScheduleQuery(c->costs, uploaded));
     for (const Partition& p : c->plan.partitions) {
       for (int k : p.layers) uploaded[k] = 1;
-      c->schedules.push_back(ScheduleQuery(c->costs, latency.Best(uploaded).on_server));
+      schedules->push_back(ScheduleQuery(c->costs, latency.Best(uploaded).on_server));
     }
+    c->schedules = std::move(schedules);
     return c;
   }
 
@@ -638,7 +664,7 @@ class Run {
     int busy_retries = 0;  // of the partition being sent
     bool resent_whole = false;  // a partition sent again without resuming, after the server refused its resumed bytes
     for (size_t p = c->first_upload; p < c->plan.partitions.size(); ++p) {
-      const Partition& part = c->plan.partitions[p];
+      const Partition part = c->plan.partitions[p];  // a copy: a re-plan may change the plan meanwhile
       const uint32_t upload_index = static_cast<uint32_t>(p - c->first_upload);  // the server numbers what it receives
       for (int k : part.layers) sent_this_run_[k] = 1;
       ClientUploadAttempt attempt;
@@ -697,6 +723,8 @@ class Run {
       auto writer = c->upload_stub->Upload(&ctx, &reply);
       size_t offset = 0;
       bool first = true;
+      SetUploading(true);
+      PacedWrites paced;  // this call's
       while (first || offset < bytes.size()) {
         v1::UploadChunk chunk;
         if (first) {
@@ -712,10 +740,13 @@ class Run {
         const size_t n = std::min(c->chunk_bytes, bytes.size() - offset);
         chunk.set_data(bytes.data() + offset, n);
         first = false;
+        const double write_start = clock_.NowMs();
         if (!writer->Write(chunk)) break;
         offset += n;
         watch.Moved();
+        if (replanning_) Paced(c, write_start, n, &paced, /*kept=*/static_cast<int>(p) + 1, /*acked=*/static_cast<int>(p));
       }
+      SetUploading(false);
       writer->WritesDone();
       const bool idle_cut = watch.Stop();  // the server may take long to build what it got: the deadline bounds that
       const grpc::Status st = writer->Finish();
@@ -782,10 +813,89 @@ class Run {
         pr = ProgressLocked();
       }
       Notify(pr);
+      if (replanning_) MaybeReplan(c, /*kept=*/static_cast<int>(p) + 1, /*acked=*/static_cast<int>(p) + 1);
     }
     std::lock_guard<std::mutex> lock(mu_);
     c->upload_over = true;
     cv_.notify_all();
+  }
+
+  void SetUploading(bool on) {
+    if (!replanning_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    uploading_ = on;
+  }
+
+  // An upload call's writes: the last one the link held back, and the
+  // bytes the transport took since.
+  struct PacedWrites {
+    double last_end_ms = -1;  // < 0: none held back yet in this call
+    double bytes_since = 0;
+  };
+
+  // A chunk the transport took. Writes go at once while the buffers and
+  // the flow-control window have room, and one is held back (paced) when
+  // they are full; from one paced write to the next, the bytes written
+  // crossed the link in that time (DESIGN.md, "Re-planning from the
+  // upload"). What went at once before the call's first paced write (its
+  // buffers filling) does not count. Then maybe re-plan.
+  void Paced(Connection* c, double write_start, size_t bytes, PacedWrites* w, int kept, int acked) {
+    const double now = clock_.NowMs(), took = now - write_start;
+    const double planned_ms = static_cast<double>(bytes) / (o_.link.uplink_mbps * kBytesPerMsPerMbps);
+    w->bytes_since += static_cast<double>(bytes);
+    if (!(took >= std::max(kPacedMinMs, kPacedShare * planned_ms))) return;
+    const double since = w->last_end_ms;
+    w->last_end_ms = now;
+    const double amount = w->bytes_since;
+    w->bytes_since = 0;
+    if (since < 0) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      estimator_.AddInterval(now - start_ms_, now - since, amount);
+    }
+    MaybeReplan(c, kept, acked);
+  }
+
+  // Re-plans what follows the first `kept` partitions of `c` (and where
+  // queries from `acked` acknowledged partitions on run) when the
+  // estimate has left the band around the rate its plan assumed.
+  void MaybeReplan(Connection* c, int kept, int acked) {
+    const double now = clock_.NowMs();
+    double estimate;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      estimate = estimator_.Estimate();
+      r_.rate_samples.push_back({now - start_ms_, estimate >= 0 ? estimate / kBytesPerMsPerMbps : -1});
+    }
+    const double factor = estimate / (o_.link.uplink_mbps * kBytesPerMsPerMbps);
+    if (!LeavesBand(factor / c->planned_factor, o_.replan.band)) return;
+    std::vector<std::vector<int>> parts;
+    for (const Partition& p : c->plan.partitions) parts.push_back(p.layers);
+    auto next = ReplanUpload(c->costs, parts, kept, factor, 1, o_.link.rtt_ms, o_.planner);
+    Result<UploadPlan> plan = next.ok() ? EvaluatePartitions(c->costs, c->plan.algorithm, c->plan.granularity,
+                                                             next->parts, static_cast<int>(c->first_upload))
+                                        : Result<UploadPlan>(next.status());
+    if (!plan.ok()) {  // the plan goes on as it was
+      std::lock_guard<std::mutex> lock(mu_);
+      upload_error_ = "re-planning: " + plan.status().message();
+      replanning_ = false;
+      return;
+    }
+    plan->encoding = c->plan.encoding;
+    auto schedules = std::make_shared<std::vector<QuerySchedule>>(c->schedules->begin(),
+                                                                  c->schedules->begin() + acked);
+    for (size_t n = acked; n < next->on_server_after.size(); ++n) {
+      schedules->push_back(ScheduleQuery(c->costs, next->on_server_after[n]));
+    }
+    const double plan_ms = clock_.NowMs() - now;
+    std::lock_guard<std::mutex> lock(mu_);
+    const int left = static_cast<int>(plan->partitions.size()) - acked;
+    c->plan = std::move(plan).value();
+    c->schedules = std::move(schedules);
+    ++c->plan_version;
+    c->planned_factor = factor;
+    r_.sessions[c->index].partitions = static_cast<int>(c->plan.partitions.size());
+    r_.replans.push_back({now - start_ms_, estimate / kBytesPerMsPerMbps, plan_ms, c->index, acked, left});
   }
 
   void Record(ClientUploadAttempt attempt, const std::string& ended) {
@@ -871,12 +981,12 @@ class Run {
     progress_(pr);
   }
 
-  // Prepared local segments, by session, acknowledged partitions and
-  // segment.
-  Result<std::shared_ptr<const PreparedRun>> Prepared(int session, int acked, size_t segment,
+  // Prepared local segments, by session, plan version (re-plans),
+  // acknowledged partitions and segment.
+  Result<std::shared_ptr<const PreparedRun>> Prepared(int session, int version, int acked, size_t segment,
                                                       const std::vector<int>& layers,
                                                       const std::vector<std::string>& keep) {
-    const auto key = std::make_tuple(session, acked, segment);
+    const auto key = std::make_tuple(session, version, acked, segment);
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
     IONN_ASSIGN_OR_RETURN(auto run, engine_->Prepare(layers, keep));
@@ -896,12 +1006,13 @@ class Run {
     return Status::Ok();
   }
 
-  Result<ClientQuery> Query(Connection& c, uint64_t id, int acked) {
+  Result<ClientQuery> Query(Connection& c, const std::vector<QuerySchedule>& schedules, int version, uint64_t id,
+                            int acked) {
     ClientQuery q;
     q.start_ms = clock_.NowMs() - start_ms_;
     q.partitions_uploaded = acked;
     q.session = c.index;
-    const QuerySchedule& s = c.schedules[acked];
+    const QuerySchedule& s = schedules[acked];
     q.predicted_ms = s.latency_ms;
     TensorMap held = o_.inputs;
     int last_server = -1;
@@ -913,7 +1024,7 @@ class Run {
       if (seg.layers.empty()) continue;
       const SegmentNeeds needs = Needs(c.costs, s, i);
       if (seg.side == Side::kClient) {
-        IONN_ASSIGN_OR_RETURN(auto run, Prepared(c.index, acked, i, seg.layers, needs.later));
+        IONN_ASSIGN_OR_RETURN(auto run, Prepared(c.index, version, acked, i, seg.layers, needs.later));
         IONN_RETURN_IF_ERROR(RunLocal(run, seg.exec_ms, &held));
         continue;
       }
@@ -943,6 +1054,10 @@ class Run {
         std::lock_guard<std::mutex> lock(mu_);
         query_ctx_ = nullptr;
         query_conn_ = nullptr;
+      }
+      if (replanning_) {  // its tensors shared the uplink with the upload, if one was sending
+        std::lock_guard<std::mutex> lock(mu_);
+        if (uploading_) estimator_.AddAlongside(clock_.NowMs() - start_ms_, static_cast<double>(req.ByteSizeLong()));
       }
       if (st.ok()) {
         r_.step_round_trip_ms.push_back(clock_.NowMs() - sent_ms);
@@ -1014,13 +1129,17 @@ class Run {
   QueryOutputCallback on_output_;
   Clock& clock_;
   std::unique_ptr<Engine> engine_;
-  std::map<std::tuple<int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
+  std::map<std::tuple<int, int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
   int last_session_ = 0;
   std::shared_ptr<const PreparedRun> whole_model_;  // LocalQuery's, and its profile time
   double whole_model_ms_ = 0;
   static constexpr int kMaxRefusedSteps = 3;
   static constexpr int kBusyRetries = 20;  // a connection's calls refused as busy, each
   int refused_steps_ = 0;  // query steps the server refused in a row
+  // Re-planning (ClientOptions::replan): a write is paced when it took at
+  // least kPacedShare of its bytes' time at the planned rate, and 1 ms.
+  static constexpr double kPacedMinMs = 1, kPacedShare = 0.05;
+  bool replanning_ = false;  // set before the worker starts; the worker may clear it (under mu_)
   std::thread worker_;
   size_t next_server_ = 0;  // the worker's, after the start
   // The worker's: per partition (its layers) that failed, the bytes its
@@ -1041,6 +1160,8 @@ class Run {
   const Connection* query_conn_ = nullptr;
   std::mutex progress_mu_;  // one progress callback at a time, outside mu_
   std::string upload_error_;
+  RateEstimator estimator_;  // the uplink's, from paced writes and query tensors beside them
+  bool uploading_ = false;   // a partition's bytes are being written
   int64_t bytes_total_ = 0, bytes_acked_ = 0;
   int queries_reported_ = 0, last_server_layers_ = 0;
   double last_latency_ = 0;

@@ -85,6 +85,20 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
                         {"end_ms", a.end_ms}, {"acked", a.acked}, {"ended", a.ended}});
   }
   j["upload_attempts"] = attempts;
+  j["replan"] = r.replan;
+  nlohmann::json replans = nlohmann::json::array();
+  for (const auto& e : r.replans) {
+    replans.push_back({{"at_ms", e.at_ms}, {"estimated_mbps", e.estimated_mbps}, {"plan_ms", e.plan_ms},
+                       {"session", e.session}, {"partitions_acked", e.partitions_acked},
+                       {"partitions_left", e.partitions_left}});
+  }
+  j["replans"] = replans;
+  nlohmann::json estimates = nlohmann::json::array();
+  for (const auto& e : r.rate_samples) {
+    estimates.push_back({{"at_ms", e.at_ms},
+                         {"estimated_mbps", e.estimated_mbps >= 0 ? nlohmann::json(e.estimated_mbps) : nlohmann::json()}});
+  }
+  j["rate_estimates"] = estimates;
   int64_t weight_bytes = 0;
   for (const auto& l : model.layers) weight_bytes += LayerWeightBytes(l);
   j["weight_bytes"] = weight_bytes;  // the model's

@@ -50,6 +50,13 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   // The partitions as they ran (re-planning changes them).
   AddPartitions(graph, r.executed_plan ? *r.executed_plan : plan, &r.partition_done_ms, &doc);
   doc["replan"] = r.replan;
+  doc["rate_estimates"] = nlohmann::json::array();
+  for (const SimRateSample& e : r.rate_samples) {
+    doc["rate_estimates"].push_back(
+        {{"at_ms", e.at_ms},
+         {"estimated_mbps", e.estimated_mbps >= 0 ? nlohmann::json(e.estimated_mbps) : nlohmann::json()},
+         {"true_mbps", e.true_mbps}});
+  }
   doc["replans"] = nlohmann::json::array();
   for (const SimReplan& e : r.replans) {
     doc["replans"].push_back({{"at_ms", e.at_ms},
@@ -66,13 +73,6 @@ std::string SimResultToJson(const CostGraph& graph, const SimResult& r, const Up
   doc["query_count"] = r.queries.size();
   AddQueryCounts(r.counts, r.arrivals, r.queries_dropped, r.deadline_ms, &doc);
   if (with_queries) {
-    doc["rate_estimates"] = nlohmann::json::array();
-    for (const SimRateSample& e : r.rate_samples) {
-      doc["rate_estimates"].push_back({{"at_ms", e.at_ms},
-                                       {"estimated_mbps", e.estimated_mbps >= 0 ? nlohmann::json(e.estimated_mbps)
-                                                                                : nlohmann::json()},
-                                       {"true_mbps", e.true_mbps}});
-    }
     doc["queries"] = nlohmann::json::array();
     for (const auto& q : r.queries) {
       doc["queries"].push_back({{"arrival_ms", q.arrival_ms},

@@ -1,6 +1,7 @@
 #include "ionn/sim.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "ionn/model_costs.h"
 #include "ionn/schedule.h"
@@ -48,10 +49,15 @@ class SimReplanner : public UploadObserver {
   const ProtocolSchedule* OnProgress(double now_ms, double upload_sent_ms, double query_sent_ms, int arrived,
                                      bool in_flight) override {
     if (!status_.ok()) return nullptr;
-    // What the client counts: the upload's acknowledged bytes, and its
-    // query tensors' where they share the uplink with it (without sharing
-    // they take none of the upload's rate).
-    estimator_.Add(now_ms, upload_sent_ms + (options_.sharing == LinkSharing::kNone ? 0 : query_sent_ms));
+    // What the client counts: the upload's acknowledged bytes since the
+    // last acknowledgement, and its query tensors' where they share the
+    // uplink with it (without sharing they take none of the upload's rate).
+    const double shared = options_.sharing == LinkSharing::kNone ? 0 : query_sent_ms;
+    if (now_ms > last_ack_ms_) {
+      estimator_.AddInterval(now_ms, now_ms - last_ack_ms_, upload_sent_ms + shared - last_sent_);
+    }
+    last_ack_ms_ = now_ms;
+    last_sent_ = upload_sent_ms + shared;
     const double window = options_.replan.window_ms;
     const double factor = options_.replan.mode == ReplanMode::kOracle
                               ? up_factor_.BytesBetween(now_ms, now_ms + window) / window
@@ -60,7 +66,9 @@ class SimReplanner : public UploadObserver {
     const double from = std::max(0.0, now_ms - kTrueRateWindowMs);
     const double true_factor =
         now_ms > from ? up_factor_.BytesBetween(from, now_ms) / (now_ms - from) : up_factor_.RateAt(now_ms);
-    samples_.push_back({now_ms, factor > 0 ? factor * to_mbps : -1, true_factor * to_mbps});
+    // (the oracle's 0 is an outage ahead, not "no estimate"; neither mode
+    // re-plans for an outage: LeavesBand needs a rate)
+    samples_.push_back({now_ms, factor >= 0 ? factor * to_mbps : -1, true_factor * to_mbps});
     if (!LeavesBand(factor / planned_factor_, options_.replan.band)) return nullptr;
     // The arrived partitions and the one in flight stay; what follows is
     // planned again (with nothing left, the placement alone changes).
@@ -84,30 +92,17 @@ class SimReplanner : public UploadObserver {
     if (options_.replan.mode == ReplanMode::kOracle && down_factor_) {
       down = std::max(down_factor_->BytesBetween(now_ms, now_ms + window) / window, 1e-6);
     }
-    IONN_ASSIGN_OR_RETURN(CostGraph at_rate, graph_.WithLinkRates(factor, down, options_.replan.rtt_ms));
-    LayerMask held(graph_.num_layers(), 0);
-    for (int p = 0; p < kept; ++p) {
-      for (int k : parts_[p]) held[k] = 1;
-    }
-    std::vector<std::vector<int>> parts(parts_.begin(), parts_.begin() + kept);
-    if (kept < static_cast<int>(parts_.size())) {  // else only the placement changes
-      IONN_ASSIGN_OR_RETURN(UploadPlan plan, ReplanRemaining(at_rate, held, planner_));
-      for (size_t i = kept > 0 ? 1 : 0; i < plan.partitions.size(); ++i) parts.push_back(plan.partitions[i].layers);
-    }
-    parts_ = std::move(parts);
+    IONN_ASSIGN_OR_RETURN(ReplannedUpload next,
+                          ReplanUpload(graph_, parts_, kept, factor, down, options_.replan.rtt_ms, planner_));
+    parts_ = std::move(next.parts);
     const int n = static_cast<int>(parts_.size());
     schedule_.upload_ms.resize(n);
     for (int p = kept; p < n; ++p) schedule_.upload_ms[p] = graph_.UploadMs(parts_[p]);
+    // Queries starting from now on: placed at the new rates, their steps
+    // at the planned one (the loop scales them by the trace).
     schedule_.steps_after.resize(n + 1);
-    const LatencyModel model(at_rate);
-    LayerMask uploaded(graph_.num_layers(), 0);
-    for (int p = 0; p <= n; ++p) {
-      if (p > 0) {
-        for (int k : parts_[p - 1]) uploaded[k] = 1;
-      }
-      if (p >= std::max(arrived, 1)) {
-        schedule_.steps_after[p] = QuerySteps(graph_, model.Best(uploaded).on_server, split_downlink_);
-      }
+    for (int p = std::max(arrived, 1); p <= n; ++p) {
+      schedule_.steps_after[p] = QuerySteps(graph_, next.on_server_after[p], split_downlink_);
     }
     return Status::Ok();
   }
@@ -123,6 +118,7 @@ class SimReplanner : public UploadObserver {
   RateEstimator estimator_;
   double ack_ms_;
   double planned_factor_ = 1;  // the rate the current plan assumed, as a multiple of the first
+  double last_ack_ms_ = 0, last_sent_ = 0;  // at the last acknowledgement
   Status status_ = Status::Ok();
   std::vector<SimReplan> replans_;
   std::vector<SimRateSample> samples_;
@@ -199,18 +195,13 @@ Result<SimResult> Simulate(const CostGraph& graph, const UploadPlan& plan, const
   // the rate planned for, and nothing changes).
   std::unique_ptr<SimReplanner> replanner;
   if (po.uplink_factor && options.replan.mode != ReplanMode::kOff) {
-    if (plan.encoding != UploadEncoding::kExact && plan.encoding != UploadEncoding::kLossless) {
-      return Status::Invalid(std::string("re-planning (") + ReplanModeName(options.replan.mode) +
-                             ") handles exact uploads only (exact, lossless), not " +
-                             UploadEncodingName(plan.encoding) + ": re-plan off");
-    }
-    const auto& names = PlannerNames();
-    if (std::find(names.begin(), names.end(), plan.algorithm) == names.end()) {
-      return Status::Invalid("re-planning needs the plan's planner, and '" + plan.algorithm +
-                             "' is none (a plan from a file): re-plan off");
-    }
-    if (!(options.replan.ack_bytes > 0) || !(options.replan.window_ms > 0) || !(options.replan.band >= 0)) {
-      return Status::Invalid("re-planning: the acknowledgement size and the estimate's window must be > 0");
+    const std::string why_not = WhyNoReplan(plan.encoding, plan.algorithm);
+    if (!why_not.empty()) return Status::Invalid(why_not);
+    const ReplanOptions& ro = options.replan;
+    if (!(ro.ack_bytes >= 1024) || !(ro.window_ms > 0) || !(ro.band > 0) || !std::isfinite(ro.ack_bytes + ro.window_ms + ro.band)) {
+      return Status::Invalid("re-planning: acknowledgements of at least 1024 bytes (" + std::to_string(ro.ack_bytes) +
+                             "), a window > 0 ms (" + std::to_string(ro.window_ms) + ") and a band > 0 (" +
+                             std::to_string(ro.band) + ") needed");
     }
     replanner = std::make_unique<SimReplanner>(graph, plan, options, *po.uplink_factor, po.downlink_factor.get(),
                                                split_downlink, ProtocolSchedule{upload_ms, steps_after});
