@@ -30,6 +30,7 @@
 #include "ionn/protocol.h"
 #include "ionn/sim.h"
 #include "ionn/version.h"
+#include "ionn/replan.h"
 #include "ionn/slices.h"
 #include "ionn/weight_codec.h"
 
@@ -332,6 +333,7 @@ struct PyClient {
   bool ignore_held = false;
   double client_slowdown = 0;  // > 0: plan with, and pad local work to, this many times the profile's times
   int slices = 1;              // as `ionn client --slices`: 1 none, 0 auto
+  std::string replan;          // "passive", "off", or empty: passive where it can re-plan (as `ionn client`)
 };
 
 py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double duration_s, bool verify, uint64_t seed,
@@ -380,6 +382,15 @@ py::dict RunPyClient(PyClient& c, const py::object& x, int queries, double durat
       }
     };
   }
+  // Re-planning as `ionn client --replan` (ReplanFlags::Resolve): passive
+  // by default where the planner plans an exact upload; asked for where it
+  // cannot, refused naming why.
+  const std::string why_not = o.plan_function ? "re-planning needs the planner, and the plan is made in Python"
+                                              : WhyNoReplan(o.upload_encoding, o.planner.algorithm);
+  if (c.replan == "passive" && !why_not.empty()) throw py::value_error("replan \"passive\": " + why_not);
+  o.replan.mode = c.replan == "off" || !why_not.empty() ? ReplanMode::kOff : ReplanMode::kPassive;
+  o.replan.rtt_ms = o.link.rtt_ms;
+  o.replan.penalties = o.planner.penalties;
   // slices: the run uploads and computes the sliced model (SliceForClient,
   // as `ionn client --slices`); verify still checks the whole model.
   const auto plan_for = [&o](const CostGraph& costs) {
@@ -613,7 +624,8 @@ PYBIND11_MODULE(_ionn, m) {
                        double client_slowdown, double uplink_mbps, std::optional<double> downlink_mbps,
                        double rtt_ms, int threads, bool ignore_held, const std::string& tls_ca_pem, bool tls,
                        const std::string& tls_server_name, const std::string& secret, int reconnects,
-                       double deadline_s, int chunk_kib, const std::string& upload_encoding, int slices) {
+                       double deadline_s, int chunk_kib, const std::string& upload_encoding, int slices,
+                       const std::string& replan) {
              auto c = std::make_unique<PyClient>();
              c->model = model;
              c->plan = plan;
@@ -656,6 +668,10 @@ PYBIND11_MODULE(_ionn, m) {
              o.upload_encoding = Value(ParseUploadEncoding(upload_encoding));
              CheckRange(slices, 0, 64, "slices (1: none, 0: auto)");
              c->slices = slices;
+             if (!replan.empty() && replan != "passive" && replan != "off") {
+               throw py::value_error("replan '" + replan + "' (expected \"passive\", \"off\" or None)");
+             }
+             c->replan = replan;
              c->ignore_held = ignore_held;
              RunSetting& s = c->setting;
              s.model = model->given;
@@ -673,7 +689,7 @@ PYBIND11_MODULE(_ionn, m) {
            py::arg("client_slowdown"), py::arg("uplink_mbps"), py::arg("downlink_mbps"), py::arg("rtt_ms"),
            py::arg("threads"), py::arg("ignore_held"), py::arg("tls_ca_pem"), py::arg("tls"),
            py::arg("tls_server_name"), py::arg("secret"), py::arg("reconnects"), py::arg("deadline_s"),
-           py::arg("chunk_kib"), py::arg("upload_encoding"), py::arg("slices"))
+           py::arg("chunk_kib"), py::arg("upload_encoding"), py::arg("slices"), py::arg("replan"))
       .def("run", &RunPyClient, py::arg("x"), py::arg("queries"), py::arg("duration_s"), py::arg("verify"),
            py::arg("seed"), py::arg("arrivals"), py::arg("max_queue"), py::arg("deadline_ms"));
 

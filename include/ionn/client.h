@@ -206,6 +206,7 @@ struct ClientResult {
   // Every QueryStep call: its round trip as the client saw it, and the
   // server's execution time within it (the rest is protocol and transfer).
   std::vector<double> step_round_trip_ms, step_server_ms;
+  double started_unix_ms = 0;  // the upload's start (time 0 of the times above), by the wall clock
   // Re-planning: "off" or "passive", each re-plan, and the estimate as it went.
   std::string replan = "off";
   std::vector<ClientReplan> replans;

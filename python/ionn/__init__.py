@@ -204,13 +204,18 @@ class Client:
     client_slowdown=X plans with, and pads local work to, X times the
     profile's times (an emulated slower device). slices=N uploads and runs
     the model with its largest layers cut into N slices (`ionn client
-    --slices`); "auto" chooses N with server_profile's times."""
+    --slices`); "auto" chooses N with server_profile's times. replan:
+    "passive" re-plans what is not sent yet when the uplink, estimated
+    from the upload's paced writes, leaves +/-25% of uplink_mbps, "off"
+    keeps the plan; None (the default, as `ionn client`): passive where the
+    planner plans an exact upload, else off."""
 
     def __init__(self, servers, model, *, plan="recursive-efficiency", granularity="layer", client_profile="",
                  server_profile="", paper_profiles=False, paper_profile_dir=_PAPER_PROFILES,
                  client_slowdown=0.0, uplink_mbps=80.0, downlink_mbps=None, rtt_ms=0.0, threads=1,
                  ignore_held=False, tls=False, tls_ca="", tls_server_name="", secret="", reconnects=8,
-                 deadline_s=60.0, chunk_kib=1024, upload_encoding="exact", slices=1):
+                 deadline_s=60.0, chunk_kib=1024, upload_encoding="exact", slices=1,
+                 replan=None):
         if not isinstance(servers, str):
             servers = ",".join(servers)
         tls_ca_pem = ""
@@ -224,7 +229,7 @@ class Client:
                                     paper_profiles, paper_profile_dir, client_slowdown, uplink_mbps, downlink_mbps,
                                     rtt_ms, threads, ignore_held, tls_ca_pem, tls, tls_server_name, secret,
                                     reconnects, deadline_s, chunk_kib, upload_encoding,
-                                    0 if slices == "auto" else slices)
+                                    0 if slices == "auto" else slices, replan or "")
 
     def run(self, x=None, *, queries=-1, duration_s=-1.0, verify=False, seed=1, arrivals="back-to-back",
             max_queue=-1, deadline_ms=-1.0):

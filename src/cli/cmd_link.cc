@@ -4,6 +4,7 @@
 // SIGUSR2 stalls the link, or resumes it (every packet lost for a while).
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <exception>
@@ -78,7 +79,12 @@ Action RegisterLink(CLI::App& app) {
     };
     log("listening on " + o.listen + " (port " + std::to_string((*proxy)->port()) + ") -> " + o.connect + ": up " +
         rate(o.uplink_mbps, args->traces.uplink) + ", down " + rate(o.downlink_mbps, args->traces.downlink) +
-        ", rtt " + number(o.rtt_ms) + " ms");
+        ", rtt " + number(o.rtt_ms) + " ms" +
+        (args->traces.any() ? "; the traces' time 0 at unix ms " +
+                                  std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count())
+                            : std::string()));
     std::string sig;
     bool stalled = false;
     while ((sig = stop.Wait()) == "SIGUSR1" || sig == "SIGUSR2") {

@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -213,6 +214,9 @@ class Run {
       next_server_ = 1;
     }
     start_ms_ = clock_.NowMs();
+    r_.started_unix_ms = static_cast<double>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
     Adopt(conn_, 0);
     if (placeholder) Lose(conn_.get(), first.message());
     worker_ = std::thread([this] { Work(); });

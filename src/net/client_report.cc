@@ -85,6 +85,7 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
                         {"end_ms", a.end_ms}, {"acked", a.acked}, {"ended", a.ended}});
   }
   j["upload_attempts"] = attempts;
+  j["upload_started_unix_ms"] = r.started_unix_ms;
   j["replan"] = r.replan;
   nlohmann::json replans = nlohmann::json::array();
   for (const auto& e : r.replans) {

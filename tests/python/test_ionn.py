@@ -223,6 +223,7 @@ def test_client_runs_live_and_reports_as_the_command_line(server, tmp_path):
                     "--queries", "8", "--verify", "--quiet")
     assert set(r) == set(want)
     assert r["format"] == "ionn-client/2" and r["query_count"] == 8 and r["queries_wrong"] == 0
+    assert r["replan"] == want["replan"] == "passive"  # the default where the planner plans an exact upload
     assert r["max_relative_error"] <= 1e-4
     assert r["queries_offloaded"] > 0 and r["model"] == want["model"] == "mobilenet"
     assert set(r["queries"]) == set(want["queries"][0])
@@ -242,9 +243,12 @@ def test_client_uploads_slices_as_the_command_line(server):
     """slices=3: the run uploads and computes the sliced model, every query checked against the whole one;
     the report says the count, as `ionn client --slices 3`; auto needs the server's times beforehand."""
     model = ionn.load_model("mobilenet")
-    r = ionn.Client(server, model, paper_profiles=True, ignore_held=True, slices=3).run(queries=4, verify=True)
+    # (re-planning off: on an unshaped loopback link it could reorder either run)
+    r = ionn.Client(server, model, paper_profiles=True, ignore_held=True, slices=3, replan="off").run(
+        queries=4, verify=True)
     want = cli_json("client", "--zoo", "mobilenet", "--paper-profiles", "--ignore-held", "--server", server,
-                    "--queries", "4", "--verify", "--slices", "3", "--quiet")
+                    "--queries", "4", "--verify", "--slices", "3", "--quiet", "--replan", "off")
+    assert r["replan"] == want["replan"] == "off"
     assert r["slices"] == want["slices"] == 3 and r["queries_wrong"] == want["queries_wrong"] == 0
     names = [n for p in r["partitions"] for n in p["layers"]]
     assert names == [n for p in want["partitions"] for n in p["layers"]]
@@ -270,6 +274,10 @@ def test_client_takes_a_python_planner(server):
         ionn.Client(server, model, paper_profiles=True, plan=lambda c: 1 / 0).run(queries=1)
     with pytest.raises(ValueError, match="is in no partition"):
         ionn.Client(server, model, paper_profiles=True, plan=[["conv1"]]).run(queries=1)
+    with pytest.raises(ValueError, match="re-planning needs the planner"):
+        ionn.Client(server, model, paper_profiles=True, plan=one_layer_at_a_time, replan="passive").run(queries=1)
+    with pytest.raises(ValueError, match="replan 'sometimes'"):
+        ionn.Client(server, model, paper_profiles=True, replan="sometimes")
     with pytest.raises(ValueError, match=r"input of shape \[1,3,10,10\]"):
         ionn.Client(server, model, paper_profiles=True).run(np.zeros((1, 3, 10, 10), dtype=np.float32), queries=1)
     with pytest.raises(ValueError, match="dtype int64"):
