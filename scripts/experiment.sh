@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates EXPERIMENTS.md and docs/experiments/ (CSVs, figures), with the
-# live runs of the real system on this machine (about four minutes more).
+# live runs of the real system on this machine (about ten minutes more:
+# ionn experiment --live, and re-planning live through link traces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,3 +13,4 @@ export PYTHONPATH=$PWD/build/python
 /usr/bin/python3 scripts/experiment_arrivals.py --markdown EXPERIMENTS.md >/dev/null
 /usr/bin/python3 scripts/experiment_encodings.py --markdown EXPERIMENTS.md --figures docs/experiments >/dev/null
 /usr/bin/python3 scripts/experiment_traces.py --markdown EXPERIMENTS.md >/dev/null
+/usr/bin/python3 scripts/experiment_replan_live.py --markdown EXPERIMENTS.md >/dev/null

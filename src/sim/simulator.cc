@@ -58,9 +58,10 @@ class SimReplanner : public UploadObserver {
     }
     last_ack_ms_ = now_ms;
     last_sent_ = upload_sent_ms + shared;
-    const double window = options_.replan.window_ms;
+    // The oracle: the true rate of the next 100 ms (a mahimahi trace's
+    // rate changes every ms), no estimate's lag.
     const double factor = options_.replan.mode == ReplanMode::kOracle
-                              ? up_factor_.BytesBetween(now_ms, now_ms + window) / window
+                              ? up_factor_.BytesBetween(now_ms, now_ms + kTrueRateWindowMs) / kTrueRateWindowMs
                               : estimator_.Estimate();
     const double to_mbps = options_.uplink_bytes_per_ms / kBytesPerMsPerMbps;
     const double from = std::max(0.0, now_ms - kTrueRateWindowMs);
@@ -87,10 +88,9 @@ class SimReplanner : public UploadObserver {
   Status Replan(double now_ms, double factor, int arrived, int kept) {
     // The downlink: the oracle knows it; the passive client keeps the rate
     // planned for (query replies would tell it: not yet estimated).
-    const double window = options_.replan.window_ms;
     double down = 1;
     if (options_.replan.mode == ReplanMode::kOracle && down_factor_) {
-      down = std::max(down_factor_->BytesBetween(now_ms, now_ms + window) / window, 1e-6);
+      down = std::max(down_factor_->BytesBetween(now_ms, now_ms + kTrueRateWindowMs) / kTrueRateWindowMs, 1e-6);
     }
     IONN_ASSIGN_OR_RETURN(ReplannedUpload next,
                           ReplanUpload(graph_, parts_, kept, factor, down, options_.replan.rtt_ms, planner_));
