@@ -209,6 +209,7 @@ struct ClientResult {
   double started_unix_ms = 0;  // the upload's start (time 0 of the times above), by the wall clock
   // Re-planning: "off" or "passive", each re-plan, and the estimate as it went.
   std::string replan = "off";
+  std::string replan_error;  // why re-planning stopped (a failed re-plan; the plan went on as it was), or empty
   std::vector<ClientReplan> replans;
   std::vector<ClientRateSample> rate_samples;
 };

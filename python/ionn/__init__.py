@@ -216,6 +216,8 @@ class Client:
                  ignore_held=False, tls=False, tls_ca="", tls_server_name="", secret="", reconnects=8,
                  deadline_s=60.0, chunk_kib=1024, upload_encoding="exact", slices=1,
                  replan=None):
+        if replan is not None and replan not in ("passive", "off"):
+            raise ValueError(f"replan {replan!r} (expected \"passive\", \"off\" or None)")
         if not isinstance(servers, str):
             servers = ",".join(servers)
         tls_ca_pem = ""

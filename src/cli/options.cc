@@ -351,8 +351,8 @@ void LinkTraceOptions::Add(CLI::App* app) {
 void ReplanFlags::Add(CLI::App* app, bool with_oracle) {
   option = app->add_option("--replan", mode,
                   std::string("Re-plan the layers not uploaded yet (and place the next queries) when the uplink's "
-                              "rate, estimated from the acknowledged upload bytes with no probe traffic, leaves the "
-                              "band around the rate planned for: passive or off") +
+                              "rate, estimated from the upload's own bytes as the link takes them (no probe traffic), "
+                              "leaves the band around the rate planned for: passive or off") +
                       (with_oracle ? ", or oracle (the rate ahead read from --uplink-trace: the bound)" : ""))
       ->capture_default_str()
       ->type_name(with_oracle ? "passive|off|oracle" : "passive|off")

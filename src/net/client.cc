@@ -178,7 +178,8 @@ class Run {
       const std::string why_not = WhyNoReplan(o_.upload_encoding, o_.planner.algorithm);
       if (!why_not.empty()) return Status::Invalid(why_not);
       if (!(o_.replan.window_ms > 0) || !(o_.replan.band > 0)) {
-        return Status::Invalid("re-planning: a window > 0 ms and a band > 0 needed");
+        return Status::Invalid("re-planning: a window > 0 ms (" + std::to_string(o_.replan.window_ms) +
+                               ") and a band > 0 (" + std::to_string(o_.replan.band) + ") needed");
       }
       replanning_ = true;
       estimator_ = RateEstimator(o_.replan.window_ms);
@@ -234,12 +235,14 @@ class Run {
       std::shared_ptr<Connection> c;
       std::shared_ptr<const std::vector<QuerySchedule>> schedules;
       int acked, version;
+      double local_ms;
       bool complete, gave_up;
       {
         std::lock_guard<std::mutex> lock(mu_);
         c = conn_;
         schedules = c->schedules;
         version = c->plan_version;
+        local_ms = c->plan.latency_local_ms;
         acked = c->lost ? 0 : c->acked;
         complete = !c->lost && c->acked == static_cast<int>(c->plan.partitions.size());
         gave_up = gave_up_ || (c->upload_over && !c->lost && !complete);
@@ -273,7 +276,7 @@ class Run {
       local_after_loss += gave_up;
       ClientQuery started;
       started.start_ms = clock_.NowMs() - start_ms_;
-      started.predicted_ms = c->plan.latency_local_ms;
+      started.predicted_ms = local_ms;
       IONN_ASSIGN_OR_RETURN(ClientQuery q, acked > 0 ? Query(*c, *schedules, version, ++query_id, acked)
                                                      : LocalQuery(started, false));
       q.arrival_ms = back_to_back ? q.start_ms : arrival;
@@ -485,6 +488,9 @@ class Run {
   void Adopt(const std::shared_ptr<Connection>& c, double opened_ms) {
     std::lock_guard<std::mutex> lock(mu_);
     conn_ = c;
+    // A new session plans for the rate given: the estimate starts again
+    // (what a failing link showed before the loss says nothing of the next).
+    estimator_ = RateEstimator(o_.replan.window_ms);
     c->index = static_cast<int>(r_.sessions.size());
     ClientSession rec;
     rec.server = c->server;
@@ -825,7 +831,6 @@ class Run {
   }
 
   void SetUploading(bool on) {
-    if (!replanning_) return;
     std::lock_guard<std::mutex> lock(mu_);
     uploading_ = on;
   }
@@ -845,7 +850,9 @@ class Run {
   // buffers filling) does not count. Then maybe re-plan.
   void Paced(Connection* c, double write_start, size_t bytes, PacedWrites* w, int kept, int acked) {
     const double now = clock_.NowMs(), took = now - write_start;
-    const double planned_ms = static_cast<double>(bytes) / (o_.link.uplink_mbps * kBytesPerMsPerMbps);
+    // (at the rate the current plan assumed)
+    const double planned_ms =
+        static_cast<double>(bytes) / (c->planned_factor * o_.link.uplink_mbps * kBytesPerMsPerMbps);
     w->bytes_since += static_cast<double>(bytes);
     if (!(took >= std::max(kPacedMinMs, kPacedShare * planned_ms))) return;
     const double since = w->last_end_ms;
@@ -858,6 +865,7 @@ class Run {
       estimator_.AddInterval(now - start_ms_, now - since, amount);
     }
     MaybeReplan(c, kept, acked);
+    w->last_end_ms = clock_.NowMs();  // the re-plan's own time is not the link's
   }
 
   // Re-plans what follows the first `kept` partitions of `c` (and where
@@ -879,9 +887,9 @@ class Run {
     Result<UploadPlan> plan = next.ok() ? EvaluatePartitions(c->costs, c->plan.algorithm, c->plan.granularity,
                                                              next->parts, static_cast<int>(c->first_upload))
                                         : Result<UploadPlan>(next.status());
-    if (!plan.ok()) {  // the plan goes on as it was
+    if (!plan.ok()) {  // the plan goes on as it was, and re-planning stops
       std::lock_guard<std::mutex> lock(mu_);
-      upload_error_ = "re-planning: " + plan.status().message();
+      r_.replan_error = plan.status().message();
       replanning_ = false;
       return;
     }
@@ -994,9 +1002,10 @@ class Run {
     auto it = prepared_.find(key);
     if (it != prepared_.end()) return it->second;
     IONN_ASSIGN_OR_RETURN(auto run, engine_->Prepare(layers, keep));
-    if (session != last_session_) {  // an earlier session's segments are not run again
+    if (session != last_session_ || version != last_version_) {  // earlier ones are not run again
       prepared_.clear();
       last_session_ = session;
+      last_version_ = version;
     }
     prepared_[key] = run;
     return run;
@@ -1059,7 +1068,7 @@ class Run {
         query_ctx_ = nullptr;
         query_conn_ = nullptr;
       }
-      if (replanning_) {  // its tensors shared the uplink with the upload, if one was sending
+      if (replanning_ && st.ok()) {  // its tensors shared the uplink with the upload, if one was sending
         std::lock_guard<std::mutex> lock(mu_);
         if (uploading_) estimator_.AddAlongside(clock_.NowMs() - start_ms_, static_cast<double>(req.ByteSizeLong()));
       }
@@ -1134,7 +1143,7 @@ class Run {
   Clock& clock_;
   std::unique_ptr<Engine> engine_;
   std::map<std::tuple<int, int, int, size_t>, std::shared_ptr<const PreparedRun>> prepared_;  // main thread only
-  int last_session_ = 0;
+  int last_session_ = 0, last_version_ = 0;
   std::shared_ptr<const PreparedRun> whole_model_;  // LocalQuery's, and its profile time
   double whole_model_ms_ = 0;
   static constexpr int kMaxRefusedSteps = 3;
@@ -1143,7 +1152,7 @@ class Run {
   // Re-planning (ClientOptions::replan): a write is paced when it took at
   // least kPacedShare of its bytes' time at the planned rate, and 1 ms.
   static constexpr double kPacedMinMs = 1, kPacedShare = 0.05;
-  bool replanning_ = false;  // set before the worker starts; the worker may clear it (under mu_)
+  std::atomic<bool> replanning_{false};  // set before the worker starts; the worker clears it when a re-plan fails
   std::thread worker_;
   size_t next_server_ = 0;  // the worker's, after the start
   // The worker's: per partition (its layers) that failed, the bytes its

@@ -87,6 +87,7 @@ nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, con
   j["upload_attempts"] = attempts;
   j["upload_started_unix_ms"] = r.started_unix_ms;
   j["replan"] = r.replan;
+  j["replan_error"] = r.replan_error.empty() ? nlohmann::json() : nlohmann::json(r.replan_error);
   nlohmann::json replans = nlohmann::json::array();
   for (const auto& e : r.replans) {
     replans.push_back({{"at_ms", e.at_ms}, {"estimated_mbps", e.estimated_mbps}, {"plan_ms", e.plan_ms},

@@ -26,8 +26,10 @@ std::string WhyNoReplan(UploadEncoding encoding, const std::string& algorithm) {
   }
   const auto& names = PlannerNames();
   if (std::find(names.begin(), names.end(), algorithm) == names.end()) {
-    return "re-planning needs the plan's planner, and a plan made elsewhere ('" + algorithm.substr(0, 40) +
-           "') has none";
+    std::string known;
+    for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+    return "re-planning needs the plan's planner, and '" + algorithm.substr(0, 40) + "' is none of " + known +
+           " (a plan made elsewhere has none)";
   }
   return "";
 }

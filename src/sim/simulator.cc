@@ -18,7 +18,7 @@ constexpr double kTrueRateWindowMs = 100;
 
 // The client's re-planning (replan.h) inside the protocol loop: it sees
 // the upload's acknowledgements, estimates the uplink's rate (or, as the
-// oracle, reads the trace's next second), and when that leaves the band
+// oracle, reads the trace's next 100 ms), and when that leaves the band
 // around the rate its plan assumed, plans the partitions not started yet
 // again on the graph at that rate and places the next queries for it.
 // Times stay at the planned rate (the loop scales them by the trace).

@@ -278,6 +278,8 @@ def test_client_takes_a_python_planner(server):
         ionn.Client(server, model, paper_profiles=True, plan=one_layer_at_a_time, replan="passive").run(queries=1)
     with pytest.raises(ValueError, match="replan 'sometimes'"):
         ionn.Client(server, model, paper_profiles=True, replan="sometimes")
+    with pytest.raises(ValueError, match="replan False"):
+        ionn.Client(server, model, paper_profiles=True, replan=False)
     with pytest.raises(ValueError, match=r"input of shape \[1,3,10,10\]"):
         ionn.Client(server, model, paper_profiles=True).run(np.zeros((1, 3, 10, 10), dtype=np.float32), queries=1)
     with pytest.raises(ValueError, match="dtype int64"):
