@@ -3,7 +3,9 @@
 // times other engines measured (PyTorch by bench/torch_bench.py and
 // bench/torchvision_bench.py, ONNX Runtime by bench/ort_bench.js; run by
 // bench/engine_bench.sh). Prints a table of medians; --json FILE writes the
-// rows. Models: the zoo's five, or the ONNX files given.
+// rows. Models: the zoo's five, or the ONNX files given. ionn runs with
+// --backend auto (its column "ionn", the ratio's) and with every
+// convolution on XNNPACK ("xnnpack"), so the backend choice is visible.
 #include <omp.h>
 
 #include <cstring>
@@ -92,8 +94,9 @@ int main(int argc, char** argv) {
   }
   nlohmann::json rows = nlohmann::json::array();
   std::printf("whole-model latency, batch 1, median ms (runs)\n");
-  std::printf("%-20s %7s %16s %16s %10s %12s %10s\n", "model", "threads", "ionn", "opencv-dnn", "pytorch",
-              "onnxruntime", "ionn/best");
+  const bool xnnpack = EngineBackendAvailable(EngineBackend::kXnnpack);
+  std::printf("%-20s %7s %16s %16s %16s %10s %12s %10s\n", "model", "threads", "ionn", "xnnpack", "opencv-dnn",
+              "pytorch", "onnxruntime", "ionn/best");
   for (const auto& [name, path] : models) {
     auto g = ReadOnnxFile(path);
     if (!g.ok()) {
@@ -119,6 +122,14 @@ int main(int argc, char** argv) {
       const TensorMap in = {{g->inputs[0].name, input}};
       int ionn_runs = 0, cv_runs = 0;
       const double ionn_us = bench::MedianUs([&] { (void)engine->RunAll(in); ++ionn_runs; }, 5, seconds);
+      double xnn_us = 0;
+      int xnn_runs = 0;
+      if (xnnpack) {
+        EngineOptions xo{t};
+        xo.backend = EngineBackend::kXnnpack;
+        auto x = Engine::Create(*g, xo).value();
+        xnn_us = bench::MedianUs([&] { (void)x->RunAll(in); ++xnn_runs; }, 5, seconds);
+      }
       double cv_us = 0;
       try {  // OpenCV 4.6 does not read every exported model
         cv::setNumThreads(t);
@@ -131,12 +142,15 @@ int main(int argc, char** argv) {
       }
       double best = cv_us > 0 ? cv_us / 1000 : 1e30;
       const std::string torch = Cell(torch_ms, name, t, &best), ort = Cell(ort_ms, name, t, &best);
-      char cv_cell[32] = "               -";
+      char cv_cell[32] = "               -", xnn_cell[32] = "               -";
       if (cv_us > 0) std::snprintf(cv_cell, sizeof cv_cell, "%10.2f (%3d)", cv_us / 1000, cv_runs);
-      std::printf("%-20s %7d %10.2f (%3d) %16s %10s %12s %10s\n", name.c_str(), t, ionn_us / 1000, ionn_runs, cv_cell,
-                  torch.c_str(), ort.c_str(), best < 1e29 ? std::to_string(ionn_us / 1000 / best).substr(0, 4).c_str() : "-");
+      if (xnn_us > 0) std::snprintf(xnn_cell, sizeof xnn_cell, "%10.2f (%3d)", xnn_us / 1000, xnn_runs);
+      std::printf("%-20s %7d %10.2f (%3d) %16s %16s %10s %12s %10s\n", name.c_str(), t, ionn_us / 1000, ionn_runs,
+                  xnn_cell, cv_cell, torch.c_str(), ort.c_str(),
+                  best < 1e29 ? std::to_string(ionn_us / 1000 / best).substr(0, 4).c_str() : "-");
       std::fflush(stdout);
-      rows.push_back({{"model", name}, {"threads", t}, {"ionn_ms", ionn_us / 1000}, {"opencv_ms", cv_us / 1000},
+      rows.push_back({{"model", name}, {"threads", t}, {"ionn_ms", ionn_us / 1000}, {"xnnpack_ms", xnn_us / 1000},
+                      {"opencv_ms", cv_us / 1000},
                       {"pytorch_ms", torch == "-" ? 0 : std::stod(torch)}, {"onnxruntime_ms", ort == "-" ? 0 : std::stod(ort)}});
     }
     std::filesystem::remove(cv_path);

@@ -19,7 +19,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-pytest python3-matplotlib
   libprotobuf-dev protobuf-compiler libonnx-dev
   libgrpc++-dev protobuf-compiler-grpc libssl-dev openssl prometheus-cpp-dev
-  libgtest-dev libzstd-dev
+  libgtest-dev libzstd-dev libxnnpack-dev libpthreadpool-dev
   libdnnl-dev ocl-icd-opencl-dev
   libopencv-dnn-dev libopencv-imgcodecs-dev
   gnuplot-nox

@@ -166,6 +166,22 @@ for n in 0 257 65536 2147483647; do
 done
 expect 2 "not in range 1 to 256" -- "$ionn" profile --zoo mobilenet --threads 65536
 expect 2 "not in range 1 to 256" -- "$ionn" calibrate --quick --threads 65536
+# Backends: a name not known, or IONN_BACKEND wrong, is refused; both
+# backends give MobileNet's same top class, and the report says which ran.
+expect 2 "--backend: cuda not in \{auto,onednn,xnnpack\}" -- "$ionn" run --zoo mobilenet --backend cuda
+expect 2 "IONN_BACKEND: unknown backend 'gpu'" -- env IONN_BACKEND=gpu "$ionn" run --zoo mobilenet
+if "$ionn" run --zoo mobilenet --backend xnnpack --repeats 1 --format json >"$tmp/xnn.json" 2>/dev/null; then
+  "$ionn" run --zoo mobilenet --backend onednn --repeats 1 --format json >"$tmp/onednn.json"
+  /usr/bin/python3 - "$tmp/xnn.json" "$tmp/onednn.json" <<'PY' || fail "run --backend xnnpack against onednn"
+import json, sys
+x, o = (json.load(open(f)) for f in sys.argv[1:])
+assert x["top"][0]["index"] == o["top"][0]["index"], (x["top"][0], o["top"][0])
+assert abs(x["top"][0]["value"] - o["top"][0]["value"]) <= 1e-5, (x["top"][0], o["top"][0])
+assert x["backend"] == "xnnpack" and x["kernels"]["xnnpack"] == 28 and o["kernels"]["xnnpack"] == 0, (x, o)
+PY
+else
+  expect 2 "--backend xnnpack: this build has no XNNPACK" -- "$ionn" run --zoo mobilenet --backend xnnpack
+fi
 
 # Bad input: exit 2 and a message that names the problem.
 echo '{"format": "ionn-costs/1", "inputs": [' >"$tmp/bad.json"

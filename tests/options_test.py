@@ -26,7 +26,7 @@ SHARED = {
     "--paper-profiles": "Profiles", "--client-slowdown": "Profiles",
     "--uplink-mbps": "Link", "--downlink-mbps": "Link", "--rtt-ms": "Link",
     "--algorithm": "Plan", "--granularity": "Plan", "--penalties": "Plan",
-    "--threads": "Engine",
+    "--threads": "Engine", "--backend": "Engine",
     "--output": "Output", "--format": "Output",
 }
 # Where a shared name is meant otherwise, and says so in its help line.
@@ -78,7 +78,7 @@ for name, uses in seen.items():
     for use in uses[1:]:
         if use[1:] != first[1:]:
             failures.append(f"{name}: '{first[0]}' says {first[1:]!r}, '{use[0]}' says {use[1:]!r}")
-for name, commands in [("--client-slowdown", 3), ("--threads", 5), ("--uplink-mbps", 5), ("--zoo", 7), ("--output", 8)]:
+for name, commands in [("--client-slowdown", 3), ("--threads", 5), ("--backend", 6), ("--uplink-mbps", 5), ("--zoo", 7), ("--output", 8)]:
     if len(seen.get(name, [])) < commands:
         failures.append(f"{name}: shared by {len(seen.get(name, []))} commands, expected at least {commands}")
 

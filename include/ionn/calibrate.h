@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "ionn/engine.h"
 #include "ionn/model_costs.h"
 
 namespace ionn {
 
 struct CalibrationOptions {
   int threads = 1;        // engine threads
+  EngineBackend backend = EngineBackend::kAuto;  // as the server will run (ServerOptions::backend)
   bool winograd = false;  // as the server will run (ServerOptions::winograd)
   int warmup = 2;      // untimed runs per configuration
   int repeats = 7;     // timed runs per configuration; the median counts

@@ -103,6 +103,7 @@ struct ClientOptions {
   std::string tls_ca_pem, tls_server_name;
   std::string secret;                  // the servers' shared secret, if they need one
   int threads = 1;                     // engine threads here
+  EngineBackend backend = EngineBackend::kAuto;  // which library computes the convolutions here
   Clock* clock = nullptr;              // null: Clock::System()
 };
 

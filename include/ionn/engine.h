@@ -33,6 +33,20 @@ using TensorMap = std::map<std::string, Tensor>;
 // 65536 crashed it, 2^31-1 ran away with 12.9 GB).
 constexpr int kMaxEngineThreads = 256;
 
+// Which library computes a layer where more than one can (convolutions
+// today). kAuto chooses per layer by a rule measured on both: on x86-64
+// oneDNN was faster on every convolution shape measured, so auto takes
+// XNNPACK only where oneDNN refuses a layer. kOneDnn and kXnnpack ask for
+// one (a convolution XNNPACK refuses falls back to oneDNN). The environment
+// variable IONN_BACKEND (auto, onednn, xnnpack) sets the backend of engines
+// made with kAuto, as ONEDNN_MAX_CPU_ISA caps oneDNN.
+enum class EngineBackend { kAuto, kOneDnn, kXnnpack };
+const char* EngineBackendName(EngineBackend backend);  // "auto", "onednn", "xnnpack"
+Result<EngineBackend> ParseEngineBackend(const std::string& name);
+// Whether this build has the backend and it runs on this CPU (always true
+// for kAuto and kOneDnn).
+bool EngineBackendAvailable(EngineBackend backend);
+
 struct EngineOptions {
   int threads = 1;    // oneDNN (OpenMP) threads used by Run, 1 to kMaxEngineThreads
   bool fuse = true;   // run as one kernel, when a Run covers all of them (same
@@ -46,6 +60,7 @@ struct EngineOptions {
                          // where oneDNN has it for this CPU (AVX-512): faster, and
                          // the same result up to rounding
   Clock* clock = nullptr;  // what ProfileLayers times with; null: Clock::System()
+  EngineBackend backend = EngineBackend::kAuto;
 };
 
 class Kernel;
@@ -68,6 +83,8 @@ class PreparedRun {
   // Kernels that run with their tensors in NHWC (channels last): pooling,
   // concatenations and the like between convolutions that pick NHWC.
   int channels_last_kernels() const;
+  // Kernels that `backend` ("onednn", "xnnpack", "ionn") computes.
+  int backend_kernels(const std::string& backend) const;
 
  private:
   friend class Engine;

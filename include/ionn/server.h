@@ -19,6 +19,7 @@
 #include <string>
 
 #include "ionn/clock.h"
+#include "ionn/engine.h"
 #include "ionn/model_costs.h"
 #include "ionn/status.h"
 
@@ -28,6 +29,7 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free one
   std::string name = "ionn";              // identity offered at Hello
   int threads = 1;                        // engine threads per query step
+  EngineBackend backend = EngineBackend::kAuto;  // which library computes the convolutions
   // Large 3x3 convolutions by Winograd's algorithm (EngineOptions::winograd):
   // faster, and their transformed weights are counted below, but each
   // worker thread also keeps oneDNN's Winograd scratchpad (up to 24 times

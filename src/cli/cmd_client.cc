@@ -27,7 +27,7 @@ Action RegisterClient(CLI::App& app) {
     ProfileOptions profiles;
     LinkRateOptions link;
     std::string upload_encoding = "exact", slices = "off";
-    ThreadOptions engine;
+    EngineFlags engine;
     OutputOptions out;
     PlanOptions plan;
     ArrivalOptions arrivals;
@@ -159,7 +159,10 @@ Action RegisterClient(CLI::App& app) {
     o.deadline_ms = args->arrivals.deadline_ms;
     o.max_queries = args->queries;
     o.duration_ms = args->duration_s > 0 ? args->duration_s * 1000 : -1;
-    o.threads = args->engine.threads;
+    auto eo = args->engine.Get();
+    if (!eo.ok()) return Fail(eo.status());
+    o.threads = eo->threads;
+    o.backend = eo->backend;
     o.use_held = !args->ignore_held;
     o.chunk_bytes = static_cast<size_t>(args->chunk_kib) * 1024;
     o.call_deadline_ms = args->deadline_s * 1000;
@@ -188,7 +191,7 @@ Action RegisterClient(CLI::App& app) {
       o.client_profile = std::move(p).value();
     } else {
       if (!args->quiet) std::fprintf(stderr, "client: profiling %zu layers here (--client-profile F.csv skips this)\n", g->layers.size());
-      auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
+      auto engine = Engine::Create(*g, *eo);
       if (!engine.ok()) return Fail(engine.status());
       auto t = (*engine)->ProfileLayers(o.inputs, 2, 7);
       if (!t.ok()) return Fail(t.status());
@@ -226,7 +229,7 @@ Action RegisterClient(CLI::App& app) {
     // --verify: every query's outputs against a whole-model run here.
     std::optional<OutputCheck> verified;
     if (args->verify) {
-      auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
+      auto engine = Engine::Create(*g, *eo);
       if (!engine.ok()) return Fail(engine.status());
       auto out = (*engine)->RunAll(o.inputs);
       if (!out.ok()) return Fail(out.status());

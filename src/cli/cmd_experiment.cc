@@ -26,12 +26,13 @@ namespace {
 // The live runs of `model` at the paper's bandwidth: "live" rows (measured)
 // and "live-sim" rows (the simulator on the same cost graph) at layer
 // granularity with link sharing fair.
-Status AddLiveRows(const std::string& model, ExperimentTable* table) {
+Status AddLiveRows(const std::string& model, EngineBackend backend, ExperimentTable* table) {
   std::fprintf(stderr, "experiment: live, %s: measuring the server's layer times here\n", model.c_str());
   IONN_ASSIGN_OR_RETURN(Graph g, BuildZooModel(model, 1));
   TensorMap input;
   for (const auto& in : g.inputs) input[in.name] = SeededInput(in.shape, 1);
   LiveOptions lo;
+  lo.backend = backend;
   IONN_ASSIGN_OR_RETURN(const CostSources sources, PaperCostSources(model, PaperProfileDir()));
   IONN_ASSIGN_OR_RETURN(lo.client_profile, ReadProfileCsv(sources.client_profile));
   lo.link = MakeLinkSpec(kPaperUplinkMbps);
@@ -43,7 +44,7 @@ Status AddLiveRows(const std::string& model, ExperimentTable* table) {
                  {"window-search", UploadEncoding::kProgressive, 0},
                  {"window-search", UploadEncoding::kInt8, 0}};
   lo.input = input;
-  IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input));
+  IONN_ASSIGN_OR_RETURN(lo.server_times, MeasureServerTimes(g, input, backend));
   lo.starting = [&model](const std::string& algorithm) {
     std::fprintf(stderr, "experiment: live, %s, %s (server, link and client in this process)\n", model.c_str(),
                  algorithm.c_str());
@@ -69,6 +70,7 @@ Action RegisterExperiment(CLI::App& app) {
     std::string live_model = "alexnet";
     std::string upload_encoding = "exact", slices = "off";
     OwnExperimentOptions own;
+    EngineFlags engine;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand("experiment",
@@ -102,12 +104,15 @@ Action RegisterExperiment(CLI::App& app) {
                 "Also run the experiment for real here (server, link at 80 Mbps, client emulating the ODROID XU4; "
                 "the paper's two planners, then window-search with sub-layer slices and lossless, progressive and int8 "
                 "uploads; under a minute each) beside the simulator on the same cost graph");
+  args->engine.Add(cmd, /*with_threads=*/false);
   AddUploadEncodingOption(cmd, &args->upload_encoding);
   AddSlicesOption(cmd, &args->slices);
   cmd->add_option("--live-model", args->live_model, "Zoo model of the live runs")
       ->capture_default_str()
       ->check(CLI::IsMember({"alexnet", "googlenet", "resnet50", "inception_bn", "mobilenet"}));
   return [args]() {
+    auto engine = args->engine.Get();
+    if (!engine.ok()) return Fail(engine.status());
     if (args->own.model.given()) {
       if (args->live) return Fail(Status::Invalid("--live runs the paper's grid only (give no --model)"));
       if (args->upload_encoding != "exact" || args->slices != "off") {
@@ -126,6 +131,7 @@ Action RegisterExperiment(CLI::App& app) {
       o.out = args->out;
       o.markdown = args->markdown;
       o.no_plots = args->no_plots;
+      o.backend = engine->backend;
       return RunOwnModelExperiment(o);
     }
     const ProfileOptions& p = args->own.profiles;
@@ -153,7 +159,7 @@ Action RegisterExperiment(CLI::App& app) {
     });
     if (!s.ok()) return Fail(s);
     if (args->live) {
-      s = AddLiveRows(args->live_model, &table);
+      s = AddLiveRows(args->live_model, engine->backend, &table);
       if (!s.ok()) return Fail(s);
     }
     ExperimentReportOptions report;

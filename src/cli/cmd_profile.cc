@@ -19,7 +19,7 @@ Action RegisterProfile(CLI::App& app) {
   struct Args {
     ModelOptions model;
     InputOptions input;
-    ThreadOptions engine;
+    EngineFlags engine;
     OutputOptions out;
     std::string column = "client";
     int warmup = 3, repeats = 15;
@@ -41,7 +41,9 @@ Action RegisterProfile(CLI::App& app) {
     if (!inputs.ok()) return Fail(inputs.status());
     std::fprintf(stderr, "profile: %s, %zu layers, %d thread(s), %d warm-up + %d timed runs per layer\n",
                  g->name.c_str(), g->layers.size(), args->engine.threads, args->warmup, args->repeats);
-    auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
+    auto eo = args->engine.Get();
+    if (!eo.ok()) return Fail(eo.status());
+    auto engine = Engine::Create(*g, *eo);
     if (!engine.ok()) return Fail(engine.status());
     auto t = (*engine)->ProfileLayers(*inputs, args->warmup, args->repeats);
     if (!t.ok()) return Fail(t.status());
@@ -80,7 +82,7 @@ Action RegisterProfile(CLI::App& app) {
 
 Action RegisterCalibrate(CLI::App& app) {
   struct Args {
-    ThreadOptions engine;
+    EngineFlags engine;
     OutputOptions out;
     int repeats = 7;
     bool quick = false, winograd = false;
@@ -96,7 +98,10 @@ Action RegisterCalibrate(CLI::App& app) {
   return args->out.Wrap([args]() {
     CalibrationOptions options;
     options.winograd = args->winograd;
-    options.threads = args->engine.threads;
+    auto eo = args->engine.Get();
+    if (!eo.ok()) return Fail(eo.status());
+    options.threads = eo->threads;
+    options.backend = eo->backend;
     options.repeats = args->repeats;
     options.quick = args->quick;
     auto c = CalibrateServer(options);

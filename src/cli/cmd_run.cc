@@ -19,7 +19,7 @@ Action RegisterRun(CLI::App& app) {
   struct Args {
     ModelOptions model;
     InputOptions input;
-    ThreadOptions engine;
+    EngineFlags engine;
     OutputOptions out;
     std::string labels, output_tensor;
     int repeats = 10, top = 5;
@@ -59,7 +59,9 @@ Action RegisterRun(CLI::App& app) {
                                     std::to_string(per_sample) + " values a sample (one label a line, for each)"));
       }
     }
-    auto engine = Engine::Create(*g, EngineOptions{args->engine.threads});
+    auto eo = args->engine.Get();
+    if (!eo.ok()) return Fail(eo.status());
+    auto engine = Engine::Create(*g, *eo);
     if (!engine.ok()) return Fail(engine.status());
     Result<TensorMap> out = (*engine)->RunAll(inputs);  // warm-up, and the result
     if (!out.ok()) return Fail(out.status());
@@ -81,9 +83,22 @@ Action RegisterRun(CLI::App& app) {
     const int top = std::min<int>(args->top, static_cast<int>(order.size()));
     std::partial_sort(order.begin(), order.begin() + top, order.end(),
                       [&](int a, int b) { return y.data[a] > y.data[b]; });
+    // Which library computed how many of the run's kernels (a fused
+    // convolution and what folds into it count once).
+    std::vector<int> all(g->layers.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int>(k);
+    auto prepared = (*engine)->Prepare(all, g->outputs);
+    if (!prepared.ok()) return Fail(prepared.status());
+    nlohmann::json kernels;
+    std::string kernel_line;
+    for (const char* b : {"onednn", "xnnpack", "ionn"}) {
+      kernels[b] = (*prepared)->backend_kernels(b);
+      kernel_line += std::string(kernel_line.empty() ? "" : ", ") + std::to_string((*prepared)->backend_kernels(b)) + " " + b;
+    }
     if (args->out.format == "json") {
       nlohmann::json doc = {{"format", "ionn-run/1"}, {"output", g->outputs[0]}, {"shape", y.shape},
-                            {"threads", args->engine.threads}, {"median_ms", ms[ms.size() / 2]},
+                            {"threads", args->engine.threads}, {"backend", args->engine.backend},
+                            {"kernels", kernels}, {"median_ms", ms[ms.size() / 2]},
                             {"min_ms", ms.front()}, {"max_ms", ms.back()}};
       RunSetting setting;
       setting.model = args->model.Name();  // Load succeeded: a model was given
@@ -100,6 +115,7 @@ Action RegisterRun(CLI::App& app) {
     std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
                 g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->engine.threads, ms[ms.size() / 2], ms.front(),
                 ms.back(), args->repeats);
+    std::printf("  backend %s: kernels %s\n", args->engine.backend.c_str(), kernel_line.c_str());
     for (int i = 0; i < top; ++i) {
       const std::string label = labels.empty() ? "" : "  " + labels[order[i] % labels.size()];
       std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]], label.c_str());  // 1e-09, not 0.000000

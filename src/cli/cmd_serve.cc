@@ -16,7 +16,7 @@ Action RegisterServe(CLI::App& app) {
   struct Args {
     ServerOptions server;
     ProfileOptions profiles;
-    ThreadOptions engine;
+    EngineFlags engine;
     std::string tls_cert, tls_key, secret_file, when_full = "refuse";
     bool quick_calibration = false;
     double drain_s = 5;
@@ -91,7 +91,10 @@ Action RegisterServe(CLI::App& app) {
   return [args]() {
     auto log = StderrLog("serve");
     ServerOptions options = args->server;
-    options.threads = args->engine.threads;
+    auto eo = args->engine.Get();
+    if (!eo.ok()) return Fail(eo.status());
+    options.threads = eo->threads;
+    options.backend = eo->backend;
     options.log = log;
     options.when_full = args->when_full == "evict-idle" ? ServerOptions::WhenFull::kEvictIdle : ServerOptions::WhenFull::kRefuse;
     if (!args->tls_cert.empty()) {
@@ -130,6 +133,7 @@ Action RegisterServe(CLI::App& app) {
       log("calibrating the prediction functions (--regression FILE skips this)");
       CalibrationOptions co;
       co.threads = options.threads;
+      co.backend = options.backend;
       co.winograd = options.winograd;
       co.quick = args->quick_calibration;
       auto c = CalibrateServer(co);

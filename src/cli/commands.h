@@ -82,6 +82,7 @@ Result<PlannedModel> LoadAndPlan(const CostOptions& costs, const PlanOptions& pl
 // link sharing fair). `returning`: then once more as a client that comes
 // back (5 queries, held layers used).
 struct LiveOptions {
+  EngineBackend backend = EngineBackend::kAuto;  // --backend: the server's and the client's engines
   Profile client_profile;  // the emulated client's times (a zoo model's: the published ones)
   LinkSpec link = MakeLinkSpec(80);  // the proxy's and the planner's
   // Each run's planner and upload encoding (DESIGN.md, "Upload unit").
@@ -113,7 +114,8 @@ struct LiveRun {
 };
 Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOptions& options);
 // Per-layer server_ms of `model` on this machine (1 thread, median of 9).
-Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input);
+Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input,
+                                   EngineBackend backend = EngineBackend::kAuto);
 // A measured run in the simulator's terms (an ExperimentTable "live" row).
 SimResult MeasuredResult(const ClientResult& result);
 
@@ -130,6 +132,7 @@ struct OwnExperimentOptions {
   std::vector<std::string> plans;
   std::string out, markdown;
   bool no_plots = false;
+  EngineBackend backend = EngineBackend::kAuto;  // --backend, where the times are measured here
 };
 int RunOwnModelExperiment(const OwnExperimentOptions& options);
 

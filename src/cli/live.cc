@@ -8,8 +8,10 @@
 
 namespace ionn::cli {
 
-Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input) {
-  IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, EngineOptions{1}));
+Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input, EngineBackend backend) {
+  EngineOptions eo;
+  eo.backend = backend;
+  IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, eo));
   IONN_ASSIGN_OR_RETURN(auto timings, engine->ProfileLayers(input, 2, 9));
   return ProfileFromTimes(model, timings, /*server_column=*/true);
 }
@@ -17,6 +19,7 @@ Result<Profile> MeasureServerTimes(const Graph& model, const TensorMap& input) {
 Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOptions& o) {
   ServerOptions so;
   so.listen = "127.0.0.1:0";
+  so.backend = o.backend;
   IONN_ASSIGN_OR_RETURN(auto server, OffloadServer::Start(so));
   LinkOptions lo;
   lo.listen = "127.0.0.1:0";
@@ -39,6 +42,7 @@ Result<std::vector<LiveRun>> RunLiveExperiment(const Graph& model, const LiveOpt
     co.client_profile = client_profile;
     co.server_profile = o.server_times;
     co.emulate_profile = true;
+    co.backend = o.backend;
     co.link = o.link;
     co.inputs = o.input;
     co.use_held = false;  // each run a first meeting, though the server holds the layers of the run before

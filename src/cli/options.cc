@@ -451,11 +451,31 @@ Result<Arrivals> ArrivalOptions::Get() const {
 
 // --- Engine --------------------------------------------------------------
 
-void ThreadOptions::Add(CLI::App* app) {
-  app->add_option("--threads", threads, "Engine threads (on a server: for each query step)")
+void EngineFlags::Add(CLI::App* app, bool with_threads) {
+  if (with_threads) {
+    app->add_option("--threads", threads, "Engine threads (on a server: for each query step)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, kMaxEngineThreads))
+        ->group(kEngineGroup);
+  }
+  app->add_option("--backend", backend,
+                  "Which library computes the convolutions: auto (per layer by a measured rule: oneDNN, XNNPACK where "
+                  "oneDNN refuses one), onednn, or xnnpack (where it takes the layer)")
       ->capture_default_str()
-      ->check(CLI::Range(1, kMaxEngineThreads))
+      ->check(CLI::IsMember({"auto", "onednn", "xnnpack"}))
       ->group(kEngineGroup);
+}
+
+Result<EngineOptions> EngineFlags::Get() const {
+  EngineOptions o;
+  o.threads = threads;
+  IONN_ASSIGN_OR_RETURN(o.backend, ParseEngineBackend(backend));
+  if (!EngineBackendAvailable(o.backend)) {
+    return Status::Invalid("--backend " + backend +
+                           ": this build has no XNNPACK or it does not run on this CPU (install libxnnpack-dev, "
+                           "e.g. with scripts/setup.sh, and rebuild; or --backend onednn)");
+  }
+  return o;
 }
 
 // --- Output --------------------------------------------------------------

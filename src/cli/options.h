@@ -170,10 +170,14 @@ struct ArrivalOptions {
   Result<Arrivals> Get() const;
 };
 
-// Engine: --threads.
-struct ThreadOptions {
+// Engine: --threads, --backend auto|onednn|xnnpack.
+struct EngineFlags {
   int threads = 1;
-  void Add(CLI::App* app);
+  std::string backend = "auto";
+  void Add(CLI::App* app, bool with_threads = true);  // --backend alone where the command fixes the threads
+  // The options every engine of the command is made with; --backend xnnpack
+  // where this build or CPU has no XNNPACK is refused here.
+  Result<EngineOptions> Get() const;
 };
 
 // Output: -o/--output FILE (the report; default standard output) and

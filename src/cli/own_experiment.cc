@@ -39,7 +39,9 @@ Result<CostsAt> MakeCostSource(const Graph& model, const OwnExperimentOptions& o
     return CostsAt([model, sources](double mbps) { return LoadModelCosts(model, sources, MakeLinkSpec(mbps)); });
   }
   std::fprintf(stderr, "experiment: profiling %s here (1 thread, median of 9 runs per layer)\n", model.name.c_str());
-  IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, EngineOptions{1}));
+  EngineOptions eo;
+  eo.backend = o.backend;
+  IONN_ASSIGN_OR_RETURN(auto engine, Engine::Create(model, eo));
   TensorMap input;
   for (const auto& in : model.inputs) input[in.name] = SeededInput(in.shape, 1);
   IONN_ASSIGN_OR_RETURN(auto times, engine->ProfileLayers(input, 2, 9));

@@ -130,6 +130,7 @@ Result<Calibration> CalibrateServer(const CalibrationOptions& options, const Cal
     EngineOptions eo;
     eo.threads = options.threads;
     eo.winograd = options.winograd;
+    eo.backend = options.backend;
     IONN_ASSIGN_OR_RETURN(const std::unique_ptr<Engine> engine, Engine::Create(g, eo));
     TensorMap in;
     for (const auto& gi : g.inputs) in[gi.name] = SeededInput(gi.shape, 2);

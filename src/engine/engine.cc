@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "kernel.h"
+#include "xnnpack/xnnpack.h"
 
 namespace ionn {
 
@@ -234,15 +235,48 @@ dnnl::memory::desc PlainDesc(const Shape& shape) {
   return dnnl::memory::desc(shape, dnnl::memory::data_type::f32, t);
 }
 
+const char* EngineBackendName(EngineBackend backend) {
+  switch (backend) {
+    case EngineBackend::kAuto: return "auto";
+    case EngineBackend::kOneDnn: return "onednn";
+    case EngineBackend::kXnnpack: return "xnnpack";
+  }
+  return "?";
+}
+
+Result<EngineBackend> ParseEngineBackend(const std::string& name) {
+  for (EngineBackend b : {EngineBackend::kAuto, EngineBackend::kOneDnn, EngineBackend::kXnnpack}) {
+    if (name == EngineBackendName(b)) return b;
+  }
+  return Status::Invalid("unknown backend '" + name + "' (auto, onednn or xnnpack)");
+}
+
+bool EngineBackendAvailable(EngineBackend backend) {
+  return backend != EngineBackend::kXnnpack || XnnpackAvailable();
+}
+
 Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineOptions& options) {
   if (options.threads < 1 || options.threads > kMaxEngineThreads) {
     return Status::Invalid("threads must be 1 to " + std::to_string(kMaxEngineThreads) + ", not " +
                            std::to_string(options.threads));
   }
+  EngineOptions o = options;
+  // IONN_BACKEND picks the backend of every engine left at auto (as
+  // ONEDNN_MAX_CPU_ISA caps oneDNN): the test suite runs once with it set.
+  if (const char* env = std::getenv("IONN_BACKEND"); env && *env && o.backend == EngineBackend::kAuto) {
+    auto b = ParseEngineBackend(env);
+    if (!b.ok()) return Status::Invalid("IONN_BACKEND: " + b.status().message());
+    o.backend = *b;
+  }
+  if (!EngineBackendAvailable(o.backend)) {
+    return Status::Unsupported(
+        "backend xnnpack: this build has no XNNPACK, or it does not run on this CPU (build with "
+        "libxnnpack-dev installed: scripts/setup.sh)");
+  }
   std::unique_ptr<Engine> e(new Engine());
   e->impl_ = std::make_unique<Impl>();
   Impl& impl = *e->impl_;
-  e->options_ = options;
+  e->options_ = o;
   e->graph_ = graph;
   const int n = static_cast<int>(e->graph_.layers.size());
   impl.readers.resize(n);
@@ -362,7 +396,7 @@ class OmpThreads {
 Status Engine::BuildLayer(int k, Layer l, bool provisional, bool replace) {
   Impl& impl = *impl_;
   const std::string where = "layer '" + l.name + "'";
-  KernelContext ctx{impl.cpu, options_.winograd};
+  KernelContext ctx{impl.cpu, options_.winograd, options_.threads, options_.backend};
   const int f = impl.fusion_of[k];
   std::vector<Layer> members;  // filled when this layer completes its fusion
   try {
@@ -731,6 +765,11 @@ Result<std::shared_ptr<const PreparedRun>> Engine::Prepare(const std::vector<int
                                   : static_cast<size_t>(ElementCount(last.output_shape));
   }
   return std::shared_ptr<const PreparedRun>(std::move(run));
+}
+
+int PreparedRun::backend_kernels(const std::string& backend) const {
+  return static_cast<int>(
+      std::count_if(steps_.begin(), steps_.end(), [&](const Step& s) { return s.kernel->backend() == backend; }));
 }
 
 int PreparedRun::channels_last_kernels() const {

@@ -24,6 +24,8 @@ namespace ionn {
 struct KernelContext {
   dnnl::engine cpu;
   bool winograd = true;  // EngineOptions::winograd
+  int threads = 1;       // EngineOptions::threads (XNNPACK's pool; oneDNN reads OpenMP's)
+  EngineBackend backend = EngineBackend::kAuto;  // EngineOptions::backend
 };
 
 class Kernel {
@@ -52,6 +54,8 @@ class Kernel {
   virtual void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const {
     (void)in, (void)out, (void)stream;
   }
+  // Which library computes it: "onednn", "xnnpack", or "ionn" (our own loops).
+  virtual const char* backend() const { return "ionn"; }
   // As Run, with the single input and/or the output in the native layout.
   virtual void RunNative(const float* src, bool src_native, float* dst, bool dst_native, dnnl::stream& stream) const {
     (void)src, (void)src_native, (void)dst, (void)dst_native, (void)stream;

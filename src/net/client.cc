@@ -187,6 +187,7 @@ class Run {
     }
     EngineOptions eo;
     eo.threads = o_.threads;
+    eo.backend = o_.backend;
     IONN_ASSIGN_OR_RETURN(engine_, Engine::Create(model_, eo));
     sent_this_run_.assign(model_.layers.size(), 0);
     Status first = Status::Ok();

@@ -712,6 +712,7 @@ struct OffloadServer::Impl final : public v1::Offload::Service {
     EngineOptions eo;
     eo.threads = options.threads;
     eo.winograd = options.winograd;
+    eo.backend = options.backend;
     auto engine = Engine::Create(s->arch, eo);
     if (!engine.ok()) return Fail(ToGrpc(engine.status().WithContext("OpenSession")));
     s->engine = std::move(engine).value();

@@ -6,9 +6,11 @@
 // nChw16c, but the kernel reads and writes NHWC like the direct ones, so
 // the tensors between convolutions keep one layout.
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "../kernel.h"
+#include "../xnnpack/xnnpack.h"
 
 namespace ionn {
 namespace {
@@ -127,6 +129,7 @@ class ConvKernel : public Kernel {
   }
   const memory::desc* native_src() const override { return &src_native_; }
   const memory::desc* native_dst() const override { return &dst_native_; }
+  const char* backend() const override { return "onednn"; }
 
   void RunNative(const float* src_data, bool src_native, float* dst_data, bool dst_native,
                  dnnl::stream& s) const override {
@@ -158,12 +161,41 @@ class ConvKernel : public Kernel {
   memory weights_, bias_;
 };
 
+// The backend's kernel for this convolution. kAuto's rule, from the time of
+// every distinct convolution of the zoo models on both backends, each in
+// its native layout (bench/conv_backend_bench.cc, BENCHMARKS.md "Choosing
+// the backend"): on x86-64 oneDNN 2.6 is faster on every shape, 1.06-2.9x
+// against Debian 12's XNNPACK (whose AVX2 GEMM spills an accumulator),
+// depthwise ones included; so auto keeps oneDNN and takes XNNPACK only
+// where oneDNN refuses the layer. kXnnpack asks for XNNPACK, and falls back
+// to oneDNN where XNNPACK refuses the shape or activation.
+std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
+                                 const std::vector<float>& bias, const ConvActivation* activation,
+                                 const KernelContext& ctx) {
+  if (ctx.backend == EngineBackend::kXnnpack && XnnpackAvailable()) {
+    try {
+      return MakeXnnpackConvKernel(l, x, weights, bias, activation, ctx);
+    } catch (const std::runtime_error&) {  // a shape or activation it refuses
+    }
+  }
+  try {
+    return std::make_unique<ConvKernel>(l, x, weights, bias, activation, ctx);
+  } catch (const dnnl::error&) {
+    if (ctx.backend != EngineBackend::kAuto || !XnnpackAvailable()) throw;
+    try {
+      return MakeXnnpackConvKernel(l, x, weights, bias, activation, ctx);
+    } catch (const std::runtime_error&) {
+    }
+    throw;
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx) {
   static const std::vector<float> kNoBias;
-  auto k = std::make_unique<ConvKernel>(layer, in[0], layer.weights[0].data,
-                                        layer.weights.size() > 1 ? layer.weights[1].data : kNoBias, nullptr, ctx);
+  auto k = MakeConv(layer, in[0], layer.weights[0].data, layer.weights.size() > 1 ? layer.weights[1].data : kNoBias,
+                    nullptr, ctx);
   layer.weights.clear();
   return k;
 }
@@ -208,7 +240,7 @@ std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector
   geometry.weights.clear();
   geometry.output_shape = followers.back()->output_shape;
   const bool has_activation = activation.algorithm != dnnl::algorithm::undef;
-  return std::make_unique<ConvKernel>(geometry, in, w, b, has_activation ? &activation : nullptr, ctx);
+  return MakeConv(geometry, in, w, b, has_activation ? &activation : nullptr, ctx);
 }
 
 }  // namespace ionn

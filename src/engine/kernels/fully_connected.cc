@@ -10,6 +10,7 @@ using tag = memory::format_tag;
 
 class FullyConnectedKernel : public Kernel {
  public:
+  const char* backend() const override { return "onednn"; }
   FullyConnectedKernel(Layer& l, const Shape& x, const KernelContext& ctx) : cpu_(ctx.cpu) {
     const memory::dim oc = l.out_channels;
     src_plain_ = PlainDesc(x);

@@ -22,6 +22,7 @@ class LrnKernel : public Kernel {
   }
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& s) const override { Lrn(0, in, out, s); }
   bool channels_last() const override { return true; }
+  const char* backend() const override { return "onednn"; }
   void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& s) const override {
     Lrn(1, in, out, s);
   }

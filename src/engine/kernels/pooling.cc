@@ -101,6 +101,7 @@ class PoolingKernel : public Kernel {
     Pool(0, in[0]->data.data(), out->data.data(), s);
   }
   bool channels_last() const override { return true; }
+  const char* backend() const override { return "onednn"; }
   void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& s) const override {
     Pool(1, in[0]->data.data(), out->data.data(), s);
   }

@@ -10,6 +10,7 @@ namespace {
 
 class SigmoidKernel : public Kernel {
  public:
+  const char* backend() const override { return "onednn"; }
   SigmoidKernel(const Shape& x, const KernelContext& ctx) {
     const dnnl::memory::desc md({ElementCount(x)}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
     pd_ = dnnl::eltwise_forward::primitive_desc(
