@@ -164,7 +164,7 @@ class ConvKernel : public Kernel {
 // The backend's kernel for this convolution. kAuto's rule, from the time of
 // every distinct convolution of the zoo models on both backends, each in
 // its native layout (bench/conv_backend_bench.cc, BENCHMARKS.md "Choosing
-// the backend"): on x86-64 oneDNN 2.6 is faster on every shape, 1.06-2.9x
+// the backend"): on x86-64 oneDNN 2.6 is faster on every shape, 1.06-3.5x
 // against Debian 12's XNNPACK (whose AVX2 GEMM spills an accumulator),
 // depthwise ones included; so auto keeps oneDNN and takes XNNPACK only
 // where oneDNN refuses the layer. kXnnpack asks for XNNPACK, and falls back
