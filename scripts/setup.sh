@@ -5,13 +5,32 @@
 # installed) for the test against PyTorch's exports (ctest torch_compat), and
 # scikit-learn for the lossy upload encodings' accuracy on a CNN trained on
 # its digits (ctest python).
+# --target aarch64 adds what cross-building the client for 64-bit ARM and
+# testing it under emulation needs: Debian's cross compilers, qemu-user, and
+# a root of the arm64 libraries (scripts/sysroot.sh, /opt/ionn-sysroot).
 set -euo pipefail
 extra=()
-if [ "${1:-}" = "--torch" ]; then
-  extra=(python3-torch python3-torchvision python3-onnx python3-sklearn)
-elif [ $# -gt 0 ]; then
-  echo "usage: $0 [--torch]" >&2
-  exit 2
+target=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --torch) extra+=(python3-torch python3-torchvision python3-onnx python3-sklearn) ;;
+    --target)
+      target=${2:-}
+      shift
+      case "$target" in
+        aarch64) ;;
+        *) echo "setup: --target aarch64 (armhf: not yet), not '$target'" >&2; exit 2 ;;
+      esac
+      ;;
+    *) echo "usage: $0 [--torch] [--target aarch64]" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$target" = aarch64 ]; then
+  # The cross compilers and qemu-user here; the target's libraries in a root
+  # of their own (scripts/sysroot.sh): Debian cannot install oneDNN's or
+  # ONNX's arm64 -dev packages beside the host's.
+  extra+=(crossbuild-essential-arm64 qemu-user)
 fi
 packages=(
   build-essential cmake pkg-config
@@ -37,4 +56,9 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -qq || true
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ -n "$target" ]; then
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" bash "$(dirname "$0")/sysroot.sh" "$target"
 fi
