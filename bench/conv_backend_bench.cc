@@ -1,7 +1,7 @@
 // Per-convolution times on both engine backends, each kernel reading and
 // writing its own native layout (NHWC here), as a convolution runs between
 // others in a model: the measurements behind the auto backend's rule
-// (XnnpackConvPays, src/engine/xnnpack/conv.cc). Every distinct
+// (MakeConv, src/engine/kernels/conv.cc). Every distinct
 // convolution of the models given (the zoo's five by default), seeded
 // weights, 1 thread unless --threads. Prints one row per shape and a sum
 // per class; --csv FILE writes the rows.

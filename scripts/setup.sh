@@ -60,5 +60,5 @@ fi
 if [ -n "$target" ]; then
   sudo_cmd=()
   [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" bash "$(dirname "$0")/sysroot.sh" "$target"
+  "${sudo_cmd[@]}" bash "$(dirname "$0")/sysroot.sh" "$target" "${IONN_SYSROOT:-/opt/ionn-sysroot/$target}"
 fi

@@ -15,6 +15,11 @@ case "$target" in
   *) echo "sysroot: target aarch64 (armhf: not yet), not '$target'" >&2; exit 2 ;;
 esac
 root=${2:-/opt/ionn-sysroot/$target}
+# The root is emptied before each unpacking: a folder of its own only.
+case "$root" in
+  /*/*) ;;
+  *) echo "sysroot: ROOT must be an absolute path below a folder, e.g. /opt/ionn-sysroot/$target, not '$root'" >&2; exit 2 ;;
+esac
 packages=(libc6-dev libstdc++-12-dev libgomp1
           libdnnl-dev libonnx-dev libprotobuf-dev libgrpc++-dev libssl-dev prometheus-cpp-dev
           libgtest-dev libgmock-dev libzstd-dev libxnnpack-dev libpthreadpool-dev
@@ -34,10 +39,16 @@ apt=(apt-get -q -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
      -o "Dir::State=$state" -o "Dir::State::status=$state/status" -o "Dir::Cache=$state"
      -o "Dir::Cache::archives=$state/archives" -o "Debug::NoLocking=1")
 echo "sysroot: downloading the $arch packages into $state"
+rm -f "$state"/archives/*.deb
 "${apt[@]}" update >/dev/null
 "${apt[@]}" install -y --download-only --no-install-recommends "${packages[@]}" >/dev/null
-echo "sysroot: unpacking $(ls "$state"/archives/*.deb | wc -l) packages into $root"
-for deb in "$state"/archives/*.deb; do
+# Only what apt chooses this time, into an empty root: no older .deb left
+# in the cache, no link re-rooted by an earlier run.
+rm -rf "$root"
+mkdir -p "$root"
+debs=("$state"/archives/*.deb)
+echo "sysroot: unpacking ${#debs[@]} packages into $root"
+for deb in "${debs[@]}"; do
   dpkg-deb -x "$deb" "$root"
 done
 # /usr/lib/x/libz.so -> /lib/x/libz.so.1 would name the host's file: re-root.

@@ -1,7 +1,7 @@
 // The engine's second backend: XNNPACK's convolutions against a naive sum
 // in double on seeded shapes (groups, depthwise, dilation, strides, uneven
-// padding), each activation a convolution absorbs, whole zoo models on both
-// backends, and the backend's refusals. The rest of the engine suite runs on
+// padding), each activation a convolution absorbs, a convolution XNNPACK
+// refuses, whole zoo models on both backends, IONN_BACKEND, and refused names. The rest of the engine suite runs on
 // XNNPACK too (ctest engine_xnnpack: IONN_BACKEND), concurrent runs
 // (EngineReuse) included.
 #include <gtest/gtest.h>
@@ -171,10 +171,11 @@ TEST(XnnpackBackend, AbsorbedActivationsMatchUnfused) {
 // on every convolution measured on x86-64: BENCHMARKS.md).
 TEST(XnnpackBackend, ZooModelsAgreeAcrossBackends) {
   SKIP_WITHOUT_XNNPACK();
-  const bool env_backend = std::getenv("IONN_BACKEND") && *std::getenv("IONN_BACKEND");
+  const char* env = std::getenv("IONN_BACKEND");
+  const std::string env_backend = env ? env : "";
   for (const auto& entry : ZooModels()) {
     auto g = BuildZooModel(entry.name, 3);
-    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE(g.ok()) << g.status().message();
     auto xnn = Engine::Create(*g, On(EngineBackend::kXnnpack));
     auto one = Engine::Create(*g, On(EngineBackend::kOneDnn));
     ASSERT_TRUE(xnn.ok() && one.ok()) << entry.name;
@@ -183,9 +184,18 @@ TEST(XnnpackBackend, ZooModelsAgreeAcrossBackends) {
     // A convolution and what folds into it run as one kernel.
     EXPECT_EQ(Kernels(**xnn, "xnnpack"), convs) << entry.name;
     EXPECT_EQ(Kernels(**one, "xnnpack"), 0) << entry.name;
-    if (!env_backend) {
-      auto def = Engine::Create(*g);
-      ASSERT_TRUE(def.ok());
+    // An engine left at auto: oneDNN on x86-64, or what IONN_BACKEND says
+    // (ctest engine_xnnpack: every convolution on XNNPACK).
+    auto def = Engine::Create(*g);
+    ASSERT_TRUE(def.ok());
+#if defined(__x86_64__)
+    if (env_backend.empty() || env_backend == "auto") {
+      EXPECT_EQ(Kernels(**def, "xnnpack"), 0) << entry.name;
+    }
+#endif
+    if (env_backend == "xnnpack") {
+      EXPECT_EQ(Kernels(**def, "xnnpack"), convs) << entry.name;
+    } else if (env_backend == "onednn") {
       EXPECT_EQ(Kernels(**def, "xnnpack"), 0) << entry.name;
     }
     const TensorMap in = {{g->inputs[0].name, SeededInput(g->inputs[0].shape, 5)}};
@@ -200,6 +210,54 @@ TEST(XnnpackBackend, ZooModelsAgreeAcrossBackends) {
       ASSERT_NEAR(got[i], want[i], 1e-4 * largest) << entry.name << " at " << i;
     }
   }
+}
+
+// A convolution XNNPACK refuses (a Clip of an empty range: its clamp needs
+// min < max) runs on oneDNN under --backend xnnpack, with the same result.
+TEST(XnnpackBackend, RefusedConvolutionFallsBackToOneDnn) {
+  SKIP_WITHOUT_XNNPACK();
+  std::mt19937 rng(9);
+  Graph g;
+  g.inputs = {{"x", {1, 4, 6, 6}}};
+  Layer conv;
+  conv.name = "conv", conv.kind = LayerKind::kConv, conv.inputs = {"x"};
+  conv.out_channels = 8, conv.kernel_h = conv.kernel_w = 3;
+  conv.weights = {{"w", {8, 4, 3, 3}, Random(8 * 4 * 9, rng)}, {"b", {8}, Random(8, rng)}};
+  Layer clip;
+  clip.name = "clip", clip.kind = LayerKind::kClip, clip.inputs = {"conv"}, clip.clip_min = 0.25f,
+  clip.clip_max = 0.25f;
+  g.layers = {conv, clip};
+  g.outputs = {"clip"};
+  ASSERT_TRUE(g.Finalize().ok());
+  auto xnn = Engine::Create(g, On(EngineBackend::kXnnpack));
+  ASSERT_TRUE(xnn.ok()) << xnn.status().message();
+  ASSERT_EQ((*xnn)->FusionGroups().size(), 1u);
+  EXPECT_EQ(Kernels(**xnn, "xnnpack"), 0);
+  EXPECT_EQ(Kernels(**xnn, "onednn"), 1);
+  auto out = (*xnn)->RunAll({{"x", SeededInput(g.inputs[0].shape, 2)}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  for (float v : out->at("clip").data) ASSERT_EQ(v, 0.25f);
+}
+
+// IONN_BACKEND sets engines left at auto, never one given a backend.
+TEST(EngineBackends, EnvironmentSetsAutoOnly) {
+  SKIP_WITHOUT_XNNPACK();
+  const char* saved = std::getenv("IONN_BACKEND");
+  const std::string keep = saved ? saved : "";
+  setenv("IONN_BACKEND", "xnnpack", 1);
+  auto g = BuildZooModel("mobilenet", 1);
+  auto left = Engine::Create(*g);
+  auto given = Engine::Create(*g, On(EngineBackend::kOneDnn));
+  if (saved) {
+    setenv("IONN_BACKEND", keep.c_str(), 1);
+  } else {
+    unsetenv("IONN_BACKEND");
+  }
+  ASSERT_TRUE(left.ok() && given.ok());
+  EXPECT_EQ((*left)->options().backend, EngineBackend::kXnnpack);
+  EXPECT_EQ(Kernels(**left, "xnnpack"), 28);  // every convolution (the classifier is one)
+  EXPECT_EQ((*given)->options().backend, EngineBackend::kOneDnn);
+  EXPECT_EQ(Kernels(**given, "xnnpack"), 0);
 }
 
 TEST(EngineBackends, NamesAndRefusals) {

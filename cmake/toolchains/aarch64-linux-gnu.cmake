@@ -17,6 +17,9 @@ if(NOT IONN_SYSROOT)
     set(IONN_SYSROOT /opt/ionn-sysroot/aarch64)
   endif()
 endif()
+# try_compile projects read this file again without the cache: the
+# environment carries the root to them.
+set(ENV{IONN_SYSROOT} "${IONN_SYSROOT}")
 if(NOT EXISTS "${IONN_SYSROOT}/usr/include/oneapi/dnnl/dnnl.hpp")
   message(FATAL_ERROR "no aarch64 root at ${IONN_SYSROOT}: run scripts/setup.sh --target aarch64")
 endif()
@@ -33,4 +36,6 @@ set(ENV{PKG_CONFIG_LIBDIR} "${IONN_SYSROOT}/usr/lib/aarch64-linux-gnu/pkgconfig:
 # absolute path, and the tests under qemu-user (Debian's qemu-user).
 set(CMAKE_EXE_LINKER_FLAGS_INIT "-Wl,-rpath-link,${IONN_SYSROOT}/usr/lib/aarch64-linux-gnu:${IONN_SYSROOT}/lib/aarch64-linux-gnu")
 set(CMAKE_SHARED_LINKER_FLAGS_INIT "${CMAKE_EXE_LINKER_FLAGS_INIT}")
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-L;${IONN_SYSROOT})
+# A Cortex-A72 (Raspberry Pi 4): NEON, no SVE, as the boards the client is
+# for; qemu's default CPU has SVE, for which oneDNN has kernels a board lacks.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64;-cpu;cortex-a72;-L;${IONN_SYSROOT})

@@ -34,21 +34,26 @@ using TensorMap = std::map<std::string, Tensor>;
 constexpr int kMaxEngineThreads = 256;
 
 // Which library computes a layer where more than one can (convolutions
-// today). kAuto chooses per layer by a rule measured on both: on x86-64
-// oneDNN was faster on every convolution shape measured, so auto takes
-// XNNPACK only where oneDNN refuses a layer. kOneDnn and kXnnpack ask for
+// today). kAuto chooses per convolution: oneDNN, unless oneDNN would run it
+// with one of its reference loops (aarch64 without Arm's compute library)
+// or refuses it, and XNNPACK takes it (on x86-64 oneDNN was faster on every
+// convolution shape measured: BENCHMARKS.md). kOneDnn and kXnnpack ask for
 // one (a convolution XNNPACK refuses falls back to oneDNN). The environment
 // variable IONN_BACKEND (auto, onednn, xnnpack) sets the backend of engines
-// made with kAuto, as ONEDNN_MAX_CPU_ISA caps oneDNN.
+// made with kAuto, as ONEDNN_MAX_CPU_ISA caps oneDNN. An XNNPACK kernel
+// runs one call at a time (its operator holds the tensors' addresses from
+// setup to run): concurrent runs of one engine, or of engines sharing a
+// kernel (a server's layer store), take turns on each such layer.
 enum class EngineBackend { kAuto, kOneDnn, kXnnpack };
 const char* EngineBackendName(EngineBackend backend);  // "auto", "onednn", "xnnpack"
 Result<EngineBackend> ParseEngineBackend(const std::string& name);
 // Whether this build has the backend and it runs on this CPU (always true
-// for kAuto and kOneDnn).
+// for kAuto and kOneDnn); CheckEngineBackend says why not.
 bool EngineBackendAvailable(EngineBackend backend);
+Status CheckEngineBackend(EngineBackend backend);
 
 struct EngineOptions {
-  int threads = 1;    // oneDNN (OpenMP) threads used by Run, 1 to kMaxEngineThreads
+  int threads = 1;    // threads used by Run (oneDNN's OpenMP team, XNNPACK's pool), 1 to kMaxEngineThreads
   bool fuse = true;   // run as one kernel, when a Run covers all of them (same
                       // result up to rounding): a convolution + batch norm/scale +
                       // activation; a batch norm + ReLU; a zero Pad + average
@@ -60,7 +65,7 @@ struct EngineOptions {
                          // where oneDNN has it for this CPU (AVX-512): faster, and
                          // the same result up to rounding
   Clock* clock = nullptr;  // what ProfileLayers times with; null: Clock::System()
-  EngineBackend backend = EngineBackend::kAuto;
+  EngineBackend backend = EngineBackend::kAuto;  // which library computes each convolution (above)
 };
 
 class Kernel;
@@ -115,6 +120,8 @@ class Engine {
 
   // The architecture: shapes and attributes, no weight data.
   const Graph& graph() const { return graph_; }
+  // The options it runs with: those given, with IONN_BACKEND applied.
+  const EngineOptions& options() const { return options_; }
 
   // Builds layer `layer` from `weights`, which must match the declared
   // weights one for one (names, shapes, exactly ElementCount(shape) values).

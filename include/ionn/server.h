@@ -29,7 +29,10 @@ struct ServerOptions {
   std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free one
   std::string name = "ionn";              // identity offered at Hello
   int threads = 1;                        // engine threads per query step
-  EngineBackend backend = EngineBackend::kAuto;  // which library computes the convolutions
+  // Which library computes the convolutions (EngineOptions::backend). An
+  // XNNPACK kernel runs one query step at a time: sessions sharing a layer
+  // through the layer store take turns on it.
+  EngineBackend backend = EngineBackend::kAuto;
   // Large 3x3 convolutions by Winograd's algorithm (EngineOptions::winograd):
   // faster, and their transformed weights are counted below, but each
   // worker thread also keeps oneDNN's Winograd scratchpad (up to 24 times

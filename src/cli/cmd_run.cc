@@ -93,13 +93,19 @@ Action RegisterRun(CLI::App& app) {
     std::string kernel_line;
     for (const char* b : {"onednn", "xnnpack", "ionn"}) {
       kernels[b] = (*prepared)->backend_kernels(b);
-      kernel_line += std::string(kernel_line.empty() ? "" : ", ") + std::to_string((*prepared)->backend_kernels(b)) + " " + b;
+      kernel_line +=
+          std::string(kernel_line.empty() ? "" : ", ") + std::to_string((*prepared)->backend_kernels(b)) + " " + b;
     }
     if (args->out.format == "json") {
-      nlohmann::json doc = {{"format", "ionn-run/1"}, {"output", g->outputs[0]}, {"shape", y.shape},
-                            {"threads", args->engine.threads}, {"backend", args->engine.backend},
-                            {"kernels", kernels}, {"median_ms", ms[ms.size() / 2]},
-                            {"min_ms", ms.front()}, {"max_ms", ms.back()}};
+      nlohmann::json doc = {{"format", "ionn-run/1"},
+                            {"output", g->outputs[0]},
+                            {"shape", y.shape},
+                            {"threads", args->engine.threads},
+                            {"backend", EngineBackendName((*engine)->options().backend)},
+                            {"kernels", kernels},
+                            {"median_ms", ms[ms.size() / 2]},
+                            {"min_ms", ms.front()},
+                            {"max_ms", ms.back()}};
       RunSetting setting;
       setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.model_sha256 = args->model.FileSha256();
@@ -113,12 +119,13 @@ Action RegisterRun(CLI::App& app) {
       return 0;
     }
     std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
-                g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->engine.threads, ms[ms.size() / 2], ms.front(),
-                ms.back(), args->repeats);
-    std::printf("  backend %s: kernels %s\n", args->engine.backend.c_str(), kernel_line.c_str());
+                g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->engine.threads, ms[ms.size() / 2],
+                ms.front(), ms.back(), args->repeats);
+    std::printf("  backend %s: kernels %s\n", EngineBackendName((*engine)->options().backend), kernel_line.c_str());
     for (int i = 0; i < top; ++i) {
       const std::string label = labels.empty() ? "" : "  " + labels[order[i] % labels.size()];
-      std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]], label.c_str());  // 1e-09, not 0.000000
+      std::printf("  #%d  index %6d  %.6g%s\n", i + 1, order[i], y.data[order[i]],
+                  label.c_str());  // 1e-09, not 0.000000
     }
     return 0;
   });

@@ -459,8 +459,8 @@ void EngineFlags::Add(CLI::App* app, bool with_threads) {
         ->group(kEngineGroup);
   }
   app->add_option("--backend", backend,
-                  "Which library computes the convolutions: auto (per layer by a measured rule: oneDNN, XNNPACK where "
-                  "oneDNN refuses one), onednn, or xnnpack (where it takes the layer)")
+                  "Which library computes the convolutions: auto (per layer: oneDNN, XNNPACK where oneDNN has only a "
+                  "reference loop or none), onednn, or xnnpack (where it takes the layer)")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "onednn", "xnnpack"}))
       ->group(kEngineGroup);
@@ -470,11 +470,8 @@ Result<EngineOptions> EngineFlags::Get() const {
   EngineOptions o;
   o.threads = threads;
   IONN_ASSIGN_OR_RETURN(o.backend, ParseEngineBackend(backend));
-  if (!EngineBackendAvailable(o.backend)) {
-    return Status::Invalid("--backend " + backend +
-                           ": this build has no XNNPACK or it does not run on this CPU (install libxnnpack-dev, "
-                           "e.g. with scripts/setup.sh, and rebuild; or --backend onednn)");
-  }
+  Status available = CheckEngineBackend(o.backend);
+  if (!available.ok()) return Status::Invalid("--" + available.message());
   return o;
 }
 

@@ -82,7 +82,7 @@ struct Engine::Impl {
 
 bool IsReference(const dnnl::primitive_desc_base& pd) {
   const std::string impl = pd.impl_info_str();
-  return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0;
+  return impl.rfind("ref", 0) == 0 || impl.rfind("simple", 0) == 0 || impl.find(":ref") != std::string::npos;
 }
 
 float* ThreadScratch(int slot, size_t bytes) {
@@ -255,6 +255,13 @@ bool EngineBackendAvailable(EngineBackend backend) {
   return backend != EngineBackend::kXnnpack || XnnpackAvailable();
 }
 
+Status CheckEngineBackend(EngineBackend backend) {
+  if (EngineBackendAvailable(backend)) return Status::Ok();
+  return Status::Unsupported(
+      "backend xnnpack: this build has no XNNPACK, or it does not run on this CPU (install libxnnpack-dev, e.g. "
+      "with scripts/setup.sh, and rebuild; or use the backend onednn)");
+}
+
 Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineOptions& options) {
   if (options.threads < 1 || options.threads > kMaxEngineThreads) {
     return Status::Invalid("threads must be 1 to " + std::to_string(kMaxEngineThreads) + ", not " +
@@ -268,11 +275,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const Graph& graph, const EngineO
     if (!b.ok()) return Status::Invalid("IONN_BACKEND: " + b.status().message());
     o.backend = *b;
   }
-  if (!EngineBackendAvailable(o.backend)) {
-    return Status::Unsupported(
-        "backend xnnpack: this build has no XNNPACK, or it does not run on this CPU (build with "
-        "libxnnpack-dev installed: scripts/setup.sh)");
-  }
+  IONN_RETURN_IF_ERROR(CheckEngineBackend(o.backend));
   std::unique_ptr<Engine> e(new Engine());
   e->impl_ = std::make_unique<Impl>();
   Impl& impl = *e->impl_;

@@ -105,7 +105,8 @@ std::unique_ptr<Kernel> MakeBatchNormReluKernel(Layer& layer, const Shape& in, c
 // Reshape): output channel j * groups + i is input channel i * C/groups + j.
 std::unique_ptr<Kernel> MakeChannelShuffleKernel(const Shape& x, int64_t groups, const KernelContext& ctx);
 
-// Whether oneDNN chose one of its reference loops ("ref:", "simple_...")
+// Whether oneDNN chose one of its reference loops ("ref:", "simple_...",
+// "gemm:ref")
 // for `pd` on this CPU: many times slower than its jit kernels.
 bool IsReference(const dnnl::primitive_desc_base& pd);
 

@@ -130,6 +130,7 @@ class ConvKernel : public Kernel {
   const memory::desc* native_src() const override { return &src_native_; }
   const memory::desc* native_dst() const override { return &dst_native_; }
   const char* backend() const override { return "onednn"; }
+  bool reference() const { return IsReference(pd_); }  // oneDNN runs one of its reference loops
 
   void RunNative(const float* src_data, bool src_native, float* dst_data, bool dst_native,
                  dnnl::stream& s) const override {
@@ -161,33 +162,45 @@ class ConvKernel : public Kernel {
   memory weights_, bias_;
 };
 
-// The backend's kernel for this convolution. kAuto's rule, from the time of
-// every distinct convolution of the zoo models on both backends, each in
-// its native layout (bench/conv_backend_bench.cc, BENCHMARKS.md "Choosing
-// the backend"): on x86-64 oneDNN 2.6 is faster on every shape, 1.06-3.5x
-// against Debian 12's XNNPACK (whose AVX2 GEMM spills an accumulator),
-// depthwise ones included; so auto keeps oneDNN and takes XNNPACK only
-// where oneDNN refuses the layer. kXnnpack asks for XNNPACK, and falls back
-// to oneDNN where XNNPACK refuses the shape or activation.
+// The backend's kernel for this convolution. kAuto's rule: oneDNN, unless
+// what oneDNN would run is one of its reference loops (or it refuses the
+// layer) and XNNPACK takes it. Measured: on x86-64 oneDNN 2.6 has a jit
+// kernel for every convolution and is faster on every distinct shape of the
+// zoo models, 1.06-3.5x against Debian 12's XNNPACK (whose AVX2 GEMM spills
+// an accumulator), depthwise ones included (bench/conv_backend_bench.cc,
+// BENCHMARKS.md "Choosing the backend"); on aarch64 without Arm's compute
+// library, oneDNN 2.6 runs every convolution but SVE's depthwise ones as
+// "gemm:ref" (ONEDNN_VERBOSE under qemu, Cortex-A72 and SVE CPUs alike),
+// where XNNPACK has NEON kernels. kXnnpack asks for XNNPACK, and falls back
+// to oneDNN where XNNPACK refuses the shape or activation (tested: a Clip
+// of an empty range).
 std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
                                  const std::vector<float>& bias, const ConvActivation* activation,
                                  const KernelContext& ctx) {
-  if (ctx.backend == EngineBackend::kXnnpack && XnnpackAvailable()) {
+  const auto xnnpack = [&]() -> std::unique_ptr<Kernel> {
+    if (!XnnpackAvailable()) return nullptr;
     try {
       return MakeXnnpackConvKernel(l, x, weights, bias, activation, ctx);
     } catch (const std::runtime_error&) {  // a shape or activation it refuses
+      return nullptr;
     }
+  };
+  if (ctx.backend == EngineBackend::kXnnpack) {
+    if (auto k = xnnpack()) return k;
   }
+  std::unique_ptr<ConvKernel> onednn;
   try {
-    return std::make_unique<ConvKernel>(l, x, weights, bias, activation, ctx);
+    onednn = std::make_unique<ConvKernel>(l, x, weights, bias, activation, ctx);
   } catch (const dnnl::error&) {
-    if (ctx.backend != EngineBackend::kAuto || !XnnpackAvailable()) throw;
-    try {
-      return MakeXnnpackConvKernel(l, x, weights, bias, activation, ctx);
-    } catch (const std::runtime_error&) {
+    if (ctx.backend == EngineBackend::kAuto) {
+      if (auto k = xnnpack()) return k;
     }
     throw;
   }
+  if (ctx.backend == EngineBackend::kAuto && onednn->reference()) {
+    if (auto k = xnnpack()) return k;
+  }
+  return onednn;
 }
 
 }  // namespace

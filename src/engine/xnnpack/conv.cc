@@ -20,8 +20,9 @@ namespace {
 using dnnl::memory;
 
 // XNNPACK's worker threads for a kernel made for `threads`: one pool per
-// calling thread and count (as OpenMP keeps a team per calling thread), so
-// queries of two sessions never wait on one pool. 1 thread: the caller's own.
+// calling thread and count, kept for the thread's life (as OpenMP keeps a
+// team per calling thread), so that two threads running different layers
+// never wait on one pool. 1 thread: the caller's own.
 pthreadpool_t Pool(int threads) {
   if (threads <= 1) return nullptr;
   struct Destroy {
