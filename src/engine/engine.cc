@@ -94,9 +94,9 @@ float* ThreadScratch(int slot, size_t bytes) {
   };
   thread_local Buffers buffers;
   auto& [data, capacity] = buffers.slots[slot];
-  if (!data || capacity < bytes) {
+  if (!data || capacity < bytes + kReadSlackBytes) {
     std::free(data);
-    capacity = std::max<size_t>(64, (bytes + 63) / 64 * 64);
+    capacity = (bytes + kReadSlackBytes + 63) / 64 * 64;
     data = std::aligned_alloc(64, capacity);
     if (!data) {
       capacity = 0;
@@ -818,6 +818,7 @@ Result<TensorMap> Engine::Execute(const PreparedRun& run, const TensorMap& input
       for (int from : step.reads) in.push_back(tensor(from));
       Tensor& out = ws->tensors[step.last];  // capacity kept from earlier runs
       out.shape = graph_.layers[step.last].output_shape;
+      out.data.reserve(step.out_floats + kReadSlackBytes / sizeof(float));  // room a kernel may read past the end
       out.data.resize(step.out_floats);
       if (step.channels_last) {
         step.kernel->RunChannelsLast(in, &out, stream);

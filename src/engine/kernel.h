@@ -110,8 +110,15 @@ std::unique_ptr<Kernel> MakeChannelShuffleKernel(const Shape& x, int64_t groups,
 // for `pd` on this CPU: many times slower than its jit kernels.
 bool IsReference(const dnnl::primitive_desc_base& pd);
 
-// A 64-byte aligned buffer of at least `bytes`, one per slot (0-3) and
-// thread, grown as needed and reused by later calls on the same thread.
+// How far past a tensor's last byte a kernel may read (XNNPACK's
+// XNN_EXTRA_BYTES: its microkernels load whole vectors): the engine's
+// intermediate tensors and ThreadScratch's buffers have this much room
+// behind them.
+constexpr size_t kReadSlackBytes = 16;
+
+// A 64-byte aligned buffer of at least `bytes` (and kReadSlackBytes behind
+// them), one per slot (0-3) and thread, grown as needed and reused by later
+// calls on the same thread.
 float* ThreadScratch(int slot, size_t bytes);
 
 // A 4-D tensor in NHWC seen as a plain tensor: its shape [N, H, W, C], and

@@ -17,6 +17,8 @@
 namespace ionn {
 namespace {
 
+static_assert(XNN_EXTRA_BYTES <= kReadSlackBytes, "XNNPACK reads further past a tensor than the engine leaves room for");
+
 using dnnl::memory;
 
 // XNNPACK's worker threads for a kernel made for `threads`: one pool per
