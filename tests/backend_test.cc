@@ -13,16 +13,10 @@
 
 #include "ionn/engine.h"
 #include "ionn/zoo.h"
+#include "random_values.h"
 
 namespace ionn {
 namespace {
-
-std::vector<float> Random(int64_t n, std::mt19937& rng, float lo = -1, float hi = 1) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 #define SKIP_WITHOUT_XNNPACK()                                                  \
   if (!EngineBackendAvailable(EngineBackend::kXnnpack)) {                       \

@@ -12,16 +12,10 @@
 
 #include "ionn/onnx_io.h"
 #include "ionn/zoo.h"
+#include "random_values.h"
 
 namespace ionn {
 namespace {
-
-std::vector<float> Random(int64_t n, std::mt19937& rng, float lo = -1, float hi = 1) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 // Appends `l` to `g` as layer `name` reading `inputs`.
 void Add(Graph& g, Layer l, const std::string& name, std::vector<std::string> inputs) {
