@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 namespace ionn {
 namespace {
 
@@ -22,9 +24,14 @@ TEST(CalibrateServer, QuickRunMeasuresEveryTypeAndFitsIt) {
     EXPECT_GT(steps[i].x, 0) << steps[i].type;
     EXPECT_GE(steps[i].median_ms, 0) << steps[i].type;
   }
-  const std::vector<std::string> types = {"BatchNorm", "Concat",  "Convolution", "Dropout", "Eltwise", "Flatten",
-                                          "InnerProduct", "LRN", "Padding", "Permute", "Pooling", "ReLU",
-                                          "Reshape", "Scale", "Sigmoid", "Slice", "Softmax"};
+  // Every layer kind's type is measured and fitted (a new kind's descriptor
+  // brings its calibration layers).
+  std::set<std::string> every_type;
+#define IONN_KIND_TYPE(e, onnx, caffe) every_type.insert(caffe);
+  IONN_LAYER_KINDS(IONN_KIND_TYPE)
+#undef IONN_KIND_TYPE
+  const std::vector<std::string> types(every_type.begin(), every_type.end());
+  EXPECT_EQ(types.size(), 18u);
   std::vector<std::string> fitted;
   size_t samples = 0;
   for (const auto& [type, stats] : c->fit.stats) {

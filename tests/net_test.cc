@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <cmath>
 #include <random>
 #include <set>
@@ -152,6 +153,18 @@ TEST(Net, ExportedModelKindsOffloadAndEqualLocalRuns) {
   Layer mul;
   mul.kind = LayerKind::kMul;
   t = add(mul, {t, s});  // SiLU
+  Layer up;  // a kind whose attributes travel as Layer::attrs
+  up.kind = LayerKind::kResize;
+  up.attrs["mode"].text = "linear";
+  up.attrs["coordinate_transformation_mode"].text = "half_pixel";
+  up.attrs["nearest_mode"].text = "floor";
+  up.attrs["scales"].floats = {2, 3};
+  up.attrs["sizes"].ints = {24, 36};
+  t = add(up, {t});
+  Layer down;
+  down.kind = LayerKind::kMaxPool;
+  down.kernel_h = 2, down.kernel_w = 3, down.stride_h = 2, down.stride_w = 3;
+  t = add(down, {t});
   Layer pad;
   pad.kind = LayerKind::kPad;
   pad.pad_top = pad.pad_left = 1, pad.pad_value = 0.5f;
@@ -196,7 +209,9 @@ TEST(Net, ExportedModelKindsOffloadAndEqualLocalRuns) {
   ServerOptions so;
   so.listen = "127.0.0.1:0";
   so.regression = ReadRegressionCsv(kPaper + "server_regression.csv").value();
-  for (const char* type : {"Sigmoid", "Padding", "Permute", "Reshape", "Slice"}) so.regression.by_type[type] = {1e-7, 0.01};
+  for (const char* type : {"Sigmoid", "Padding", "Permute", "Reshape", "Slice", "Interp"}) {
+    so.regression.by_type[type] = {1e-7, 0.01};
+  }
   auto server = OffloadServer::Start(so);
   ASSERT_TRUE(server.ok()) << server.status().message();
   ClientOptions o;
@@ -1536,6 +1551,52 @@ TEST(Net, ModelsBeyondTheActivationLimitAreRefused) {
       grpc::CreateChannel("127.0.0.1:" + std::to_string(ok_server->port()), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ok_ctx;
   EXPECT_TRUE(ok_stub->OpenSession(&ok_ctx, req, &reply).ok());
+}
+
+// Layer::attrs (the kinds defined in one place) travel in the architecture
+// as they are, count in the content hash, and are checked like every other
+// field: unknown names, duplicates, NaN, and too many are refused.
+TEST(Wire, LayerAttributesRoundTripCountInTheHashAndAreChecked) {
+  Graph g;
+  g.inputs = {{"x", {1, 2, 4, 4}}};
+  Layer up;
+  up.name = "up", up.inputs = {"x"}, up.kind = LayerKind::kResize;
+  up.attrs["mode"].text = "nearest";
+  up.attrs["coordinate_transformation_mode"].text = "asymmetric";
+  up.attrs["nearest_mode"].text = "floor";
+  up.attrs["scales"].floats = {2, 2};
+  up.attrs["sizes"].ints = {8, 8};
+  g.layers = {up};
+  g.outputs = {"up"};
+  ASSERT_TRUE(g.Finalize().ok());
+  const v1::Architecture a = net::ArchitectureToProto(g);
+  auto back = net::ArchitectureFromProto(a, net::WireLimits{});
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->layers[0].attrs, g.layers[0].attrs);
+  EXPECT_EQ(net::LayerContentHash(*back, back->layers[0]), a.layers(0).content_hash());
+  Graph linear = g;
+  linear.layers[0].attrs["mode"].text = "linear";
+  EXPECT_NE(net::LayerContentHash(linear, linear.layers[0]), a.layers(0).content_hash());
+
+  auto refused = [&](const std::function<void(v1::LayerSpec*)>& edit, const std::string& fragment) {
+    v1::Architecture bad = a;
+    edit(bad.mutable_layers(0));
+    auto r = net::ArchitectureFromProto(bad, net::WireLimits{});
+    ASSERT_FALSE(r.ok()) << fragment;
+    EXPECT_NE(r.status().message().find(fragment), std::string::npos) << r.status().message();
+  };
+  refused([](v1::LayerSpec* l) { l->add_attrs()->set_name("colour"); }, "unknown attribute 'colour'");
+  refused([](v1::LayerSpec* l) { *l->add_attrs() = l->attrs(0); }, "given twice");
+  refused([](v1::LayerSpec* l) { l->mutable_attrs(3)->set_floats(0, NAN); }, "not finite");  // scales
+  refused([](v1::LayerSpec* l) { l->mutable_attrs(3)->set_floats(0, 0); }, "scale");
+  refused([](v1::LayerSpec* l) { l->mutable_attrs(4)->set_ints(0, int64_t{1} << 40); }, "sizes");
+  refused([](v1::LayerSpec* l) { l->mutable_attrs(0)->set_text("\xff"); }, "UTF-8");
+  refused(
+      [](v1::LayerSpec* l) {
+        for (int i = 0; i < 20; ++i) l->add_attrs()->set_name("a" + std::to_string(i));
+      },
+      "more than 16 attributes");
+  refused([](v1::LayerSpec* l) { l->set_kind("Conv"); }, "takes no attributes");
 }
 
 }  // namespace

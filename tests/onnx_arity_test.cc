@@ -63,7 +63,7 @@ TEST(OnnxArity, OneIdentityNodeWithoutInputsIsAnError) {
 // The table is the ONNX spec's: compare every row with the operator schemas
 // that libonnx registers, at every opset import accepts.
 TEST(OnnxArity, TableMatchesTheOnnxSchemas) {
-  for (const OnnxOpArity& row : kOnnxOpArities) {
+  for (const OnnxOpArity& row : OnnxOpArities()) {
     for (int opset = row.since_opset; opset <= 17; ++opset) {
       const OnnxOpArity* ours = FindOnnxOpArity(row.op_type, opset);
       const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(row.op_type, opset, "");
@@ -86,7 +86,7 @@ TEST(OnnxArity, TableMatchesTheOnnxSchemas) {
 // too many, no output and one output too many.
 TEST(OnnxArity, EveryOperatorRejectsTheWrongNumberOfInputsAndOutputs) {
   int cases = 0;
-  for (const OnnxOpArity& row : kOnnxOpArities) {
+  for (const OnnxOpArity& row : OnnxOpArities()) {
     const std::string op = row.op_type, name = "bad_" + op;
     const int opset = row.since_opset;
     SCOPED_TRACE(op + " at opset " + std::to_string(opset));

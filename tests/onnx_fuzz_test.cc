@@ -104,7 +104,7 @@ TEST(OnnxFuzz, MutatedNodesNeverCrash) {
             n->set_output(rng() % n->output_size(), "");
           break;
         case 6:  // another operator
-          n->set_op_type(kOnnxOpArities[rng() % (sizeof kOnnxOpArities / sizeof kOnnxOpArities[0])].op_type);
+          n->set_op_type(OnnxOpArities()[rng() % OnnxOpArities().size()].op_type);
           break;
         case 7:  // an attribute of another type
           if (n->attribute_size()) {

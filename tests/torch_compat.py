@@ -32,9 +32,13 @@ ALL_FAMILIES = [
     "densenet121", "squeezenet1_1", "googlenet", "inception_v3", "mobilenet_v2",
     "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0", "mnasnet1_0",
     "efficientnet_b0", "regnet_y_400mf",
+    # segmentation (torchvision.models.segmentation; the "out" head, every
+    # output element compared): Resize
+    "lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50",
 ]
+SEGMENTATION_FAMILIES = {"lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"}
 QUICK_FAMILIES = ["alexnet", "resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0",
-                  "efficientnet_b0", "squeezenet1_1"]
+                  "efficientnet_b0", "squeezenet1_1", "lraspp_mobilenet_v3_large"]
 SKIP_MESSAGE = ("skipped: install python3-torchvision python3-onnx "
                 "(apt-get install python3-torch python3-torchvision python3-onnx) "
                 "and run with /usr/bin/python3")
@@ -81,7 +85,18 @@ def build_model(torch, torchvision, family):
     kwargs = {"weights": None}
     if family in ("googlenet", "inception_v3"):
         kwargs.update(aux_logits=False, init_weights=True, transform_input=False)
-    model = getattr(torchvision.models, family)(**kwargs)
+    if family in SEGMENTATION_FAMILIES:
+        class OutHead(torch.nn.Module):  # the dict's "out" tensor (no aux head without weights)
+            def __init__(self, net):
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):
+                return self.net(x)["out"]
+
+        model = OutHead(getattr(torchvision.models.segmentation, family)(weights=None, weights_backbone=None))
+    else:
+        model = getattr(torchvision.models, family)(**kwargs)
     model.eval()
     g = torch.Generator().manual_seed(1234)
     with torch.no_grad():

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,16 @@ namespace ionn {
   X(kReduceMean, "ReduceMean", "Pooling")              \
   X(kTranspose, "Transpose", "Permute")                \
   X(kSlice, "Slice", "Slice")                          \
-  X(kPad, "Pad", "Padding")
+  X(kPad, "Pad", "Padding")                            \
+  IONN_OP_KINDS(X)
+
+// The kinds defined each in one place: a descriptor (ionn/op.h; ONNX import
+// and export, attribute checks and shape, prediction variable, calibration
+// layers) in src/graph/ops/<kind>.cc and a kernel in
+// src/engine/kernels/<kind>.cc, both found through this list. Their
+// attributes are Layer::attrs. A new kind is a row here and those two files.
+#define IONN_OP_KINDS(X) \
+  X(kResize, "Resize", "Interp")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
@@ -58,6 +68,16 @@ constexpr int64_t kMaxTensorElements = int64_t{1} << 32;
 // kMaxTensorElements.
 int64_t ElementCount(const Shape& shape);
 std::string ShapeToString(const Shape& shape);
+
+// An attribute of a kind in IONN_OP_KINDS: integers, floats or a string,
+// as its descriptor defines.
+struct LayerAttr {
+  std::vector<int64_t> ints;
+  std::vector<float> floats;
+  std::string text;
+  bool operator==(const LayerAttr& o) const { return ints == o.ints && floats == o.floats && text == o.text; }
+};
+using LayerAttrs = std::map<std::string, LayerAttr>;
 
 struct Weight {
   std::string name;
@@ -97,6 +117,9 @@ struct Layer {
   // Slice: along `axis`, elements [slice_begin, slice_end), step 1.
   int64_t slice_begin = 0, slice_end = 0;
   float pad_value = 0;  // Pad (constant mode): pads H and W by pad_top, ... with this value
+  // The kinds in IONN_OP_KINDS keep their attributes here, by name; their
+  // descriptor checks them (Graph::Finalize) and says what each means.
+  LayerAttrs attrs;
 
   // Convolution: W [out, in/group, kh, kw], optional B [out].
   // Fully connected: W [out, in], optional B [out].

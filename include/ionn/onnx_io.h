@@ -1,5 +1,5 @@
 // ONNX import and export (the ModelProto schema of Debian's libonnx-dev).
-// Import accepts opsets 7 to 18 for the operators of kOnnxOpArities below;
+// Import accepts opsets 7 to 18 for the operators of OnnxOpArities() below;
 // anything else, a dangling tensor, a bad shape, a node with the wrong number
 // of inputs or outputs, an attribute of the wrong type or a truncated file is
 // an error (never a crash) with a one-line message that names the node:
@@ -10,6 +10,7 @@
 #include <climits>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ionn/graph.h"
 
@@ -27,8 +28,10 @@ struct OnnxOpArity {
 };
 constexpr int kOnnxVariadic = INT_MAX;
 
-// The operators import accepts, in opsets 7 to 18. Import checks every node
-// against its row before it reads any input, output or attribute.
+// The operators of the kinds defined the older way (graph.h's
+// IONN_LAYER_KINDS before IONN_OP_KINDS) and of the values import folds, in
+// opsets 7 to 18. Import checks every node against its row
+// (OnnxOpArities()) before it reads any input, output or attribute.
 inline constexpr OnnxOpArity kOnnxOpArities[] = {
     // op_type, since opset, inputs min and max, outputs min and max
     {"Constant", 7, 0, 0, 1, 1},  // its value becomes an initializer
@@ -82,7 +85,11 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"ConstantOfShape", 9, 1, 1, 1, 1},
 };
 
-// The row of kOnnxOpArities for op_type at opset; nullptr when import does
+// Every operator import accepts: kOnnxOpArities's rows, then those of the
+// kinds defined in one place (ionn/op.h, OpDescriptor::onnx).
+const std::vector<OnnxOpArity>& OnnxOpArities();
+
+// The row of OnnxOpArities() for op_type at opset; nullptr when import does
 // not accept the operator or the opset is below its first row.
 const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset);
 

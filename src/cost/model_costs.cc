@@ -2,6 +2,7 @@
 #include <set>
 
 #include "ionn/model_costs.h"
+#include "ionn/op.h"
 #include "ionn/zoo.h"
 
 namespace ionn {
@@ -28,6 +29,11 @@ LinkSpec MakeLinkSpec(double uplink_mbps, double downlink_mbps, double rtt_ms, d
 double RegressionX(const Graph& graph, const Layer& l) {
   const double out = static_cast<double>(ElementCount(l.output_shape));
   const Shape* in = l.inputs.empty() ? nullptr : graph.TensorShape(l.inputs[0]);
+  if (const OpDescriptor* op = FindOp(l.kind)) {
+    std::vector<const Shape*> inputs;
+    for (const auto& name : l.inputs) inputs.push_back(graph.TensorShape(name));
+    return op->regression_x(l, inputs);
+  }
   switch (l.kind) {
     case LayerKind::kConv:
       return out * l.kernel_h * l.kernel_w * static_cast<double>((*in)[1] / l.group);

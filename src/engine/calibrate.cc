@@ -1,17 +1,14 @@
 #include "ionn/calibrate.h"
 
 #include "ionn/engine.h"
+#include "ionn/op.h"
 
 namespace ionn {
 namespace {
 
 // One configuration: a layer whose weights have shapes but no data yet
 // (weight k is filled with fill[k] when it runs), and its input shapes.
-struct Microbenchmark {
-  Layer layer;
-  std::vector<Shape> inputs;
-  std::vector<float> fill;
-};
+using Microbenchmark = CalibrationCase;
 
 std::vector<Microbenchmark> Microbenchmarks(bool quick) {
   std::vector<Microbenchmark> out;
@@ -85,6 +82,9 @@ std::vector<Microbenchmark> Microbenchmarks(bool quick) {
         flat.kind = kind;
         flat.reshape_to = {1, -1};
         out.push_back({flat, {x}, {}});
+      }
+      for (const OpDescriptor* op : RegisteredOps()) {
+        for (CalibrationCase& m : op->calibration(c, hw)) out.push_back(std::move(m));
       }
     }
   }

@@ -447,6 +447,12 @@ Status Engine::BuildLayer(int k, Layer l, bool provisional, bool replace) {
         case LayerKind::kFlatten:
         case LayerKind::kReshape:
         case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
+#define IONN_OP_KERNEL(e, onnx, caffe) \
+  case LayerKind::e:                   \
+    kernel = e##Kernel(l, in, ctx);    \
+    break;
+          IONN_OP_KINDS(IONN_OP_KERNEL)
+#undef IONN_OP_KERNEL
       }
     }
     std::lock_guard<std::mutex> lock(impl.mu);

@@ -64,6 +64,11 @@ class Kernel {
 
 // One factory per layer kind (kernels/<kind>.cc). `layer` may be moved
 // from: kernels take its weights.
+using KernelFactory = std::unique_ptr<Kernel> (*)(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+// The kinds of IONN_OP_KINDS: k<Kind>Kernel, defined in kernels/<kind>.cc.
+#define IONN_DECLARE_KERNEL(e, onnx, caffe) extern const KernelFactory e##Kernel;
+IONN_OP_KINDS(IONN_DECLARE_KERNEL)
+#undef IONN_DECLARE_KERNEL
 std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeFullyConnectedKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeLrnKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);

@@ -1,6 +1,8 @@
 #include "ionn/onnx_io.h"
 
 #include "ionn/file.h"
+#include "ionn/op.h"
+#include "ops/onnx_node.h"
 #include "shape.h"
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
@@ -19,9 +22,18 @@
 
 namespace ionn {
 
+const std::vector<OnnxOpArity>& OnnxOpArities() {
+  static const std::vector<OnnxOpArity> rows = [] {
+    std::vector<OnnxOpArity> all(std::begin(kOnnxOpArities), std::end(kOnnxOpArities));
+    for (const OpDescriptor* op : RegisteredOps()) all.insert(all.end(), op->onnx.begin(), op->onnx.end());
+    return all;
+  }();
+  return rows;
+}
+
 const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset) {
   const OnnxOpArity* found = nullptr;
-  for (const OnnxOpArity& row : kOnnxOpArities) {
+  for (const OnnxOpArity& row : OnnxOpArities()) {
     if (op_type == row.op_type && row.since_opset <= opset) found = &row;
   }
   return found;
@@ -60,7 +72,7 @@ std::string CountRange(int lo, int hi) {
 
 std::string SupportedOps() {
   std::string list;
-  for (const OnnxOpArity& row : kOnnxOpArities) {
+  for (const OnnxOpArity& row : OnnxOpArities()) {
     if (FindOnnxOpArity(row.op_type, kMaxOpset) != &row) continue;  // once per operator
     list += (list.empty() ? "" : ", ") + std::string(row.op_type);
   }
@@ -76,7 +88,7 @@ Status CheckArity(const onnx::NodeProto& node, int opset) {
   }
   // Where another opset allows other counts, the message says which opset it holds for.
   bool inputs_vary = false, outputs_vary = false;
-  for (const OnnxOpArity& other : kOnnxOpArities) {
+  for (const OnnxOpArity& other : OnnxOpArities()) {
     if (op != other.op_type) continue;
     inputs_vary |= other.min_inputs != row->min_inputs || other.max_inputs != row->max_inputs;
     outputs_vary |= other.min_outputs != row->min_outputs || other.max_outputs != row->max_outputs;
@@ -855,6 +867,7 @@ struct Importer {
     }
     Layer l;
     l.name = LayerName(node.name(), output, index);
+    if (const OpDescriptor* registered = FindOnnxOp(op)) return ImportRegistered(*registered, node, a, std::move(l));
     auto data_input = [&](int i) -> Status {
       if (node.input_size() <= i || node.input(i).empty()) return Status::Invalid("missing input " + std::to_string(i));
       IONN_ASSIGN_OR_RETURN(std::string t, Tensor(node.input(i)));
@@ -1133,6 +1146,9 @@ struct Importer {
     return AddLayer(std::move(l), output);
   }
 
+  // A node of a kind in IONN_OP_KINDS, read by its descriptor (below).
+  Status ImportRegistered(const OpDescriptor& op, const onnx::NodeProto& node, const Attributes& a, Layer l);
+
   // Appends a layer that writes ONNX tensor `output`, and infers its shape
   // (later nodes may ask for it).
   Status AddLayer(Layer l, const std::string& output) {
@@ -1249,6 +1265,66 @@ struct Importer {
     graph.layers = std::move(kept);
   }
 };
+
+// One node as a descriptor's import reads it (ops/onnx_node.h).
+class NodeReader : public OnnxNodeReader {
+ public:
+  NodeReader(Importer& im, const onnx::NodeProto& node, const Attributes& a, Layer* layer)
+      : im_(im), node_(node), a_(a), layer_(layer) {}
+  const std::string& op_type() const override { return node_.op_type(); }
+  int opset() const override { return im_.opset; }
+  int input_count() const override { return node_.input_size(); }
+  bool HasInput(int i) const override { return i >= 0 && i < node_.input_size() && !node_.input(i).empty(); }
+  Status AddInput(int i) override {
+    if (!HasInput(i)) return Status::Invalid("missing input " + std::to_string(i));
+    IONN_ASSIGN_OR_RETURN(std::string t, im_.Tensor(node_.input(i)));
+    layer_->inputs.push_back(std::move(t));
+    return Status::Ok();
+  }
+  Result<Shape> InputShape(int i) override {
+    if (!HasInput(i)) return Status::Invalid("missing input " + std::to_string(i));
+    return im_.ShapeOf(node_.input(i));
+  }
+  bool Known(int i) const override { return HasInput(i) && im_.Known(node_.input(i)); }
+  Result<std::vector<double>> KnownValues(int i, Shape* dims) override {
+    if (!Known(i)) return Status::Unsupported("input " + std::to_string(i) + " must be known at import");
+    IONN_ASSIGN_OR_RETURN(Value v, im_.KnownValue(node_.input(i)));
+    *dims = v.dims;
+    return std::move(v.v);
+  }
+  bool HasAttr(const char* name) const override { return a_.Has(name); }
+  Result<int64_t> Int(const char* name, int64_t fallback) const override {
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* p, a_.Find(name, onnx::AttributeProto::INT));
+    return p ? p->i() : fallback;
+  }
+  Result<float> Float(const char* name, float fallback) const override { return a_.Float(name, fallback); }
+  Result<std::string> String(const char* name, std::string fallback) const override {
+    return a_.String(name, std::move(fallback));
+  }
+  Result<std::vector<int64_t>> Ints(const char* name, std::vector<int64_t> fallback) const override {
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* p, a_.Find(name, onnx::AttributeProto::INTS));
+    if (!p) return fallback;
+    return std::vector<int64_t>(p->ints().begin(), p->ints().end());
+  }
+  Result<std::vector<float>> Floats(const char* name, std::vector<float> fallback) const override {
+    IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* p, a_.Find(name, onnx::AttributeProto::FLOATS));
+    if (!p) return fallback;
+    return std::vector<float>(p->floats().begin(), p->floats().end());
+  }
+
+ private:
+  Importer& im_;
+  const onnx::NodeProto& node_;
+  const Attributes& a_;
+  Layer* layer_;
+};
+
+Status Importer::ImportRegistered(const OpDescriptor& op, const onnx::NodeProto& node, const Attributes& a, Layer l) {
+  l.kind = op.kind;
+  NodeReader reader(*this, node, a, &l);
+  IONN_RETURN_IF_ERROR(op.import(reader, &l));
+  return AddLayer(std::move(l), node.output(0));
+}
 
 Status CheckTensorType(const onnx::ValueInfoProto& v) {
   if (!v.type().has_tensor_type()) return Status::Unsupported(Quoted(v.name()) + " is not a tensor");
@@ -1434,6 +1510,40 @@ void SetShape(onnx::ValueInfoProto* v, const std::string& name, const Shape& sha
   for (auto d : shape) t->mutable_shape()->add_dim()->set_dim_value(d);
 }
 
+// The node of a kind in IONN_OP_KINDS, as its descriptor writes it
+// (ops/onnx_node.h); constants go through the exporter's own writers.
+class NodeWriter : public OnnxNodeWriter {
+ public:
+  using AddConstant = std::function<std::string(const std::string& name, const Weight* floats,
+                                                const std::vector<int64_t>* ints)>;
+  NodeWriter(const Graph& graph, const Layer& l, onnx::NodeProto* n, AddConstant add)
+      : graph_(graph), l_(l), n_(n), add_(std::move(add)) {}
+  void SetOpType(const std::string& op_type) override { n_->set_op_type(op_type); }
+  const Shape& InputShape(int i) const override { return *graph_.TensorShape(l_.inputs.at(i)); }
+  void AddOmittedInput() override { n_->add_input(""); }
+  void AddIntsInput(const std::vector<int64_t>& values) override { n_->add_input(add_(NextName(), nullptr, &values)); }
+  void AddFloatsInput(const std::vector<float>& values) override {
+    const Weight w{NextName(), {static_cast<int64_t>(values.size())}, values};
+    n_->add_input(add_(w.name, &w, nullptr));
+  }
+  void SetInt(const char* name, int64_t value) override { AddInt(n_, name, value); }
+  void SetFloat(const char* name, float value) override { AddFloat(n_, name, value); }
+  void SetString(const char* name, const std::string& value) override {
+    auto* a = n_->add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::STRING);
+    a->set_s(value);
+  }
+  void SetInts(const char* name, const std::vector<int64_t>& values) override { AddInts(n_, name, values); }
+
+ private:
+  std::string NextName() const { return l_.name + "/input" + std::to_string(n_->input_size()); }
+  const Graph& graph_;
+  const Layer& l_;
+  onnx::NodeProto* n_;
+  AddConstant add_;
+};
+
 }  // namespace
 
 Result<std::string> SerializeOnnx(const Graph& graph) {
@@ -1520,6 +1630,20 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
       std::swap(*n->mutable_input(0), *n->mutable_input(1));
     }
     n->add_output(l.name);
+    if (const OpDescriptor* op = FindOp(l.kind)) {
+      Status constant_status;
+      NodeWriter writer(graph, l, n, [&](const std::string& name, const Weight* floats, const std::vector<int64_t>* ints) {
+        if (ints) return add_ints(name, *ints);
+        made.push_back(*floats);
+        std::string written;
+        Status s = add_weight(made.back(), &written);
+        if (!s.ok() && constant_status.ok()) constant_status = s;
+        return written;
+      });
+      IONN_RETURN_IF_ERROR(op->export_onnx(l, writer));
+      IONN_RETURN_IF_ERROR(constant_status);
+      continue;
+    }
     auto window = [&](bool dilations) {
       AddInts(n, "kernel_shape", {l.kernel_h, l.kernel_w});
       AddInts(n, "strides", {l.stride_h, l.stride_w});

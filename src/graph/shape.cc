@@ -5,6 +5,8 @@
 
 #include "shape.h"
 
+#include "ionn/op.h"
+
 namespace ionn {
 namespace {
 
@@ -84,6 +86,8 @@ Status BinaryOperandShapes(const Layer& l, const std::vector<const Shape*>& in, 
 
 Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, Shape* out) {
   const Layer& l = layer;
+  if (const OpDescriptor* op = FindOp(l.kind)) return op->infer_shape(l, in, out);
+  if (!l.attrs.empty()) return Status::Invalid("takes no attributes (a " + std::string(LayerKindName(l.kind)) + ")");
   switch (l.kind) {
     case LayerKind::kSigmoid:
     case LayerKind::kHardSigmoid:
@@ -272,6 +276,10 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
       *out = *in[0];
       return Status::Ok();
+#define IONN_OP_CASE(e, onnx, caffe) case LayerKind::e:
+      IONN_OP_KINDS(IONN_OP_CASE)  // their descriptors, above
+#undef IONN_OP_CASE
+      break;
   }
   return Status::Internal("unknown layer kind");
 }

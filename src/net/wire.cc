@@ -140,6 +140,16 @@ std::string LayerContentHash(const Graph& graph, const Layer& l) {
     case LayerKind::kPad: c.Float(l.pad_value); break;
     default: break;
   }
+  if (!l.attrs.empty()) {  // in name order (a std::map)
+    c.Int(static_cast<int64_t>(l.attrs.size()));
+    for (const auto& [name, attr] : l.attrs) {
+      c.Str(name);
+      c.Dims(Shape(attr.ints.begin(), attr.ints.end()));
+      c.Int(static_cast<int64_t>(attr.floats.size()));
+      for (float v : attr.floats) c.Float(v);
+      c.Str(attr.text);
+    }
+  }
   for (const auto& w : l.weights) {
     c.Dims(w.shape);
     c.bytes().append(reinterpret_cast<const char*>(w.data.data()), w.data.size() * sizeof(float));
@@ -173,6 +183,13 @@ v1::Architecture ArchitectureToProto(const Graph& g) {
     p->set_alpha(l.alpha), p->set_beta(l.beta), p->set_weight_first(l.weight_first), p->set_keepdims(l.keepdims);
     DimsToProto(l.perm, p->mutable_perm());
     p->set_slice_begin(l.slice_begin), p->set_slice_end(l.slice_end), p->set_pad_value(l.pad_value);
+    for (const auto& [name, attr] : l.attrs) {
+      v1::LayerAttr* pa = p->add_attrs();
+      pa->set_name(name);
+      for (int64_t v : attr.ints) pa->add_ints(v);
+      for (float v : attr.floats) pa->add_floats(v);
+      pa->set_text(attr.text);
+    }
     for (const auto& w : l.weights) {
       auto* ws = p->add_weights();
       ws->set_name(w.name);
@@ -233,6 +250,23 @@ Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits&
     if (p.perm().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' permutes more than 8 dimensions");
     l.perm = DimsFromProto(p.perm());
     l.slice_begin = p.slice_begin(), l.slice_end = p.slice_end(), l.pad_value = p.pad_value();
+    if (p.attrs_size() > 16) return Status::Invalid(where + " '" + p.name() + "' has more than 16 attributes");
+    for (const auto& pa : p.attrs()) {
+      const std::string what = where + " '" + p.name() + "' attribute";
+      IONN_RETURN_IF_ERROR(CheckName(pa.name(), what, limits));
+      if (pa.name().size() > 64 || pa.text().size() > 256 || pa.ints_size() > 64 || pa.floats_size() > 64) {
+        return Status::Invalid(what + " '" + pa.name().substr(0, 64) +
+                               "' is too long (names 64 bytes, text 256, at most 64 values)");
+      }
+      if (!IsUtf8(pa.text())) return Status::Invalid(what + " '" + pa.name() + "' text is not UTF-8");
+      LayerAttr attr{{pa.ints().begin(), pa.ints().end()}, {pa.floats().begin(), pa.floats().end()}, pa.text()};
+      for (float v : attr.floats) {
+        if (!std::isfinite(v)) return Status::Invalid(what + " '" + pa.name() + "' is not finite");
+      }
+      if (!l.attrs.emplace(pa.name(), std::move(attr)).second) {
+        return Status::Invalid(what + " '" + pa.name() + "' is given twice");
+      }
+    }
     if (p.weights_size() > 8) return Status::Invalid(where + " '" + p.name() + "' declares more than 8 weights");
     for (const auto& w : p.weights()) {
       IONN_RETURN_IF_ERROR(CheckName(w.name(), where + " weight", limits));
