@@ -124,7 +124,13 @@ TEST(ResizeImport, RefusesWhatItCannotDoNamingTheNode) {
   ExpectRefused(OneResize("Resize", 13, scales({1, 1, 0.1f, 2})), "(must be 1 to 2^20)");
   ExpectRefused(OneResize("Resize", 13, scales({1, 2, 2, 2})), "batch or channel");
   ExpectRefused(OneResize("Resize", 13, scales({2, 2})), "2 values for 4 axes");
-  ExpectRefused(OneResize("Resize", 13, scales({1, 1, 2, 2}), {{"mode", "cubic"}}), "mode 'cubic'");
+  ExpectRefused(OneResize("Resize", 10, {Floats("s", {1, 1, 2, 2})}, {{"mode", "cubic"}}), "mode 'cubic'");
+  ExpectRefused(OneResize("Resize", 13, {Floats("roi", {0, 0, 0, 0, 1, 1, 1, 1}), Floats("s", {1, 1, 2, 2})},
+                          {{"coordinate_transformation_mode", "tf_crop_and_resize"}}),
+                "tf_crop_and_resize with scales");
+  ExpectRefused(OneResize("Resize", 13, {Floats("roi", {0, 0.5f, 0, 0, 1, 1, 1, 1}), kOmitted, Ints("z", {1, 2, 3, 3})},
+                          {{"coordinate_transformation_mode", "tf_crop_and_resize"}}),
+                "crops the batch or channel");
   ExpectRefused(OneResize("Resize", 13, scales({1, 1, 2, 2}), {{"mode", "area"}}), "mode 'area'");
   ExpectRefused(OneResize("Resize", 13, scales({1, 1, 2, 2}), {{"coordinate_transformation_mode", "tf_crop_and_resize"}}),
                 "tf_crop_and_resize");
@@ -140,7 +146,11 @@ TEST(ResizeImport, RefusesWhatItCannotDoNamingTheNode) {
 TEST(ResizeImport, ExportThenImportGivesTheSameLayer) {
   for (const auto& m : {OneResize("Resize", 13, {kOmitted, Floats("s", {1, 1, 1.5f, 0.75f})}, {{"mode", "linear"}}),
                         OneResize("Resize", 13, {kOmitted, kOmitted, Ints("z", {1, 2, 7, 10})},
-                                  {{"coordinate_transformation_mode", "align_corners"}, {"nearest_mode", "ceil"}})}) {
+                                  {{"coordinate_transformation_mode", "align_corners"}, {"nearest_mode", "ceil"}}),
+                        OneResize("Resize", 13, {kOmitted, Floats("s", {1, 1, 2, 2})}, {{"mode", "cubic"}}),
+                        OneResize("Resize", 13,
+                                  {Floats("roi", {0, 0, 0.25f, 0.5f, 1, 1, 0.75f, 1.25f}), kOmitted, Ints("z", {1, 2, 3, 5})},
+                                  {{"coordinate_transformation_mode", "tf_crop_and_resize"}, {"mode", "linear"}})}) {
     auto g = ParseOnnx(m.SerializeAsString());
     ASSERT_TRUE(g.ok()) << g.status().message();
     auto bytes = SerializeOnnx(*g);

@@ -27,7 +27,9 @@ Layer ResizeLayer(const std::string& mode, const std::string& coordinates, const
   return l;
 }
 
-double ReferenceCoordinate(const std::string& mode, int64_t o, int64_t in, int64_t out, double scale) {
+// As ONNX's reference, the resized length is in * scale (not rounded).
+double ReferenceCoordinate(const std::string& mode, int64_t o, int64_t in, double scale) {
+  const double out = in * scale;
   if (mode == "align_corners") return out == 1 ? 0.0 : o * static_cast<double>(in - 1) / (out - 1);
   if (mode == "asymmetric") return o / scale;
   if (mode == "pytorch_half_pixel") return out == 1 ? -0.5 : (o + 0.5) / scale - 0.5;
@@ -67,11 +69,11 @@ std::vector<float> ReferenceResize(const Layer& l, const Shape& x, const std::ve
     for (int64_t oy = 0; oy < oh; ++oy) {
       int64_t top;
       double cy[2];
-      Coefficients(mode, nearest, ReferenceCoordinate(coordinates, oy, h, oh, l.attrs.at("scales").floats[0]), &top, cy);
+      Coefficients(mode, nearest, ReferenceCoordinate(coordinates, oy, h, l.attrs.at("scales").floats[0]), &top, cy);
       for (int64_t ox = 0; ox < ow; ++ox) {
         int64_t left;
         double cx[2];
-        Coefficients(mode, nearest, ReferenceCoordinate(coordinates, ox, w, ow, l.attrs.at("scales").floats[1]), &left,
+        Coefficients(mode, nearest, ReferenceCoordinate(coordinates, ox, w, l.attrs.at("scales").floats[1]), &left,
                      cx);
         double v = 0;
         for (int i = 0; i < 2; ++i) {
@@ -184,8 +186,18 @@ TEST(ResizeShape, RefusesBadAttributes) {
   ASSERT_TRUE(FindOp(LayerKind::kResize)->infer_shape(good, {&x}, &out).ok());
   EXPECT_EQ(out, (Shape{1, 2, 8, 8}));
   Layer l = good;
-  l.attrs["mode"].text = "cubic";
+  l.attrs["mode"].text = "area";
   refused(l, "mode");
+  l = good, l.attrs["coordinate_transformation_mode"].text = "tf_crop_and_resize";
+  refused(l, "roi goes with tf_crop_and_resize");
+  l.attrs["roi"].floats = {0, 0, 1};
+  refused(l, "4 values");
+  l.attrs["roi"].floats = {0, 0, 1, INFINITY};
+  refused(l, "finite");
+  l = good, l.attrs["cubic_coeff_a"].floats = {NAN};
+  refused(l, "cubic_coeff_a");
+  l = good, l.attrs["exclude_outside"].ints = {2};
+  refused(l, "exclude_outside");
   l = good, l.attrs["scales"].floats = {0, 2};
   refused(l, "scale");
   l = good, l.attrs["scales"].floats = {NAN, 2};

@@ -993,6 +993,23 @@ struct Importer {
       // Its mask output (old exporters name it) is left undefined: a node
       // that reads it is refused as reading an unknown tensor.
       IONN_RETURN_IF_ERROR(data_input(0));
+      IONN_ASSIGN_OR_RETURN(int is_test, a.Int("is_test", 1));  // opsets before 7 only; refused if set otherwise
+      if (is_test == 0) return Status::Unsupported("Dropout with is_test=0 (training: random)");
+      if (node.input_size() > 2 && !node.input(2).empty()) {  // opset 12: training_mode, an input
+        if (!Known(node.input(2))) return Status::Unsupported("Dropout's training_mode must be known at import");
+        IONN_ASSIGN_OR_RETURN(Value training, KnownValue(node.input(2)));
+        double ratio = 0.5;
+        if (node.input_size() > 1 && !node.input(1).empty()) {
+          if (!Known(node.input(1))) return Status::Unsupported("Dropout's ratio must be known at import");
+          IONN_ASSIGN_OR_RETURN(Value r, KnownValue(node.input(1)));
+          if (r.v.size() != 1) return Status::Invalid("ratio must be one value");
+          ratio = r.v[0];
+        }
+        if (training.v.size() != 1) return Status::Invalid("training_mode must be one value");
+        if (training.v[0] != 0 && ratio != 0) {  // random: not a function of the input
+          return Status::Unsupported("Dropout in training mode (training_mode true, ratio " + std::to_string(ratio) + ")");
+        }
+      }
     } else if (op == "Softmax") {
       l.kind = LayerKind::kSoftmax;
       IONN_RETURN_IF_ERROR(data_input(0));

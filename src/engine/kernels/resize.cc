@@ -2,7 +2,10 @@
 // means): each output row and column's source pixels and weights are
 // computed once, when the kernel is made; a run is then a gather (nearest)
 // or a weighted sum of four pixels (linear), per plane in NCHW or per pixel
-// over the channels in NHWC.
+// over the channels in NHWC. Cubic, exclude_outside and tf_crop_and_resize
+// take a general path (NCHW only): 4 (cubic) or 2 taps per axis with the
+// coefficients of ONNX's reference, a value outside the crop replaced by
+// extrapolation_value.
 #include <algorithm>
 #include <cmath>
 
@@ -18,10 +21,13 @@ struct AxisTaps {
   std::vector<float> frac;
 };
 
-double SourceCoordinate(const std::string& mode, int64_t o, int64_t in, int64_t out, double scale) {
+// The resized length is in * scale, not rounded (ONNX's reference, and
+// onnx/onnx#2462: with scales given, align_corners maps by the scale).
+double SourceCoordinate(const std::string& mode, int64_t o, int64_t in, double scale) {
+  const double resized = static_cast<double>(in) * scale;
   if (mode == "half_pixel") return (o + 0.5) / scale - 0.5;
-  if (mode == "pytorch_half_pixel") return out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
-  if (mode == "align_corners") return out == 1 ? 0.0 : static_cast<double>(o) * (in - 1) / (out - 1);
+  if (mode == "pytorch_half_pixel") return resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
+  if (mode == "align_corners") return resized == 1 ? 0.0 : static_cast<double>(o) * (in - 1) / (resized - 1);
   if (mode == "tf_half_pixel_for_nn") return (o + 0.5) / scale;
   return o / scale;  // asymmetric
 }
@@ -34,13 +40,83 @@ int64_t Nearest(const std::string& mode, double x) {
   return static_cast<int64_t>(std::round(x));
 }
 
+// The general path's taps: `k` input positions and weights per output
+// position (o * k + i), and whether a crop puts the position outside.
+struct GeneralTaps {
+  int k = 2;
+  std::vector<int64_t> idx;
+  std::vector<float> w;
+  std::vector<char> outside;
+};
+
+float Attr(const Layer& l, const char* name, float fallback) {
+  auto it = l.attrs.find(name);
+  return it == l.attrs.end() || it->second.floats.empty() ? fallback : it->second.floats[0];
+}
+
+GeneralTaps General(const Layer& l, int axis, int64_t in, int64_t out) {
+  const std::string& mode = l.attrs.at("mode").text;
+  const std::string& coordinates = l.attrs.at("coordinate_transformation_mode").text;
+  const std::string& nearest = l.attrs.at("nearest_mode").text;
+  const double scale = l.attrs.at("scales").floats[axis];
+  const bool exclude_outside = l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints.at(0) != 0;
+  const double a = Attr(l, "cubic_coeff_a", -0.75f);
+  GeneralTaps t;
+  t.k = mode == "cubic" ? 4 : 2;
+  for (int64_t o = 0; o < out; ++o) {
+    double x;
+    if (coordinates == "tf_crop_and_resize") {
+      const std::vector<float>& roi = l.attrs.at("roi").floats;  // [h start, w start, h end, w end]
+      const double start = roi[axis], end = roi[2 + axis], resized = static_cast<double>(in) * scale;
+      x = resized > 1 ? start * (in - 1) + o * (end - start) * (in - 1) / (resized - 1)
+                      : 0.5 * (start + end) * (in - 1);
+      t.outside.push_back(x < 0 || x > in - 1);
+    } else {
+      x = SourceCoordinate(coordinates, o, in, scale);
+      t.outside.push_back(0);
+    }
+    // The neighbours of x with the ratio in (0, 1]: left - k/2 + 1 ... left + k/2.
+    const int64_t left = static_cast<int64_t>(std::ceil(x)) - 1;
+    const double r = x - left;
+    std::vector<double> c;
+    if (mode == "cubic") {
+      auto far = [&](double d) { return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a; };  // 1 < d < 2
+      auto near = [&](double d) { return ((a + 2) * d - (a + 3)) * d * d + 1; };       // d <= 1
+      c = {far(r + 1), near(r), near(1 - r), far(2 - r)};
+    } else if (mode == "linear") {
+      c = {1 - r, r};
+    } else {
+      const bool up = r == 1 || (nearest == "round_prefer_floor" ? r > 0.5
+                                 : nearest == "round_prefer_ceil" ? r >= 0.5
+                                                                  : nearest == "ceil");
+      c = {up ? 0.0 : 1.0, up ? 1.0 : 0.0};
+    }
+    const int64_t first = left - (t.k / 2 - 1);
+    double sum = 0;
+    for (int i = 0; i < t.k; ++i) {
+      if (exclude_outside && (first + i < 0 || first + i >= in)) c[i] = 0;
+      sum += c[i];
+    }
+    for (int i = 0; i < t.k; ++i) {
+      t.idx.push_back(std::clamp<int64_t>(first + i, 0, in - 1));  // the edge repeated
+      t.w.push_back(static_cast<float>(exclude_outside && sum != 0 ? c[i] / sum : c[i]));
+    }
+  }
+  return t;
+}
+
+bool NeedsGeneral(const Layer& l) {
+  return l.attrs.at("mode").text == "cubic" || l.attrs.at("coordinate_transformation_mode").text == "tf_crop_and_resize" ||
+         (l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints.at(0) != 0);
+}
+
 AxisTaps Taps(const Layer& l, int axis, int64_t in, int64_t out) {
   const std::string& coordinates = l.attrs.at("coordinate_transformation_mode").text;
   const bool linear = l.attrs.at("mode").text == "linear";
   const double scale = l.attrs.at("scales").floats[axis];
   AxisTaps t;
   for (int64_t o = 0; o < out; ++o) {
-    const double x = SourceCoordinate(coordinates, o, in, out, scale);
+    const double x = SourceCoordinate(coordinates, o, in, scale);
     if (!linear) {
       const int64_t i = std::clamp<int64_t>(Nearest(l.attrs.at("nearest_mode").text, x), 0, in - 1);
       t.lo.push_back(i), t.hi.push_back(i), t.frac.push_back(0);
@@ -57,12 +133,23 @@ class ResizeKernel : public Kernel {
  public:
   ResizeKernel(const Layer& l, const Shape& x)
       : n_(x[0]), c_(x[1]), h_(x[2]), w_(x[3]), oh_(l.output_shape[2]), ow_(l.output_shape[3]),
-        linear_(l.attrs.at("mode").text == "linear"), rows_(Taps(l, 0, h_, oh_)), cols_(Taps(l, 1, w_, ow_)) {}
+        linear_(l.attrs.at("mode").text == "linear"), general_(NeedsGeneral(l)) {
+    if (general_) {
+      grows_ = General(l, 0, h_, oh_), gcols_ = General(l, 1, w_, ow_);
+      extrapolation_ = Attr(l, "extrapolation_value", 0.0f);
+    } else {
+      rows_ = Taps(l, 0, h_, oh_), cols_ = Taps(l, 1, w_, ow_);
+    }
+  }
 
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float* x = in[0]->data.data();
     float* y = out->data.data();
     const int64_t planes = n_ * c_;
+    if (general_) {
+      RunGeneral(x, y);
+      return;
+    }
 #pragma omp parallel for if (planes * oh_ * ow_ > 65536)
     for (int64_t p = 0; p < planes; ++p) {
       const float* plane = x + p * h_ * w_;
@@ -86,7 +173,7 @@ class ResizeKernel : public Kernel {
     }
   }
 
-  bool channels_last() const override { return true; }
+  bool channels_last() const override { return !general_; }
   void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float* x = in[0]->data.data();
     float* y = out->data.data();
@@ -118,9 +205,36 @@ class ResizeKernel : public Kernel {
   }
 
  private:
+  void RunGeneral(const float* x, float* y) const {
+    const int ky = grows_.k, kx = gcols_.k;
+#pragma omp parallel for if (n_ * c_ * oh_ * ow_ > 65536)
+    for (int64_t p = 0; p < n_ * c_; ++p) {
+      const float* plane = x + p * h_ * w_;
+      float* dst = y + p * oh_ * ow_;
+      for (int64_t oy = 0; oy < oh_; ++oy) {
+        for (int64_t ox = 0; ox < ow_; ++ox) {
+          if (grows_.outside[oy] || gcols_.outside[ox]) {
+            dst[oy * ow_ + ox] = extrapolation_;
+            continue;
+          }
+          double v = 0;
+          for (int i = 0; i < ky; ++i) {
+            const float* row = plane + grows_.idx[oy * ky + i] * w_;
+            double across = 0;
+            for (int j = 0; j < kx; ++j) across += gcols_.w[ox * kx + j] * row[gcols_.idx[ox * kx + j]];
+            v += grows_.w[oy * ky + i] * across;
+          }
+          dst[oy * ow_ + ox] = static_cast<float>(v);
+        }
+      }
+    }
+  }
+
   int64_t n_, c_, h_, w_, oh_, ow_;
-  bool linear_;
+  bool linear_, general_;
   AxisTaps rows_, cols_;
+  GeneralTaps grows_, gcols_;
+  float extrapolation_ = 0;
 };
 
 std::unique_ptr<Kernel> MakeResizeKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {

@@ -1,15 +1,23 @@
 // Resize (opset 10 on) and Upsample (opsets 7 to 9) of the H and W axes of a
-// 4-D NCHW tensor: nearest or linear, each coordinate_transformation_mode
-// and nearest_mode of opset 11 to 18 but tf_crop_and_resize; cubic,
-// antialiasing and aspect-ratio policies are refused. Attributes:
-//   mode: "nearest" or "linear"
+// 4-D NCHW tensor: nearest, linear or cubic, each coordinate_transformation_mode
+// and nearest_mode of opsets 11 to 18 (tf_crop_and_resize with sizes, not
+// scales), exclude_outside; antialiasing and aspect-ratio policies are
+// refused. Attributes:
+//   mode: "nearest", "linear" or "cubic"
 //   coordinate_transformation_mode: "half_pixel", "pytorch_half_pixel",
-//     "align_corners", "asymmetric" or "tf_half_pixel_for_nn"
+//     "align_corners", "asymmetric", "tf_half_pixel_for_nn" or
+//     "tf_crop_and_resize"
 //   nearest_mode: "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"
 //   scales: [scale_h, scale_w], the scales the coordinates are mapped with
 //   sizes: [out_h, out_w]
+//   cubic_coeff_a: [a] (cubic only; -0.75 when absent)
+//   exclude_outside: [1] (absent: 0)
+//   roi: [h_start, w_start, h_end, w_end], extrapolation_value: [v]
+//     (tf_crop_and_resize only)
 // Output [N, C, out_h, out_w]; output pixel o reads input coordinate
-// x(o) (per mode, e.g. half_pixel: (o + 0.5) / scale - 0.5), linear between
+// x(o) (per mode, e.g. half_pixel: (o + 0.5) / scale - 0.5; the resized
+// length in align_corners and pytorch_half_pixel is in * scale, unrounded,
+// as ONNX's reference has it), linear between
 // the two nearest pixels with the coordinate clamped to the input (the edge
 // repeated, as ONNX's reference and PyTorch), nearest at the pixel
 // nearest_mode rounds it to, clamped.
@@ -23,9 +31,9 @@ namespace ionn {
 namespace {
 
 constexpr int64_t kMaxSide = int64_t{1} << 20;
-const std::set<std::string> kModes = {"nearest", "linear"};
+const std::set<std::string> kModes = {"nearest", "linear", "cubic"};
 const std::set<std::string> kCoordinateModes = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-                                                "tf_half_pixel_for_nn"};
+                                                "tf_half_pixel_for_nn", "tf_crop_and_resize"};
 const std::set<std::string> kNearestModes = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
 
 std::string Listed(const std::set<std::string>& names) {
@@ -124,22 +132,46 @@ Status Import(OnnxNodeReader& node, Layer* l) {
   if (x.size() != 4) return Status::Unsupported("Resize of a " + ShapeToString(x) + " input (only 4-D NCHW)");
   IONN_ASSIGN_OR_RETURN(std::string mode, node.String("mode", "nearest"));
   if (mode == "bilinear" && upsample) mode = "linear";  // Upsample-7's name for it
-  if (mode == "cubic") return Status::Unsupported("mode 'cubic' (only nearest and linear)");
-  if (!kModes.count(mode)) return Status::Invalid("mode '" + mode.substr(0, 32) + "' is not nearest, linear or cubic");
+  if (!kModes.count(mode) || (mode == "cubic" && (upsample || opset < 11))) {
+    return Status::Invalid("mode '" + mode.substr(0, 32) + "' is not nearest or linear" +
+                           (upsample || opset < 11 ? "" : " or cubic"));
+  }
   std::string coordinates = "asymmetric", nearest = "floor";  // Upsample and Resize-10
   if (!upsample && opset >= 11) {
     IONN_ASSIGN_OR_RETURN(coordinates, node.String("coordinate_transformation_mode", "half_pixel"));
     IONN_ASSIGN_OR_RETURN(nearest, node.String("nearest_mode", "round_prefer_floor"));
-    if (coordinates == "tf_crop_and_resize") return Status::Unsupported("coordinate_transformation_mode 'tf_crop_and_resize'");
     if (!kCoordinateModes.count(coordinates)) {
       return Status::Invalid("coordinate_transformation_mode '" + coordinates.substr(0, 32) + "' is not one of " +
-                             Listed(kCoordinateModes) + " or tf_crop_and_resize");
+                             Listed(kCoordinateModes));
     }
     if (!kNearestModes.count(nearest)) {
       return Status::Invalid("nearest_mode '" + nearest.substr(0, 32) + "' is not one of " + Listed(kNearestModes));
     }
     IONN_ASSIGN_OR_RETURN(int64_t exclude_outside, node.Int("exclude_outside", 0));
-    if (exclude_outside != 0) return Status::Unsupported("exclude_outside=" + std::to_string(exclude_outside));
+    if (exclude_outside != 0 && exclude_outside != 1) return Status::Invalid("exclude_outside must be 0 or 1");
+    if (exclude_outside) l->attrs["exclude_outside"].ints = {1};
+    if (mode == "cubic") {
+      IONN_ASSIGN_OR_RETURN(float a, node.Float("cubic_coeff_a", -0.75f));
+      l->attrs["cubic_coeff_a"].floats = {a};
+    }
+    if (coordinates == "tf_crop_and_resize") {
+      IONN_ASSIGN_OR_RETURN(float extrapolation, node.Float("extrapolation_value", 0.0f));
+      l->attrs["extrapolation_value"].floats = {extrapolation};
+      if (!node.Known(1)) return Status::Invalid("tf_crop_and_resize needs roi, known at import");
+      Shape dims;
+      IONN_ASSIGN_OR_RETURN(std::vector<double> roi, node.KnownValues(1, &dims));
+      if (roi.size() != 2 * x.size()) {
+        return Status::Invalid("roi has " + std::to_string(roi.size()) + " values, expects " + std::to_string(2 * x.size()));
+      }
+      if (roi[0] != 0 || roi[1] != 0 || roi[4] != 1 || roi[5] != 1) {
+        return Status::Unsupported("a roi that crops the batch or channel axis");
+      }
+      if (node.HasInput(2) && !(node.Known(2) && node.KnownValues(2, &dims).ok() && dims.size() == 1 && dims[0] == 0)) {
+        return Status::Unsupported("tf_crop_and_resize with scales (give sizes)");
+      }
+      l->attrs["roi"].floats = {static_cast<float>(roi[2]), static_cast<float>(roi[3]), static_cast<float>(roi[6]),
+                                static_cast<float>(roi[7])};
+    }
     IONN_ASSIGN_OR_RETURN(int64_t antialias, node.Int("antialias", 0));
     if (antialias != 0) return Status::Unsupported("antialias=" + std::to_string(antialias));
     IONN_ASSIGN_OR_RETURN(std::string policy, node.String("keep_aspect_ratio_policy", "stretch"));
@@ -165,7 +197,8 @@ Status Import(OnnxNodeReader& node, Layer* l) {
 }
 
 Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* out) {
-  IONN_RETURN_IF_ERROR(CheckAttrNames(l, {"mode", "coordinate_transformation_mode", "nearest_mode", "scales", "sizes"}));
+  IONN_RETURN_IF_ERROR(CheckAttrNames(l, {"mode", "coordinate_transformation_mode", "nearest_mode", "scales", "sizes",
+                                          "cubic_coeff_a", "exclude_outside", "roi", "extrapolation_value"}));
   if (in.size() != 1) return Status::Invalid("expects 1 input, got " + std::to_string(in.size()));
   if (!l.weights.empty()) return Status::Invalid("takes no weights");
   const Shape& x = *in[0];
@@ -175,7 +208,25 @@ Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* ou
   IONN_ASSIGN_OR_RETURN(const LayerAttr* nearest, RequiredAttr(l, "nearest_mode"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* scales, RequiredAttr(l, "scales"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* sizes, RequiredAttr(l, "sizes"));
-  if (!kModes.count(mode->text)) return Status::Invalid("mode is not nearest or linear");
+  if (!kModes.count(mode->text)) return Status::Invalid("mode is not nearest, linear or cubic");
+  const bool crop = coordinates->text == "tf_crop_and_resize";
+  for (const char* name : {"cubic_coeff_a", "extrapolation_value"}) {
+    auto it = l.attrs.find(name);
+    if (it != l.attrs.end() && (it->second.floats.size() != 1 || !std::isfinite(it->second.floats[0]))) {
+      return Status::Invalid(std::string(name) + " must be one finite value");
+    }
+  }
+  if (l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints != std::vector<int64_t>{1}) {
+    return Status::Invalid("exclude_outside must be [1] when given");
+  }
+  if (crop != (l.attrs.count("roi") != 0)) return Status::Invalid("roi goes with tf_crop_and_resize, and only with it");
+  if (crop) {
+    const std::vector<float>& roi = l.attrs.at("roi").floats;
+    if (roi.size() != 4) return Status::Invalid("roi must hold 4 values (H and W starts and ends)");
+    for (float v : roi) {
+      if (!std::isfinite(v) || std::fabs(v) > 1e6f) return Status::Invalid("roi values must be finite, within 1e6");
+    }
+  }
   if (!kCoordinateModes.count(coordinates->text)) {
     return Status::Invalid("coordinate_transformation_mode is not one of " + Listed(kCoordinateModes));
   }
@@ -200,6 +251,16 @@ Status Export(const Layer& l, OnnxNodeWriter& node) {
   const std::vector<float>& scales = a.at("scales").floats;
   const std::vector<int64_t>& sizes = a.at("sizes").ints;
   const Shape& x = node.InputShape(0);
+  if (a.count("cubic_coeff_a")) node.SetFloat("cubic_coeff_a", a.at("cubic_coeff_a").floats[0]);
+  if (a.count("exclude_outside")) node.SetInt("exclude_outside", 1);
+  if (a.count("roi")) {
+    const std::vector<float>& r = a.at("roi").floats;
+    node.SetFloat("extrapolation_value", a.count("extrapolation_value") ? a.at("extrapolation_value").floats[0] : 0);
+    node.AddFloatsInput({0, 0, r[0], r[1], 1, 1, r[2], r[3]});
+    node.AddFloatsInput({});  // scales: sizes give the output
+    node.AddIntsInput({x[0], x[1], sizes[0], sizes[1]});
+    return Status::Ok();
+  }
   node.AddFloatsInput({});  // roi
   // Scales where they give the sizes (import then maps coordinates with
   // them again), else sizes (import then takes sizes / input as scales).
@@ -217,7 +278,8 @@ Status Export(const Layer& l, OnnxNodeWriter& node) {
 }
 
 double RegressionX(const Layer& l, const std::vector<const Shape*>&) {
-  return static_cast<double>(ElementCount(l.output_shape)) * (l.attrs.at("mode").text == "linear" ? 4 : 1);
+  const std::string& mode = l.attrs.at("mode").text;
+  return static_cast<double>(ElementCount(l.output_shape)) * (mode == "cubic" ? 16 : mode == "linear" ? 4 : 1);
 }
 
 std::vector<CalibrationCase> Calibration(int channels, int hw) {
