@@ -94,22 +94,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::filesystem::path dir = argv[1];
-  const Graph g = fuzz::SmallModel();  // conv bn relu pool side cat gap fc prob
+  const Graph g = fuzz::SmallModel();  // conv bn relu up pool side cat gap fc prob
   Write(dir / "onnx" / "small_model", SerializeOnnx(g).value());  // no .onnx: .gitignore
-  Write(dir / "architecture" / "one_partition", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 1 << 20));
-  Write(dir / "architecture" / "two_partitions", Session(g, {{0, 1, 2, 3}, {4, 5, 6, 7, 8}}, 1 << 20));
-  Write(dir / "architecture" / "small_chunks", Session(g, {{0, 1, 2}, {3, 4, 5, 6, 7, 8}}, 256));
+  Write(dir / "architecture" / "one_partition", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, 1 << 20));
+  Write(dir / "architecture" / "two_partitions", Session(g, {{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}}, 1 << 20));
+  Write(dir / "architecture" / "small_chunks", Session(g, {{0, 1, 2}, {3, 4, 5, 6, 7, 8, 9}}, 256));
   Write(dir / "architecture" / "open_only", Session(g, {}, 1));
-  Write(dir / "architecture" / "lossless", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 1 << 20, UploadEncoding::kLossless));
+  Write(dir / "architecture" / "lossless",
+        Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, 1 << 20, UploadEncoding::kLossless));
   Write(dir / "architecture" / "progressive",
-        Session(g, {{0, 1, 2, 3}, {4, 5, 6, 7, 8}}, 1 << 20, UploadEncoding::kProgressive));
-  Write(dir / "architecture" / "int8", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8}}, 512, UploadEncoding::kInt8));
+        Session(g, {{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}}, 1 << 20, UploadEncoding::kProgressive));
+  Write(dir / "architecture" / "int8", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, 512, UploadEncoding::kInt8));
   const TensorMap input = {{"data", SeededInput(g.inputs[0].shape, 1)}};
   std::string whole, split;
-  Frame(Step(1, {0, 1, 2, 3, 4, 5, 6, 7, 8}, input, {"prob"}, {}, true), &whole);
+  Frame(Step(1, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, input, {"prob"}, {}, true), &whole);
   Write(dir / "query_step" / "whole", whole);
-  Frame(Step(2, {0, 1, 2, 3, 4}, input, {}, {"pool", "side"}, false), &split);
-  Frame(Step(2, {5, 6, 7, 8}, {}, {"prob"}, {}, true), &split);
+  Frame(Step(2, {0, 1, 2, 3, 4, 5}, input, {}, {"pool", "side"}, false), &split);
+  Frame(Step(2, {6, 7, 8, 9}, {}, {"prob"}, {}, true), &split);
   Write(dir / "query_step" / "two_steps", split);
   std::printf("seeds written under %s\n", dir.c_str());
   return 0;

@@ -10,8 +10,9 @@
 
 namespace ionn::fuzz {
 
-// input [1,3,8,8] -> conv 3x3 (4) -> BN -> ReLU -> maxpool -> concat with a
-// 1x1 conv branch -> global pool -> Gemm -> Softmax.
+// input [1,3,8,8] -> conv 3x3 (4) -> BN -> ReLU -> Resize (linear, 2x) ->
+// maxpool (stride 2) -> concat with a 1x1 conv branch -> global pool -> Gemm
+// -> Softmax.
 inline Graph SmallModel() {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-0.5f, 0.5f);
@@ -32,9 +33,16 @@ inline Graph SmallModel() {
   bn.weights = {w("g", {4}), w("b", {4}), w("m", {4}), {"v", {4}, {1, 2, 3, 4}}};
   Layer relu;
   relu.name = "relu", relu.kind = LayerKind::kRelu, relu.inputs = {"bn"};
+  Layer up;  // a kind with Layer::attrs
+  up.name = "up", up.kind = LayerKind::kResize, up.inputs = {"relu"};
+  up.attrs["mode"].text = "linear";
+  up.attrs["coordinate_transformation_mode"].text = "half_pixel";
+  up.attrs["nearest_mode"].text = "round_prefer_floor";
+  up.attrs["scales"].floats = {2, 2};
+  up.attrs["sizes"].ints = {16, 16};
   Layer pool;
-  pool.name = "pool", pool.kind = LayerKind::kMaxPool, pool.inputs = {"relu"};
-  pool.kernel_h = pool.kernel_w = 3, pool.stride_h = pool.stride_w = 1;
+  pool.name = "pool", pool.kind = LayerKind::kMaxPool, pool.inputs = {"up"};
+  pool.kernel_h = pool.kernel_w = 3, pool.stride_h = pool.stride_w = 2;
   pool.pad_top = pool.pad_left = pool.pad_bottom = pool.pad_right = 1;
   Layer side;
   side.name = "side", side.kind = LayerKind::kConv, side.inputs = {"data"}, side.out_channels = 2;
@@ -48,7 +56,7 @@ inline Graph SmallModel() {
   fc.weights = {w("fw", {5, 6}), w("fb", {5})};
   Layer sm;
   sm.name = "prob", sm.kind = LayerKind::kSoftmax, sm.inputs = {"fc"}, sm.softmax_coerce_2d = true;
-  g.layers = {conv, bn, relu, pool, side, cat, gap, fc, sm};
+  g.layers = {conv, bn, relu, up, pool, side, cat, gap, fc, sm};
   g.outputs = {"prob"};
   (void)g.Finalize();  // valid by construction (tests check it)
   return g;
