@@ -31,7 +31,6 @@ TEST(CalibrateServer, QuickRunMeasuresEveryTypeAndFitsIt) {
   IONN_LAYER_KINDS(IONN_KIND_TYPE)
 #undef IONN_KIND_TYPE
   const std::vector<std::string> types(every_type.begin(), every_type.end());
-  EXPECT_EQ(types.size(), 18u);
   std::vector<std::string> fitted;
   size_t samples = 0;
   for (const auto& [type, stats] : c->fit.stats) {

@@ -1587,10 +1587,18 @@ TEST(Wire, LayerAttributesRoundTripCountInTheHashAndAreChecked) {
   };
   refused([](v1::LayerSpec* l) { l->add_attrs()->set_name("colour"); }, "unknown attribute 'colour'");
   refused([](v1::LayerSpec* l) { *l->add_attrs() = l->attrs(0); }, "given twice");
-  refused([](v1::LayerSpec* l) { l->mutable_attrs(3)->set_floats(0, NAN); }, "not finite");  // scales
-  refused([](v1::LayerSpec* l) { l->mutable_attrs(3)->set_floats(0, 0); }, "scale");
-  refused([](v1::LayerSpec* l) { l->mutable_attrs(4)->set_ints(0, int64_t{1} << 40); }, "sizes");
-  refused([](v1::LayerSpec* l) { l->mutable_attrs(0)->set_text("\xff"); }, "UTF-8");
+  auto attr = [](v1::LayerSpec* l, const std::string& name) {
+    for (auto& a : *l->mutable_attrs()) {
+      if (a.name() == name) return &a;
+    }
+    ADD_FAILURE() << "no attribute " << name;
+    return l->add_attrs();
+  };
+  refused([&](v1::LayerSpec* l) { attr(l, "scales")->set_floats(0, NAN); }, "not finite");
+  refused([&](v1::LayerSpec* l) { attr(l, "scales")->set_floats(0, 0); }, "scale 0");
+  refused([&](v1::LayerSpec* l) { attr(l, "scales")->set_floats(0, 1e-30f); }, "not size 8");  // would overflow
+  refused([&](v1::LayerSpec* l) { attr(l, "sizes")->set_ints(0, int64_t{1} << 40); }, "size");
+  refused([&](v1::LayerSpec* l) { attr(l, "mode")->set_text("\xff"); }, "UTF-8");
   refused(
       [](v1::LayerSpec* l) {
         for (int i = 0; i < 20; ++i) l->add_attrs()->set_name("a" + std::to_string(i));

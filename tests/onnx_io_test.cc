@@ -95,7 +95,8 @@ TEST(OnnxIo, RejectsMalformedModels) {
   ExpectRejected("this is not protobuf at all \xff\xff\xff", "not a valid ONNX model");
   const std::string good = Bytes(TinyModel());
   ExpectRejected(good.substr(0, good.size() / 2), "");  // truncated: any clear error
-  ExpectRejected(Bytes(TinyModel(3)), "opset 3 is not supported");
+  ExpectRejected(Bytes(TinyModel(3)), "operator 'Conv' at opset 3 (supported from opset 7)");
+  ExpectRejected(Bytes(TinyModel(19)), "opset 19 is not supported (supported: 1 to 18)");
   ExpectRejected(Bytes(TinyModel(19)), "opset 19");
 
   onnx::ModelProto m = TinyModel();

@@ -167,6 +167,9 @@ def main(argv):
         if op in args.expect_match.split(",") and ran and counts[op]["match"] < args.min_match * ran:
             short.append("%s: %d of %d match (want %.0f%%)" % (op, counts[op]["match"], ran, 100 * args.min_match))
     print("%-22s %s" % ("all", " ".join("%8d" % total[v] for v in verdicts)))
+    for op in args.expect_match.split(","):
+        if op in wanted and not sum(counts[op][v] for v in verdicts if v != "skipped"):
+            short.append("%s: no case ran" % op)
     for s in short:
         print("too few match: " + s)
     return 1 if bad or short else 0

@@ -81,13 +81,15 @@ TEST(ResizeImport, ReadsScalesAndSizesOfEveryOpset) {
   EXPECT_EQ(l.attrs.at("mode").text, "linear");
   EXPECT_EQ(l.attrs.at("coordinate_transformation_mode").text, "pytorch_half_pixel");
   EXPECT_EQ(l.attrs.at("nearest_mode").text, "round_prefer_floor");
-  EXPECT_EQ(l.attrs.at("scales").floats, (std::vector<float>{9.0f / 4, 2}));
+  EXPECT_EQ(l.attrs.count("scales"), 0u);  // sizes given: the kernel maps by them
+  EXPECT_EQ(l.attrs.at("sizes").ints, (std::vector<int64_t>{9, 12}));
   // opset 11, scales (roi given, empty): floor(in * scale).
   g = ParseOnnx(OneResize("Resize", 11, {Floats("roi", {}), Floats("scales", {1, 1, 1.5f, 0.5f})},
                           {{"nearest_mode", "ceil"}})
                     .SerializeAsString());
   ASSERT_TRUE(g.ok()) << g.status().message();
   EXPECT_EQ(OnlyLayer(g).output_shape, (Shape{1, 2, 6, 3}));
+  EXPECT_EQ(OnlyLayer(g).attrs.at("scales").floats, (std::vector<float>{1.5f, 0.5f}));
   EXPECT_EQ(OnlyLayer(g).attrs.at("mode").text, "nearest");
   EXPECT_EQ(OnlyLayer(g).attrs.at("coordinate_transformation_mode").text, "half_pixel");
   EXPECT_EQ(OnlyLayer(g).attrs.at("nearest_mode").text, "ceil");
@@ -111,7 +113,7 @@ void ExpectRefused(const onnx::ModelProto& m, const std::string& fragment) {
   auto g = ParseOnnx(m.SerializeAsString());
   ASSERT_FALSE(g.ok()) << "imported, expected: " << fragment;
   const std::string& msg = g.status().message();
-  EXPECT_NE(msg.find("node 0 'up' (Resize)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node 0 'up' (" + m.graph().node(0).op_type() + ")"), std::string::npos) << msg;
   EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
 }
@@ -123,6 +125,7 @@ TEST(ResizeImport, RefusesWhatItCannotDoNamingTheNode) {
   ExpectRefused(OneResize("Resize", 13, scales({1, 1, 1e9f, 2})), "scale");
   ExpectRefused(OneResize("Resize", 13, scales({1, 1, 0.1f, 2})), "(must be 1 to 2^20)");
   ExpectRefused(OneResize("Resize", 13, scales({1, 2, 2, 2})), "batch or channel");
+  ExpectRefused(OneResize("Upsample", 9, {Floats("s", {1, 1.2f, 2, 2})}), "scale 1.2 of axis 1");
   ExpectRefused(OneResize("Resize", 13, scales({2, 2})), "2 values for 4 axes");
   ExpectRefused(OneResize("Resize", 10, {Floats("s", {1, 1, 2, 2})}, {{"mode", "cubic"}}), "mode 'cubic'");
   ExpectRefused(OneResize("Resize", 13, {Floats("roi", {0, 0, 0, 0, 1, 1, 1, 1}), Floats("s", {1, 1, 2, 2})},

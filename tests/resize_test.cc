@@ -15,6 +15,7 @@
 namespace ionn {
 namespace {
 
+// sh, sw 0: sizes given (no scales).
 Layer ResizeLayer(const std::string& mode, const std::string& coordinates, const std::string& nearest, float sh,
                   float sw, int64_t oh, int64_t ow) {
   Layer l;
@@ -22,64 +23,82 @@ Layer ResizeLayer(const std::string& mode, const std::string& coordinates, const
   l.attrs["mode"].text = mode;
   l.attrs["coordinate_transformation_mode"].text = coordinates;
   l.attrs["nearest_mode"].text = nearest;
-  l.attrs["scales"].floats = {sh, sw};
+  if (sh > 0) l.attrs["scales"].floats = {sh, sw};
   l.attrs["sizes"].ints = {oh, ow};
+  if (mode == "cubic") l.attrs["cubic_coeff_a"].floats = {-0.75f};
   return l;
 }
 
-// As ONNX's reference, the resized length is in * scale (not rounded).
-double ReferenceCoordinate(const std::string& mode, int64_t o, int64_t in, double scale) {
-  const double out = in * scale;
-  if (mode == "align_corners") return out == 1 ? 0.0 : o * static_cast<double>(in - 1) / (out - 1);
+// As ONNX's reference: with sizes, scale = out / in (double) and the
+// resized length out; with scales, the resized length in * scale.
+// pytorch_half_pixel at a resized length of 1 maps to 0, as the spec (the
+// numpy reference's -0.5 picks the same pixel for nearest and linear).
+double ReferenceCoordinate(const Layer& l, int axis, int64_t o, int64_t in, int64_t out) {
+  const std::string& mode = l.attrs.at("coordinate_transformation_mode").text;
+  const bool scaled = l.attrs.count("scales") != 0;
+  const double scale = scaled ? l.attrs.at("scales").floats[axis] : static_cast<double>(out) / in;
+  const double resized = scaled ? in * scale : out;
+  if (mode == "align_corners") return resized == 1 ? 0.0 : o * static_cast<double>(in - 1) / (resized - 1);
   if (mode == "asymmetric") return o / scale;
-  if (mode == "pytorch_half_pixel") return out == 1 ? -0.5 : (o + 0.5) / scale - 0.5;
+  if (mode == "pytorch_half_pixel") return resized == 1 ? 0 : (o + 0.5) / scale - 0.5;
   if (mode == "tf_half_pixel_for_nn") return (o + 0.5) / scale;
+  if (mode == "tf_crop_and_resize") {
+    const double start = l.attrs.at("roi").floats[axis], end = l.attrs.at("roi").floats[2 + axis];
+    return resized > 1 ? start * (in - 1) + o * (end - start) * (in - 1) / (resized - 1) : 0.5 * (start + end) * (in - 1);
+  }
   return (o + 0.5) / scale - 0.5;  // half_pixel
 }
 
-// The neighbours left and left + 1 of `x` (ratio = x - left in (0, 1]) and
-// their coefficients, as the ONNX reference.
-void Coefficients(const std::string& mode, const std::string& nearest, double x, int64_t* left, double c[2]) {
-  *left = static_cast<int64_t>(std::ceil(x)) - 1;
-  const double ratio = x - *left;
-  if (mode == "linear") {
-    c[0] = 1 - ratio, c[1] = ratio;
-  } else if (ratio == 1) {
-    c[0] = 0, c[1] = 1;
-  } else if (nearest == "round_prefer_floor") {
-    c[0] = ratio <= 0.5, c[1] = ratio > 0.5;
-  } else if (nearest == "round_prefer_ceil") {
-    c[0] = ratio < 0.5, c[1] = ratio >= 0.5;
-  } else if (nearest == "floor") {
-    c[0] = 1, c[1] = 0;
+// The neighbours of `x` (ratio = x - left in (0, 1]: left and left + 1,
+// cubic left - 1 ... left + 2) and their coefficients, as the reference.
+std::vector<std::pair<int64_t, double>> Neighbours(const Layer& l, double x, int64_t in) {
+  const std::string& mode = l.attrs.at("mode").text;
+  const std::string& nearest = l.attrs.at("nearest_mode").text;
+  const int64_t left = static_cast<int64_t>(std::ceil(x)) - 1;
+  const double r = x - left;
+  std::vector<std::pair<int64_t, double>> n;
+  if (mode == "cubic") {
+    const double a = l.attrs.at("cubic_coeff_a").floats[0];
+    auto w = [a](double d) {  // the cubic convolution kernel of distance d
+      d = std::fabs(d);
+      return d <= 1 ? ((a + 2) * d - (a + 3)) * d * d + 1 : ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+    };
+    for (int64_t i = left - 1; i <= left + 2; ++i) n.push_back({i, w(x - i)});
+  } else if (mode == "linear") {
+    n = {{left, 1 - r}, {left + 1, r}};
   } else {
-    c[0] = 0, c[1] = 1;
+    bool up = r == 1;
+    if (!up && nearest == "round_prefer_floor") up = r > 0.5;
+    if (!up && nearest == "round_prefer_ceil") up = r >= 0.5;
+    if (!up && nearest == "ceil") up = true;
+    n = {{left, up ? 0.0 : 1.0}, {left + 1, up ? 1.0 : 0.0}};
   }
+  if (l.attrs.count("exclude_outside")) {
+    double sum = 0;
+    for (auto& [i, c] : n) sum += (c = i < 0 || i >= in ? 0 : c);
+    for (auto& [i, c] : n) c /= sum;
+  }
+  for (auto& [i, c] : n) i = std::min(std::max<int64_t>(i, 0), in - 1);  // the edge repeated
+  return n;
 }
 
 std::vector<float> ReferenceResize(const Layer& l, const Shape& x, const std::vector<float>& data) {
-  const std::string& mode = l.attrs.at("mode").text;
-  const std::string& coordinates = l.attrs.at("coordinate_transformation_mode").text;
-  const std::string& nearest = l.attrs.at("nearest_mode").text;
   const int64_t oh = l.attrs.at("sizes").ints[0], ow = l.attrs.at("sizes").ints[1];
   const int64_t h = x[2], w = x[3];
-  auto clamp = [](int64_t i, int64_t n) { return std::min(std::max<int64_t>(i, 0), n - 1); };
+  const bool crop = l.attrs.count("roi") != 0;
   std::vector<float> out;
   for (int64_t p = 0; p < x[0] * x[1]; ++p) {
     for (int64_t oy = 0; oy < oh; ++oy) {
-      int64_t top;
-      double cy[2];
-      Coefficients(mode, nearest, ReferenceCoordinate(coordinates, oy, h, l.attrs.at("scales").floats[0]), &top, cy);
+      const double y = ReferenceCoordinate(l, 0, oy, h, oh);
       for (int64_t ox = 0; ox < ow; ++ox) {
-        int64_t left;
-        double cx[2];
-        Coefficients(mode, nearest, ReferenceCoordinate(coordinates, ox, w, l.attrs.at("scales").floats[1]), &left,
-                     cx);
+        const double xx = ReferenceCoordinate(l, 1, ox, w, ow);
+        if (crop && (y < 0 || y > h - 1 || xx < 0 || xx > w - 1)) {
+          out.push_back(l.attrs.at("extrapolation_value").floats[0]);
+          continue;
+        }
         double v = 0;
-        for (int i = 0; i < 2; ++i) {
-          for (int j = 0; j < 2; ++j) {
-            v += cy[i] * cx[j] * data[(p * h + clamp(top + i, h)) * w + clamp(left + j, w)];
-          }
+        for (const auto& [i, ci] : Neighbours(l, y, h)) {
+          for (const auto& [j, cj] : Neighbours(l, xx, w)) v += ci * cj * data[(p * h + i) * w + j];
         }
         out.push_back(static_cast<float>(v));
       }
@@ -101,41 +120,68 @@ Result<Tensor> RunResize(const Layer& resize, const Shape& x, const Tensor& inpu
   return out.at("y");
 }
 
+void ExpectMatchesReference(const Layer& l, const Shape& x, std::mt19937& rng, const std::string& what) {
+  const Tensor in{x, Random(ElementCount(x), rng)};
+  auto got = RunResize(l, x, in);
+  ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
+  const int64_t oh = l.attrs.at("sizes").ints[0], ow = l.attrs.at("sizes").ints[1];
+  EXPECT_EQ(got->shape, (Shape{x[0], x[1], oh, ow})) << what;
+  const std::vector<float> want = ReferenceResize(l, x, in.data);
+  ASSERT_EQ(got->data.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got->data[i], want[i], 1e-5) << what << " at " << i;
+}
+
 TEST(ResizeKernel, MatchesTheOnnxReferenceInEveryMode) {
   std::mt19937 rng(77);
   const std::vector<std::string> coordinate_modes = {"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
                                                      "tf_half_pixel_for_nn"};
   const std::vector<std::string> nearest_modes = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
-  // scale, or 0: sizes given (scale = out / in as float32)
-  const std::vector<std::pair<float, int64_t>> axes = {{2, 0}, {1.5f, 0}, {0.5f, 0}, {0.6f, 0}, {3, 0}, {0, 1}, {0, 9}};
+  // A scale, or 0 and a size (sizes given: ratios such as 10 -> 4, 6 -> 5, 7 -> 10).
+  const std::vector<std::pair<float, int64_t>> axes = {{2, 0},  {1.5f, 0}, {0.5f, 0}, {0.6f, 0}, {3, 0},
+                                                       {0, 1},  {0, 9},    {0, 4},    {0, 5},    {0, 10}};
   int cases = 0;
   for (const auto& coordinates : coordinate_modes) {
-    for (const std::string mode : {"linear", "nearest"}) {
-      for (const auto& nearest : mode == "linear" ? std::vector<std::string>{"round_prefer_floor"} : nearest_modes) {
+    for (const std::string mode : {"linear", "nearest", "cubic"}) {
+      for (const auto& nearest : mode == "nearest" ? nearest_modes : std::vector<std::string>{"round_prefer_floor"}) {
         for (size_t a = 0; a < axes.size(); ++a) {
-          const Shape x = {1 + int64_t(rng() % 2), 1 + int64_t(rng() % 3), 2 + int64_t(rng() % 7), 2 + int64_t(rng() % 7)};
-          const auto& [hs, hsize] = axes[a];
-          const auto& [ws, wsize] = axes[(a + 3) % axes.size()];
-          const int64_t oh = hs > 0 ? static_cast<int64_t>(std::floor(x[2] * double(hs))) : hsize;
-          const int64_t ow = ws > 0 ? static_cast<int64_t>(std::floor(x[3] * double(ws))) : wsize;
-          if (oh < 1 || ow < 1) continue;
-          const float sh = hs > 0 ? hs : float(oh) / float(x[2]), sw = ws > 0 ? ws : float(ow) / float(x[3]);
-          const Layer l = ResizeLayer(mode, coordinates, nearest, sh, sw, oh, ow);
-          const Tensor in{x, Random(ElementCount(x), rng)};
-          auto got = RunResize(l, x, in);
-          const std::string what = mode + " " + coordinates + " " + nearest + " " + ShapeToString(x) + " -> " +
-                                   std::to_string(oh) + "x" + std::to_string(ow);
-          ASSERT_TRUE(got.ok()) << what << ": " << got.status().message();
-          EXPECT_EQ(got->shape, (Shape{x[0], x[1], oh, ow})) << what;
-          const std::vector<float> want = ReferenceResize(l, x, in.data);
-          ASSERT_EQ(got->data.size(), want.size()) << what;
-          for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got->data[i], want[i], 1e-5) << what << " at " << i;
-          ++cases;
+          for (bool exclude_outside : {false, true}) {
+            if (exclude_outside && mode == "nearest") continue;
+            const Shape x = {1 + int64_t(rng() % 2), 1 + int64_t(rng() % 3), 2 + int64_t(rng() % 9),
+                             2 + int64_t(rng() % 9)};
+            auto [hs, hsize] = axes[a];
+            auto [ws, wsize] = axes[(a + 3) % axes.size()];
+            if (hs > 0 && ws == 0) ws = 1.25f;                        // scales for both axes,
+            if (hs == 0 && ws > 0) ws = 0, wsize = 1 + x[3] / 2;      // or sizes
+            const int64_t oh = hs > 0 ? static_cast<int64_t>(std::floor(x[2] * double(hs))) : hsize;
+            const int64_t ow = ws > 0 ? static_cast<int64_t>(std::floor(x[3] * double(ws))) : wsize;
+            if (oh < 1 || ow < 1) continue;
+            Layer l = ResizeLayer(mode, coordinates, nearest, hs, ws, oh, ow);
+            if (exclude_outside) l.attrs["exclude_outside"].ints = {1};
+            ExpectMatchesReference(l, x, rng,
+                                   mode + " " + coordinates + " " + nearest + (exclude_outside ? " exclude" : "") +
+                                       " " + ShapeToString(x) + " -> " + std::to_string(oh) + "x" + std::to_string(ow));
+            ++cases;
+          }
         }
       }
     }
   }
-  EXPECT_GT(cases, 150);
+  EXPECT_GT(cases, 300);
+}
+
+TEST(ResizeKernel, CropsAndExtrapolatesAsTheReference) {
+  std::mt19937 rng(79);
+  for (const std::string mode : {"linear", "nearest", "cubic"}) {
+    for (const std::vector<float>& roi : {std::vector<float>{0, 0, 1, 1}, {0.4f, 0.6f, 0.6f, 0.8f},
+                                          {-0.2f, 0.3f, 1.2f, 1.7f}, {0.5f, 0.5f, 0.5f, 0.5f}}) {
+      for (const Shape& out : {Shape{3, 3}, Shape{1, 5}, Shape{7, 2}}) {
+        Layer l = ResizeLayer(mode, "tf_crop_and_resize", "round_prefer_ceil", 0, 0, out[0], out[1]);
+        l.attrs["roi"].floats = roi;
+        l.attrs["extrapolation_value"].floats = {10};
+        ExpectMatchesReference(l, {1, 2, 5, 4}, rng, mode + " roi " + std::to_string(roi[0]) + " -> " + ShapeToString(out));
+      }
+    }
+  }
 }
 
 TEST(ResizeKernel, RunsChannelsLastBetweenConvolutionsWithThePlainBits) {
@@ -189,12 +235,19 @@ TEST(ResizeShape, RefusesBadAttributes) {
   l.attrs["mode"].text = "area";
   refused(l, "mode");
   l = good, l.attrs["coordinate_transformation_mode"].text = "tf_crop_and_resize";
+  refused(l, "extrapolation_value is missing");
+  l.attrs["extrapolation_value"].floats = {0};
   refused(l, "roi goes with tf_crop_and_resize");
+  l.attrs["roi"].floats = {0, 0, 1, 1};
+  refused(l, "goes with sizes, not scales");
+  l.attrs.erase("scales");
+  Shape crop_out;
+  EXPECT_TRUE(FindOp(LayerKind::kResize)->infer_shape(l, {&x}, &crop_out).ok());
   l.attrs["roi"].floats = {0, 0, 1};
   refused(l, "4 values");
   l.attrs["roi"].floats = {0, 0, 1, INFINITY};
-  refused(l, "finite");
-  l = good, l.attrs["cubic_coeff_a"].floats = {NAN};
+  refused(l, "not within 1e6");
+  l = good, l.attrs["mode"].text = "cubic", l.attrs["cubic_coeff_a"].floats = {NAN};
   refused(l, "cubic_coeff_a");
   l = good, l.attrs["exclude_outside"].ints = {2};
   refused(l, "exclude_outside");
@@ -207,9 +260,17 @@ TEST(ResizeShape, RefusesBadAttributes) {
   l = good, l.attrs["sizes"].ints = {8};
   refused(l, "2 values");
   l = good, l.attrs["sizes"].ints = {0, 8};
-  refused(l, "sizes");
-  l = good, l.attrs["sizes"].ints = {1 << 20, 1 << 20};
+  refused(l, "size 0");
+  l = good, l.attrs["scales"].floats = {2, 1.5f};
+  refused(l, "not size 8");  // scales that do not give the sizes
+  l = good, l.attrs["scales"].floats = {1e-30f, 2};
+  refused(l, "scale");
+  l = good, l.attrs.erase("scales"), l.attrs["sizes"].ints = {1 << 20, 1 << 20};
   refused(l, "too large");
+  l = good, l.attrs["mode"].text = "cubic";
+  refused(l, "cubic_coeff_a is missing");
+  l = good, l.attrs["extrapolation_value"].floats = {1};
+  refused(l, "extrapolation_value is given where it has no meaning");
   l = good, l.attrs["colour"].text = "red";
   refused(l, "unknown attribute 'colour'");
   l = good, l.attrs.erase("nearest_mode");

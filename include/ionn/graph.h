@@ -49,8 +49,25 @@ namespace ionn {
 // layers) in src/graph/ops/<kind>.cc and a kernel in
 // src/engine/kernels/<kind>.cc, both found through this list. Their
 // attributes are Layer::attrs. A new kind is a row here and those two files.
-#define IONN_OP_KINDS(X) \
-  X(kResize, "Resize", "Interp")
+#define IONN_OP_KINDS(X)                          \
+  X(kResize, "Resize", "Interp")                  \
+  X(kTanh, "Tanh", "TanH")                        \
+  X(kLeakyRelu, "LeakyRelu", "ReLU")              \
+  X(kElu, "Elu", "ELU")                           \
+  X(kSelu, "Selu", "ELU")                         \
+  X(kCelu, "Celu", "ELU")                         \
+  X(kThresholdedRelu, "ThresholdedRelu", "ReLU")  \
+  X(kExp, "Exp", "Exp")                           \
+  X(kLog, "Log", "Log")                           \
+  X(kNeg, "Neg", "Power")                         \
+  X(kAbs, "Abs", "AbsVal")                        \
+  X(kSqrt, "Sqrt", "Power")                       \
+  X(kReciprocal, "Reciprocal", "Power")           \
+  X(kErf, "Erf", "Erf")                           \
+  X(kSoftplus, "Softplus", "BNLL")                \
+  X(kSoftsign, "Softsign", "Softsign")            \
+  X(kFloor, "Floor", "Floor")                     \
+  X(kCeil, "Ceil", "Floor")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,

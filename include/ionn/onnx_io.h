@@ -1,5 +1,7 @@
 // ONNX import and export (the ModelProto schema of Debian's libonnx-dev).
-// Import accepts opsets 7 to 18 for the operators of OnnxOpArities() below;
+// Import accepts opsets 7 to 18 for the operators of OnnxOpArities() below
+// (and opsets 1 to 6 for those few whose rows start there: their definition
+// has not changed since);
 // anything else, a dangling tensor, a bad shape, a node with the wrong number
 // of inputs or outputs, an attribute of the wrong type or a truncated file is
 // an error (never a crash) with a one-line message that names the node:

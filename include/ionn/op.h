@@ -57,7 +57,13 @@ struct OpDescriptor {
 const OpDescriptor* FindOp(LayerKind kind);
 // The descriptor that imports ONNX operator `op_type`; nullptr when none.
 const OpDescriptor* FindOnnxOp(const std::string& op_type);
-// Every descriptor, in IONN_OP_KINDS order.
+// Every descriptor, in IONN_OP_KINDS order. Descriptors are set up before
+// main: none of these may be called from another file's static initializer.
 const std::vector<const OpDescriptor*>& RegisteredOps();
+
+// For descriptors' infer_shape: a layer's attribute, or an error naming
+// it; and that every attribute of `layer` is one of `known`.
+Result<const LayerAttr*> RequiredAttr(const Layer& layer, const char* name);
+Status CheckAttrNames(const Layer& layer, const std::vector<std::string>& known);
 
 }  // namespace ionn

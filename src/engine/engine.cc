@@ -449,7 +449,7 @@ Status Engine::BuildLayer(int k, Layer l, bool provisional, bool replace) {
         case LayerKind::kDropout: kernel = MakeCopyKernel(l, in, ctx); break;
 #define IONN_OP_KERNEL(e, onnx, caffe) \
   case LayerKind::e:                   \
-    kernel = e##Kernel(l, in, ctx);    \
+    kernel = e##Kernel.make(l, in, ctx); \
     break;
           IONN_OP_KINDS(IONN_OP_KERNEL)
 #undef IONN_OP_KERNEL
@@ -548,6 +548,16 @@ std::vector<std::vector<int>> Engine::FusionGroups() const {
 uint64_t Engine::KernelExtraBytes(int layer) const {
   if (layer < 0 || layer >= static_cast<int>(graph_.layers.size())) return 0;
   const Layer& l = graph_.layers[layer];
+  std::vector<Shape> in;
+  for (const auto& name : l.inputs) in.push_back(*graph_.TensorShape(name));
+  switch (l.kind) {
+#define IONN_OP_EXTRA(e, onnx, caffe) \
+  case LayerKind::e:                  \
+    return e##Kernel.extra_bytes ? e##Kernel.extra_bytes(l, in) : 0;
+    IONN_OP_KINDS(IONN_OP_EXTRA)
+#undef IONN_OP_EXTRA
+    default: break;
+  }
   if (l.kind != LayerKind::kConv) return 0;
   return ConvKernelExtraBytes(l, *graph_.TensorShape(l.inputs[0]), KernelContext{impl_->cpu, options_.winograd});
 }

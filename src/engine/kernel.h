@@ -65,8 +65,14 @@ class Kernel {
 // One factory per layer kind (kernels/<kind>.cc). `layer` may be moved
 // from: kernels take its weights.
 using KernelFactory = std::unique_ptr<Kernel> (*)(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
-// The kinds of IONN_OP_KINDS: k<Kind>Kernel, defined in kernels/<kind>.cc.
-#define IONN_DECLARE_KERNEL(e, onnx, caffe) extern const KernelFactory e##Kernel;
+// The kernel of a kind in IONN_OP_KINDS (k<Kind>Kernel, defined in
+// kernels/<kind>.cc): its factory, and the bytes a kernel holds beyond the
+// layer's weights (tables; Engine::KernelExtraBytes), nullptr for none.
+struct KernelEntry {
+  KernelFactory make;
+  uint64_t (*extra_bytes)(const Layer& layer, const std::vector<Shape>& in);
+};
+#define IONN_DECLARE_KERNEL(e, onnx, caffe) extern const KernelEntry e##Kernel;
 IONN_OP_KINDS(IONN_DECLARE_KERNEL)
 #undef IONN_DECLARE_KERNEL
 std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);

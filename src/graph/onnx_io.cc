@@ -41,7 +41,9 @@ const OnnxOpArity* FindOnnxOpArity(const std::string& op_type, int opset) {
 
 namespace {
 
-constexpr int kMinOpset = 7, kMaxOpset = 18, kExportOpset = 11;
+// Opsets below 7 pass only for the operators whose rows start there (their
+// definition has not changed since): every other one starts at 7.
+constexpr int kMinOpset = 1, kMaxOpset = 18, kExportOpset = 11;
 
 // A name or string from the file, fit for a one-line message: control
 // characters escaped, long ones cut.
@@ -84,6 +86,15 @@ Status CheckArity(const onnx::NodeProto& node, int opset) {
   const std::string& op = node.op_type();
   const OnnxOpArity* row = FindOnnxOpArity(op, opset);
   if (!row) {
+    const OnnxOpArity* later = FindOnnxOpArity(op, kMaxOpset);
+    if (later) {
+      int first = later->since_opset;
+      for (const OnnxOpArity& other : OnnxOpArities()) {
+        if (op == other.op_type) first = std::min(first, other.since_opset);
+      }
+      return Status::Unsupported("operator " + Quoted(op) + " at opset " + std::to_string(opset) +
+                                 " (supported from opset " + std::to_string(first) + ")");
+    }
     return Status::Unsupported("operator " + Quoted(op) + " is not supported (supported: " + SupportedOps() + ")");
   }
   // Where another opset allows other counts, the message says which opset it holds for.

@@ -21,10 +21,27 @@ struct AxisTaps {
   std::vector<float> frac;
 };
 
-// The resized length is in * scale, not rounded (ONNX's reference, and
-// onnx/onnx#2462: with scales given, align_corners maps by the scale).
-double SourceCoordinate(const std::string& mode, int64_t o, int64_t in, double scale) {
-  const double resized = static_cast<double>(in) * scale;
+// One axis: its input and output lengths, the scale coordinates map with
+// and the resized length (ops/resize.cc: from scales, or from sizes).
+struct Axis {
+  int64_t in, out;
+  double scale, resized;
+};
+
+Axis AxisOf(const Layer& l, int axis, int64_t in, int64_t out) {
+  auto it = l.attrs.find("scales");
+  if (it == l.attrs.end()) return {in, out, static_cast<double>(out) / in, static_cast<double>(out)};
+  const double scale = it->second.floats[axis];
+  return {in, out, scale, in * scale};
+}
+
+// A coordinate far outside the input reads its edge, as one just outside
+// does: clamped first, so that no integer conversion overflows.
+double Clamped(double x, int64_t in) { return std::clamp(x, -2.0, static_cast<double>(in) + 1); }
+
+double SourceCoordinate(const std::string& mode, int64_t o, const Axis& a) {
+  const int64_t in = a.in;
+  const double scale = a.scale, resized = a.resized;
   if (mode == "half_pixel") return (o + 0.5) / scale - 0.5;
   if (mode == "pytorch_half_pixel") return resized > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
   if (mode == "align_corners") return resized == 1 ? 0.0 : static_cast<double>(o) * (in - 1) / (resized - 1);
@@ -49,32 +66,29 @@ struct GeneralTaps {
   std::vector<char> outside;
 };
 
-float Attr(const Layer& l, const char* name, float fallback) {
-  auto it = l.attrs.find(name);
-  return it == l.attrs.end() || it->second.floats.empty() ? fallback : it->second.floats[0];
-}
-
 GeneralTaps General(const Layer& l, int axis, int64_t in, int64_t out) {
   const std::string& mode = l.attrs.at("mode").text;
   const std::string& coordinates = l.attrs.at("coordinate_transformation_mode").text;
   const std::string& nearest = l.attrs.at("nearest_mode").text;
-  const double scale = l.attrs.at("scales").floats[axis];
-  const bool exclude_outside = l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints.at(0) != 0;
-  const double a = Attr(l, "cubic_coeff_a", -0.75f);
+  const Axis ax = AxisOf(l, axis, in, out);
+  const bool exclude_outside = l.attrs.count("exclude_outside") != 0;
+  const double a = mode == "cubic" ? l.attrs.at("cubic_coeff_a").floats[0] : 0;
   GeneralTaps t;
   t.k = mode == "cubic" ? 4 : 2;
+  t.idx.reserve(out * t.k), t.w.reserve(out * t.k), t.outside.reserve(out);
   for (int64_t o = 0; o < out; ++o) {
     double x;
     if (coordinates == "tf_crop_and_resize") {
       const std::vector<float>& roi = l.attrs.at("roi").floats;  // [h start, w start, h end, w end]
-      const double start = roi[axis], end = roi[2 + axis], resized = static_cast<double>(in) * scale;
-      x = resized > 1 ? start * (in - 1) + o * (end - start) * (in - 1) / (resized - 1)
-                      : 0.5 * (start + end) * (in - 1);
+      const double start = roi[axis], end = roi[2 + axis];
+      x = ax.resized > 1 ? start * (in - 1) + o * (end - start) * (in - 1) / (ax.resized - 1)
+                         : 0.5 * (start + end) * (in - 1);
       t.outside.push_back(x < 0 || x > in - 1);
     } else {
-      x = SourceCoordinate(coordinates, o, in, scale);
+      x = SourceCoordinate(coordinates, o, ax);
       t.outside.push_back(0);
     }
+    x = Clamped(x, in);
     // The neighbours of x with the ratio in (0, 1]: left - k/2 + 1 ... left + k/2.
     const int64_t left = static_cast<int64_t>(std::ceil(x)) - 1;
     const double r = x - left;
@@ -107,16 +121,17 @@ GeneralTaps General(const Layer& l, int axis, int64_t in, int64_t out) {
 
 bool NeedsGeneral(const Layer& l) {
   return l.attrs.at("mode").text == "cubic" || l.attrs.at("coordinate_transformation_mode").text == "tf_crop_and_resize" ||
-         (l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints.at(0) != 0);
+         l.attrs.count("exclude_outside") != 0;
 }
 
 AxisTaps Taps(const Layer& l, int axis, int64_t in, int64_t out) {
   const std::string& coordinates = l.attrs.at("coordinate_transformation_mode").text;
   const bool linear = l.attrs.at("mode").text == "linear";
-  const double scale = l.attrs.at("scales").floats[axis];
+  const Axis ax = AxisOf(l, axis, in, out);
   AxisTaps t;
+  t.lo.reserve(out), t.hi.reserve(out), t.frac.reserve(out);
   for (int64_t o = 0; o < out; ++o) {
-    const double x = SourceCoordinate(coordinates, o, in, scale);
+    const double x = Clamped(SourceCoordinate(coordinates, o, ax), in);
     if (!linear) {
       const int64_t i = std::clamp<int64_t>(Nearest(l.attrs.at("nearest_mode").text, x), 0, in - 1);
       t.lo.push_back(i), t.hi.push_back(i), t.frac.push_back(0);
@@ -136,7 +151,7 @@ class ResizeKernel : public Kernel {
         linear_(l.attrs.at("mode").text == "linear"), general_(NeedsGeneral(l)) {
     if (general_) {
       grows_ = General(l, 0, h_, oh_), gcols_ = General(l, 1, w_, ow_);
-      extrapolation_ = Attr(l, "extrapolation_value", 0.0f);
+      if (l.attrs.count("extrapolation_value")) extrapolation_ = l.attrs.at("extrapolation_value").floats[0];
     } else {
       rows_ = Taps(l, 0, h_, oh_), cols_ = Taps(l, 1, w_, ow_);
     }
@@ -241,9 +256,18 @@ std::unique_ptr<Kernel> MakeResizeKernel(Layer& layer, const std::vector<Shape>&
   return std::make_unique<ResizeKernel>(layer, in[0]);
 }
 
+// The tables: per output row and column, 2 indices and a weight (fast
+// paths), or 4 (cubic) or 2 indices and weights and a flag (general).
+uint64_t ResizeTableBytes(const Layer& l, const std::vector<Shape>&) {
+  const uint64_t positions = static_cast<uint64_t>(l.output_shape[2] + l.output_shape[3]);
+  if (!NeedsGeneral(l)) return positions * (2 * sizeof(int64_t) + sizeof(float));
+  const uint64_t k = l.attrs.at("mode").text == "cubic" ? 4 : 2;
+  return positions * (k * (sizeof(int64_t) + sizeof(float)) + 1);
+}
+
 }  // namespace
 
-extern const KernelFactory kResizeKernel;
-const KernelFactory kResizeKernel = MakeResizeKernel;
+extern const KernelEntry kResizeKernel;
+const KernelEntry kResizeKernel = {MakeResizeKernel, ResizeTableBytes};
 
 }  // namespace ionn

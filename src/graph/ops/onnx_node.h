@@ -25,7 +25,7 @@ class OnnxNodeReader {
   virtual Status AddInput(int i) = 0;
   virtual Result<Shape> InputShape(int i) = 0;
   // Whether input i is known at import (an initializer, a constant, a
-  // computed shape), and its values (integers as exact doubles).
+  // computed shape), and its values (integers as doubles: exact to 2^53).
   virtual bool Known(int i) const = 0;
   virtual Result<std::vector<double>> KnownValues(int i, Shape* dims) = 0;
 
@@ -51,10 +51,5 @@ class OnnxNodeWriter {
   virtual void SetString(const char* name, const std::string& value) = 0;
   virtual void SetInts(const char* name, const std::vector<int64_t>& values) = 0;
 };
-
-// Helpers for descriptors: a layer's attribute, or an error naming it.
-Result<const LayerAttr*> RequiredAttr(const Layer& layer, const char* name);
-// Every attribute of `layer` is one of `known`.
-Status CheckAttrNames(const Layer& layer, const std::vector<std::string>& known);
 
 }  // namespace ionn

@@ -8,19 +8,22 @@
 //     "align_corners", "asymmetric", "tf_half_pixel_for_nn" or
 //     "tf_crop_and_resize"
 //   nearest_mode: "round_prefer_floor", "round_prefer_ceil", "floor", "ceil"
-//   scales: [scale_h, scale_w], the scales the coordinates are mapped with
 //   sizes: [out_h, out_w]
-//   cubic_coeff_a: [a] (cubic only; -0.75 when absent)
+//   scales: [scale_h, scale_w], only where the file gave scales: then
+//     out = floor(in * scale), and coordinates map with the scale and a
+//     resized length of in * scale, unrounded (ONNX's reference; the
+//     maintainers' intent in onnx/onnx#2462). Without them the scale is
+//     out / in and the resized length out.
+//   cubic_coeff_a: [a] (cubic only, always written)
 //   exclude_outside: [1] (absent: 0)
-//   roi: [h_start, w_start, h_end, w_end], extrapolation_value: [v]
-//     (tf_crop_and_resize only)
-// Output [N, C, out_h, out_w]; output pixel o reads input coordinate
-// x(o) (per mode, e.g. half_pixel: (o + 0.5) / scale - 0.5; the resized
-// length in align_corners and pytorch_half_pixel is in * scale, unrounded,
-// as ONNX's reference has it), linear between
-// the two nearest pixels with the coordinate clamped to the input (the edge
-// repeated, as ONNX's reference and PyTorch), nearest at the pixel
-// nearest_mode rounds it to, clamped.
+//   roi: [h_start, w_start, h_end, w_end] and extrapolation_value: [v]
+//     (tf_crop_and_resize only, both written)
+// Output [N, C, out_h, out_w]. Output pixel o reads input coordinate x(o)
+// (per mode, e.g. half_pixel: (o + 0.5) / scale - 0.5; pytorch_half_pixel
+// with a resized length of 1: 0, as the spec and ONNX Runtime, where ONNX's
+// numpy reference writes -0.5: nearest and linear agree, cubic differs),
+// from the two (four, cubic) pixels around it with the edge repeated,
+// weighted as ONNX's reference.
 #include <cmath>
 #include <set>
 
@@ -42,18 +45,24 @@ std::string Listed(const std::set<std::string>& names) {
   return s;
 }
 
+std::string Number(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
 Status CheckScale(double s, const char* axis) {
   if (!std::isfinite(s) || s <= 0 || s > 1e4) {
-    return Status::Invalid(std::string("scale ") + std::to_string(s) + " of axis " + axis +
-                           " is not in (0, 10000]");
+    return Status::Invalid(std::string("scale ") + Number(s) + " of axis " + axis + " is not in (0, 10000]");
   }
   return Status::Ok();
 }
 
 // The per-axis scales and sizes of axes N, C, H, W from the node's scales
-// or sizes (with opset 18's axes).
+// or sizes (with opset 18's axes, also the order of roi's values), and
+// whether they came from sizes.
 Status ReadScalesOrSizes(OnnxNodeReader& node, const Shape& x, bool upsample, std::vector<double>* scales,
-                         std::vector<int64_t>* sizes) {
+                         std::vector<int64_t>* sizes, std::vector<int64_t>* axes_out, bool* from_sizes_out) {
   const int rank = static_cast<int>(x.size());
   const int opset = node.opset();
   std::vector<int64_t> axes;
@@ -107,10 +116,14 @@ Status ReadScalesOrSizes(OnnxNodeReader& node, const Shape& x, bool upsample, st
         return Status::Invalid("size " + std::to_string(v) + " of axis " + std::to_string(d) + " is not in [1, 2^20]");
       }
       (*sizes)[d] = static_cast<int64_t>(v);
-      (*scales)[d] = static_cast<double>(static_cast<float>(v) / static_cast<float>(x[d]));
+      (*scales)[d] = v / static_cast<double>(x[d]);
     } else {
       IONN_RETURN_IF_ERROR(CheckScale(v, std::to_string(d).c_str()));
       const double scale = static_cast<float>(v);  // the file's float32
+      if ((d == 0 || d == 1) && scale != 1) {
+        return Status::Unsupported("Resize of the batch or channel axis (scale " + Number(v) + " of axis " +
+                                   std::to_string(d) + ")");
+      }
       (*scales)[d] = scale;
       const double out = std::floor(static_cast<double>(x[d]) * scale);
       if (out < 1 || out > kMaxSide) {
@@ -121,6 +134,8 @@ Status ReadScalesOrSizes(OnnxNodeReader& node, const Shape& x, bool upsample, st
       (*sizes)[d] = static_cast<int64_t>(out);
     }
   }
+  *axes_out = axes;
+  *from_sizes_out = from_sizes;
   return Status::Ok();
 }
 
@@ -157,20 +172,6 @@ Status Import(OnnxNodeReader& node, Layer* l) {
     if (coordinates == "tf_crop_and_resize") {
       IONN_ASSIGN_OR_RETURN(float extrapolation, node.Float("extrapolation_value", 0.0f));
       l->attrs["extrapolation_value"].floats = {extrapolation};
-      if (!node.Known(1)) return Status::Invalid("tf_crop_and_resize needs roi, known at import");
-      Shape dims;
-      IONN_ASSIGN_OR_RETURN(std::vector<double> roi, node.KnownValues(1, &dims));
-      if (roi.size() != 2 * x.size()) {
-        return Status::Invalid("roi has " + std::to_string(roi.size()) + " values, expects " + std::to_string(2 * x.size()));
-      }
-      if (roi[0] != 0 || roi[1] != 0 || roi[4] != 1 || roi[5] != 1) {
-        return Status::Unsupported("a roi that crops the batch or channel axis");
-      }
-      if (node.HasInput(2) && !(node.Known(2) && node.KnownValues(2, &dims).ok() && dims.size() == 1 && dims[0] == 0)) {
-        return Status::Unsupported("tf_crop_and_resize with scales (give sizes)");
-      }
-      l->attrs["roi"].floats = {static_cast<float>(roi[2]), static_cast<float>(roi[3]), static_cast<float>(roi[6]),
-                                static_cast<float>(roi[7])};
     }
     IONN_ASSIGN_OR_RETURN(int64_t antialias, node.Int("antialias", 0));
     if (antialias != 0) return Status::Unsupported("antialias=" + std::to_string(antialias));
@@ -178,8 +179,9 @@ Status Import(OnnxNodeReader& node, Layer* l) {
     if (policy != "stretch") return Status::Unsupported("keep_aspect_ratio_policy '" + policy.substr(0, 32) + "'");
   }
   std::vector<double> scales;
-  std::vector<int64_t> sizes;
-  IONN_RETURN_IF_ERROR(ReadScalesOrSizes(node, x, upsample, &scales, &sizes));
+  std::vector<int64_t> sizes, axes;
+  bool from_sizes = false;
+  IONN_RETURN_IF_ERROR(ReadScalesOrSizes(node, x, upsample, &scales, &sizes, &axes, &from_sizes));
   if (sizes[0] != x[0] || sizes[1] != x[1]) {
     return Status::Unsupported("Resize of the batch or channel axis (output " + ShapeToString(sizes) + " of input " +
                                ShapeToString(x) + ")");
@@ -188,10 +190,27 @@ Status Import(OnnxNodeReader& node, Layer* l) {
       (scales[2] < 1 || scales[3] < 1)) {  // runtimes disagree on the rounding of these
     return Status::Unsupported("nearest downsampling (a scale below 1) at opset " + std::to_string(opset));
   }
+  if (coordinates == "tf_crop_and_resize") {
+    if (!from_sizes) return Status::Unsupported("tf_crop_and_resize with scales (give sizes)");
+    if (!node.Known(1)) return Status::Invalid("tf_crop_and_resize needs roi, known at import");
+    Shape dims;
+    IONN_ASSIGN_OR_RETURN(std::vector<double> roi, node.KnownValues(1, &dims));
+    if (roi.size() != 2 * axes.size()) {
+      return Status::Invalid("roi has " + std::to_string(roi.size()) + " values, expects " +
+                             std::to_string(2 * axes.size()));
+    }
+    std::vector<double> start(x.size(), 0), end(x.size(), 1);  // axes not listed: the whole axis
+    for (size_t i = 0; i < axes.size(); ++i) start[axes[i]] = roi[i], end[axes[i]] = roi[axes.size() + i];
+    if (start[0] != 0 || start[1] != 0 || end[0] != 1 || end[1] != 1) {
+      return Status::Unsupported("a roi that crops the batch or channel axis");
+    }
+    l->attrs["roi"].floats = {static_cast<float>(start[2]), static_cast<float>(start[3]), static_cast<float>(end[2]),
+                              static_cast<float>(end[3])};
+  }
   l->attrs["mode"].text = mode;
   l->attrs["coordinate_transformation_mode"].text = coordinates;
   l->attrs["nearest_mode"].text = nearest;
-  l->attrs["scales"].floats = {static_cast<float>(scales[2]), static_cast<float>(scales[3])};
+  if (!from_sizes) l->attrs["scales"].floats = {static_cast<float>(scales[2]), static_cast<float>(scales[3])};
   l->attrs["sizes"].ints = {sizes[2], sizes[3]};
   return Status::Ok();
 }
@@ -206,16 +225,30 @@ Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* ou
   IONN_ASSIGN_OR_RETURN(const LayerAttr* mode, RequiredAttr(l, "mode"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* coordinates, RequiredAttr(l, "coordinate_transformation_mode"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* nearest, RequiredAttr(l, "nearest_mode"));
-  IONN_ASSIGN_OR_RETURN(const LayerAttr* scales, RequiredAttr(l, "scales"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* sizes, RequiredAttr(l, "sizes"));
-  if (!kModes.count(mode->text)) return Status::Invalid("mode is not nearest, linear or cubic");
-  const bool crop = coordinates->text == "tf_crop_and_resize";
-  for (const char* name : {"cubic_coeff_a", "extrapolation_value"}) {
+  if (!kModes.count(mode->text)) {
+    return Status::Invalid("mode '" + mode->text.substr(0, 32) + "' is not one of " + Listed(kModes));
+  }
+  if (!kCoordinateModes.count(coordinates->text)) {
+    return Status::Invalid("coordinate_transformation_mode '" + coordinates->text.substr(0, 32) + "' is not one of " +
+                           Listed(kCoordinateModes));
+  }
+  if (!kNearestModes.count(nearest->text)) {
+    return Status::Invalid("nearest_mode '" + nearest->text.substr(0, 32) + "' is not one of " + Listed(kNearestModes));
+  }
+  const bool cubic = mode->text == "cubic", crop = coordinates->text == "tf_crop_and_resize";
+  auto one_finite = [&](const char* name, bool wanted) -> Status {
     auto it = l.attrs.find(name);
-    if (it != l.attrs.end() && (it->second.floats.size() != 1 || !std::isfinite(it->second.floats[0]))) {
+    if ((it != l.attrs.end()) != wanted) {
+      return Status::Invalid(std::string(name) + (wanted ? " is missing" : " is given where it has no meaning"));
+    }
+    if (wanted && (it->second.floats.size() != 1 || !std::isfinite(it->second.floats[0]))) {
       return Status::Invalid(std::string(name) + " must be one finite value");
     }
-  }
+    return Status::Ok();
+  };
+  IONN_RETURN_IF_ERROR(one_finite("cubic_coeff_a", cubic));
+  IONN_RETURN_IF_ERROR(one_finite("extrapolation_value", crop));
   if (l.attrs.count("exclude_outside") && l.attrs.at("exclude_outside").ints != std::vector<int64_t>{1}) {
     return Status::Invalid("exclude_outside must be [1] when given");
   }
@@ -224,19 +257,29 @@ Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* ou
     const std::vector<float>& roi = l.attrs.at("roi").floats;
     if (roi.size() != 4) return Status::Invalid("roi must hold 4 values (H and W starts and ends)");
     for (float v : roi) {
-      if (!std::isfinite(v) || std::fabs(v) > 1e6f) return Status::Invalid("roi values must be finite, within 1e6");
+      if (!std::isfinite(v) || std::fabs(v) > 1e6f) return Status::Invalid("roi value " + Number(v) + " is not within 1e6");
+    }
+    if (l.attrs.count("scales")) return Status::Invalid("tf_crop_and_resize goes with sizes, not scales");
+  }
+  if (sizes->ints.size() != 2) return Status::Invalid("sizes must hold 2 values (H and W)");
+  for (int i = 0; i < 2; ++i) {
+    if (sizes->ints[i] < 1 || sizes->ints[i] > kMaxSide) {
+      return Status::Invalid("size " + std::to_string(sizes->ints[i]) + " of axis " + std::to_string(2 + i) +
+                             " is not in [1, 2^20]");
     }
   }
-  if (!kCoordinateModes.count(coordinates->text)) {
-    return Status::Invalid("coordinate_transformation_mode is not one of " + Listed(kCoordinateModes));
-  }
-  if (!kNearestModes.count(nearest->text)) return Status::Invalid("nearest_mode is not one of " + Listed(kNearestModes));
-  if (scales->floats.size() != 2 || sizes->ints.size() != 2) {
-    return Status::Invalid("scales and sizes must hold 2 values each (H and W)");
-  }
-  for (int i = 0; i < 2; ++i) {
-    IONN_RETURN_IF_ERROR(CheckScale(scales->floats[i], i == 0 ? "H" : "W"));
-    if (sizes->ints[i] < 1 || sizes->ints[i] > kMaxSide) return Status::Invalid("sizes must be 1 to 2^20");
+  if (auto it = l.attrs.find("scales"); it != l.attrs.end()) {  // they must give the sizes
+    if (it->second.floats.size() != 2) return Status::Invalid("scales must hold 2 values (H and W)");
+    for (int i = 0; i < 2; ++i) {
+      const double scale = it->second.floats[i];
+      IONN_RETURN_IF_ERROR(CheckScale(scale, i == 0 ? "2" : "3"));
+      if (std::floor(static_cast<double>(x[2 + i]) * scale) != static_cast<double>(sizes->ints[i])) {
+        return Status::Invalid("scale " + Number(scale) + " of axis " + std::to_string(2 + i) + " makes " +
+                               std::to_string(x[2 + i]) + " pixels " +
+                               Number(std::floor(static_cast<double>(x[2 + i]) * scale)) + ", not size " +
+                               std::to_string(sizes->ints[i]));
+      }
+    }
   }
   *out = {x[0], x[1], sizes->ints[0], sizes->ints[1]};
   if (ElementCount(*out) <= 0) return Status::Invalid("output shape " + ShapeToString(*out) + " is too large");
@@ -248,28 +291,19 @@ Status Export(const Layer& l, OnnxNodeWriter& node) {
   node.SetString("mode", a.at("mode").text);
   node.SetString("coordinate_transformation_mode", a.at("coordinate_transformation_mode").text);
   node.SetString("nearest_mode", a.at("nearest_mode").text);
-  const std::vector<float>& scales = a.at("scales").floats;
   const std::vector<int64_t>& sizes = a.at("sizes").ints;
   const Shape& x = node.InputShape(0);
   if (a.count("cubic_coeff_a")) node.SetFloat("cubic_coeff_a", a.at("cubic_coeff_a").floats[0]);
   if (a.count("exclude_outside")) node.SetInt("exclude_outside", 1);
+  if (a.count("extrapolation_value")) node.SetFloat("extrapolation_value", a.at("extrapolation_value").floats[0]);
   if (a.count("roi")) {
     const std::vector<float>& r = a.at("roi").floats;
-    node.SetFloat("extrapolation_value", a.count("extrapolation_value") ? a.at("extrapolation_value").floats[0] : 0);
     node.AddFloatsInput({0, 0, r[0], r[1], 1, 1, r[2], r[3]});
-    node.AddFloatsInput({});  // scales: sizes give the output
-    node.AddIntsInput({x[0], x[1], sizes[0], sizes[1]});
-    return Status::Ok();
+  } else {
+    node.AddFloatsInput({});  // roi
   }
-  node.AddFloatsInput({});  // roi
-  // Scales where they give the sizes (import then maps coordinates with
-  // them again), else sizes (import then takes sizes / input as scales).
-  bool by_scales = true;
-  for (int i = 0; i < 2; ++i) {
-    by_scales = by_scales && static_cast<int64_t>(std::floor(static_cast<double>(x[2 + i]) * scales[i])) == sizes[i];
-  }
-  if (by_scales) {
-    node.AddFloatsInput({1, 1, scales[0], scales[1]});
+  if (a.count("scales")) {
+    node.AddFloatsInput({1, 1, a.at("scales").floats[0], a.at("scales").floats[1]});
   } else {
     node.AddFloatsInput({});
     node.AddIntsInput({x[0], x[1], sizes[0], sizes[1]});

@@ -1,0 +1,130 @@
+// The element-wise functions of src/graph/ops/unary.cc. Those oneDNN has
+// (tanh, elu, exp, log, abs, sqrt, leaky ReLU, x * -1, soft ReLU, x^-1) run
+// as its eltwise primitive over the tensor's elements; the others as our own
+// loop. Dense NHWC alike; our loops also run in blocked layouts, padding
+// included, where the function keeps 0 at 0.
+#include <algorithm>
+#include <cmath>
+
+#include "../kernel.h"
+
+namespace ionn {
+namespace {
+
+float AttrOf(const Layer& l, const char* name) { return l.attrs.at(name).floats.at(0); }
+
+class OneDnnUnaryKernel : public Kernel {
+ public:
+  OneDnnUnaryKernel(int64_t n, dnnl::algorithm algorithm, float alpha, float beta, const KernelContext& ctx)
+      : cpu_(ctx.cpu) {
+    const dnnl::memory::desc md({n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+    pd_ = dnnl::eltwise_forward::primitive_desc(
+        dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_inference, algorithm, md, alpha, beta), cpu_);
+    prim_ = dnnl::eltwise_forward(pd_);
+  }
+  const char* backend() const override { return "onednn"; }
+  bool channels_last() const override { return true; }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
+    dnnl::memory src(pd_.src_desc(), cpu_, const_cast<float*>(in[0]->data.data()));
+    dnnl::memory dst(pd_.dst_desc(), cpu_, out->data.data());
+    prim_.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+  }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
+    Run(in, out, stream);
+  }
+
+ private:
+  dnnl::engine cpu_;
+  dnnl::eltwise_forward::primitive_desc pd_;
+  dnnl::eltwise_forward prim_;
+};
+
+template <typename F>
+class LoopKernel : public Kernel {
+ public:
+  explicit LoopKernel(F f) : f_(f), zero_at_zero_(f(0.0f) == 0.0f) {}
+  bool elementwise() const override { return zero_at_zero_; }
+  bool channels_last() const override { return true; }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    const int64_t n = static_cast<int64_t>(out->data.size());
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) y[i] = f_(x[i]);
+  }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
+    Run(in, out, stream);
+  }
+
+ private:
+  F f_;
+  bool zero_at_zero_;
+};
+
+template <typename F>
+std::unique_ptr<Kernel> Loop(F f) {
+  return std::make_unique<LoopKernel<F>>(f);
+}
+
+std::unique_ptr<Kernel> MakeUnaryKernel(Layer& l, const std::vector<Shape>& in, const KernelContext& ctx) {
+  using A = dnnl::algorithm;
+  const int64_t n = ElementCount(in[0]);
+  auto onednn = [&](A algorithm, float alpha, float beta) -> std::unique_ptr<Kernel> {
+    return std::make_unique<OneDnnUnaryKernel>(n, algorithm, alpha, beta, ctx);
+  };
+  switch (l.kind) {
+    case LayerKind::kTanh: return onednn(A::eltwise_tanh, 0, 0);
+    case LayerKind::kLeakyRelu: return onednn(A::eltwise_relu, AttrOf(l, "alpha"), 0);
+    case LayerKind::kElu: return onednn(A::eltwise_elu, AttrOf(l, "alpha"), 0);
+    case LayerKind::kExp: return onednn(A::eltwise_exp, 0, 0);
+    case LayerKind::kLog: return onednn(A::eltwise_log, 0, 0);
+    case LayerKind::kNeg: return onednn(A::eltwise_linear, -1, 0);
+    case LayerKind::kAbs: return onednn(A::eltwise_abs, 0, 0);
+    case LayerKind::kSqrt: return onednn(A::eltwise_sqrt, 0, 0);
+    case LayerKind::kReciprocal: return onednn(A::eltwise_pow, 1, -1);
+    case LayerKind::kSoftplus: return onednn(A::eltwise_soft_relu, 0, 0);
+    case LayerKind::kSelu: {
+      const float alpha = AttrOf(l, "alpha"), gamma = AttrOf(l, "gamma");
+      return Loop([alpha, gamma](float x) { return gamma * (x <= 0 ? alpha * std::expm1(x) : x); });
+    }
+    case LayerKind::kCelu: {
+      const float alpha = AttrOf(l, "alpha");
+      return Loop([alpha](float x) { return std::max(0.0f, x) + std::min(0.0f, alpha * std::expm1(x / alpha)); });
+    }
+    case LayerKind::kThresholdedRelu: {
+      const float alpha = AttrOf(l, "alpha");
+      return Loop([alpha](float x) { return x > alpha ? x : 0.0f; });
+    }
+    case LayerKind::kErf: return Loop([](float x) { return std::erf(x); });
+    case LayerKind::kSoftsign: return Loop([](float x) { return x / (1 + std::fabs(x)); });
+    case LayerKind::kFloor: return Loop([](float x) { return std::floor(x); });
+    case LayerKind::kCeil: return Loop([](float x) { return std::ceil(x); });
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+#define IONN_UNARY_KERNEL(kind)           \
+  extern const KernelEntry kind##Kernel;  \
+  const KernelEntry kind##Kernel = {MakeUnaryKernel, nullptr};
+IONN_UNARY_KERNEL(kTanh)
+IONN_UNARY_KERNEL(kLeakyRelu)
+IONN_UNARY_KERNEL(kElu)
+IONN_UNARY_KERNEL(kSelu)
+IONN_UNARY_KERNEL(kCelu)
+IONN_UNARY_KERNEL(kThresholdedRelu)
+IONN_UNARY_KERNEL(kExp)
+IONN_UNARY_KERNEL(kLog)
+IONN_UNARY_KERNEL(kNeg)
+IONN_UNARY_KERNEL(kAbs)
+IONN_UNARY_KERNEL(kSqrt)
+IONN_UNARY_KERNEL(kReciprocal)
+IONN_UNARY_KERNEL(kErf)
+IONN_UNARY_KERNEL(kSoftplus)
+IONN_UNARY_KERNEL(kSoftsign)
+IONN_UNARY_KERNEL(kFloor)
+IONN_UNARY_KERNEL(kCeil)
+#undef IONN_UNARY_KERNEL
+
+}  // namespace ionn
