@@ -7,7 +7,10 @@
 # and onnxruntime-node into bench/ort/node_modules (npm, --ignore-scripts:
 # no GPU download).
 #
-# Usage: bash bench/engine_bench.sh [--isa native|avx2] [seconds per measurement]
+# Usage: bash bench/engine_bench.sh [--isa native|avx2] [--families a,b,...] [seconds per measurement]
+#
+# --families: only these torchvision families (torchvision_bench.py's names,
+# segmentation included), without the zoo models.
 #
 # --isa avx2 caps every engine that can be capped to AVX2, as on a CPU
 # without AVX-512: ionn and PyTorch's oneDNN (ONEDNN_MAX_CPU_ISA), PyTorch's
@@ -18,6 +21,11 @@ cd "$(dirname "$0")/.."
 isa=native
 if [ "${1:-}" = "--isa" ]; then
   isa=${2:?--isa needs native or avx2}
+  shift 2
+fi
+families=
+if [ "${1:-}" = "--families" ]; then
+  families=${2:?--families needs a comma-separated list}
   shift 2
 fi
 case "$isa" in
@@ -38,14 +46,17 @@ bash scripts/build.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 files=()
-for m in alexnet googlenet resnet50 inception_bn mobilenet; do
-  build/bin/ionn zoo "$m" -o "$tmp/$m.onnx" 2>/dev/null
-  files+=("$tmp/$m.onnx")
-done
-for t in 1 2; do
-  /usr/bin/python3 bench/torch_bench.py --threads "$t" --seconds "$seconds" "${files[@]}" >>"$tmp/torch.txt"
-done
-/usr/bin/python3 bench/torchvision_bench.py --out "$tmp" --seconds "$seconds" >>"$tmp/torch.txt"
+if [ -z "$families" ]; then
+  for m in alexnet googlenet resnet50 inception_bn mobilenet; do
+    build/bin/ionn zoo "$m" -o "$tmp/$m.onnx" 2>/dev/null
+    files+=("$tmp/$m.onnx")
+  done
+  for t in 1 2; do
+    /usr/bin/python3 bench/torch_bench.py --threads "$t" --seconds "$seconds" "${files[@]}" >>"$tmp/torch.txt"
+  done
+fi
+# shellcheck disable=SC2086  # the families, one word each
+/usr/bin/python3 bench/torchvision_bench.py --out "$tmp" --seconds "$seconds" ${families//,/ } >>"$tmp/torch.txt"
 files=("$tmp"/*.onnx)
 /usr/bin/python3 - "$tmp/shapes.json" "${files[@]}" <<'PY'
 import json, os, sys

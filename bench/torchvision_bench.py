@@ -18,7 +18,20 @@ import torchvision
 
 FAMILIES = ["alexnet", "googlenet", "vgg11", "vgg11_bn", "resnet18", "resnext50_32x4d", "wide_resnet50_2", "densenet121", "squeezenet1_1",
             "inception_v3", "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "shufflenet_v2_x1_0",
-            "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf"]
+            "mnasnet1_0", "efficientnet_b0", "regnet_y_400mf",
+            "lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"]
+SEGMENTATION = {"lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"}
+
+
+class OutHead(torch.nn.Module):
+    """A segmentation model's "out" tensor (its dict is not traceable)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)["out"]
 
 
 def build(name):
@@ -26,6 +39,8 @@ def build(name):
     if name in ("googlenet", "inception_v3"):
         kw = dict(aux_logits=False, init_weights=True, transform_input=False)
     torch.manual_seed(0)
+    if name in SEGMENTATION:
+        return OutHead(getattr(torchvision.models.segmentation, name)(weights=None, weights_backbone=None)).eval()
     return getattr(torchvision.models, name)(weights=None, **kw).eval()
 
 

@@ -66,14 +66,18 @@ void ExpectClose(const std::vector<float>& got, const std::vector<float>& want, 
   }
 }
 
+// Trials 12 on: dilations and pads as large as the input or larger (ASPP),
+// where taps that read only padding are left out of the kernel.
 TEST(EngineKernels, ConvolutionMatchesNaive) {
   std::mt19937 rng(1);
-  for (int trial = 0; trial < 12; ++trial) {
+  for (int trial = 0; trial < 24; ++trial) {
     const int group = (trial % 3 == 2) ? 4 : (trial % 3 == 1 ? 2 : 1);
     const int ic = group * (1 + rng() % 3), oc = group * (1 + rng() % 3);
-    const int dil = 1 + (trial % 5 == 4);
+    const int large[] = {3, 6, 9, 12};
+    const int dil = trial >= 12 ? large[rng() % 4] : 1 + (trial % 5 == 4);
     const int kernels[] = {1, 2, 3, 5};
-    const int k = dil == 2 ? 3 : kernels[rng() % 4], stride = 1 + rng() % 2, pad = rng() % 2;
+    const int k = dil >= 2 ? 3 : kernels[rng() % 4], stride = 1 + rng() % 2;
+    const int pad = trial >= 12 ? dil - static_cast<int>(rng() % 2) : static_cast<int>(rng() % 2);
     const Shape x = {1, ic, 7 + static_cast<int>(rng() % 5), 6 + static_cast<int>(rng() % 5)};
     Layer l;
     l.kind = LayerKind::kConv;

@@ -5,6 +5,8 @@
 // 1 use oneDNN's Winograd algorithm where the CPU has it: it computes in
 // nChw16c, but the kernel reads and writes NHWC like the direct ones, so
 // the tensors between convolutions keep one layout.
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -174,6 +176,77 @@ class ConvKernel : public Kernel {
 // where XNNPACK has NEON kernels. kXnnpack asks for XNNPACK, and falls back
 // to oneDNN where XNNPACK refuses the shape or activation (tested: a Clip
 // of an empty range).
+// The kernel rows (or columns) of taps that read only zero padding at every
+// output position contribute nothing: the convolution without them, its
+// padding moved, is the same function with fewer multiplies (DeepLab's ASPP:
+// 3x3 convolutions of dilation 24 and 36 on a 14x14 map, where only the
+// centre tap ever reads the input). [lo, hi]: the taps kept on one axis.
+struct TapRange {
+  int lo, hi;
+};
+
+TapRange ReadingTaps(int64_t in, int64_t out, int k, int stride, int pad, int dilation) {
+  TapRange r{k, -1};
+  for (int t = 0; t < k; ++t) {
+    // Whether some output position reads row y = o * stride - pad + t * dilation inside [0, in).
+    const int64_t first = -pad + static_cast<int64_t>(t) * dilation;
+    const int64_t last = first + (out - 1) * stride;
+    const int64_t lo_o = first >= 0 ? 0 : (-first + stride - 1) / stride;  // the first o with y >= 0
+    if (last >= 0 && first < in && lo_o < out && first + lo_o * stride < in) r.lo = std::min(r.lo, t), r.hi = t;
+  }
+  return r;
+}
+
+// `l` without its padding-only taps (and `weights` cut alike); false when
+// every tap reads the input somewhere, or moving the padding does not fit.
+bool WithoutPaddingTaps(const Layer& l, const Shape& x, const std::vector<float>& weights, Layer* trimmed,
+                        std::vector<float>* trimmed_weights) {
+  const int64_t oh = (x[2] + l.pad_top + l.pad_bottom - (int64_t{l.kernel_h} - 1) * l.dilation_h - 1) / l.stride_h + 1;
+  const int64_t ow = (x[3] + l.pad_left + l.pad_right - (int64_t{l.kernel_w} - 1) * l.dilation_w - 1) / l.stride_w + 1;
+  if (oh < 1 || ow < 1) return false;
+  const TapRange rows = ReadingTaps(x[2], oh, l.kernel_h, l.stride_h, l.pad_top, l.dilation_h);
+  const TapRange cols = ReadingTaps(x[3], ow, l.kernel_w, l.stride_w, l.pad_left, l.dilation_w);
+  if (rows.hi < rows.lo || cols.hi < cols.lo) return false;  // reads nothing: left to oneDNN as it is
+  if (rows.lo == 0 && rows.hi == l.kernel_h - 1 && cols.lo == 0 && cols.hi == l.kernel_w - 1) return false;
+  Layer t = l;
+  t.kernel_h = rows.hi - rows.lo + 1, t.kernel_w = cols.hi - cols.lo + 1;
+  t.pad_top = l.pad_top - rows.lo * l.dilation_h, t.pad_left = l.pad_left - cols.lo * l.dilation_w;
+  if (t.kernel_h == 1) t.dilation_h = 1;
+  if (t.kernel_w == 1) t.dilation_w = 1;
+  const int64_t span_h = (int64_t{t.kernel_h} - 1) * t.dilation_h + 1, span_w = (int64_t{t.kernel_w} - 1) * t.dilation_w + 1;
+  const int64_t bottom = (oh - 1) * l.stride_h + span_h - x[2] - t.pad_top;
+  const int64_t right = (ow - 1) * l.stride_w + span_w - x[3] - t.pad_left;
+  if (t.pad_top < 0 || t.pad_left < 0 || bottom < 0 || right < 0 || bottom > INT_MAX || right > INT_MAX) return false;
+  t.pad_bottom = static_cast<int>(bottom), t.pad_right = static_cast<int>(right);
+  const int64_t planes = static_cast<int64_t>(weights.size()) / (int64_t{l.kernel_h} * l.kernel_w);  // oc * ic/group
+  trimmed_weights->clear();
+  trimmed_weights->reserve(planes * t.kernel_h * t.kernel_w);
+  for (int64_t p = 0; p < planes; ++p) {
+    for (int i = rows.lo; i <= rows.hi; ++i) {
+      const float* row = weights.data() + (p * l.kernel_h + i) * l.kernel_w;
+      trimmed_weights->insert(trimmed_weights->end(), row + cols.lo, row + cols.hi + 1);
+    }
+  }
+  *trimmed = std::move(t);
+  return true;
+}
+
+std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
+                                 const std::vector<float>& bias, const ConvActivation* activation,
+                                 const KernelContext& ctx);
+
+// MakeConv of the convolution without the taps that only read padding.
+std::unique_ptr<Kernel> MakeConvReadingTaps(const Layer& l, const Shape& x, const std::vector<float>& weights,
+                                            const std::vector<float>& bias, const ConvActivation* activation,
+                                            const KernelContext& ctx) {
+  Layer trimmed;
+  std::vector<float> trimmed_weights;
+  if (WithoutPaddingTaps(l, x, weights, &trimmed, &trimmed_weights)) {
+    return MakeConv(trimmed, x, trimmed_weights, bias, activation, ctx);
+  }
+  return MakeConv(l, x, weights, bias, activation, ctx);
+}
+
 std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
                                  const std::vector<float>& bias, const ConvActivation* activation,
                                  const KernelContext& ctx) {
@@ -207,8 +280,8 @@ std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vect
 
 std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx) {
   static const std::vector<float> kNoBias;
-  auto k = MakeConv(layer, in[0], layer.weights[0].data, layer.weights.size() > 1 ? layer.weights[1].data : kNoBias,
-                    nullptr, ctx);
+  auto k = MakeConvReadingTaps(layer, in[0], layer.weights[0].data,
+                               layer.weights.size() > 1 ? layer.weights[1].data : kNoBias, nullptr, ctx);
   layer.weights.clear();
   return k;
 }
@@ -253,7 +326,7 @@ std::unique_ptr<Kernel> MakeFusedConvKernel(const Layer& conv, const std::vector
   geometry.weights.clear();
   geometry.output_shape = followers.back()->output_shape;
   const bool has_activation = activation.algorithm != dnnl::algorithm::undef;
-  return MakeConv(geometry, in, w, b, has_activation ? &activation : nullptr, ctx);
+  return MakeConvReadingTaps(geometry, in, w, b, has_activation ? &activation : nullptr, ctx);
 }
 
 }  // namespace ionn
