@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <climits>
+
 namespace ionn {
 namespace {
 
@@ -76,6 +78,57 @@ TEST(Graph, CeilModePoolingMatchesCaffe) {
   g.outputs = {"pool"};
   ASSERT_TRUE(g.Finalize().ok());
   EXPECT_EQ(g.layers[0].output_shape, (Shape{1, 1, 56, 56}));  // floor would give 55
+}
+
+// Hand-worked windows: which taps read the input somewhere, and where the
+// padding moves.
+TEST(ConvWindow, LeavesOutTheTapsThatReadOnlyPadding) {
+  auto conv = [](int k, int stride, int pad, int dilation) {
+    Layer l;
+    l.kind = LayerKind::kConv, l.out_channels = 4, l.kernel_h = l.kernel_w = k;
+    l.stride_h = l.stride_w = stride, l.dilation_h = l.dilation_w = dilation;
+    l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = pad;
+    return l;
+  };
+  // ASPP, dilation 24 on 14x14: rows o - 24 + 24 t; only t = 1 reads [0, 14).
+  ConvWindow w = ReadingConvWindow(conv(3, 1, 24, 24), {1, 8, 14, 14});
+  EXPECT_TRUE(w.trimmed);
+  EXPECT_EQ(w.kernel_h, 1);
+  EXPECT_EQ(w.kernel_w, 1);
+  EXPECT_EQ(w.first_row, 1);
+  EXPECT_EQ(w.first_col, 1);
+  EXPECT_EQ(w.pad_top, 0);
+  EXPECT_EQ(w.pad_bottom, 0);
+  EXPECT_EQ(w.dilation_h, 1);
+  // Dilation 12 on 14x14: t = 0 reads rows o - 12 >= 0 for o = 12, 13: all kept.
+  EXPECT_FALSE(ReadingConvWindow(conv(3, 1, 12, 12), {1, 8, 14, 14}).trimmed);
+  // Stride 2 on 8 rows, pad = dilation = 12: 4 outputs (o = 0..3, (8 + 24 - 25) / 2 + 1);
+  // t = 0 reads 2o - 12 < 0, t = 2 reads 2o + 12 >= 8: only t = 1 (rows 0, 2, 4, 6).
+  // The padding after comes out -1, clamped to 0: (8 - 1) / 2 + 1 = 4 outputs still.
+  w = ReadingConvWindow(conv(3, 2, 12, 12), {1, 8, 8, 8});
+  EXPECT_TRUE(w.trimmed);
+  EXPECT_EQ(w.kernel_h, 1);
+  EXPECT_EQ(w.pad_top, 0);
+  EXPECT_EQ(w.pad_bottom, 0);
+  // 5x5 of dilation 4, pad 8 on a 6-wide map: t reads o - 8 + 4t for o in
+  // [0, 6): t = 0 (rows -8..-3) never, t = 1..3 yes, t = 4 (8..13) never.
+  w = ReadingConvWindow(conv(5, 1, 8, 4), {1, 2, 6, 6});
+  EXPECT_TRUE(w.trimmed);
+  EXPECT_EQ(w.kernel_h, 3);
+  EXPECT_EQ(w.first_row, 1);
+  EXPECT_EQ(w.dilation_h, 4);
+  EXPECT_EQ(w.pad_top, 4);
+  EXPECT_EQ(w.pad_bottom, 4);  // 6 + 8 - 9 + 1 = 6 outputs;
+  // Every tap reads somewhere: the layer's own window.
+  w = ReadingConvWindow(conv(3, 1, 1, 1), {1, 2, 6, 6});
+  EXPECT_FALSE(w.trimmed);
+  EXPECT_EQ(w.kernel_h, 3);
+  EXPECT_EQ(w.pad_top, 1);
+  // A huge pad and dilation: no overflow, no trim that does not fit.
+  Layer huge = conv(3, 1, 0, 1 << 30);
+  huge.pad_top = huge.pad_left = INT_MAX - 8;
+  huge.pad_bottom = huge.pad_right = 0;
+  EXPECT_NO_FATAL_FAILURE(ReadingConvWindow(huge, {1, 2, 10, 10}));
 }
 
 }  // namespace

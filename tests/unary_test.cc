@@ -9,6 +9,7 @@
 #include <random>
 
 #include "ionn/engine.h"
+#include "ionn/onnx_io.h"
 #include "random_values.h"
 
 namespace ionn {
@@ -28,7 +29,9 @@ std::vector<UnaryCase> Cases() {
       {LayerKind::kSelu,
        {{"alpha", 1.5f}, {"gamma", 1.25f}},
        [](double x) { return 1.25 * (x <= 0 ? 1.5 * (std::exp(x) - 1) : x); }},
-      {LayerKind::kCelu, {{"alpha", 2.0f}}, [](double x) { return std::max(0.0, x) + std::min(0.0, 2 * (std::exp(x / 2) - 1)); }},
+      {LayerKind::kCelu,
+       {{"alpha", 2.0f}},
+       [](double x) { return std::isnan(x) ? x : std::max(0.0, x) + std::min(0.0, 2 * (std::exp(x / 2) - 1)); }},
       {LayerKind::kThresholdedRelu, {{"alpha", 0.25f}}, [](double x) { return x > 0.25 ? x : 0; }},
       {LayerKind::kExp, {}, [](double x) { return std::exp(x); }},
       {LayerKind::kLog, {}, [](double x) { return std::log(x); }},
@@ -80,6 +83,72 @@ TEST(UnaryKernels, EachKindMatchesItsFormula) {
   }
 }
 
+// NaN stays NaN (ONNX's functions of NaN), and the infinities and overflows
+// are IEEE's: exp(100) = inf, log(0) = -inf, 1/0 = inf, tanh(inf) = 1.
+TEST(UnaryKernels, NanAndInfinitiesAsIeee) {
+  for (const UnaryCase& c : Cases()) {
+    const std::vector<float> in = {NAN, INFINITY, -INFINITY, 100, -100, 0};
+    Graph g;
+    g.inputs = {{"x", {static_cast<int64_t>(in.size())}}};
+    Layer l = UnaryLayer(c);
+    l.name = "y", l.inputs = {"x"};
+    g.layers = {l};
+    g.outputs = {"y"};
+    ASSERT_TRUE(g.Finalize().ok());
+    auto out = Engine::Create(g).value()->RunAll({{"x", Tensor{g.inputs[0].shape, in}}});
+    ASSERT_TRUE(out.ok());
+    const std::vector<float>& y = out->at("y").data;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const double want = c.f(in[i]);
+      const std::string what = std::string(LayerKindName(c.kind)) + " of " + std::to_string(in[i]);
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(y[i])) << what << ": " << y[i];
+      } else if (std::isinf(want) || std::fabs(want) > 3.4e38) {
+        EXPECT_EQ(y[i], want > 0 ? INFINITY : -INFINITY) << what;
+      } else {
+        EXPECT_NEAR(y[i], want, 1e-5 * (1 + std::fabs(want))) << what;
+      }
+    }
+  }
+}
+
+TEST(UnaryKinds, ExportThenImportAndRefusals) {
+  Graph g;
+  g.inputs = {{"x", {1, 2, 3, 4}}};
+  std::string last = "x";
+  for (const UnaryCase& c : Cases()) {
+    Layer l = UnaryLayer(c);
+    l.name = std::string("u_") + LayerKindName(c.kind), l.inputs = {last};
+    last = l.name;
+    g.layers.push_back(l);
+  }
+  g.outputs = {last};
+  ASSERT_TRUE(g.Finalize().ok());
+  auto bytes = SerializeOnnx(g);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+  auto back = ParseOnnx(*bytes);  // Celu needs opset 12: export writes it
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  ASSERT_EQ(back->layers.size(), g.layers.size());
+  for (size_t k = 0; k < g.layers.size(); ++k) {
+    EXPECT_EQ(back->layers[k].kind, g.layers[k].kind);
+    EXPECT_EQ(back->layers[k].attrs, g.layers[k].attrs) << g.layers[k].name;
+  }
+  Graph bad = g;
+  for (Layer& l : bad.layers) {
+    if (l.kind == LayerKind::kCelu) l.attrs["alpha"].floats = {0};
+  }
+  Status s = bad.Finalize();
+  EXPECT_NE(s.message().find("Celu's alpha must not be 0"), std::string::npos) << s.message();
+  bad = g;
+  bad.layers[1].attrs["alpha"].floats = {NAN};  // LeakyRelu
+  s = bad.Finalize();
+  EXPECT_NE(s.message().find("alpha must be one finite value"), std::string::npos) << s.message();
+  bad = g;
+  bad.layers[0].attrs["alpha"].floats = {1};  // Tanh has none
+  s = bad.Finalize();
+  EXPECT_NE(s.message().find("unknown attribute 'alpha'"), std::string::npos) << s.message();
+}
+
 TEST(UnaryKernels, BetweenConvolutionsEveryLayoutGivesThePlainBits) {
   std::mt19937 rng(92);
   for (const UnaryCase& c : Cases()) {
@@ -110,6 +179,81 @@ TEST(UnaryKernels, BetweenConvolutionsEveryLayoutGivesThePlainBits) {
     ASSERT_TRUE(a.ok() && b.ok()) << LayerKindName(c.kind);
     EXPECT_EQ(a->at("c2").data, b->at("c2").data) << LayerKindName(c.kind);
   }
+}
+
+// PRelu's slope per channel, one for all, or any broadcast (expanded), in
+// NCHW and between convolutions.
+TEST(PReluKernel, EverySlopeShapeMatchesTheFormula) {
+  std::mt19937 rng(93);
+  const Shape x = {2, 3, 4, 5};
+  for (const Shape& slope : {Shape{3, 1, 1}, Shape{1}, Shape{5}, Shape{4, 5}, Shape{1, 3, 1, 1}, Shape{2, 3, 4, 5}}) {
+    Graph g;
+    g.inputs = {{"x", x}};
+    Layer l;
+    l.kind = LayerKind::kPRelu, l.name = "y", l.inputs = {"x"};
+    l.weights = {{"slope", slope, Random(ElementCount(slope), rng)}};
+    g.layers = {l};
+    g.outputs = {"y"};
+    ASSERT_TRUE(g.Finalize().ok()) << ShapeToString(slope);
+    const std::vector<float> in = Random(ElementCount(x), rng, -2, 2);
+    auto out = Engine::Create(g).value()->RunAll({{"x", Tensor{x, in}}});
+    ASSERT_TRUE(out.ok());
+    for (int64_t e = 0; e < ElementCount(x); ++e) {
+      // The slope element of x's element e: its index, from the right, per axis.
+      int64_t rest = e, at = 0, stride = 1;
+      for (size_t d = x.size(); d-- > 0;) {
+        const int64_t i = rest % x[d];
+        rest /= x[d];
+        const size_t from_right = x.size() - 1 - d;
+        if (from_right < slope.size()) {
+          const int64_t s = slope[slope.size() - 1 - from_right];
+          at += (s == 1 ? 0 : i) * stride;
+          stride *= s;
+        }
+      }
+      const float want = in[e] < 0 ? l.weights[0].data[at] * in[e] : in[e];
+      ASSERT_FLOAT_EQ(out->at("y").data[e], want) << ShapeToString(slope) << " at " << e;
+    }
+  }
+  {  // per channel between convolutions: NHWC, the plain bits
+    Graph g;
+    const Shape xc = {1, 3, 9, 7};
+    g.inputs = {{"x", xc}};
+    auto conv = [&](const std::string& name, const std::string& in, int ic, int oc) {
+      Layer c;
+      c.kind = LayerKind::kConv, c.out_channels = oc, c.kernel_h = c.kernel_w = 1, c.name = name, c.inputs = {in};
+      c.weights = {{"w", {oc, ic, 1, 1}, Random(int64_t(oc) * ic, rng)}, {"b", {oc}, Random(oc, rng)}};
+      g.layers.push_back(c);
+    };
+    conv("c1", "x", 3, 20);
+    Layer p;
+    p.kind = LayerKind::kPRelu, p.name = "p", p.inputs = {"c1"};
+    p.weights = {{"slope", {20, 1, 1}, Random(20, rng)}};
+    g.layers.push_back(p);
+    conv("c2", "p", 20, 4);
+    g.outputs = {"c2"};
+    ASSERT_TRUE(g.Finalize().ok());
+    auto blocked = Engine::Create(g, EngineOptions{1, true, true});
+    auto plain = Engine::Create(g, EngineOptions{1, true, false});
+    ASSERT_TRUE(blocked.ok() && plain.ok());
+    auto run = (*blocked)->Prepare({0, 1, 2}, g.outputs);
+    ASSERT_TRUE(run.ok());
+    const TensorMap in = {{"x", SeededInput(xc, 4)}};
+    auto a = (*blocked)->Execute(**run, in);
+    auto b = (*plain)->RunAll(in);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->at("c2").data, b->at("c2").data);
+    EXPECT_EQ((*run)->channels_last_kernels(), 1);
+  }
+  Graph bad;
+  bad.inputs = {{"x", x}};
+  Layer l;
+  l.kind = LayerKind::kPRelu, l.name = "y", l.inputs = {"x"};
+  l.weights = {{"slope", {3}, {1, 2, 3}}};  // against W (5): does not broadcast
+  bad.layers = {l};
+  bad.outputs = {"y"};
+  Status s = bad.Finalize();
+  EXPECT_NE(s.message().find("does not broadcast"), std::string::npos) << s.message();
 }
 
 }  // namespace

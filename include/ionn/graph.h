@@ -54,9 +54,9 @@ namespace ionn {
   X(kTanh, "Tanh", "TanH")                        \
   X(kLeakyRelu, "LeakyRelu", "ReLU")              \
   X(kElu, "Elu", "ELU")                           \
-  X(kSelu, "Selu", "ELU")                         \
-  X(kCelu, "Celu", "ELU")                         \
-  X(kThresholdedRelu, "ThresholdedRelu", "ReLU")  \
+  X(kSelu, "Selu", "SELU")                        \
+  X(kCelu, "Celu", "CELU")                        \
+  X(kThresholdedRelu, "ThresholdedRelu", "ThresholdedReLU") \
   X(kExp, "Exp", "Exp")                           \
   X(kLog, "Log", "Log")                           \
   X(kNeg, "Neg", "Power")                         \
@@ -67,7 +67,8 @@ namespace ionn {
   X(kSoftplus, "Softplus", "BNLL")                \
   X(kSoftsign, "Softsign", "Softsign")            \
   X(kFloor, "Floor", "Floor")                     \
-  X(kCeil, "Ceil", "Floor")
+  X(kCeil, "Ceil", "Floor")                       \
+  X(kPRelu, "PRelu", "PReLU")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
@@ -167,6 +168,23 @@ struct Graph {
   const Shape* TensorShape(const std::string& name) const;
   int64_t ParameterCount() const;
 };
+
+// A convolution's window without the kernel taps that read only zero
+// padding at every output position: the same function with fewer
+// multiplies (DeepLab's ASPP: 3x3 taps of dilation 24 on a 14x14 map,
+// where only the centre one reads the input). The taps kept are rows
+// [first_row, first_row + kernel_h) and columns [first_col, first_col +
+// kernel_w) of the layer's kernel; the padding moves so that the output
+// is the same. `trimmed` false: the layer's own window. For a layer that
+// passed Graph::Finalize and its input shape; engine and cost model both
+// use it.
+struct ConvWindow {
+  int kernel_h = 1, kernel_w = 1, pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int dilation_h = 1, dilation_w = 1;
+  int first_row = 0, first_col = 0;
+  bool trimmed = false;
+};
+ConvWindow ReadingConvWindow(const Layer& conv, const Shape& in);
 
 // Parameters as Caffe stores them (what a client uploads): BatchNorm counts
 // its mean and variance, Scale its gamma and beta.

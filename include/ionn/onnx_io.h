@@ -113,7 +113,7 @@ struct OnnxImportOptions {
 Result<Graph> ParseOnnx(const std::string& bytes, const OnnxImportOptions& options = {});
 Result<Graph> ReadOnnxFile(const std::string& path, const OnnxImportOptions& options = {});
 
-// Writes opset 11. A fully connected layer on a 4-D input becomes Flatten +
+// Writes opset 11 (12 for a graph with Celu). A fully connected layer on a 4-D input becomes Flatten +
 // Gemm (the Flatten is folded back on import); Caffe's Scale becomes a
 // BatchNormalization with mean 0, variance 1 and epsilon 0, which import
 // recognises as a Scale layer again. Every weight must hold its data.

@@ -35,8 +35,10 @@ double RegressionX(const Graph& graph, const Layer& l) {
     return op->regression_x(l, inputs);
   }
   switch (l.kind) {
-    case LayerKind::kConv:
-      return out * l.kernel_h * l.kernel_w * static_cast<double>((*in)[1] / l.group);
+    case LayerKind::kConv: {  // the taps the engine computes: those that read the input somewhere
+      const ConvWindow w = ReadingConvWindow(l, *in);
+      return out * w.kernel_h * w.kernel_w * static_cast<double>((*in)[1] / l.group);
+    }
     case LayerKind::kMaxPool:
     case LayerKind::kAvgPool:
       return out * l.kernel_h * l.kernel_w;

@@ -73,7 +73,7 @@ Result<Tensor> ParseNpy(const std::string& b) {
                            " needs " + std::to_string(count * 4));
   }
   Tensor t{shape, std::vector<float>(count)};
-  std::memcpy(t.data.data(), b.data() + data_at, count * 4);
+  if (count > 0) std::memcpy(t.data.data(), b.data() + data_at, count * 4);
   return t;
 }
 

@@ -2,6 +2,8 @@
 
 #include "shape.h"
 
+#include <algorithm>
+#include <climits>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -57,6 +59,57 @@ int64_t LayerParameterCount(const Layer& layer) {
 }
 
 int64_t LayerWeightBytes(const Layer& layer) { return LayerParameterCount(layer) * 4; }
+
+namespace {
+
+// The taps [lo, hi] of one axis that read the input at some output
+// position: tap t reads row o * stride - pad + t * dilation; the first o
+// with that row >= 0 decides whether any row falls inside [0, in).
+void ReadingTaps(int64_t in, int64_t out, int k, int64_t stride, int64_t pad, int64_t dilation, int* lo, int* hi) {
+  *lo = k, *hi = -1;
+  for (int t = 0; t < k; ++t) {
+    const int64_t first = -pad + t * dilation;
+    const int64_t o = first >= 0 ? 0 : (-first + stride - 1) / stride;
+    if (o < out && first + o * stride < in) *lo = std::min(*lo, t), *hi = t;
+  }
+}
+
+}  // namespace
+
+ConvWindow ReadingConvWindow(const Layer& l, const Shape& x) {
+  ConvWindow w{l.kernel_h, l.kernel_w, l.pad_top, l.pad_left, l.pad_bottom, l.pad_right, l.dilation_h, l.dilation_w};
+  if (l.kind != LayerKind::kConv || x.size() != 4 || l.ceil_mode) return w;
+  const int64_t oh = (x[2] + l.pad_top + l.pad_bottom - (int64_t{l.kernel_h} - 1) * l.dilation_h - 1) / l.stride_h + 1;
+  const int64_t ow = (x[3] + l.pad_left + l.pad_right - (int64_t{l.kernel_w} - 1) * l.dilation_w - 1) / l.stride_w + 1;
+  if (oh < 1 || ow < 1) return w;
+  int row_lo, row_hi, col_lo, col_hi;
+  ReadingTaps(x[2], oh, l.kernel_h, l.stride_h, l.pad_top, l.dilation_h, &row_lo, &row_hi);
+  ReadingTaps(x[3], ow, l.kernel_w, l.stride_w, l.pad_left, l.dilation_w, &col_lo, &col_hi);
+  if (row_hi < row_lo || col_hi < col_lo) return w;  // reads nothing anywhere: left as it is
+  if (row_lo == 0 && row_hi == l.kernel_h - 1 && col_lo == 0 && col_hi == l.kernel_w - 1) return w;
+  // Per axis: the kept taps, the padding before them moved, the padding
+  // after set for the same output count (any value up to stride - 1 above
+  // the least one gives it: clamped at 0).
+  auto axis = [](int64_t in, int64_t out, int64_t stride, int lo, int hi, int64_t pad, int64_t dilation, int* k,
+                 int* pad_before, int* pad_after, int* dil) {
+    *k = hi - lo + 1;
+    const int64_t d = *k == 1 ? 1 : dilation;
+    const int64_t before = pad - lo * dilation;
+    const int64_t after = std::max<int64_t>(0, (out - 1) * stride + (*k - 1) * d + 1 - in - before);
+    if (before < 0 || before > INT_MAX || after > INT_MAX) return false;
+    *pad_before = static_cast<int>(before), *pad_after = static_cast<int>(after), *dil = static_cast<int>(d);
+    return (in + before + after - (*k - 1) * d - 1) / stride + 1 == out;
+  };
+  ConvWindow t = w;
+  if (!axis(x[2], oh, l.stride_h, row_lo, row_hi, l.pad_top, l.dilation_h, &t.kernel_h, &t.pad_top, &t.pad_bottom,
+            &t.dilation_h) ||
+      !axis(x[3], ow, l.stride_w, col_lo, col_hi, l.pad_left, l.dilation_w, &t.kernel_w, &t.pad_left, &t.pad_right,
+            &t.dilation_w)) {
+    return w;
+  }
+  t.first_row = row_lo, t.first_col = col_lo, t.trimmed = true;
+  return t;
+}
 
 int Graph::FindLayer(const std::string& name) const {
   for (size_t k = 0; k < layers.size(); ++k) {

@@ -480,7 +480,7 @@ struct Importer {
                                " bytes, its shape needs " + std::to_string(count * 4));
       }
       v.resize(count);
-      std::memcpy(v.data(), t.raw_data().data(), count * 4);
+      if (count > 0) std::memcpy(v.data(), t.raw_data().data(), count * 4);  // an empty vector's data() may be null
     } else {
       if (t.float_data_size() != count) {
         return Status::Invalid("initializer " + Quoted(t.name()) + " holds " + std::to_string(t.float_data_size()) +
@@ -505,7 +505,7 @@ struct Importer {
         return Status::Invalid("initializer " + Quoted(t.name()) + " has the wrong byte size");
       }
       v.resize(count);
-      std::memcpy(v.data(), t.raw_data().data(), count * 8);
+      if (count > 0) std::memcpy(v.data(), t.raw_data().data(), count * 8);
     } else {
       if (t.int64_data_size() != count) {
         return Status::Invalid("initializer " + Quoted(t.name()) + " holds " + std::to_string(t.int64_data_size()) +
@@ -1320,6 +1320,12 @@ class NodeReader : public OnnxNodeReader {
     *dims = v.dims;
     return std::move(v.v);
   }
+  Status AddWeight(int i, const std::string& role) override {
+    if (!HasInput(i)) return Status::Invalid("missing " + role);
+    IONN_ASSIGN_OR_RETURN(Weight w, im_.WeightOf(node_.input(i), role));
+    layer_->weights.push_back(std::move(w));
+    return Status::Ok();
+  }
   bool HasAttr(const char* name) const override { return a_.Has(name); }
   Result<int64_t> Int(const char* name, int64_t fallback) const override {
     IONN_ASSIGN_OR_RETURN(const onnx::AttributeProto* p, a_.Find(name, onnx::AttributeProto::INT));
@@ -1578,9 +1584,20 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
   onnx::ModelProto model;
   model.set_ir_version(6);
   model.set_producer_name("ionn");
+  // Opset 11, or the first opset of a kind's operator where that is later
+  // (Celu: 12; every operator written is the same at 11 and 12).
+  int export_opset = kExportOpset;
+  for (const Layer& l : graph.layers) {
+    if (const OpDescriptor* op = FindOp(l.kind)) {
+      int first = kMaxOpset;
+      for (const OnnxOpArity& row : op->onnx) first = std::min(first, row.since_opset);
+      export_opset = std::max(export_opset, first);
+    }
+  }
+  if (export_opset > 12) return Status::Unsupported("a layer's operator needs opset " + std::to_string(export_opset));
   auto* opset = model.add_opset_import();
   opset->set_domain("");
-  opset->set_version(kExportOpset);
+  opset->set_version(export_opset);
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(graph.name);
   for (const auto& in : graph.inputs) SetShape(g->add_input(), in.name, in.shape);

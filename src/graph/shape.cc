@@ -107,6 +107,7 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
     case LayerKind::kConv: {
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
       const Shape& x = *in[0];
+      IONN_RETURN_IF_ERROR(Expect(!l.ceil_mode, "ceil_mode is a pooling attribute, not a convolution's"));
       int64_t oh, ow;
       IONN_RETURN_IF_ERROR(Spatial(l, x, &oh, &ow));
       IONN_RETURN_IF_ERROR(Expect(l.group > 0 && x[1] % l.group == 0 && l.out_channels % l.group == 0 &&

@@ -312,7 +312,7 @@ Result<Tensor> TensorFromProto(const v1::Tensor& p, const Shape& expected) {
                            " bytes, its shape needs " + std::to_string(count * 4));
   }
   Tensor t{expected, std::vector<float>(count)};
-  std::memcpy(t.data.data(), p.data().data(), p.data().size());
+  if (!p.data().empty()) std::memcpy(t.data.data(), p.data().data(), p.data().size());
   return t;
 }
 
@@ -342,7 +342,7 @@ std::vector<Weight> WeightsFromBytes(const Layer& declared, const char* bytes) {
   std::vector<Weight> weights;
   for (const auto& d : declared.weights) {
     Weight w{d.name, d.shape, std::vector<float>(ElementCount(d.shape))};
-    std::memcpy(w.data.data(), bytes, w.data.size() * 4);
+    if (!w.data.empty()) std::memcpy(w.data.data(), bytes, w.data.size() * 4);
     bytes += w.data.size() * 4;
     weights.push_back(std::move(w));
   }

@@ -4,7 +4,9 @@
 // the engine does not keep them so, weights once at creation. Large 3x3 convolutions of stride
 // 1 use oneDNN's Winograd algorithm where the CPU has it: it computes in
 // nChw16c, but the kernel reads and writes NHWC like the direct ones, so
-// the tensors between convolutions keep one layout.
+// the tensors between convolutions keep one layout. Kernel taps that read
+// only zero padding at every output position are left out first
+// (ReadingConvWindow: DeepLab's dilated ASPP).
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -176,77 +178,6 @@ class ConvKernel : public Kernel {
 // where XNNPACK has NEON kernels. kXnnpack asks for XNNPACK, and falls back
 // to oneDNN where XNNPACK refuses the shape or activation (tested: a Clip
 // of an empty range).
-// The kernel rows (or columns) of taps that read only zero padding at every
-// output position contribute nothing: the convolution without them, its
-// padding moved, is the same function with fewer multiplies (DeepLab's ASPP:
-// 3x3 convolutions of dilation 24 and 36 on a 14x14 map, where only the
-// centre tap ever reads the input). [lo, hi]: the taps kept on one axis.
-struct TapRange {
-  int lo, hi;
-};
-
-TapRange ReadingTaps(int64_t in, int64_t out, int k, int stride, int pad, int dilation) {
-  TapRange r{k, -1};
-  for (int t = 0; t < k; ++t) {
-    // Whether some output position reads row y = o * stride - pad + t * dilation inside [0, in).
-    const int64_t first = -pad + static_cast<int64_t>(t) * dilation;
-    const int64_t last = first + (out - 1) * stride;
-    const int64_t lo_o = first >= 0 ? 0 : (-first + stride - 1) / stride;  // the first o with y >= 0
-    if (last >= 0 && first < in && lo_o < out && first + lo_o * stride < in) r.lo = std::min(r.lo, t), r.hi = t;
-  }
-  return r;
-}
-
-// `l` without its padding-only taps (and `weights` cut alike); false when
-// every tap reads the input somewhere, or moving the padding does not fit.
-bool WithoutPaddingTaps(const Layer& l, const Shape& x, const std::vector<float>& weights, Layer* trimmed,
-                        std::vector<float>* trimmed_weights) {
-  const int64_t oh = (x[2] + l.pad_top + l.pad_bottom - (int64_t{l.kernel_h} - 1) * l.dilation_h - 1) / l.stride_h + 1;
-  const int64_t ow = (x[3] + l.pad_left + l.pad_right - (int64_t{l.kernel_w} - 1) * l.dilation_w - 1) / l.stride_w + 1;
-  if (oh < 1 || ow < 1) return false;
-  const TapRange rows = ReadingTaps(x[2], oh, l.kernel_h, l.stride_h, l.pad_top, l.dilation_h);
-  const TapRange cols = ReadingTaps(x[3], ow, l.kernel_w, l.stride_w, l.pad_left, l.dilation_w);
-  if (rows.hi < rows.lo || cols.hi < cols.lo) return false;  // reads nothing: left to oneDNN as it is
-  if (rows.lo == 0 && rows.hi == l.kernel_h - 1 && cols.lo == 0 && cols.hi == l.kernel_w - 1) return false;
-  Layer t = l;
-  t.kernel_h = rows.hi - rows.lo + 1, t.kernel_w = cols.hi - cols.lo + 1;
-  t.pad_top = l.pad_top - rows.lo * l.dilation_h, t.pad_left = l.pad_left - cols.lo * l.dilation_w;
-  if (t.kernel_h == 1) t.dilation_h = 1;
-  if (t.kernel_w == 1) t.dilation_w = 1;
-  const int64_t span_h = (int64_t{t.kernel_h} - 1) * t.dilation_h + 1, span_w = (int64_t{t.kernel_w} - 1) * t.dilation_w + 1;
-  const int64_t bottom = (oh - 1) * l.stride_h + span_h - x[2] - t.pad_top;
-  const int64_t right = (ow - 1) * l.stride_w + span_w - x[3] - t.pad_left;
-  if (t.pad_top < 0 || t.pad_left < 0 || bottom < 0 || right < 0 || bottom > INT_MAX || right > INT_MAX) return false;
-  t.pad_bottom = static_cast<int>(bottom), t.pad_right = static_cast<int>(right);
-  const int64_t planes = static_cast<int64_t>(weights.size()) / (int64_t{l.kernel_h} * l.kernel_w);  // oc * ic/group
-  trimmed_weights->clear();
-  trimmed_weights->reserve(planes * t.kernel_h * t.kernel_w);
-  for (int64_t p = 0; p < planes; ++p) {
-    for (int i = rows.lo; i <= rows.hi; ++i) {
-      const float* row = weights.data() + (p * l.kernel_h + i) * l.kernel_w;
-      trimmed_weights->insert(trimmed_weights->end(), row + cols.lo, row + cols.hi + 1);
-    }
-  }
-  *trimmed = std::move(t);
-  return true;
-}
-
-std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
-                                 const std::vector<float>& bias, const ConvActivation* activation,
-                                 const KernelContext& ctx);
-
-// MakeConv of the convolution without the taps that only read padding.
-std::unique_ptr<Kernel> MakeConvReadingTaps(const Layer& l, const Shape& x, const std::vector<float>& weights,
-                                            const std::vector<float>& bias, const ConvActivation* activation,
-                                            const KernelContext& ctx) {
-  Layer trimmed;
-  std::vector<float> trimmed_weights;
-  if (WithoutPaddingTaps(l, x, weights, &trimmed, &trimmed_weights)) {
-    return MakeConv(trimmed, x, trimmed_weights, bias, activation, ctx);
-  }
-  return MakeConv(l, x, weights, bias, activation, ctx);
-}
-
 std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vector<float>& weights,
                                  const std::vector<float>& bias, const ConvActivation* activation,
                                  const KernelContext& ctx) {
@@ -276,6 +207,30 @@ std::unique_ptr<Kernel> MakeConv(const Layer& l, const Shape& x, const std::vect
   return onednn;
 }
 
+// MakeConv of the convolution without the kernel taps that read only zero
+// padding (ReadingConvWindow), its weights cut alike.
+std::unique_ptr<Kernel> MakeConvReadingTaps(const Layer& l, const Shape& x, const std::vector<float>& weights,
+                                            const std::vector<float>& bias, const ConvActivation* activation,
+                                            const KernelContext& ctx) {
+  const ConvWindow w = ReadingConvWindow(l, x);
+  if (!w.trimmed) return MakeConv(l, x, weights, bias, activation, ctx);
+  Layer t;
+  t.kind = l.kind, t.name = l.name, t.group = l.group, t.out_channels = l.out_channels;
+  t.stride_h = l.stride_h, t.stride_w = l.stride_w, t.output_shape = l.output_shape;
+  t.kernel_h = w.kernel_h, t.kernel_w = w.kernel_w, t.dilation_h = w.dilation_h, t.dilation_w = w.dilation_w;
+  t.pad_top = w.pad_top, t.pad_left = w.pad_left, t.pad_bottom = w.pad_bottom, t.pad_right = w.pad_right;
+  const int64_t planes = static_cast<int64_t>(weights.size()) / (int64_t{l.kernel_h} * l.kernel_w);  // oc * ic/group
+  std::vector<float> cut;
+  cut.reserve(planes * w.kernel_h * w.kernel_w);
+  for (int64_t p = 0; p < planes; ++p) {
+    for (int i = w.first_row; i < w.first_row + w.kernel_h; ++i) {
+      const float* row = weights.data() + (p * l.kernel_h + i) * l.kernel_w + w.first_col;
+      cut.insert(cut.end(), row, row + w.kernel_w);
+    }
+  }
+  return MakeConv(t, x, cut, bias, activation, ctx);
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx) {
@@ -287,7 +242,12 @@ std::unique_ptr<Kernel> MakeConvKernel(Layer& layer, const std::vector<Shape>& i
 }
 
 uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelContext& ctx) {
-  if (!ctx.winograd || !HasAvx512() || !WinogradPays(layer, in)) return 0;  // where oneDNN 2.6 has Winograd
+  const ConvWindow w = ReadingConvWindow(layer, in);  // what MakeConvReadingTaps builds
+  Layer g;
+  g.group = layer.group, g.out_channels = layer.out_channels, g.output_shape = layer.output_shape;
+  g.stride_h = layer.stride_h, g.stride_w = layer.stride_w;
+  g.kernel_h = w.kernel_h, g.kernel_w = w.kernel_w, g.dilation_h = w.dilation_h, g.dilation_w = w.dilation_w;
+  if (!ctx.winograd || !HasAvx512() || !WinogradPays(g, in)) return 0;  // where oneDNN 2.6 has Winograd
   // F(4x4, 3x3), the larger of oneDNN's two, keeps a 6x6 tile for each 3x3
   // kernel; channels are whole 16s here, so nothing is padded.
   return static_cast<uint64_t>(36 - 9) * static_cast<uint64_t>(in[1]) * static_cast<uint64_t>(layer.out_channels) *

@@ -2,7 +2,8 @@
 // (tanh, elu, exp, log, abs, sqrt, leaky ReLU, x * -1, soft ReLU, x^-1) run
 // as its eltwise primitive over the tensor's elements; the others as our own
 // loop. Dense NHWC alike; our loops also run in blocked layouts, padding
-// included, where the function keeps 0 at 0.
+// included, where the function keeps 0 at 0. A NaN input gives NaN (oneDNN's
+// exp would give inf).
 #include <algorithm>
 #include <cmath>
 
@@ -25,9 +26,18 @@ class OneDnnUnaryKernel : public Kernel {
   const char* backend() const override { return "onednn"; }
   bool channels_last() const override { return true; }
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
-    dnnl::memory src(pd_.src_desc(), cpu_, const_cast<float*>(in[0]->data.data()));
-    dnnl::memory dst(pd_.dst_desc(), cpu_, out->data.data());
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    dnnl::memory src(pd_.src_desc(), cpu_, const_cast<float*>(x));
+    dnnl::memory dst(pd_.dst_desc(), cpu_, y);
     prim_.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+    // oneDNN's jit clamps some inputs before its polynomial (exp of NaN
+    // comes out inf on AVX2): NaN in, NaN out, as ONNX's functions.
+    const int64_t n = static_cast<int64_t>(out->data.size());
+#pragma omp parallel for if (n > 65536)
+    for (int64_t i = 0; i < n; ++i) {
+      if (x[i] != x[i]) y[i] = x[i];
+    }
   }
   void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
     Run(in, out, stream);
@@ -89,7 +99,9 @@ std::unique_ptr<Kernel> MakeUnaryKernel(Layer& l, const std::vector<Shape>& in, 
     }
     case LayerKind::kCelu: {
       const float alpha = AttrOf(l, "alpha");
-      return Loop([alpha](float x) { return std::max(0.0f, x) + std::min(0.0f, alpha * std::expm1(x / alpha)); });
+      return Loop([alpha](float x) {
+        return std::isnan(x) ? x : std::max(0.0f, x) + std::min(0.0f, alpha * std::expm1(x / alpha));
+      });
     }
     case LayerKind::kThresholdedRelu: {
       const float alpha = AttrOf(l, "alpha");

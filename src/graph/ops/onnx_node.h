@@ -28,6 +28,9 @@ class OnnxNodeReader {
   // computed shape), and its values (integers as doubles: exact to 2^53).
   virtual bool Known(int i) const = 0;
   virtual Result<std::vector<double>> KnownValues(int i, Shape* dims) = 0;
+  // Input i, a float32 initializer, becomes the layer's next weight; an
+  // error naming `role` when it is missing or computed at run time.
+  virtual Status AddWeight(int i, const std::string& role) = 0;
 
   virtual bool HasAttr(const char* name) const = 0;
   virtual Result<int64_t> Int(const char* name, int64_t fallback) const = 0;
