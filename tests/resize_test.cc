@@ -10,6 +10,7 @@
 
 #include "ionn/engine.h"
 #include "ionn/op.h"
+#include "layouts.h"
 #include "random_values.h"
 
 namespace ionn {
@@ -185,35 +186,9 @@ TEST(ResizeKernel, CropsAndExtrapolatesAsTheReference) {
 }
 
 TEST(ResizeKernel, RunsChannelsLastBetweenConvolutionsWithThePlainBits) {
-  std::mt19937 rng(78);
   for (const std::string mode : {"linear", "nearest"}) {
-    Graph g;
-    const Shape x = {1, 5, 9, 7};
-    g.inputs = {{"x", x}};
-    auto conv = [&](const std::string& name, const std::string& in, int ic, int oc) {
-      Layer l;
-      l.kind = LayerKind::kConv, l.out_channels = oc, l.kernel_h = l.kernel_w = 1, l.name = name, l.inputs = {in};
-      l.weights = {{"w", {oc, ic, 1, 1}, Random(int64_t(oc) * ic, rng)}, {"b", {oc}, Random(oc, rng)}};
-      g.layers.push_back(l);
-    };
-    conv("c1", "x", 5, 8);
-    Layer up = ResizeLayer(mode, "half_pixel", "round_prefer_floor", 2, 1.5f, 18, 10);
-    up.name = "up", up.inputs = {"c1"};
-    g.layers.push_back(up);
-    conv("c2", "up", 8, 3);
-    g.outputs = {"c2"};
-    ASSERT_TRUE(g.Finalize().ok());
-    auto blocked = Engine::Create(g, EngineOptions{1, true, true});
-    auto plain = Engine::Create(g, EngineOptions{1, true, false});
-    ASSERT_TRUE(blocked.ok() && plain.ok());
-    auto run = (*blocked)->Prepare({0, 1, 2}, g.outputs);
-    ASSERT_TRUE(run.ok());
-    const TensorMap in = {{"x", SeededInput(x, 9)}};
-    auto a = (*blocked)->Execute(**run, in);
-    auto b = (*plain)->RunAll(in);
-    ASSERT_TRUE(a.ok() && b.ok());
-    EXPECT_EQ(a->at("c2").data, b->at("c2").data) << mode;
-    EXPECT_EQ((*run)->channels_last_kernels(), 1) << mode;
+    ExpectLayoutsAgreeBetweenConvolutions(ResizeLayer(mode, "half_pixel", "round_prefer_floor", 2, 1.5f, 18, 10), 5, 8,
+                                          1, 78, 1, mode);
   }
 }
 

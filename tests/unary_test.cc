@@ -10,6 +10,7 @@
 
 #include "ionn/engine.h"
 #include "ionn/onnx_io.h"
+#include "layouts.h"
 #include "random_values.h"
 
 namespace ionn {
@@ -150,34 +151,9 @@ TEST(UnaryKinds, ExportThenImportAndRefusals) {
 }
 
 TEST(UnaryKernels, BetweenConvolutionsEveryLayoutGivesThePlainBits) {
-  std::mt19937 rng(92);
   for (const UnaryCase& c : Cases()) {
     if (c.kind == LayerKind::kLog || c.kind == LayerKind::kSqrt) continue;  // NaN on negative values
-    Graph g;
-    const Shape x = {1, 3, 9, 7};
-    g.inputs = {{"x", x}};
-    auto conv = [&](const std::string& name, const std::string& in, int ic, int oc) {
-      Layer l;
-      l.kind = LayerKind::kConv, l.out_channels = oc, l.kernel_h = l.kernel_w = 3, l.name = name, l.inputs = {in};
-      l.pad_top = l.pad_left = l.pad_bottom = l.pad_right = 1;
-      l.weights = {{"w", {oc, ic, 3, 3}, Random(int64_t(oc) * ic * 9, rng)}, {"b", {oc}, Random(oc, rng)}};
-      g.layers.push_back(l);
-    };
-    conv("c1", "x", 3, 20);
-    Layer u = UnaryLayer(c);
-    u.name = "u", u.inputs = {"c1"};
-    g.layers.push_back(u);
-    conv("c2", "u", 20, 4);
-    g.outputs = {"c2"};
-    ASSERT_TRUE(g.Finalize().ok());
-    auto blocked = Engine::Create(g, EngineOptions{1, true, true});
-    auto plain = Engine::Create(g, EngineOptions{1, true, false});
-    ASSERT_TRUE(blocked.ok() && plain.ok());
-    const TensorMap in = {{"x", SeededInput(x, 3)}};
-    auto a = (*blocked)->RunAll(in);
-    auto b = (*plain)->RunAll(in);
-    ASSERT_TRUE(a.ok() && b.ok()) << LayerKindName(c.kind);
-    EXPECT_EQ(a->at("c2").data, b->at("c2").data) << LayerKindName(c.kind);
+    ExpectLayoutsAgreeBetweenConvolutions(UnaryLayer(c), 3, 20, 3, 92, -1, LayerKindName(c.kind));
   }
 }
 
@@ -215,36 +191,10 @@ TEST(PReluKernel, EverySlopeShapeMatchesTheFormula) {
       ASSERT_FLOAT_EQ(out->at("y").data[e], want) << ShapeToString(slope) << " at " << e;
     }
   }
-  {  // per channel between convolutions: NHWC, the plain bits
-    Graph g;
-    const Shape xc = {1, 3, 9, 7};
-    g.inputs = {{"x", xc}};
-    auto conv = [&](const std::string& name, const std::string& in, int ic, int oc) {
-      Layer c;
-      c.kind = LayerKind::kConv, c.out_channels = oc, c.kernel_h = c.kernel_w = 1, c.name = name, c.inputs = {in};
-      c.weights = {{"w", {oc, ic, 1, 1}, Random(int64_t(oc) * ic, rng)}, {"b", {oc}, Random(oc, rng)}};
-      g.layers.push_back(c);
-    };
-    conv("c1", "x", 3, 20);
-    Layer p;
-    p.kind = LayerKind::kPRelu, p.name = "p", p.inputs = {"c1"};
-    p.weights = {{"slope", {20, 1, 1}, Random(20, rng)}};
-    g.layers.push_back(p);
-    conv("c2", "p", 20, 4);
-    g.outputs = {"c2"};
-    ASSERT_TRUE(g.Finalize().ok());
-    auto blocked = Engine::Create(g, EngineOptions{1, true, true});
-    auto plain = Engine::Create(g, EngineOptions{1, true, false});
-    ASSERT_TRUE(blocked.ok() && plain.ok());
-    auto run = (*blocked)->Prepare({0, 1, 2}, g.outputs);
-    ASSERT_TRUE(run.ok());
-    const TensorMap in = {{"x", SeededInput(xc, 4)}};
-    auto a = (*blocked)->Execute(**run, in);
-    auto b = (*plain)->RunAll(in);
-    ASSERT_TRUE(a.ok() && b.ok());
-    EXPECT_EQ(a->at("c2").data, b->at("c2").data);
-    EXPECT_EQ((*run)->channels_last_kernels(), 1);
-  }
+  Layer per_channel;  // between convolutions: NHWC, the plain bits
+  per_channel.kind = LayerKind::kPRelu;
+  per_channel.weights = {{"slope", {20, 1, 1}, Random(20, rng)}};
+  ExpectLayoutsAgreeBetweenConvolutions(per_channel, 3, 20, 1, 4, 1, "PRelu per channel");
   Graph bad;
   bad.inputs = {{"x", x}};
   Layer l;

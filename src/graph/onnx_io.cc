@@ -1301,7 +1301,6 @@ class NodeReader : public OnnxNodeReader {
       : im_(im), node_(node), a_(a), layer_(layer) {}
   const std::string& op_type() const override { return node_.op_type(); }
   int opset() const override { return im_.opset; }
-  int input_count() const override { return node_.input_size(); }
   bool HasInput(int i) const override { return i >= 0 && i < node_.input_size() && !node_.input(i).empty(); }
   Status AddInput(int i) override {
     if (!HasInput(i)) return Status::Invalid("missing input " + std::to_string(i));
@@ -1552,9 +1551,7 @@ class NodeWriter : public OnnxNodeWriter {
                                                 const std::vector<int64_t>* ints)>;
   NodeWriter(const Graph& graph, const Layer& l, onnx::NodeProto* n, AddConstant add)
       : graph_(graph), l_(l), n_(n), add_(std::move(add)) {}
-  void SetOpType(const std::string& op_type) override { n_->set_op_type(op_type); }
   const Shape& InputShape(int i) const override { return *graph_.TensorShape(l_.inputs.at(i)); }
-  void AddOmittedInput() override { n_->add_input(""); }
   void AddIntsInput(const std::vector<int64_t>& values) override { n_->add_input(add_(NextName(), nullptr, &values)); }
   void AddFloatsInput(const std::vector<float>& values) override {
     const Weight w{NextName(), {static_cast<int64_t>(values.size())}, values};
@@ -1568,7 +1565,6 @@ class NodeWriter : public OnnxNodeWriter {
     a->set_type(onnx::AttributeProto::STRING);
     a->set_s(value);
   }
-  void SetInts(const char* name, const std::vector<int64_t>& values) override { AddInts(n_, name, values); }
 
  private:
   std::string NextName() const { return l_.name + "/input" + std::to_string(n_->input_size()); }

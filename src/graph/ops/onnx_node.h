@@ -17,9 +17,7 @@ class OnnxNodeReader {
   virtual ~OnnxNodeReader() = default;
   virtual const std::string& op_type() const = 0;
   virtual int opset() const = 0;
-  // How many inputs the node lists (an omitted optional one is listed as
-  // ""), and whether input i is listed and not "".
-  virtual int input_count() const = 0;
+  // Whether input i is listed and not "" (an omitted optional one).
   virtual bool HasInput(int i) const = 0;
   // Input i, a tensor computed at run time, becomes the layer's next input.
   virtual Status AddInput(int i) = 0;
@@ -43,16 +41,13 @@ class OnnxNodeReader {
 class OnnxNodeWriter {
  public:
   virtual ~OnnxNodeWriter() = default;
-  virtual void SetOpType(const std::string& op_type) = 0;  // default: the kind's ONNX name
   virtual const Shape& InputShape(int i) const = 0;         // of the layer's input i
-  // Inputs after the layer's own: "" (omitted), or a constant of the model.
-  virtual void AddOmittedInput() = 0;
+  // Inputs after the layer's own and its weights: constants of the model.
   virtual void AddIntsInput(const std::vector<int64_t>& values) = 0;  // 1-D int64
   virtual void AddFloatsInput(const std::vector<float>& values) = 0;  // 1-D float
   virtual void SetInt(const char* name, int64_t value) = 0;
   virtual void SetFloat(const char* name, float value) = 0;
   virtual void SetString(const char* name, const std::string& value) = 0;
-  virtual void SetInts(const char* name, const std::vector<int64_t>& values) = 0;
 };
 
 }  // namespace ionn
