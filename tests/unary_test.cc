@@ -206,5 +206,42 @@ TEST(PReluKernel, EverySlopeShapeMatchesTheFormula) {
   EXPECT_NE(s.message().find("does not broadcast"), std::string::npos) << s.message();
 }
 
+// InstanceNormalization against the mean and variance in double, ranks 3
+// and 4, and its refusals.
+TEST(InstanceNormKernel, MatchesTheFormula) {
+  std::mt19937 rng(94);
+  for (const Shape& x : {Shape{2, 3, 17}, Shape{1, 4, 5, 6}}) {
+    const int64_t c = x[1], plane = ElementCount(x) / (x[0] * c);
+    Graph g;
+    g.inputs = {{"x", x}};
+    Layer l;
+    l.kind = LayerKind::kInstanceNorm, l.name = "y", l.inputs = {"x"};
+    l.attrs["epsilon"].floats = {1e-3f};
+    l.weights = {{"scale", {c}, Random(c, rng)}, {"B", {c}, Random(c, rng)}};
+    g.layers = {l};
+    g.outputs = {"y"};
+    ASSERT_TRUE(g.Finalize().ok()) << ShapeToString(x);
+    const std::vector<float> in = Random(ElementCount(x), rng, -3, 5);
+    auto out = Engine::Create(g).value()->RunAll({{"x", Tensor{x, in}}});
+    ASSERT_TRUE(out.ok());
+    for (int64_t p = 0; p < x[0] * c; ++p) {
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < plane; ++i) mean += in[p * plane + i] / static_cast<double>(plane);
+      for (int64_t i = 0; i < plane; ++i) var += std::pow(in[p * plane + i] - mean, 2) / static_cast<double>(plane);
+      for (int64_t i = 0; i < plane; ++i) {
+        const double want = l.weights[0].data[p % c] * (in[p * plane + i] - mean) / std::sqrt(var + 1e-3) +
+                            l.weights[1].data[p % c];
+        ASSERT_NEAR(out->at("y").data[p * plane + i], want, 1e-5 * (1 + std::fabs(want))) << ShapeToString(x);
+      }
+    }
+    Graph bad = g;
+    bad.layers[0].attrs["epsilon"].floats = {-1};
+    EXPECT_NE(bad.Finalize().message().find("epsilon"), std::string::npos);
+    bad = g;
+    bad.layers[0].weights[1].shape = {c + 1};
+    EXPECT_NE(bad.Finalize().message().find("expected ["), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace ionn

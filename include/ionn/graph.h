@@ -68,7 +68,8 @@ namespace ionn {
   X(kSoftsign, "Softsign", "Softsign")            \
   X(kFloor, "Floor", "Floor")                     \
   X(kCeil, "Ceil", "Floor")                       \
-  X(kPRelu, "PRelu", "PReLU")
+  X(kPRelu, "PRelu", "PReLU")                     \
+  X(kInstanceNorm, "InstanceNormalization", "InstanceNorm")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
