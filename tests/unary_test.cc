@@ -239,6 +239,7 @@ TEST(InstanceNormKernel, MatchesTheFormula) {
     EXPECT_NE(bad.Finalize().message().find("epsilon"), std::string::npos);
     bad = g;
     bad.layers[0].weights[1].shape = {c + 1};
+    bad.layers[0].weights[1].data.push_back(0);
     EXPECT_NE(bad.Finalize().message().find("expected ["), std::string::npos);
   }
 }
