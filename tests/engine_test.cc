@@ -428,9 +428,11 @@ TEST(EngineKernels, ExportedModelKindsMatchNaive) {
 
     Layer mean;
     mean.kind = LayerKind::kReduceMean;
-    mean.keepdims = trial % 2 == 0;
+    const bool keepdims = trial % 2 == 0;
+    mean.attrs["axes"].ints = {2, 3};
+    mean.attrs["keepdims"].ints = {keepdims};
     const Tensor yr = RunOne(mean, x, in);
-    EXPECT_EQ(yr.shape, mean.keepdims ? (Shape{N, C, 1, 1}) : (Shape{N, C})) << where;
+    EXPECT_EQ(yr.shape, keepdims ? (Shape{N, C, 1, 1}) : (Shape{N, C})) << where;
     for (int64_t p = 0; p < N * C; ++p) {
       double sum = 0;
       for (int64_t i = 0; i < H * W; ++i) sum += in.data[p * H * W + i];
@@ -524,7 +526,8 @@ TEST(EngineKernels, ExportedModelKindsRoundTripThroughOnnx) {
   t = add(sub, {lo, hi});
   Layer mean;
   mean.kind = LayerKind::kReduceMean;
-  mean.keepdims = false;
+  mean.attrs["axes"].ints = {2, 3};
+  mean.attrs["keepdims"].ints = {0};
   t = add(mean, {t});
   Layer div;
   div.kind = LayerKind::kDiv;

@@ -197,7 +197,8 @@ TEST(Net, ExportedModelKindsOffloadAndEqualLocalRuns) {
   t = add(swish, {t});
   Layer mean;
   mean.kind = LayerKind::kReduceMean;
-  mean.keepdims = false;
+  mean.attrs["axes"].ints = {2, 3};
+  mean.attrs["keepdims"].ints = {0};
   t = add(mean, {t});
   Layer div;
   div.kind = LayerKind::kDiv;

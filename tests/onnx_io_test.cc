@@ -463,9 +463,14 @@ TEST(OnnxIo, RefusesWhatItCannotRunNamingTheNode) {
   Builder mean(13, {1, 5, 2, 2});
   auto* r = mean.Node("ReduceMean", {"x"}, {"y"});
   auto* axes = r->add_attribute();
-  axes->set_name("axes"), axes->set_type(onnx::AttributeProto::INTS), axes->add_ints(1);
+  axes->set_name("axes"), axes->set_type(onnx::AttributeProto::INTS), axes->add_ints(1), axes->add_ints(-3);
   mean.Output("y");
-  expect(mean, "node 0 'y' (ReduceMean): ReduceMean over axes [1] of [1,5,2,2] (only over the spatial axes");
+  expect(mean, "node 0 'y' (ReduceMean): axis -3 is listed twice");
+  Builder norm(17, {1, 5, 2, 2});
+  norm.Floats("s", {2}, 1);
+  norm.Node("LayerNormalization", {"x", "s"}, {"y", "mean"});
+  norm.Output("y");
+  expect(norm, "node 0 'y' (LayerNormalization): output 1 'mean' (only the first output)");
 }
 
 // Hostile files found by review: a rank-0 transpose, a slice of a scalar,
@@ -595,10 +600,11 @@ TEST(OnnxIo, RefusesAttributesOfOtherOpsetsAndWrongShapes) {
   split.Output("a");
   EXPECT_NE(error(split).find("attribute 'split' is not part of Split at opset 13"), std::string::npos) << error(split);
   Builder matmul(13, {1, 1, 1, 6});
-  matmul.Floats("w", {6, 5}, 1);
+  matmul.Floats("w", {5, 5}, 1);
   matmul.Node("MatMul", {"x", "w"}, {"y"});
   matmul.Output("y");
-  EXPECT_NE(error(matmul).find("node 0 'y' (MatMul): MatMul of a [1,1,1,6] input"), std::string::npos) << error(matmul);
+  EXPECT_NE(error(matmul).find("node 0 'y' (MatMul): cannot multiply [1,1,1,6] by [5,5]"), std::string::npos)
+      << error(matmul);
   Builder lrn(13, {1, 4, 2, 2});
   Attr(lrn.Node("LRN", {"x"}, {"y"}), "size", int64_t{4});
   lrn.Output("y");

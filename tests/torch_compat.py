@@ -35,6 +35,9 @@ ALL_FAMILIES = [
     # segmentation (torchvision.models.segmentation; the "out" head, every
     # output element compared): Resize
     "lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50",
+    # ConvNeXt: LayerNorm (opset 17; its parts before), MatMul over
+    # channels-last tensors, GELU as Erf
+    "convnext_tiny",
 ]
 SEGMENTATION_FAMILIES = {"lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"}
 QUICK_FAMILIES = ["alexnet", "resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0",
@@ -109,6 +112,14 @@ def build_model(torch, torchvision, family):
                 if m.affine:
                     m.weight.copy_(1.0 + 0.1 * torch.randn(n, generator=g))
                     m.bias.copy_(0.05 * torch.randn(n, generator=g))
+            # LayerNorm's affine part starts as the identity and ConvNeXt's
+            # layer scale at 1e-6 (a block would add nearly nothing): both
+            # randomised, so that a wrong block shows.
+            if isinstance(m, torch.nn.LayerNorm) and m.elementwise_affine:
+                m.weight.copy_(1.0 + 0.1 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.05 * torch.randn(m.bias.shape, generator=g))
+            if isinstance(getattr(m, "layer_scale", None), torch.nn.Parameter):
+                m.layer_scale.copy_(0.3 + 0.1 * torch.randn(m.layer_scale.shape, generator=g))
     size = 299 if family == "inception_v3" else 224
     x = torch.randn(1, 3, size, size, generator=g)
     return model, x

@@ -38,7 +38,6 @@ namespace ionn {
   X(kMul, "Mul", "Eltwise")                            \
   X(kSub, "Sub", "Eltwise")                            \
   X(kDiv, "Div", "Eltwise")                            \
-  X(kReduceMean, "ReduceMean", "Pooling")              \
   X(kTranspose, "Transpose", "Permute")                \
   X(kSlice, "Slice", "Slice")                          \
   X(kPad, "Pad", "Padding")                            \
@@ -69,7 +68,14 @@ namespace ionn {
   X(kFloor, "Floor", "Floor")                     \
   X(kCeil, "Ceil", "Floor")                       \
   X(kPRelu, "PRelu", "PReLU")                     \
-  X(kInstanceNorm, "InstanceNormalization", "InstanceNorm")
+  X(kReduceMean, "ReduceMean", "Pooling")         \
+  X(kReduceSum, "ReduceSum", "Pooling")           \
+  X(kReduceMax, "ReduceMax", "Pooling")           \
+  X(kReduceMin, "ReduceMin", "Pooling")           \
+  X(kInstanceNorm, "InstanceNormalization", "InstanceNorm") \
+  X(kPow, "Pow", "Power")                         \
+  X(kLayerNorm, "LayerNormalization", "LayerNorm") \
+  X(kMatMul, "MatMul", "InnerProduct")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,
@@ -129,9 +135,6 @@ struct Layer {
   // Add, Mul, Sub, Div (numpy broadcasting): two inputs, or one input and a
   // constant operand in weights[0], the left one when weight_first.
   bool weight_first = false;
-  // ReduceMean: the mean over the spatial axes (2 and 3 of NCHW); keepdims
-  // keeps them as size 1.
-  bool keepdims = true;
   Shape perm;  // Transpose: output axis i is input axis perm[i]
   // Slice: along `axis`, elements [slice_begin, slice_end), step 1.
   int64_t slice_begin = 0, slice_end = 0;
@@ -186,6 +189,23 @@ struct ConvWindow {
   bool trimmed = false;
 };
 ConvWindow ReadingConvWindow(const Layer& conv, const Shape& in);
+
+// numpy's matmul of shapes a [..., M, K] and b [..., K, N] (a 1-D a is
+// [1, K], a 1-D b [K, 1]): the output shape and M, K, N; an error when
+// they do not multiply. MatMul's shape (src/graph/ops/matmul.cc) and kernel.
+Status MatMulShapes(const Shape& a, const Shape& b, Shape* out, int64_t* m, int64_t* k, int64_t* n);
+
+// Numpy's broadcasting of w to shape `to` (right-aligned; w's axes of size 1
+// repeat, leading ones beyond `to`'s rank dropped): w holds `to`'s values
+// after. False, w unchanged, when it does not broadcast or holds no data.
+bool BroadcastWeightTo(Weight* w, const Shape& to);
+
+// Replaces each LayerNorm written as its parts (ReduceMean over the last
+// axes, Sub, Pow 2 or Mul, ReduceMean, Add epsilon, Sqrt, Div, and a
+// constant Mul and Add after them when present) by one kLayerNorm layer
+// named as the pattern's last, where no part is read from outside it;
+// returns how many. For a finalized graph; it stays finalized.
+int FuseLayerNorm(Graph* graph);
 
 // Parameters as Caffe stores them (what a client uploads): BatchNorm counts
 // its mean and variance, Scale its gamma and beta.

@@ -48,7 +48,6 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"GlobalAveragePool", 7, 1, 1, 1, 1},
     {"Gemm", 7, 3, 3, 1, 1},  // C is required
     {"Gemm", 11, 2, 3, 1, 1},
-    {"MatMul", 7, 2, 2, 1, 1},
     {"Flatten", 7, 1, 1, 1, 1},
     {"Reshape", 7, 2, 2, 1, 1},
     {"Dropout", 7, 1, 1, 1, 2},   // + mask (left undefined: reading it is an error)
@@ -66,8 +65,6 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Mul", 7, 2, 2, 1, 1},
     {"Sub", 7, 2, 2, 1, 1},
     {"Div", 7, 2, 2, 1, 1},
-    {"ReduceMean", 7, 1, 1, 1, 1},
-    {"ReduceMean", 18, 1, 2, 1, 1},  // axes: an input
     {"Transpose", 7, 1, 1, 1, 1},
     {"Split", 7, 1, 1, 1, kOnnxVariadic},  // split: an attribute
     {"Split", 13, 1, 2, 1, kOnnxVariadic},  // split: an input

@@ -42,8 +42,7 @@ double RegressionX(const Graph& graph, const Layer& l) {
     case LayerKind::kMaxPool:
     case LayerKind::kAvgPool:
       return out * l.kernel_h * l.kernel_w;
-    case LayerKind::kGlobalAvgPool:
-    case LayerKind::kReduceMean:  // the same means, over H and W
+    case LayerKind::kGlobalAvgPool:  // a mean over H and W: as ReduceMean's
       return out * static_cast<double>((*in)[2] * (*in)[3]);
     case LayerKind::kFc:
       return static_cast<double>(ElementCount(*in) / (*in)[0]) * l.out_channels;

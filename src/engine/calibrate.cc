@@ -62,9 +62,6 @@ std::vector<Microbenchmark> Microbenchmarks(bool quick) {
       Layer scale;
       scale.kind = LayerKind::kMul;
       out.push_back({scale, {x, {1, c, 1, 1}}, {}});
-      Layer mean;
-      mean.kind = LayerKind::kReduceMean;
-      out.push_back({mean, {x}, {}});
       Layer shuffle;
       shuffle.kind = LayerKind::kTranspose;
       shuffle.perm = {0, 2, 1, 3, 4};

@@ -425,7 +425,8 @@ Status Engine::BuildLayer(int k, Layer l, bool provisional, bool replace) {
         case LayerKind::kMaxPool:
         case LayerKind::kAvgPool: kernel = MakePoolingKernel(l, in, ctx); break;
         case LayerKind::kGlobalAvgPool:  // one mean per plane: the spatial ReduceMean's kernel
-        case LayerKind::kReduceMean: kernel = MakeReduceMeanKernel(l, in, ctx); break;
+          kernel = MakeSpatialMeanKernel(in[0]);
+          break;
         case LayerKind::kRelu:
         case LayerKind::kClip: kernel = MakeActivationKernel(l, in, ctx); break;
         case LayerKind::kBatchNorm:

@@ -87,7 +87,9 @@ std::unique_ptr<Kernel> MakeSoftmaxKernel(Layer& layer, const std::vector<Shape>
 std::unique_ptr<Kernel> MakeCopyKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeSigmoidKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeBinaryKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
-std::unique_ptr<Kernel> MakeReduceMeanKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
+// The mean of each channel plane of NCHW x, as [N, C, 1, 1] or [N, C] (the
+// same values): GlobalAveragePool and the spatial ReduceMean.
+std::unique_ptr<Kernel> MakeSpatialMeanKernel(const Shape& x);
 std::unique_ptr<Kernel> MakeTransposeKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakePadKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);
 std::unique_ptr<Kernel> MakeSliceKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext& ctx);

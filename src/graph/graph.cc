@@ -111,6 +111,33 @@ ConvWindow ReadingConvWindow(const Layer& l, const Shape& x) {
   return t;
 }
 
+bool BroadcastWeightTo(Weight* w, const Shape& to) {
+  if (static_cast<int64_t>(w->data.size()) != ElementCount(w->shape)) return false;
+  Shape from = w->shape;
+  while (from.size() > to.size() && from.front() == 1) from.erase(from.begin());
+  if (from.size() > to.size()) return false;
+  from.insert(from.begin(), to.size() - from.size(), 1);
+  for (size_t d = 0; d < to.size(); ++d) {
+    if (from[d] != 1 && from[d] != to[d]) return false;
+  }
+  const int64_t n = ElementCount(to);
+  if (n < 0) return false;
+  std::vector<float> out(n);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t rest = i, at = 0, stride = 1;
+    for (size_t d = to.size(); d-- > 0;) {
+      const int64_t k = rest % to[d];
+      rest /= to[d];
+      if (from[d] != 1) at += k * stride;
+      stride *= from[d];
+    }
+    out[i] = w->data[at];
+  }
+  w->data = std::move(out);
+  w->shape = to;
+  return true;
+}
+
 int Graph::FindLayer(const std::string& name) const {
   for (size_t k = 0; k < layers.size(); ++k) {
     if (layers[k].name == name) return static_cast<int>(k);

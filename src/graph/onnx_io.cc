@@ -416,7 +416,7 @@ struct Importer {
     } kMoved[] = {{"Clip", "min", 11},       {"Clip", "max", 11},      {"Split", "split", 13},
                   {"Squeeze", "axes", 13},   {"Unsqueeze", "axes", 13}, {"Slice", "starts", 10},
                   {"Slice", "ends", 10},     {"Slice", "axes", 10},     {"Pad", "pads", 11},
-                  {"Pad", "value", 11},      {"ReduceMean", "axes", 18}, {"Dropout", "ratio", 12}};
+                  {"Pad", "value", 11},      {"Dropout", "ratio", 12}};
     for (const auto& m : kMoved) {
       if (op == m.op && opset >= m.input_since && a.Has(m.attribute)) {
         return Status::Invalid("attribute '" + std::string(m.attribute) + "' is not part of " + op + " at opset " +
@@ -878,7 +878,14 @@ struct Importer {
     }
     Layer l;
     l.name = LayerName(node.name(), output, index);
-    if (const OpDescriptor* registered = FindOnnxOp(op)) return ImportRegistered(*registered, node, a, std::move(l));
+    const OpDescriptor* registered = FindOnnxOp(op);
+    if (registered && op == "MatMul" && node.input_size() == 2 && Known(node.input(1))) {
+      // [batch, features] times a constant matrix: a fully connected layer, as Gemm's.
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      IONN_ASSIGN_OR_RETURN(Shape w, ShapeOf(node.input(1)));
+      if (x.size() == 2 && w.size() == 2 && !Known(node.input(0))) registered = nullptr;
+    }
+    if (registered) return ImportRegistered(*registered, node, a, std::move(l));
     auto data_input = [&](int i) -> Status {
       if (node.input_size() <= i || node.input(i).empty()) return Status::Invalid("missing input " + std::to_string(i));
       IONN_ASSIGN_OR_RETURN(std::string t, Tensor(node.input(i)));
@@ -1051,26 +1058,6 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(l.alpha, a.Float("alpha", 0.2f));
       IONN_ASSIGN_OR_RETURN(l.beta, a.Float("beta", 0.5f));
       if (!std::isfinite(l.alpha) || !std::isfinite(l.beta)) return Status::Invalid("alpha and beta must be finite");
-    } else if (op == "ReduceMean") {
-      l.kind = LayerKind::kReduceMean;
-      IONN_RETURN_IF_ERROR(data_input(0));
-      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
-      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, IntsOf(node, 1, a, "axes", opset >= 18));
-      IONN_ASSIGN_OR_RETURN(int noop_with_empty_axes, a.Int("noop_with_empty_axes", 0));
-      if (axes.empty() && noop_with_empty_axes == 0) {  // all axes
-        for (size_t d = 0; d < x.size(); ++d) axes.push_back(static_cast<int64_t>(d));
-      }
-      std::set<int> normalized;
-      for (int64_t axis : axes) {
-        IONN_ASSIGN_OR_RETURN(int n, NormalizedAxis(axis, x.size(), "axis"));
-        normalized.insert(n);
-      }
-      if (x.size() != 4 || normalized != std::set<int>{2, 3}) {
-        return Status::Unsupported("ReduceMean over axes " + ShapeToString(Shape(axes.begin(), axes.end())) + " of " +
-                                   ShapeToString(x) + " (only over the spatial axes 2 and 3 of NCHW)");
-      }
-      IONN_ASSIGN_OR_RETURN(int keepdims, a.Int("keepdims", 1));
-      l.keepdims = keepdims != 0;
     } else if (op == "Transpose") {
       l.kind = LayerKind::kTranspose;
       IONN_RETURN_IF_ERROR(data_input(0));
@@ -1354,6 +1341,11 @@ class NodeReader : public OnnxNodeReader {
 
 Status Importer::ImportRegistered(const OpDescriptor& op, const onnx::NodeProto& node, const Attributes& a, Layer l) {
   l.kind = op.kind;
+  for (int i = 1; i < node.output_size(); ++i) {  // optional outputs (LayerNormalization's Mean, ...)
+    if (!node.output(i).empty()) {
+      return Status::Unsupported("output " + std::to_string(i) + " " + Quoted(node.output(i)) + " (only the first output)");
+    }
+  }
   NodeReader reader(*this, node, a, &l);
   IONN_RETURN_IF_ERROR(op.import(reader, &l));
   return AddLayer(std::move(l), node.output(0));
@@ -1499,6 +1491,7 @@ Result<Graph> Import(const std::string& bytes, const OnnxImportOptions& options)
   }
   im.FoldFlattens();
   IONN_RETURN_IF_ERROR(im.graph.Finalize());
+  if (FuseLayerNorm(&im.graph) > 0) IONN_RETURN_IF_ERROR(im.graph.Finalize());
   return std::move(im.graph);
 }
 
@@ -1558,6 +1551,7 @@ class NodeWriter : public OnnxNodeWriter {
     n_->add_input(add_(w.name, &w, nullptr));
   }
   void SetInt(const char* name, int64_t value) override { AddInt(n_, name, value); }
+  void SetInts(const char* name, const std::vector<int64_t>& values) override { AddInts(n_, name, values); }
   void SetFloat(const char* name, float value) override { AddFloat(n_, name, value); }
   void SetString(const char* name, const std::string& value) override {
     auto* a = n_->add_attribute();
@@ -1584,7 +1578,7 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
   // (Celu: 12; every operator written is the same at 11 and 12).
   int export_opset = kExportOpset;
   for (const Layer& l : graph.layers) {
-    if (const OpDescriptor* op = FindOp(l.kind)) {
+    if (const OpDescriptor* op = FindOp(l.kind); op && l.kind != LayerKind::kLayerNorm) {  // written as its parts
       int first = kMaxOpset;
       for (const OnnxOpArity& row : op->onnx) first = std::min(first, row.since_opset);
       export_opset = std::max(export_opset, first);
@@ -1644,6 +1638,38 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
       m->add_input(l.inputs[0]);
       m->add_input(l.name + "/hardsigmoid");
       m->add_output(l.name);
+      continue;
+    }
+    if (l.kind == LayerKind::kLayerNorm) {  // an opset 17 operator: its parts at opset 11 (FuseLayerNorm reads them back)
+      const Shape& x = *graph.TensorShape(l.inputs[0]);
+      std::vector<int64_t> axes;
+      for (int64_t d = l.attrs.at("axis").ints[0]; d < static_cast<int64_t>(x.size()); ++d) axes.push_back(d);
+      auto node = [&](const std::string& name, const char* op, std::vector<std::string> in) {
+        auto* n = g->add_node();
+        n->set_name(name);
+        n->set_op_type(op);
+        for (const auto& i : in) n->add_input(i);
+        n->add_output(name);
+        return n;
+      };
+      const std::string p = l.name + "/";
+      AddInts(node(p + "mean", "ReduceMean", {l.inputs[0]}), "axes", axes);
+      node(p + "centered", "Sub", {l.inputs[0], p + "mean"});
+      node(p + "square", "Mul", {p + "centered", p + "centered"});
+      AddInts(node(p + "var", "ReduceMean", {p + "square"}), "axes", axes);
+      made.push_back({p + "epsilon", {}, {l.attrs.at("epsilon").floats[0]}});
+      std::string eps, scale, bias;
+      IONN_RETURN_IF_ERROR(add_weight(made.back(), &eps));
+      node(p + "var_eps", "Add", {p + "var", eps});
+      node(p + "std", "Sqrt", {p + "var_eps"});
+      const bool has_bias = l.weights.size() > 1;
+      node(p + "normalized", "Div", {p + "centered", p + "std"});
+      IONN_RETURN_IF_ERROR(add_weight(l.weights[0], &scale));
+      node(has_bias ? p + "scaled" : l.name, "Mul", {p + "normalized", scale});
+      if (has_bias) {
+        IONN_RETURN_IF_ERROR(add_weight(l.weights[1], &bias));
+        node(l.name, "Add", {p + "scaled", bias});
+      }
       continue;
     }
     if (l.kind == LayerKind::kFc) {
@@ -1734,10 +1760,6 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
       case LayerKind::kHardSigmoid:
         AddFloat(n, "alpha", l.alpha);
         AddFloat(n, "beta", l.beta);
-        break;
-      case LayerKind::kReduceMean:
-        AddInts(n, "axes", {2, 3});
-        AddInt(n, "keepdims", l.keepdims);
         break;
       case LayerKind::kTranspose:
         AddInts(n, "perm", l.perm);

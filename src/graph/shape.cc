@@ -92,7 +92,6 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
     case LayerKind::kSigmoid:
     case LayerKind::kHardSigmoid:
     case LayerKind::kHardSwish:
-    case LayerKind::kReduceMean:
     case LayerKind::kTranspose:
     case LayerKind::kSlice:
     case LayerKind::kPad:
@@ -202,11 +201,6 @@ Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, 
       IONN_RETURN_IF_ERROR(Broadcast(a, b, out));
       return Expect(out->size() <= 8, "more than 8 dimensions");
     }
-    case LayerKind::kReduceMean:
-      IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
-      IONN_RETURN_IF_ERROR(Expect(in[0]->size() == 4, "input must be 4-D NCHW"));
-      *out = l.keepdims ? Shape{(*in[0])[0], (*in[0])[1], 1, 1} : Shape{(*in[0])[0], (*in[0])[1]};
-      return Status::Ok();
     case LayerKind::kTranspose: {
       IONN_RETURN_IF_ERROR(CheckInputs(in, 1, 1));
       const Shape& x = *in[0];

@@ -134,7 +134,6 @@ std::string LayerContentHash(const Graph& graph, const Layer& l) {
     case LayerKind::kDiv:
       if (!l.weights.empty()) c.Int(l.weight_first);
       break;
-    case LayerKind::kReduceMean: c.Int(l.keepdims); break;
     case LayerKind::kTranspose: c.Dims(l.perm); break;
     case LayerKind::kSlice: c.Dims({l.slice_begin, l.slice_end}); break;
     case LayerKind::kPad: c.Float(l.pad_value); break;
@@ -180,7 +179,7 @@ v1::Architecture ArchitectureToProto(const Graph& g) {
     p->set_epsilon(l.epsilon), p->set_clip_min(l.clip_min), p->set_clip_max(l.clip_max);
     p->set_axis(l.axis), p->set_softmax_coerce_2d(l.softmax_coerce_2d);
     DimsToProto(l.reshape_to, p->mutable_reshape_to());
-    p->set_alpha(l.alpha), p->set_beta(l.beta), p->set_weight_first(l.weight_first), p->set_keepdims(l.keepdims);
+    p->set_alpha(l.alpha), p->set_beta(l.beta), p->set_weight_first(l.weight_first);
     DimsToProto(l.perm, p->mutable_perm());
     p->set_slice_begin(l.slice_begin), p->set_slice_end(l.slice_end), p->set_pad_value(l.pad_value);
     for (const auto& [name, attr] : l.attrs) {
@@ -245,7 +244,7 @@ Result<Graph> ArchitectureFromProto(const v1::Architecture& a, const WireLimits&
     if (std::isnan(l.clip_min) || std::isnan(l.clip_max)) return Status::Invalid(where + " '" + p.name() + "' has a NaN clip bound");
     if (p.reshape_to().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' reshapes to more than 8 dimensions");
     l.reshape_to = DimsFromProto(p.reshape_to());
-    l.alpha = p.alpha(), l.beta = p.beta(), l.weight_first = p.weight_first(), l.keepdims = p.keepdims();
+    l.alpha = p.alpha(), l.beta = p.beta(), l.weight_first = p.weight_first();
     if (!std::isfinite(l.alpha) || !std::isfinite(l.beta)) return Status::Invalid(where + " '" + p.name() + "' has a non-finite attribute");
     if (p.perm().dims_size() > 8) return Status::Invalid(where + " '" + p.name() + "' permutes more than 8 dimensions");
     l.perm = DimsFromProto(p.perm());

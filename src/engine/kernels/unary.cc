@@ -1,7 +1,7 @@
 // The element-wise functions of src/graph/ops/unary.cc. Those oneDNN has
 // (tanh, elu, exp, log, abs, sqrt, leaky ReLU, x * -1, soft ReLU, x^-1) run
 // as its eltwise primitive over the tensor's elements; the others as our own
-// loop. Dense NHWC alike; our loops also run in blocked layouts, padding
+// loop (Pow too). Dense NHWC alike; our loops also run in blocked layouts, padding
 // included, where the function keeps 0 at 0. A NaN input gives NaN (oneDNN's
 // exp would give inf).
 #include <algorithm>
@@ -111,6 +111,13 @@ std::unique_ptr<Kernel> MakeUnaryKernel(Layer& l, const std::vector<Shape>& in, 
     case LayerKind::kSoftsign: return Loop([](float x) { return x / (1 + std::fabs(x)); });
     case LayerKind::kFloor: return Loop([](float x) { return std::floor(x); });
     case LayerKind::kCeil: return Loop([](float x) { return std::ceil(x); });
+    case LayerKind::kPow: {
+      const float e = AttrOf(l, "exponent");
+      if (e == 1) return Loop([](float x) { return x; });
+      if (e == 2) return Loop([](float x) { return x * x; });
+      if (e == 3) return Loop([](float x) { return x * x * x; });
+      return Loop([e](float x) { return std::pow(x, e); });
+    }
     default: return nullptr;
   }
 }
@@ -137,6 +144,7 @@ IONN_UNARY_KERNEL(kSoftplus)
 IONN_UNARY_KERNEL(kSoftsign)
 IONN_UNARY_KERNEL(kFloor)
 IONN_UNARY_KERNEL(kCeil)
+IONN_UNARY_KERNEL(kPow)  // src/graph/ops/pow.cc: x^e, e a constant
 #undef IONN_UNARY_KERNEL
 
 }  // namespace ionn

@@ -46,6 +46,7 @@ class OnnxNodeWriter {
   virtual void AddIntsInput(const std::vector<int64_t>& values) = 0;  // 1-D int64
   virtual void AddFloatsInput(const std::vector<float>& values) = 0;  // 1-D float
   virtual void SetInt(const char* name, int64_t value) = 0;
+  virtual void SetInts(const char* name, const std::vector<int64_t>& values) = 0;
   virtual void SetFloat(const char* name, float value) = 0;
   virtual void SetString(const char* name, const std::string& value) = 0;
 };
