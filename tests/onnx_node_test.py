@@ -37,7 +37,8 @@ def parse_args(argv):
     p.add_argument("--ops", default=None, help="comma-separated operators (default: every one ionn claims)")
     p.add_argument("--expect-match",
                    default="Resize,Upsample,Tanh,LeakyRelu,Elu,Selu,Celu,ThresholdedRelu,Exp,Log,Neg,Abs,Sqrt,"
-                           "Reciprocal,Erf,Softplus,Softsign,Floor,Ceil,PRelu,InstanceNormalization",
+                           "Reciprocal,Erf,Softplus,Softsign,Floor,Ceil,PRelu,InstanceNormalization,ReduceMean,"
+                           "ReduceSum,ReduceMax,ReduceMin,LayerNormalization,MatMul,Gather,Transpose,Softmax",
                    help="operators at least --min-match of whose cases must match")
     p.add_argument("--min-match", type=float, default=0.9)
     p.add_argument("--verbose", action="store_true", help="a line for every case")

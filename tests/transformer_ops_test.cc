@@ -348,7 +348,14 @@ TEST(TransformerKinds, ExportThenImport) {
   add("lin", LayerKind::kMatMul, {"x"}).weights = {{"w", {8, 8}, Random(64, rng)}};
   add("att", LayerKind::kMatMul, {"lin", "k"});
   add("p", LayerKind::kPow, {"att"}).attrs["exponent"].floats = {3};
-  Layer& s = add("s", LayerKind::kReduceSum, {"p"});
+  Layer& c = add("c", LayerKind::kConcatConstants, {"p"});  // [1, 6, 6] after [1, 2, 6]: [1, 8, 6]
+  c.attrs["axis"].ints = {1}, c.attrs["pieces"].ints = {-1, 0};
+  c.weights = {{"token", {1, 2, 6}, Random(12, rng)}};
+  Layer& gather = add("g", LayerKind::kGather, {"c"});
+  gather.attrs["axis"].ints = {1}, gather.attrs["indices"].ints = {0, 7, 3, 3}, gather.attrs["indices_shape"].ints = {2, 2};
+  Layer& st = add("st", LayerKind::kStridedSlice, {"g"});  // [1, 2, 2, 6] -> [1, 1, 2, 3]
+  st.attrs["starts"].ints = {0, 1, 1, 5}, st.attrs["steps"].ints = {1, 1, -1, -2}, st.attrs["counts"].ints = {1, 1, 2, 3};
+  Layer& s = add("s", LayerKind::kReduceSum, {"st"});
   s.attrs["axes"].ints = {0, 2}, s.attrs["keepdims"].ints = {0};
   g.outputs = {"s"};
   ASSERT_TRUE(g.Finalize().ok());
@@ -362,6 +369,20 @@ TEST(TransformerKinds, ExportThenImport) {
     EXPECT_EQ(back->layers[k].attrs, g.layers[k].attrs) << k;
     EXPECT_EQ(back->layers[k].output_shape, g.layers[k].output_shape) << k;
   }
+  const std::vector<float> x = Random(48, rng), keys = Random(48, rng);
+  auto ours = RunGraph(g, {{"x", x}, {"k", keys}});
+  auto theirs = RunGraph(*back, {{"x", x}, {"k", keys}});
+  ASSERT_TRUE(ours.ok() && theirs.ok());
+  EXPECT_EQ(ours->at("s").data, theirs->at("s").data);
+  Graph bad = g;
+  bad.layers[5].attrs["counts"].ints = {1, 1, 3, 3};  // the third index would be -1
+  EXPECT_NE(bad.Finalize().message().find("do not fit"), std::string::npos);
+  bad = g;
+  bad.layers[4].attrs["indices"].ints = {0, 8, 3, 3};
+  EXPECT_NE(bad.Finalize().message().find("out of range"), std::string::npos);
+  bad = g;
+  bad.layers[3].attrs["pieces"].ints = {0, 0};
+  EXPECT_NE(bad.Finalize().message().find("each input and weight once"), std::string::npos);
 }
 
 }  // namespace

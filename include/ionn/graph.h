@@ -75,7 +75,10 @@ namespace ionn {
   X(kInstanceNorm, "InstanceNormalization", "InstanceNorm") \
   X(kPow, "Pow", "Power")                         \
   X(kLayerNorm, "LayerNormalization", "LayerNorm") \
-  X(kMatMul, "MatMul", "InnerProduct")
+  X(kMatMul, "MatMul", "InnerProduct")           \
+  X(kGather, "Gather", "Slice")                   \
+  X(kConcatConstants, "ConcatWithConstants", "Concat") \
+  X(kStridedSlice, "StridedSlice", "Slice")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,

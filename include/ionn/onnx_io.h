@@ -53,7 +53,6 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Dropout", 7, 1, 1, 1, 2},   // + mask (left undefined: reading it is an error)
     {"Dropout", 12, 1, 3, 1, 2},  // + ratio, training_mode (ignored)
     {"Softmax", 7, 1, 1, 1, 1},
-    {"Concat", 7, 1, kOnnxVariadic, 1, 1},
     {"Add", 7, 2, 2, 1, 1},
     {"Sum", 7, 1, kOnnxVariadic, 1, 1},     // import supports exactly 2
     {"BatchNormalization", 7, 5, 5, 1, 5},  // + training outputs (rejected when named)
@@ -79,9 +78,19 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Unsqueeze", 13, 2, 2, 1, 1},
     // Only on values known at import (shapes and constants): folded away.
     {"Shape", 7, 1, 1, 1, 1},
-    {"Gather", 7, 2, 2, 1, 1},
     {"Cast", 7, 1, 1, 1, 1},
     {"ConstantOfShape", 9, 1, 1, 1, 1},
+    {"Equal", 7, 2, 2, 1, 1},
+    {"Less", 7, 2, 2, 1, 1},
+    {"Greater", 7, 2, 2, 1, 1},
+    {"And", 7, 2, 2, 1, 1},
+    {"Or", 7, 2, 2, 1, 1},
+    {"Not", 1, 1, 1, 1, 1},
+    {"Mod", 10, 2, 2, 1, 1},
+    {"Where", 9, 3, 3, 1, 1},
+    {"Expand", 8, 2, 2, 1, 1},
+    {"Range", 11, 3, 3, 1, 1},
+    {"ScatterND", 11, 3, 3, 1, 1},
 };
 
 // Every operator import accepts: kOnnxOpArities's rows, then those of the

@@ -312,6 +312,26 @@ std::vector<int64_t> Strides(const Shape& dims) {
   return s;
 }
 
+// Numpy's broadcast shape of a and b, or an error.
+Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
+  Shape out;
+  IONN_RETURN_IF_ERROR(Broadcast(a, b, &out));
+  return out;
+}
+
+Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, double), bool is_float);
+
+// A known value broadcast to shape `to` (which BroadcastShape gave).
+Result<Value> BroadcastTo(const Value& a, const Shape& to) {
+  Value shape_only;
+  shape_only.dims = to;
+  shape_only.v.assign(static_cast<size_t>(std::max<int64_t>(ElementCount(to), 0)), 0.0);
+  IONN_RETURN_IF_ERROR(CheckFoldSize(to));
+  IONN_ASSIGN_OR_RETURN(Value r, Broadcast2(a, shape_only, [](double p, double) { return p; }, a.is_float));
+  if (r.dims != to) return Status::Invalid("shape " + ShapeToString(a.dims) + " does not expand to " + ShapeToString(to));
+  return r;
+}
+
 // Numpy broadcasting of a binary operation on two known values.
 Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, double), bool is_float) {
   const size_t rank = std::max(a.dims.size(), b.dims.size());
@@ -389,6 +409,7 @@ struct Importer {
   std::unordered_map<std::string, const onnx::TensorProto*> initializers;
   std::deque<onnx::TensorProto> constants;  // Constant nodes' values, as initializers (stable addresses)
   std::unordered_map<std::string, std::string> tensor_to_ir;  // ONNX tensor -> IR tensor
+  std::unordered_map<std::string, std::string> uncomputed;    // optional outputs not computed -> what they are
   std::unordered_map<std::string, Shape> shapes;              // IR tensor -> its shape, inferred as layers come
   std::unordered_set<std::string> layer_names;
 
@@ -534,6 +555,9 @@ struct Importer {
 
   Result<std::string> Tensor(const std::string& onnx_name) {
     auto it = tensor_to_ir.find(onnx_name);
+    if (auto extra = uncomputed.find(onnx_name); it == tensor_to_ir.end() && extra != uncomputed.end()) {
+      return Status::Unsupported("reads tensor " + Quoted(onnx_name) + ", " + extra->second + ", which ionn does not compute");
+    }
     if (it == tensor_to_ir.end()) {
       return Status::Invalid("reads tensor " + Quoted(onnx_name) +
                              ", which no earlier node produces and is not a graph input "
@@ -631,8 +655,10 @@ struct Importer {
   Result<bool> Fold(const onnx::NodeProto& node, const Attributes& a) {
     const std::string& op = node.op_type();
     static const std::unordered_set<std::string> kFoldable = {
-        "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast", "Slice", "Add",
-        "Sub",   "Mul",    "Div",       "Reshape", "ConstantOfShape"};
+        "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",    "Slice", "Add",   "Sub",  "Mul",
+        "Div",   "Reshape", "ConstantOfShape", "Equal", "Less", "Greater", "And", "Or", "Not", "Mod",
+        "Where", "Expand", "Range", "ScatterND", "Transpose", "Pow", "Neg", "Abs", "Sqrt", "Exp", "Log", "Floor",
+        "Ceil"};
     if (!kFoldable.count(op)) return false;
     const std::string& output = node.output(0);
     if (op == "Shape") {  // every shape is static at import
@@ -669,10 +695,142 @@ struct Importer {
       IONN_RETURN_IF_ERROR(Define(output, v));
       return true;
     }
+    if (op == "Range") {  // start, limit, delta: scalars
+      Value v[3];
+      for (int i = 0; i < 3; ++i) {
+        IONN_ASSIGN_OR_RETURN(v[i], KnownValue(node.input(i)));
+        if (v[i].v.size() != 1) return Status::Invalid("Range's inputs must be scalars");
+      }
+      const double start = v[0].v[0], limit = v[1].v[0], delta = v[2].v[0];
+      if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta)) {
+        return Status::Invalid("Range needs finite start and limit and a delta other than 0");
+      }
+      const double count = std::max(std::ceil((limit - start) / delta), 0.0);
+      if (count > static_cast<double>(kMaxFoldElements)) return Status::Unsupported("Range of more than 2^24 values");
+      Value r;
+      r.is_float = v[0].is_float || v[1].is_float || v[2].is_float;
+      r.dims = {static_cast<int64_t>(count)};
+      for (int64_t i = 0; i < r.dims[0]; ++i) r.v.push_back(start + static_cast<double>(i) * delta);
+      IONN_RETURN_IF_ERROR(Define(output, r));
+      return true;
+    }
     IONN_ASSIGN_OR_RETURN(Value x, KnownValue(node.input(0)));
     Value r;
     r.is_float = x.is_float;
-    if (op == "Gather") {
+    if (op == "Equal" || op == "Less" || op == "Greater" || op == "And" || op == "Or") {
+      IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(1)));
+      double (*fn)(double, double) = op == "Equal"  ? [](double p, double q) { return double(p == q); }
+                                     : op == "Less" ? [](double p, double q) { return double(p < q); }
+                                     : op == "Greater" ? [](double p, double q) { return double(p > q); }
+                                     : op == "And"     ? [](double p, double q) { return double(p != 0 && q != 0); }
+                                                       : [](double p, double q) { return double(p != 0 || q != 0); };
+      IONN_ASSIGN_OR_RETURN(r, Broadcast2(x, y, fn, false));
+    } else if (op == "Mod") {
+      IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(1)));
+      IONN_ASSIGN_OR_RETURN(int fmod, a.Int("fmod", 0));
+      const bool is_float = x.is_float || y.is_float;
+      if (is_float && fmod != 1) return Status::Invalid("Mod of floats needs fmod=1");
+      for (double q : y.v) {
+        if (q == 0 && !is_float) return Status::Invalid("integer Mod by zero");
+      }
+      // fmod=1: the sign of the dividend (C's fmod); 0: of the divisor (Python's %).
+      IONN_ASSIGN_OR_RETURN(r, Broadcast2(x, y,
+                                          fmod ? [](double p, double q) { return std::fmod(p, q); }
+                                               : [](double p, double q) {
+                                                   const double m = std::fmod(p, q);
+                                                   return m != 0 && ((m < 0) != (q < 0)) ? m + q : m;
+                                                 },
+                                          is_float));
+    } else if (op == "Pow") {
+      IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(1)));
+      IONN_ASSIGN_OR_RETURN(r, Broadcast2(x, y, [](double p, double q) { return std::pow(p, q); }, x.is_float));
+      if (!x.is_float) {
+        for (double& v : r.v) v = std::trunc(v);
+      }
+    } else if (op == "Neg" || op == "Abs" || op == "Sqrt" || op == "Exp" || op == "Log" || op == "Floor" ||
+               op == "Ceil") {
+      double (*fn)(double) = op == "Neg"    ? [](double p) { return -p; }
+                             : op == "Abs"  ? [](double p) { return std::fabs(p); }
+                             : op == "Sqrt" ? [](double p) { return std::sqrt(p); }
+                             : op == "Exp"  ? [](double p) { return std::exp(p); }
+                             : op == "Log"  ? [](double p) { return std::log(p); }
+                             : op == "Floor" ? [](double p) { return std::floor(p); }
+                                             : [](double p) { return std::ceil(p); };
+      r.dims = x.dims;
+      for (double v : x.v) r.v.push_back(fn(v));
+    } else if (op == "Not") {
+      r.is_float = false, r.dims = x.dims;
+      for (double v : x.v) r.v.push_back(v == 0);
+    } else if (op == "Where") {  // condition, X, Y
+      IONN_ASSIGN_OR_RETURN(Value p, KnownValue(node.input(1)));
+      IONN_ASSIGN_OR_RETURN(Value q, KnownValue(node.input(2)));
+      IONN_ASSIGN_OR_RETURN(Shape pq, BroadcastShape(p.dims, q.dims));
+      IONN_ASSIGN_OR_RETURN(Shape out, BroadcastShape(x.dims, pq));
+      IONN_ASSIGN_OR_RETURN(Value c, BroadcastTo(x, out));
+      IONN_ASSIGN_OR_RETURN(p, BroadcastTo(p, out));
+      IONN_ASSIGN_OR_RETURN(q, BroadcastTo(q, out));
+      r.is_float = p.is_float || q.is_float, r.dims = out;
+      for (size_t i = 0; i < c.v.size(); ++i) r.v.push_back(c.v[i] != 0 ? p.v[i] : q.v[i]);
+    } else if (op == "Expand") {  // numpy broadcasting of x and the given shape
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> shape, IntsOf(node, 1, a, "shape", true));
+      for (int64_t d : shape) {
+        if (d < 0) return Status::Invalid("Expand to a negative dimension " + std::to_string(d));
+      }
+      IONN_ASSIGN_OR_RETURN(Shape out, BroadcastShape(x.dims, Shape(shape.begin(), shape.end())));
+      IONN_ASSIGN_OR_RETURN(r, BroadcastTo(x, out));
+    } else if (op == "ScatterND") {  // data, indices [..., k], updates
+      IONN_ASSIGN_OR_RETURN(std::string reduction, a.String("reduction", "none"));
+      if (reduction != "none") return Status::Unsupported("ScatterND reduction " + Quoted(reduction));
+      IONN_ASSIGN_OR_RETURN(Value idx, KnownValue(node.input(1)));
+      IONN_ASSIGN_OR_RETURN(Value upd, KnownValue(node.input(2)));
+      if (idx.is_float || idx.dims.empty()) return Status::Invalid("indices must be integers of 1 or more axes");
+      const int64_t k = idx.dims.back();
+      if (k < 1 || k > static_cast<int64_t>(x.dims.size())) return Status::Invalid("indices' last axis must be 1 to the data's rank");
+      Shape want(idx.dims.begin(), idx.dims.end() - 1);
+      want.insert(want.end(), x.dims.begin() + k, x.dims.end());
+      if (upd.dims != want) {
+        return Status::Invalid("updates have shape " + ShapeToString(upd.dims) + ", expected " + ShapeToString(want));
+      }
+      r = x;
+      r.is_float = x.is_float || upd.is_float;
+      const auto strides = Strides(x.dims);
+      const int64_t block = ElementCount(Shape(x.dims.begin() + k, x.dims.end()));
+      const int64_t tuples = ElementCount(Shape(idx.dims.begin(), idx.dims.end() - 1));
+      for (int64_t t = 0; t < tuples; ++t) {
+        int64_t at = 0;
+        for (int64_t d = 0; d < k; ++d) {
+          int64_t i = ToInt64(idx.v[t * k + d]);
+          if (i < 0) i += x.dims[d];
+          if (i < 0 || i >= x.dims[d]) return Status::Invalid("index " + std::to_string(i) + " is out of range");
+          at += i * strides[d];
+        }
+        std::copy(upd.v.begin() + t * block, upd.v.begin() + (t + 1) * block, r.v.begin() + at);
+      }
+    } else if (op == "Transpose") {
+      IONN_ASSIGN_OR_RETURN(std::vector<int64_t> perm, IntsOf(node, 1, a, "perm", false));
+      const size_t rank = x.dims.size();
+      if (perm.empty()) {
+        for (size_t d = rank; d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+      }
+      std::vector<bool> seen(rank, false);
+      bool ok = perm.size() == rank;
+      for (int64_t p : perm) {
+        ok = ok && p >= 0 && p < static_cast<int64_t>(rank) && !seen[p];
+        if (ok) seen[p] = true;
+      }
+      if (!ok) return Status::Invalid("perm " + ShapeToString(Shape(perm.begin(), perm.end())) + " is not a permutation of " + ShapeToString(x.dims));
+      for (int64_t p : perm) r.dims.push_back(x.dims[p]);
+      const auto in_strides = Strides(x.dims), out_strides = Strides(r.dims);
+      const int64_t n = ElementCount(r.dims);
+      for (int64_t i = 0; i < n; ++i) {
+        int64_t at = 0, rest = i;
+        for (size_t d = 0; d < rank; ++d) {
+          at += rest / out_strides[d] * in_strides[perm[d]];
+          rest %= out_strides[d];
+        }
+        r.v.push_back(x.v[at]);
+      }
+    } else if (op == "Gather") {
       IONN_ASSIGN_OR_RETURN(Value idx, KnownValue(node.input(1)));
       if (idx.is_float) return Status::Invalid("indices must be integers");
       IONN_ASSIGN_OR_RETURN(int axis_attr, a.Int("axis", 0));
@@ -873,7 +1031,10 @@ struct Importer {
       tensor_to_ir[output] = in;
       return Status::Ok();
     }
-    if (op == "Shape" || op == "Gather" || op == "ConstantOfShape") {
+    static const std::unordered_set<std::string> kFoldedOnly = {
+        "Shape", "ConstantOfShape", "Equal", "Less", "Greater", "And", "Or", "Not", "Mod", "Where", "Expand", "Range",
+        "ScatterND"};
+    if (kFoldedOnly.count(op) || (op == "Gather" && !Known(node.input(1)))) {
       return Status::Unsupported(op + " of a tensor computed at run time (only of shapes and constants)");
     }
     Layer l;
@@ -884,6 +1045,11 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
       IONN_ASSIGN_OR_RETURN(Shape w, ShapeOf(node.input(1)));
       if (x.size() == 2 && w.size() == 2 && !Known(node.input(0))) registered = nullptr;
+    }
+    if (registered && op == "Concat") {  // of computed tensors only: Concat's own kind
+      bool constant = false;
+      for (int i = 0; i < node.input_size(); ++i) constant = constant || (!node.input(i).empty() && Known(node.input(i)));
+      if (!constant) registered = nullptr;
     }
     if (registered) return ImportRegistered(*registered, node, a, std::move(l));
     auto data_input = [&](int i) -> Status {
@@ -1127,12 +1293,21 @@ struct Importer {
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
       IONN_ASSIGN_OR_RETURN(std::vector<AxisRange> ranges, SliceRangesOf(node, a, x));
       int sliced = -1;
+      bool strided = false;  // several axes, or a step: StridedSlice's kind
       for (size_t d = 0; d < ranges.size(); ++d) {
+        if (ranges[d].count == 0) return Status::Unsupported("Slice to an empty tensor");
         if (ranges[d].start == 0 && ranges[d].count == x[d] && ranges[d].step == 1) continue;
-        if (sliced >= 0 || ranges[d].step != 1) {
-          return Status::Unsupported("Slice of a computed tensor along more than one axis, or with a step other than 1");
-        }
+        strided = strided || sliced >= 0 || ranges[d].step != 1;
         sliced = static_cast<int>(d);
+      }
+      if (strided) {
+        l.kind = LayerKind::kStridedSlice;
+        for (const AxisRange& range : ranges) {
+          l.attrs["starts"].ints.push_back(range.start);
+          l.attrs["steps"].ints.push_back(range.count == 1 ? 1 : range.step);  // one index: any step
+          l.attrs["counts"].ints.push_back(range.count);
+        }
+        return AddLayer(std::move(l), output);
       }
       if (sliced < 0) {  // takes everything: no layer
         IONN_ASSIGN_OR_RETURN(std::string in, Tensor(node.input(0)));
@@ -1341,9 +1516,11 @@ class NodeReader : public OnnxNodeReader {
 
 Status Importer::ImportRegistered(const OpDescriptor& op, const onnx::NodeProto& node, const Attributes& a, Layer l) {
   l.kind = op.kind;
-  for (int i = 1; i < node.output_size(); ++i) {  // optional outputs (LayerNormalization's Mean, ...)
+  // Optional outputs after the first (LayerNormalization's Mean, ...) are
+  // left undefined: a node that reads one is refused, saying so.
+  for (int i = 1; i < node.output_size(); ++i) {
     if (!node.output(i).empty()) {
-      return Status::Unsupported("output " + std::to_string(i) + " " + Quoted(node.output(i)) + " (only the first output)");
+      uncomputed[node.output(i)] = "output " + std::to_string(i) + " of " + node.op_type() + " " + Quoted(l.name);
     }
   }
   NodeReader reader(*this, node, a, &l);
@@ -1485,6 +1662,10 @@ Result<Graph> Import(const std::string& bytes, const OnnxImportOptions& options)
   for (const auto& out : g.output()) {
     auto it = im.tensor_to_ir.find(out.name());
     if (it == im.tensor_to_ir.end() || !im.layer_names.count(it->second)) {
+      if (auto extra = im.uncomputed.find(out.name()); extra != im.uncomputed.end()) {
+        return Status::Unsupported("graph output " + Quoted(out.name()) + " is " + extra->second +
+                                   ", which ionn does not compute");
+      }
       return Status::Invalid("graph output " + Quoted(out.name()) + " is not produced by any node");
     }
     im.graph.outputs.push_back(it->second);
@@ -1541,14 +1722,25 @@ void SetShape(onnx::ValueInfoProto* v, const std::string& name, const Shape& sha
 class NodeWriter : public OnnxNodeWriter {
  public:
   using AddConstant = std::function<std::string(const std::string& name, const Weight* floats,
-                                                const std::vector<int64_t>* ints)>;
+                                                const std::vector<int64_t>* ints, const Shape* dims)>;
   NodeWriter(const Graph& graph, const Layer& l, onnx::NodeProto* n, AddConstant add)
       : graph_(graph), l_(l), n_(n), add_(std::move(add)) {}
   const Shape& InputShape(int i) const override { return *graph_.TensorShape(l_.inputs.at(i)); }
-  void AddIntsInput(const std::vector<int64_t>& values) override { n_->add_input(add_(NextName(), nullptr, &values)); }
+  void AddIntsInput(const std::vector<int64_t>& values) override {
+    n_->add_input(add_(NextName(), nullptr, &values, nullptr));
+  }
+  void AddIntsInput(const std::vector<int64_t>& values, const Shape& dims) override {
+    n_->add_input(add_(NextName(), nullptr, &values, &dims));
+  }
   void AddFloatsInput(const std::vector<float>& values) override {
     const Weight w{NextName(), {static_cast<int64_t>(values.size())}, values};
-    n_->add_input(add_(w.name, &w, nullptr));
+    n_->add_input(add_(w.name, &w, nullptr, nullptr));
+  }
+  void SetOpType(const char* op_type) override { n_->set_op_type(op_type); }
+  void OrderInputs(const std::vector<int>& order) override {
+    std::vector<std::string> was(n_->input().begin(), n_->input().end());
+    n_->clear_input();
+    for (int k : order) n_->add_input(was.at(k));
   }
   void SetInt(const char* name, int64_t value) override { AddInt(n_, name, value); }
   void SetInts(const char* name, const std::vector<int64_t>& values) override { AddInts(n_, name, values); }
@@ -1579,7 +1771,7 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
   int export_opset = kExportOpset;
   for (const Layer& l : graph.layers) {
     if (const OpDescriptor* op = FindOp(l.kind); op && l.kind != LayerKind::kLayerNorm) {  // written as its parts
-      int first = kMaxOpset;
+      int first = op->onnx.empty() ? kExportOpset : kMaxOpset;  // none: made by import, written as another operator
       for (const OnnxOpArity& row : op->onnx) first = std::min(first, row.since_opset);
       export_opset = std::max(export_opset, first);
     }
@@ -1614,11 +1806,15 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
     t->set_raw_data(w.data.data(), w.data.size() * 4);
     return Status::Ok();
   };
-  auto add_ints = [&](const std::string& name, const std::vector<int64_t>& v) {
+  auto add_ints = [&](const std::string& name, const std::vector<int64_t>& v, const Shape* dims = nullptr) {
     auto* t = g->add_initializer();
     t->set_name(name);
     t->set_data_type(onnx::TensorProto::INT64);
-    t->add_dims(static_cast<int64_t>(v.size()));
+    if (dims) {
+      for (int64_t d : *dims) t->add_dims(d);
+    } else {
+      t->add_dims(static_cast<int64_t>(v.size()));
+    }
     for (auto d : v) t->add_int64_data(d);
     return name;
   };
@@ -1699,8 +1895,9 @@ Result<std::string> SerializeOnnx(const Graph& graph) {
     n->add_output(l.name);
     if (const OpDescriptor* op = FindOp(l.kind)) {
       Status constant_status;
-      NodeWriter writer(graph, l, n, [&](const std::string& name, const Weight* floats, const std::vector<int64_t>* ints) {
-        if (ints) return add_ints(name, *ints);
+      NodeWriter writer(graph, l, n, [&](const std::string& name, const Weight* floats, const std::vector<int64_t>* ints,
+                                         const Shape* dims) {
+        if (ints) return add_ints(name, *ints, dims);
         made.push_back(*floats);
         std::string written;
         Status s = add_weight(made.back(), &written);

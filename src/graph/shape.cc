@@ -51,23 +51,6 @@ Status Spatial(const Layer& l, const Shape& x, int64_t* oh, int64_t* ow) {
   return Expect(*oh > 0 && *ow > 0, "kernel larger than the padded input " + ShapeToString(x));
 }
 
-// Numpy broadcasting of two shapes: aligned from the last axis, each pair of
-// sizes equal or one of them 1.
-Status Broadcast(const Shape& a, const Shape& b, Shape* out) {
-  const size_t rank = std::max(a.size(), b.size());
-  Shape s(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    if (x != y && x != 1 && y != 1) {
-      return Status::Invalid("shapes " + ShapeToString(a) + " and " + ShapeToString(b) + " do not broadcast");
-    }
-    s[i] = x == 1 ? y : x;
-  }
-  *out = std::move(s);
-  return Status::Ok();
-}
-
 // The left and right operands of an element-wise binary layer.
 Status BinaryOperandShapes(const Layer& l, const std::vector<const Shape*>& in, Shape* a, Shape* b) {
   if (in.size() == 2 && l.weights.empty()) {
@@ -83,6 +66,21 @@ Status BinaryOperandShapes(const Layer& l, const std::vector<const Shape*>& in, 
 }
 
 }  // namespace
+
+Status Broadcast(const Shape& a, const Shape& b, Shape* out) {
+  const size_t rank = std::max(a.size(), b.size());
+  Shape s(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t x = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t y = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    if (x != y && x != 1 && y != 1) {
+      return Status::Invalid("shapes " + ShapeToString(a) + " and " + ShapeToString(b) + " do not broadcast");
+    }
+    s[i] = x == 1 ? y : x;
+  }
+  *out = std::move(s);
+  return Status::Ok();
+}
 
 Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& in, Shape* out) {
   const Layer& l = layer;

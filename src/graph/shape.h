@@ -11,4 +11,8 @@ namespace ionn {
 // and computes its output shape.
 Status InferLayerShape(const Layer& layer, const std::vector<const Shape*>& inputs, Shape* output);
 
+// Numpy broadcasting of two shapes: aligned from the last axis, each pair of
+// sizes equal or one of them 1.
+Status Broadcast(const Shape& a, const Shape& b, Shape* out);
+
 }  // namespace ionn

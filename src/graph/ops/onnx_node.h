@@ -44,7 +44,13 @@ class OnnxNodeWriter {
   virtual const Shape& InputShape(int i) const = 0;         // of the layer's input i
   // Inputs after the layer's own and its weights: constants of the model.
   virtual void AddIntsInput(const std::vector<int64_t>& values) = 0;  // 1-D int64
+  virtual void AddIntsInput(const std::vector<int64_t>& values, const Shape& dims) = 0;  // int64 of shape dims
   virtual void AddFloatsInput(const std::vector<float>& values) = 0;  // 1-D float
+  // The operator written, when not the kind's name.
+  virtual void SetOpType(const char* op_type) = 0;
+  // Input j of the node becomes what input order[j] was (the layer's
+  // inputs, then its weights, then the constants added above).
+  virtual void OrderInputs(const std::vector<int>& order) = 0;
   virtual void SetInt(const char* name, int64_t value) = 0;
   virtual void SetInts(const char* name, const std::vector<int64_t>& values) = 0;
   virtual void SetFloat(const char* name, float value) = 0;
