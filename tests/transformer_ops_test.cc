@@ -333,6 +333,23 @@ TEST(FuseLayerNorm, LeavesPatternsWhosePartsAreReadElsewhere) {
   eps.layers[4].weights[0].data = {-1};  // a negative epsilon is no LayerNorm's
   ASSERT_TRUE(eps.Finalize().ok());
   EXPECT_EQ(FuseLayerNorm(&eps), 0);
+  Graph wide = DecomposedLayerNorm(x, 2, true, 0, rng);
+  wide.layers[4].weights[0].shape = {1, 1, 1, 1};  // an epsilon of rank 4 makes the output [1, 1, 4, 8]
+  ASSERT_TRUE(wide.Finalize().ok());
+  EXPECT_EQ(wide.layers.back().output_shape, (Shape{1, 1, 4, 8}));
+  EXPECT_EQ(FuseLayerNorm(&wide), 0);
+  Graph two = DecomposedLayerNorm(x, 2, false, 2, rng);  // two patterns, one after the other
+  Graph second = DecomposedLayerNorm(x, 2, true, 1, rng);
+  for (Layer& l : second.layers) {
+    l.name += "2";
+    for (std::string& in : l.inputs) in = in == "x" ? "y" : in + "2";
+    two.layers.push_back(l);
+  }
+  two.outputs = {"y2"};
+  ASSERT_TRUE(two.Finalize().ok());
+  EXPECT_EQ(FuseLayerNorm(&two), 2);
+  ASSERT_EQ(two.layers.size(), 2u);
+  EXPECT_TRUE(two.Finalize().ok());
 }
 
 TEST(TransformerKinds, ExportThenImport) {
@@ -380,6 +397,14 @@ TEST(TransformerKinds, ExportThenImport) {
   bad = g;
   bad.layers[4].attrs["indices"].ints = {0, 8, 3, 3};
   EXPECT_NE(bad.Finalize().message().find("out of range"), std::string::npos);
+  Graph scalar;
+  scalar.inputs = {{"x", {}}};
+  Layer empty_slice;
+  empty_slice.name = "y", empty_slice.kind = LayerKind::kStridedSlice, empty_slice.inputs = {"x"};
+  empty_slice.attrs["starts"].ints = {}, empty_slice.attrs["steps"].ints = {}, empty_slice.attrs["counts"].ints = {};
+  scalar.layers = {empty_slice};
+  scalar.outputs = {"y"};
+  EXPECT_NE(scalar.Finalize().message().find("1 or more axes"), std::string::npos);
   bad = g;
   bad.layers[3].attrs["pieces"].ints = {0, 0};
   EXPECT_NE(bad.Finalize().message().find("each input and weight once"), std::string::npos);

@@ -219,7 +219,10 @@ Result<Value> ValueOf(const onnx::TensorProto& t) {
   Value out;
   out.dims.assign(t.dims().begin(), t.dims().end());
   const int64_t n = ElementCount(out.dims);
-  if (n < 0 || n > kMaxFoldElements) {
+  // Each dimension bounded too (a 0 elsewhere would let one overflow strides), and the rank.
+  bool bounded = out.dims.size() <= 8;
+  for (int64_t d : out.dims) bounded = bounded && d <= kMaxFoldElements;
+  if (n < 0 || n > kMaxFoldElements || !bounded) {
     return Status::Unsupported("constant " + Quoted(t.name()) + " has shape " +
                                Printable(ShapeToString(out.dims), 200) + ": negative or too large to compute with");
   }
@@ -323,12 +326,25 @@ Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, do
 
 // A known value broadcast to shape `to` (which BroadcastShape gave).
 Result<Value> BroadcastTo(const Value& a, const Shape& to) {
-  Value shape_only;
-  shape_only.dims = to;
-  shape_only.v.assign(static_cast<size_t>(std::max<int64_t>(ElementCount(to), 0)), 0.0);
+  if (to.size() > 8) return Status::Unsupported("more than 8 dimensions");
   IONN_RETURN_IF_ERROR(CheckFoldSize(to));
-  IONN_ASSIGN_OR_RETURN(Value r, Broadcast2(a, shape_only, [](double p, double) { return p; }, a.is_float));
-  if (r.dims != to) return Status::Invalid("shape " + ShapeToString(a.dims) + " does not expand to " + ShapeToString(to));
+  IONN_ASSIGN_OR_RETURN(Shape out, BroadcastShape(a.dims, to));
+  if (out != to) return Status::Invalid("shape " + ShapeToString(a.dims) + " does not expand to " + ShapeToString(to));
+  Shape from(to.size() - a.dims.size(), 1);
+  from.insert(from.end(), a.dims.begin(), a.dims.end());
+  const auto sa = Strides(from), so = Strides(to);
+  Value r;
+  r.is_float = a.is_float, r.dims = to;
+  const int64_t n = ElementCount(to);
+  r.v.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t at = 0, rest = i;
+    for (size_t d = 0; d < to.size(); ++d) {
+      at += (from[d] == 1 ? 0 : rest / so[d]) * sa[d];
+      rest %= so[d];
+    }
+    r.v[i] = a.v[at];
+  }
   return r;
 }
 
@@ -679,6 +695,7 @@ struct Importer {
     }
     if (op == "ConstantOfShape") {
       IONN_ASSIGN_OR_RETURN(std::vector<int64_t> dims, IntsOf(node, 0, a, "shape", true));
+      if (dims.size() > 8) return Status::Unsupported("ConstantOfShape of more than 8 dimensions");
       Value v;
       v.is_float = true;
       double fill = 0;
@@ -1464,6 +1481,7 @@ class NodeReader : public OnnxNodeReader {
   const std::string& op_type() const override { return node_.op_type(); }
   int opset() const override { return im_.opset; }
   bool HasInput(int i) const override { return i >= 0 && i < node_.input_size() && !node_.input(i).empty(); }
+  int InputCount() const override { return node_.input_size(); }
   Status AddInput(int i) override {
     if (!HasInput(i)) return Status::Invalid("missing input " + std::to_string(i));
     IONN_ASSIGN_OR_RETURN(std::string t, im_.Tensor(node_.input(i)));

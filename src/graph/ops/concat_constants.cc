@@ -13,8 +13,8 @@ namespace {
 Status Import(OnnxNodeReader& node, Layer* l) {
   LayerAttr& pieces = l->attrs["pieces"];
   int64_t inputs = 0, weights = 0, rank = -1;
-  for (int i = 0; node.HasInput(i) || i == 0; ++i) {
-    if (!node.HasInput(i)) continue;
+  for (int i = 0; i < node.InputCount(); ++i) {
+    if (!node.HasInput(i)) return Status::Invalid("input " + std::to_string(i) + " has no name");
     IONN_ASSIGN_OR_RETURN(Shape s, node.InputShape(i));
     rank = static_cast<int64_t>(s.size());
     if (node.Known(i)) {

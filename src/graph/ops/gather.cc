@@ -4,6 +4,8 @@
 // indices (flattened, each in [0, x[a]) after import adds x[a] to negative
 // ones) and indices_shape (their shape; [] for one index, which drops the
 // axis). Gathers of known values are folded at import instead.
+#include <cmath>
+
 #include "ionn/op.h"
 #include "onnx_node.h"
 
@@ -23,8 +25,8 @@ Status Import(OnnxNodeReader& node, Layer* l) {
   IONN_ASSIGN_OR_RETURN(std::vector<double> values, node.KnownValues(1, &dims));
   LayerAttr& indices = l->attrs["indices"];
   for (double v : values) {
-    int64_t i = static_cast<int64_t>(v);
-    if (i != v) return Status::Invalid("indices must be integers");
+    if (!(std::fabs(v) <= 9e15) || v != std::trunc(v)) return Status::Invalid("indices must be integers");
+    const int64_t i = static_cast<int64_t>(v);
     if (i < -x[axis] || i >= x[axis]) {
       return Status::Invalid("index " + std::to_string(i) + " is out of range for axis " + std::to_string(axis) + " of " +
                              ShapeToString(x));

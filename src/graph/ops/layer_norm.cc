@@ -15,6 +15,10 @@
 namespace ionn {
 namespace {
 
+// A weight the file gives smaller than the normalized shape is expanded to
+// it at import; past this size the expansion is refused.
+constexpr int64_t kMaxExpandedElements = int64_t{1} << 24;
+
 Status Import(OnnxNodeReader& node, Layer* l) {
   IONN_RETURN_IF_ERROR(node.AddInput(0));
   IONN_ASSIGN_OR_RETURN(Shape x, node.InputShape(0));
@@ -33,6 +37,10 @@ Status Import(OnnxNodeReader& node, Layer* l) {
   IONN_RETURN_IF_ERROR(node.AddWeight(1, "scale"));
   if (node.HasInput(2)) IONN_RETURN_IF_ERROR(node.AddWeight(2, "B"));
   for (Weight& w : l->weights) {
+    if (w.shape != normalized && ElementCount(normalized) > kMaxExpandedElements) {
+      return Status::Unsupported("'" + w.name + "' of shape " + ShapeToString(w.shape) + " broadcast to " +
+                                 ShapeToString(normalized) + " (at most 2^24 values)");
+    }
     if (!BroadcastWeightTo(&w, normalized)) {
       return Status::Invalid("'" + w.name + "' of shape " + ShapeToString(w.shape) +
                              " does not broadcast to the normalized shape " + ShapeToString(normalized));

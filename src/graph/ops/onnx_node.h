@@ -19,6 +19,7 @@ class OnnxNodeReader {
   virtual int opset() const = 0;
   // Whether input i is listed and not "" (an omitted optional one).
   virtual bool HasInput(int i) const = 0;
+  virtual int InputCount() const = 0;  // inputs listed, omitted ones ("") included
   // Input i, a tensor computed at run time, becomes the layer's next input.
   virtual Status AddInput(int i) = 0;
   virtual Result<Shape> InputShape(int i) = 0;

@@ -24,6 +24,7 @@ Status Import(OnnxNodeReader& node, Layer* l) {
     return Status::Unsupported("Pow whose exponent " + ShapeToString(dims) + " has more axes than the base " +
                                ShapeToString(x));
   }
+  if (!(std::fabs(e[0]) <= 3.4e38)) return Status::Invalid("the exponent must be a finite float");
   l->attrs["exponent"].floats = {static_cast<float>(e[0])};
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 // a constant input; without them every axis is reduced, unless
 // noop_with_empty_axes is set. No weights.
 #include <algorithm>
+#include <cmath>
 
 #include "ionn/op.h"
 #include "onnx_node.h"
@@ -33,7 +34,10 @@ Status Import(OnnxNodeReader& node, Layer* l) {
       Shape dims;
       IONN_ASSIGN_OR_RETURN(std::vector<double> v, node.KnownValues(1, &dims));
       if (dims.size() > 1) return Status::Invalid("axes must be 1-D, is " + ShapeToString(dims));
-      for (double a : v) axes.push_back(static_cast<int64_t>(a));
+      for (double a : v) {
+        if (!(std::fabs(a) <= 64) || a != std::trunc(a)) return Status::Invalid("axes must be small integers");
+        axes.push_back(static_cast<int64_t>(a));
+      }
     }
   } else {
     IONN_ASSIGN_OR_RETURN(axes, node.Ints("axes", {}));

@@ -20,6 +20,7 @@ Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* ou
   if (in.size() != 1) return Status::Invalid("expects 1 input, got " + std::to_string(in.size()));
   if (!l.weights.empty()) return Status::Invalid("takes no weights");
   const Shape& x = *in[0];
+  if (x.empty()) return Status::Invalid("input must have 1 or more axes");
   IONN_ASSIGN_OR_RETURN(const LayerAttr* starts, RequiredAttr(l, "starts"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* steps, RequiredAttr(l, "steps"));
   IONN_ASSIGN_OR_RETURN(const LayerAttr* counts, RequiredAttr(l, "counts"));
@@ -28,9 +29,10 @@ Status InferShape(const Layer& l, const std::vector<const Shape*>& in, Shape* ou
   }
   for (size_t d = 0; d < x.size(); ++d) {
     const int64_t s = starts->ints[d], t = steps->ints[d], c = counts->ints[d];
-    // The last index taken, s + (c - 1) t, must be inside the axis too.
+    // The last index taken, s + (c - 1) t, must be inside the axis too
+    // (compared by division: the product may not fit).
     const bool ok = c >= 1 && c <= x[d] && t != 0 && t >= -x[d] && t <= x[d] && s >= 0 && s < x[d] &&
-                    s + (c - 1) * t >= 0 && s + (c - 1) * t < x[d];
+                    (t > 0 ? c - 1 <= (x[d] - 1 - s) / t : c - 1 <= s / -t);
     if (!ok) {
       return Status::Invalid("axis " + std::to_string(d) + ": start " + std::to_string(s) + ", step " +
                              std::to_string(t) + ", count " + std::to_string(c) + " do not fit size " +
