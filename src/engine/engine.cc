@@ -560,7 +560,8 @@ uint64_t Engine::KernelExtraBytes(int layer) const {
     default: break;
   }
   if (l.kind != LayerKind::kConv) return 0;
-  return ConvKernelExtraBytes(l, *graph_.TensorShape(l.inputs[0]), KernelContext{impl_->cpu, options_.winograd});
+  return ConvKernelExtraBytes(l, *graph_.TensorShape(l.inputs[0]),
+                              KernelContext{impl_->cpu, options_.winograd, options_.threads, options_.backend});
 }
 
 Engine::SharedKernel Engine::FusedKernel(int group) const {
