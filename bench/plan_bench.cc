@@ -1,6 +1,9 @@
 // Planning time of every planner on the five zoo models (paper profiles,
 // 80 Mbps, both granularities) and on synthetic chains and module DAGs of
-// growing size. Prints a table; --json FILE writes the rows as JSON.
+// growing size. Prints a table; --json FILE writes the rows as JSON;
+// --costs FILE (repeatable: ionn-costs/1 JSON, e.g. a transformer's from
+// `ionn costs`) adds its rows at layer and block granularity; --only-costs
+// measures those alone.
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -8,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench_util.h"
+#include "ionn/cost_graph.h"
 #include "ionn/plan.h"
 
 using namespace ionn;
@@ -77,20 +81,47 @@ Row Measure(const std::string& name, const CostGraph& g, Granularity gran, doubl
 
 int main(int argc, char** argv) {
   std::string json_path;
+  std::vector<std::string> cost_files;
   double min_seconds = 0.2;
+  bool only_costs = false;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-    if (!std::strcmp(argv[i], "--quick")) min_seconds = 0.02;
+    if (!std::strcmp(argv[i], "--json") && i + 1 < argc) {
+      json_path = argv[++i];
+    } else if (!std::strcmp(argv[i], "--costs") && i + 1 < argc) {
+      cost_files.push_back(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--quick")) {
+      min_seconds = 0.02;
+    } else if (!std::strcmp(argv[i], "--only-costs")) {
+      only_costs = true;
+    } else {
+      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--costs FILE]... [--only-costs]\n", argv[0]);
+      return 2;
+    }
   }
   std::vector<Row> rows;
-  for (const auto& e : ZooModels()) {
+  for (const auto& path : cost_files) {
+    Result<CostGraph> g = ReadCostGraphFile(path);
+    if (!g.ok()) {
+      std::fprintf(stderr, "plan_bench: %s\n", g.status().message().c_str());
+      return 2;
+    }
+    std::string name = path.substr(path.find_last_of('/') + 1);
+    name = name.substr(0, name.find('.'));
+    for (const std::string suffix : {"_costs", "_layer"}) {  // bench/data's names: vit_b_16_layer_costs.json
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        name.resize(name.size() - suffix.size());
+      }
+    }
+    for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) rows.push_back(Measure(name, *g, gran, min_seconds));
+  }
+  for (const auto& e : only_costs ? std::vector<ZooEntry>{} : ZooModels()) {
     const CostGraph g = bench::PaperCosts(e.name);
     for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) rows.push_back(Measure(e.name, g, gran, min_seconds));
   }
-  for (int n : {100, 250, 500, 1000}) {
+  for (int n : only_costs ? std::vector<int>{} : std::vector<int>{100, 250, 500, 1000}) {
     rows.push_back(Measure("chain-" + std::to_string(n), Synthetic(n, false, n), Granularity::kLayer, min_seconds));
   }
-  for (int n : {100, 250, 500, 1000}) {
+  for (int n : only_costs ? std::vector<int>{} : std::vector<int>{100, 250, 500, 1000}) {
     rows.push_back(Measure("modules-" + std::to_string(n), Synthetic(n, true, n), Granularity::kLayer, min_seconds));
   }
   std::printf("planning time, median of repeated runs (us); partitions in brackets\n");

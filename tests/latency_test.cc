@@ -118,7 +118,7 @@ TEST(Latency, ForcedRunsMatchFullSolveOnChainsAndDags) {
 // multi-branch graphs, with random uploaded sets and every forced run.
 TEST(Latency, BlockDecompositionMatchesMinCutOnLargerDags) {
   int fast = 0, non_chain = 0;
-  for (Shape shape : {Shape::kModules}) {
+  for (Shape shape : {Shape::kModules, Shape::kLocal, Shape::kAttention}) {
     for (uint32_t seed = 1; seed <= 12; ++seed) {
       const CostGraph g = RandomCostGraph(20 + 3 * seed, shape, seed + 500);
       const LatencyModel model(g);
@@ -138,8 +138,8 @@ TEST(Latency, BlockDecompositionMatchesMinCutOnLargerDags) {
       }
     }
   }
-  EXPECT_EQ(fast, 12);  // every one of these graphs decomposes
-  EXPECT_EQ(non_chain, 12);
+  EXPECT_EQ(fast, 36);  // every one of these graphs decomposes
+  EXPECT_EQ(non_chain, 36);
 }
 
 // One RunLatency updated through a sequence of uploaded sets (as a planner
@@ -147,7 +147,8 @@ TEST(Latency, BlockDecompositionMatchesMinCutOnLargerDags) {
 // fresh minimum cut for each.
 TEST(Latency, UpdatedRunLatencyMatchesMinCut) {
   for (uint32_t seed = 1; seed <= 4; ++seed) {
-    const CostGraph g = RandomCostGraph(30, Shape::kModules, seed + 900);
+    const Shape shape = seed % 2 ? Shape::kModules : Shape::kAttention;
+    const CostGraph g = RandomCostGraph(seed % 2 ? 30 : 36, shape, seed + 900);
     const LatencyModel model(g);
     RunLatency runs(model);
     std::mt19937 rng(seed);

@@ -10,12 +10,16 @@
 
 namespace ionn::testing {
 
-enum class Shape { kChain, kResidual, kBranches, kAny, kModules };
+enum class Shape { kChain, kResidual, kBranches, kAny, kModules, kLocal, kAttention };
 
 // A random cost graph of `n` layers with times in [0, 20) ms. kResidual adds
 // skip connections, kBranches fans out to parallel branches and joins them,
 // kAny mixes arbitrary earlier inputs and an extra output, kModules chains
-// inception-like modules: 1 to 3 branches of 0 to 3 layers into a merge.
+// inception-like modules: 1 to 3 branches of 0 to 3 layers into a merge,
+// kLocal reads one more of the last 5 layers at random (one output),
+// kAttention chains transformer blocks: the entry normalised, read by
+// three chains (queries, keys, values) joined by two two-input layers,
+// then a projection added to the entry.
 inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> ms(0.0, 20.0);
@@ -67,6 +71,28 @@ inline CostGraph RandomCostGraph(int n, Shape shape, uint32_t seed) {
         } else {  // extend the latest branch
           l.inputs = {name(open.back())};
           open.back() = k;
+        }
+        break;
+      }
+      case Shape::kLocal: {
+        l.inputs = {prev};
+        std::uniform_int_distribution<int> back(2, 5);
+        const int extra = k - back(rng);
+        if (coin(rng) < 2 && extra >= -1) l.inputs.push_back(extra < 0 ? "in" : name(extra));
+        break;
+      }
+      case Shape::kAttention: {
+        // Per block of 9 from its entry e: norm(e), q, k, v (each of norm),
+        // scores(q, k), softmax, mix(softmax, v), projection, add(proj, e).
+        const int at = k % 9, base = k - at;
+        const std::string entry = base ? name(base - 1) : "in";
+        switch (base + 8 < n ? at : -1) {  // a last, partial block: a chain
+          case 0: l.inputs = {entry}; break;
+          case 1: case 2: case 3: l.inputs = {name(base)}; break;
+          case 4: l.inputs = {name(base + 1), name(base + 2)}; break;
+          case 6: l.inputs = {name(base + 5), name(base + 3)}; break;
+          case 8: l.inputs = {prev, entry}; break;
+          default: l.inputs = {prev};
         }
         break;
       }

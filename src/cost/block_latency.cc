@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "ionn/granularity.h"
+#include "max_flow.h"
 
 namespace ionn {
 namespace {
@@ -26,41 +27,49 @@ std::unique_ptr<BlockChainLatency> BlockChainLatency::Decompose(const CostGraph&
     b.first = begin;
     b.merge = cut;
     b.entry_tensor = begin == 0 ? 0 : g.tensor_of_layer(begin - 1);
-    std::vector<uint8_t> seen(cut - begin, 0);
-    const auto& merge_inputs = g.layer_inputs(cut);
-    for (size_t i = 0; i < merge_inputs.size(); ++i) {
-      const int t = merge_inputs[i];
-      if (std::count(merge_inputs.begin(), merge_inputs.end(), t) != 1) return nullptr;
-      if (t == b.entry_tensor) {
-        b.merge_reads_entry = true;
-        continue;
-      }
-      Branch br;
-      int p = g.producer(t);
-      while (true) {
-        if (p < begin || p >= cut || seen[p - begin]) return nullptr;
-        if (g.layer_inputs(p).size() != 1 || g.consumers(g.tensor_of_layer(p)).size() != 1) return nullptr;
-        seen[p - begin] = 1;
-        br.layers.push_back(p);
-        const int in = g.layer_inputs(p)[0];
-        if (in == b.entry_tensor) break;
-        p = g.producer(in);
-      }
-      std::reverse(br.layers.begin(), br.layers.end());
-      br.server_prefix.assign(br.layers.size() + 1, 0);
-      for (size_t k = 0; k < br.layers.size(); ++k) {
-        br.server_prefix[k + 1] = br.server_prefix[k] + g.layer(br.layers[k]).server_ms;
-      }
-      b.branches.push_back(std::move(br));
-    }
-    for (uint8_t s : seen) {
-      if (!s) return nullptr;
+    b.general = !bc->ParseBranches(&b);
+    if (b.general) {
+      b.branches.clear();
+      b.net = bc->BuildNet(b);
     }
     for (int k = begin; k <= cut; ++k) bc->block_of_[k] = static_cast<int>(bc->blocks_.size());
     bc->blocks_.push_back(std::move(b));
     begin = cut + 1;
   }
   return bc;
+}
+
+bool BlockChainLatency::ParseBranches(Block* b) const {
+  const CostGraph& g = g_;
+  const int begin = b->first, cut = b->merge;
+  std::vector<uint8_t> seen(cut - begin, 0);
+  const auto& merge_inputs = g.layer_inputs(cut);
+  for (size_t i = 0; i < merge_inputs.size(); ++i) {
+    const int t = merge_inputs[i];
+    if (std::count(merge_inputs.begin(), merge_inputs.end(), t) != 1) return false;
+    if (t == b->entry_tensor) {
+      b->merge_reads_entry = true;
+      continue;
+    }
+    Branch br;
+    int p = g.producer(t);
+    while (true) {
+      if (p < begin || p >= cut || seen[p - begin]) return false;
+      if (g.layer_inputs(p).size() != 1 || g.consumers(g.tensor_of_layer(p)).size() != 1) return false;
+      seen[p - begin] = 1;
+      br.layers.push_back(p);
+      const int in = g.layer_inputs(p)[0];
+      if (in == b->entry_tensor) break;
+      p = g.producer(in);
+    }
+    std::reverse(br.layers.begin(), br.layers.end());
+    br.server_prefix.assign(br.layers.size() + 1, 0);
+    for (size_t k = 0; k < br.layers.size(); ++k) {
+      br.server_prefix[k + 1] = br.server_prefix[k] + g.layer(br.layers[k]).server_ms;
+    }
+    b->branches.push_back(std::move(br));
+  }
+  return std::find(seen.begin(), seen.end(), 0) == seen.end();
 }
 
 double BlockChainLatency::Exec(int layer, int side, bool forced) const {
@@ -119,6 +128,10 @@ void BlockChainLatency::Prepare(const LayerMask& allowed) {
           }
         }
       }
+    }
+    if (b.general) {
+      PrepareGeneral(b);
+      continue;
     }
     BlockMs(b, 0, -1, b.cost.data());
     Pair forced[2];
@@ -188,6 +201,91 @@ void BlockChainLatency::BranchMs(const Branch& br, int first, int last, double o
   }
 }
 
+std::unique_ptr<BlockChainLatency::Net> BlockChainLatency::BuildNet(const Block& b) const {
+  // Source side = client, sink side = server. Nodes: 0 source, 1 sink, 2 the
+  // entry tensor's producer, 3 + k - b.first layer k, then auxiliary nodes.
+  auto net = std::make_unique<Net>();
+  const int size = b.merge - b.first + 1;
+  auto node = [&](int k) { return 3 + k - b.first; };
+  struct Edge {
+    int u, v;
+    double cap;
+    int* id;
+  };
+  std::vector<Edge> edges;
+  int nodes = 3 + size;
+  auto edge = [&](int u, int v, double cap) { edges.push_back({u, v, cap, nullptr}); };
+  net->server_edge.resize(size);
+  net->client_edge.resize(size);
+  edges.push_back({kSource, 2, 0, &net->entry_client});
+  edges.push_back({2, kSink, 0, &net->entry_server});
+  edges.push_back({kSource, node(b.merge), 0, &net->merge_client});
+  edges.push_back({node(b.merge), kSink, 0, &net->merge_server});
+  for (int k = b.first; k <= b.merge; ++k) {
+    edges.push_back({kSource, node(k), 0, &net->server_edge[k - b.first]});
+    edges.push_back({node(k), kSink, 0, &net->client_edge[k - b.first]});
+  }
+  std::vector<int> readers;
+  auto tensor = [&](int t, int producer) {
+    readers.clear();
+    for (int c : g_.consumers(t)) readers.push_back(node(c));
+    AddTensorEdges(edge, [&] { return nodes++; }, kSource, producer, true, readers, false, g_.tensor_up_ms(t),
+                   g_.tensor_down_ms(t));
+  };
+  tensor(b.entry_tensor, 2);
+  for (int k = b.first; k < b.merge; ++k) tensor(g_.tensor_of_layer(k), node(k));
+  net->flow = MaxFlow(nodes);
+  for (const Edge& e : edges) {
+    const int id = net->flow.AddEdge(e.u, e.v, e.cap, /*keep=*/e.id != nullptr);
+    if (e.id) *e.id = id;
+  }
+  net->caps = net->flow.capacities();
+  return net;
+}
+
+void BlockChainLatency::Sweep(const Block& b, int entry_side, int exit_side, int anchor, int end, double* out) const {
+  Net& net = *b.net;
+  MaxFlow& flow = net.flow;
+  flow.Reset(net.caps);  // no flow: the settings below are plain
+  for (int k = b.first; k <= b.merge; ++k) {
+    const CostLayer& l = g_.layer(k);
+    // Pinned to the server, the last layer's server time stands whether or
+    // not it may run there: the cost is infinite until it is forced.
+    const bool server_ok = allowed_[k] || (k == b.merge && exit_side == 1);
+    flow.SetCapacity(net.server_edge[k - b.first], server_ok ? l.server_ms : kCapInf, kSink);
+    flow.SetCapacity(net.client_edge[k - b.first], l.client_ms, kSink);
+  }
+  flow.SetCapacity(entry_side ? net.entry_server : net.entry_client, kCapInf, kSink);
+  flow.SetCapacity(exit_side ? net.merge_server : net.merge_client, kCapInf, kSink);
+  // Only a pinned last layer makes a cut infinite (a layer that may not run
+  // on the server is pinned to the client, one forced to the server): those
+  // states are answered without a flow, which never carries an infinite one.
+  bool merge_forced = false;
+  auto solve = [&]() -> double {
+    if (exit_side == 1 && !merge_forced && !allowed_[b.merge]) return kInf;
+    flow.Run(kSource, kSink);
+    return flow.MinCutValue();
+  };
+  if (anchor < 0) {
+    out[0] = solve();
+    return;
+  }
+  const int step = end >= anchor ? 1 : -1;
+  for (int k = anchor, i = 0;; k += step, ++i) {
+    if (k == b.merge) {
+      merge_forced = true;
+      if (exit_side == 0) {  // forced to the server, pinned to the client
+        for (int r = k; r != end + step; r += step) out[i++] = kInf;
+        return;
+      }
+    }
+    flow.SetCapacity(net.client_edge[k - b.first], kCapInf, kSink);
+    flow.SetCapacity(net.server_edge[k - b.first], g_.layer(k).server_ms, kSink);
+    out[i] = solve();
+    if (k == end) return;
+  }
+}
+
 void BlockChainLatency::BlockMs(const Block& b, int first, int last, Pair out[2]) const {
   const bool merge_forced = first <= b.merge && b.merge <= last;
   // branch_sum[avail][c]: every branch, its output delivered to side c.
@@ -213,6 +311,41 @@ void BlockChainLatency::BlockMs(const Block& b, int first, int last, Pair out[2]
   }
 }
 
+void BlockChainLatency::PrepareGeneral(Block& b) {
+  const int size = b.merge - b.first + 1;
+  std::vector<double> sweep(size);
+  for (int a = 0; a < 2; ++a) {
+    for (int c = 0; c < 2; ++c) Sweep(b, a, c, -1, -1, &b.cost[a][c]);
+  }
+  // Runs ending at the last layer (exit on the server), and starting at the
+  // first (the entry made on the server by the run's earlier layers).
+  for (int a = 0; a < 2; ++a) {
+    Sweep(b, a, 1, b.merge, b.first, sweep.data());
+    for (int i = 0; i < size; ++i) {
+      head_block_[b.merge - i][a] = {kInf, sweep[i]};
+    }
+  }
+  b.all_forced = head_block_[b.first][1][1];
+  for (int c = 0; c < 2; ++c) {
+    Sweep(b, 1, c, b.first, b.merge, sweep.data());
+    for (int i = 0; i < size; ++i) {
+      tail_block_[b.first + i][0] = {kInf, kInf};
+      tail_block_[b.first + i][1][c] = sweep[i];
+    }
+  }
+}
+
+void BlockChainLatency::WithinRow(const Block& b, int first, int last, std::array<Pair, 2>* out) const {
+  std::vector<double>& sweep = sweep_;
+  sweep.resize(last - first + 1);
+  for (int a = 0; a < 2; ++a) {
+    for (int c = 0; c < 2; ++c) {
+      Sweep(b, a, c, first, last, sweep.data());
+      for (int j = first; j <= last; ++j) out[j - first][a][c] = sweep[j - first];
+    }
+  }
+}
+
 double BlockChainLatency::ForcedRunMs(int first, int last) const {
   const int bi = block_of_[first], bj = block_of_[last];
   double best = kInf;
@@ -221,9 +354,23 @@ double BlockChainLatency::ForcedRunMs(int first, int last) const {
     Pair computed[2];
     const Pair* m = computed;
     if (!b.within_cache.empty()) {
-      const size_t at = static_cast<size_t>(first - b.first) * (b.merge - b.first + 1) + (last - b.first);
-      if (!b.within_valid[at]) BlockMs(b, first, last, b.within_cache[at].data()), b.within_valid[at] = 1;
+      const size_t row = static_cast<size_t>(first - b.first) * (b.merge - b.first + 1);
+      const size_t at = row + (last - b.first);
+      if (!b.within_valid[at]) {
+        if (b.general) {  // the whole row at once: one sweep per pair of sides
+          WithinRow(b, first, b.merge, &b.within_cache[row + (first - b.first)]);
+          std::fill(b.within_valid.begin() + row + (first - b.first), b.within_valid.begin() + row + (b.merge - b.first) + 1, 1);
+        } else {
+          BlockMs(b, first, last, b.within_cache[at].data());
+          b.within_valid[at] = 1;
+        }
+      }
       m = b.within_cache[at].data();
+    } else if (b.general) {
+      std::vector<std::array<Pair, 2>> row(last - first + 1);
+      WithinRow(b, first, last, &row[0]);
+      computed[0] = row.back()[0];
+      computed[1] = row.back()[1];
     } else {
       BlockMs(b, first, last, computed);
     }

@@ -10,6 +10,10 @@
 // chains within a block only through whether the entry tensor was sent
 // across once. Prefix/suffix dynamic programs per chain and per block then
 // answer each forced-run query in O(chains) instead of a minimum cut.
+// Other blocks (attention's fan-out to queries, keys and values, a GELU
+// read twice) are "general": their costs come from a minimum cut of the
+// block's layers alone, the entry and last layer pinned to their sides,
+// cached per run while the block's uploaded layers do not change.
 #pragma once
 
 #include <array>
@@ -17,12 +21,14 @@
 #include <vector>
 
 #include "ionn/cost_graph.h"
+#include "max_flow.h"
 
 namespace ionn {
 
 class BlockChainLatency {
  public:
-  // Null when some block is not parallel (callers fall back to min cuts).
+  // Null when the graph has several inputs or an output before its last
+  // layer (callers fall back to minimum cuts of the whole graph).
   static std::unique_ptr<BlockChainLatency> Decompose(const CostGraph& graph);
 
   // Sets the uploaded set S; recomputes only the blocks whose uploaded
@@ -45,12 +51,21 @@ class BlockChainLatency {
     std::array<std::vector<Pair>, 3> forward;    // [avail][k][side]
     std::array<std::vector<Pair>, 2> backward;   // [end side][k][side]
   };
+  static constexpr int kSource = 0, kSink = 1;  // client and server sides in a cut
+  struct Net {
+    MaxFlow flow;  // scratch: each Sweep resets it
+    std::vector<double> caps;  // as built: tensors' edges; layers' and pins' 0
+    std::vector<int> server_edge, client_edge;  // per layer from the block's first
+    int entry_client = -1, entry_server = -1, merge_client = -1, merge_server = -1;  // pins
+  };
   struct Block {
     int entry_tensor = 0;
     int merge = 0;  // position of the block's last layer
     int first = 0;  // position of its first layer
     bool merge_reads_entry = false;
+    bool general = false;  // not parallel: its costs come from minimum cuts of its layers
     std::vector<Branch> branches;
+    std::unique_ptr<Net> net;  // general blocks
     std::array<Pair, 2> cost{};  // [entry side][exit side], nothing forced
     double all_forced = 0;       // entry and exit on the server, every layer forced
     // Costs of runs inside the block, [first][last] flattened, filled on
@@ -63,8 +78,22 @@ class BlockChainLatency {
   double Cross(int tensor, int from, int to) const;
   // A branch's cost with layers first..last forced, [entry availability][end side].
   void BranchMs(const Branch& br, int first, int last, double out[3][2]) const;
-  // A block's cost with layers first..last forced, [entry side][exit side].
+  // A parallel block's cost with layers first..last forced, [entry side][exit side].
   void BlockMs(const Block& b, int first, int last, Pair out[2]) const;
+  // A general block's network: its layers, the entry tensor's producer and
+  // the last layer's pins to either side.
+  std::unique_ptr<Net> BuildNet(const Block& b) const;
+  // A general block's cost, entry and last layer pinned to their sides, for
+  // a run forced from `anchor` and growing one layer at a time to `end`
+  // (either way): out[i] for the run of i + 1 layers. With anchor < 0, the
+  // cost with nothing forced in out[0]. One flow, updated per layer.
+  void Sweep(const Block& b, int entry_side, int exit_side, int anchor, int end, double* out) const;
+  // A general block's cost, head_block_, tail_block_ and all_forced.
+  void PrepareGeneral(Block& b);
+  // A general block's costs of the runs first..j, j = first..last, in out[j - first].
+  void WithinRow(const Block& b, int first, int last, std::array<Pair, 2>* out) const;
+  // Fills b's branches; false when it is not parallel.
+  bool ParseBranches(Block* b) const;
 
   const CostGraph& g_;
   LayerMask allowed_;
@@ -80,6 +109,7 @@ class BlockChainLatency {
   // and from its start to k ([entry side][exit side]); kept per block.
   std::vector<std::array<Pair, 2>> head_block_, tail_block_;
   double base_ms_ = 0;
+  mutable std::vector<double> sweep_;  // scratch
 };
 
 }  // namespace ionn

@@ -1,6 +1,7 @@
 #include "ionn/latency.h"
 
 #include "block_latency.h"
+#include "max_flow.h"
 #include "ionn/schedule.h"
 
 #include <algorithm>
@@ -12,77 +13,9 @@ namespace ionn {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kCapInf = 1e18;  // "cannot be cut"; far above any finite cut
-constexpr double kEps = 1e-9;
 
 double Extra(const std::vector<double>* extra, int k) { return extra ? (*extra)[k] : 0.0; }
 
-// Dinic's maximum flow on a small graph, capacities in ms.
-class MaxFlow {
- public:
-  explicit MaxFlow(int nodes) : head_(nodes, -1), level_(nodes), it_(nodes) {}
-  void AddEdge(int u, int v, double cap) {
-    if (cap <= 0) return;
-    to_.push_back(v), cap_.push_back(cap), next_.push_back(head_[u]), head_[u] = int(to_.size()) - 1;
-    to_.push_back(u), cap_.push_back(0), next_.push_back(head_[v]), head_[v] = int(to_.size()) - 1;
-  }
-  void Run(int s, int t) {
-    while (Bfs(s, t)) {
-      it_ = head_;
-      while (Dfs(s, t, kCapInf * 4) > kEps) {
-      }
-    }
-  }
-  // Nodes that can still reach t in the residual graph: the smallest sink side.
-  std::vector<uint8_t> SinkSide(int t) const {
-    std::vector<uint8_t> seen(head_.size(), 0);
-    std::vector<int> stack{t};
-    seen[t] = 1;
-    while (!stack.empty()) {
-      int v = stack.back();
-      stack.pop_back();
-      for (int e = head_[v]; e != -1; e = next_[e]) {
-        // Edge e is v->u; its reverse u->v has residual cap_[e ^ 1].
-        int u = to_[e];
-        if (!seen[u] && cap_[e ^ 1] > kEps) seen[u] = 1, stack.push_back(u);
-      }
-    }
-    return seen;
-  }
-
- private:
-  bool Bfs(int s, int t) {
-    std::fill(level_.begin(), level_.end(), -1);
-    std::queue<int> q;
-    level_[s] = 0;
-    q.push(s);
-    while (!q.empty()) {
-      int v = q.front();
-      q.pop();
-      for (int e = head_[v]; e != -1; e = next_[e]) {
-        if (cap_[e] > kEps && level_[to_[e]] < 0) level_[to_[e]] = level_[v] + 1, q.push(to_[e]);
-      }
-    }
-    return level_[t] >= 0;
-  }
-  double Dfs(int v, int t, double f) {
-    if (v == t) return f;
-    for (int& e = it_[v]; e != -1; e = next_[e]) {
-      int u = to_[e];
-      if (cap_[e] > kEps && level_[u] == level_[v] + 1) {
-        double d = Dfs(u, t, std::min(f, cap_[e]));
-        if (d > kEps) {
-          cap_[e] -= d;
-          cap_[e ^ 1] += d;
-          return d;
-        }
-      }
-    }
-    return 0;
-  }
-  std::vector<int> head_, level_, it_, to_, next_;
-  std::vector<double> cap_;
-};
 
 }  // namespace
 
@@ -161,27 +94,13 @@ Placement LatencyModel::BestByMinCut(const LayerMask& allowed, const LayerMask* 
     edge(source, layer_node(k), may ? g.layer(k).server_ms + Extra(extra, k) : kCapInf);
     edge(layer_node(k), sink, must ? kCapInf : g.layer(k).client_ms);
   }
+  std::vector<int> readers;
   for (int t = 0; t < g.num_tensors(); ++t) {
-    const auto& cons = g.consumers(t);
+    readers.clear();
+    for (int c : g.consumers(t)) readers.push_back(layer_node(c));
     const int p = g.producer(t);
-    const int pnode = p < 0 ? source : layer_node(p);
-    const double up = g.tensor_up_ms(t), down = g.tensor_down_ms(t);
-    if (cons.size() == 1 && !g.is_output(t)) {
-      edge(pnode, layer_node(cons[0]), up);  // producer client, consumer server
-      if (p >= 0) edge(layer_node(cons[0]), pnode, down);
-      continue;
-    }
-    if (!cons.empty()) {
-      const int on_server = next_node++;  // sink side iff the tensor is sent up
-      edge(pnode, on_server, up);
-      for (int c : cons) edge(on_server, layer_node(c), kCapInf);
-    }
-    if (p >= 0) {
-      const int on_client = next_node++;  // source side iff the tensor comes down
-      edge(on_client, pnode, down);
-      for (int c : cons) edge(layer_node(c), on_client, kCapInf);
-      if (g.is_output(t)) edge(source, on_client, kCapInf);
-    }
+    AddTensorEdges(edge, [&] { return next_node++; }, source, p < 0 ? source : layer_node(p), p >= 0, readers,
+                   g.is_output(t), g.tensor_up_ms(t), g.tensor_down_ms(t));
   }
   MaxFlow flow(next_node);
   for (const auto& e : edges) flow.AddEdge(e[0], e[1], caps[e[2]]);

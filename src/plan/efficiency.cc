@@ -37,7 +37,8 @@ inline bool Better(const Candidate& a, const Candidate& b) {
 
 class CandidateScorer {
  public:
-  explicit CandidateScorer(const LatencyModel& model) : graph_(model.graph()), runs_(model) {
+  explicit CandidateScorer(const LatencyModel& model)
+      : graph_(model.graph()), runs_(model), optimal_ms_(model.OptimalMs()) {
     upload_prefix_.assign(graph_.num_layers() + 1, 0);
     for (int k = 0; k < graph_.num_layers(); ++k) {
       upload_prefix_[k + 1] = upload_prefix_[k] + graph_.layer(k).upload_ms;
@@ -54,9 +55,16 @@ class CandidateScorer {
     // Runs whose efficiency is clearly below the best so far are skipped
     // without a division: gain < threshold * upload (upload > 0).
     double threshold = -std::numeric_limits<double>::infinity();
+    // No run gains more than the optimal placement does (every layer on
+    // the server allowed, nothing forced), with a margin for rounding: a
+    // run whose upload makes even that gain fall below the threshold is
+    // skipped without computing its latency (as its gain would be).
+    const double max_gain = base - optimal_ms_ + 1e-9 * std::max(1.0, std::fabs(base));
     for (int i = lo; i <= hi; ++i) {
-      runs_.ForcedRunRowMs(i, hi, row);
-      const int last = proper && i == lo ? hi - 1 : hi;
+      int last = proper && i == lo ? hi - 1 : hi;
+      while (last >= i && max_gain < threshold * (overhead + upload_prefix_[last + 1] - upload_prefix_[i])) --last;
+      if (last < i) continue;
+      runs_.ForcedRunRowMs(i, last, row);
       for (int j = i; j <= last; ++j) {
         const double upload = overhead + upload_prefix_[j + 1] - upload_prefix_[i];
         const double gain = base - row[j - i];
@@ -74,6 +82,7 @@ class CandidateScorer {
  private:
   const CostGraph& graph_;
   RunLatency runs_;
+  const double optimal_ms_;
   std::vector<double> upload_prefix_;
   std::vector<double> row_;  // scratch for one row of runs
 };
