@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
   const std::filesystem::path dir = argv[1];
   const Graph g = fuzz::SmallModel();  // conv bn relu up pool side cat gap fc prob
   Write(dir / "onnx" / "small_model", SerializeOnnx(g).value());  // no .onnx: .gitignore
+  Write(dir / "onnx" / "small_transformer", SerializeOnnx(fuzz::SmallTransformerModel()).value());
   Write(dir / "architecture" / "one_partition", Session(g, {{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, 1 << 20));
   Write(dir / "architecture" / "two_partitions", Session(g, {{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}}, 1 << 20));
   Write(dir / "architecture" / "small_chunks", Session(g, {{0, 1, 2}, {3, 4, 5, 6, 7, 8, 9}}, 256));

@@ -1,6 +1,7 @@
-// A small valid model with weights, every common layer kind: the seed of
-// the ONNX mutation test (tests/onnx_fuzz_test.cc) and of the fuzz
-// targets' corpora (fuzz/make_seeds.cc).
+// Small valid models with weights, every common layer kind (a CNN's and a
+// transformer's): the seeds of the ONNX mutation test
+// (tests/onnx_fuzz_test.cc) and of the fuzz targets' corpora
+// (fuzz/make_seeds.cc).
 #pragma once
 
 #include <random>
@@ -10,17 +11,20 @@
 
 namespace ionn::fuzz {
 
+// A weight of `shape` with values uniform in [-0.5, 0.5).
+inline Weight RandomWeight(const std::string& name, Shape shape, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
+  Weight x{name, shape, std::vector<float>(ElementCount(shape))};
+  for (float& v : x.data) v = u(rng);
+  return x;
+}
+
 // input [1,3,8,8] -> conv 3x3 (4) -> BN -> ReLU -> Resize (linear, 2x) ->
 // maxpool (stride 2) -> concat with a 1x1 conv branch -> global pool -> Gemm
 // -> Softmax.
 inline Graph SmallModel() {
   std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-0.5f, 0.5f);
-  auto w = [&](const std::string& name, Shape s) {
-    Weight x{name, s, std::vector<float>(ElementCount(s))};
-    for (float& v : x.data) v = u(rng);
-    return x;
-  };
+  auto w = [&](const std::string& name, Shape s) { return RandomWeight(name, std::move(s), rng); };
   Graph g;
   g.name = "small";
   g.inputs = {{"data", {1, 3, 8, 8}}};
@@ -58,6 +62,50 @@ inline Graph SmallModel() {
   sm.name = "prob", sm.kind = LayerKind::kSoftmax, sm.inputs = {"fc"}, sm.softmax_coerce_2d = true;
   g.layers = {conv, bn, relu, up, pool, side, cat, gap, fc, sm};
   g.outputs = {"prob"};
+  (void)g.Finalize();  // valid by construction (tests check it)
+  return g;
+}
+
+// input [1,6,8] -> LayerNorm -> queries (MatMul by a constant) and keys
+// (MatMul, Transpose) -> scores (MatMul of two computed tensors) -> Pow ->
+// Softmax over the last axis -> a class token concatenated before it ->
+// Gather of rows -> strided Slice -> ReduceMean over two axes -> Erf.
+inline Graph SmallTransformerModel() {
+  std::mt19937 rng(6);
+  auto w = [&](const std::string& name, Shape s) { return RandomWeight(name, std::move(s), rng); };
+  Graph g;
+  g.name = "small_transformer";
+  g.inputs = {{"tokens", {1, 6, 8}}};
+  auto add = [&](const std::string& name, LayerKind kind, std::vector<std::string> in) -> Layer& {
+    Layer l;
+    l.name = name, l.kind = kind, l.inputs = std::move(in);
+    g.layers.push_back(std::move(l));
+    return g.layers.back();
+  };
+  Layer& norm = add("norm", LayerKind::kLayerNorm, {"tokens"});
+  norm.attrs["axis"].ints = {2};
+  norm.attrs["epsilon"].floats = {1e-5f};
+  norm.weights = {w("scale", {8}), w("bias", {8})};
+  add("q", LayerKind::kMatMul, {"norm"}).weights = {w("wq", {8, 8})};
+  add("k", LayerKind::kMatMul, {"norm"}).weights = {w("wk", {8, 8})};
+  add("kt", LayerKind::kTranspose, {"k"}).perm = {0, 2, 1};
+  add("scores", LayerKind::kMatMul, {"q", "kt"});  // [1, 6, 6]
+  add("cube", LayerKind::kPow, {"scores"}).attrs["exponent"].floats = {3};
+  Layer& sm = add("attn", LayerKind::kSoftmax, {"cube"});
+  sm.axis = 2;
+  Layer& cat = add("cls", LayerKind::kConcatConstants, {"attn"});  // [1, 2, 6] before: [1, 8, 6]
+  cat.attrs["axis"].ints = {1}, cat.attrs["pieces"].ints = {0, -1};
+  cat.weights = {w("token", {1, 2, 6})};
+  Layer& gather = add("rows", LayerKind::kGather, {"cls"});  // [1, 2, 2, 6]
+  gather.attrs["axis"].ints = {1}, gather.attrs["indices"].ints = {0, 7, 3, 3};
+  gather.attrs["indices_shape"].ints = {2, 2};
+  Layer& slice = add("strided", LayerKind::kStridedSlice, {"rows"});  // [1, 1, 2, 3]
+  slice.attrs["starts"].ints = {0, 1, 1, 5}, slice.attrs["steps"].ints = {1, 1, -1, -2};
+  slice.attrs["counts"].ints = {1, 1, 2, 3};
+  Layer& mean = add("mean", LayerKind::kReduceMean, {"strided"});
+  mean.attrs["axes"].ints = {1, 3}, mean.attrs["keepdims"].ints = {1};
+  add("erf", LayerKind::kErf, {"mean"});
+  g.outputs = {"erf"};
   (void)g.Finalize();  // valid by construction (tests check it)
   return g;
 }

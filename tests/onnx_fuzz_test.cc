@@ -21,8 +21,22 @@ Graph SmallModel() {
   return g;
 }
 
-TEST(OnnxFuzz, MutatedFilesNeverCrash) {
-  const std::string good = SerializeOnnx(SmallModel()).value();
+Graph SmallTransformerModel() {
+  Graph g = fuzz::SmallTransformerModel();
+  const Status st = g.Finalize();
+  EXPECT_TRUE(st.ok()) << st.message();
+  return g;
+}
+
+// Seeded byte mutations of each small model's file (a CNN's, a
+// transformer's).
+class OnnxFuzz : public ::testing::TestWithParam<bool> {
+ protected:
+  Graph Model() const { return GetParam() ? SmallTransformerModel() : SmallModel(); }
+};
+
+TEST_P(OnnxFuzz, MutatedFilesNeverCrash) {
+  const std::string good = SerializeOnnx(Model()).value();
   std::mt19937 rng(2026);
   int parsed = 0, ran = 0;
   for (int trial = 0; trial < 5000; ++trial) {
@@ -59,13 +73,13 @@ TEST(OnnxFuzz, MutatedFilesNeverCrash) {
   EXPECT_GT(ran, 300);
 }
 
-// Seeded structural mutations of the same model: inputs and outputs of a
+// Seeded structural mutations of the same models: inputs and outputs of a
 // node dropped, duplicated, emptied or all removed, its operator swapped for
 // another that import accepts, an attribute given another type. Each import
 // either succeeds or returns a one-line error that names the node.
-TEST(OnnxFuzz, MutatedNodesNeverCrash) {
+TEST_P(OnnxFuzz, MutatedNodesNeverCrash) {
   onnx::ModelProto good;
-  ASSERT_TRUE(good.ParseFromString(SerializeOnnx(SmallModel()).value()));
+  ASSERT_TRUE(good.ParseFromString(SerializeOnnx(Model()).value()));
   std::mt19937 rng(2027);
   int parsed = 0, ran = 0, node_errors = 0;
   constexpr int kTrials = 3000;
@@ -139,6 +153,9 @@ TEST(OnnxFuzz, MutatedNodesNeverCrash) {
               node_errors);
   EXPECT_GT(node_errors, kTrials / 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, OnnxFuzz, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Transformer" : "Cnn"; });
 
 }  // namespace
 }  // namespace ionn
