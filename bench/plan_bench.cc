@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -107,12 +108,14 @@ int main(int argc, char** argv) {
     }
     std::string name = path.substr(path.find_last_of('/') + 1);
     name = name.substr(0, name.find('.'));
-    for (const std::string suffix : {"_costs", "_layer"}) {  // bench/data's names: vit_b_16_layer_costs.json
+    for (const std::string_view suffix : {"_costs", "_layer"}) {  // bench/data: vit_b_16_layer_costs.json
       if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
         name.resize(name.size() - suffix.size());
       }
     }
-    for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) rows.push_back(Measure(name, *g, gran, min_seconds));
+    for (Granularity gran : {Granularity::kLayer, Granularity::kBlock}) {
+      rows.push_back(Measure(name, *g, gran, min_seconds));
+    }
   }
   for (const auto& e : only_costs ? std::vector<ZooEntry>{} : ZooModels()) {
     const CostGraph g = bench::PaperCosts(e.name);

@@ -93,7 +93,8 @@ TEST(Latency, ChainPathEqualsMinCutAndEnumeration) {
 }
 
 TEST(Latency, ForcedRunsMatchFullSolveOnChainsAndDags) {
-  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny, Shape::kModules}) {
+  for (Shape shape : {Shape::kChain, Shape::kResidual, Shape::kBranches, Shape::kAny, Shape::kModules, Shape::kLocal,
+                      Shape::kAttention}) {
     for (uint32_t seed = 1; seed <= 10; ++seed) {
       const int n = 3 + static_cast<int>(seed % 10);
       const CostGraph g = RandomCostGraph(n, shape, seed + 100);

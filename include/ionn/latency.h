@@ -58,15 +58,19 @@ class BlockChainLatency;
 // L(S; run) for many runs first..last (positions in topological order)
 // against one uploaded set S: what the efficiency planners ask thousands of
 // times per step. On chains each query is O(1) from prefix and suffix
-// shortest-path distances; on DAGs of IONN blocks (inception modules,
-// residual blocks) O(branches) from per-block and per-branch programs; on
-// other DAGs it solves one minimum cut.
+// shortest-path distances; on other DAGs with one input and one output the
+// graph is cut into blocks at its chain cut points: a run across blocks is
+// O(1), one inside a block of parallel chains (inception modules, residual
+// blocks) O(branches), one inside any other block (attention) comes from
+// minimum cuts of that block's layers, kept while they do not change; on
+// the rest it solves one minimum cut of the whole graph.
 class RunLatency {
  public:
   RunLatency(const LatencyModel& model, const LayerMask& uploaded);
   // Without an uploaded set yet: call Update before any query.
   explicit RunLatency(const LatencyModel& model);
-  // Sets the uploaded set S, reusing the structures of the graph; O(layers).
+  // Sets the uploaded set S, reusing the structures of the graph: O(layers)
+  // on chains, and the blocks whose uploaded layers changed recomputed.
   void Update(const LayerMask& uploaded);
   double base_ms() const { return base_ms_; }  // L(S)
   double ForcedRunMs(int first, int last) const;
@@ -84,7 +88,7 @@ class RunLatency {
   // s (0 client, 1 server), best cost after layer k given layer k on side s,
   // and prefix sums of server times.
   std::vector<double> fwd_[2], bwd_[2], server_prefix_;
-  std::shared_ptr<BlockChainLatency> blocks_;  // DAGs of parallel blocks
+  std::shared_ptr<BlockChainLatency> blocks_;  // DAGs cut into blocks
 };
 
 }  // namespace ionn

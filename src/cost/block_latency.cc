@@ -30,6 +30,7 @@ std::unique_ptr<BlockChainLatency> BlockChainLatency::Decompose(const CostGraph&
     b.general = !bc->ParseBranches(&b);
     if (b.general) {
       b.branches.clear();
+      b.merge_reads_entry = false;
       b.net = bc->BuildNet(b);
     }
     for (int k = begin; k <= cut; ++k) bc->block_of_[k] = static_cast<int>(bc->blocks_.size());
@@ -252,11 +253,11 @@ void BlockChainLatency::Sweep(const Block& b, int entry_side, int exit_side, int
     // Pinned to the server, the last layer's server time stands whether or
     // not it may run there: the cost is infinite until it is forced.
     const bool server_ok = allowed_[k] || (k == b.merge && exit_side == 1);
-    flow.SetCapacity(net.server_edge[k - b.first], server_ok ? l.server_ms : kCapInf, kSink);
-    flow.SetCapacity(net.client_edge[k - b.first], l.client_ms, kSink);
+    flow.SetCapacity(net.server_edge[k - b.first], server_ok ? l.server_ms : kCapInf, kSource, kSink);
+    flow.SetCapacity(net.client_edge[k - b.first], l.client_ms, kSource, kSink);
   }
-  flow.SetCapacity(entry_side ? net.entry_server : net.entry_client, kCapInf, kSink);
-  flow.SetCapacity(exit_side ? net.merge_server : net.merge_client, kCapInf, kSink);
+  flow.SetCapacity(entry_side ? net.entry_server : net.entry_client, kCapInf, kSource, kSink);
+  flow.SetCapacity(exit_side ? net.merge_server : net.merge_client, kCapInf, kSource, kSink);
   // Only a pinned last layer makes a cut infinite (a layer that may not run
   // on the server is pinned to the client, one forced to the server): those
   // states are answered without a flow, which never carries an infinite one.
@@ -279,8 +280,8 @@ void BlockChainLatency::Sweep(const Block& b, int entry_side, int exit_side, int
         return;
       }
     }
-    flow.SetCapacity(net.client_edge[k - b.first], kCapInf, kSink);
-    flow.SetCapacity(net.server_edge[k - b.first], g_.layer(k).server_ms, kSink);
+    flow.SetCapacity(net.client_edge[k - b.first], kCapInf, kSource, kSink);
+    flow.SetCapacity(net.server_edge[k - b.first], g_.layer(k).server_ms, kSource, kSink);
     out[i] = solve();
     if (k == end) return;
   }
@@ -329,7 +330,7 @@ void BlockChainLatency::PrepareGeneral(Block& b) {
   for (int c = 0; c < 2; ++c) {
     Sweep(b, 1, c, b.first, b.merge, sweep.data());
     for (int i = 0; i < size; ++i) {
-      tail_block_[b.first + i][0] = {kInf, kInf};
+      tail_block_[b.first + i][0] = {kInf, kInf};  // never read: a run from an earlier block enters on the server
       tail_block_[b.first + i][1][c] = sweep[i];
     }
   }
@@ -359,7 +360,8 @@ double BlockChainLatency::ForcedRunMs(int first, int last) const {
       if (!b.within_valid[at]) {
         if (b.general) {  // the whole row at once: one sweep per pair of sides
           WithinRow(b, first, b.merge, &b.within_cache[row + (first - b.first)]);
-          std::fill(b.within_valid.begin() + row + (first - b.first), b.within_valid.begin() + row + (b.merge - b.first) + 1, 1);
+          std::fill(b.within_valid.begin() + row + (first - b.first),
+                    b.within_valid.begin() + row + (b.merge - b.first) + 1, 1);
         } else {
           BlockMs(b, first, last, b.within_cache[at].data());
           b.within_valid[at] = 1;
@@ -388,8 +390,21 @@ namespace ionn {
 
 void BlockChainLatency::ForcedRunRowMs(int first, int last, double* out) const {
   const int bi = block_of_[first];
-  const int block_end = std::min(last, blocks_[bi].merge);
-  for (int j = first; j <= block_end; ++j) out[j - first] = ForcedRunMs(first, j);
+  const Block& b = blocks_[bi];
+  const int block_end = std::min(last, b.merge);
+  if (b.general && b.within_cache.empty()) {  // too large to keep: the row in one go
+    std::vector<std::array<Pair, 2>> row(block_end - first + 1);
+    WithinRow(b, first, block_end, row.data());
+    for (int j = first; j <= block_end; ++j) {
+      double best = kInf;
+      for (int a = 0; a < 2; ++a) {
+        for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + row[j - first][a][c] + suffix_[bi + 1][c]);
+      }
+      out[j - first] = best;
+    }
+  } else {
+    for (int j = first; j <= block_end; ++j) out[j - first] = ForcedRunMs(first, j);
+  }
   const double head = run_head_[first], skipped = all_forced_prefix_[bi + 1];
   for (int j = block_end + 1; j <= last; ++j) {
     out[j - first] = head + (all_forced_prefix_[block_of_[j]] - skipped) + run_tail_[j];

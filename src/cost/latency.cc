@@ -1,13 +1,12 @@
 #include "ionn/latency.h"
 
-#include "block_latency.h"
-#include "max_flow.h"
-#include "ionn/schedule.h"
-
 #include <algorithm>
 #include <array>
 #include <limits>
-#include <queue>
+
+#include "block_latency.h"
+#include "ionn/schedule.h"
+#include "max_flow.h"
 
 namespace ionn {
 namespace {

@@ -3,8 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
-#include <queue>
 #include <vector>
 
 namespace ionn {
@@ -42,9 +42,12 @@ class MaxFlow {
   std::vector<double> capacities() const { return capacity_; }
   // Sets edge e's capacity. When its flow is above the new capacity the
   // excess goes back from `t` to the edge's head (the flow stays valid,
-  // smaller); Run again then maximises it.
-  void SetCapacity(int e, double cap, int t) {
+  // smaller); Run again then maximises it. Lowering below the flow is for
+  // edges that leave the source `s` only (their tail needs no balancing).
+  void SetCapacity(int e, double cap, int s, int t) {
     const double flow = cap_[e ^ 1];
+    assert(flow <= cap || to_[e ^ 1] == s);
+    (void)s;
     capacity_[e / 2] = cap;
     if (flow <= cap) {
       cap_[e] = cap - flow;

@@ -839,8 +839,8 @@ class Run {
   // An upload call's writes: the last one the link held back, and the
   // bytes the transport took since.
   struct PacedWrites {
-    double last_end_ms = -1;
-    double bytes_since = 0;
+    double last_end_ms = -1;  // the last paced write's end; < 0: none yet in this call
+    double bytes_since = 0;   // written since it
     int paced = 0;  // writes held back so far in this call
   };
 
@@ -859,7 +859,10 @@ class Run {
     // may wait for many chunks' time, while a stall of the machine's own
     // (seen under load while the buffers fill) is short beside what it
     // wrote since.
-    const double planned_ms = w->bytes_since / (c->planned_factor * o_.link.uplink_mbps * kBytesPerMsPerMbps);
+    // Before the call's first paced write, by the write's own bytes (what
+    // went before filled the buffers).
+    const double counted = w->last_end_ms < 0 ? static_cast<double>(bytes) : w->bytes_since;
+    const double planned_ms = counted / (c->planned_factor * o_.link.uplink_mbps * kBytesPerMsPerMbps);
     if (!(took >= std::max(kPacedMinMs, kPacedShare * planned_ms))) return;
     const double since = w->last_end_ms;
     w->last_end_ms = now;
@@ -868,7 +871,9 @@ class Run {
     // Nor does the interval after the call's first paced write: under load
     // the machine may hold back a write before the buffers are full, and
     // the next interval then carries what filled them (seen: 13.8 Mbps
-    // estimated on a 5 Mbps link).
+    // estimated on a 5 Mbps link). So a call gives an estimate from its
+    // third paced write on: a partition that fits in the buffers and two
+    // bursts of the link gives none.
     if (++w->paced <= 2) return;
     {
       std::lock_guard<std::mutex> lock(mu_);

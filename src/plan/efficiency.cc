@@ -56,10 +56,11 @@ class CandidateScorer {
     // without a division: gain < threshold * upload (upload > 0).
     double threshold = -std::numeric_limits<double>::infinity();
     // No run gains more than the optimal placement does (every layer on
-    // the server allowed, nothing forced), with a margin for rounding: a
+    // the server allowed, nothing forced), with a margin for rounding (the
+    // cuts' tolerance is 1e-9 per edge): a
     // run whose upload makes even that gain fall below the threshold is
     // skipped without computing its latency (as its gain would be).
-    const double max_gain = base - optimal_ms_ + 1e-9 * std::max(1.0, std::fabs(base));
+    const double max_gain = base - optimal_ms_ + 1e-6 * std::max(1.0, std::fabs(base));
     for (int i = lo; i <= hi; ++i) {
       int last = proper && i == lo ? hi - 1 : hi;
       while (last >= i && max_gain < threshold * (overhead + upload_prefix_[last + 1] - upload_prefix_[i])) --last;

@@ -248,8 +248,9 @@ uint64_t ConvKernelExtraBytes(const Layer& layer, const Shape& in, const KernelC
   g.stride_h = layer.stride_h, g.stride_w = layer.stride_w;
   g.kernel_h = w.kernel_h, g.kernel_w = w.kernel_w, g.dilation_h = w.dilation_h, g.dilation_w = w.dilation_w;
   if (!ctx.winograd || !HasAvx512() || !WinogradPays(g, in)) return 0;  // where oneDNN 2.6 has Winograd
-  // XNNPACK, asked for, takes every convolution of this kind (MakeConv)
-  // and keeps no tables.
+  // XNNPACK, asked for, takes a plain 3x3 convolution (MakeConv falls back
+  // to oneDNN only for an activation or shape it refuses: not these) and
+  // keeps no tables.
   if (ctx.backend == EngineBackend::kXnnpack && XnnpackAvailable()) return 0;
   // F(4x4, 3x3), the larger of oneDNN's two, keeps a 6x6 tile for each 3x3
   // kernel; channels are whole 16s here, so nothing is padded.
