@@ -347,9 +347,16 @@ void BlockChainLatency::WithinRow(const Block& b, int first, int last, std::arra
   }
 }
 
+double BlockChainLatency::WithinMs(int bi, const Pair m[2]) const {
+  double best = kInf;
+  for (int a = 0; a < 2; ++a) {
+    for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + m[a][c] + suffix_[bi + 1][c]);
+  }
+  return best;
+}
+
 double BlockChainLatency::ForcedRunMs(int first, int last) const {
   const int bi = block_of_[first], bj = block_of_[last];
-  double best = kInf;
   if (bi == bj) {
     const Block& b = blocks_[bi];
     Pair computed[2];
@@ -376,10 +383,7 @@ double BlockChainLatency::ForcedRunMs(int first, int last) const {
     } else {
       BlockMs(b, first, last, computed);
     }
-    for (int a = 0; a < 2; ++a) {
-      for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + m[a][c] + suffix_[bi + 1][c]);
-    }
-    return best;
+    return WithinMs(bi, m);
   }
   return run_head_[first] + (all_forced_prefix_[bj] - all_forced_prefix_[bi + 1]) + run_tail_[last];
 }
@@ -395,13 +399,7 @@ void BlockChainLatency::ForcedRunRowMs(int first, int last, double* out) const {
   if (b.general && b.within_cache.empty()) {  // too large to keep: the row in one go
     std::vector<std::array<Pair, 2>> row(block_end - first + 1);
     WithinRow(b, first, block_end, row.data());
-    for (int j = first; j <= block_end; ++j) {
-      double best = kInf;
-      for (int a = 0; a < 2; ++a) {
-        for (int c = 0; c < 2; ++c) best = std::min(best, prefix_[bi][a] + row[j - first][a][c] + suffix_[bi + 1][c]);
-      }
-      out[j - first] = best;
-    }
+    for (int j = first; j <= block_end; ++j) out[j - first] = WithinMs(bi, row[j - first].data());
   } else {
     for (int j = first; j <= block_end; ++j) out[j - first] = ForcedRunMs(first, j);
   }

@@ -92,6 +92,9 @@ class BlockChainLatency {
   void PrepareGeneral(Block& b);
   // A general block's costs of the runs first..j, j = first..last, in out[j - first].
   void WithinRow(const Block& b, int first, int last, std::array<Pair, 2>* out) const;
+  // A run inside block bi whose block costs are m ([entry side][exit side]),
+  // with the best before and after the block.
+  double WithinMs(int bi, const Pair m[2]) const;
   // Fills b's branches; false when it is not parallel.
   bool ParseBranches(Block* b) const;
 
