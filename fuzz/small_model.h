@@ -105,7 +105,9 @@ inline Graph SmallTransformerModel() {
   Layer& mean = add("mean", LayerKind::kReduceMean, {"strided"});
   mean.attrs["axes"].ints = {1, 3}, mean.attrs["keepdims"].ints = {1};
   add("erf", LayerKind::kErf, {"mean"});
-  g.outputs = {"erf"};
+  add("floor", LayerKind::kMax, {"erf"}).weights = {w("lo", {1, 1, 1, 3})};
+  add("low", LayerKind::kMin, {"erf", "floor"});
+  g.outputs = {"low", "attn"};  // two outputs
   (void)g.Finalize();  // valid by construction (tests check it)
   return g;
 }

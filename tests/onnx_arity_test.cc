@@ -136,7 +136,7 @@ TEST(OnnxArity, MessagesSayWhatWasExpected) {
   // Without a node name, the node's first output names it.
   ExpectError(OneNodeModel("Relu", 13, 0, 1, ""), "node 0 'y0' (Relu): has 0 inputs, expects 1");
   // Valid ONNX that import does not handle.
-  ExpectError(OneNodeModel("Sum", 13, 3, 1, "sum"), "node 0 'sum' (Sum): Sum with 3 inputs");
+  ExpectError(OneNodeModel("Einsum", 13, 3, 1, "es"), "node 0 'es' (Einsum): attribute 'equation' is missing or empty");
   ExpectError(OneNodeModel("Gelu", 13, 1, 1, "g"),
               "node 0 'g' (Gelu): operator 'Gelu' is not supported (supported: Constant, Conv,");
 }

@@ -44,11 +44,21 @@ ALL_FAMILIES = [
     # Swin: shifted windows (their masks and shifts folded at import:
     # Equal, Where, Mod, Range, ScatterND), patch merging (strided Slice)
     "swin_t",
+    # MaxViT: MBConv blocks, block and grid attention (Einsum), relative
+    # position bias (Gather of a constant index table)
+    "maxvit_t",
+    "efficientnet_v2_s",
+    # detection: backbone and head without box decoding and NMS (two
+    # outputs, box regression and class logits, each compared)
+    "ssdlite320_mobilenet_v3_large", "retinanet_resnet50_fpn",
 ]
 # Families the default opsets (not --opsets) run at 13 and 17 only: the
 # issue's opsets for them, and CI's time (each export takes up to a minute).
-RECENT_OPSETS = {"convnext_tiny": [13, 17], "vit_b_16": [13, 17], "swin_t": [13, 17]}
+RECENT_OPSETS = {f: [13, 17] for f in ("convnext_tiny", "vit_b_16", "swin_t", "maxvit_t", "efficientnet_v2_s",
+                                         "ssdlite320_mobilenet_v3_large", "retinanet_resnet50_fpn")}
 SEGMENTATION_FAMILIES = {"lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"}
+# Detection families and their input size (the detector's own resize left out).
+DETECTION_FAMILIES = {"ssdlite320_mobilenet_v3_large": 320, "retinanet_resnet50_fpn": 512}
 QUICK_FAMILIES = ["alexnet", "resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0",
                   "efficientnet_b0", "squeezenet1_1", "lraspp_mobilenet_v3_large"]
 SKIP_MESSAGE = ("skipped: install python3-torchvision python3-onnx "
@@ -108,6 +118,19 @@ def build_model(torch, torchvision, family):
                 return self.net(x)["out"]
 
         model = OutHead(getattr(torchvision.models.segmentation, family)(weights=None, weights_backbone=None))
+    elif family in DETECTION_FAMILIES:
+        class Head(torch.nn.Module):  # backbone features into the head: (box regression, class logits)
+            def __init__(self, det):
+                super().__init__()
+                self.det = det
+
+            def forward(self, x):
+                features = self.det.backbone(x)
+                features = list(features.values()) if isinstance(features, dict) else [features]
+                out = self.det.head(features)
+                return out["bbox_regression"], out["cls_logits"]
+
+        model = Head(getattr(torchvision.models.detection, family)(weights=None, weights_backbone=None))
     else:
         model = getattr(torchvision.models, family)(**kwargs)
     model.eval()
@@ -133,7 +156,7 @@ def build_model(torch, torchvision, family):
                 m.weight.copy_(0.02 * torch.randn(m.weight.shape, generator=g))
             if isinstance(getattr(m, "layer_scale", None), torch.nn.Parameter):
                 m.layer_scale.copy_(0.3 + 0.1 * torch.randn(m.layer_scale.shape, generator=g))
-    size = 299 if family == "inception_v3" else 224
+    size = DETECTION_FAMILIES.get(family, 299 if family == "inception_v3" else 224)
     x = torch.randn(1, 3, size, size, generator=g)
     return model, x
 
@@ -379,9 +402,8 @@ def main(argv):
             model, x = build_model(torch, torchvision, family)
             with torch.no_grad():
                 ref = model(x)
-            if isinstance(ref, tuple):
-                ref = ref[0]
-            ref = ref.detach().numpy().astype(np.float32)
+            # Every output (detection heads have two), each compared.
+            refs = [r.detach().numpy().astype(np.float32) for r in (ref if isinstance(ref, tuple) else (ref,))]
         except Exception as e:
             for opset in args.opset_list:
                 r = {"family": family, "opset": opset, "ok": False,
@@ -394,7 +416,7 @@ def main(argv):
         os.makedirs(fdir, exist_ok=True)
         in_path = os.path.join(fdir, "input.npy")
         np.save(in_path, x.numpy().astype(np.float32))
-        np.save(os.path.join(fdir, "torch_logits.npy"), ref)
+        output_names = ["logits"] if len(refs) == 1 else ["output%d" % i for i in range(len(refs))]
         opsets = args.opset_list
         if args.default_opsets and family in RECENT_OPSETS:
             opsets = [o for o in opsets if o in RECENT_OPSETS[family]] or opsets
@@ -402,11 +424,11 @@ def main(argv):
             t0 = time.time()
             r = {"family": family, "opset": opset, "ok": False}
             path = os.path.join(fdir, "%s_op%d.onnx" % (family, opset))
-            out_path = os.path.join(fdir, "ionn_op%d.npy" % opset)
+            out_paths = [os.path.join(fdir, "ionn_op%d_%d.npy" % (opset, i)) for i in range(len(refs))]
             # export
             try:
                 torch.onnx.export(model, x, path, opset_version=opset, input_names=["input"],
-                                  output_names=["logits"], do_constant_folding=True)
+                                  output_names=output_names, do_constant_folding=True)
                 r["export"] = "ok"
             except Exception as e:
                 r["export"] = "fail"
@@ -419,11 +441,12 @@ def main(argv):
                     inventories.setdefault(family, {})[opset] = {"error": str(e)}
             # run
             if r.get("stage") is None:
-                if os.path.exists(out_path):
-                    os.remove(out_path)
-                rc, out = run_ionn(args, ["run", path, "--input", in_path, "--output", out_path,
-                                          "--repeats", "1"])
-                if rc != 0 or not os.path.exists(out_path):
+                for p in out_paths:
+                    if os.path.exists(p):
+                        os.remove(p)
+                rc, out = run_ionn(args, ["run", path, "--input", in_path, "--repeats", "1"] +
+                                   [a for p in out_paths for a in ("--output-tensor", p)])
+                if rc != 0 or not all(os.path.exists(p) for p in out_paths):
                     r["run"] = "fail"
                     r["stage"] = "run"
                     r["error"] = "rc %s: %s" % (rc, first_error_line(out))
@@ -431,11 +454,15 @@ def main(argv):
                     r["run"] = "ok"
             # compare
             if r.get("stage") is None:
-                try:
-                    got = np.load(out_path)
-                    ok, msg = compare(np, ref, got, args.tol)
-                except Exception as e:
-                    ok, msg = False, "cannot read %s: %s" % (out_path, e)
+                ok, msgs = True, []
+                for i, (ref, p) in enumerate(zip(refs, out_paths)):
+                    try:
+                        one_ok, msg = compare(np, ref, np.load(p), args.tol)
+                    except Exception as e:
+                        one_ok, msg = False, "cannot read %s: %s" % (p, e)
+                    ok = ok and one_ok
+                    msgs.append(msg if len(refs) == 1 else "output %d: %s" % (i, msg))
+                msg = "; ".join(msgs)
                 r["compare"] = msg
                 r["compare_ok"] = ok
                 if not ok:
@@ -529,12 +556,12 @@ def main(argv):
             print(line + " [%.1fs]" % r["seconds"])
             sys.stdout.flush()
             if not args.keep:
-                for p in (path, out_path, os.path.join(fdir, "client_op%d.csv" % opset),
-                          os.path.join(fdir, "both_op%d.csv" % opset)):
+                for p in [path, os.path.join(fdir, "client_op%d.csv" % opset),
+                          os.path.join(fdir, "both_op%d.csv" % opset)] + out_paths:
                     if os.path.exists(p):
                         os.remove(p)
         if not args.keep:
-            for p in ("input.npy", "torch_logits.npy"):
+            for p in ("input.npy",):
                 q = os.path.join(fdir, p)
                 if os.path.exists(q):
                     os.remove(q)

@@ -26,8 +26,9 @@ struct LatencyDivergence {
 };
 std::optional<LatencyDivergence> FirstDivergence(const std::vector<ClientQuery>& queries);
 
-// The largest |got - want| over every output, relative to the largest
-// |want|; infinite when an output is missing, has another shape or is NaN.
+// The largest over the outputs of |got - want| relative to that output's
+// largest |want|; infinite when an output is missing, has another shape or
+// is NaN.
 double RelativeError(const TensorMap& got, const TensorMap& want);
 // Queries whose outputs differ from a whole-model run by more than this
 // (relative, as above): `--verify`'s threshold.

@@ -78,7 +78,9 @@ namespace ionn {
   X(kMatMul, "MatMul", "InnerProduct")           \
   X(kGather, "Gather", "Slice")                   \
   X(kConcatConstants, "ConcatWithConstants", "Concat") \
-  X(kStridedSlice, "StridedSlice", "Slice")
+  X(kStridedSlice, "StridedSlice", "Slice")      \
+  X(kMax, "Max", "Eltwise")                       \
+  X(kMin, "Min", "Eltwise")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,

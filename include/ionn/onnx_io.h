@@ -54,7 +54,10 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Dropout", 12, 1, 3, 1, 2},  // + ratio, training_mode (ignored)
     {"Softmax", 7, 1, 1, 1, 1},
     {"Add", 7, 2, 2, 1, 1},
-    {"Sum", 7, 1, kOnnxVariadic, 1, 1},     // import supports exactly 2
+    {"Sum", 7, 1, kOnnxVariadic, 1, 1},  // Sum, Max, Min, Mean: a chain of two-operand layers
+    {"Max", 8, 1, kOnnxVariadic, 1, 1},
+    {"Min", 8, 1, kOnnxVariadic, 1, 1},
+    {"Mean", 8, 1, kOnnxVariadic, 1, 1},
     {"BatchNormalization", 7, 5, 5, 1, 5},  // + training outputs (rejected when named)
     {"BatchNormalization", 14, 5, 5, 1, 3},
     {"Identity", 7, 1, 1, 1, 1},
@@ -76,6 +79,7 @@ inline constexpr OnnxOpArity kOnnxOpArities[] = {
     {"Pad", 18, 2, 4, 1, 1},  // and axes
     {"Unsqueeze", 7, 1, 1, 1, 1},
     {"Unsqueeze", 13, 2, 2, 1, 1},
+    {"Einsum", 12, 1, kOnnxVariadic, 1, 1},  // run as Transpose, Reshape, ReduceSum and MatMul layers
     // Only on values known at import (shapes and constants): folded away.
     {"Shape", 7, 1, 1, 1, 1},
     {"Cast", 7, 1, 1, 1, 1},

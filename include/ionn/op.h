@@ -37,7 +37,8 @@ struct OpDescriptor {
   std::vector<OnnxOpArity> onnx;
   // Reads the node into `layer` (kind and name are set): its inputs (the
   // reader's AddInput) and attrs. Errors name what is wrong, not the node
-  // (import adds that).
+  // (import adds that). nullptr (and no rows above) for a kind import
+  // makes itself from other operators (Max and Min: a chain per node).
   Status (*import)(OnnxNodeReader& node, Layer* layer);
   // Checks layer.attrs (every name it does not know is an error), weights
   // and input shapes, and computes the output shape. `layer` may come from

@@ -32,7 +32,8 @@ Action RegisterClient(CLI::App& app) {
     PlanOptions plan;
     ArrivalOptions arrivals;
     ReplanFlags replan;
-    std::string server = "127.0.0.1:7070", emulate_profile, output_tensor, trace;
+    std::string server = "127.0.0.1:7070", emulate_profile, trace;
+    OutputTensorOptions tensors;
     std::string tls_ca, tls_server_name, secret_file;
     bool tls = false;
     bool profile_now = false, quiet = false, ignore_held = false, verify = false;
@@ -101,10 +102,7 @@ Action RegisterClient(CLI::App& app) {
                 "Check every query's outputs against a whole-model run here (max |diff| <= 1e-4 of the largest |output|)");
   args->arrivals.Add(cmd);
   args->out.Add(cmd, {"table", "json"});
-  cmd->add_option("--output-tensor", args->output_tensor, "Write the last query's first output here (.npy, float32)")
-      ->type_name("FILE.npy")
-      ->check(OutputFile())
-      ->group(kOutputGroup);
+  args->tensors.Add(cmd, "the last query's");
   cmd->add_option("--trace", args->trace, "CSV with one row per query, partition and upload call (columns: docs/formats/README.md)")
       ->type_name("FILE")
       ->check(OutputFile())
@@ -115,6 +113,7 @@ Action RegisterClient(CLI::App& app) {
   return args->out.Wrap([args]() {
     auto g = args->model.Load(/*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
+    if (auto files = args->tensors.Get(*g); !files.ok()) return Fail(files.status());
     auto planner = args->plan.Get();
     if (!planner.ok()) return Fail(planner.status());
     ClientOptions o;
@@ -246,13 +245,11 @@ Action RegisterClient(CLI::App& app) {
       std::fprintf(stderr, "client: %d queries differ from a whole-model run here (largest relative error %g)\n", wrong,
                    verified->worst_exact());
     }
-    if (!args->output_tensor.empty()) {
-      auto last = r->last_outputs.find(g->outputs[0]);
-      if (last == r->last_outputs.end()) {
+    if (!args->tensors.specs.empty()) {
+      if (r->last_outputs.empty()) {
         return Fail(Status::Invalid("--output-tensor: no query finished (is --duration-s too short?)"));
       }
-      Status s = WriteNpyFile(args->output_tensor, last->second);
-      if (!s.ok()) return FailOutput(s);
+      if (Status s = args->tensors.Write(*g, r->last_outputs); !s.ok()) return FailOutput(s);
     }
     if (!args->trace.empty()) {
       Status s = WriteTextFile(args->trace, ClientTraceCsv(*r));

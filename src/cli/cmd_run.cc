@@ -21,7 +21,8 @@ Action RegisterRun(CLI::App& app) {
     InputOptions input;
     EngineFlags engine;
     OutputOptions out;
-    std::string labels, output_tensor;
+    OutputTensorOptions tensors;
+    std::string labels;
     int repeats = 10, top = 5;
   };
   auto args = std::make_shared<Args>();
@@ -35,13 +36,11 @@ Action RegisterRun(CLI::App& app) {
       ->type_name("FILE")
       ->check(CLI::Validator(CLI::ExistingFile).description(""));
   args->out.Add(cmd, {"table", "json"});
-  cmd->add_option("--output-tensor", args->output_tensor, "Write the model's first output here (.npy, float32)")
-      ->type_name("FILE.npy")
-      ->check(OutputFile())
-      ->group(kOutputGroup);
+  args->tensors.Add(cmd, "the model's");
   return args->out.Wrap([args]() {
     auto g = args->model.Load(/*with_weights=*/true);
     if (!g.ok()) return Fail(g.status());
+    if (auto files = args->tensors.Get(*g); !files.ok()) return Fail(files.status());
     auto inputs_or = args->input.Get(*g);
     if (!inputs_or.ok()) return Fail(inputs_or.status());
     const TensorMap inputs = std::move(inputs_or).value();
@@ -74,10 +73,7 @@ Action RegisterRun(CLI::App& app) {
     }
     std::sort(ms.begin(), ms.end());
     const Tensor& y = out->at(g->outputs[0]);
-    if (!args->output_tensor.empty()) {
-      Status s = WriteNpyFile(args->output_tensor, y);
-      if (!s.ok()) return FailOutput(s);
-    }
+    if (Status s = args->tensors.Write(*g, *out); !s.ok()) return FailOutput(s);
     std::vector<int> order(y.data.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
     const int top = std::min<int>(args->top, static_cast<int>(order.size()));
@@ -100,6 +96,7 @@ Action RegisterRun(CLI::App& app) {
       nlohmann::json doc = {{"format", "ionn-run/1"},
                             {"output", g->outputs[0]},
                             {"shape", y.shape},
+                            {"outputs", nlohmann::json::array()},
                             {"threads", args->engine.threads},
                             {"backend", EngineBackendName((*engine)->options().backend)},
                             {"kernels", kernels},
@@ -110,6 +107,7 @@ Action RegisterRun(CLI::App& app) {
       setting.model = args->model.Name();  // Load succeeded: a model was given
       setting.model_sha256 = args->model.FileSha256();
       AddRunSetting(setting, &doc);
+      for (const auto& name : g->outputs) doc["outputs"].push_back({{"name", name}, {"shape", out->at(name).shape}});
       for (int i = 0; i < top; ++i) {
         nlohmann::json entry = {{"index", order[i]}, {"value", y.data[order[i]]}};
         if (!labels.empty()) entry["label"] = labels[order[i] % labels.size()];  // each sample's classes
@@ -121,6 +119,9 @@ Action RegisterRun(CLI::App& app) {
     std::printf("%s: output %s %s, %d thread(s), median %.2f ms (min %.2f, max %.2f, %d runs)\n", g->name.c_str(),
                 g->outputs[0].c_str(), ShapeToString(y.shape).c_str(), args->engine.threads, ms[ms.size() / 2],
                 ms.front(), ms.back(), args->repeats);
+    for (size_t i = 1; i < g->outputs.size(); ++i) {
+      std::printf("  output %s %s\n", g->outputs[i].c_str(), ShapeToString(out->at(g->outputs[i]).shape).c_str());
+    }
     std::printf("  backend %s: kernels %s\n", EngineBackendName((*engine)->options().backend), kernel_line.c_str());
     for (int i = 0; i < top; ++i) {
       const std::string label = labels.empty() ? "" : "  " + labels[order[i] % labels.size()];

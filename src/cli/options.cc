@@ -95,6 +95,62 @@ CLI::Validator OutputFolder() {
       "", "OutputFolder");
 }
 
+// --- Output tensors --------------------------------------------------------
+
+void OutputTensorOptions::Add(CLI::App* app, const std::string& whose) {
+  app->add_option("--output-tensor", specs,
+                  "Write " + whose + " outputs as .npy (float32): FILE.npy for the first, NAME=FILE.npy for the "
+                  "output NAME (as `ionn run` lists them); repeat it for more (unnamed ones take the outputs in "
+                  "order)")
+      ->type_name("[NAME=]FILE.npy")
+      ->group(kOutputGroup);
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> OutputTensorOptions::Get(const Graph& model) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t unnamed = 0;
+  std::string names;
+  for (const auto& o : model.outputs) names += (names.empty() ? "" : ", ") + o;
+  for (const std::string& spec : specs) {
+    std::string output, file = spec;
+    for (const std::string& o : model.outputs) {
+      if (spec.size() > o.size() && spec.compare(0, o.size(), o) == 0 && spec[o.size()] == '=') {
+        output = o, file = spec.substr(o.size() + 1);
+      }
+    }
+    const std::string quoted = "--output-tensor '" + spec.substr(0, 200) + "'";
+    if (output.empty() && spec.find('=') != std::string::npos) {
+      return Status::Invalid(quoted + ": the model has no output '" + spec.substr(0, std::min<size_t>(spec.find('='), 200)) +
+                             "' (its outputs: " + names + ")");
+    }
+    if (output.empty()) {
+      if (unnamed >= model.outputs.size()) {
+        return Status::Invalid(quoted + ": the model has " + std::to_string(model.outputs.size()) +
+                               " output(s) (" + names + "), this is one more; NAME=FILE.npy names one");
+      }
+      output = model.outputs[unnamed++];
+    }
+    for (const auto& [o, f] : out) {
+      if (o == output) return Status::Invalid(quoted + ": output '" + output + "' is already written to '" + f + "'");
+    }
+    std::string checked = file;
+    const std::string problem = OutputFile()(checked);
+    if (!problem.empty()) return Status::Invalid(quoted + ": " + problem);
+    out.emplace_back(output, file);
+  }
+  return out;
+}
+
+Status OutputTensorOptions::Write(const Graph& model, const TensorMap& outputs) const {
+  IONN_ASSIGN_OR_RETURN(auto files, Get(model));
+  for (const auto& [output, file] : files) {
+    auto it = outputs.find(output);
+    if (it == outputs.end()) return Status::Invalid("--output-tensor: output '" + output + "' was not computed");
+    IONN_RETURN_IF_ERROR(WriteNpyFile(file, it->second));
+  }
+  return Status::Ok();
+}
+
 // --- Model ---------------------------------------------------------------
 
 CLI::Option* InputShapeOptions::Add(CLI::App* app) {

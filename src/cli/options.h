@@ -190,6 +190,19 @@ struct OutputOptions {
   Action Wrap(Action action) const;
 };
 
+// --output-tensor [NAME=]FILE.npy, repeatable (run, client): model outputs
+// written as .npy. A value that starts with an output's name and '=' is
+// that output; the others take the outputs in order (one alone: the first).
+struct OutputTensorOptions {
+  std::vector<std::string> specs;
+  void Add(CLI::App* app, const std::string& whose);
+  // The (output, file) pairs for `model`; an error naming the value that
+  // names no output, names one twice, or is one more than the outputs.
+  Result<std::vector<std::pair<std::string, std::string>>> Get(const Graph& model) const;
+  // Writes each from `outputs` (by output name); an error for one missing.
+  Status Write(const Graph& model, const TensorMap& outputs) const;
+};
+
 // Plan: --algorithm, --granularity, --penalties, and --plan FILE (a plan
 // made anywhere, PlanFromJson) where a command takes one.
 struct PlanOptions {

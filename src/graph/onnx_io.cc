@@ -2,6 +2,7 @@
 
 #include "ionn/file.h"
 #include "ionn/op.h"
+#include "einsum.h"
 #include "ops/onnx_node.h"
 #include "shape.h"
 
@@ -376,6 +377,25 @@ Result<Value> Broadcast2(const Value& a, const Value& b, double (*op)(double, do
       ib += (db[d] == 1 ? 0 : k) * sb[d];
     }
     r.v[i] = op(a.v[ia], b.v[ib]);
+  }
+  return r;
+}
+
+// x with its axes in the order `perm` (a permutation of x's axes).
+Value Transposed(const Value& x, const std::vector<int64_t>& perm) {
+  Value r;
+  r.is_float = x.is_float;
+  for (int64_t p : perm) r.dims.push_back(x.dims[p]);
+  const auto in_strides = Strides(x.dims), out_strides = Strides(r.dims);
+  const int64_t n = ElementCount(r.dims);
+  r.v.reserve(n);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t at = 0, rest = i;
+    for (size_t d = 0; d < perm.size(); ++d) {
+      at += rest / out_strides[d] * in_strides[perm[d]];
+      rest %= out_strides[d];
+    }
+    r.v.push_back(x.v[at]);
   }
   return r;
 }
@@ -836,17 +856,7 @@ struct Importer {
         if (ok) seen[p] = true;
       }
       if (!ok) return Status::Invalid("perm " + ShapeToString(Shape(perm.begin(), perm.end())) + " is not a permutation of " + ShapeToString(x.dims));
-      for (int64_t p : perm) r.dims.push_back(x.dims[p]);
-      const auto in_strides = Strides(x.dims), out_strides = Strides(r.dims);
-      const int64_t n = ElementCount(r.dims);
-      for (int64_t i = 0; i < n; ++i) {
-        int64_t at = 0, rest = i;
-        for (size_t d = 0; d < rank; ++d) {
-          at += rest / out_strides[d] * in_strides[perm[d]];
-          rest %= out_strides[d];
-        }
-        r.v.push_back(x.v[at]);
-      }
+      r = Transposed(x, perm);
     } else if (op == "Gather") {
       IONN_ASSIGN_OR_RETURN(Value idx, KnownValue(node.input(1)));
       if (idx.is_float) return Status::Invalid("indices must be integers");
@@ -1041,6 +1051,8 @@ struct Importer {
     IONN_ASSIGN_OR_RETURN(bool folded, Fold(node, a));
     if (folded) return Status::Ok();
     if (op == "Split") return ImportSplit(node, a, index);
+    if (op == "Einsum") return ImportEinsum(node, a, index);
+    if (op == "Sum" || op == "Max" || op == "Min" || op == "Mean") return ImportVariadic(node, index);
     if (op == "Cast") {  // of the model's float tensors: only to float
       IONN_ASSIGN_OR_RETURN(int to, a.Int("to", 0));
       if (to != onnx::TensorProto::FLOAT) return Status::Unsupported("Cast of a float tensor to another type");
@@ -1221,9 +1233,8 @@ struct Importer {
       for (int i = 0; i < node.input_size(); ++i) IONN_RETURN_IF_ERROR(data_input(i));
       if (!a.Has("axis")) return Status::Invalid("Concat needs an axis");
       IONN_ASSIGN_OR_RETURN(l.axis, a.Int("axis", 1));
-    } else if (op == "Add" || op == "Sum" || op == "Mul" || op == "Sub" || op == "Div") {
+    } else if (op == "Add" || op == "Mul" || op == "Sub" || op == "Div") {
       l.kind = op == "Mul" ? LayerKind::kMul : op == "Sub" ? LayerKind::kSub : op == "Div" ? LayerKind::kDiv : LayerKind::kAdd;
-      if (node.input_size() != 2) return Status::Unsupported(op + " with " + Plural(node.input_size(), "input"));
       for (int i = 0; i < 2; ++i) {
         if (!Known(node.input(i))) {
           IONN_RETURN_IF_ERROR(data_input(i));
@@ -1379,6 +1390,142 @@ struct Importer {
     if (name.empty() || layer_names.count(name) || tensor_to_ir.count(name)) name = output;
     if (layer_names.count(name) || tensor_to_ir.count(name)) name += "#" + std::to_string(index);
     return name;
+  }
+
+  // Einsum: the layers of its plan (einsum.h), in a chain per operand,
+  // the last named as the node; a constant operand becomes MatMul's weight,
+  // transposed and reshaped here.
+  Status ImportEinsum(const onnx::NodeProto& node, const Attributes& a, int index) {
+    IONN_ASSIGN_OR_RETURN(std::string equation, a.String("equation", ""));
+    std::vector<Shape> shapes;
+    std::vector<bool> constant;
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (node.input(i).empty()) return Status::Invalid("input " + std::to_string(i) + " is empty");
+      IONN_ASSIGN_OR_RETURN(Shape s, ShapeOf(node.input(i)));
+      shapes.push_back(std::move(s));
+      constant.push_back(Known(node.input(i)));
+    }
+    IONN_ASSIGN_OR_RETURN(EinsumPlan plan, PlanEinsum(equation, shapes, constant));
+    const std::string name = LayerName(node.name(), node.output(0), index);
+    std::vector<Layer> steps;  // in order; each reads the one before it on its operand's chain
+    auto add = [&](LayerKind kind, std::vector<std::string> inputs, const char* what) -> Layer& {
+      Layer l;
+      l.kind = kind;
+      l.name = name + "/" + what;
+      if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
+      l.inputs = std::move(inputs);
+      steps.push_back(std::move(l));
+      return steps.back();
+    };
+    // Each operand's chain; a constant one folded into `weight`.
+    std::string operand[2];
+    Weight weight;
+    bool has_weight = false;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const EinsumOperandSteps& s = plan.operand[i];
+      const char* tag = i == 0 ? "a" : "b";
+      if (constant[i]) {
+        IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(i)));
+        if (!s.perm.empty()) v = Transposed(v, std::vector<int64_t>(s.perm.begin(), s.perm.end()));
+        weight.name = name + "/" + tag;
+        weight.shape = s.reshape.empty() ? v.dims : s.reshape;
+        weight.data.assign(v.v.begin(), v.v.end());
+        has_weight = true;
+        continue;
+      }
+      IONN_ASSIGN_OR_RETURN(operand[i], Tensor(node.input(i)));
+      if (!s.reduce_axes.empty()) {
+        Layer& l = add(LayerKind::kReduceSum, {operand[i]}, i == 0 ? "sum_a" : "sum_b");
+        l.attrs["axes"].ints = s.reduce_axes;
+        l.attrs["keepdims"].ints = {0};
+        operand[i] = l.name;
+      }
+      if (!s.perm.empty()) {
+        Layer& l = add(LayerKind::kTranspose, {operand[i]}, i == 0 ? "transpose_a" : "transpose_b");
+        l.perm = s.perm;
+        operand[i] = l.name;
+      }
+      if (!s.reshape.empty()) {
+        Layer& l = add(LayerKind::kReshape, {operand[i]}, i == 0 ? "reshape_a" : "reshape_b");
+        l.reshape_to = s.reshape;
+        operand[i] = l.name;
+      }
+    }
+    std::string result = operand[0];
+    if (shapes.size() == 2) {
+      std::vector<std::string> in = {operand[plan.left]};
+      if (!has_weight) in.push_back(operand[1 - plan.left]);
+      Layer& l = add(LayerKind::kMatMul, std::move(in), "matmul");
+      if (has_weight) l.weights.push_back(std::move(weight));
+      result = l.name;
+    }
+    if (plan.product_reshape) {
+      Layer& l = add(LayerKind::kReshape, {result}, "reshape");
+      l.reshape_to = *plan.product_reshape;
+      result = l.name;
+    }
+    if (!plan.output_perm.empty()) {
+      Layer& l = add(LayerKind::kTranspose, {result}, "transpose");
+      l.perm = plan.output_perm;
+    }
+    return AddChain(std::move(steps), name, node.output(0), operand[0]);
+  }
+
+  // Sum, Max, Min and Mean of any number of operands: a chain of
+  // two-operand layers (Add, Max, Min), the computed operands first (these
+  // operators commute), a constant one a layer's weight; Mean's sum then
+  // divided by the count.
+  Status ImportVariadic(const onnx::NodeProto& node, int index) {
+    const std::string& op = node.op_type();
+    const LayerKind kind = op == "Max" ? LayerKind::kMax : op == "Min" ? LayerKind::kMin : LayerKind::kAdd;
+    std::vector<std::string> computed, constant;
+    for (int i = 0; i < node.input_size(); ++i) {
+      if (node.input(i).empty()) return Status::Invalid("input " + std::to_string(i) + " is empty");
+      (Known(node.input(i)) ? constant : computed).push_back(node.input(i));
+    }
+    if (computed.empty()) return Status::Unsupported(op + " of constants only");
+    const std::string name = LayerName(node.name(), node.output(0), index);
+    IONN_ASSIGN_OR_RETURN(const std::string first, Tensor(computed[0]));
+    std::vector<Layer> steps;
+    auto add = [&](LayerKind k, const std::string& in) -> Layer& {
+      Layer l;
+      l.kind = k;
+      l.name = name + "/" + std::to_string(steps.size());
+      if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
+      l.inputs = {in};
+      steps.push_back(std::move(l));
+      return steps.back();
+    };
+    for (size_t i = 1; i < computed.size(); ++i) {
+      IONN_ASSIGN_OR_RETURN(std::string t, Tensor(computed[i]));
+      add(kind, steps.empty() ? first : steps.back().name).inputs.push_back(std::move(t));
+    }
+    for (const std::string& c : constant) {
+      IONN_ASSIGN_OR_RETURN(Weight w, WeightOf(c, "operand"));
+      add(kind, steps.empty() ? first : steps.back().name).weights.push_back(std::move(w));
+    }
+    if (op == "Mean" && node.input_size() > 1) {
+      Layer& l = add(LayerKind::kDiv, steps.back().name);
+      l.weights.push_back({name + "/count", {1}, {static_cast<float>(node.input_size())}});
+    }
+    return AddChain(std::move(steps), name, node.output(0), first);
+  }
+
+  // Appends `steps` (each may read those before it), the last one named
+  // `name` and written to ONNX tensor `output`; no steps: `output` is
+  // `alias`.
+  Status AddChain(std::vector<Layer> steps, const std::string& name, const std::string& output,
+                  const std::string& alias) {
+    if (steps.empty()) {
+      tensor_to_ir[output] = alias;
+      return Status::Ok();
+    }
+    steps.back().name = name;  // nothing reads the last step yet
+    for (size_t i = 0; i + 1 < steps.size(); ++i) {
+      const std::string tensor = steps[i].name;
+      IONN_RETURN_IF_ERROR(AddLayer(std::move(steps[i]), tensor));
+    }
+    return AddLayer(std::move(steps.back()), output);
   }
 
   // Split: one Slice layer per output, along the node's axis.
@@ -1679,6 +1826,17 @@ Result<Graph> Import(const std::string& bytes, const OnnxImportOptions& options)
   }
   for (const auto& out : g.output()) {
     auto it = im.tensor_to_ir.find(out.name());
+    if (it != im.tensor_to_ir.end() && !im.layer_names.count(it->second) && im.shapes.count(it->second)) {
+      // A graph input as it is (Identity, a Sum of one): a copy, so that
+      // every output is a layer's.
+      Layer copy;
+      copy.kind = LayerKind::kReshape;
+      copy.name = im.LayerName(out.name(), out.name(), g.node_size());
+      copy.inputs = {it->second};
+      copy.reshape_to = im.shapes.at(it->second);
+      IONN_RETURN_IF_ERROR(im.AddLayer(std::move(copy), out.name()).WithContext("graph output " + Quoted(out.name())));
+      it = im.tensor_to_ir.find(out.name());
+    }
     if (it == im.tensor_to_ir.end() || !im.layer_names.count(it->second)) {
       if (auto extra = im.uncomputed.find(out.name()); extra != im.uncomputed.end()) {
         return Status::Unsupported("graph output " + Quoted(out.name()) + " is " + extra->second +

@@ -44,17 +44,20 @@ std::optional<LatencyDivergence> FirstDivergence(const std::vector<ClientQuery>&
 }
 
 double RelativeError(const TensorMap& got, const TensorMap& want) {
-  double diff = 0, scale = 0;
+  double worst = 0;  // each output against its own largest value: a small head is not hidden by a large one
   for (const auto& [name, w] : want) {
     auto it = got.find(name);
     if (it == got.end() || it->second.shape != w.shape) return HUGE_VAL;
+    double diff = 0, scale = 0;
     for (size_t i = 0; i < w.data.size(); ++i) {
       const double d = std::fabs(double(it->second.data[i]) - double(w.data[i]));
       if (!(d <= diff)) diff = d;  // NaN too
       scale = std::max(scale, std::fabs(double(w.data[i])));
     }
+    if (std::isnan(diff)) return HUGE_VAL;
+    worst = std::max(worst, diff / std::max(scale, 1e-30));
   }
-  return std::isnan(diff) ? HUGE_VAL : diff / std::max(scale, 1e-30);
+  return worst;
 }
 
 nlohmann::json ClientResultToJson(const Graph& model, const ClientResult& r, const ClientReportSetting& setting) {

@@ -1,4 +1,4 @@
-// Element-wise Add, Mul, Sub and Div with numpy broadcasting, of two
+// Element-wise Add, Mul, Sub, Div, Max and Min with numpy broadcasting, of two
 // tensors or of a tensor and a constant (squeeze-and-excitation's channel
 // scale, SiLU's x * sigmoid(x), a scalar). The output's axes are merged where
 // both operands step alike, so the inner loop runs over a contiguous block.
@@ -64,6 +64,9 @@ IONN_VECTOR_CLONES void Row(LayerKind kind, const float* pa, int64_t sa, const f
     case LayerKind::kAdd: RowOf([](float p, float q) { return p + q; }, pa, sa, pb, sb, py, n); break;
     case LayerKind::kMul: RowOf([](float p, float q) { return p * q; }, pa, sa, pb, sb, py, n); break;
     case LayerKind::kSub: RowOf([](float p, float q) { return p - q; }, pa, sa, pb, sb, py, n); break;
+    // NaN where either operand is NaN, as numpy's maximum and minimum.
+    case LayerKind::kMax: RowOf([](float p, float q) { return p > q || p != p ? p : q; }, pa, sa, pb, sb, py, n); break;
+    case LayerKind::kMin: RowOf([](float p, float q) { return p < q || p != p ? p : q; }, pa, sa, pb, sb, py, n); break;
     default: RowOf([](float p, float q) { return p / q; }, pa, sa, pb, sb, py, n); break;
   }
 }
@@ -135,5 +138,10 @@ class BinaryKernel : public Kernel {
 std::unique_ptr<Kernel> MakeBinaryKernel(Layer& layer, const std::vector<Shape>& in, const KernelContext&) {
   return std::make_unique<BinaryKernel>(layer, in);
 }
+
+// Max and Min: kinds of their own (ionn/op.h), on the same loops.
+extern const KernelEntry kMaxKernel, kMinKernel;
+const KernelEntry kMaxKernel = {MakeBinaryKernel, nullptr};
+const KernelEntry kMinKernel = {MakeBinaryKernel, nullptr};
 
 }  // namespace ionn
