@@ -57,6 +57,13 @@ ALL_FAMILIES = [
 RECENT_OPSETS = {f: [13, 17] for f in ("convnext_tiny", "vit_b_16", "swin_t", "maxvit_t", "efficientnet_v2_s",
                                          "ssdlite320_mobilenet_v3_large", "retinanet_resnet50_fpn")}
 SEGMENTATION_FAMILIES = {"lraspp_mobilenet_v3_large", "deeplabv3_mobilenet_v3_large", "fcn_resnet50"}
+# The families re-exported with dynamic_axes on batch, height and width and
+# run with --input-shape (--no-dynamic skips it), and the input size that run
+# takes: another than the first export's where the model allows one (ViT's
+# position embedding, Swin's and MaxViT's windows want 224).
+DYNAMIC_SIZES = {"lraspp_mobilenet_v3_large": 256, "deeplabv3_mobilenet_v3_large": 256, "fcn_resnet50": 256,
+                 "convnext_tiny": 256, "vit_b_16": 224, "swin_t": 224, "maxvit_t": 224, "efficientnet_v2_s": 256,
+                 "ssdlite320_mobilenet_v3_large": 352, "retinanet_resnet50_fpn": 384}
 # Detection families and their input size (the detector's own resize left out).
 DETECTION_FAMILIES = {"ssdlite320_mobilenet_v3_large": 320, "retinanet_resnet50_fpn": 512}
 QUICK_FAMILIES = ["alexnet", "resnet18", "mobilenet_v3_small", "shufflenet_v2_x1_0",
@@ -81,6 +88,9 @@ def parse_args(argv):
     p.add_argument("--quick", action="store_true",
                    help="opset 13 and a subset: " + ",".join(QUICK_FAMILIES))
     p.add_argument("--no-plan", action="store_true", help="skip the profile+plan step")
+    p.add_argument("--no-dynamic", action="store_true",
+                   help="skip the re-export with dynamic axes (run with --input-shape) of: " +
+                        ",".join(sorted(DYNAMIC_SIZES)))
     p.add_argument("--inventory", default=None,
                    help="write the ONNX op inventory of every export here (JSON) "
                         "and print a compact one")
@@ -159,6 +169,64 @@ def build_model(torch, torchvision, family):
     size = DETECTION_FAMILIES.get(family, 299 if family == "inception_v3" else 224)
     x = torch.randn(1, 3, size, size, generator=g)
     return model, x
+
+
+# ---------------------------------------------------------------- dynamic shapes
+
+def dynamic_check(args, np, torch, model, family, opset, fdir):
+    """The model exported with symbolic batch, height and width, run by ionn at
+    another size given with --input-shape, every output against PyTorch's."""
+    t0 = time.time()
+    r = {"family": family, "opset": "%dd" % opset, "ok": False}
+    size = DYNAMIC_SIZES[family]
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(99))
+    path = os.path.join(fdir, "%s_dynamic.onnx" % family)
+    in_path = os.path.join(fdir, "dynamic_input.npy")
+    np.save(in_path, x.numpy())
+    try:
+        with torch.no_grad():
+            ref = model(x)
+        refs = [t.detach().numpy().astype(np.float32) for t in (ref if isinstance(ref, tuple) else (ref,))]
+        names = ["output%d" % i for i in range(len(refs))]
+        axes = {"input": {0: "batch", 2: "height", 3: "width"}}
+        axes.update({n: {0: "batch"} for n in names})
+        torch.onnx.export(model, x, path, opset_version=opset, input_names=["input"], output_names=names,
+                          dynamic_axes=axes, do_constant_folding=True)
+    except Exception as e:
+        r["stage"], r["error"] = "export", ("%s: %s" % (type(e).__name__, e)).splitlines()[0][:300]
+        refs = []
+    out_paths = [os.path.join(fdir, "dynamic_%d.npy" % i) for i in range(len(refs))]
+    if refs:
+        # Without the shape, a symbolic dimension is an error naming it.
+        rc, out = run_ionn(args, ["run", path, "--repeats", "1"])
+        if rc != 2 or "height" not in out:
+            r["stage"], r["error"] = "run", "without --input-shape: rc %s: %s" % (rc, first_error_line(out))
+    if refs and "stage" not in r:
+        rc, out = run_ionn(args, ["run", path, "--input", in_path, "--repeats", "1", "--input-shape",
+                                  "input=1x3x%dx%d" % (size, size)] +
+                           [a for p in out_paths for a in ("--output-tensor", p)])
+        if rc != 0:
+            r["stage"], r["error"] = "run", "rc %s: %s" % (rc, first_error_line(out))
+    if refs and "stage" not in r:
+        msgs = []
+        for i, (want, p) in enumerate(zip(refs, out_paths)):
+            ok, msg = compare(np, want, np.load(p), args.tol)
+            msgs.append(msg if len(refs) == 1 else "output %d: %s" % (i, msg))
+            if not ok:
+                r["stage"], r["error"] = "compare", msg
+        r["compare"] = "; ".join(msgs)
+    r["ok"] = "stage" not in r
+    r["seconds"] = round(time.time() - t0, 1)
+    line = "%-20s opset %-2s %s dynamic axes, run at 1x3x%dx%d with --input-shape" % (
+        family, r["opset"], "PASS" if r["ok"] else "FAIL", size, size)
+    line += (" | %s: %s" % (r["stage"], r["error"])) if not r["ok"] else " | " + r["compare"]
+    print(line + " [%.1fs]" % r["seconds"])
+    sys.stdout.flush()
+    if not args.keep:
+        for p in [path, in_path] + out_paths:
+            if os.path.exists(p):
+                os.remove(p)
+    return r
 
 
 # ---------------------------------------------------------------- running ionn
@@ -410,7 +478,7 @@ def main(argv):
                      "stage": "torch", "error": "%s: %s" % (type(e).__name__, e)}
                 results.append(r)
                 failed += 1
-                print("%-20s opset %-2d FAIL torch: %s" % (family, opset, r["error"]))
+                print("%-20s opset %-2s FAIL torch: %s" % (family, opset, r["error"]))
             continue
         fdir = os.path.join(args.out, family)
         os.makedirs(fdir, exist_ok=True)
@@ -544,7 +612,7 @@ def main(argv):
             results.append(r)
             if not r["ok"]:
                 failed += 1
-            line = "%-20s opset %-2d %s export=%s run=%s compare=%s plan=%s reference=%s" % (
+            line = "%-20s opset %-2s %s export=%s run=%s compare=%s plan=%s reference=%s" % (
                 family, opset, "PASS" if r["ok"] else "FAIL", r.get("export", "-"),
                 r.get("run", "-"),
                 "-" if "compare_ok" not in r else ("ok" if r["compare_ok"] else "fail"),
@@ -560,6 +628,10 @@ def main(argv):
                           os.path.join(fdir, "both_op%d.csv" % opset)] + out_paths:
                     if os.path.exists(p):
                         os.remove(p)
+        if family in DYNAMIC_SIZES and not args.no_dynamic:
+            r = dynamic_check(args, np, torch, model, family, max(opsets), fdir)
+            results.append(r)
+            failed += 0 if r["ok"] else 1
         if not args.keep:
             for p in ("input.npy",):
                 q = os.path.join(fdir, p)
