@@ -106,8 +106,12 @@ inline Graph SmallTransformerModel() {
   mean.attrs["axes"].ints = {1, 3}, mean.attrs["keepdims"].ints = {1};
   add("erf", LayerKind::kErf, {"mean"});
   add("floor", LayerKind::kMax, {"erf"}).weights = {w("lo", {1, 1, 1, 3})};
-  add("low", LayerKind::kMin, {"erf", "floor"});
-  g.outputs = {"low", "attn"};  // two outputs
+  add("low", LayerKind::kMin, {"erf", "floor"});  // [1, 1, 2, 3]
+  Layer& up = add("up", LayerKind::kConvTranspose, {"low"});  // [1, 2, 4, 6]
+  up.attrs["kernel"].ints = {2, 2}, up.attrs["strides"].ints = {2, 2}, up.attrs["dilations"].ints = {1, 1};
+  up.attrs["group"].ints = {1}, up.attrs["pads"].ints = {0, 0, 0, 0};
+  up.weights = {w("up_w", {1, 2, 2, 2}), w("up_b", {2})};
+  g.outputs = {"up", "attn"};  // two outputs
   (void)g.Finalize();  // valid by construction (tests check it)
   return g;
 }

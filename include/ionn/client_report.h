@@ -27,8 +27,8 @@ struct LatencyDivergence {
 std::optional<LatencyDivergence> FirstDivergence(const std::vector<ClientQuery>& queries);
 
 // The largest over the outputs of |got - want| relative to that output's
-// largest |want|; infinite when an output is missing, has another shape or
-// is NaN.
+// largest |want| (at least 1e-3 of the largest |want| of all outputs);
+// infinite when an output is missing, has another shape or is NaN.
 double RelativeError(const TensorMap& got, const TensorMap& want);
 // Queries whose outputs differ from a whole-model run by more than this
 // (relative, as above): `--verify`'s threshold.

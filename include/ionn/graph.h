@@ -80,7 +80,8 @@ namespace ionn {
   X(kConcatConstants, "ConcatWithConstants", "Concat") \
   X(kStridedSlice, "StridedSlice", "Slice")      \
   X(kMax, "Max", "Eltwise")                       \
-  X(kMin, "Min", "Eltwise")
+  X(kMin, "Min", "Eltwise")                       \
+  X(kConvTranspose, "ConvTranspose", "Deconvolution")
 
 enum class LayerKind {
 #define IONN_KIND_ENUM(e, onnx, caffe) e,

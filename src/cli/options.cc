@@ -113,9 +113,11 @@ Result<std::vector<std::pair<std::string, std::string>>> OutputTensorOptions::Ge
   for (const auto& o : model.outputs) names += (names.empty() ? "" : ", ") + o;
   for (const std::string& spec : specs) {
     std::string output, file = spec;
-    for (const std::string& o : model.outputs) {
-      if (spec.size() > o.size() && spec.compare(0, o.size(), o) == 0 && spec[o.size()] == '=') {
-        output = o, file = spec.substr(o.size() + 1);
+    for (const std::string& o : model.outputs) {  // the longest name that fits (outputs "a" and "a=b")
+      if (spec.size() > o.size() && o.size() >= output.size() && spec.compare(0, o.size(), o) == 0 &&
+          spec[o.size()] == '=') {
+        output = o;
+        file = spec.substr(o.size() + 1);
       }
     }
     const std::string quoted = "--output-tensor '" + spec.substr(0, 200) + "'";

@@ -28,8 +28,9 @@ Result<std::vector<int>> ParseTerm(const std::string& term, const std::string& w
       out.push_back(kEllipsis);
       i += 2;
     } else {
-      return Status::Invalid("equation: " + what + " '" + term + "' has " +
-                             (c == '.' ? std::string("a '.' that is not one '...'") : "a character that is not a letter"));
+      return Status::Invalid("equation: " + what + " has " +
+                             (c == '.' ? std::string("a '.' that is not one '...'") : "a character that is not a letter") +
+                             " at position " + std::to_string(i));
     }
   }
   return out;
@@ -108,7 +109,7 @@ Result<EinsumPlan> PlanEinsum(const std::string& equation, const std::vector<Sha
     from = comma + 1;
   }
   if (terms.size() != shapes.size()) {
-    return Status::Invalid("equation '" + equation + "' has " + std::to_string(terms.size()) + " operand terms for " +
+    return Status::Invalid("equation has " + std::to_string(terms.size()) + " operand terms for " +
                            std::to_string(shapes.size()) + " inputs");
   }
   if (shapes.size() > 2) {
@@ -128,8 +129,8 @@ Result<EinsumPlan> PlanEinsum(const std::string& equation, const std::vector<Sha
     const int letters = static_cast<int>(t.size()) - (has_ellipsis ? 1 : 0);
     const int rank = static_cast<int>(shapes[i].size());
     if (letters > rank || (!has_ellipsis && letters != rank)) {
-      return Status::Invalid("equation: operand " + std::to_string(i) + "'s term '" + terms[i] + "' names " +
-                             std::to_string(letters) + " axes, its input has shape " + ShapeToString(shapes[i]));
+      return Status::Invalid("equation: operand " + std::to_string(i) + "'s term names " + std::to_string(letters) +
+                             " axes, its input has shape " + ShapeToString(shapes[i]));
     }
     ellipsis_rank.push_back(rank - letters);
     broadcast_rank = std::max(broadcast_rank, rank - letters);
@@ -229,15 +230,6 @@ Result<EinsumPlan> PlanEinsum(const std::string& equation, const std::vector<Sha
   }
   const Shape& shape_l = shapes[plan.left];
   const Shape& shape_r = shapes[1 - plan.left];
-  auto size_in = [](const std::vector<int>& in, const Shape& shape, int id) {
-    return shape[std::find(in.begin(), in.end(), id) - in.begin()];
-  };
-  for (int id : contracted) {
-    if (size_in(L, shape_l, id) != size_in(R, shape_r, id)) {
-      return Status::Unsupported("broadcast axis " + std::to_string(id - kBroadcast) +
-                                 " summed over with sizes that differ");
-    }
-  }
   if (constant[1 - plan.left] && !summed_r.empty()) {
     return Status::Unsupported("index " + IndexName(summed_r[0]) + " summed within the constant operand");
   }
@@ -258,7 +250,8 @@ Result<EinsumPlan> PlanEinsum(const std::string& equation, const std::vector<Sha
   }
   groups_l.insert(groups_l.end(), rows.begin(), rows.end());
   groups_l.push_back(contracted);
-  groups_r.push_back(contracted), groups_r.push_back(free_r);
+  groups_r.push_back(contracted);
+  groups_r.push_back(free_r);
   plan.operand[plan.left] = OperandSteps(L, shape_l, summed_l, groups_l);
   plan.operand[1 - plan.left] = OperandSteps(R, shape_r, summed_r, groups_r);
 
@@ -266,14 +259,19 @@ Result<EinsumPlan> PlanEinsum(const std::string& equation, const std::vector<Sha
   // order batch, free left, free right.
   Shape product, ungrouped;
   std::vector<int> order;
-  for (int id : batch) product.push_back(size.at(id)), ungrouped.push_back(size.at(id)), order.push_back(id);
+  auto keep = [&](int id) {
+    ungrouped.push_back(size.at(id));
+    order.push_back(id);
+    return size.at(id);
+  };
+  for (int id : batch) product.push_back(keep(id));
   for (const auto& row : rows) {
     int64_t m = 1;
-    for (int id : row) m *= size.at(id), ungrouped.push_back(size.at(id)), order.push_back(id);
+    for (int id : row) m *= keep(id);
     product.push_back(m);
   }
   int64_t n = 1;
-  for (int id : free_r) n *= size.at(id), ungrouped.push_back(size.at(id)), order.push_back(id);
+  for (int id : free_r) n *= keep(id);
   product.push_back(n);
   if (ungrouped != product) plan.product_reshape = ungrouped;
   const Shape perm = Positions(order, out);

@@ -691,7 +691,7 @@ struct Importer {
   Result<bool> Fold(const onnx::NodeProto& node, const Attributes& a) {
     const std::string& op = node.op_type();
     static const std::unordered_set<std::string> kFoldable = {
-        "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",    "Slice", "Add",   "Sub",  "Mul",
+        "Shape", "Gather", "Unsqueeze", "Squeeze", "Concat", "Cast",    "Slice", "Add",   "Sub",  "Mul", "Sum", "Max", "Min", "Mean",
         "Div",   "Reshape", "ConstantOfShape", "Equal", "Less", "Greater", "And", "Or", "Not", "Mod",
         "Where", "Expand", "Range", "ScatterND", "Transpose", "Pow", "Neg", "Abs", "Sqrt", "Exp", "Log", "Floor",
         "Ceil"};
@@ -957,6 +957,18 @@ struct Importer {
           at += (ranges[d].start + k * ranges[d].step) * in_strides[d];
         }
         r.v.push_back(x.v[at]);
+      }
+    } else if (op == "Sum" || op == "Max" || op == "Min" || op == "Mean") {  // of any count (shapes' Max too)
+      double (*fn)(double, double) = op == "Max"   ? [](double p, double q) { return p > q || p != p ? p : q; }
+                                     : op == "Min" ? [](double p, double q) { return p < q || p != p ? p : q; }
+                                                   : [](double p, double q) { return p + q; };
+      r = x;
+      for (int i = 1; i < node.input_size(); ++i) {
+        IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(i)));
+        IONN_ASSIGN_OR_RETURN(r, Broadcast2(r, y, fn, r.is_float || y.is_float));
+      }
+      if (op == "Mean") {
+        for (double& v : r.v) v /= node.input_size();
       }
     } else {  // Add, Sub, Mul, Div
       IONN_ASSIGN_OR_RETURN(Value y, KnownValue(node.input(1)));
@@ -1367,8 +1379,9 @@ struct Importer {
   // A node of a kind in IONN_OP_KINDS, read by its descriptor (below).
   Status ImportRegistered(const OpDescriptor& op, const onnx::NodeProto& node, const Attributes& a, Layer l);
 
-  // Appends a layer that writes ONNX tensor `output`, and infers its shape
-  // (later nodes may ask for it).
+  // Appends a layer that writes ONNX tensor `output` ("": a step inside a
+  // node, no tensor of the file), and infers its shape (later nodes may ask
+  // for it).
   Status AddLayer(Layer l, const std::string& output) {
     std::vector<const Shape*> in;
     for (const auto& name : l.inputs) in.push_back(&shapes.at(name));
@@ -1377,7 +1390,7 @@ struct Importer {
       return Status::Invalid("output shape " + ShapeToString(l.output_shape) + " is empty or too large");
     }
     shapes[l.name] = l.output_shape;
-    tensor_to_ir[output] = l.name;
+    if (!output.empty()) tensor_to_ir[output] = l.name;
     layer_names.insert(l.name);
     graph.layers.push_back(std::move(l));
     return Status::Ok();
@@ -1399,23 +1412,24 @@ struct Importer {
     IONN_ASSIGN_OR_RETURN(std::string equation, a.String("equation", ""));
     std::vector<Shape> shapes;
     std::vector<bool> constant;
+    std::vector<Value> values(node.input_size());  // of the constant operands: read (and bounded) before planning
     for (int i = 0; i < node.input_size(); ++i) {
       if (node.input(i).empty()) return Status::Invalid("input " + std::to_string(i) + " is empty");
+      constant.push_back(Known(node.input(i)));
+      if (constant.back()) {
+        IONN_ASSIGN_OR_RETURN(values[i], KnownValue(node.input(i)));
+        if (!values[i].is_float) return Status::Unsupported("input " + std::to_string(i) + " is not a float tensor");
+        shapes.push_back(values[i].dims);
+        continue;
+      }
       IONN_ASSIGN_OR_RETURN(Shape s, ShapeOf(node.input(i)));
       shapes.push_back(std::move(s));
-      constant.push_back(Known(node.input(i)));
     }
     IONN_ASSIGN_OR_RETURN(EinsumPlan plan, PlanEinsum(equation, shapes, constant));
     const std::string name = LayerName(node.name(), node.output(0), index);
     std::vector<Layer> steps;  // in order; each reads the one before it on its operand's chain
     auto add = [&](LayerKind kind, std::vector<std::string> inputs, const char* what) -> Layer& {
-      Layer l;
-      l.kind = kind;
-      l.name = name + "/" + what;
-      if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
-      l.inputs = std::move(inputs);
-      steps.push_back(std::move(l));
-      return steps.back();
+      return AddStep(&steps, kind, std::move(inputs), name + "/" + what, index);
     };
     // Each operand's chain; a constant one folded into `weight`.
     std::string operand[2];
@@ -1425,7 +1439,7 @@ struct Importer {
       const EinsumOperandSteps& s = plan.operand[i];
       const char* tag = i == 0 ? "a" : "b";
       if (constant[i]) {
-        IONN_ASSIGN_OR_RETURN(Value v, KnownValue(node.input(i)));
+        Value& v = values[i];
         if (!s.perm.empty()) v = Transposed(v, std::vector<int64_t>(s.perm.begin(), s.perm.end()));
         weight.name = name + "/" + tag;
         weight.shape = s.reshape.empty() ? v.dims : s.reshape;
@@ -1487,14 +1501,8 @@ struct Importer {
     const std::string name = LayerName(node.name(), node.output(0), index);
     IONN_ASSIGN_OR_RETURN(const std::string first, Tensor(computed[0]));
     std::vector<Layer> steps;
-    auto add = [&](LayerKind k, const std::string& in) -> Layer& {
-      Layer l;
-      l.kind = k;
-      l.name = name + "/" + std::to_string(steps.size());
-      if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
-      l.inputs = {in};
-      steps.push_back(std::move(l));
-      return steps.back();
+    auto add = [&](LayerKind k, std::string in) -> Layer& {
+      return AddStep(&steps, k, {std::move(in)}, name + "/" + std::to_string(steps.size()), index);
     };
     for (size_t i = 1; i < computed.size(); ++i) {
       IONN_ASSIGN_OR_RETURN(std::string t, Tensor(computed[i]));
@@ -1511,9 +1519,22 @@ struct Importer {
     return AddChain(std::move(steps), name, node.output(0), first);
   }
 
+  // A step of a node that import makes as several layers: named `name`
+  // (made unique), reading `inputs`, appended to `steps`.
+  Layer& AddStep(std::vector<Layer>* steps, LayerKind kind, std::vector<std::string> inputs, std::string name,
+                 int index) {
+    Layer l;
+    l.kind = kind;
+    l.name = std::move(name);
+    if (layer_names.count(l.name) || tensor_to_ir.count(l.name)) l.name += "#" + std::to_string(index);
+    l.inputs = std::move(inputs);
+    steps->push_back(std::move(l));
+    return steps->back();
+  }
+
   // Appends `steps` (each may read those before it), the last one named
-  // `name` and written to ONNX tensor `output`; no steps: `output` is
-  // `alias`.
+  // `name` and written to ONNX tensor `output`, the others no tensor of
+  // the file; no steps: `output` is `alias`.
   Status AddChain(std::vector<Layer> steps, const std::string& name, const std::string& output,
                   const std::string& alias) {
     if (steps.empty()) {
@@ -1521,10 +1542,7 @@ struct Importer {
       return Status::Ok();
     }
     steps.back().name = name;  // nothing reads the last step yet
-    for (size_t i = 0; i + 1 < steps.size(); ++i) {
-      const std::string tensor = steps[i].name;
-      IONN_RETURN_IF_ERROR(AddLayer(std::move(steps[i]), tensor));
-    }
+    for (size_t i = 0; i + 1 < steps.size(); ++i) IONN_RETURN_IF_ERROR(AddLayer(std::move(steps[i]), ""));
     return AddLayer(std::move(steps.back()), output);
   }
 
@@ -1831,7 +1849,8 @@ Result<Graph> Import(const std::string& bytes, const OnnxImportOptions& options)
       // every output is a layer's.
       Layer copy;
       copy.kind = LayerKind::kReshape;
-      copy.name = im.LayerName(out.name(), out.name(), g.node_size());
+      copy.name = out.name();  // a graph input's or a layer's name otherwise: made unique
+      if (im.layer_names.count(copy.name) || im.shapes.count(copy.name)) copy.name += "#" + std::to_string(g.node_size());
       copy.inputs = {it->second};
       copy.reshape_to = im.shapes.at(it->second);
       IONN_RETURN_IF_ERROR(im.AddLayer(std::move(copy), out.name()).WithContext("graph output " + Quoted(out.name())));

@@ -44,11 +44,18 @@ std::optional<LatencyDivergence> FirstDivergence(const std::vector<ClientQuery>&
 }
 
 double RelativeError(const TensorMap& got, const TensorMap& want) {
-  double worst = 0;  // each output against its own largest value: a small head is not hidden by a large one
+  // Each output against its own largest value, so that a small head is not
+  // hidden by a large one; that value floored at 1e-3 of the largest of
+  // all, so that an output of (near) zeros is not held to nothing.
+  double all_scale = 0;
+  for (const auto& [name, w] : want) {
+    for (float v : w.data) all_scale = std::max(all_scale, std::fabs(double(v)));
+  }
+  double worst = 0;
   for (const auto& [name, w] : want) {
     auto it = got.find(name);
     if (it == got.end() || it->second.shape != w.shape) return HUGE_VAL;
-    double diff = 0, scale = 0;
+    double diff = 0, scale = 1e-3 * all_scale;
     for (size_t i = 0; i < w.data.size(); ++i) {
       const double d = std::fabs(double(it->second.data[i]) - double(w.data[i]));
       if (!(d <= diff)) diff = d;  // NaN too
