@@ -3,7 +3,8 @@
 // growing size. Prints a table; --json FILE writes the rows as JSON;
 // --costs FILE (repeatable: ionn-costs/1 JSON, e.g. a transformer's from
 // `ionn costs`) adds its rows at layer and block granularity; --only-costs
-// measures those alone.
+// measures those alone; --algorithm NAME (repeatable) times only those.
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -58,6 +59,8 @@ CostGraph Synthetic(int n, bool modules, uint32_t seed) {
   return CostGraph::Create({{"in", 60}}, layers, {layers.back().name}).value();
 }
 
+std::vector<std::string> algorithms;  // --algorithm: those timed (empty: all)
+
 struct Row {
   std::string graph, granularity;
   int layers = 0, units = 0;
@@ -67,7 +70,7 @@ struct Row {
 
 Row Measure(const std::string& name, const CostGraph& g, Granularity gran, double min_seconds) {
   Row row{name, GranularityName(gran), g.num_layers(), MakeUnits(g, gran).units.num_layers(), {}, {}};
-  for (const auto& alg : PlannerNames()) {
+  for (const auto& alg : algorithms) {
     PlannerOptions o;
     o.algorithm = alg;
     o.granularity = gran;
@@ -90,15 +93,25 @@ int main(int argc, char** argv) {
       json_path = argv[++i];
     } else if (!std::strcmp(argv[i], "--costs") && i + 1 < argc) {
       cost_files.push_back(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--algorithm") && i + 1 < argc) {
+      algorithms.push_back(argv[++i]);
     } else if (!std::strcmp(argv[i], "--quick")) {
       min_seconds = 0.02;
     } else if (!std::strcmp(argv[i], "--only-costs")) {
       only_costs = true;
     } else {
-      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--costs FILE]... [--only-costs]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--quick] [--json FILE] [--costs FILE]... [--only-costs] [--algorithm NAME]...\n", argv[0]);
       return 2;
     }
   }
+  for (const auto& a : algorithms) {
+    const auto names = PlannerNames();
+    if (std::find(names.begin(), names.end(), a) == names.end()) {
+      std::fprintf(stderr, "plan_bench: --algorithm %s is not a planner\n", a.c_str());
+      return 2;
+    }
+  }
+  if (algorithms.empty()) algorithms = PlannerNames();
   std::vector<Row> rows;
   for (const auto& path : cost_files) {
     Result<CostGraph> g = ReadCostGraphFile(path);
@@ -129,7 +142,7 @@ int main(int argc, char** argv) {
   }
   std::printf("planning time, median of repeated runs (us); partitions in brackets\n");
   std::printf("%-14s %-6s %6s %6s", "graph", "gran", "layers", "units");
-  for (const auto& alg : PlannerNames()) std::printf(" %24s", alg.c_str());
+  for (const auto& alg : algorithms) std::printf(" %24s", alg.c_str());
   std::printf("\n");
   nlohmann::json out = nlohmann::json::array();
   for (const Row& r : rows) {
@@ -139,7 +152,7 @@ int main(int argc, char** argv) {
       char cell[64];
       std::snprintf(cell, sizeof cell, "%.1f [%d]", r.us[a], r.partitions[a]);
       std::printf(" %24s", cell);
-      j[PlannerNames()[a]] = {{"us", r.us[a]}, {"partitions", r.partitions[a]}};
+      j[algorithms[a]] = {{"us", r.us[a]}, {"partitions", r.partitions[a]}};
     }
     std::printf("\n");
     out.push_back(j);
