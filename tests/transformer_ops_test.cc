@@ -5,6 +5,7 @@
 // fused where a part is read from outside; export and import round trips.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -408,6 +409,38 @@ TEST(TransformerKinds, ExportThenImport) {
   bad = g;
   bad.layers[3].attrs["pieces"].ints = {0, 0};
   EXPECT_NE(bad.Finalize().message().find("each input and weight once"), std::string::npos);
+}
+
+// Transpose of any rank (Swin's and MaxViT's window partitions are 6-D),
+// sizes of 1 among them, against the index formula.
+TEST(TransposeKernel, AnyRankAndPermutationMatchesTheFormula) {
+  std::mt19937 rng(21);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int rank = 1 + trial % 6;
+    Shape x;
+    for (int d = 0; d < rank; ++d) x.push_back(1 + static_cast<int64_t>(rng() % 4));
+    Shape perm(rank);
+    for (int d = 0; d < rank; ++d) perm[d] = d;
+    std::shuffle(perm.begin(), perm.end(), rng);
+    Graph g;
+    g.inputs = {{"x", x}};
+    Layer l;
+    l.name = "y", l.kind = LayerKind::kTranspose, l.inputs = {"x"}, l.perm = perm;
+    g.layers = {l};
+    g.outputs = {"y"};
+    std::vector<float> in(ElementCount(x));
+    for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<float>(i);
+    auto out = RunGraph(g, {{"x", in}});
+    const std::string what = ShapeToString(x) + " perm " + ShapeToString(perm);
+    ASSERT_TRUE(out.ok()) << what << ": " << out.status().message();
+    const Tensor& y = out->at("y");
+    const std::vector<int64_t> in_strides = Strides(x), out_strides = Strides(y.shape);
+    for (int64_t i = 0; i < ElementCount(y.shape); ++i) {
+      int64_t at = 0;
+      for (int d = 0; d < rank; ++d) at += (i / out_strides[d] % y.shape[d]) * in_strides[perm[d]];
+      ASSERT_EQ(y.data[i], in[at]) << what << " at " << i;
+    }
+  }
 }
 
 }  // namespace

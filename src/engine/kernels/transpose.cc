@@ -1,6 +1,6 @@
 // Transpose: output axis i is input axis perm[i] (ShuffleNet's channel
-// shuffle moves [N, g, C/g, H, W] to [N, C/g, g, H, W]). Trailing axes that
-// keep their order are copied as one contiguous block. And the channel
+// shuffle moves [N, g, C/g, H, W] to [N, C/g, g, H, W]). Axes that stay
+// together merge; the last one is copied a row at a time. And the channel
 // shuffle that Reshape, this Transpose and Reshape compute together, run
 // as one kernel, in NCHW or NHWC.
 #include <algorithm>
@@ -13,45 +13,58 @@ namespace {
 
 class TransposeKernel : public Kernel {
  public:
+  // The output's axes, each with its step in the input; output axes that
+  // are consecutive in the input too merge into one, and axes of size 1
+  // go: the window partitions of Swin and MaxViT (6-D) come down to 3 or 4
+  // axes. The last axis is copied by rows (a block, or a strided gather).
   TransposeKernel(const Layer& l, const Shape& x) {
     const size_t rank = x.size();
     std::vector<int64_t> in_step(rank, 1);
     for (size_t d = rank - 1; d-- > 0;) in_step[d] = in_step[d + 1] * x[d + 1];
-    // The longest run of trailing output axes that are the input's trailing
-    // axes in order: one block.
-    size_t keep = 0;
-    while (keep < rank && l.perm[rank - 1 - keep] == static_cast<int64_t>(rank - 1 - keep)) ++keep;
-    block_ = 1;
-    for (size_t k = 0; k < keep; ++k) block_ *= x[rank - 1 - k];
-    for (size_t d = 0; d + keep < rank; ++d) {
-      dims_.push_back(l.output_shape[d]);
-      steps_.push_back(in_step[l.perm[d]]);
+    for (size_t d = 0; d < rank; ++d) {
+      const int64_t n = l.output_shape[d], step = in_step[l.perm[d]];
+      if (n == 1) continue;
+      if (!dims_.empty() && steps_.back() == step * n) {  // the previous axis steps over this one whole
+        dims_.back() *= n;
+        steps_.back() = step;
+        continue;
+      }
+      dims_.push_back(n);
+      steps_.push_back(step);
     }
+    if (dims_.empty()) dims_ = {1}, steps_ = {1};
+    row_ = dims_.back();
+    row_step_ = steps_.back();
+    dims_.pop_back();
+    steps_.pop_back();
   }
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
     const float* x = in[0]->data.data();
     float* y = out->data.data();
-    int64_t blocks = 1;
-    for (int64_t n : dims_) blocks *= n;
-    const int64_t block = block_;
-#pragma omp parallel for if (blocks * block > 65536)
-    for (int64_t b = 0; b < blocks; ++b) {
-      int64_t at = 0, rest = b;
+    int64_t rows = 1;
+    for (int64_t n : dims_) rows *= n;
+    const int64_t row = row_, row_step = row_step_;
+#pragma omp parallel for if (rows * row > 65536)
+    for (int64_t r = 0; r < rows; ++r) {
+      int64_t at = 0, rest = r;
       for (size_t d = dims_.size(); d-- > 0;) {
         at += (rest % dims_[d]) * steps_[d];
         rest /= dims_[d];
       }
-      if (block == 1) {
-        y[b] = x[at];
+      if (row_step == 1) {
+        std::memcpy(y + r * row, x + at, row * sizeof(float));
       } else {
-        std::memcpy(y + b * block, x + at, block * sizeof(float));
+        GatherRow(x + at, row_step, y + r * row, row);
       }
     }
   }
 
  private:
+  static void GatherRow(const float* x, int64_t step, float* y, int64_t n) {
+    for (int64_t k = 0; k < n; ++k) y[k] = x[k * step];
+  }
   std::vector<int64_t> dims_, steps_;  // outer output axes: sizes, and their steps in the input
-  int64_t block_ = 1;
+  int64_t row_ = 1, row_step_ = 1;     // the last output axis: its size and step in the input
 };
 
 // Per pixel of C = groups * per_group channels: dst[j * groups + i] = src[i * per_group + j].

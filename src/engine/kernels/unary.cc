@@ -76,6 +76,45 @@ std::unique_ptr<Kernel> Loop(F f) {
   return std::make_unique<LoopKernel<F>>(f);
 }
 
+// erf in float without a library call, so that the loop vectorizes (libm's
+// erff is scalar: GELU's Erf was a quarter of MaxViT's time): x P(x^2) /
+// Q(x^2) on |x| <= 4, a rational least-squares fit to erf (relative error
+// below 4e-7, 5 float ulps, on 230,000 points of [-6, 6] and tiny ones),
+// +-1 past 4 (erf(4) rounds to 1 in float). NaN stays NaN.
+inline float Erf(float x) {
+  const float a = std::min(std::fabs(x), 4.0f), t = a * a;
+  const float p = ((((2.044655098e-06f * t + 2.837433920e-04f) * t + 3.741368391e-03f) * t + 5.266631946e-02f) * t +
+                   1.899128941e-01f) * t + 1.128379150e+00f;
+  const float q = ((((3.797954358e-05f * t + 1.155689684e-03f) * t + 1.491909176e-02f) * t + 1.138898982e-01f) * t +
+                   5.016387551e-01f) * t + 1.0f;
+  return std::copysign(std::min(a * p / q, 1.0f), x);
+}
+
+IONN_VECTOR_CLONES void ErfRow(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = Erf(x[i]);
+}
+
+// A function applied by rows of a vectorized loop.
+class RowKernel : public Kernel {
+ public:
+  explicit RowKernel(void (*row)(const float*, float*, int64_t)) : row_(row) {}
+  bool elementwise() const override { return true; }  // keeps 0 at 0
+  bool channels_last() const override { return true; }
+  void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream&) const override {
+    const float* x = in[0]->data.data();
+    float* y = out->data.data();
+    const int64_t n = static_cast<int64_t>(out->data.size()), chunk = 16384, chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for if (n > 65536)
+    for (int64_t c = 0; c < chunks; ++c) row_(x + c * chunk, y + c * chunk, std::min(chunk, n - c * chunk));
+  }
+  void RunChannelsLast(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& stream) const override {
+    Run(in, out, stream);
+  }
+
+ private:
+  void (*row_)(const float*, float*, int64_t);
+};
+
 std::unique_ptr<Kernel> MakeUnaryKernel(Layer& l, const std::vector<Shape>& in, const KernelContext& ctx) {
   using A = dnnl::algorithm;
   const int64_t n = ElementCount(in[0]);
@@ -107,7 +146,7 @@ std::unique_ptr<Kernel> MakeUnaryKernel(Layer& l, const std::vector<Shape>& in, 
       const float alpha = AttrOf(l, "alpha");
       return Loop([alpha](float x) { return x > alpha ? x : 0.0f; });
     }
-    case LayerKind::kErf: return Loop([](float x) { return std::erf(x); });
+    case LayerKind::kErf: return std::make_unique<RowKernel>(ErfRow);
     case LayerKind::kSoftsign: return Loop([](float x) { return x / (1 + std::fabs(x)); });
     case LayerKind::kFloor: return Loop([](float x) { return std::floor(x); });
     case LayerKind::kCeil: return Loop([](float x) { return std::ceil(x); });
