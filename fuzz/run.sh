@@ -6,6 +6,10 @@
 # in build-fuzz/findings/. Prints executions and coverage per target.
 # Usage: fuzz/run.sh [SECONDS]   (CI runs it with a short time: .ci/run)
 #        fuzz/run.sh --seeds     (rewrites fuzz/corpus from fuzz/make_seeds.cc)
+# Two ONNX seeds are files of nodes that export never writes, kept as they
+# are: onnx/exported_kinds (what PyTorch's exports hold) and
+# onnx/einsum_variadic (Einsum of computed and constant operands, with
+# "...", Sum, Max, Min and Mean of several inputs; two outputs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--seeds" ]; then
