@@ -443,5 +443,41 @@ TEST(TransposeKernel, AnyRankAndPermutationMatchesTheFormula) {
   }
 }
 
+// Softmax over the last axis (attention's; oneDNN's primitive) against the
+// formula in double, large logits included; a NaN makes its row NaN and
+// leaves the others alone.
+TEST(SoftmaxKernel, LastAxisMatchesTheFormulaAndNanTakesItsRow) {
+  std::mt19937 rng(4);
+  for (const Shape& x : {Shape{1, 3, 197}, Shape{2, 12, 5, 49}, Shape{7}, Shape{4, 1000}}) {
+    std::vector<float> in = Random(ElementCount(x), rng, -8, 8);
+    in[0] = 80.0f;  // exp would overflow without the row's max taken off
+    const int64_t dim = x.back(), rows = ElementCount(x) / dim;
+    if (rows > 1) in[dim + 1] = NAN;  // row 1
+    Graph g;
+    g.inputs = {{"x", x}};
+    Layer l;
+    l.name = "y", l.kind = LayerKind::kSoftmax, l.inputs = {"x"}, l.axis = static_cast<int>(x.size()) - 1;
+    g.layers = {l};
+    g.outputs = {"y"};
+    auto out = RunGraph(g, {{"x", in}});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    const std::vector<float>& y = out->at("y").data;
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = in.data() + r * dim;
+      if (rows > 1 && r == 1) {
+        for (int64_t d = 0; d < dim; ++d) ASSERT_TRUE(std::isnan(y[r * dim + d])) << ShapeToString(x);
+        continue;
+      }
+      double mx = xr[0], sum = 0;
+      for (int64_t d = 1; d < dim; ++d) mx = std::max(mx, double(xr[d]));
+      for (int64_t d = 0; d < dim; ++d) sum += std::exp(xr[d] - mx);
+      for (int64_t d = 0; d < dim; ++d) {
+        const double want = std::exp(xr[d] - mx) / sum;
+        ASSERT_NEAR(y[r * dim + d], want, 1e-6 * (1 + want)) << ShapeToString(x) << " row " << r << " at " << d;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ionn
