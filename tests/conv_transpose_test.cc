@@ -25,15 +25,21 @@ struct Case {
   bool bias;
 };
 
-onnx::ModelProto OneConvTranspose(const Case& c, const std::vector<float>& w, const std::vector<float>& b) {
+// An opset-13 model with one float input x of shape `x`.
+onnx::ModelProto WithInput(const Shape& x) {
   onnx::ModelProto m;
   m.set_ir_version(7);
   m.add_opset_import()->set_version(13);
-  auto* g = m.mutable_graph();
-  auto* in = g->add_input();
+  auto* in = m.mutable_graph()->add_input();
   in->set_name("x");
   in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
-  for (int64_t d : c.x) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  for (int64_t d : x) in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  return m;
+}
+
+onnx::ModelProto OneConvTranspose(const Case& c, const std::vector<float>& w, const std::vector<float>& b) {
+  onnx::ModelProto m = WithInput(c.x);
+  auto* g = m.mutable_graph();
   auto* n = g->add_node();
   n->set_name("up"), n->set_op_type("ConvTranspose");
   n->add_input("x"), n->add_input("W");
@@ -180,6 +186,81 @@ TEST(ConvTranspose, RefusesWhatTheSpecForbidsInOneLine) {
     EXPECT_NE(msg.find("node 0 'up' (ConvTranspose)"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
+}
+
+// One node of `op` over x [N, C, L] (1-D: import runs it as the 2-D one
+// over [N, C, 1, L]) with weight [a, b, k], bias [m] and INTS attributes.
+onnx::ModelProto OneNode1d(const std::string& op, const Shape& x, const Shape& w_shape, const std::vector<float>& w,
+                           const std::vector<float>& b, const std::vector<std::pair<std::string, std::vector<int64_t>>>& ints,
+                           int64_t group) {
+  onnx::ModelProto m = WithInput(x);
+  auto* g = m.mutable_graph();
+  auto* n = g->add_node();
+  n->set_name("up"), n->set_op_type(op);
+  n->add_input("x"), n->add_input("W"), n->add_input("B");
+  auto* wt = g->add_initializer();
+  wt->set_name("W"), wt->set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : w_shape) wt->add_dims(d);
+  for (float v : w) wt->add_float_data(v);
+  auto* bt = g->add_initializer();
+  bt->set_name("B"), bt->set_data_type(onnx::TensorProto::FLOAT), bt->add_dims(static_cast<int64_t>(b.size()));
+  for (float v : b) bt->add_float_data(v);
+  for (const auto& [name, values] : ints) {
+    auto* a = n->add_attribute();
+    a->set_name(name), a->set_type(onnx::AttributeProto::INTS);
+    for (int64_t v : values) a->add_ints(v);
+  }
+  auto* a = n->add_attribute();
+  a->set_name("group"), a->set_type(onnx::AttributeProto::INT), a->set_i(group);
+  n->add_output("y");
+  g->add_output()->set_name("y");
+  return m;
+}
+
+// 1-D ConvTranspose against the 2-D scatter loop at height 1; 1-D Conv
+// against its sum; both named as the node, shapes [N, M, L'].
+TEST(ConvTranspose, OneDimensionalRunsAsTwoDimensionalAndMatches) {
+  std::mt19937 rng(8);
+  const Case c = {{2, 4, 1, 7}, 6, 2, 1, 3, {1, 2}, {1, 2}, {0, 1, 0, 2}, {0, 1}, {}, "", true};
+  const std::vector<float> x = Random(ElementCount(c.x), rng, -1, 1);
+  const std::vector<float> w = Random(4 * 3 * 3, rng, -1, 1);
+  const std::vector<float> b = Random(6, rng, -1, 1);
+  const Tensor want = Naive(c, x, w, b);
+  auto g = ParseOnnx(OneNode1d("ConvTranspose", {2, 4, 7}, {4, 3, 3}, w, b,
+                               {{"strides", {2}}, {"dilations", {2}}, {"pads", {1, 2}}, {"output_padding", {1}}}, 2)
+                         .SerializeAsString());
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_EQ(g->layers.back().name, "up");
+  auto out = Engine::Create(*g).value()->RunAll({{"x", Tensor{{2, 4, 7}, x}}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  const Tensor& y = out->at(g->outputs[0]);
+  ASSERT_EQ(y.shape, (Shape{want.shape[0], want.shape[1], want.shape[3]}));
+  for (size_t i = 0; i < want.data.size(); ++i) ASSERT_NEAR(y.data[i], want.data[i], 1e-4 * (1 + std::abs(want.data[i])));
+
+  // Conv: y[n][m][o] = b[m] + sum over c of its group and t of x[n][c][o * s - p + t * d] w[m][c][t].
+  const int64_t N = 2, C = 4, L = 9, M = 6, G = 2, K = 3, S = 2, D = 2, P0 = 2, P1 = 1;
+  const std::vector<float> cx = Random(N * C * L, rng, -1, 1), cw = Random(M * (C / G) * K, rng, -1, 1);
+  auto cg = ParseOnnx(OneNode1d("Conv", {N, C, L}, {M, C / G, K}, cw, b,
+                                {{"strides", {S}}, {"dilations", {D}}, {"pads", {P0, P1}}, {"kernel_shape", {K}}}, G)
+                          .SerializeAsString());
+  ASSERT_TRUE(cg.ok()) << cg.status().message();
+  const int64_t out_len = (L + P0 + P1 - (K - 1) * D - 1) / S + 1;
+  auto cy = Engine::Create(*cg).value()->RunAll({{"x", Tensor{{N, C, L}, cx}}});
+  ASSERT_TRUE(cy.ok()) << cy.status().message();
+  const Tensor& conv = cy->at(cg->outputs[0]);
+  ASSERT_EQ(conv.shape, (Shape{N, M, out_len}));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t o = 0; o < out_len; ++o) {
+        double sum = b[m];
+        for (int64_t ci = 0; ci < C / G; ++ci)
+          for (int64_t t = 0; t < K; ++t) {
+            const int64_t at = o * S - P0 + t * D;
+            if (at < 0 || at >= L) continue;
+            sum += double(cx[(n * C + (m / (M / G)) * (C / G) + ci) * L + at]) * cw[(m * (C / G) + ci) * K + t];
+          }
+        ASSERT_NEAR(conv.data[(n * M + m) * out_len + o], sum, 1e-4 * (1 + std::abs(sum))) << n << " " << m << " " << o;
+      }
 }
 
 }  // namespace

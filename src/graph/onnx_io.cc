@@ -1064,6 +1064,10 @@ struct Importer {
     if (folded) return Status::Ok();
     if (op == "Split") return ImportSplit(node, a, index);
     if (op == "Einsum") return ImportEinsum(node, a, index);
+    if ((op == "Conv" || op == "ConvTranspose") && !node.input(0).empty()) {
+      IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
+      if (x.size() == 3) return ImportAs2d(node, index, x);
+    }
     if (op == "Sum" || op == "Max" || op == "Min" || op == "Mean") return ImportVariadic(node, index);
     if (op == "Cast") {  // of the model's float tensors: only to float
       IONN_ASSIGN_OR_RETURN(int to, a.Int("to", 0));
@@ -1111,7 +1115,7 @@ struct Importer {
       IONN_RETURN_IF_ERROR(weight(1, "weight"));
       if (node.input_size() > 2 && !node.input(2).empty()) IONN_RETURN_IF_ERROR(weight(2, "bias"));
       const Shape& w = l.weights[0].shape;
-      if (w.size() != 4) return Status::Unsupported("only 2-D convolutions are supported, weight is " + ShapeToString(w));
+      if (w.size() != 4) return Status::Unsupported("only 1-D and 2-D convolutions are supported, weight is " + ShapeToString(w));
       IONN_ASSIGN_OR_RETURN(Shape x, ShapeOf(node.input(0)));
       IONN_RETURN_IF_ERROR(Window(a, &l, false, w[2], w[3], x));
       IONN_ASSIGN_OR_RETURN(l.group, a.Int("group", 1));
@@ -1483,6 +1487,68 @@ struct Importer {
       l.perm = plan.output_perm;
     }
     return AddChain(std::move(steps), name, node.output(0), operand[0]);
+  }
+
+  // A 1-D Conv or ConvTranspose (x [N, C, L]) as the 2-D one over
+  // [N, C, 1, L]: a Reshape before, the node with its weight [.., .., k]
+  // as [.., .., 1, k] and every per-axis attribute given the height axis
+  // first (kernel 1, stride 1, no padding), a Reshape after.
+  Status ImportAs2d(const onnx::NodeProto& node, int index, const Shape& x) {
+    const std::string name = LayerName(node.name(), node.output(0), index);
+    IONN_ASSIGN_OR_RETURN(std::string input, Tensor(node.input(0)));
+    std::vector<Layer> before;
+    Layer& lift = AddStep(&before, LayerKind::kReshape, {std::move(input)}, name + "/as_2d", index);
+    lift.reshape_to = {x[0], x[1], 1, x[2]};
+    const std::string lifted = lift.name;
+    IONN_RETURN_IF_ERROR(AddLayer(std::move(before.back()), ""));
+    onnx::NodeProto two = node;
+    // The node's inputs and output under names no tensor of the file has.
+    const std::string in_name = lifted, out_name = name + "/2d";
+    if (tensor_to_ir.count(in_name) || initializers.count(in_name) || tensor_to_ir.count(out_name)) {
+      return Status::Invalid("tensor names " + Quoted(in_name) + " or " + Quoted(out_name) + " are taken");
+    }
+    tensor_to_ir[in_name] = lifted;
+    two.set_input(0, in_name);
+    two.set_output(0, out_name);
+    two.set_name(name + "/2d");
+    if (node.input_size() < 2 || !initializers.count(node.input(1))) {
+      return Status::Unsupported("weight " + Quoted(node.input_size() > 1 ? node.input(1) : "") +
+                                 " must be an initializer (constant weights)");
+    }
+    onnx::TensorProto w = *initializers.at(node.input(1));
+    if (w.dims_size() != 3) return Status::Invalid("a 1-D weight has 3 axes, this one " + std::to_string(w.dims_size()));
+    w.set_name(name + "/weight_2d");
+    w.mutable_dims()->Add(1);  // [a, b, k] -> [a, b, 1, k]
+    w.set_dims(3, w.dims(2));
+    w.set_dims(2, 1);
+    constants.push_back(w);
+    initializers[w.name()] = &constants.back();
+    two.set_input(1, w.name());
+    for (onnx::AttributeProto& attr : *two.mutable_attribute()) {
+      const std::string& key = attr.name();
+      auto& ints = *attr.mutable_ints();
+      if (attr.type() != onnx::AttributeProto::INTS) continue;
+      if (key == "kernel_shape" || key == "strides" || key == "dilations" || key == "output_padding" ||
+          key == "output_shape") {
+        if (ints.size() != 1) return Status::Invalid("attribute " + Quoted(key) + " must have 1 value for a 1-D input");
+        ints.Add(ints[0]);
+        ints[0] = key == "output_padding" ? 0 : 1;
+      } else if (key == "pads") {
+        if (ints.size() != 2) return Status::Invalid("attribute 'pads' must have 2 values for a 1-D input");
+        const int64_t begin = ints[0], end = ints[1];
+        ints.Clear();
+        for (int64_t v : {int64_t{0}, begin, int64_t{0}, end}) ints.Add(v);
+      }
+    }
+    IONN_RETURN_IF_ERROR(ImportNode(two, index));
+    tensor_to_ir.erase(in_name);
+    const std::string made = tensor_to_ir.at(out_name);
+    tensor_to_ir.erase(out_name);
+    const Shape& y = shapes.at(made);
+    std::vector<Layer> after;
+    Layer& lower = AddStep(&after, LayerKind::kReshape, {made}, name, index);
+    lower.reshape_to = {y[0], y[1], y[3]};
+    return AddChain(std::move(after), name, node.output(0), made);
   }
 
   // Sum, Max, Min and Mean of any number of operands: a chain of

@@ -1,4 +1,5 @@
-// ConvTranspose (opset 1 on), 2-D: the gradient of a convolution, which
+// ConvTranspose (opset 1 on), 2-D (import runs a 1-D one as 2-D over
+// [N, C, 1, L]): the gradient of a convolution, which
 // upsamples. x [N, C, H, W], weight W [C, M/group, kh, kw], optional bias
 // [M]; every input pixel adds x * W's tap at (ih * stride - pad_top +
 // kh * dilation, ...). Output [N, M, (H - 1) * stride + (kh - 1) *
@@ -31,7 +32,7 @@ Status Import(OnnxNodeReader& node, Layer* l) {
   IONN_ASSIGN_OR_RETURN(Shape x, node.InputShape(0));
   const Shape& w = l->weights[0].shape;
   if (x.size() != 4 || w.size() != 4) {
-    return Status::Unsupported("only 2-D ConvTranspose (input [N, C, H, W]), input is " + ShapeToString(x) +
+    return Status::Unsupported("only 1-D and 2-D ConvTranspose (input [N, C, L] or [N, C, H, W]), input is " + ShapeToString(x) +
                                ", weight " + ShapeToString(w));
   }
   IONN_ASSIGN_OR_RETURN(std::vector<int64_t> kernel, node.Ints("kernel_shape", {w[2], w[3]}));
