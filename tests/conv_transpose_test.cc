@@ -136,6 +136,7 @@ TEST(ConvTranspose, MatchesANaiveScatterLoop) {
       {{1, 2, 3, 3}, 2, 1, 3, 3, {3, 2}, {}, {}, {1, 1}, {9, 7}, "SAME_UPPER", true},
       {{1, 8, 4, 4}, 8, 8, 3, 3, {2, 2}, {}, {1, 1, 1, 1}, {1, 1}, {}, "", true},    // depthwise
       {{1, 5, 6, 6}, 7, 1, 1, 1, {1, 1}, {}, {}, {}, {}, "", true},                   // 1x1
+      {{1, 2, 1, 2}, 2, 2, 1, 3, {3, 1}, {}, {2, 0, 0, 1}, {2, 0}, {}, "", true},     // rows cropped: bias alone
   };
   std::mt19937 rng(17);
   for (const Case& c : cases) {

@@ -1502,10 +1502,16 @@ struct Importer {
     const std::string lifted = lift.name;
     IONN_RETURN_IF_ERROR(AddLayer(std::move(before.back()), ""));
     onnx::NodeProto two = node;
-    // The node's inputs and output under names no tensor of the file has.
-    const std::string in_name = lifted, out_name = name + "/2d";
-    if (tensor_to_ir.count(in_name) || initializers.count(in_name) || tensor_to_ir.count(out_name)) {
-      return Status::Invalid("tensor names " + Quoted(in_name) + " or " + Quoted(out_name) + " are taken");
+    // The node's input, output and weight under names no tensor of the file has.
+    auto unused = [&](std::string n) {
+      if (tensor_to_ir.count(n) || initializers.count(n) || layer_names.count(n)) n += "#" + std::to_string(index);
+      return n;
+    };
+    const std::string in_name = unused(lifted), out_name = unused(name + "/2d"), w_name = unused(name + "/weight_2d");
+    if (tensor_to_ir.count(in_name) || tensor_to_ir.count(out_name) || initializers.count(in_name) ||
+        initializers.count(out_name) || initializers.count(w_name)) {
+      return Status::Invalid("tensor names " + Quoted(in_name) + ", " + Quoted(out_name) + " or " + Quoted(w_name) +
+                             " are taken");
     }
     tensor_to_ir[in_name] = lifted;
     two.set_input(0, in_name);
@@ -1517,7 +1523,7 @@ struct Importer {
     }
     onnx::TensorProto w = *initializers.at(node.input(1));
     if (w.dims_size() != 3) return Status::Invalid("a 1-D weight has 3 axes, this one " + std::to_string(w.dims_size()));
-    w.set_name(name + "/weight_2d");
+    w.set_name(w_name);
     w.mutable_dims()->Add(1);  // [a, b, k] -> [a, b, 1, k]
     w.set_dims(3, w.dims(2));
     w.set_dims(2, 1);
@@ -1528,8 +1534,12 @@ struct Importer {
       const std::string& key = attr.name();
       auto& ints = *attr.mutable_ints();
       if (attr.type() != onnx::AttributeProto::INTS) continue;
-      if (key == "kernel_shape" || key == "strides" || key == "dilations" || key == "output_padding" ||
-          key == "output_shape") {
+      if (key == "output_shape" && ints.size() == 3) {  // given with N and C
+        const int64_t length = ints[2];
+        ints[2] = 1;
+        ints.Add(length);
+      } else if (key == "kernel_shape" || key == "strides" || key == "dilations" || key == "output_padding" ||
+                 key == "output_shape") {
         if (ints.size() != 1) return Status::Invalid("attribute " + Quoted(key) + " must have 1 value for a 1-D input");
         ints.Add(ints[0]);
         ints[0] = key == "output_padding" ? 0 : 1;

@@ -26,6 +26,11 @@ class ConvTransposeKernel : public Kernel {
     // What the inputs reach: the output without its negative end pads.
     reach_ = l.output_shape;
     for (int d = 0; d < 2; ++d) reach_[2 + d] += std::min<int64_t>(pads[2 + d], 0);
+    if (l.weights.size() > 1) bias_values_ = l.weights[1].data;
+    if (reach_[2] < 1 || reach_[3] < 1) {  // the begin pads crop all the inputs reach: the bias alone
+      reach_[2] = reach_[3] = 0;
+      return;
+    }
     dst_reach_ = PlainDesc(reach_);
     const memory::dims w_dims = g == 1 ? memory::dims{m, c, kernel[0], kernel[1]}
                                        : memory::dims{g, m / g, c / g, kernel[0], kernel[1]};
@@ -52,12 +57,15 @@ class ConvTransposeKernel : public Kernel {
     if (has_bias) {
       bias_ = memory(b_md, cpu_);
       std::copy(l.weights[1].data.begin(), l.weights[1].data.end(), static_cast<float*>(bias_.get_data_handle()));
-      bias_values_ = l.weights[1].data;
     }
     s.wait();
   }
 
   void Run(const std::vector<const Tensor*>& in, Tensor* out, dnnl::stream& s) const override {
+    if (reach_[2] == 0) {
+      Place(nullptr, out);
+      return;
+    }
     const bool whole = reach_ == out->shape;
     float* reached = whole ? out->data.data() : ThreadScratch(3, dst_reach_.get_size());
     memory src(src_plain_, cpu_, const_cast<float*>(in[0]->data.data()));

@@ -27,8 +27,10 @@ class SoftmaxKernel : public Kernel {
     // ViT's time). Other axes: the loop below.
     if (inner_ == 1) {
       const dnnl::memory::desc md({outer_, dim_}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
+      dnnl::primitive_attr attr;
+      attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // a primitive may then run in two threads at once
       pd_ = dnnl::softmax_forward::primitive_desc(
-          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), cpu_);
+          dnnl::softmax_forward::desc(dnnl::prop_kind::forward_inference, md, 1), attr, cpu_);
       if (IsReference(pd_)) pd_ = {};
       if (pd_) prim_ = dnnl::softmax_forward(pd_);
     }
@@ -40,14 +42,18 @@ class SoftmaxKernel : public Kernel {
       float* y = out->data.data();
       dnnl::memory src(pd_.src_desc(), cpu_, const_cast<float*>(x));
       dnnl::memory dst(pd_.dst_desc(), cpu_, y);
-      prim_.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}});
+      const dnnl::memory::desc scratch = pd_.scratchpad_desc();
+      prim_.execute(stream, {{DNNL_ARG_SRC, src},
+                             {DNNL_ARG_DST, dst},
+                             {DNNL_ARG_SCRATCHPAD, dnnl::memory(scratch, cpu_, ThreadScratch(0, scratch.get_size()))}});
       stream.wait();
-      // A NaN anywhere in a row makes the whole row NaN, as numpy's (the
-      // primitive's max may step over it).
+      // A NaN or +inf anywhere in a row makes the whole row NaN, as numpy's
+      // (and the loop's: exp(inf - inf)); the primitive's max may step over
+      // a NaN.
       for (int64_t o = 0; o < outer_; ++o) {
         const float* row = x + o * dim_;
         bool nan = false;
-        for (int64_t d = 0; d < dim_; ++d) nan |= row[d] != row[d];
+        for (int64_t d = 0; d < dim_; ++d) nan |= row[d] != row[d] || row[d] == std::numeric_limits<float>::infinity();
         if (nan) std::fill(y + o * dim_, y + (o + 1) * dim_, std::numeric_limits<float>::quiet_NaN());
       }
       return;
