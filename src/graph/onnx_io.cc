@@ -1573,7 +1573,7 @@ struct Importer {
       if (node.input(i).empty()) return Status::Invalid("input " + std::to_string(i) + " is empty");
       (Known(node.input(i)) ? constant : computed).push_back(node.input(i));
     }
-    if (computed.empty()) return Status::Unsupported(op + " of constants only");
+    if (computed.empty()) return Status::Internal(op + " of constants only reached import (Fold takes it)");
     const std::string name = LayerName(node.name(), node.output(0), index);
     IONN_ASSIGN_OR_RETURN(const std::string first, Tensor(computed[0]));
     std::vector<Layer> steps;

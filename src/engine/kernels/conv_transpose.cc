@@ -26,7 +26,7 @@ class ConvTransposeKernel : public Kernel {
     // What the inputs reach: the output without its negative end pads.
     reach_ = l.output_shape;
     for (int d = 0; d < 2; ++d) reach_[2 + d] += std::min<int64_t>(pads[2 + d], 0);
-    if (l.weights.size() > 1) bias_values_ = l.weights[1].data;
+    if (l.weights.size() > 1) bias_values_ = std::move(l.weights[1].data);
     if (reach_[2] < 1 || reach_[3] < 1) {  // the begin pads crop all the inputs reach: the bias alone
       reach_[2] = reach_[3] = 0;
       return;
@@ -55,8 +55,7 @@ class ConvTransposeKernel : public Kernel {
     weights_ = memory(pd_.weights_desc(), cpu_);
     dnnl::reorder(w_user, weights_).execute(s, w_user, weights_);
     if (has_bias) {
-      bias_ = memory(b_md, cpu_);
-      std::copy(l.weights[1].data.begin(), l.weights[1].data.end(), static_cast<float*>(bias_.get_data_handle()));
+      bias_ = memory(b_md, cpu_, bias_values_.data());  // read in place: the primitive's and Place's
     }
     s.wait();
   }
